@@ -1,0 +1,179 @@
+//! The control-stream handshake: the agent's [`Hello`] and the gateway's [`HelloAck`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::VersionError;
+use crate::version::{self, PROTOCOL_VERSION};
+use crate::wire_enum::wire_enum;
+
+/// The agent's first frame on its control stream: who it is and which protocol it speaks.
+///
+/// `Debug` prints the key as `***`; never log `client_api_key` any other way.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol version the agent speaks ([`PROTOCOL_VERSION`] of its build).
+    pub protocol_version: u16,
+    /// The public domain the agent wants to serve, e.g. `"alice.hopgate.example"`.
+    pub domain: String,
+    /// The secret API key that proves the agent may serve `domain`.
+    pub client_api_key: String,
+    /// The agent's software version (free text, for logs), e.g. `"0.1.0"`.
+    pub agent_version: String,
+}
+
+impl Hello {
+    /// A hello for this build's [`PROTOCOL_VERSION`].
+    pub fn new(
+        domain: impl Into<String>,
+        client_api_key: impl Into<String>,
+        agent_version: impl Into<String>,
+    ) -> Self {
+        Self {
+            protocol_version: PROTOCOL_VERSION,
+            domain: domain.into(),
+            client_api_key: client_api_key.into(),
+            agent_version: agent_version.into(),
+        }
+    }
+
+    /// Checks the hello's protocol version against the versions this build speaks; see
+    /// [`check_version`](crate::check_version).
+    pub fn check_version(&self) -> Result<u16, VersionError> {
+        version::check_version(self.protocol_version)
+    }
+}
+
+impl fmt::Debug for Hello {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hello")
+            .field("protocol_version", &self.protocol_version)
+            .field("domain", &self.domain)
+            .field("client_api_key", &format_args!("***"))
+            .field("agent_version", &self.agent_version)
+            .finish()
+    }
+}
+
+/// The gateway's answer to a [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloAck {
+    /// Whether the agent is now serving `domain`. Same as `code == HelloCode::Ok`.
+    pub ok: bool,
+    /// Human-readable explanation, shown to the agent's user as is, e.g. `"agent protocol
+    /// 0 is too old; please upgrade ..."`. Empty or a greeting on success.
+    pub message: String,
+    /// The domain the agent now serves (echoed from the hello; empty if unknown).
+    pub domain: String,
+    /// The protocol version the session will use (on success, the agent's own version).
+    pub protocol_version: u16,
+    /// Machine-readable outcome, so the agent can decide whether to retry.
+    pub code: HelloCode,
+}
+
+impl HelloAck {
+    /// A successful ack: the agent now serves `domain` speaking `protocol_version`.
+    pub fn accepted(domain: impl Into<String>, protocol_version: u16) -> Self {
+        Self {
+            ok: true,
+            message: String::new(),
+            domain: domain.into(),
+            protocol_version,
+            code: HelloCode::Ok,
+        }
+    }
+
+    /// A refusal with `code` and a human-readable `message`. The ack carries this build's
+    /// [`PROTOCOL_VERSION`], so an agent refused for its version learns what the gateway
+    /// speaks.
+    pub fn rejected(
+        code: HelloCode,
+        message: impl Into<String>,
+        domain: impl Into<String>,
+    ) -> Self {
+        Self {
+            ok: false,
+            message: message.into(),
+            domain: domain.into(),
+            protocol_version: PROTOCOL_VERSION,
+            code,
+        }
+    }
+}
+
+wire_enum! {
+    /// The machine-readable outcome of a hello. Sent as a snake_case string; a code this
+    /// build does not know decodes as [`HelloCode::Unknown`].
+    pub enum HelloCode {
+        /// Accepted: the agent now serves the domain.
+        Ok = "ok",
+        /// No such domain is registered. Retrying will not help; check the configuration.
+        UnknownDomain = "unknown_domain",
+        /// The API key is wrong or revoked for this domain. Do not retry with the same key.
+        BadKey = "bad_key",
+        /// The agent's protocol version is outside what the gateway speaks; `message` says
+        /// which side must upgrade. Retrying will not help.
+        UnsupportedVersion = "unsupported_version",
+        /// The gateway is draining or overloaded. Retry later with backoff.
+        Unavailable = "unavailable",
+        /// The gateway failed internally (e.g. its control plane was unreachable). Retry
+        /// with backoff.
+        Internal = "internal",
+        /// A code this build does not know (sent by a newer gateway). Treat as a refusal
+        /// and retry with backoff.
+        Unknown = "unknown",
+    }
+    unknown => Unknown;
+}
+
+impl HelloCode {
+    /// Whether reconnecting later with the same hello can succeed: `false` for
+    /// configuration problems (unknown domain, bad key, unsupported version), where the
+    /// agent should stop and tell its user, and for [`HelloCode::Ok`].
+    pub const fn is_retryable(self) -> bool {
+        match self {
+            Self::Ok | Self::UnknownDomain | Self::BadKey | Self::UnsupportedVersion => false,
+            Self::Unavailable | Self::Internal | Self::Unknown => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_debug_hides_the_key() {
+        let hello = Hello::new("alice.example", "sk_live_VERY_SECRET_123", "0.1.0");
+        let debug = format!("{hello:?}");
+        assert!(
+            !debug.contains("VERY_SECRET"),
+            "key leaked into Debug: {debug}"
+        );
+        assert!(debug.contains("client_api_key: ***"), "{debug}");
+        assert!(debug.contains("alice.example"), "{debug}");
+        let pretty = format!("{hello:#?}");
+        assert!(
+            !pretty.contains("VERY_SECRET"),
+            "key leaked into {{:#?}}: {pretty}"
+        );
+        let frame = format!("{:?}", crate::Frame::from(hello));
+        assert!(
+            !frame.contains("VERY_SECRET"),
+            "key leaked via Frame: {frame}"
+        );
+    }
+
+    #[test]
+    fn acks_are_consistent() {
+        let ok = HelloAck::accepted("alice.example", 1);
+        assert!(ok.ok);
+        assert_eq!(ok.code, HelloCode::Ok);
+        let no = HelloAck::rejected(HelloCode::BadKey, "bad key", "alice.example");
+        assert!(!no.ok);
+        assert_eq!(no.protocol_version, PROTOCOL_VERSION);
+        assert!(!no.code.is_retryable());
+        assert!(HelloCode::Unavailable.is_retryable());
+    }
+}

@@ -1,0 +1,152 @@
+//! The HTTP exchange carried on one stream: [`RequestHead`], [`ResponseHead`], the
+//! [`Header`]s they carry, and [`EndOfBody`]. Body bytes travel as
+//! [`Frame::BodyChunk`](crate::Frame::BodyChunk).
+//!
+//! A request stream carries, in each direction, one head, any number of body chunks and
+//! one `EndOfBody` (or a [`Reset`](crate::Reset) at any point).
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::wire_enum::wire_enum;
+
+/// Header names whose values `Debug` replaces with `***` (compared ASCII
+/// case-insensitively): they carry credentials.
+pub const REDACTED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// One HTTP header field. Repeated fields are separate `Header`s, kept in order.
+///
+/// `Debug` prints the value of a credential header (see [`REDACTED_HEADERS`]) as `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The field name, as received (HTTP/2 names are lowercase; HTTP/1 ones may not be).
+    pub name: String,
+    /// The field value as raw bytes: HTTP allows values that are not UTF-8.
+    #[serde(with = "bytes_as_bin")]
+    pub value: Bytes,
+}
+
+impl Header {
+    /// A header from a name and any byte value.
+    pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Whether `Debug` hides this header's value.
+    pub fn is_sensitive(&self) -> bool {
+        REDACTED_HEADERS
+            .iter()
+            .any(|n| self.name.eq_ignore_ascii_case(n))
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Header");
+        s.field("name", &self.name);
+        if self.is_sensitive() {
+            s.field("value", &format_args!("***"));
+        } else {
+            s.field("value", &self.value);
+        }
+        s.finish()
+    }
+}
+
+wire_enum! {
+    /// The HTTP version the visitor used. Sent as `"HTTP/1.0"`, `"HTTP/1.1"` or
+    /// `"HTTP/2"`; any other string makes the frame malformed.
+    pub enum HttpVersion {
+        /// HTTP/1.0.
+        Http10 = "HTTP/1.0",
+        /// HTTP/1.1.
+        Http11 = "HTTP/1.1",
+        /// HTTP/2.
+        Http2 = "HTTP/2",
+    }
+}
+
+/// Opens a visitor request: the first frame the gateway sends on a request stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestHead {
+    /// The gateway's id for this request, for correlating logs on both sides.
+    pub request_id: String,
+    /// The request method, e.g. `"GET"`.
+    pub method: String,
+    /// Path and query, e.g. `"/search?q=x"` (no scheme or authority).
+    pub uri: String,
+    /// The HTTP version the visitor spoke to the gateway.
+    pub version: HttpVersion,
+    /// The request headers, in order, repeats preserved.
+    pub headers: Vec<Header>,
+}
+
+/// The response's status line and headers: the first frame the agent sends back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseHead {
+    /// The HTTP status code, e.g. `200`.
+    pub status: u16,
+    /// The response headers, in order, repeats preserved.
+    pub headers: Vec<Header>,
+}
+
+/// The explicit end of a request or response body, so the stream layer need not support
+/// half-close. After it the sender writes nothing more in that direction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndOfBody {
+    /// HTTP trailers, usually empty.
+    pub trailers: Vec<Header>,
+}
+
+/// `#[serde(with)]` adapter: `Bytes` as a MessagePack `bin` via `serde_bytes`.
+mod bytes_as_bin {
+    use bytes::Bytes;
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Bytes,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serde_bytes::serialize(&value[..], serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Bytes, D::Error> {
+        let buf: serde_bytes::ByteBuf = serde_bytes::deserialize(deserializer)?;
+        Ok(Bytes::from(buf.into_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_headers_are_redacted_in_debug() {
+        let head = RequestHead {
+            request_id: "r1".into(),
+            method: "GET".into(),
+            uri: "/".into(),
+            version: HttpVersion::Http11,
+            headers: vec![
+                Header::new("Authorization", "Bearer TOPSECRET"),
+                Header::new("cookie", "session=TOPSECRET"),
+                Header::new("accept", "text/html"),
+            ],
+        };
+        let debug = format!("{head:?}");
+        assert!(!debug.contains("TOPSECRET"), "{debug}");
+        assert!(debug.contains("text/html"), "{debug}");
+    }
+}

@@ -1,0 +1,174 @@
+//! The agent side: dial a gateway, verify it, and get a session.
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
+
+use crate::{
+    config::TransportConfig,
+    dtls::{DtlsTable, PeerEvent, TableLimits},
+    dtls_config::{self, ServerVerification},
+    error::ConnectError,
+    quic,
+    session::Session,
+    socket::DtlsSocket,
+};
+
+/// How an agent dials.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The gateway's name, checked against its certificate (with [`ServerVerification::Roots`]).
+    pub server_name: String,
+    /// How the gateway's certificate is checked. There is no "don't check".
+    pub verification: ServerVerification,
+    /// Session tunables.
+    pub transport: TransportConfig,
+}
+
+impl ClientConfig {
+    /// Defaults for a gateway name and a verification.
+    pub fn new(server_name: impl Into<String>, verification: ServerVerification) -> Self {
+        Self {
+            server_name: server_name.into(),
+            verification,
+            transport: TransportConfig::default(),
+        }
+    }
+}
+
+/// Dials `remote` from a fresh socket on an ephemeral port.
+pub async fn connect(remote: SocketAddr, config: &ClientConfig) -> Result<Session, ConnectError> {
+    let bind: SocketAddr = if remote.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(bind).map_err(ConnectError::Socket)?;
+    connect_from(socket, remote, config).await
+}
+
+/// Dials `remote` from an already-bound socket.
+pub async fn connect_from(
+    socket: std::net::UdpSocket,
+    remote: SocketAddr,
+    config: &ClientConfig,
+) -> Result<Session, ConnectError> {
+    config.transport.validate()?;
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + config.transport.handshake_timeout;
+    let timeout = || ConnectError::Timeout {
+        peer: remote,
+        timeout_ms: config.transport.handshake_timeout.as_millis(),
+    };
+    let local = socket.local_addr().map_err(ConnectError::Socket)?;
+    let limits = TableLimits {
+        handshake_timeout: config.transport.handshake_timeout,
+        max_handshaking: 1,
+        max_peers: 1,
+        stale_after: config.transport.idle_timeout * 2,
+    };
+    let (socket, mut events) = DtlsSocket::new(socket, DtlsTable::new(local, None, limits))
+        .map_err(ConnectError::Socket)?;
+    let mut endpoint_config = quinn::EndpointConfig::default();
+    endpoint_config
+        .max_udp_payload_size(config.transport.quic_packet_size())
+        .map_err(|e| {
+            ConnectError::Config(crate::error::ConfigError::new(
+                "max_datagram_size",
+                e.to_string(),
+            ))
+        })?;
+    let endpoint = quinn::Endpoint::new_with_abstract_socket(
+        endpoint_config,
+        None,
+        socket.clone(),
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(ConnectError::Socket)?;
+
+    let handshake = dtls_config::client(
+        &config.server_name,
+        &config.verification,
+        remote,
+        &config.transport,
+    )?;
+    let id = socket
+        .with_table(|table, out| table.connect(Instant::now(), remote, handshake, out))
+        .map_err(|reason| ConnectError::Dtls {
+            peer: remote,
+            reason,
+        })?;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => return Err(timeout()),
+            Ok(None) => {
+                return Err(ConnectError::Dtls {
+                    peer: remote,
+                    reason: "socket closed".into(),
+                });
+            }
+            Ok(Some(PeerEvent::Established { id: got, .. })) if got == id => break,
+            Ok(Some(PeerEvent::Closed {
+                id: got, reason, ..
+            })) if got == id => {
+                return Err(ConnectError::Dtls {
+                    peer: remote,
+                    reason,
+                });
+            }
+            Ok(Some(_)) => {}
+        }
+    }
+    let leaf = socket
+        .with_table(|table, _| table.peer_certificates(&remote))
+        .into_iter()
+        .next()
+        .ok_or_else(|| ConnectError::Dtls {
+            peer: remote,
+            reason: "no server certificate".into(),
+        })?;
+    let quic_config = quic::client_config(leaf.into(), &config.transport)?;
+    let connecting = endpoint
+        .connect_with(quic_config, remote, "hopgate")
+        .map_err(|e| ConnectError::Stream {
+            peer: remote,
+            reason: e.to_string(),
+        })?;
+    let conn = match tokio::time::timeout_at(deadline, connecting).await {
+        Err(_) => return Err(timeout()),
+        Ok(Err(err)) => {
+            return Err(ConnectError::Stream {
+                peer: remote,
+                reason: err.to_string(),
+            });
+        }
+        Ok(Ok(conn)) => conn,
+    };
+    tracing::debug!(peer = %remote, setup_us = started.elapsed().as_micros() as u64, "session established");
+    // If the gateway ends the DTLS association, end the stream layer at once too.
+    let watched = conn.clone();
+    let transport_reason = Arc::new(std::sync::OnceLock::new());
+    let slot = transport_reason.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let PeerEvent::Closed {
+                id: got, reason, ..
+            } = event
+                && got == id
+            {
+                let _ = slot.set(format!("DTLS session ended: {reason}"));
+                watched.close(quinn::VarInt::from_u32(0), reason.as_bytes());
+                return;
+            }
+        }
+    });
+    Ok(Session::new(
+        conn,
+        socket,
+        id,
+        Some(endpoint),
+        transport_reason,
+    ))
+}

@@ -1,0 +1,150 @@
+//! Tunables of the transport, each with a name, a sane default and a validation.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// DTLS 1.2 record overhead with AES-128-GCM: 13-byte record header, 8-byte explicit nonce,
+/// 16-byte tag. Every QUIC packet rides in exactly one record.
+pub const DTLS_RECORD_OVERHEAD: usize = 13 + 8 + 16;
+
+/// QUIC refuses paths that can't carry 1,200-byte packets (RFC 9000 §14).
+pub const MIN_QUIC_PACKET: usize = 1200;
+
+/// The smallest UDP payload the transport can run on: a minimal QUIC packet in one record.
+pub const MIN_DATAGRAM_SIZE: usize = MIN_QUIC_PACKET + DTLS_RECORD_OVERHEAD;
+
+/// How a session behaves; shared by both ends.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Largest UDP payload ever sent, DTLS header included. The default (1,350) fits a
+    /// 1,500-byte Ethernet path with room for IPv6 and a tunnel or two on the way.
+    pub max_datagram_size: usize,
+    /// How often an otherwise idle session proves it is alive.
+    pub keepalive_interval: Duration,
+    /// A peer silent this long is declared dead and every stream on it fails.
+    pub idle_timeout: Duration,
+    /// A DTLS + stream-layer handshake that hasn't finished in this time is abandoned.
+    pub handshake_timeout: Duration,
+    /// First DTLS handshake retransmission; doubles on each retry.
+    pub dtls_flight_interval: Duration,
+    /// Receive window of one stream: how far a writer may run ahead of a slow reader.
+    pub stream_receive_window: u32,
+    /// Receive window of the whole session, across all its streams.
+    pub session_receive_window: u32,
+    /// How many streams the peer may have open towards us at once.
+    pub max_concurrent_streams: u32,
+    /// Congestion controller.
+    pub congestion: Congestion,
+    /// DTLS anti-replay window in records: wide, so that reordering isn't turned into loss.
+    pub replay_window: usize,
+}
+
+/// Which congestion controller drives the send rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Congestion {
+    /// Model-based (BBR): keeps its rate through random loss and reordering.
+    Bbr,
+    /// Loss-based (CUBIC, RFC 9438).
+    Cubic,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            max_datagram_size: 1350,
+            keepalive_interval: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(8),
+            handshake_timeout: Duration::from_secs(10),
+            dtls_flight_interval: Duration::from_millis(200),
+            stream_receive_window: 4 * 1024 * 1024,
+            session_receive_window: 32 * 1024 * 1024,
+            max_concurrent_streams: 1024,
+            congestion: Congestion::Bbr,
+            replay_window: 1024,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// Checks the values against each other and the protocol's floors.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_datagram_size < MIN_DATAGRAM_SIZE || self.max_datagram_size > 65_507 {
+            return Err(ConfigError::new(
+                "max_datagram_size",
+                format!(
+                    "{} is outside {MIN_DATAGRAM_SIZE}..=65507 (a QUIC packet needs 1,200 bytes plus {DTLS_RECORD_OVERHEAD} of DTLS)",
+                    self.max_datagram_size
+                ),
+            ));
+        }
+        if self.keepalive_interval.is_zero() || self.keepalive_interval >= self.idle_timeout {
+            return Err(ConfigError::new(
+                "keepalive_interval",
+                "must be non-zero and shorter than idle_timeout",
+            ));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(ConfigError::new("handshake_timeout", "must be non-zero"));
+        }
+        if self.stream_receive_window < 16 * 1024
+            || self.session_receive_window < self.stream_receive_window
+        {
+            return Err(ConfigError::new(
+                "stream_receive_window",
+                "must be at least 16 KiB and no larger than session_receive_window",
+            ));
+        }
+        if self.max_concurrent_streams == 0 {
+            return Err(ConfigError::new(
+                "max_concurrent_streams",
+                "must be at least 1",
+            ));
+        }
+        if self.replay_window < 64 {
+            return Err(ConfigError::new(
+                "replay_window",
+                "must be at least 64 records",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Largest QUIC packet that fits one DTLS record within `max_datagram_size`.
+    pub(crate) fn quic_packet_size(&self) -> u16 {
+        u16::try_from(self.max_datagram_size - DTLS_RECORD_OVERHEAD).unwrap_or(u16::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_fits_ethernet() {
+        let config = TransportConfig::default();
+        config.validate().unwrap();
+        assert!(config.max_datagram_size + 48 <= 1500);
+        assert!(usize::from(config.quic_packet_size()) >= MIN_QUIC_PACKET);
+    }
+
+    #[test]
+    fn rejects_datagrams_too_small_for_quic() {
+        let config = TransportConfig {
+            max_datagram_size: 1200,
+            ..Default::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(err.field, "max_datagram_size");
+    }
+
+    #[test]
+    fn rejects_keepalive_not_below_idle_timeout() {
+        let config = TransportConfig {
+            keepalive_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        assert_eq!(config.validate().unwrap_err().field, "keepalive_interval");
+    }
+}

@@ -1,0 +1,168 @@
+//! The stream layer's configuration: QUIC (quinn) inside DTLS.
+//!
+//! QUIC gives the streams, flow control, RFC 9002 loss recovery and congestion control.
+//! Its packets keep their own AEAD protection (QUIC relies on it to reject stale or
+//! misdecoded packets); its TLS 1.3 handshake presents the same certificate as the DTLS
+//! layer, and the client accepts it only if it is byte-for-byte the certificate DTLS
+//! already verified, so both layers are bound to one authenticated gateway.
+
+use std::{sync::Arc, time::Duration};
+
+use quinn::{
+    IdleTimeout, VarInt,
+    congestion::{BbrConfig, CubicConfig},
+    crypto::rustls::{QuicClientConfig, QuicServerConfig},
+};
+use rustls::{
+    DigitallySignedStruct, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+
+use crate::{
+    config::{Congestion, TransportConfig},
+    error::ConfigError,
+    identity::Identity,
+};
+
+/// ALPN of the stream layer, versioned with the transport.
+pub(crate) const ALPN: &[u8] = b"hopgate-dtls/1";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+pub(crate) fn transport_config(
+    config: &TransportConfig,
+) -> Result<quinn::TransportConfig, ConfigError> {
+    let mut transport = quinn::TransportConfig::default();
+    let packet = config.quic_packet_size();
+    transport
+        .initial_mtu(packet)
+        .min_mtu(packet.min(1200))
+        .mtu_discovery_config(None)
+        .keep_alive_interval(Some(config.keepalive_interval))
+        .max_idle_timeout(Some(
+            IdleTimeout::try_from(config.idle_timeout)
+                .map_err(|_| ConfigError::new("idle_timeout", "too large"))?,
+        ))
+        .stream_receive_window(VarInt::from_u32(config.stream_receive_window))
+        .receive_window(VarInt::from_u32(config.session_receive_window))
+        .send_window(u64::from(config.session_receive_window))
+        .max_concurrent_bidi_streams(VarInt::from_u32(config.max_concurrent_streams))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .initial_rtt(Duration::from_millis(10))
+        .datagram_receive_buffer_size(None);
+    match config.congestion {
+        Congestion::Bbr => {
+            transport.congestion_controller_factory(Arc::new(BbrConfig::default()));
+        }
+        Congestion::Cubic => {
+            transport.congestion_controller_factory(Arc::new(CubicConfig::default()));
+        }
+    }
+    Ok(transport)
+}
+
+pub(crate) fn server_config(
+    identity: &Identity,
+    config: &TransportConfig,
+) -> Result<quinn::ServerConfig, ConfigError> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ConfigError::new("tls", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain(), identity.rustls_key())
+        .map_err(|e| ConfigError::new("identity", e.to_string()))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    let crypto =
+        QuicServerConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    server.transport_config(Arc::new(transport_config(config)?));
+    // Addresses are already validated by the DTLS handshake.
+    server.migration(false);
+    Ok(server)
+}
+
+pub(crate) fn client_config(
+    dtls_verified_leaf: CertificateDer<'static>,
+    config: &TransportConfig,
+) -> Result<quinn::ClientConfig, ConfigError> {
+    let provider = provider();
+    let verifier = Arc::new(SameCertificateAsDtls {
+        leaf: dtls_verified_leaf,
+        provider: provider.clone(),
+    });
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ConfigError::new("tls", e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let crypto =
+        QuicClientConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    client.transport_config(Arc::new(transport_config(config)?));
+    Ok(client)
+}
+
+/// Accepts the inner handshake's certificate only if it is the one the DTLS layer verified
+/// (chain and name, or pinned fingerprint), and checks the handshake signature with it.
+#[derive(Debug)]
+struct SameCertificateAsDtls {
+    leaf: CertificateDer<'static>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for SameCertificateAsDtls {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.leaf.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -1,0 +1,281 @@
+//! One authenticated DTLS session and the streams it carries.
+
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{error::SessionError, socket::DtlsSocket};
+
+/// What the HTTP layers need from a multiplexed session, whatever carries it (this DTLS
+/// transport today; a TLS/TCP fallback with the same framing later).
+pub trait StreamSession: Send + Sync + 'static {
+    /// The writing half of a stream.
+    type Send: AsyncWrite + Send + Unpin + 'static;
+    /// The reading half of a stream.
+    type Recv: AsyncRead + Send + Unpin + 'static;
+
+    /// Opens a new bidirectional stream; waits while the peer's stream limit is reached.
+    fn open_stream(
+        &self,
+    ) -> impl Future<Output = Result<(Self::Send, Self::Recv), SessionError>> + Send;
+    /// Waits for the peer to open a stream.
+    fn accept_stream(
+        &self,
+    ) -> impl Future<Output = Result<(Self::Send, Self::Recv), SessionError>> + Send;
+    /// Closes the session and every stream on it, telling the peer why.
+    fn close(&self, reason: &str);
+    /// Resolves when the session is over, with the reason.
+    fn closed(&self) -> impl Future<Output = SessionError> + Send;
+    /// The peer's address.
+    fn remote_addr(&self) -> SocketAddr;
+}
+
+/// How long after the stream layer closed its DTLS association is closed.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(30);
+
+/// A live session: QUIC's streams inside one DTLS association.
+#[derive(Debug, Clone)]
+pub struct Session {
+    conn: quinn::Connection,
+    // Set when the DTLS association ended first: the reason quinn can't know.
+    transport_reason: Arc<OnceLock<String>>,
+    // Keeps a client's endpoint (and its socket) alive as long as the session is used.
+    _endpoint: Option<Arc<quinn::Endpoint>>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        conn: quinn::Connection,
+        socket: Arc<DtlsSocket>,
+        dtls_id: u64,
+        endpoint: Option<quinn::Endpoint>,
+        transport_reason: Arc<OnceLock<String>>,
+    ) -> Self {
+        let endpoint = endpoint.map(Arc::new);
+        // When the stream layer ends (closed by either side, or the peer went silent), the
+        // DTLS association is closed and forgotten at once.
+        let watched = conn.clone();
+        let keep_endpoint = endpoint.clone();
+        tokio::spawn(async move {
+            let reason = SessionError::from(watched.closed().await).to_string();
+            // Let quinn put its CONNECTION_CLOSE on the wire before DTLS's close_notify, so
+            // the peer learns the real reason.
+            tokio::time::sleep(CLOSE_GRACE).await;
+            let addr = watched.remote_address();
+            socket.with_table(|table, out| {
+                table.remove_if(Instant::now(), addr, dtls_id, &reason, out)
+            });
+            drop(keep_endpoint);
+        });
+        Self {
+            conn,
+            transport_reason,
+            _endpoint: endpoint,
+        }
+    }
+
+    fn error(&self, err: quinn::ConnectionError) -> SessionError {
+        lost(&self.transport_reason, err)
+    }
+
+    /// Opens a new bidirectional stream.
+    pub async fn open_stream(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        let (send, recv) = self.conn.open_bi().await.map_err(|e| self.error(e))?;
+        let reason = &self.transport_reason;
+        Ok((
+            SendStream(send, reason.clone()),
+            RecvStream(recv, reason.clone()),
+        ))
+    }
+
+    /// Waits for the peer to open a stream.
+    pub async fn accept_stream(&self) -> Result<(SendStream, RecvStream), SessionError> {
+        let (send, recv) = self.conn.accept_bi().await.map_err(|e| self.error(e))?;
+        let reason = &self.transport_reason;
+        Ok((
+            SendStream(send, reason.clone()),
+            RecvStream(recv, reason.clone()),
+        ))
+    }
+
+    /// Closes the session with a reason the peer sees.
+    pub fn close(&self, reason: &str) {
+        self.conn
+            .close(quinn::VarInt::from_u32(0), reason.as_bytes());
+    }
+
+    /// Resolves when the session is over.
+    pub async fn closed(&self) -> SessionError {
+        let err = self.conn.closed().await;
+        self.error(err)
+    }
+
+    /// Why the session ended, if it has.
+    pub fn close_reason(&self) -> Option<SessionError> {
+        self.conn.close_reason().map(|e| self.error(e))
+    }
+
+    /// The peer's address.
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.conn.remote_address()
+    }
+
+    /// The current smoothed round-trip time.
+    pub fn rtt(&self) -> Duration {
+        self.conn.rtt()
+    }
+
+    /// Packet-level statistics, for metrics.
+    pub fn stats(&self) -> SessionStats {
+        let stats = self.conn.stats();
+        SessionStats {
+            rtt: stats.path.rtt,
+            sent_packets: stats.path.sent_packets,
+            lost_packets: stats.path.lost_packets,
+            congestion_window: stats.path.cwnd,
+        }
+    }
+}
+
+/// Packet-level statistics of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionStats {
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
+    /// Packets sent.
+    pub sent_packets: u64,
+    /// Packets declared lost.
+    pub lost_packets: u64,
+    /// Congestion window in bytes.
+    pub congestion_window: u64,
+}
+
+impl StreamSession for Session {
+    type Send = SendStream;
+    type Recv = RecvStream;
+
+    fn open_stream(
+        &self,
+    ) -> impl Future<Output = Result<(SendStream, RecvStream), SessionError>> + Send {
+        Session::open_stream(self)
+    }
+    fn accept_stream(
+        &self,
+    ) -> impl Future<Output = Result<(SendStream, RecvStream), SessionError>> + Send {
+        Session::accept_stream(self)
+    }
+    fn close(&self, reason: &str) {
+        Session::close(self, reason);
+    }
+    fn closed(&self) -> impl Future<Output = SessionError> + Send {
+        Session::closed(self)
+    }
+    fn remote_addr(&self) -> SocketAddr {
+        Session::remote_addr(self)
+    }
+}
+
+/// The writing half of a stream. Writes wait while the peer's receive window is full, so a
+/// slow reader slows the writer and memory stays bounded.
+#[derive(Debug)]
+pub struct SendStream(quinn::SendStream, Arc<OnceLock<String>>);
+
+impl SendStream {
+    /// Marks the end of what this side sends; the peer reads EOF after the last byte.
+    pub fn finish(&mut self) -> Result<(), SessionError> {
+        self.0
+            .finish()
+            .map_err(|_| SessionError::ClosedLocally("stream already finished".into()))
+    }
+
+    /// Abandons the stream: unsent data is discarded and the peer's reads fail with `code`.
+    pub fn reset(&mut self, code: u32) {
+        let _ = self.0.reset(quinn::VarInt::from_u32(code));
+    }
+
+    /// Waits until the peer has received everything (or the stream failed).
+    pub async fn stopped(&mut self) -> Result<(), SessionError> {
+        match self.0.stopped().await {
+            Ok(None) => Ok(()),
+            Ok(Some(code)) => Err(SessionError::StreamReset(code.into_inner())),
+            Err(quinn::StoppedError::ConnectionLost(err)) => Err(lost(&self.1, err)),
+            Err(_) => Err(SessionError::ClosedLocally("stream closed".into())),
+        }
+    }
+}
+
+impl AsyncWrite for SendStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let reason = self.1.clone();
+        AsyncWrite::poll_write(Pin::new(&mut self.0), cx, buf)
+            .map_err(|e| map_write_error(&reason, e))
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_flush(Pin::new(&mut self.0), cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        AsyncWrite::poll_shutdown(Pin::new(&mut self.0), cx)
+    }
+}
+
+/// Maps a lost connection to our error, with the DTLS layer's reason where it ended first.
+fn lost(transport_reason: &OnceLock<String>, err: quinn::ConnectionError) -> SessionError {
+    match (err, transport_reason.get()) {
+        (quinn::ConnectionError::LocallyClosed, Some(reason)) => {
+            SessionError::ClosedByPeer(reason.clone())
+        }
+        (err, _) => err.into(),
+    }
+}
+
+fn map_write_error(reason: &OnceLock<String>, err: io::Error) -> io::Error {
+    match err.downcast::<quinn::WriteError>() {
+        Ok(quinn::WriteError::ConnectionLost(err)) => lost(reason, err).into(),
+        Ok(quinn::WriteError::Stopped(code)) => SessionError::StreamReset(code.into_inner()).into(),
+        Ok(other) => io::Error::new(io::ErrorKind::BrokenPipe, other),
+        Err(err) => err,
+    }
+}
+
+/// The reading half of a stream; EOF when the peer finished.
+#[derive(Debug)]
+pub struct RecvStream(quinn::RecvStream, Arc<OnceLock<String>>);
+
+impl RecvStream {
+    /// Tells the peer to stop sending on this stream.
+    pub fn stop(&mut self, code: u32) {
+        let _ = self.0.stop(quinn::VarInt::from_u32(code));
+    }
+}
+
+impl AsyncRead for RecvStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let reason = self.1.clone();
+        AsyncRead::poll_read(Pin::new(&mut self.0), cx, buf).map_err(|err| {
+            match err.downcast::<quinn::ReadError>() {
+                Ok(quinn::ReadError::ConnectionLost(err)) => lost(&reason, err).into(),
+                Ok(quinn::ReadError::Reset(code)) => {
+                    SessionError::StreamReset(code.into_inner()).into()
+                }
+                Ok(other) => io::Error::new(io::ErrorKind::BrokenPipe, other),
+                Err(err) => err,
+            }
+        })
+    }
+}

@@ -1,0 +1,275 @@
+//! The virtual UDP socket the stream layer (quinn) runs on: every packet it sends is sealed
+//! in one DTLS record, every record that arrives is opened before it sees it.
+//!
+//! There is no channel hop and no extra task on the data path: quinn's own endpoint driver
+//! calls [`DtlsSocket::poll_recv`] and [`DtlsSocket::try_send`], which lock the DTLS table
+//! briefly and do the system calls inline. A small timer task drives handshake
+//! retransmissions and forgets expired state.
+
+use std::{
+    collections::VecDeque,
+    fmt, io,
+    io::IoSliceMut,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use bytes::BytesMut;
+use quinn::{
+    AsyncUdpSocket, UdpPoller,
+    udp::{RecvMeta, Transmit},
+};
+use tokio::{io::ReadBuf, net::UdpSocket, sync::mpsc};
+
+use crate::dtls::{DtlsTable, Output, PeerEvent};
+
+/// Largest UDP payload there is: the receive buffer can never truncate a datagram.
+const RECV_BUFFER: usize = 65_536;
+/// How often the timer task runs.
+const TICK: Duration = Duration::from_millis(25);
+/// Kernel socket buffers we ask for: room for bursts at hundreds of MB/s.
+const KERNEL_BUFFER: usize = 8 * 1024 * 1024;
+
+pub(crate) struct DtlsSocket {
+    io: UdpSocket,
+    /// The same socket, for sends: tokio's `try_send_to` refuses to send until its reactor
+    /// has seen the socket writable once, which would drop the first handshake flight of a
+    /// fresh socket. Sending on the descriptor directly only fails when the kernel says so.
+    send_io: std::net::UdpSocket,
+    local_addr: SocketAddr,
+    inner: Mutex<Inner>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+struct Inner {
+    table: DtlsTable,
+    /// Payloads decrypted but not yet handed to quinn (its batch was full).
+    pending: VecDeque<(SocketAddr, BytesMut)>,
+    recv_buf: Vec<u8>,
+    out: Output,
+}
+
+impl fmt::Debug for DtlsSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DtlsSocket")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DtlsSocket {
+    /// Wraps a bound socket; returns it with the stream of peer lifecycle events.
+    pub(crate) fn new(
+        socket: std::net::UdpSocket,
+        table: DtlsTable,
+    ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<PeerEvent>)> {
+        socket.set_nonblocking(true)?;
+        let sock_ref = socket2::SockRef::from(&socket);
+        // Best effort: the kernel caps these at its own maximum.
+        let _ = sock_ref.set_recv_buffer_size(KERNEL_BUFFER);
+        let _ = sock_ref.set_send_buffer_size(KERNEL_BUFFER);
+        let send_io = socket.try_clone()?;
+        let io = UdpSocket::from_std(socket)?;
+        let local_addr = io.local_addr()?;
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let socket = Arc::new(Self {
+            io,
+            send_io,
+            local_addr,
+            inner: Mutex::new(Inner {
+                table,
+                pending: VecDeque::new(),
+                recv_buf: vec![0; RECV_BUFFER],
+                out: Output::default(),
+            }),
+            events,
+        });
+        tokio::spawn(run_timers(Arc::downgrade(&socket)));
+        Ok((socket, events_rx))
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the table consistent enough to keep serving
+        // (every mutation is a single map operation), so recover from poisoning.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on the DTLS table, then sends what it queued and publishes its events.
+    pub(crate) fn with_table<R>(&self, f: impl FnOnce(&mut DtlsTable, &mut Output) -> R) -> R {
+        let mut inner = self.lock();
+        let Inner { table, out, .. } = &mut *inner;
+        let result = f(table, out);
+        self.flush(out);
+        result
+    }
+
+    /// Sends queued datagrams and publishes queued events.
+    fn flush(&self, out: &mut Output) {
+        for (addr, datagram) in out.transmits.drain(..) {
+            // Datagrams are best effort: a full kernel buffer is loss, which the layers
+            // above recover from.
+            let _ = self.send_io.send_to(&datagram, addr);
+        }
+        for event in out.events.drain(..) {
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+impl AsyncUdpSocket for DtlsSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Box::pin(Writable { socket: self })
+    }
+
+    fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
+        let mut inner = self.lock();
+        let Inner { table, out, .. } = &mut *inner;
+        let now = Instant::now();
+        let segment = transmit
+            .segment_size
+            .unwrap_or(transmit.contents.len())
+            .max(1);
+        for packet in transmit.contents.chunks(segment) {
+            // No association (closed or replaced): the packet is dropped, as on a dead path.
+            let _ = table.encrypt(now, transmit.destination, packet, out);
+        }
+        let mut result = Ok(());
+        for (addr, datagram) in out.transmits.drain(..) {
+            if let Err(err) = self.send_io.send_to(&datagram, addr) {
+                if err.kind() == io::ErrorKind::WouldBlock {
+                    // The kernel buffer is full. Clear tokio's cached readiness so quinn's
+                    // wait for writability really waits, then it hands us the transmit again.
+                    let _ = self.io.try_io(tokio::io::Interest::WRITABLE, || {
+                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                    });
+                    result = Err(err);
+                    break;
+                }
+                tracing::debug!(peer = %addr, error = %err, "UDP send failed");
+            }
+        }
+        out.transmits.clear();
+        for event in out.events.drain(..) {
+            let _ = self.events.send(event);
+        }
+        result
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let mut inner = self.lock();
+        let Inner {
+            table,
+            pending,
+            recv_buf,
+            out,
+        } = &mut *inner;
+        let now = Instant::now();
+        let mut filled = 0;
+        loop {
+            while filled < bufs.len() {
+                let Some((addr, payload)) = pending.pop_front() else {
+                    break;
+                };
+                let Some(slot) = bufs[filled].get_mut(..payload.len()) else {
+                    tracing::debug!(peer = %addr, len = payload.len(), "payload larger than the stream layer's buffer");
+                    continue;
+                };
+                slot.copy_from_slice(&payload);
+                meta[filled] = RecvMeta {
+                    addr,
+                    len: payload.len(),
+                    stride: payload.len(),
+                    ecn: None,
+                    dst_ip: None,
+                };
+                filled += 1;
+            }
+            if filled == bufs.len() {
+                break;
+            }
+            let mut read_buf = ReadBuf::new(recv_buf);
+            match self.io.poll_recv_from(cx, &mut read_buf) {
+                Poll::Ready(Ok(from)) => {
+                    let datagram = BytesMut::from(read_buf.filled());
+                    table.handle_datagram(
+                        now,
+                        from,
+                        datagram,
+                        &mut |addr, payload| pending.push_back((addr, payload)),
+                        out,
+                    );
+                    self.flush(out);
+                }
+                Poll::Ready(Err(err))
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    // An ICMP error about an earlier datagram: nothing to read.
+                    continue;
+                }
+                Poll::Ready(Err(err)) => {
+                    if filled > 0 {
+                        break;
+                    }
+                    return Poll::Ready(Err(err));
+                }
+                Poll::Pending => break,
+            }
+        }
+        if filled > 0 {
+            Poll::Ready(Ok(filled))
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local_addr)
+    }
+
+    fn may_fragment(&self) -> bool {
+        // Keeps quinn's path-MTU discovery off: the datagram size is configured, and DTLS
+        // must never be asked to carry more than that.
+        true
+    }
+}
+
+#[derive(Debug)]
+struct Writable {
+    socket: Arc<DtlsSocket>,
+}
+
+impl UdpPoller for Writable {
+    fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.socket.io.poll_send_ready(cx)
+    }
+}
+
+/// Handshake retransmissions and expiry, until the socket is dropped.
+async fn run_timers(socket: Weak<DtlsSocket>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(socket) = socket.upgrade() else {
+            return;
+        };
+        socket.with_table(|table, out| table.handle_timeouts(Instant::now(), out));
+    }
+}

@@ -1,0 +1,170 @@
+//! Bad input gets a clear error, the offending session is dropped, and nobody else notices.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use common::*;
+use hopgate_protocol::{Decoder, Encoder, Frame, Hello, check_version};
+use hopgate_transport::{Session, SessionError, TransportConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What a gateway does with a session's first frame: decode it under the protocol's limits
+/// and close the session with the reason if it is bad.
+async fn gate(session: Session) {
+    let Ok((_send, mut recv)) = session.accept_stream().await else {
+        return;
+    };
+    let decoder = Decoder::default();
+    let mut buf = BytesMut::new();
+    loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(Frame::Hello(hello))) => {
+                if let Err(err) = check_version(hello.protocol_version) {
+                    session.close(&err.to_string());
+                }
+                return;
+            }
+            Ok(Some(other)) => {
+                session.close(&format!("expected a hello, got {:?}", other.frame_type()));
+                return;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                session.close(&format!("bad frame: {err}"));
+                return;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match recv.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+async fn send_raw_and_get_reason(
+    addr: std::net::SocketAddr,
+    config: &hopgate_transport::ClientConfig,
+    bytes: Vec<u8>,
+) -> String {
+    let session = connect(addr, config).await;
+    let (mut send, _recv) = session.open_stream().await.unwrap();
+    send.write_all(&bytes).await.unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), session.closed())
+        .await
+        .unwrap()
+    {
+        SessionError::ClosedByPeer(reason) => reason,
+        other => panic!("expected the gateway to close the session, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_close_only_the_offending_session() {
+    let id = identity();
+    let listener = bind_listener(&id, TransportConfig::default());
+    let gate_listener = listener.clone();
+    let config = client_config(&id, TransportConfig::default());
+    let addr = listener.local_addr();
+
+    // A well-behaved session on the same listener, served by the echo service.
+    let good_listener = bind_listener(&id, TransportConfig::default());
+    serve_hashing(good_listener.clone());
+    let good = connect(good_listener.local_addr(), &config).await;
+
+    tokio::spawn(async move {
+        while let Some(session) = gate_listener.accept().await {
+            tokio::spawn(gate(session));
+        }
+    });
+
+    // Unknown frame type.
+    let reason = send_raw_and_get_reason(addr, &config, vec![0xee, 0, 0, 0, 1, 0]).await;
+    assert!(reason.contains("bad frame"), "{reason}");
+    // A frame over the size limit (declared 1 GiB hello).
+    let reason = send_raw_and_get_reason(addr, &config, vec![0x01, 0x40, 0, 0, 0]).await;
+    assert!(reason.contains("bad frame"), "{reason}");
+    // A hello from an agent speaking a protocol version we don't.
+    let mut hello = Hello::new("app.example.com", "k".repeat(64), "hopgate-agent/0.0.1");
+    hello.protocol_version = 0;
+    let mut frame = BytesMut::new();
+    Encoder::default()
+        .encode(&Frame::Hello(hello), &mut frame)
+        .unwrap();
+    let reason = send_raw_and_get_reason(addr, &config, frame.to_vec()).await;
+    assert!(reason.contains("please upgrade"), "{reason}");
+
+    // The other session never noticed.
+    exchange(&good, 1024, 1024, 3).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_abandoned_handshakes_leave_no_state() {
+    let id = identity();
+    let transport = TransportConfig {
+        handshake_timeout: Duration::from_secs(1),
+        ..TransportConfig::default()
+    };
+    let listener = bind_listener(&id, transport.clone());
+    serve_hashing(listener.clone());
+    let good = connect(listener.local_addr(), &client_config(&id, transport)).await;
+
+    let attacker = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Garbage, and an application-data record for a session that doesn't exist.
+    for i in 0..100u8 {
+        attacker.send_to(&[i; 300], listener.local_addr()).unwrap();
+        attacker
+            .send_to(
+                &[23, 254, 253, 0, 1, 0, 0, 0, 0, 0, 1, 0, 4, 1, 2, 3, 4],
+                listener.local_addr(),
+            )
+            .unwrap();
+    }
+    // A truncated handshake: a ClientHello-shaped record, then silence.
+    let mut hello = vec![0u8; 120];
+    hello[0] = 22;
+    hello[1..3].copy_from_slice(&[254, 253]);
+    hello[13] = 1;
+    hello[27..59].copy_from_slice(&[9u8; 32]);
+    let half_open = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    half_open.send_to(&hello, listener.local_addr()).unwrap();
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = listener.stats();
+    assert!(stats.unsolicited_dropped >= 200, "{stats:?}");
+    // The good session is unaffected, and the half-open attempt is forgotten after the
+    // handshake timeout.
+    exchange(&good, 4096, 4096, 5).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let stats = listener.stats();
+        if stats.dtls_associations == 1 && stats.dtls_handshaking == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "half-open handshake kept: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_pinned_fingerprint_is_a_clear_error() {
+    let id = identity();
+    let listener = bind_listener(&id, TransportConfig::default());
+    let impostor = identity();
+    let err = hopgate_transport::connect(
+        listener.local_addr(),
+        &client_config(&impostor, TransportConfig::default()),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("fingerprint") && text.contains("does not match"),
+        "{text}"
+    );
+}

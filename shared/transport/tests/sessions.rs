@@ -1,0 +1,118 @@
+//! Many sessions on one server socket, and nothing left behind when they are gone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hopgate_transport::{ListenerStats, TransportConfig};
+
+async fn wait_for_empty(listener: &hopgate_transport::Listener, within: Duration) -> ListenerStats {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let stats = listener.stats();
+        if stats.dtls_associations == 0 && stats.sessions == 0 {
+            return stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "state left behind: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_sessions_at_once_then_no_state() {
+    let id = identity();
+    let listener = bind_listener(&id, TransportConfig::default());
+    serve_hashing(listener.clone());
+    let config = client_config(&id, TransportConfig::default());
+    let addr = listener.local_addr();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    let (all_up_tx, all_up) = tokio::sync::watch::channel(false);
+    // Handshakes in waves of 100 (all sessions stay up at once). KNOWN ISSUE: with all 1,000
+    // handshakes launched in the same instant, a few sessions (~0.3%) stall after the
+    // handshake and time out; see the README's transport status.
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(100));
+    for i in 0..1000u32 {
+        let config = config.clone();
+        let mut all_up = all_up.clone();
+        let handshakes = handshakes.clone();
+        tasks.spawn(async move {
+            let permit = handshakes.acquire_owned().await?;
+            let session = connect(addr, &config).await;
+            drop(permit);
+            exchange(&session, 100, 100, i as u8).await?;
+            // Hold the session until every other one is up too, so they are live at once.
+            let _ = all_up.wait_for(|up| *up).await;
+            anyhow::Ok(session)
+        });
+    }
+    // Wait for all 1000 to be established concurrently.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while listener.stats().sessions < 1000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {:?} sessions came up",
+            listener.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let live = listener.stats();
+    assert_eq!(live.dtls_associations, 1000);
+    all_up_tx.send(true).unwrap();
+    let mut sessions = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            Ok(s) => sessions.push(s),
+            Err(e) => panic!("{e:#} server stats {:?}", listener.stats()),
+        }
+    }
+    assert_eq!(sessions.len(), 1000);
+    for session in &sessions {
+        session.close("test done");
+    }
+    drop(sessions);
+    let after = wait_for_empty(&listener, Duration::from_secs(10)).await;
+    assert_eq!(after.dtls_handshaking, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_session_is_forgotten_at_once_on_both_layers() {
+    let id = identity();
+    let listener = bind_listener(&id, TransportConfig::default());
+    serve_hashing(listener.clone());
+    let session = connect(
+        listener.local_addr(),
+        &client_config(&id, TransportConfig::default()),
+    )
+    .await;
+    exchange(&session, 10, 10, 1).await.unwrap();
+    assert_eq!(listener.stats().sessions, 1);
+    session.close("bye");
+    // Well under the idle timeout (8 s): the close is explicit.
+    wait_for_empty(&listener, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_closing_fails_the_clients_streams_with_its_reason() {
+    let id = identity();
+    let listener = bind_listener(&id, TransportConfig::default());
+    serve_hashing(listener.clone());
+    let session = connect(
+        listener.local_addr(),
+        &client_config(&id, TransportConfig::default()),
+    )
+    .await;
+    exchange(&session, 10, 10, 1).await.unwrap();
+    listener.close("gateway restarting");
+    let reason = tokio::time::timeout(Duration::from_secs(2), session.closed())
+        .await
+        .unwrap();
+    assert!(
+        reason.to_string().contains("gateway restarting"),
+        "{reason}"
+    );
+}
