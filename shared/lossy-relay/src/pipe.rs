@@ -57,6 +57,9 @@ impl<T: Target> Pipe<T> {
         let imp = self.impairment;
         let counters = self.counters.direction(self.direction);
         bump(&counters.received);
+        counters
+            .largest
+            .fetch_max(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
         if imp.drop > 0.0 && self.rng.random_bool(imp.drop) {
             bump(&counters.dropped);
             return;

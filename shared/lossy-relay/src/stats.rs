@@ -17,6 +17,8 @@ pub struct DirectionStats {
     pub reordered: u64,
     /// Datagrams lost to a socket error (failed send, or no upstream socket could be opened).
     pub errors: u64,
+    /// Size of the largest datagram received, in bytes.
+    pub largest: u64,
 }
 
 /// Snapshot of the relay counters, per direction.
@@ -39,6 +41,7 @@ pub(crate) struct DirectionCounters {
     pub(crate) duplicated: AtomicU64,
     pub(crate) reordered: AtomicU64,
     pub(crate) errors: AtomicU64,
+    pub(crate) largest: AtomicU64,
 }
 
 /// Adds one to a counter; only monotonic totals, so relaxed ordering is enough.
@@ -56,6 +59,7 @@ impl DirectionCounters {
             duplicated: get(&self.duplicated),
             reordered: get(&self.reordered),
             errors: get(&self.errors),
+            largest: get(&self.largest),
         }
     }
 }

@@ -52,7 +52,10 @@ pub(crate) fn transport_config(
         .send_window(u64::from(config.session_receive_window))
         .max_concurrent_bidi_streams(VarInt::from_u32(config.max_concurrent_streams))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
-        .initial_rtt(Duration::from_millis(10))
+        // Before the first sample. Much lower (10 ms was tried) makes a client under a
+        // handshake storm fire its probe timer so often that the backoff grows past the
+        // idle timeout: a lost Finished then isn't resent in time and the session dies.
+        .initial_rtt(Duration::from_millis(100))
         .datagram_receive_buffer_size(None);
     match config.congestion {
         Congestion::Bbr => {
