@@ -3,7 +3,7 @@
 use std::{
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
     dtls_config::{self, ServerVerification},
     error::ConnectError,
     quic,
-    session::Session,
+    session::{OnEnd, Session},
     socket::DtlsSocket,
 };
 
@@ -88,63 +88,21 @@ pub async fn connect_from(
     )
     .map_err(ConnectError::Socket)?;
 
-    let handshake = dtls_config::client(
-        &config.server_name,
-        &config.verification,
-        remote,
-        &config.transport,
-    )?;
-    let id = socket
-        .with_table(|table, out| table.connect(Instant::now(), remote, handshake, out))
-        .map_err(|reason| ConnectError::Dtls {
-            peer: remote,
-            reason,
-        })?;
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_) => return Err(timeout()),
-            Ok(None) => {
-                return Err(ConnectError::Dtls {
-                    peer: remote,
-                    reason: "socket closed".into(),
-                });
+    // A session whose handshake completed on our side but whose last flight was lost can
+    // sit unconfirmed while QUIC's probe backoff (grown during a handshake storm) outlasts
+    // the idle timeout. The gateway confirms every session on a unidirectional stream; if
+    // that doesn't come in time, start over (a new ClientHello on the same port replaces
+    // the old association on the gateway at once).
+    let (conn, id) = loop {
+        match attempt(&socket, &endpoint, &mut events, remote, config, deadline).await? {
+            Attempt::Confirmed(conn, id) => break (conn, id),
+            Attempt::Unconfirmed => {
+                tracing::debug!(peer = %remote, "session not confirmed in time; retrying");
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(timeout());
+                }
             }
-            Ok(Some(PeerEvent::Established { id: got, .. })) if got == id => break,
-            Ok(Some(PeerEvent::Closed {
-                id: got, reason, ..
-            })) if got == id => {
-                return Err(ConnectError::Dtls {
-                    peer: remote,
-                    reason,
-                });
-            }
-            Ok(Some(_)) => {}
         }
-    }
-    let leaf = socket
-        .with_table(|table, _| table.peer_certificates(&remote))
-        .into_iter()
-        .next()
-        .ok_or_else(|| ConnectError::Dtls {
-            peer: remote,
-            reason: "no server certificate".into(),
-        })?;
-    let quic_config = quic::client_config(leaf.into(), &config.transport)?;
-    let connecting = endpoint
-        .connect_with(quic_config, remote, "hopgate")
-        .map_err(|e| ConnectError::Stream {
-            peer: remote,
-            reason: e.to_string(),
-        })?;
-    let conn = match tokio::time::timeout_at(deadline, connecting).await {
-        Err(_) => return Err(timeout()),
-        Ok(Err(err)) => {
-            return Err(ConnectError::Stream {
-                peer: remote,
-                reason: err.to_string(),
-            });
-        }
-        Ok(Ok(conn)) => conn,
     };
     tracing::debug!(peer = %remote, setup_us = started.elapsed().as_micros() as u64, "session established");
     // If the gateway ends the DTLS association, end the stream layer at once too.
@@ -164,11 +122,96 @@ pub async fn connect_from(
             }
         }
     });
-    Ok(Session::new(
-        conn,
+    let on_end = OnEnd::CloseAssociation {
         socket,
-        id,
-        Some(endpoint),
-        transport_reason,
-    ))
+        dtls_id: id,
+    };
+    Ok(Session::new(conn, on_end, Some(endpoint), transport_reason))
+}
+
+enum Attempt {
+    Confirmed(quinn::Connection, u64),
+    Unconfirmed,
+}
+
+/// One DTLS handshake, one stream-layer handshake, and the gateway's confirmation.
+async fn attempt(
+    socket: &Arc<DtlsSocket>,
+    endpoint: &quinn::Endpoint,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<PeerEvent>,
+    remote: SocketAddr,
+    config: &ClientConfig,
+    deadline: tokio::time::Instant,
+) -> Result<Attempt, ConnectError> {
+    let timeout = || ConnectError::Timeout {
+        peer: remote,
+        timeout_ms: config.transport.handshake_timeout.as_millis(),
+    };
+    let dtls_error = |reason: String| ConnectError::Dtls {
+        peer: remote,
+        reason,
+    };
+    let stream_error = |reason: String| ConnectError::Stream {
+        peer: remote,
+        reason,
+    };
+    let handshake = dtls_config::client(
+        &config.server_name,
+        &config.verification,
+        remote,
+        &config.transport,
+    )?;
+    let id = socket
+        .with_table(|table, out| table.connect(Instant::now(), remote, handshake, out))
+        .map_err(dtls_error)?;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => return Err(timeout()),
+            Ok(None) => return Err(dtls_error("socket closed".into())),
+            Ok(Some(PeerEvent::Established { id: got, .. })) if got == id => break,
+            Ok(Some(PeerEvent::Closed {
+                id: got, reason, ..
+            })) if got == id => {
+                return Err(dtls_error(reason));
+            }
+            Ok(Some(_)) => {}
+        }
+    }
+    let leaf = socket
+        .with_table(|table, _| table.peer_certificates(&remote))
+        .into_iter()
+        .next()
+        .ok_or_else(|| dtls_error("no server certificate".into()))?;
+    let quic_config = quic::client_config(leaf.into(), &config.transport)?;
+    let connecting = endpoint
+        .connect_with(quic_config, remote, "hopgate")
+        .map_err(|e| stream_error(e.to_string()))?;
+    let conn = match tokio::time::timeout_at(deadline, connecting).await {
+        Err(_) => return Err(timeout()),
+        Ok(Err(err)) => return Err(stream_error(err.to_string())),
+        Ok(Ok(conn)) => conn,
+    };
+    let confirm_within = (conn.rtt() * 4).max(Duration::from_secs(1));
+    let confirmed = async {
+        let mut ready = conn.accept_uni().await.map_err(|e| e.to_string())?;
+        let mut byte = [0u8; 1];
+        ready
+            .read_exact(&mut byte)
+            .await
+            .map_err(|e| e.to_string())?;
+        if byte[0] == quic::READY {
+            Ok(())
+        } else {
+            Err("unexpected confirmation byte".to_owned())
+        }
+    };
+    let until = deadline.min(tokio::time::Instant::now() + confirm_within);
+    match tokio::time::timeout_at(until, confirmed).await {
+        Ok(Ok(())) => Ok(Attempt::Confirmed(conn, id)),
+        Ok(Err(reason)) => Err(stream_error(reason)),
+        Err(_) => {
+            conn.close(quinn::VarInt::from_u32(0), b"not confirmed in time");
+            Ok(Attempt::Unconfirmed)
+        }
+    }
 }

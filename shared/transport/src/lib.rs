@@ -21,7 +21,8 @@
 //!   detection, expiry).
 //! - `dtls_config`, `quic`: handshake configurations of both layers.
 //! - `socket`: the virtual UDP socket quinn runs on; seals and opens DTLS records inline.
-//! - [`server`]: [`Listener`], one UDP socket serving any number of sessions.
+//! - [`server`]: [`Listener`], one UDP socket serving any number of sessions;
+//!   `supervisor` keeps each session and its DTLS association tied together.
 //! - [`client`]: [`connect()`], [`connect_from`].
 //! - [`session`]: [`Session`], its streams, and the [`StreamSession`] trait the HTTP layers
 //!   use, so another carrier (TLS/TCP) can be added behind it.
@@ -36,6 +37,7 @@ mod quic;
 pub mod server;
 pub mod session;
 mod socket;
+mod supervisor;
 
 pub use client::{ClientConfig, connect, connect_from};
 pub use config::{Congestion, TransportConfig};

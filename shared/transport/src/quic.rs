@@ -33,8 +33,14 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The byte the gateway sends on its one unidirectional stream once a session is ready.
+pub(crate) const READY: u8 = 0x01;
+
+/// `peer_uni_streams`: how many unidirectional streams the peer may open — the gateway opens
+/// one to tell the agent the session is confirmed; agents may open none.
 pub(crate) fn transport_config(
     config: &TransportConfig,
+    peer_uni_streams: u32,
 ) -> Result<quinn::TransportConfig, ConfigError> {
     let mut transport = quinn::TransportConfig::default();
     let packet = config.quic_packet_size();
@@ -51,7 +57,7 @@ pub(crate) fn transport_config(
         .receive_window(VarInt::from_u32(config.session_receive_window))
         .send_window(u64::from(config.session_receive_window))
         .max_concurrent_bidi_streams(VarInt::from_u32(config.max_concurrent_streams))
-        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .max_concurrent_uni_streams(VarInt::from_u32(peer_uni_streams))
         // Before the first sample. Much lower (10 ms was tried) makes a client under a
         // handshake storm fire its probe timer so often that the backoff grows past the
         // idle timeout: a lost Finished then isn't resent in time and the session dies.
@@ -83,7 +89,7 @@ pub(crate) fn server_config(
     let crypto =
         QuicServerConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(Arc::new(transport_config(config)?));
+    server.transport_config(Arc::new(transport_config(config, 0)?));
     // Addresses are already validated by the DTLS handshake.
     server.migration(false);
     Ok(server)
@@ -108,7 +114,7 @@ pub(crate) fn client_config(
     let crypto =
         QuicClientConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-    client.transport_config(Arc::new(transport_config(config)?));
+    client.transport_config(Arc::new(transport_config(config, 1)?));
     Ok(client)
 }
 

@@ -1,18 +1,19 @@
 //! The gateway side: one UDP socket, any number of sessions.
 
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Instant};
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use tokio::sync::mpsc;
 
 use crate::{
     config::TransportConfig,
-    dtls::{DtlsTable, PeerEvent, TableLimits},
+    dtls::{DtlsTable, TableLimits},
     dtls_config,
     error::ConfigError,
     identity::Identity,
     quic,
-    session::Session,
+    session::{OnEnd, Session},
     socket::DtlsSocket,
+    supervisor::{self, Notice},
 };
 
 /// How the gateway side of the transport runs.
@@ -95,15 +96,15 @@ impl Listener {
         )
         .map_err(|e| ConfigError::new("listen", e.to_string()))?;
         let (accepted_tx, accepted_rx) = mpsc::channel(1024);
-        let (registered_tx, registered_rx) = mpsc::unbounded_channel();
+        let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         tokio::spawn(accept_loop(
             endpoint.clone(),
             socket.clone(),
             accepted_tx,
-            registered_tx,
+            notices_tx,
             config.transport.handshake_timeout,
         ));
-        tokio::spawn(supervise(events, registered_rx));
+        tokio::spawn(supervisor::run(socket.clone(), events, notices_rx));
         Ok(Self {
             endpoint,
             socket,
@@ -153,65 +154,55 @@ impl Drop for Listener {
     }
 }
 
-/// A stream-layer connection and the slot for the DTLS layer's reason if it ends first.
-type Watched = (quinn::Connection, Arc<std::sync::OnceLock<String>>);
-
-type Registration = (
-    SocketAddr,
-    u64,
-    quinn::Connection,
-    Arc<std::sync::OnceLock<String>>,
-);
-
 /// Completes stream-layer handshakes concurrently and hands out sessions.
 async fn accept_loop(
     endpoint: quinn::Endpoint,
     socket: Arc<DtlsSocket>,
     accepted: mpsc::Sender<Session>,
-    registered: mpsc::UnboundedSender<Registration>,
+    notices: mpsc::UnboundedSender<Notice>,
     handshake_timeout: std::time::Duration,
 ) {
     while let Some(incoming) = endpoint.accept().await {
         let socket = socket.clone();
         let accepted = accepted.clone();
-        let registered = registered.clone();
+        let notices = notices.clone();
         tokio::spawn(async move {
             let addr = incoming.remote_address();
-            let Some(dtls_id) = socket.with_table(|table, _| table.peer_id(&addr)) else {
+            let Some(id) = socket.with_table(|table, _| table.peer_id(&addr)) else {
                 incoming.refuse();
                 return;
             };
+            let failed = |reason: String| {
+                tracing::debug!(peer = %addr, %reason, "stream-layer handshake failed");
+                let _ = notices.send(Notice::HandshakeFailed { addr, id, reason });
+            };
             let conn = match tokio::time::timeout(handshake_timeout, incoming).await {
                 Ok(Ok(conn)) => conn,
-                Ok(Err(err)) => {
-                    tracing::debug!(peer = %addr, error = %err, "stream-layer handshake failed");
-                    socket.with_table(|t, out| {
-                        t.remove_if(
-                            Instant::now(),
-                            addr,
-                            dtls_id,
-                            "stream handshake failed",
-                            out,
-                        )
-                    });
-                    return;
-                }
-                Err(_) => {
-                    socket.with_table(|t, out| {
-                        t.remove_if(
-                            Instant::now(),
-                            addr,
-                            dtls_id,
-                            "stream handshake timed out",
-                            out,
-                        )
-                    });
-                    return;
-                }
+                Ok(Err(err)) => return failed(format!("stream handshake failed: {err}")),
+                Err(_) => return failed("stream handshake timed out".into()),
             };
+            // Tell the agent the session is confirmed end to end (see client.rs).
+            if let Err(err) = send_ready(&conn).await {
+                return failed(format!("could not confirm the session: {err}"));
+            }
             let reason = Arc::new(std::sync::OnceLock::new());
-            let _ = registered.send((addr, dtls_id, conn.clone(), reason.clone()));
-            let session = Session::new(conn, socket, dtls_id, None, reason);
+            let _ = notices.send(Notice::Registered {
+                addr,
+                id,
+                conn: conn.clone(),
+                reason: reason.clone(),
+            });
+            let stable_id = conn.stable_id();
+            let ended = notices.clone();
+            let on_end = OnEnd::Notify(Box::new(move |reason| {
+                let _ = ended.send(Notice::Ended {
+                    addr,
+                    id,
+                    stable_id,
+                    reason,
+                });
+            }));
+            let session = Session::new(conn, on_end, None, reason);
             if accepted.send(session).await.is_err() {
                 // Nobody accepts any more: the session is dropped and closes.
             }
@@ -219,32 +210,9 @@ async fn accept_loop(
     }
 }
 
-/// Closes a session's stream layer when its DTLS association ends (close_notify, a restarted
-/// peer on the same address, expiry), so nothing waits for an idle timeout.
-async fn supervise(
-    mut events: mpsc::UnboundedReceiver<PeerEvent>,
-    mut registered: mpsc::UnboundedReceiver<Registration>,
-) {
-    let mut live: HashMap<(SocketAddr, u64), Watched> = HashMap::new();
-    let mut prune = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = prune.tick() => live.retain(|_, (conn, _)| conn.close_reason().is_none()),
-            Some((addr, id, conn, reason)) = registered.recv() => {
-                if conn.close_reason().is_none() {
-                    live.insert((addr, id), (conn, reason));
-                }
-            }
-            event = events.recv() => match event {
-                Some(PeerEvent::Closed { addr, id, reason }) => {
-                    if let Some((conn, slot)) = live.remove(&(addr, id)) {
-                        let _ = slot.set(format!("DTLS session ended: {reason}"));
-                        conn.close(quinn::VarInt::from_u32(0), reason.as_bytes());
-                    }
-                }
-                Some(PeerEvent::Established { .. }) => {}
-                None => return,
-            },
-        }
-    }
+async fn send_ready(conn: &quinn::Connection) -> Result<(), Box<dyn std::error::Error>> {
+    let mut ready = conn.open_uni().await?;
+    ready.write_all(&[quic::READY]).await?;
+    ready.finish()?;
+    Ok(())
 }

@@ -38,6 +38,17 @@ pub trait StreamSession: Send + Sync + 'static {
     fn remote_addr(&self) -> SocketAddr;
 }
 
+/// What happens to the DTLS association when the session ends.
+pub(crate) enum OnEnd {
+    /// Close it (after [`CLOSE_GRACE`]): the agent side, one session per association.
+    CloseAssociation {
+        socket: Arc<DtlsSocket>,
+        dtls_id: u64,
+    },
+    /// Tell the gateway's supervisor, which knows whether the association is still in use.
+    Notify(Box<dyn FnOnce(String) + Send>),
+}
+
 /// How long after the stream layer closed its DTLS association is closed.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_millis(30);
 
@@ -54,8 +65,7 @@ pub struct Session {
 impl Session {
     pub(crate) fn new(
         conn: quinn::Connection,
-        socket: Arc<DtlsSocket>,
-        dtls_id: u64,
+        on_end: OnEnd,
         endpoint: Option<quinn::Endpoint>,
         transport_reason: Arc<OnceLock<String>>,
     ) -> Self {
@@ -66,13 +76,18 @@ impl Session {
         let keep_endpoint = endpoint.clone();
         tokio::spawn(async move {
             let reason = SessionError::from(watched.closed().await).to_string();
-            // Let quinn put its CONNECTION_CLOSE on the wire before DTLS's close_notify, so
-            // the peer learns the real reason.
-            tokio::time::sleep(CLOSE_GRACE).await;
-            let addr = watched.remote_address();
-            socket.with_table(|table, out| {
-                table.remove_if(Instant::now(), addr, dtls_id, &reason, out)
-            });
+            match on_end {
+                OnEnd::CloseAssociation { socket, dtls_id } => {
+                    // Let quinn put its CONNECTION_CLOSE on the wire before DTLS's
+                    // close_notify, so the peer learns the real reason.
+                    tokio::time::sleep(CLOSE_GRACE).await;
+                    let addr = watched.remote_address();
+                    socket.with_table(|table, out| {
+                        table.remove_if(Instant::now(), addr, dtls_id, &reason, out)
+                    });
+                }
+                OnEnd::Notify(notify) => notify(reason),
+            }
             drop(keep_endpoint);
         });
         Self {

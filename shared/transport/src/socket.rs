@@ -39,6 +39,8 @@ pub(crate) struct DtlsSocket {
     /// has seen the socket writable once, which would drop the first handshake flight of a
     /// fresh socket. Sending on the descriptor directly only fails when the kernel says so.
     send_io: std::net::UdpSocket,
+    /// Batched sends (GSO): one system call for a burst of equal-sized datagrams.
+    udp_state: quinn::udp::UdpSocketState,
     local_addr: SocketAddr,
     inner: Mutex<Inner>,
     events: mpsc::UnboundedSender<PeerEvent>,
@@ -49,6 +51,8 @@ struct Inner {
     /// Payloads decrypted but not yet handed to quinn (its batch was full).
     pending: VecDeque<(SocketAddr, BytesMut)>,
     recv_buf: Vec<u8>,
+    /// Where a burst of records is laid end to end for one GSO send.
+    send_buf: Vec<u8>,
     out: Output,
 }
 
@@ -72,17 +76,20 @@ impl DtlsSocket {
         let _ = sock_ref.set_recv_buffer_size(KERNEL_BUFFER);
         let _ = sock_ref.set_send_buffer_size(KERNEL_BUFFER);
         let send_io = socket.try_clone()?;
+        let udp_state = quinn::udp::UdpSocketState::new((&send_io).into())?;
         let io = UdpSocket::from_std(socket)?;
         let local_addr = io.local_addr()?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let socket = Arc::new(Self {
             io,
             send_io,
+            udp_state,
             local_addr,
             inner: Mutex::new(Inner {
                 table,
                 pending: VecDeque::new(),
                 recv_buf: vec![0; RECV_BUFFER],
+                send_buf: Vec::new(),
                 out: Output::default(),
             }),
             events,
@@ -106,19 +113,77 @@ impl DtlsSocket {
     /// Runs `f` on the DTLS table, then sends what it queued and publishes its events.
     pub(crate) fn with_table<R>(&self, f: impl FnOnce(&mut DtlsTable, &mut Output) -> R) -> R {
         let mut inner = self.lock();
-        let Inner { table, out, .. } = &mut *inner;
+        let Inner {
+            table,
+            out,
+            send_buf,
+            ..
+        } = &mut *inner;
         let result = f(table, out);
-        self.flush(out);
+        self.flush(out, send_buf);
+        result
+    }
+
+    /// Sends sealed records, batching runs of equal size to one destination into one GSO
+    /// system call. `WouldBlock` means the kernel buffer is full: tokio's readiness is
+    /// cleared so the caller's wait for writability really waits.
+    fn send_batch(
+        &self,
+        datagrams: &mut Vec<(SocketAddr, BytesMut)>,
+        send_buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let max_segments = self.udp_state.max_gso_segments();
+        let mut result = Ok(());
+        let mut i = 0;
+        while i < datagrams.len() {
+            let (addr, first) = (&datagrams[i].0, datagrams[i].1.len());
+            // A run: same destination, same size, the last one may be shorter.
+            let mut end = i + 1;
+            while end < datagrams.len()
+                && end - i < max_segments
+                && datagrams[end].0 == *addr
+                && datagrams[end - 1].1.len() == first
+                && datagrams[end].1.len() <= first
+            {
+                end += 1;
+            }
+            let sent = if end - i == 1 {
+                self.send_io.send_to(&datagrams[i].1, *addr).map(|_| ())
+            } else {
+                send_buf.clear();
+                for (_, datagram) in &datagrams[i..end] {
+                    send_buf.extend_from_slice(datagram);
+                }
+                let transmit = Transmit {
+                    destination: *addr,
+                    ecn: None,
+                    contents: send_buf,
+                    segment_size: Some(first),
+                    src_ip: None,
+                };
+                self.udp_state.send((&self.send_io).into(), &transmit)
+            };
+            if let Err(err) = sent {
+                if err.kind() == io::ErrorKind::WouldBlock {
+                    let _ = self.io.try_io(tokio::io::Interest::WRITABLE, || {
+                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                    });
+                    result = Err(err);
+                    break;
+                }
+                tracing::debug!(peer = %addr, error = %err, "UDP send failed");
+            }
+            i = end;
+        }
+        datagrams.clear();
         result
     }
 
     /// Sends queued datagrams and publishes queued events.
-    fn flush(&self, out: &mut Output) {
-        for (addr, datagram) in out.transmits.drain(..) {
-            // Datagrams are best effort: a full kernel buffer is loss, which the layers
-            // above recover from.
-            let _ = self.send_io.send_to(&datagram, addr);
-        }
+    fn flush(&self, out: &mut Output, send_buf: &mut Vec<u8>) {
+        // Datagrams are best effort: a full kernel buffer is loss, which the layers above
+        // recover from.
+        let _ = self.send_batch(&mut out.transmits, send_buf);
         for event in out.events.drain(..) {
             let _ = self.events.send(event);
         }
@@ -132,7 +197,12 @@ impl AsyncUdpSocket for DtlsSocket {
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
         let mut inner = self.lock();
-        let Inner { table, out, .. } = &mut *inner;
+        let Inner {
+            table,
+            out,
+            send_buf,
+            ..
+        } = &mut *inner;
         let now = Instant::now();
         let segment = transmit
             .segment_size
@@ -142,22 +212,7 @@ impl AsyncUdpSocket for DtlsSocket {
             // No association (closed or replaced): the packet is dropped, as on a dead path.
             let _ = table.encrypt(now, transmit.destination, packet, out);
         }
-        let mut result = Ok(());
-        for (addr, datagram) in out.transmits.drain(..) {
-            if let Err(err) = self.send_io.send_to(&datagram, addr) {
-                if err.kind() == io::ErrorKind::WouldBlock {
-                    // The kernel buffer is full. Clear tokio's cached readiness so quinn's
-                    // wait for writability really waits, then it hands us the transmit again.
-                    let _ = self.io.try_io(tokio::io::Interest::WRITABLE, || {
-                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
-                    });
-                    result = Err(err);
-                    break;
-                }
-                tracing::debug!(peer = %addr, error = %err, "UDP send failed");
-            }
-        }
-        out.transmits.clear();
+        let result = self.send_batch(&mut out.transmits, send_buf);
         for event in out.events.drain(..) {
             let _ = self.events.send(event);
         }
@@ -175,6 +230,7 @@ impl AsyncUdpSocket for DtlsSocket {
             table,
             pending,
             recv_buf,
+            send_buf,
             out,
         } = &mut *inner;
         let now = Instant::now();
@@ -212,7 +268,7 @@ impl AsyncUdpSocket for DtlsSocket {
                         &mut |addr, payload| pending.push_back((addr, payload)),
                         out,
                     );
-                    self.flush(out);
+                    self.flush(out, send_buf);
                 }
                 Poll::Ready(Err(err))
                     if matches!(
@@ -241,6 +297,10 @@ impl AsyncUdpSocket for DtlsSocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.local_addr)
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.udp_state.max_gso_segments()
     }
 
     fn may_fragment(&self) -> bool {

@@ -27,9 +27,16 @@ fn spawn_probe(server: std::net::SocketAddr, fingerprint: &str, bind: &str, mode
     child
 }
 
+/// A free port *below* the kernel's ephemeral range, so that between the killed probe and
+/// its restart no other test's port-0 socket can be handed the same port.
 fn free_udp_port() -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().to_string()
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let taken = NEXT.fetch_add(100, std::sync::atomic::Ordering::Relaxed);
+    let start = 10_000 + ((std::process::id() % 150) as u16 * 100 + taken) % 15_000;
+    (start..30_000)
+        .map(|port| format!("127.0.0.1:{port}"))
+        .find(|addr| std::net::UdpSocket::bind(addr.as_str()).is_ok())
+        .expect("no free UDP port")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
