@@ -1,14 +1,149 @@
-//! `hopgate-data-plane`: terminates visitors' HTTPS and carries each request through an
-//! agent's DTLS session (issue 3). This step ships only the transport it will stand on
-//! (`hopgate-transport`) and the wire protocol (`hopgate-protocol`); the binary says so
-//! instead of pretending to serve.
+//! `hopgate-data-plane`: terminates visitors' HTTPS (certificate chosen by SNI), accepts
+//! agents' DTLS sessions, and carries each request through the session of its domain.
+//!
+//! # Layout
+//!
+//! - `config`, `host`, `logging`: settings, host-name normalization, JSON logs.
+//! - `certs`: the SNI certificate map and the debug self-signed certificate.
+//! - `routing`: domain table (key hashes) and live sessions, read without a global lock.
+//! - `agents`: the DTLS listener's accept loop and the agents' hello.
+//! - `session_actor`: one actor per agent session.
+//! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it.
+//! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
+//!   `internal`: `/metrics`, `/healthz`, `/readyz`.
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "hopgate-data-plane {}: not implemented yet (the HTTPS front end lands with issue 3); \
-         the DTLS stream transport and wire protocol it uses are in shared/ (protocol v{})",
-        env!("CARGO_PKG_VERSION"),
-        hopgate_protocol::PROTOCOL_VERSION,
-    );
-    std::process::ExitCode::from(2)
+mod agents;
+mod certs;
+mod config;
+mod headers;
+mod host;
+mod internal;
+mod logging;
+mod pages;
+mod plain_http;
+mod proxy;
+mod request_actor;
+mod routing;
+mod session_actor;
+
+use std::{
+    collections::HashMap,
+    process::ExitCode,
+    sync::{Arc, atomic::AtomicUsize},
+    time::Duration,
+};
+
+use actix_web::{App, HttpServer, web};
+use clap::Parser;
+use hopgate_transport::{Identity, Listener, ServerConfig};
+use slog::{Logger, error, info};
+
+use crate::{
+    config::Config,
+    proxy::AppState,
+    routing::{DomainEntry, RoutingTable, hash_key},
+};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    if let Err(problem) = config.validate() {
+        eprintln!("hopgate-data-plane: {problem}");
+        return ExitCode::from(2);
+    }
+    let log = logging::root();
+    match run(config, log.clone()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!(log, "data-plane stopped"; "error" => format!("{err:#}"));
+            eprintln!("hopgate-data-plane: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
+    let domain = host::normalize(&config.domain).map_err(|e| anyhow::anyhow!("domain {e}"))?;
+    let mut names = vec![domain.clone(), format!("*.{domain}")];
+    names.extend(config.dev_domains.iter().map(|d| d.domain.clone()));
+    let (chain, key) = certs::self_signed(names.clone())?;
+    let identity = Identity::from_pem(chain.as_bytes(), key.as_bytes())?;
+    info!(log, "debug mode: self-signed certificate; agents pin its fingerprint";
+        "fingerprint" => identity.fingerprint().to_string());
+
+    if let Some(dir) = &config.state_dir {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("debug-cert.pem");
+        std::fs::write(&path, &chain)?;
+        info!(log, "debug certificate written"; "path" => path.display().to_string());
+    }
+    let store = Arc::new(certs::CertStore::new());
+    for name in &names {
+        store.insert(name, chain.as_bytes(), key.as_bytes())?;
+    }
+    let table = RoutingTable::new();
+    let dev: HashMap<String, DomainEntry> = config
+        .dev_domains
+        .iter()
+        .map(|d| {
+            (
+                d.domain.clone(),
+                DomainEntry {
+                    key_hash: hash_key(&d.key),
+                },
+            )
+        })
+        .collect();
+    table.set_domains(dev);
+
+    let udp = std::net::UdpSocket::bind(config.dtls_listen)?;
+    let listener = Arc::new(Listener::bind(udp, ServerConfig::new(identity))?);
+    let dtls_addr = listener.local_addr();
+    actix::spawn(agents::accept(listener.clone(), table.clone(), log.clone()));
+
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let state = web::Data::new(AppState {
+        table: table.clone(),
+        response_timeout: config.response_timeout,
+        in_flight: in_flight.clone(),
+        log: log.clone(),
+    });
+    let https = std::net::TcpListener::bind(config.https_listen)?;
+    let https_addr = https.local_addr()?;
+    let visitors = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .default_service(web::to(proxy::handle))
+    })
+    .client_request_timeout(Duration::from_secs(10))
+    .listen_openssl(
+        https,
+        certs::acceptor(store, chain.as_bytes(), key.as_bytes())?,
+    )?
+    .run();
+
+    let http = std::net::TcpListener::bind(config.http_listen)?;
+    let http_addr = http.local_addr()?;
+    let redirect = HttpServer::new(|| App::new().default_service(web::to(plain_http::handle)))
+        .workers(1)
+        .listen(http)?
+        .run();
+
+    let metrics = std::net::TcpListener::bind(config.metrics_listen)?;
+    let metrics_addr = metrics.local_addr()?;
+    let internal_state = web::Data::new(internal::Gauges {
+        table,
+        in_flight,
+        listener,
+    });
+    let internal = HttpServer::new(move || internal::app(internal_state.clone()))
+        .workers(1)
+        .listen(metrics)?
+        .run();
+
+    info!(log, "listening";
+        "https" => https_addr.to_string(), "http" => http_addr.to_string(),
+        "dtls" => dtls_addr.to_string(), "metrics" => metrics_addr.to_string());
+    tokio::try_join!(visitors, redirect, internal)?;
+    Ok(())
 }

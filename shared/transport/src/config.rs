@@ -53,8 +53,11 @@ impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             max_datagram_size: 1350,
-            keepalive_interval: Duration::from_secs(2),
-            idle_timeout: Duration::from_secs(8),
+            // A killed agent must turn into a 502 within 5 s: 4 s of silence is death,
+            // with a keepalive every second (one tiny packet) so a live idle session never
+            // comes close.
+            keepalive_interval: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(4),
             handshake_timeout: Duration::from_secs(10),
             dtls_flight_interval: Duration::from_millis(200),
             stream_receive_window: 4 * 1024 * 1024,

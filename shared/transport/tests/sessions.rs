@@ -97,7 +97,7 @@ async fn a_closed_session_is_forgotten_at_once_on_both_layers() {
     exchange(&session, 10, 10, 1).await.unwrap();
     assert_eq!(listener.stats().sessions, 1);
     session.close("bye");
-    // Well under the idle timeout (8 s): the close is explicit.
+    // Well under the idle timeout (4 s): the close is explicit.
     wait_for_empty(&listener, Duration::from_secs(2)).await;
 }
 

@@ -1,0 +1,415 @@
+//! One visitor request on one stream the gateway opened: read the [`RequestHead`], call
+//! the local service, stream the answer back.
+//!
+//! Gateway → agent: `RequestHead`, `BodyChunk`*, `EndOfBody`, then the gateway finishes
+//! its half. Agent → gateway: `ResponseHead`, `BodyChunk`*, `EndOfBody`, finish; or a
+//! `Reset` saying what went wrong (before or after the head), then finish.
+//!
+//! Both bodies stream: request chunks go to the local service through a bounded queue
+//! ([`crate::body`]) as they arrive, response chunks go to the gateway as the local service
+//! produces them (a server-sent event is forwarded the moment it is read), and every write
+//! waits for the other side's flow control, so memory stays bounded whatever the sizes.
+//! While the exchange runs the request stream is watched: if the gateway resets it (the
+//! visitor went away), the local request is dropped, which closes its connection.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use hopgate_protocol::{EndOfBody, Frame, Limits, RequestHead, Reset, ResetCode, ResponseHead};
+use hopgate_transport::{RecvStream, SendStream};
+use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
+use http::{Method, Request, Version, request::Parts};
+use http_body_util::BodyExt;
+use tokio::sync::watch;
+
+use crate::{
+    body::{BodySender, RequestBody},
+    config::LocalTarget,
+    headers,
+    upstream::{LocalClient, LocalError},
+};
+
+/// How long the gateway may take to send the head on a stream it opened.
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the response is complete, how long to wait for the rest of the request stream
+/// (normally just its end) before dropping it.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// The transport-level code for abandoning a stream whose gateway side is gone (the
+/// data-plane uses the same value for its cancellations).
+pub(crate) const STREAM_CANCELLED: u32 = 1;
+
+type Reader = FrameReader<RecvStream>;
+type Writer = FrameWriter<SendStream>;
+
+/// Why a request didn't complete, tagged by the side at fault.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ForwardError {
+    /// The local service: unreachable, too slow, or not speaking HTTP.
+    #[error("local service: {0}")]
+    Local(#[from] LocalError),
+    /// The gateway's side: the visitor went away, the stream broke, or the protocol was
+    /// broken.
+    #[error("gateway: {0}")]
+    Gateway(#[from] GatewayError),
+    /// Ours: something this agent doesn't do.
+    #[error("agent: {0}")]
+    Agent(#[from] AgentError),
+}
+
+/// The gateway's side of a failed request.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum GatewayError {
+    /// The stream failed (reset by the gateway, or the session was lost).
+    #[error("the stream failed: {0}")]
+    Stream(#[from] TunnelError),
+    /// The gateway abandoned the request (the visitor went away).
+    #[error("the request was cancelled: {0}")]
+    Cancelled(String),
+    /// The gateway broke the tunnel protocol on this stream.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+}
+
+/// Requests this agent refuses.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AgentError {
+    /// WebSocket and other protocol switches.
+    #[error("protocol upgrades (WebSocket) are not supported by this agent yet")]
+    UpgradeUnsupported,
+}
+
+impl ForwardError {
+    /// What to tell the gateway, or `None` when the stream is gone and only a transport
+    /// reset makes sense.
+    fn reset(&self) -> Option<Reset> {
+        match self {
+            Self::Local(err) => Some(Reset::new(err.reset_code(), err.to_string())),
+            Self::Gateway(GatewayError::Protocol(why)) => {
+                Some(Reset::new(ResetCode::ProtocolError, why.clone()))
+            }
+            Self::Gateway(GatewayError::Cancelled(_) | GatewayError::Stream(_)) => None,
+            Self::Agent(err) => Some(Reset::new(ResetCode::Refused, err.to_string())),
+        }
+    }
+
+    /// The visitor went away or the session ended: routine, not worth a log line.
+    fn is_cancellation(&self) -> bool {
+        matches!(
+            self,
+            Self::Gateway(GatewayError::Cancelled(_) | GatewayError::Stream(_))
+        )
+    }
+}
+
+/// Serves the request streams of one tunnel.
+#[derive(Debug)]
+pub(crate) struct Forwarder {
+    client: LocalClient,
+    target: LocalTarget,
+    domain: String,
+    response_timeout: Duration,
+    verbose: bool,
+    limits: Limits,
+}
+
+/// How the watch over the request stream ended.
+enum StreamEnd {
+    /// The body was delivered and the gateway finished the stream.
+    Done,
+    /// The exchange can't go on.
+    Failed(GatewayError),
+}
+
+impl Forwarder {
+    pub(crate) fn new(
+        client: LocalClient,
+        target: LocalTarget,
+        domain: String,
+        response_timeout: Duration,
+        verbose: bool,
+    ) -> Self {
+        Self {
+            client,
+            target,
+            domain,
+            response_timeout,
+            verbose,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Serves one stream to the end; never fails (failures go to the gateway as a Reset
+    /// and to stderr as a line).
+    pub(crate) async fn serve(self: Arc<Self>, send: SendStream, recv: RecvStream) {
+        let started = Instant::now();
+        let mut reader = FrameReader::new(recv, self.limits);
+        let mut writer = FrameWriter::new(send, self.limits);
+        let head = match tokio::time::timeout(HEAD_TIMEOUT, reader.next()).await {
+            Ok(Ok(Some(Frame::RequestHead(head)))) => head,
+            Ok(Ok(None)) => return,
+            Ok(Ok(Some(other))) => {
+                let why = format!("expected RequestHead, got {}", other.frame_type());
+                self.fail(&mut writer, "?", GatewayError::Protocol(why).into())
+                    .await;
+                return;
+            }
+            Ok(Err(err)) => {
+                self.fail(&mut writer, "?", GatewayError::Stream(err).into())
+                    .await;
+                return;
+            }
+            Err(_) => {
+                let why = format!("no RequestHead within {} s", HEAD_TIMEOUT.as_secs());
+                self.fail(&mut writer, "?", GatewayError::Protocol(why).into())
+                    .await;
+                return;
+            }
+        };
+        // The path only: a query string may carry tokens, and logs must not.
+        let path = head.uri.split('?').next().unwrap_or_default();
+        let what = format!("{} {path}", head.method);
+        match self.exchange(&head, &mut reader, &mut writer).await {
+            Ok(status) if self.verbose => eprintln!(
+                "{} {what} -> {status} ({} ms)",
+                self.domain,
+                started.elapsed().as_millis()
+            ),
+            Ok(_) => {}
+            Err(err) => self.fail(&mut writer, &what, err).await,
+        }
+    }
+
+    /// Tells the gateway (a Reset, or a transport reset when the stream is gone) and the
+    /// user (one line, unless it was a routine cancellation).
+    async fn fail(&self, writer: &mut Writer, what: &str, err: ForwardError) {
+        match err.reset() {
+            Some(reset) => {
+                if writer.send(&Frame::Reset(reset)).await.is_ok() {
+                    let _ = writer.get_mut().finish();
+                }
+            }
+            None => writer.get_mut().reset(STREAM_CANCELLED),
+        }
+        if self.verbose || !err.is_cancellation() {
+            eprintln!("{} {what}: {err}", self.domain);
+        }
+    }
+
+    /// One exchange; the response's status on success.
+    async fn exchange(
+        &self,
+        head: &RequestHead,
+        reader: &mut Reader,
+        writer: &mut Writer,
+    ) -> Result<u16, ForwardError> {
+        if headers::wants_upgrade(&head.headers) {
+            return Err(AgentError::UpgradeUnsupported.into());
+        }
+        let parts = self.request_parts(head)?;
+        // The first frame after the head tells a request without a body (so none is sent,
+        // not even an empty chunked one) from one with a body to stream.
+        let first = reader.next().await.map_err(GatewayError::Stream)?;
+        let (body, sender, first) = match first {
+            Some(Frame::EndOfBody(end)) if end.trailers.is_empty() => {
+                (RequestBody::empty(), None, None)
+            }
+            Some(frame @ (Frame::BodyChunk(_) | Frame::EndOfBody(_))) => {
+                let (sender, body) = RequestBody::channel();
+                (body, Some(sender), Some(frame))
+            }
+            Some(Frame::Reset(reset)) => return Err(cancelled(&reset).into()),
+            Some(other) => return Err(unexpected(&other).into()),
+            None => {
+                return Err(
+                    GatewayError::Cancelled("the stream ended before EndOfBody".into()).into(),
+                );
+            }
+        };
+        let request = Request::from_parts(parts, body);
+
+        // The response timeout runs from the end of the request body: a slow upload is
+        // not a slow service.
+        let (body_done, body_sent) = watch::channel(sender.is_none());
+        let watch = watch_request_stream(reader, sender, first, body_done);
+        let respond = self.respond(request, body_sent, writer);
+        tokio::pin!(watch, respond);
+        let mut watched = false;
+        loop {
+            tokio::select! {
+                biased;
+                end = &mut watch, if !watched => match end {
+                    StreamEnd::Done => watched = true,
+                    // Dropping `respond` drops the local request and closes its connection.
+                    StreamEnd::Failed(err) => return Err(err.into()),
+                },
+                result = &mut respond => {
+                    if !watched && result.is_ok() {
+                        // The local service answered before the upload ended, or the
+                        // stream's end is still on its way: give it a moment, then drop
+                        // the read half (telling the gateway to stop sending).
+                        let _ = tokio::time::timeout(DRAIN_GRACE, &mut watch).await;
+                    }
+                    return result;
+                }
+            }
+        }
+    }
+
+    /// Method, URI on the local service, and headers, as the gateway gave them.
+    fn request_parts(&self, head: &RequestHead) -> Result<Parts, GatewayError> {
+        let method = Method::from_bytes(head.method.as_bytes())
+            .map_err(|_| GatewayError::Protocol(format!("invalid method {:?}", head.method)))?;
+        let uri = self.target.uri_for(&head.uri).map_err(|_| {
+            GatewayError::Protocol("the request URI is not a valid path and query".into())
+        })?;
+        let headers = headers::to_header_map(&head.headers)
+            .map_err(|e| GatewayError::Protocol(format!("request head: {e}")))?;
+        let (mut parts, ()) = Request::new(()).into_parts();
+        parts.method = method;
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        parts.headers = headers;
+        Ok(parts)
+    }
+
+    /// Calls the local service and streams its response to the gateway. The local
+    /// service has `response_timeout` to start answering once `body_sent` says the whole
+    /// request body was handed over.
+    async fn respond(
+        &self,
+        request: Request<RequestBody>,
+        mut body_sent: watch::Receiver<bool>,
+        writer: &mut Writer,
+    ) -> Result<u16, ForwardError> {
+        let request = self.client.request(request);
+        tokio::pin!(request);
+        let result = tokio::select! {
+            biased;
+            result = &mut request => result,
+            // Also when the feeder is gone (the exchange is ending anyway).
+            () = async { drop(body_sent.wait_for(|sent| *sent).await) } => {
+                match tokio::time::timeout(self.response_timeout, &mut request).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        return Err(LocalError::Timeout {
+                            target: self.target.authority().to_owned(),
+                            after: self.response_timeout,
+                        }
+                        .into());
+                    }
+                }
+            }
+        };
+        let response = result.map_err(|err| LocalError::from_client(&err, &self.target))?;
+        let (parts, mut body) = response.into_parts();
+        let status = parts.status.as_u16();
+        let head = ResponseHead {
+            status,
+            headers: headers::from_header_map(&parts.headers),
+        };
+        writer
+            .send(&Frame::ResponseHead(head))
+            .await
+            .map_err(GatewayError::Stream)?;
+        let mut trailers = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| LocalError::body_failed(&e, &self.target))?;
+            match frame.into_data() {
+                Ok(data) => writer.send_body(data).await.map_err(GatewayError::Stream)?,
+                Err(frame) => {
+                    if let Ok(map) = frame.into_trailers() {
+                        trailers = headers::from_header_map(&map);
+                    }
+                }
+            }
+        }
+        writer
+            .send(&Frame::EndOfBody(EndOfBody { trailers }))
+            .await
+            .map_err(GatewayError::Stream)?;
+        writer
+            .get_mut()
+            .finish()
+            .map_err(|e| GatewayError::Stream(TunnelError::Io(e.into())))?;
+        Ok(status)
+    }
+}
+
+/// Feeds the request body (starting with `first`, already read) to the local request, then
+/// waits for the gateway to finish the stream; a Reset or a broken stream at any point
+/// ends the exchange.
+async fn watch_request_stream(
+    reader: &mut Reader,
+    mut sender: Option<BodySender>,
+    mut first: Option<Frame>,
+    body_done: watch::Sender<bool>,
+) -> StreamEnd {
+    // Still expecting body frames (the sender may be gone if hyper stopped reading it).
+    let mut in_body = sender.is_some();
+    loop {
+        let frame = match first.take() {
+            Some(frame) => frame,
+            None => match reader.next().await {
+                Ok(Some(frame)) => frame,
+                Ok(None) if !in_body => return StreamEnd::Done,
+                Ok(None) => {
+                    return StreamEnd::Failed(GatewayError::Cancelled(
+                        "the stream ended before EndOfBody".into(),
+                    ));
+                }
+                Err(err) => return StreamEnd::Failed(GatewayError::Stream(err)),
+            },
+        };
+        match frame {
+            Frame::BodyChunk(data) if in_body => feed(&mut sender, data).await,
+            Frame::EndOfBody(end) if in_body => {
+                in_body = false;
+                let trailers = match end.trailers.is_empty() {
+                    true => None,
+                    false => match headers::to_header_map(&end.trailers) {
+                        Ok(map) => Some(map),
+                        Err(e) => {
+                            return StreamEnd::Failed(GatewayError::Protocol(format!(
+                                "trailers: {e}"
+                            )));
+                        }
+                    },
+                };
+                if let Some(sender) = sender.take() {
+                    sender.finish(trailers).await;
+                }
+                body_done.send_replace(true);
+            }
+            Frame::Reset(reset) => return StreamEnd::Failed(cancelled(&reset)),
+            other => return StreamEnd::Failed(unexpected(&other)),
+        }
+    }
+}
+
+/// Queues a chunk for the local request; once hyper stops reading the body (the local
+/// service answered without reading it all), later chunks are discarded.
+async fn feed(sender: &mut Option<BodySender>, data: Bytes) {
+    if let Some(tx) = sender
+        && !tx.data(data).await
+    {
+        // Dropping without `finish` would fail a body hyper no longer reads: harmless.
+        *sender = None;
+    }
+}
+
+fn cancelled(reset: &Reset) -> GatewayError {
+    GatewayError::Cancelled(format!(
+        "the gateway reset the request ({}: {})",
+        reset.code, reset.message
+    ))
+}
+
+fn unexpected(frame: &Frame) -> GatewayError {
+    GatewayError::Protocol(format!(
+        "unexpected {} frame on a request stream",
+        frame.frame_type()
+    ))
+}

@@ -1,0 +1,125 @@
+//! HopGate's agent: runs next to a local HTTP service, dials the gateway's data-plane over
+//! the DTLS stream transport, proves with the domain's API key that it may serve the
+//! domain, and then answers every visitor request the gateway sends it by calling the local
+//! service, streaming both ways.
+//!
+//! # Layout
+//!
+//! | module | concern |
+//! | --- | --- |
+//! | [`cli`] | the command line (clap) |
+//! | [`config`] | settings from flags > `HOP_CLIENT_*` environment > TOML file; `validate()` |
+//! | `tunnel` | one tunnel's session loop: connect, hello, serve, reconnect with backoff |
+//! | `backoff` | exponential backoff with jitter |
+//! | `control` | the control stream: hello, pings, go-away |
+//! | `forward` | one request stream: the local call and the response streamed back |
+//! | `body` | the streamed request body fed from the gateway's frames |
+//! | `headers` | header conversion and hop-by-hop stripping |
+//! | `upstream` | the pooled HTTP/1.1 client to the local service and its errors |
+//!
+//! [`run`] serves the tunnels of validated [`Settings`] until a shutdown future resolves;
+//! `main.rs` only parses, validates and maps the outcome to an exit status.
+//!
+//! # Output
+//!
+//! One line per event on stderr: `connected to ADDR (session ready in N ms); forwarding
+//! https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
+//! REASON`, `gateway refused DOMAIN: MESSAGE`, and one line per failed request (every
+//! request with `--verbose`). The API key never appears: [`config::ApiKey`] prints `***`.
+
+#![warn(missing_docs)]
+
+mod backoff;
+mod body;
+pub mod cli;
+pub mod config;
+mod control;
+mod forward;
+mod headers;
+mod tunnel;
+mod upstream;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use hopgate_protocol::HelloCode;
+use tokio::{sync::watch, task::JoinSet};
+
+pub use crate::config::{ConfigError, Settings};
+use crate::{forward::Forwarder, tunnel::Tunnel};
+
+/// How long stopping may take: sessions are closed and the close sent to the gateway.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Why the agent stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The settings can't be used (e.g. no system root certificates to verify with).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The gateway refused a tunnel for a reason retrying won't fix.
+    #[error("gateway refused {domain}: {message} ({code}; not retrying: {hint})")]
+    Refused {
+        /// The tunnel's domain.
+        domain: String,
+        /// The gateway's explanation.
+        message: String,
+        /// The gateway's code.
+        code: HelloCode,
+        /// What the user should do.
+        hint: &'static str,
+    },
+    /// A tunnel's task failed unexpectedly.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl RunError {
+    /// The process exit status for this error: 2 for configuration problems (including a
+    /// refused key or domain), 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) | Self::Refused { .. } => 2,
+            Self::Internal(_) => 1,
+        }
+    }
+}
+
+/// Serves every tunnel of `settings`, one session each, until `shutdown` resolves (then
+/// closes the sessions, telling the gateway) or a tunnel is refused for good.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let client_config = Arc::new(settings.client_config()?);
+    let client = upstream::client();
+    let (stop, stopped) = watch::channel(false);
+    let mut tunnels = JoinSet::new();
+    for tunnel in settings.tunnels {
+        let forwarder = Arc::new(Forwarder::new(
+            client.clone(),
+            tunnel.target.clone(),
+            tunnel.domain.clone(),
+            settings.response_timeout,
+            settings.verbose,
+        ));
+        let tunnel = Tunnel {
+            settings: tunnel,
+            server: settings.server.clone(),
+            client_config: client_config.clone(),
+            forwarder,
+        };
+        tunnels.spawn(tunnel.run(stopped.clone()));
+    }
+    let result = tokio::select! {
+        () = shutdown => Ok(()),
+        Some(joined) = tunnels.join_next() => match joined {
+            Ok(result) => result,
+            Err(err) => Err(RunError::Internal(err.to_string())),
+        },
+    };
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(STOP_GRACE, async {
+        while tunnels.join_next().await.is_some() {}
+        // The transport sends its close a moment after `close()`.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+    result
+}

@@ -1,0 +1,251 @@
+//! One tunnel's life: resolve the gateway, connect, say hello, serve the gateway's request
+//! streams, and after any loss connect again with [`Backoff`]. A go-away from the gateway
+//! (it is restarting) starts a fresh session at once while the requests in flight finish
+//! on the old one.
+
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use hopgate_protocol::{Hello, HelloAck, HelloCode};
+use hopgate_transport::{ClientConfig, ConnectError, Session};
+use tokio::sync::watch;
+
+use crate::{
+    RunError,
+    backoff::{Backoff, STABLE_AFTER},
+    config::{ServerAddr, TunnelSettings},
+    control::{Control, ControlEvent, HelloError},
+    forward::Forwarder,
+};
+
+/// After a go-away's drain period, how much longer the old session may take before the
+/// agent closes it.
+const DRAIN_SLACK: Duration = Duration::from_secs(2);
+/// A go-away this soon after connecting is retried with backoff, not at once, so a gateway
+/// that keeps saying go-away is not hammered.
+const MIN_UPTIME_FOR_IMMEDIATE: Duration = Duration::from_secs(1);
+
+/// Getting a session failed.
+#[derive(Debug, thiserror::Error)]
+enum EstablishError {
+    #[error("cannot resolve {server}: {reason}")]
+    Resolve { server: String, reason: String },
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
+    #[error("{0}")]
+    Hello(#[from] HelloError),
+    #[error("refused ({})", .0.code)]
+    Refused(HelloAck),
+}
+
+/// How a session ended.
+enum SessionEnd {
+    /// The gateway is restarting; the session drains in the background.
+    GoAway(String),
+    /// The session or its control stream is gone.
+    Lost(String),
+    /// The agent is stopping.
+    Shutdown,
+}
+
+/// One domain served from one local service, over one session at a time.
+pub(crate) struct Tunnel {
+    pub(crate) settings: TunnelSettings,
+    pub(crate) server: ServerAddr,
+    pub(crate) client_config: Arc<ClientConfig>,
+    pub(crate) forwarder: Arc<Forwarder>,
+}
+
+impl Tunnel {
+    /// Serves until `shutdown` flips or the gateway refuses the tunnel for good.
+    pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
+        let domain = &self.settings.domain;
+        let mut backoff = Backoff::new();
+        loop {
+            let established = tokio::select! {
+                result = self.establish() => result,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            let reason = match established {
+                Ok((session, control, ready_in)) => {
+                    eprintln!(
+                        "connected to {} (session ready in {} ms); forwarding https://{domain} -> {}",
+                        self.describe_peer(session.remote_addr()),
+                        ready_in.as_millis(),
+                        self.settings.target,
+                    );
+                    let up = Instant::now();
+                    let end = self.serve(&session, control, &mut shutdown).await;
+                    if up.elapsed() >= STABLE_AFTER {
+                        backoff.reset();
+                    }
+                    match end {
+                        SessionEnd::Shutdown => return Ok(()),
+                        SessionEnd::GoAway(why) if up.elapsed() >= MIN_UPTIME_FOR_IMMEDIATE => {
+                            eprintln!(
+                                "gateway is going away ({}); reconnecting {domain} now",
+                                one_line(&why)
+                            );
+                            continue;
+                        }
+                        SessionEnd::GoAway(why) => format!("the gateway is going away: {why}"),
+                        SessionEnd::Lost(why) => format!("session lost: {why}"),
+                    }
+                }
+                Err(EstablishError::Refused(ack)) if !ack.code.is_retryable() => {
+                    return Err(RunError::Refused {
+                        domain: domain.clone(),
+                        message: one_line(&ack.message),
+                        code: ack.code,
+                        hint: hint(ack.code),
+                    });
+                }
+                Err(EstablishError::Refused(ack)) => {
+                    eprintln!("gateway refused {domain}: {}", one_line(&ack.message));
+                    format!("refused ({})", ack.code)
+                }
+                Err(err) => err.to_string(),
+            };
+            let delay = backoff.next_delay();
+            eprintln!(
+                "reconnecting in {:.1} s: {domain}: {}",
+                delay.as_secs_f64(),
+                one_line(&reason)
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Resolves, connects, says hello; the session, its control stream, and how long it took.
+    async fn establish(&self) -> Result<(Session, Control, Duration), EstablishError> {
+        let started = Instant::now();
+        let addr = self.resolve().await?;
+        let session = hopgate_transport::connect(addr, &self.client_config).await?;
+        let hello = Hello::new(
+            self.settings.domain.clone(),
+            self.settings.api_key.expose(),
+            env!("CARGO_PKG_VERSION"),
+        );
+        let (control, ack) = match Control::hello(&session, hello).await {
+            Ok(answer) => answer,
+            Err(err) => {
+                session.close("hello failed");
+                return Err(err.into());
+            }
+        };
+        if !ack.ok {
+            session.close("hello refused");
+            return Err(EstablishError::Refused(ack));
+        }
+        Ok((session, control, started.elapsed()))
+    }
+
+    /// The gateway's address now (a name may move). IPv4 first: that is where gateways
+    /// listen unless told otherwise, and `localhost` often resolves to `::1` first.
+    async fn resolve(&self) -> Result<SocketAddr, EstablishError> {
+        let failed = |reason: String| EstablishError::Resolve {
+            server: self.server.to_string(),
+            reason,
+        };
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((self.server.host(), self.server.port()))
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| addrs.first())
+            .copied()
+            .ok_or_else(|| failed("no address".into()))
+    }
+
+    /// `127.0.0.1:4433`, or `gw.example.com:443 (203.0.113.7:443)` for a name.
+    fn describe_peer(&self, addr: SocketAddr) -> String {
+        if self.server.host().parse::<std::net::IpAddr>().is_ok() {
+            addr.to_string()
+        } else {
+            format!("{} ({addr})", self.server)
+        }
+    }
+
+    /// Serves the session's request streams and watches its control stream.
+    async fn serve(
+        &self,
+        session: &Session,
+        mut control: Control,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> SessionEnd {
+        // Ends by itself once the session is closed.
+        tokio::spawn(accept_streams(session.clone(), self.forwarder.clone()));
+        tokio::select! {
+            event = control.next_event() => match event {
+                ControlEvent::GoAway(go_away) => {
+                    let old = session.clone();
+                    let until = go_away.drain() + DRAIN_SLACK;
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            _ = old.closed() => {}
+                            _ = control.drain(until) => old.close("drained after go-away"),
+                        }
+                    });
+                    SessionEnd::GoAway(go_away.reason)
+                }
+                ControlEvent::Ended(why) => {
+                    let why = session.close_reason().map_or(why, |e| e.to_string());
+                    session.close("control stream ended");
+                    SessionEnd::Lost(why)
+                }
+            },
+            _ = shutdown.changed() => {
+                session.close("agent shutting down");
+                SessionEnd::Shutdown
+            }
+        }
+    }
+}
+
+/// Serves every stream the gateway opens, each in its own task.
+async fn accept_streams(session: Session, forwarder: Arc<Forwarder>) {
+    while let Ok((send, recv)) = session.accept_stream().await {
+        tokio::spawn(forwarder.clone().serve(send, recv));
+    }
+}
+
+/// What to do about a refusal that retrying won't fix.
+fn hint(code: HelloCode) -> &'static str {
+    match code {
+        HelloCode::BadKey => "check the API key",
+        HelloCode::UnknownDomain => "check the domain; is it registered?",
+        HelloCode::UnsupportedVersion => "upgrade the agent or the gateway",
+        _ => "check the configuration",
+    }
+}
+
+/// Text from the peer or an error, on one line (status lines are one line each).
+fn one_line(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        return "no reason given".into();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_text_stays_on_one_line() {
+        assert_eq!(one_line(" bad\nkey\r "), "bad key");
+        assert_eq!(one_line(""), "no reason given");
+    }
+}

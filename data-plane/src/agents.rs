@@ -1,0 +1,99 @@
+//! The DTLS side: accepts agents' sessions, checks each one's hello against the routing
+//! table, and starts a session actor for every agent that proves its domain.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use actix::Actor;
+use hopgate_protocol::{HelloAck, HelloCode, PROTOCOL_VERSION, check_version};
+use hopgate_transport::{Listener, Session};
+use hopgate_tunnel::{FrameReader, FrameWriter, answer_hello, read_hello};
+use slog::{Logger, info, o, warn};
+
+use crate::{
+    routing::RoutingTable,
+    session_actor::{SessionActor, limits},
+};
+
+/// How long a new session may take to open its control stream.
+const CONTROL_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts sessions until the listener closes.
+pub(crate) async fn accept(listener: Arc<Listener>, table: Arc<RoutingTable>, log: Logger) {
+    let ids = Arc::new(AtomicU64::new(1));
+    while let Some(session) = listener.accept().await {
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
+        actix::spawn(admit(session, id, table.clone(), log));
+    }
+}
+
+/// Runs the hello; on success hands the session to a new [`SessionActor`].
+async fn admit(session: Session, id: u64, table: Arc<RoutingTable>, log: Logger) {
+    let control = match tokio::time::timeout(CONTROL_STREAM_TIMEOUT, session.accept_stream()).await
+    {
+        Ok(Ok(streams)) => streams,
+        Ok(Err(err)) => {
+            info!(log, "session ended before its hello"; "reason" => %err);
+            return;
+        }
+        Err(_) => {
+            warn!(log, "no control stream in time; closing");
+            session.close("no hello within 10 s");
+            return;
+        }
+    };
+    let mut writer = FrameWriter::new(control.0, limits());
+    let mut reader = FrameReader::new(control.1, limits());
+    let hello = match read_hello(&mut reader).await {
+        Ok(hello) => hello,
+        Err(err) => {
+            warn!(log, "bad hello; closing the session"; "error" => %err);
+            session.close(&format!("bad hello: {err}"));
+            return;
+        }
+    };
+    let domain = crate::host::normalize(&hello.domain).unwrap_or_default();
+    let log =
+        log.new(o!("domain" => domain.clone(), "agent_version" => hello.agent_version.clone()));
+    let verdict = check_version(hello.protocol_version)
+        .map_err(|err| (err.hello_code(), err.to_string()))
+        .and_then(|_| {
+            table
+                .verify(&domain, &hello.client_api_key)
+                .map_err(|code| {
+                    let message = match code {
+                        HelloCode::UnknownDomain => {
+                            format!("domain {domain} is not registered on this gateway")
+                        }
+                        _ => format!("wrong API key for {domain}"),
+                    };
+                    (code, message)
+                })
+        });
+    let ack = match &verdict {
+        Ok(()) => HelloAck::accepted(domain.clone(), PROTOCOL_VERSION),
+        Err((code, message)) => HelloAck::rejected(*code, message.clone(), domain.clone()),
+    };
+    if let Err(err) = answer_hello(&mut writer, ack).await {
+        info!(log, "agent left during the hello"; "error" => %err);
+        return;
+    }
+    match verdict {
+        Ok(()) => {
+            SessionActor::new(id, domain, session, table, (writer, reader), log).start();
+        }
+        Err((code, message)) => {
+            warn!(log, "hello refused"; "code" => code.as_str(), "reason" => &message);
+            // Let the answer reach the agent before the session goes.
+            let _ = writer.get_mut().finish();
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            session.close(&message);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Certificates for visitors' HTTPS, chosen per SNI name from a map that can change at run
+//! time, and the debug mode's self-signed certificate.
+//!
+//! OpenSSL hands the connection to the context the servername callback picks, including
+//! that context's ALPN callback: every per-name context sets its own, or HTTP/2 silently
+//! falls back to HTTP/1.1.
+
+use std::{collections::HashMap, sync::Arc};
+
+use arc_swap::ArcSwap;
+use openssl::{
+    pkey::PKey,
+    ssl::{AlpnError, NameType, SniError, SslAcceptor, SslAcceptorBuilder, SslContext, SslMethod},
+    x509::X509,
+};
+
+/// Name → TLS context, swapped whole on change so lookups never lock.
+pub(crate) struct CertStore {
+    by_name: ArcSwap<HashMap<String, SslContext>>,
+}
+
+impl CertStore {
+    pub(crate) fn new() -> Self {
+        Self {
+            by_name: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// Serves `chain_pem`/`key_pem` for `name` (a host or `*.domain`).
+    pub(crate) fn insert(
+        &self,
+        name: &str,
+        chain_pem: &[u8],
+        key_pem: &[u8],
+    ) -> anyhow::Result<()> {
+        let context = context(chain_pem, key_pem)?;
+        self.by_name.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            next.insert(name.to_ascii_lowercase(), context.clone());
+            next
+        });
+        Ok(())
+    }
+
+    /// The context for an SNI name: exact name, then the wildcard one level up.
+    fn lookup(&self, name: &str) -> Option<SslContext> {
+        let name = name.to_ascii_lowercase();
+        let map = self.by_name.load();
+        map.get(&name).cloned().or_else(|| {
+            let (_, parent) = name.split_once('.')?;
+            map.get(&format!("*.{parent}")).cloned()
+        })
+    }
+}
+
+const ALPN_H2_H11: &[u8] = b"\x02h2\x08http/1.1";
+
+fn select_alpn(client: &[u8]) -> Result<&[u8], AlpnError> {
+    openssl::ssl::select_next_proto(ALPN_H2_H11, client).ok_or(AlpnError::NOACK)
+}
+
+fn context(chain_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<SslContext> {
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    load(&mut builder, chain_pem, key_pem)?;
+    builder.set_alpn_select_callback(|_, client| select_alpn(client));
+    Ok(builder.build().into_context())
+}
+
+fn load(builder: &mut SslAcceptorBuilder, chain_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<()> {
+    let mut chain = X509::stack_from_pem(chain_pem)?.into_iter();
+    let leaf = chain
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no certificate in the PEM"))?;
+    builder.set_certificate(&leaf)?;
+    for extra in chain {
+        builder.add_extra_chain_cert(extra)?;
+    }
+    let key = PKey::private_key_from_pem(key_pem)?;
+    builder.set_private_key(&key)?;
+    builder.check_private_key()?;
+    Ok(())
+}
+
+/// The acceptor for the HTTPS listener: `default` when the name is unknown (or absent),
+/// otherwise the store's context for the SNI name.
+pub(crate) fn acceptor(
+    store: Arc<CertStore>,
+    default_chain: &[u8],
+    default_key: &[u8],
+) -> anyhow::Result<SslAcceptorBuilder> {
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    load(&mut builder, default_chain, default_key)?;
+    builder.set_servername_callback(move |ssl, _alert| {
+        if let Some(name) = ssl.servername(NameType::HOST_NAME)
+            && let Some(context) = store.lookup(name)
+        {
+            ssl.set_ssl_context(&context)
+                .map_err(|_| SniError::ALERT_FATAL)?;
+        }
+        Ok(())
+    });
+    Ok(builder)
+}
+
+/// A self-signed ECDSA P-256 certificate (PEM chain, PEM PKCS#8 key) for `names`.
+pub(crate) fn self_signed(names: Vec<String>) -> anyhow::Result<(String, String)> {
+    let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)?;
+    Ok((cert.pem(), signing_key.serialize_pem()))
+}

@@ -1,0 +1,141 @@
+//! The data-plane's settings: CLI flags over `HOP_…` environment variables over defaults.
+
+use std::{net::SocketAddr, str::FromStr, time::Duration};
+
+use clap::Parser;
+
+/// `hopgate-data-plane` settings.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hopgate-data-plane",
+    version,
+    about = "HopGate data-plane: HTTPS in, through agents' DTLS sessions"
+)]
+pub(crate) struct Config {
+    /// Plain HTTP listener: ACME HTTP-01 answers and redirects to HTTPS.
+    #[arg(long, env = "HOP_SERVER_HTTP_LISTEN", default_value = "0.0.0.0:80")]
+    pub(crate) http_listen: SocketAddr,
+    /// HTTPS listener for visitors.
+    #[arg(long, env = "HOP_SERVER_HTTPS_LISTEN", default_value = "0.0.0.0:443")]
+    pub(crate) https_listen: SocketAddr,
+    /// DTLS (UDP) listener for agents.
+    #[arg(long, env = "HOP_SERVER_DTLS_LISTEN", default_value = "0.0.0.0:443")]
+    pub(crate) dtls_listen: SocketAddr,
+    /// The gateway's main domain.
+    #[arg(long, env = "HOP_SERVER_DOMAIN")]
+    pub(crate) domain: String,
+    /// Self-signed certificates (agents pin the fingerprint printed at start).
+    #[arg(long, env = "HOP_SERVER_DEBUG", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) debug: bool,
+    /// Development routing table, until the control-plane pushes one: `DOMAIN=KEY`,
+    /// repeatable or comma-separated.
+    #[arg(long = "dev-domain", env = "HOP_DEV_DOMAINS", value_delimiter = ',')]
+    pub(crate) dev_domains: Vec<DevDomain>,
+    /// Where the data-plane keeps state (the debug certificate as `debug-cert.pem`, for
+    /// `curl --cacert`; later the last routing-table snapshot).
+    #[arg(long, env = "HOP_SERVER_STATE_DIR")]
+    pub(crate) state_dir: Option<std::path::PathBuf>,
+    /// Internal listener for `/metrics`, `/healthz`, `/readyz`.
+    #[arg(long, env = "HOP_METRICS_LISTEN", default_value = "127.0.0.1:9100")]
+    pub(crate) metrics_listen: SocketAddr,
+    /// How long a request may wait for the agent's response head.
+    #[arg(long, env = "HOP_SERVER_RESPONSE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) response_timeout: Duration,
+}
+
+/// One `DOMAIN=KEY` entry of the development table.
+#[derive(Clone)]
+pub(crate) struct DevDomain {
+    pub(crate) domain: String,
+    pub(crate) key: String,
+}
+
+impl std::fmt::Debug for DevDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=***", self.domain)
+    }
+}
+
+impl FromStr for DevDomain {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (domain, key) = s.split_once('=').ok_or("expected DOMAIN=KEY")?;
+        let domain = crate::host::normalize(domain).map_err(|e| format!("domain: {e}"))?;
+        if key.len() < 16 {
+            return Err("the key must be at least 16 characters".into());
+        }
+        Ok(Self {
+            domain,
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// `500ms`, `30s`, `2m`, or plain seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, "s"), |i| s.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("'{s}': unknown unit '{unit}' (use ms, s or m)")),
+    }
+}
+
+impl Config {
+    /// Checks what clap can't: names the bad setting and why.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        crate::host::normalize(&self.domain)
+            .map_err(|e| format!("HOP_SERVER_DOMAIN: '{}' {e}", self.domain))?;
+        if !self.debug {
+            return Err(
+                "HOP_SERVER_DEBUG: production certificates come from the control-plane, \
+                        which isn't implemented yet; run with HOP_SERVER_DEBUG=true"
+                    .into(),
+            );
+        }
+        if self.response_timeout.is_zero() {
+            return Err("HOP_SERVER_RESPONSE_TIMEOUT: must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_domain_parses_and_hides_the_key() {
+        let d: DevDomain = "App.Example.COM=0123456789abcdef0123".parse().unwrap();
+        assert_eq!(d.domain, "app.example.com");
+        assert!(!format!("{d:?}").contains("0123456789"));
+        assert!("app.example.com".parse::<DevDomain>().is_err());
+        assert!("app.example.com=short".parse::<DevDomain>().is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn bad_address_names_the_setting() {
+        let err = Config::try_parse_from(["dp", "--domain", "gw.test", "--https-listen", "abc"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("https-listen") || err.contains("HTTPS_LISTEN"),
+            "{err}"
+        );
+    }
+}

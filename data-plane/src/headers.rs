@@ -1,0 +1,149 @@
+//! Header rules at the gateway: hop-by-hop headers stop here, forwarding headers are added.
+
+use actix_web::{HttpRequest, http::header::HeaderMap};
+use bytes::Bytes;
+use hopgate_protocol::Header;
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all("connection")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// Whether `name` must not be forwarded, given the message's `Connection` header.
+pub(crate) fn is_hop_by_hop(name: &str, connection_names: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name) || connection_names.iter().any(|n| n == name)
+}
+
+/// The visitor's headers as the agent should send them on: hop-by-hop removed, the
+/// visitor's Host kept, and `X-Forwarded-*` / `Forwarded` describing the visitor.
+pub(crate) fn request_headers(req: &HttpRequest, host: &str) -> Vec<Header> {
+    let connection_names = named_in_connection(req.headers());
+    let mut out = Vec::with_capacity(req.headers().len() + 5);
+    let mut forwarded_for = None;
+    for (name, value) in req.headers() {
+        let name = name.as_str();
+        if is_hop_by_hop(name, &connection_names) || name == "host" || name == "forwarded" {
+            continue;
+        }
+        if name == "x-forwarded-for" {
+            forwarded_for = value.to_str().ok().map(str::to_owned);
+            continue;
+        }
+        if name.starts_with("x-forwarded-") {
+            // Only the gateway says how the visitor came in.
+            continue;
+        }
+        out.push(Header::new(name, Bytes::copy_from_slice(value.as_bytes())));
+    }
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let chain = match forwarded_for {
+        Some(earlier) => format!("{earlier}, {peer}"),
+        None => peer.clone(),
+    };
+    let for_node = if peer.contains(':') {
+        format!("\"[{peer}]\"")
+    } else {
+        peer.clone()
+    };
+    out.push(Header::new("host", Bytes::copy_from_slice(host.as_bytes())));
+    out.push(Header::new("x-forwarded-for", Bytes::from(chain)));
+    out.push(Header::new(
+        "x-forwarded-proto",
+        Bytes::from_static(b"https"),
+    ));
+    out.push(Header::new(
+        "x-forwarded-host",
+        Bytes::copy_from_slice(host.as_bytes()),
+    ));
+    out.push(Header::new(
+        "forwarded",
+        Bytes::from(format!("for={for_node};host={host};proto=https")),
+    ));
+    out
+}
+
+/// The agent's response headers minus hop-by-hop ones.
+pub(crate) fn response_headers(headers: &[Header]) -> impl Iterator<Item = &Header> {
+    let connection_names: Vec<String> = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .filter_map(|h| std::str::from_utf8(&h.value).ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    headers
+        .iter()
+        .filter(move |h| !is_hop_by_hop(&h.name.to_ascii_lowercase(), &connection_names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn strips_hop_by_hop_and_adds_forwarding() {
+        let req = TestRequest::default()
+            .insert_header(("connection", "keep-alive, x-secret-hop"))
+            .insert_header(("x-secret-hop", "1"))
+            .insert_header(("transfer-encoding", "chunked"))
+            .insert_header(("x-forwarded-for", "10.0.0.1"))
+            .insert_header(("x-forwarded-proto", "http"))
+            .insert_header(("cookie", "a=1"))
+            .peer_addr("192.0.2.7:5555".parse().unwrap())
+            .to_http_request();
+        let headers = request_headers(&req, "app.test");
+        let get = |name: &str| -> Vec<String> {
+            headers
+                .iter()
+                .filter(|h| h.name == name)
+                .map(|h| String::from_utf8(h.value.to_vec()).unwrap())
+                .collect()
+        };
+        assert!(get("connection").is_empty() && get("x-secret-hop").is_empty());
+        assert!(get("transfer-encoding").is_empty());
+        assert_eq!(get("x-forwarded-for"), ["10.0.0.1, 192.0.2.7"]);
+        assert_eq!(get("x-forwarded-proto"), ["https"]);
+        assert_eq!(get("host"), ["app.test"]);
+        assert_eq!(get("cookie"), ["a=1"]);
+        assert_eq!(
+            get("forwarded"),
+            ["for=192.0.2.7;host=app.test;proto=https"]
+        );
+    }
+
+    #[test]
+    fn response_drops_connection_named_headers() {
+        let headers = vec![
+            Header::new("Connection", Bytes::from_static(b"close, X-Internal")),
+            Header::new("X-Internal", Bytes::from_static(b"1")),
+            Header::new("Set-Cookie", Bytes::from_static(b"a=1")),
+            Header::new("Set-Cookie", Bytes::from_static(b"b=2")),
+        ];
+        let kept: Vec<&str> = response_headers(&headers)
+            .map(|h| h.name.as_str())
+            .collect();
+        assert_eq!(kept, ["Set-Cookie", "Set-Cookie"]);
+    }
+}

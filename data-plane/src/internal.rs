@@ -1,0 +1,71 @@
+//! The internal listener: `/healthz`, `/readyz` and a few gauges on `/metrics` in the
+//! Prometheus text format (the full metric set comes with the operability work).
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use actix_web::{
+    App, HttpResponse,
+    dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    web,
+};
+use hopgate_transport::Listener;
+
+use crate::routing::RoutingTable;
+
+pub(crate) struct Gauges {
+    pub(crate) table: Arc<RoutingTable>,
+    pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) listener: Arc<Listener>,
+}
+
+pub(crate) fn app(
+    gauges: web::Data<Gauges>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(gauges)
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+        )
+        .route(
+            "/readyz",
+            web::get().to(|| async { HttpResponse::Ok().body("ready\n") }),
+        )
+        .route("/metrics", web::get().to(metrics))
+}
+
+async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
+    let transport = gauges.listener.stats();
+    let body = format!(
+        "# HELP hopgate_agent_sessions Agent sessions registered in the routing table.\n\
+         # TYPE hopgate_agent_sessions gauge\n\
+         hopgate_agent_sessions {}\n\
+         # HELP hopgate_requests_in_flight Visitor requests with a live request actor.\n\
+         # TYPE hopgate_requests_in_flight gauge\n\
+         hopgate_requests_in_flight {}\n\
+         # HELP hopgate_dtls_associations DTLS associations held by the listener.\n\
+         # TYPE hopgate_dtls_associations gauge\n\
+         hopgate_dtls_associations {}\n\
+         # HELP hopgate_transport_sessions Stream-layer sessions held by the listener.\n\
+         # TYPE hopgate_transport_sessions gauge\n\
+         hopgate_transport_sessions {}\n",
+        gauges.table.live_sessions(),
+        gauges.in_flight.load(Ordering::Relaxed),
+        transport.dtls_associations,
+        transport.sessions,
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
+}

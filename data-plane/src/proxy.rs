@@ -1,0 +1,234 @@
+//! The visitor-facing handler: route by Host, run the request through a [`RequestActor`],
+//! and stream the agent's answer back.
+
+use std::{
+    pin::Pin,
+    sync::{Arc, atomic::AtomicUsize},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use actix::Actor;
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{Method, StatusCode, Version},
+    web,
+};
+use bytes::Bytes;
+use futures_util::Stream;
+use hopgate_protocol::{Frame, HttpVersion, RequestHead, ResetCode};
+use slog::{Logger, info, o};
+
+use crate::{
+    headers, pages,
+    request_actor::{ProxyError, RequestActor, Upstream},
+    routing::{Route, RoutingTable},
+};
+
+/// Shared by every handler.
+pub(crate) struct AppState {
+    pub(crate) table: Arc<RoutingTable>,
+    pub(crate) response_timeout: Duration,
+    pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) log: Logger,
+}
+
+pub(crate) async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let info = req.connection_info().clone();
+    let raw_host = info.host().to_owned();
+    let host = match crate::host::normalize(&raw_host) {
+        Ok(host) => host,
+        Err(why) => {
+            return pages::error(
+                &req,
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                &format!("The Host header {why}."),
+            );
+        }
+    };
+    let handle = match state.table.route(&host) {
+        Route::Unknown => {
+            return pages::error(
+                &req,
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                &format!("{host} is not served by this gateway."),
+            );
+        }
+        Route::Offline => {
+            return pages::error(
+                &req,
+                StatusCode::BAD_GATEWAY,
+                "Agent offline",
+                &format!("No agent is connected for {host} right now."),
+            );
+        }
+        Route::Live(handle) => handle,
+    };
+    let request_id = new_request_id();
+    let log = state.log.new(
+        o!("domain" => host.clone(), "session_id" => handle.id, "request_id" => request_id.clone()),
+    );
+    let head = RequestHead {
+        request_id,
+        method: req.method().as_str().to_owned(),
+        uri: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned(),
+        version: match req.version() {
+            Version::HTTP_10 => HttpVersion::Http10,
+            Version::HTTP_2 => HttpVersion::Http2,
+            _ => HttpVersion::Http11,
+        },
+        headers: headers::request_headers(&req, &raw_host),
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let actor = RequestActor {
+        head: Some(head),
+        payload: Some(payload),
+        handle,
+        reply: Some(reply),
+        response_timeout: state.response_timeout,
+        in_flight: state.in_flight.clone(),
+        upload: None,
+        log: log.clone(),
+    }
+    .start();
+    match answer.await {
+        Ok(Ok(upstream)) => respond(&req, upstream, actor),
+        Ok(Err(err)) => {
+            info!(log, "request failed"; "error" => %err);
+            error_page(&req, &err)
+        }
+        Err(_) => pages::error(
+            &req,
+            StatusCode::BAD_GATEWAY,
+            "Bad Gateway",
+            "The request was abandoned.",
+        ),
+    }
+}
+
+fn error_page(req: &HttpRequest, err: &ProxyError) -> HttpResponse {
+    let (status, title) = match err {
+        ProxyError::Timeout(_)
+        | ProxyError::AgentReset {
+            code: ResetCode::UpstreamTimeout,
+            ..
+        } => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
+        ProxyError::AgentReset {
+            code: ResetCode::TooLarge,
+            ..
+        } => (StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
+        _ => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
+    };
+    pages::error(req, status, title, &err.to_string())
+}
+
+fn respond(
+    req: &HttpRequest,
+    upstream: Upstream,
+    actor: actix::Addr<RequestActor>,
+) -> HttpResponse {
+    let Upstream { head, body } = upstream;
+    let Ok(status) = StatusCode::from_u16(head.status) else {
+        return pages::error(
+            req,
+            StatusCode::BAD_GATEWAY,
+            "Bad Gateway",
+            "The agent answered with an invalid status.",
+        );
+    };
+    let mut response = HttpResponse::build(status);
+    let mut length = None;
+    for header in headers::response_headers(&head.headers) {
+        if header.name.eq_ignore_ascii_case("content-length") {
+            length = std::str::from_utf8(&header.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            continue;
+        }
+        response.append_header((header.name.as_str(), header.value.as_ref()));
+    }
+    let no_body = *req.method() == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if let Some(length) = length {
+        response.no_chunking(length);
+    }
+    if no_body {
+        // The actor stops when this returns: nothing more to relay.
+        drop(actor);
+        if length.is_some() {
+            // HEAD: the length of the body a GET would get, with no body (`no_chunking`
+            // above set it; actix writes no body for HEAD).
+            let nothing = futures_util::stream::empty::<Result<Bytes, std::io::Error>>();
+            return response.streaming(nothing);
+        }
+        return response.finish();
+    }
+    response.streaming(BodyStream::new(body, actor))
+}
+
+/// The agent's body frames as a byte stream; holds the request actor alive until done.
+struct BodyStream {
+    inner: Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>>>>,
+}
+
+impl BodyStream {
+    fn new(
+        reader: hopgate_tunnel::FrameReader<hopgate_transport::RecvStream>,
+        actor: actix::Addr<RequestActor>,
+    ) -> Self {
+        let inner = futures_util::stream::unfold(Some((reader, actor)), |state| async move {
+            let (mut reader, actor) = state?;
+            match reader.next().await {
+                Ok(Some(Frame::BodyChunk(data))) => Some((Ok(data), Some((reader, actor)))),
+                Ok(Some(Frame::EndOfBody(_))) => None,
+                Ok(Some(Frame::Reset(reset))) => Some((
+                    Err(std::io::Error::other(format!(
+                        "agent reset the response: {}",
+                        reset.message
+                    ))),
+                    None,
+                )),
+                Ok(Some(other)) => Some((
+                    Err(std::io::Error::other(format!(
+                        "unexpected {} frame in a body",
+                        other.frame_type().name()
+                    ))),
+                    None,
+                )),
+                Ok(None) => Some((
+                    Err(std::io::Error::other(
+                        "agent's stream ended before the end of the body",
+                    )),
+                    None,
+                )),
+                Err(err) => Some((Err(std::io::Error::other(err.to_string())), None)),
+            }
+        });
+        Self {
+            inner: Box::pin(inner),
+        }
+    }
+}
+
+impl Stream for BodyStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+fn new_request_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,148 @@
+//! The routing table: which domains exist (with their key hashes), and which live session
+//! serves each. Read on every request without a global lock: the domain map is swapped
+//! whole on change, live sessions sit in a sharded concurrent map.
+
+use std::{collections::HashMap, sync::Arc};
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use hopgate_protocol::HelloCode;
+use hopgate_transport::Session;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::session_actor::SessionActor;
+
+/// A domain the gateway serves.
+#[derive(Debug, Clone)]
+pub(crate) struct DomainEntry {
+    /// SHA-256 of the domain's client API key (keys are 256-bit random, so a fast hash fits).
+    pub(crate) key_hash: [u8; 32],
+}
+
+/// A live agent session for one domain.
+#[derive(Clone)]
+pub(crate) struct SessionHandle {
+    pub(crate) id: u64,
+    pub(crate) session: Session,
+    pub(crate) actor: actix::Addr<SessionActor>,
+}
+
+/// What a request finds for its host.
+pub(crate) enum Route {
+    /// Nobody registered this domain.
+    Unknown,
+    /// Registered, but no agent is connected.
+    Offline,
+    /// Forward through this session.
+    Live(SessionHandle),
+}
+
+#[derive(Default)]
+pub(crate) struct RoutingTable {
+    domains: ArcSwap<HashMap<String, DomainEntry>>,
+    sessions: DashMap<String, SessionHandle>,
+}
+
+pub(crate) fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl RoutingTable {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Replaces the domain table; sessions of domains no longer present are returned so
+    /// the caller can drop them.
+    pub(crate) fn set_domains(&self, domains: HashMap<String, DomainEntry>) -> Vec<SessionHandle> {
+        self.domains.store(Arc::new(domains));
+        let domains = self.domains.load();
+        let stale: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|entry| !domains.contains_key(entry.key()))
+            .map(|entry| entry.key().clone())
+            .collect();
+        stale
+            .into_iter()
+            .filter_map(|d| self.sessions.remove(&d).map(|(_, h)| h))
+            .collect()
+    }
+
+    /// Checks an agent's hello: the domain exists and the key's hash matches, compared in
+    /// constant time.
+    pub(crate) fn verify(&self, domain: &str, key: &str) -> Result<(), HelloCode> {
+        let domains = self.domains.load();
+        let entry = domains.get(domain).ok_or(HelloCode::UnknownDomain)?;
+        if bool::from(hash_key(key).ct_eq(&entry.key_hash)) {
+            Ok(())
+        } else {
+            Err(HelloCode::BadKey)
+        }
+    }
+
+    pub(crate) fn route(&self, host: &str) -> Route {
+        if let Some(handle) = self.sessions.get(host) {
+            return Route::Live(handle.clone());
+        }
+        if self.domains.load().contains_key(host) {
+            Route::Offline
+        } else {
+            Route::Unknown
+        }
+    }
+
+    /// Makes `handle` the domain's session; returns the one it replaces.
+    pub(crate) fn register(&self, domain: &str, handle: SessionHandle) -> Option<SessionHandle> {
+        self.sessions.insert(domain.to_owned(), handle)
+    }
+
+    /// Removes the domain's session if it is still session `id`.
+    pub(crate) fn deregister(&self, domain: &str, id: u64) {
+        self.sessions.remove_if(domain, |_, handle| handle.id == id);
+    }
+
+    pub(crate) fn live_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Arc<RoutingTable> {
+        let table = RoutingTable::new();
+        let mut domains = HashMap::new();
+        domains.insert(
+            "app.test".to_owned(),
+            DomainEntry {
+                key_hash: hash_key("right-key-0123456789"),
+            },
+        );
+        table.set_domains(domains);
+        table
+    }
+
+    #[test]
+    fn keys_are_checked_by_hash() {
+        let table = table();
+        assert_eq!(table.verify("app.test", "right-key-0123456789"), Ok(()));
+        assert_eq!(
+            table.verify("app.test", "wrong-key-0123456789"),
+            Err(HelloCode::BadKey)
+        );
+        assert_eq!(
+            table.verify("other.test", "right-key-0123456789"),
+            Err(HelloCode::UnknownDomain)
+        );
+    }
+
+    #[test]
+    fn unknown_and_offline_are_told_apart() {
+        let table = table();
+        assert!(matches!(table.route("app.test"), Route::Offline));
+        assert!(matches!(table.route("nope.test"), Route::Unknown));
+    }
+}

@@ -1,0 +1,190 @@
+//! The developer's local service for end-to-end tests: an actix-web server on its own
+//! thread, and the real `hopgate-agent` process in front of it.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::{DataPlane, KEY};
+
+/// Serves: `/echo` (any method: method, query, body length and SHA-256 in headers),
+/// `/bytes/{n}` (n bytes of a pattern, streamed), `/status/{code}`, `/slow` (10 s).
+pub fn start_local_service(addr: SocketAddr) -> SocketAddr {
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    let bound = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(|| {
+                App::new()
+                    .route("/echo", web::to(echo))
+                    .route("/bytes/{n}", web::to(bytes))
+                    .route("/status/{code}", web::to(status))
+                    .route("/slow", web::get().to(slow))
+            })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        });
+    });
+    bound
+}
+
+async fn echo(req: HttpRequest, mut body: web::Payload) -> HttpResponse {
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        len += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    let seen: Vec<String> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| format!("{}: {}", n, v.to_str().unwrap_or("?")))
+        .collect();
+    HttpResponse::Ok()
+        .insert_header(("x-method", req.method().as_str()))
+        .insert_header(("x-query", req.query_string()))
+        .insert_header(("x-body-len", len.to_string()))
+        .insert_header(("x-body-sha256", hex::encode(hasher.finalize())))
+        .append_header(("set-cookie", "a=1"))
+        .append_header(("set-cookie", "b=2"))
+        .body(seen.join("\n"))
+}
+
+pub fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+async fn bytes(path: web::Path<u64>) -> HttpResponse {
+    let total = path.into_inner();
+    let stream = futures_util::stream::unfold(0u64, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        let n = (total - sent).min(64 * 1024);
+        let chunk: Vec<u8> = (sent..sent + n).map(pattern).collect();
+        Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), sent + n))
+    });
+    HttpResponse::Ok().no_chunking(total).streaming(stream)
+}
+
+async fn status(path: web::Path<u16>) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(path.into_inner()).unwrap()).finish()
+}
+
+async fn slow() -> HttpResponse {
+    actix_web::rt::time::sleep(Duration::from_secs(10)).await;
+    HttpResponse::Ok().body("finally")
+}
+
+/// The real agent binary, built next to this test's binary by the workspace build.
+pub fn agent_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("hopgate-agent");
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+pub struct Agent {
+    pub child: Child,
+    pub output: Arc<Mutex<Vec<String>>>,
+    connected: std::sync::mpsc::Receiver<()>,
+}
+
+impl Agent {
+    pub fn start(dp: &DataPlane, domain: &str, target: SocketAddr) -> Self {
+        let mut child = Command::new(agent_binary())
+            .args([
+                "http",
+                &target.to_string(),
+                "--domain",
+                domain,
+                "--key",
+                KEY,
+            ])
+            .args([
+                "--server",
+                &dp.dtls.to_string(),
+                "--server-name",
+                "gw.hopgate.test",
+            ])
+            .args(["--fingerprint", &dp.fingerprint.to_string(), "--debug"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let keep = output.clone();
+        let (tx, connected) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("connected") {
+                    let _ = tx.send(());
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            child,
+            output,
+            connected,
+        }
+    }
+
+    /// Waits for the agent's `connected` line.
+    pub fn wait_connected(&self, limit: Duration) {
+        if self.connected.recv_timeout(limit).is_err() {
+            panic!(
+                "agent not connected within {limit:?}: {:?}",
+                self.output.lock().unwrap()
+            );
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn peak_rss_mib(&self) -> f64 {
+        peak_rss_mib(self.child.id())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}

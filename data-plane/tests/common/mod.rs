@@ -1,0 +1,232 @@
+//! A real data-plane process on port 0, and a stand-in agent built from the shared crates.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod local;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use hopgate_protocol::{Frame, Hello, HelloAck, Limits};
+use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification, Session};
+use hopgate_tunnel::{FrameReader, FrameWriter, agent_hello};
+
+pub const KEY: &str = "test-key-0123456789abcdef0123456789";
+
+pub struct DataPlane {
+    child: Child,
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+    pub dtls: SocketAddr,
+    pub metrics: SocketAddr,
+    pub fingerprint: Fingerprint,
+    pub cert_pem: Vec<u8>,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    _state: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "hopgate-dp-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn field(line: &str, name: &str) -> Option<String> {
+    let start = line.find(&format!("\"{name}\":\""))? + name.len() + 4;
+    let end = line[start..].find('"')? + start;
+    Some(line[start..end].to_owned())
+}
+
+impl DataPlane {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts `hopgate-data-plane` in debug mode serving `domains` (with [`KEY`]).
+    pub fn start(domains: &[&str], extra_env: &[(&str, &str)]) -> Self {
+        let state = TempDir::new();
+        let dev: Vec<String> = domains.iter().map(|d| format!("{d}={KEY}")).collect();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
+        command
+            .env("HOP_SERVER_DOMAIN", "gw.hopgate.test")
+            .env("HOP_SERVER_DEBUG", "true")
+            .env("HOP_SERVER_HTTP_LISTEN", "127.0.0.1:0")
+            .env("HOP_SERVER_HTTPS_LISTEN", "127.0.0.1:0")
+            .env("HOP_SERVER_DTLS_LISTEN", "127.0.0.1:0")
+            .env("HOP_METRICS_LISTEN", "127.0.0.1:0")
+            .env("HOP_SERVER_STATE_DIR", &state.0)
+            .env("HOP_DEV_DOMAINS", dev.join(","))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line.clone());
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let mut fingerprint = None;
+        let addresses = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("data-plane didn't start");
+            if let Some(fp) = field(&line, "fingerprint") {
+                fingerprint = Some(Fingerprint::parse(&fp).unwrap());
+            }
+            if line.contains("\"msg\":\"listening\"") {
+                break line;
+            }
+        };
+        let addr = |name| field(&addresses, name).unwrap().parse().unwrap();
+        let cert_pem = std::fs::read(state.0.join("debug-cert.pem")).unwrap();
+        Self {
+            https: addr("https"),
+            http: addr("http"),
+            dtls: addr("dtls"),
+            metrics: addr("metrics"),
+            fingerprint: fingerprint.expect("no fingerprint line"),
+            cert_pem,
+            lines,
+            child,
+            _state: state,
+        }
+    }
+
+    /// A visitor's client that resolves `domains` to this data-plane and trusts its
+    /// debug certificate.
+    pub fn visitor(&self, domains: &[&str]) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&self.cert_pem).unwrap())
+            .timeout(Duration::from_secs(30));
+        for domain in domains {
+            builder = builder.resolve(domain, self.https);
+        }
+        builder.build().unwrap()
+    }
+
+    pub async fn metric(&self, name: &str) -> u64 {
+        let body = reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn logs(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+/// A stand-in agent: dials, says hello, and returns the session with its control stream.
+pub struct FakeAgent {
+    pub session: Session,
+    pub ack: HelloAck,
+    pub control: (
+        FrameWriter<hopgate_transport::SendStream>,
+        FrameReader<hopgate_transport::RecvStream>,
+    ),
+}
+
+pub async fn fake_agent(dp: &DataPlane, hello: Hello) -> FakeAgent {
+    let config = ClientConfig::new(
+        "gw.hopgate.test",
+        ServerVerification::Pinned(dp.fingerprint),
+    );
+    let session = hopgate_transport::connect(dp.dtls, &config).await.unwrap();
+    let (send, recv) = session.open_stream().await.unwrap();
+    let mut writer = FrameWriter::new(send, Limits::default());
+    let mut reader = FrameReader::new(recv, Limits::default());
+    let ack = agent_hello(&mut reader, &mut writer, hello).await.unwrap();
+    FakeAgent {
+        session,
+        ack,
+        control: (writer, reader),
+    }
+}
+
+/// Serves every request stream with `answer(head, body) -> (status, headers, body)`.
+pub fn serve<F>(session: Session, answer: F)
+where
+    F: Fn(hopgate_protocol::RequestHead, Vec<u8>) -> (u16, Vec<(String, String)>, Vec<u8>)
+        + Send
+        + Sync
+        + 'static,
+{
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((send, recv)) = session.accept_stream().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut reader = FrameReader::new(recv, Limits::default());
+                let mut writer = FrameWriter::new(send, Limits::default());
+                let Ok(Some(Frame::RequestHead(head))) = reader.next().await else {
+                    return;
+                };
+                let mut body = Vec::new();
+                loop {
+                    match reader.next().await {
+                        Ok(Some(Frame::BodyChunk(data))) => body.extend_from_slice(&data),
+                        Ok(Some(Frame::EndOfBody(_))) => break,
+                        _ => return,
+                    }
+                }
+                let (status, headers, out) = answer(head, body);
+                let headers = headers
+                    .into_iter()
+                    .map(|(n, v)| hopgate_protocol::Header::new(n, bytes::Bytes::from(v)))
+                    .collect();
+                let _ = writer
+                    .send(&Frame::ResponseHead(hopgate_protocol::ResponseHead {
+                        status,
+                        headers,
+                    }))
+                    .await;
+                let _ = writer.send_body(bytes::Bytes::from(out)).await;
+                let _ = writer.send(&Frame::EndOfBody(Default::default())).await;
+                let _ = writer.get_mut().finish();
+            });
+        }
+    });
+}

@@ -1,0 +1,225 @@
+//! The whole path with real processes: visitor (reqwest) → data-plane → DTLS → the real
+//! agent → a local service, and back.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{local::*, *};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+const DOMAIN: &str = "app.hopgate.test";
+
+fn url(dp: &DataPlane, path: &str) -> String {
+    format!("https://{DOMAIN}:{}{path}", dp.https.port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_statuses_headers_and_bodies_pass_through() {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(10));
+    let visitor = dp.visitor(&[DOMAIN]);
+
+    let response = visitor
+        .get(url(&dp, "/echo?a=1&b=two"))
+        .header("x-repeat", "one")
+        .header("x-repeat", "two")
+        .header("cookie", "session=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-method"], "GET");
+    assert_eq!(response.headers()["x-query"], "a=1&b=two");
+    let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    let seen = response.text().await.unwrap();
+    assert!(
+        seen.contains("x-repeat: one") && seen.contains("x-repeat: two"),
+        "{seen}"
+    );
+    assert!(seen.contains("cookie: session=abc"), "{seen}");
+    assert!(seen.contains("x-forwarded-for: 127.0.0.1"), "{seen}");
+    assert!(seen.contains(&format!("host: {DOMAIN}")), "{seen}");
+
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        let body = vec![b'z'; 300_000];
+        let response = visitor
+            .request(method.parse().unwrap(), url(&dp, "/echo"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-method"], method);
+        assert_eq!(response.headers()["x-body-len"], "300000");
+        assert_eq!(
+            response.headers()["x-body-sha256"],
+            hex::encode(Sha256::digest(&body))
+        );
+    }
+    // A chunked upload (no content-length).
+    let pieces =
+        futures_util::stream::iter((0..10).map(|_| Ok::<_, std::io::Error>(vec![1u8; 10_000])));
+    let response = visitor
+        .post(url(&dp, "/echo"))
+        .body(reqwest::Body::wrap_stream(pieces))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-body-len"], "100000");
+
+    let head = visitor.head(url(&dp, "/bytes/12345")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "12345");
+    for code in [204u16, 304, 404, 500] {
+        let response = visitor
+            .get(url(&dp, &format!("/status/{code}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_each_way_streams_with_bounded_memory() {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(10));
+    let visitor = dp.visitor(&[DOMAIN]);
+    let visitor = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&dp.cert_pem).unwrap())
+        .resolve(DOMAIN, dp.https)
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap_or(visitor);
+
+    // Download: hash as it arrives.
+    let response = visitor
+        .get(url(&dp, &format!("/bytes/{GIB}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    let mut offset = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        assert!(
+            chunk
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == pattern(offset + i as u64)),
+            "corrupt at {offset}"
+        );
+        offset += chunk.len() as u64;
+    }
+    assert_eq!(offset, GIB);
+
+    // Upload, generated as it goes.
+    let block = vec![0x5au8; 256 * 1024];
+    let pieces = futures_util::stream::iter(
+        (0..GIB / block.len() as u64).map(move |_| Ok::<_, std::io::Error>(block.clone())),
+    );
+    let response = visitor
+        .put(url(&dp, "/echo"))
+        .body(reqwest::Body::wrap_stream(pieces))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-body-len"], GIB.to_string());
+    let mut expect = Sha256::new();
+    let block = vec![0x5au8; 256 * 1024];
+    for _ in 0..GIB / block.len() as u64 {
+        expect.update(&block);
+    }
+    assert_eq!(
+        response.headers()["x-body-sha256"],
+        hex::encode(expect.finalize())
+    );
+
+    let (dp_rss, agent_rss) = (peak_rss_mib(dp.pid()), agent.peak_rss_mib());
+    assert!(dp_rss < 64.0, "data-plane peaked at {dp_rss:.1} MiB");
+    assert!(agent_rss < 64.0, "agent peaked at {agent_rss:.1} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_agent_gives_502_fast_restart_serves_and_target_outage_is_reported() {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let mut agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(10));
+    let visitor = dp.visitor(&[DOMAIN]);
+
+    // Killed with SIGKILL in the middle of a request.
+    let pending = tokio::spawn({
+        let visitor = visitor.clone();
+        let url = url(&dp, "/slow");
+        async move { visitor.get(url).send().await.map(|r| r.status()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    agent.kill();
+    let killed = Instant::now();
+    let status = pending.await.unwrap().unwrap();
+    assert_eq!(status, 502);
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "502 after {:?}",
+        killed.elapsed()
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while dp.metric("hopgate_agent_sessions").await != 0
+        || dp.metric("hopgate_requests_in_flight").await != 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "actors left behind after the agent died"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Restarted: serving again within 2 s of its start.
+    let restarted = Instant::now();
+    let agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(2));
+    let response = visitor.get(url(&dp, "/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        restarted.elapsed() < Duration::from_secs(2),
+        "serving after {:?}",
+        restarted.elapsed()
+    );
+
+    // The local service goes away: a clear 502; a service back on the same port: served
+    // again with no agent restart.
+    let down_target: std::net::SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let agent2_domain = DOMAIN;
+    drop(agent);
+    let agent = Agent::start(&dp, agent2_domain, down_target);
+    agent.wait_connected(Duration::from_secs(10));
+    let response = visitor
+        .get(url(&dp, "/echo"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains(&down_target.to_string()),
+        "the page should say what was unreachable: {body}"
+    );
+    start_local_service(down_target);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let response = visitor.get(url(&dp, "/echo")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}
