@@ -20,6 +20,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # The local service: nginx, one worker, a 100-byte file and a 100 MB file.
 NGINX_PORT=$(free_port)
 mkdir -p "$WORK/www" "$WORK/nginx"
+chmod 755 "$WORK" "$WORK/www"   # nginx workers may run as another user
 head -c 100 /dev/zero | tr '\0' 'x' > "$WORK/www/100b"
 head -c 100000000 /dev/urandom > "$WORK/www/100mb"
 cat > "$WORK/nginx/nginx.conf" <<CONF

@@ -18,6 +18,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use hopgate_protocol::{EndOfBody, Frame, Limits, RequestHead, Reset, ResetCode, ResponseHead};
 use hopgate_transport::{RecvStream, SendStream};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
@@ -310,15 +311,28 @@ impl Forwarder {
             status,
             headers: headers::from_header_map(&parts.headers),
         };
+        // Head, body and end are queued and written together while the local service has
+        // more ready, so a small answer leaves in one packet; whenever it has nothing ready,
+        // what is queued goes out first (server-sent events aren't held back).
         writer
-            .send(&Frame::ResponseHead(head))
-            .await
+            .queue(&Frame::ResponseHead(head))
             .map_err(GatewayError::Stream)?;
         let mut trailers = Vec::new();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let next = match body.frame().now_or_never() {
+                Some(next) => next,
+                None => {
+                    writer.flush().await.map_err(GatewayError::Stream)?;
+                    body.frame().await
+                }
+            };
+            let Some(frame) = next else { break };
             let frame = frame.map_err(|e| LocalError::body_failed(&e, &self.target))?;
             match frame.into_data() {
-                Ok(data) => writer.send_body(data).await.map_err(GatewayError::Stream)?,
+                Ok(data) => writer
+                    .queue_body(data)
+                    .await
+                    .map_err(GatewayError::Stream)?,
                 Err(frame) => {
                     if let Ok(map) = frame.into_trailers() {
                         trailers = headers::from_header_map(&map);

@@ -93,6 +93,7 @@ pub(crate) async fn handle(
     let actor = RequestActor {
         head: Some(head),
         payload: Some(payload),
+        has_body: has_body(&req),
         handle,
         reply: Some(reply),
         response_timeout: state.response_timeout,
@@ -226,6 +227,20 @@ impl Stream for BodyStream {
     type Item = Result<Bytes, std::io::Error>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// Whether a request carries a body. HTTP/1 says so exactly (Content-Length or
+/// Transfer-Encoding, RFC 9112 §6.3); on HTTP/2 only an explicit zero length rules one out.
+fn has_body(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    let length = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    match req.version() {
+        Version::HTTP_2 | Version::HTTP_3 => length != Some("0"),
+        _ => headers.contains_key("transfer-encoding") || length.is_some_and(|l| l != "0"),
     }
 }
 

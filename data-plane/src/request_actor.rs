@@ -51,6 +51,8 @@ pub(crate) struct Upstream {
 pub(crate) struct RequestActor {
     pub(crate) head: Option<RequestHead>,
     pub(crate) payload: Option<Payload>,
+    /// Whether the visitor's request has a body to stream up.
+    pub(crate) has_body: bool,
     pub(crate) handle: SessionHandle,
     pub(crate) reply: Option<oneshot::Sender<Result<Upstream, ProxyError>>>,
     pub(crate) response_timeout: Duration,
@@ -69,6 +71,7 @@ impl Actor for RequestActor {
             return;
         };
         let session = self.handle.session.clone();
+        let has_body = self.has_body;
         let timeout = self.response_timeout;
         let log = self.log.clone();
         let (upload_tx, upload_rx) = oneshot::channel();
@@ -78,11 +81,19 @@ impl Actor for RequestActor {
                 .await
                 .map_err(|e| ProxyError::AgentGone(e.to_string()))?;
             let mut writer = FrameWriter::new(send, limits());
-            writer
-                .send(&Frame::RequestHead(head))
-                .await
-                .map_err(|e| ProxyError::AgentGone(e.to_string()))?;
-            let _ = upload_tx.send(writer);
+            let gone = |e: TunnelError| ProxyError::AgentGone(e.to_string());
+            writer.queue(&Frame::RequestHead(head)).map_err(gone)?;
+            if has_body {
+                writer.flush().await.map_err(gone)?;
+                let _ = upload_tx.send(writer);
+            } else {
+                // No body: head, end and FIN leave together.
+                writer
+                    .queue(&Frame::EndOfBody(EndOfBody::default()))
+                    .map_err(gone)?;
+                writer.flush().await.map_err(gone)?;
+                let _ = writer.get_mut().finish();
+            }
             let mut reader = FrameReader::new(recv, limits());
             match tokio::time::timeout(timeout, reader.next()).await {
                 Err(_) => Err(ProxyError::Timeout(timeout)),

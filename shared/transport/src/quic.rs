@@ -62,7 +62,8 @@ pub(crate) fn transport_config(
         // handshake storm fire its probe timer so often that the backoff grows past the
         // idle timeout: a lost Finished then isn't resent in time and the session dies.
         .initial_rtt(Duration::from_millis(100))
-        .datagram_receive_buffer_size(None);
+        .datagram_receive_buffer_size(None)
+        .ack_frequency_config(Some(quinn::AckFrequencyConfig::default()));
     match config.congestion {
         Congestion::Bbr => {
             transport.congestion_controller_factory(Arc::new(BbrConfig::default()));

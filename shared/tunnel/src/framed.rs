@@ -51,13 +51,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 }
 
 /// Writes frames to a stream.
+///
+/// Frames can be queued and written together ([`FrameWriter::queue`], then
+/// [`FrameWriter::flush`]), so a small answer — head, body, end — leaves in one packet.
 #[derive(Debug)]
 pub struct FrameWriter<W> {
     io: W,
     encoder: Encoder,
     max_chunk: usize,
-    scratch: BytesMut,
+    pending: BytesMut,
 }
+
+/// Queued bytes past which [`FrameWriter::queue_body`] writes them out.
+const FLUSH_AT: usize = 64 * 1024;
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes with the given limits.
@@ -66,35 +72,62 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             io,
             encoder: Encoder::new(limits),
             max_chunk: limits.max_body_chunk,
-            scratch: BytesMut::with_capacity(1024),
+            pending: BytesMut::with_capacity(1024),
         }
     }
 
-    /// Sends one frame (body chunks over the limit are split).
+    /// Sends one frame now (with anything queued before it).
     pub async fn send(&mut self, frame: &Frame) -> Result<(), TunnelError> {
+        self.queue(frame)?;
+        self.flush().await
+    }
+
+    /// Sends body bytes now, as one or more chunks.
+    pub async fn send_body(&mut self, data: Bytes) -> Result<(), TunnelError> {
+        self.queue_body(data).await?;
+        self.flush().await
+    }
+
+    /// Adds a frame to what the next flush writes.
+    pub fn queue(&mut self, frame: &Frame) -> Result<(), TunnelError> {
         if let Frame::BodyChunk(data) = frame {
-            return self.send_body(data.clone()).await;
+            for piece in data.chunks(self.max_chunk) {
+                self.encoder
+                    .encode_body_chunk_header(piece.len(), &mut self.pending)?;
+                self.pending.extend_from_slice(piece);
+            }
+            return Ok(());
         }
-        self.scratch.clear();
-        self.encoder.encode(frame, &mut self.scratch)?;
-        self.io.write_all(&self.scratch).await?;
+        self.encoder.encode(frame, &mut self.pending)?;
         Ok(())
     }
 
-    /// Sends body bytes as one or more chunks; the data itself isn't copied.
-    pub async fn send_body(&mut self, mut data: Bytes) -> Result<(), TunnelError> {
+    /// Adds body bytes to what the next flush writes; large bodies are written straight
+    /// through (after what was queued) without being copied.
+    pub async fn queue_body(&mut self, mut data: Bytes) -> Result<(), TunnelError> {
+        if self.pending.len() + data.len() <= FLUSH_AT {
+            return self.queue(&Frame::BodyChunk(data));
+        }
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(self.max_chunk));
-            self.scratch.clear();
             self.encoder
-                .encode_body_chunk_header(piece.len(), &mut self.scratch)?;
-            self.io.write_all(&self.scratch).await?;
+                .encode_body_chunk_header(piece.len(), &mut self.pending)?;
+            self.flush().await?;
             self.io.write_all(&piece).await?;
         }
         Ok(())
     }
 
-    /// The stream underneath (to finish or reset it).
+    /// Writes what is queued.
+    pub async fn flush(&mut self) -> Result<(), TunnelError> {
+        if !self.pending.is_empty() {
+            self.io.write_all(&self.pending).await?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// The stream underneath (to finish or reset it); flush first.
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.io
     }
@@ -142,6 +175,38 @@ mod tests {
         assert_eq!(got, body);
         assert_eq!(chunks, 3);
         assert_eq!(reader.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn queued_frames_leave_in_one_write_and_decode_in_order() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let limits = Limits::default();
+        let mut writer = FrameWriter::new(a, limits);
+        writer.queue(&Frame::Ping(Ping { nonce: 5 })).unwrap();
+        writer
+            .queue_body(Bytes::from_static(b"small"))
+            .await
+            .unwrap();
+        writer
+            .queue(&Frame::EndOfBody(EndOfBody::default()))
+            .unwrap();
+        let mut reader = FrameReader::new(b, limits);
+        // Nothing is written before the flush.
+        let early = tokio::time::timeout(std::time::Duration::from_millis(50), reader.next()).await;
+        assert!(early.is_err(), "queued frames were written before flush");
+        writer.flush().await.unwrap();
+        assert_eq!(
+            reader.next().await.unwrap(),
+            Some(Frame::Ping(Ping { nonce: 5 }))
+        );
+        assert_eq!(
+            reader.next().await.unwrap(),
+            Some(Frame::BodyChunk(Bytes::from_static(b"small")))
+        );
+        assert!(matches!(
+            reader.next().await.unwrap(),
+            Some(Frame::EndOfBody(_))
+        ));
     }
 
     #[tokio::test]
