@@ -38,6 +38,9 @@ pub(crate) struct Config {
     /// Internal listener for `/metrics`, `/healthz`, `/readyz`.
     #[arg(long, env = "HOP_METRICS_LISTEN", default_value = "127.0.0.1:9100")]
     pub(crate) metrics_listen: SocketAddr,
+    /// How long a visitor may take to send a request's headers.
+    #[arg(long, env = "HOP_SERVER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) header_timeout: Duration,
     /// How long a request may wait for the agent's response head.
     #[arg(long, env = "HOP_SERVER_RESPONSE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub(crate) response_timeout: Duration,
@@ -99,6 +102,9 @@ impl Config {
                         which isn't implemented yet; run with HOP_SERVER_DEBUG=true"
                     .into(),
             );
+        }
+        if self.header_timeout.is_zero() {
+            return Err("HOP_SERVER_HEADER_TIMEOUT: must be positive".into());
         }
         if self.response_timeout.is_zero() {
             return Err("HOP_SERVER_RESPONSE_TIMEOUT: must be positive".into());

@@ -30,7 +30,6 @@ use std::{
     collections::HashMap,
     process::ExitCode,
     sync::{Arc, atomic::AtomicUsize},
-    time::Duration,
 };
 
 use actix_web::{App, HttpServer, web};
@@ -115,7 +114,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
             .app_data(state.clone())
             .default_service(web::to(proxy::handle))
     })
-    .client_request_timeout(Duration::from_secs(10))
+    .client_request_timeout(config.header_timeout)
     // Headers and body chunks leave in separate writes: without this, Nagle's algorithm
     // and the visitor's delayed ACK hold answers back ~40 ms.
     .tcp_nodelay(true)

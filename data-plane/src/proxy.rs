@@ -89,6 +89,24 @@ pub(crate) async fn handle(
         },
         headers: headers::request_headers(&req, &raw_host),
     };
+    // The head must fit one frame: refuse what can't be carried, before opening a stream.
+    let head_size: usize = head
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 8)
+        .sum::<usize>()
+        + head.uri.len()
+        + head.method.len()
+        + 512;
+    if head_size > crate::session_actor::limits().max_head_frame {
+        info!(log, "request head too large"; "bytes" => head_size);
+        return pages::error(
+            &req,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+            "The request's headers are larger than this gateway carries (64 KiB).",
+        );
+    }
     let (reply, answer) = tokio::sync::oneshot::channel();
     let actor = RequestActor {
         head: Some(head),

@@ -37,6 +37,9 @@ pub(crate) enum ProxyError {
     /// No response head in time.
     #[error("the agent didn't answer within {0:?}")]
     Timeout(Duration),
+    /// The request's head doesn't fit one frame (visitor side).
+    #[error("the request's headers are too large to carry: {0}")]
+    HeadTooLarge(String),
     /// The agent broke the tunnel protocol.
     #[error("the agent sent an invalid answer: {0}")]
     Protocol(String),
@@ -82,7 +85,9 @@ impl Actor for RequestActor {
                 .map_err(|e| ProxyError::AgentGone(e.to_string()))?;
             let mut writer = FrameWriter::new(send, limits());
             let gone = |e: TunnelError| ProxyError::AgentGone(e.to_string());
-            writer.queue(&Frame::RequestHead(head)).map_err(gone)?;
+            writer
+                .queue(&Frame::RequestHead(head))
+                .map_err(|e| ProxyError::HeadTooLarge(e.to_string()))?;
             if has_body {
                 writer.flush().await.map_err(gone)?;
                 let _ = upload_tx.send(writer);

@@ -219,15 +219,7 @@ async fn a_new_session_takes_over_from_a_stale_one() {
         .await
         .unwrap();
 
-    let visitor = dp.visitor(&["app.hopgate.test"]);
-    let text = visitor
-        .get(format!("https://app.hopgate.test:{}/", dp.https.port()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = dp.get_text("app.hopgate.test", "/").await;
     assert_eq!(text, "second");
     assert_eq!(dp.metric("hopgate_agent_sessions").await, 1);
 }

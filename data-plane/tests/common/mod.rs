@@ -139,6 +139,18 @@ impl DataPlane {
         builder.build().unwrap()
     }
 
+    /// GETs `path` on `domain` through this data-plane; the body as text.
+    pub async fn get_text(&self, domain: &str, path: &str) -> String {
+        self.visitor(&[domain])
+            .get(format!("https://{domain}:{}{path}", self.https.port()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn metric(&self, name: &str) -> u64 {
         let body = reqwest::get(format!("http://{}/metrics", self.metrics))
             .await
