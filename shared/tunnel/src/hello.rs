@@ -21,15 +21,9 @@ where
     W: AsyncWrite + Unpin,
 {
     writer.send(&Frame::Hello(hello)).await?;
-    match tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await {
-        Err(_) => Err(TunnelError::Timeout(HELLO_TIMEOUT)),
-        Ok(Ok(Some(Frame::HelloAck(ack)))) => Ok(ack),
-        Ok(Ok(Some(other))) => Err(TunnelError::Unexpected {
-            expected: "hello_ack",
-            got: other.frame_type().name(),
-        }),
-        Ok(Ok(None)) => Err(TunnelError::Truncated(0)),
-        Ok(Err(err)) => Err(err),
+    match next_within_timeout(reader, "hello_ack").await? {
+        Frame::HelloAck(ack) => Ok(ack),
+        other => Err(unexpected("hello_ack", &other)),
     }
 }
 
@@ -37,15 +31,32 @@ where
 pub async fn read_hello<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
 ) -> Result<Hello, TunnelError> {
+    match next_within_timeout(reader, "hello").await? {
+        Frame::Hello(hello) => Ok(hello),
+        other => Err(unexpected("hello", &other)),
+    }
+}
+
+/// The next frame within [`HELLO_TIMEOUT`]; the stream ending first is an error.
+async fn next_within_timeout<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+    expected: &'static str,
+) -> Result<Frame, TunnelError> {
     match tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await {
         Err(_) => Err(TunnelError::Timeout(HELLO_TIMEOUT)),
-        Ok(Ok(Some(Frame::Hello(hello)))) => Ok(hello),
-        Ok(Ok(Some(other))) => Err(TunnelError::Unexpected {
-            expected: "hello",
-            got: other.frame_type().name(),
+        Ok(Ok(Some(frame))) => Ok(frame),
+        Ok(Ok(None)) => Err(TunnelError::Unexpected {
+            expected,
+            got: "end of stream",
         }),
-        Ok(Ok(None)) => Err(TunnelError::Truncated(0)),
         Ok(Err(err)) => Err(err),
+    }
+}
+
+fn unexpected(expected: &'static str, got: &Frame) -> TunnelError {
+    TunnelError::Unexpected {
+        expected,
+        got: got.frame_type().name(),
     }
 }
 
