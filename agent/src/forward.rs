@@ -42,6 +42,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// data-plane uses the same value for its cancellations).
 pub(crate) const STREAM_CANCELLED: u32 = 1;
 
+mod upgrade;
+
 type Reader = FrameReader<RecvStream>;
 type Writer = FrameWriter<SendStream>;
 
@@ -55,9 +57,6 @@ pub(crate) enum ForwardError {
     /// broken.
     #[error("gateway: {0}")]
     Gateway(#[from] GatewayError),
-    /// Ours: something this agent doesn't do.
-    #[error("agent: {0}")]
-    Agent(#[from] AgentError),
 }
 
 /// The gateway's side of a failed request.
@@ -74,14 +73,6 @@ pub(crate) enum GatewayError {
     Protocol(String),
 }
 
-/// Requests this agent refuses.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum AgentError {
-    /// WebSocket and other protocol switches.
-    #[error("protocol upgrades (WebSocket) are not supported by this agent yet")]
-    UpgradeUnsupported,
-}
-
 impl ForwardError {
     /// What to tell the gateway, or `None` when the stream is gone and only a transport
     /// reset makes sense.
@@ -92,7 +83,6 @@ impl ForwardError {
                 Some(Reset::new(ResetCode::ProtocolError, why.clone()))
             }
             Self::Gateway(GatewayError::Cancelled(_) | GatewayError::Stream(_)) => None,
-            Self::Agent(err) => Some(Reset::new(ResetCode::Refused, err.to_string())),
         }
     }
 
@@ -206,8 +196,8 @@ impl Forwarder {
         reader: &mut Reader,
         writer: &mut Writer,
     ) -> Result<u16, ForwardError> {
-        if headers::wants_upgrade(&head.headers) {
-            return Err(AgentError::UpgradeUnsupported.into());
+        if let Some(protocol) = headers::wants_upgrade(&head.headers) {
+            return self.upgrade(head, protocol, reader, writer).await;
         }
         let parts = self.request_parts(head)?;
         // The first frame after the head tells a request without a body (so none is sent,
@@ -260,7 +250,7 @@ impl Forwarder {
     }
 
     /// Method, URI on the local service, and headers, as the gateway gave them.
-    fn request_parts(&self, head: &RequestHead) -> Result<Parts, GatewayError> {
+    pub(crate) fn request_parts(&self, head: &RequestHead) -> Result<Parts, GatewayError> {
         let method = Method::from_bytes(head.method.as_bytes())
             .map_err(|_| GatewayError::Protocol(format!("invalid method {:?}", head.method)))?;
         let uri = self.target.uri_for(&head.uri).map_err(|_| {
@@ -305,6 +295,15 @@ impl Forwarder {
             }
         };
         let response = result.map_err(|err| LocalError::from_client(&err, &self.target))?;
+        self.relay_response(response, writer).await
+    }
+
+    /// Streams the local service's response to the gateway: head, body, end, finish.
+    pub(crate) async fn relay_response(
+        &self,
+        response: http::Response<hyper::body::Incoming>,
+        writer: &mut Writer,
+    ) -> Result<u16, ForwardError> {
         let (parts, mut body) = response.into_parts();
         let status = parts.status.as_u16();
         let head = ResponseHead {

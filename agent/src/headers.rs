@@ -28,11 +28,13 @@ pub(crate) enum HeaderError {
     Value(String),
 }
 
-/// Whether the request asks to switch protocols (WebSocket and the like).
-pub(crate) fn wants_upgrade(headers: &[Header]) -> bool {
+/// The protocol the request asks to switch to (`websocket`), if any. The gateway strips
+/// the visitor's hop-by-hop `Connection`/`Upgrade` and says so with one `upgrade` header.
+pub(crate) fn wants_upgrade(headers: &[Header]) -> Option<HeaderValue> {
     headers
         .iter()
-        .any(|h| h.name.eq_ignore_ascii_case("upgrade"))
+        .find(|h| h.name.eq_ignore_ascii_case("upgrade"))
+        .and_then(|h| HeaderValue::from_maybe_shared(h.value.clone()).ok())
 }
 
 /// The lower-cased names listed in `Connection` values.
@@ -159,7 +161,10 @@ mod tests {
 
     #[test]
     fn upgrades_are_noticed() {
-        assert!(wants_upgrade(&[Header::new("Upgrade", "websocket")]));
-        assert!(!wants_upgrade(&[Header::new("connection", "keep-alive")]));
+        assert_eq!(
+            wants_upgrade(&[Header::new("Upgrade", "websocket")]).unwrap(),
+            "websocket"
+        );
+        assert!(wants_upgrade(&[Header::new("connection", "keep-alive")]).is_none());
     }
 }

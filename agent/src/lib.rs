@@ -68,6 +68,15 @@ pub enum RunError {
         /// What the user should do.
         hint: &'static str,
     },
+    /// Another agent connected for the same domain and the gateway gave it the domain.
+    #[error(
+        "another agent connected for {domain} and the gateway handed the domain to it; \
+         this agent stops serving it (run one agent per domain)"
+    )]
+    Replaced {
+        /// The tunnel's domain.
+        domain: String,
+    },
     /// A tunnel's task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,7 +88,7 @@ impl RunError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) | Self::Refused { .. } => 2,
-            Self::Internal(_) => 1,
+            Self::Replaced { .. } | Self::Internal(_) => 1,
         }
     }
 }

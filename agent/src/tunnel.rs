@@ -1,7 +1,7 @@
 //! One tunnel's life: resolve the gateway, connect, say hello, serve the gateway's request
 //! streams, and after any loss connect again with [`Backoff`]. A go-away from the gateway
 //! (it is restarting) starts a fresh session at once while the requests in flight finish
-//! on the old one.
+//! on the old one; a go-away saying another agent took the domain over stops the tunnel.
 
 use std::{
     net::SocketAddr,
@@ -45,6 +45,8 @@ enum EstablishError {
 enum SessionEnd {
     /// The gateway is restarting; the session drains in the background.
     GoAway(String),
+    /// Another agent's session for this domain took over.
+    Replaced,
     /// The session or its control stream is gone.
     Lost(String),
     /// The agent is stopping.
@@ -84,6 +86,13 @@ impl Tunnel {
                     }
                     match end {
                         SessionEnd::Shutdown => return Ok(()),
+                        // Reconnecting would take the domain back, and the two agents
+                        // would take turns: the newer one keeps it.
+                        SessionEnd::Replaced => {
+                            return Err(RunError::Replaced {
+                                domain: domain.clone(),
+                            });
+                        }
                         SessionEnd::GoAway(why) if up.elapsed() >= MIN_UPTIME_FOR_IMMEDIATE => {
                             eprintln!(
                                 "gateway is going away ({}); reconnecting {domain} now",
@@ -186,6 +195,10 @@ impl Tunnel {
         tokio::spawn(accept_streams(session.clone(), self.forwarder.clone()));
         tokio::select! {
             event = control.next_event() => match event {
+                ControlEvent::GoAway(go_away) if go_away.is_replaced() => {
+                    session.close("replaced by another agent");
+                    SessionEnd::Replaced
+                }
                 ControlEvent::GoAway(go_away) => {
                     let old = session.clone();
                     let until = go_away.drain() + DRAIN_SLACK;

@@ -314,7 +314,7 @@ async fn the_visitor_going_away_aborts_the_local_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrades_are_refused_for_now() {
+async fn an_upgrade_is_asked_of_the_local_service_and_a_refusal_relayed() {
     let gateway = Gateway::start();
     let local = LocalServer::start().await;
     let _agent = Agent::serve(&gateway, &local.port().to_string(), &[]);
@@ -329,12 +329,14 @@ async fn upgrades_are_refused_for_now() {
         b"",
     )
     .await;
-    let reset = reply.reset.expect("a reset");
-    assert_eq!(reset.code, ResetCode::Refused);
-    assert!(reset.message.contains("WebSocket"), "{reset:?}");
-    assert!(reply.head.is_none());
-    assert!(
-        local.seen().is_empty(),
-        "the upgrade reached the local service"
-    );
+    // This local service doesn't switch: its ordinary answer comes back as it is.
+    assert_eq!(reply.status(), 200);
+    assert!(reply.ended_cleanly);
+    let seen = local.seen();
+    let asked = seen.last().expect("the request reached the local service");
+    assert_eq!(asked.values("upgrade"), ["websocket"]);
+    assert_eq!(asked.values("connection"), ["upgrade"]);
+    assert_eq!(asked.values("sec-websocket-version"), ["13"]);
+    // The session is fine afterwards.
+    assert_eq!(get(&session.session, "/echo").await.status(), 200);
 }

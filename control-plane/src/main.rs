@@ -1,11 +1,148 @@
-//! `hopgate-control-plane`: owns the database, the admin API and ACME, and pushes the
-//! routing table to every data-plane pod (issues 4 and 5). Not implemented yet; the binary
-//! says so instead of pretending to run.
+//! `hopgate-control-plane`: owns the database, serves the admin API, and pushes the
+//! routing table (domains and their key hashes; certificates and ACME answers with issue
+//! 5) to every data-plane pod over internal HTTP. Pods never touch the database.
+//!
+//! # Layout
+//!
+//! - `config`, `logging`: settings from `HOP_…` variables (exit code 2 when one is bad),
+//!   JSON logs on stdout.
+//! - `store`: sqlx over Postgres or SQLite (one portable schema, `/migrations`).
+//! - `domain_name`, `keys`: what a domain may be; client API keys and their hashes.
+//! - `hub`: the table in memory and its fan-out to subscribed pods.
+//! - `service`: admin operations = one transaction, then a published delta.
+//! - `admin`: the admin API (`HOP_ADMIN_LISTEN`); `internal`: the pods' listener
+//!   (`HOP_INTERNAL_LISTEN`: table stream, session reports); `metrics`: `/metrics`,
+//!   `/healthz`, `/readyz` (`HOP_METRICS_LISTEN`).
+//!
+//! At start it logs one line `{"msg":"listening","admin":…,"internal":…,"metrics":…}` with
+//! the bound addresses (port 0 is allowed everywhere).
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "hopgate-control-plane {}: not implemented yet (lands with issue 4)",
-        env!("CARGO_PKG_VERSION"),
-    );
-    std::process::ExitCode::from(2)
+mod admin;
+mod config;
+mod domain_name;
+mod hub;
+mod internal;
+mod keys;
+mod logging;
+mod metrics;
+mod service;
+mod store;
+
+use std::{net::TcpListener, process::ExitCode, sync::Arc};
+
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+use slog::{Logger, error, info};
+
+use crate::{
+    config::Config,
+    hub::{Hub, RECENT},
+    internal::{InternalState, Pods},
+    service::Domains,
+    store::Store,
+};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let log = logging::root();
+    let config = match Config::from_env().and_then(|c| c.validate().map(|()| c)) {
+        Ok(config) => config,
+        Err(e) => {
+            error!(log, "invalid configuration"; "setting" => e.var, "error" => e.to_string());
+            eprintln!("hopgate-control-plane: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config, log.clone()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!(log, "control-plane stopped"; "error" => format!("{err:#}"));
+            eprintln!("hopgate-control-plane: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bind(var: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).with_context(|| format!("{var}: cannot listen on {addr}"))
+}
+
+async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
+    let backend = store::backend_name(&config);
+    let store = Store::open(&config)
+        .await
+        .with_context(|| format!("cannot open the {backend} database"))?;
+    let load = store.load_table(0, RECENT).await?;
+    info!(log, "database ready"; "backend" => backend,
+        "epoch" => &load.epoch, "version" => load.version, "domains" => load.domains.len());
+    let hub = Arc::new(Hub::new(load));
+    let domains = Arc::new(Domains::new(store.clone(), hub.clone(), log.clone()));
+    let pods = Arc::new(Pods::default());
+    actix_web::rt::spawn(domains.clone().catch_up_forever());
+
+    let admin_listener = bind("HOP_ADMIN_LISTEN", config.admin_listen)?;
+    let internal_listener = bind("HOP_INTERNAL_LISTEN", config.internal_listen)?;
+    let metrics_listener = config
+        .metrics_listen
+        .map(|addr| bind("HOP_METRICS_LISTEN", addr))
+        .transpose()?;
+
+    let admin_state = web::Data::new(admin::AdminState {
+        domains,
+        pods: pods.clone(),
+    });
+    let access = web::Data::new(admin::Access {
+        key: config.admin_api_key.clone(),
+        allow: config.admin_allow_ips.clone(),
+    });
+    let admin_addr = admin_listener.local_addr()?;
+    let admin = HttpServer::new(move || admin::app(admin_state.clone(), access.clone()))
+        .workers(2)
+        .shutdown_timeout(5)
+        .listen(admin_listener)?
+        .run();
+
+    let internal_state = web::Data::new(InternalState {
+        hub: hub.clone(),
+        pods: pods.clone(),
+        token: config.internal_token.clone(),
+        log: log.clone(),
+    });
+    let internal_addr = internal_listener.local_addr()?;
+    // Table streams never end by themselves: don't wait for them at shutdown.
+    let internal = HttpServer::new(move || internal::app(internal_state.clone()))
+        .workers(1)
+        .shutdown_timeout(1)
+        .listen(internal_listener)?
+        .run();
+
+    let mut metrics_addr = None;
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            metrics_addr = Some(listener.local_addr()?.to_string());
+            let gauges = web::Data::new(metrics::Gauges { store, hub, pods });
+            Some(
+                HttpServer::new(move || metrics::app(gauges.clone()))
+                    .workers(1)
+                    .shutdown_timeout(1)
+                    .listen(listener)?
+                    .run(),
+            )
+        }
+        None => None,
+    };
+
+    info!(log, "listening";
+        "admin" => admin_addr.to_string(),
+        "internal" => internal_addr.to_string(),
+        "metrics" => metrics_addr);
+    let metrics = async {
+        match metrics {
+            Some(server) => server.await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(admin, internal, metrics)?;
+    info!(log, "stopped");
+    Ok(())
 }

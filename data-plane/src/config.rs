@@ -27,12 +27,23 @@ pub(crate) struct Config {
     /// Self-signed certificates (agents pin the fingerprint printed at start).
     #[arg(long, env = "HOP_SERVER_DEBUG", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) debug: bool,
-    /// Development routing table, until the control-plane pushes one: `DOMAIN=KEY`,
-    /// repeatable or comma-separated.
+    /// The control-plane's internal listener, which pushes the routing table
+    /// (e.g. `http://control-plane:8082`).
+    #[arg(long, env = "HOP_CONTROL_PLANE_URL")]
+    pub(crate) control_plane_url: Option<String>,
+    /// The token shared with the control-plane's internal listener.
+    #[arg(long, env = "HOP_INTERNAL_TOKEN", hide_env_values = true)]
+    pub(crate) internal_token: Option<String>,
+    /// This pod's name in the control-plane's view (default: the host name).
+    #[arg(long, env = "HOP_POD_ID")]
+    pub(crate) pod_id: Option<String>,
+    /// A fixed routing table instead of the control-plane's, for development and tests
+    /// (debug mode only): `DOMAIN=KEY`, repeatable or comma-separated.
     #[arg(long = "dev-domain", env = "HOP_DEV_DOMAINS", value_delimiter = ',')]
     pub(crate) dev_domains: Vec<DevDomain>,
-    /// Where the data-plane keeps state (the debug certificate as `debug-cert.pem`, for
-    /// `curl --cacert`; later the last routing-table snapshot).
+    /// Where the data-plane keeps state: the last routing-table snapshot (served from
+    /// when the control-plane is unreachable at start) and, in debug mode, the certificate
+    /// as `debug-cert.pem` for `curl --cacert`.
     #[arg(long, env = "HOP_SERVER_STATE_DIR")]
     pub(crate) state_dir: Option<std::path::PathBuf>,
     /// Internal listener for `/metrics`, `/healthz`, `/readyz`.
@@ -103,6 +114,31 @@ impl Config {
                     .into(),
             );
         }
+        match (&self.control_plane_url, self.dev_domains.is_empty()) {
+            (Some(_), false) => {
+                return Err("HOP_DEV_DOMAINS: not used with HOP_CONTROL_PLANE_URL \
+                            (the control-plane's table is the routing table); set one"
+                    .into());
+            }
+            (Some(url), true) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!(
+                        "HOP_CONTROL_PLANE_URL: '{url}' is not an http:// or https:// URL"
+                    ));
+                }
+                if self.internal_token.as_deref().is_none_or(str::is_empty) {
+                    return Err("HOP_INTERNAL_TOKEN: required with HOP_CONTROL_PLANE_URL".into());
+                }
+            }
+            (None, _) => {}
+        }
+        if let Some(id) = &self.pod_id
+            && !hopgate_table::valid_pod_id(id)
+        {
+            return Err(format!(
+                "HOP_POD_ID: '{id}' must be 1-128 characters of A-Z a-z 0-9 . _ -"
+            ));
+        }
         if self.header_timeout.is_zero() {
             return Err("HOP_SERVER_HEADER_TIMEOUT: must be positive".into());
         }
@@ -143,5 +179,34 @@ mod tests {
             err.contains("https-listen") || err.contains("HTTPS_LISTEN"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_control_plane_needs_its_token_and_excludes_the_dev_table() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["dp", "--domain", "gw.test", "--debug"];
+            args.extend_from_slice(extra);
+            Config::try_parse_from(args).unwrap().validate()
+        };
+        let url = ["--control-plane-url", "http://127.0.0.1:1"];
+        let err = parse(&url).unwrap_err();
+        assert!(err.starts_with("HOP_INTERNAL_TOKEN"), "{err}");
+        let mut both = url.to_vec();
+        both.extend([
+            "--internal-token",
+            "t0ken",
+            "--dev-domain",
+            "a.test=0123456789abcdef",
+        ]);
+        assert!(parse(&both).unwrap_err().starts_with("HOP_DEV_DOMAINS"));
+        let err = parse(&["--control-plane-url", "ftp://x", "--internal-token", "t"]).unwrap_err();
+        assert!(err.starts_with("HOP_CONTROL_PLANE_URL"), "{err}");
+        let mut ok = url.to_vec();
+        ok.extend(["--internal-token", "t0ken"]);
+        let mut bad = ok.clone();
+        ok.extend(["--pod-id", "pod-1"]);
+        assert_eq!(parse(&ok), Ok(()));
+        bad.extend(["--pod-id", "bad pod"]);
+        assert!(parse(&bad).unwrap_err().starts_with("HOP_POD_ID"));
     }
 }

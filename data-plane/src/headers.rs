@@ -1,6 +1,9 @@
 //! Header rules at the gateway: hop-by-hop headers stop here, forwarding headers are added.
 
-use actix_web::{HttpRequest, http::header::HeaderMap};
+use actix_web::{
+    HttpRequest,
+    http::header::{HeaderMap, HeaderValue},
+};
 use bytes::Bytes;
 use hopgate_protocol::Header;
 
@@ -33,8 +36,13 @@ pub(crate) fn is_hop_by_hop(name: &str, connection_names: &[String]) -> bool {
 }
 
 /// The visitor's headers as the agent should send them on: hop-by-hop removed, the
-/// visitor's Host kept, and `X-Forwarded-*` / `Forwarded` describing the visitor.
-pub(crate) fn request_headers(req: &HttpRequest, host: &str) -> Vec<Header> {
+/// visitor's Host kept, and `X-Forwarded-*` / `Forwarded` describing the visitor. A
+/// protocol switch the gateway carries (`upgrade`) is passed on as one `upgrade` header.
+pub(crate) fn request_headers(
+    req: &HttpRequest,
+    host: &str,
+    upgrade: Option<&HeaderValue>,
+) -> Vec<Header> {
     let connection_names = named_in_connection(req.headers());
     let mut out = Vec::with_capacity(req.headers().len() + 5);
     let mut forwarded_for = None;
@@ -66,6 +74,12 @@ pub(crate) fn request_headers(req: &HttpRequest, host: &str) -> Vec<Header> {
     } else {
         peer.clone()
     };
+    if let Some(protocol) = upgrade {
+        out.push(Header::new(
+            "upgrade",
+            Bytes::copy_from_slice(protocol.as_bytes()),
+        ));
+    }
     out.push(Header::new("host", Bytes::copy_from_slice(host.as_bytes())));
     out.push(Header::new("x-forwarded-for", Bytes::from(chain)));
     out.push(Header::new(
@@ -113,7 +127,7 @@ mod tests {
             .insert_header(("cookie", "a=1"))
             .peer_addr("192.0.2.7:5555".parse().unwrap())
             .to_http_request();
-        let headers = request_headers(&req, "app.test");
+        let headers = request_headers(&req, "app.test", None);
         let get = |name: &str| -> Vec<String> {
             headers
                 .iter()
@@ -131,6 +145,24 @@ mod tests {
             get("forwarded"),
             ["for=192.0.2.7;host=app.test;proto=https"]
         );
+    }
+
+    #[test]
+    fn a_carried_upgrade_is_one_upgrade_header() {
+        let req = TestRequest::default()
+            .insert_header(("connection", "Upgrade"))
+            .insert_header(("upgrade", "WebSocket"))
+            .insert_header(("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="))
+            .to_http_request();
+        let protocol = HeaderValue::from_static("WebSocket");
+        let headers = request_headers(&req, "app.test", Some(&protocol));
+        let names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names.iter().filter(|n| **n == "upgrade").count(), 1);
+        assert!(!names.contains(&"connection"));
+        assert!(names.contains(&"sec-websocket-key"));
+        // Without a carried switch the visitor's upgrade stops here.
+        let plain = request_headers(&req, "app.test", None);
+        assert!(plain.iter().all(|h| h.name != "upgrade"));
     }
 
     #[test]

@@ -13,10 +13,11 @@ use actix_web::{
 };
 use hopgate_transport::Listener;
 
-use crate::routing::RoutingTable;
+use crate::{control_plane::TableStatus, routing::RoutingTable};
 
 pub(crate) struct Gauges {
     pub(crate) table: Arc<RoutingTable>,
+    pub(crate) table_status: Arc<TableStatus>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     pub(crate) listener: Arc<Listener>,
 }
@@ -38,11 +39,17 @@ pub(crate) fn app(
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
         )
-        .route(
-            "/readyz",
-            web::get().to(|| async { HttpResponse::Ok().body("ready\n") }),
-        )
+        .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics))
+}
+
+/// Ready once a routing table is loaded (pushed, or from the last snapshot on disk).
+async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
+    if gauges.table_status.loaded.load(Ordering::Relaxed) {
+        HttpResponse::Ok().body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable().body("no routing table yet\n")
+    }
 }
 
 async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
@@ -59,11 +66,19 @@ async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
          hopgate_dtls_associations {}\n\
          # HELP hopgate_transport_sessions Stream-layer sessions held by the listener.\n\
          # TYPE hopgate_transport_sessions gauge\n\
-         hopgate_transport_sessions {}\n",
+         hopgate_transport_sessions {}\n\
+         # HELP hopgate_table_version Version of the routing table this pod serves from.\n\
+         # TYPE hopgate_table_version gauge\n\
+         hopgate_table_version {}\n\
+         # HELP hopgate_table_connected 1 while the control-plane's table stream is open.\n\
+         # TYPE hopgate_table_connected gauge\n\
+         hopgate_table_connected {}\n",
         gauges.table.live_sessions(),
         gauges.in_flight.load(Ordering::Relaxed),
         transport.dtls_associations,
         transport.sessions,
+        gauges.table_status.version.load(Ordering::Relaxed),
+        u8::from(gauges.table_status.connected.load(Ordering::Relaxed)),
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

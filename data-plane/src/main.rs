@@ -6,6 +6,7 @@
 //! - `config`, `host`, `logging`: settings, host-name normalization, JSON logs.
 //! - `certs`: the SNI certificate map and the debug self-signed certificate.
 //! - `routing`: domain table (key hashes) and live sessions, read without a global lock.
+//! - `control_plane`: the table the control-plane pushes, and the session reports.
 //! - `agents`: the DTLS listener's accept loop and the agents' hello.
 //! - `session_actor`: one actor per agent session.
 //! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it.
@@ -15,6 +16,7 @@
 mod agents;
 mod certs;
 mod config;
+mod control_plane;
 mod headers;
 mod host;
 mod internal;
@@ -29,7 +31,10 @@ mod session_actor;
 use std::{
     collections::HashMap,
     process::ExitCode,
-    sync::{Arc, atomic::AtomicUsize},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use actix_web::{App, HttpServer, web};
@@ -81,19 +86,42 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         store.insert(name, chain.as_bytes(), key.as_bytes())?;
     }
     let table = RoutingTable::new();
-    let dev: HashMap<String, DomainEntry> = config
-        .dev_domains
-        .iter()
-        .map(|d| {
-            (
-                d.domain.clone(),
-                DomainEntry {
-                    key_hash: hash_key(&d.key),
-                },
-            )
-        })
-        .collect();
-    table.set_domains(dev);
+    let table_status = Arc::new(control_plane::TableStatus::default());
+    // Kept for the life of the process: dropping it ends the subscription.
+    let _subscriber = match (&config.control_plane_url, &config.internal_token) {
+        (Some(url), Some(token)) => {
+            let link = control_plane::Link {
+                url: url.clone(),
+                token: token.clone(),
+                pod_id: config.pod_id.clone().unwrap_or_else(default_pod_id),
+                state_dir: config.state_dir.clone(),
+            };
+            info!(log, "routing table from the control-plane";
+                "control_plane" => url, "pod_id" => &link.pod_id);
+            Some(control_plane::start(
+                link,
+                table.clone(),
+                table_status.clone(),
+                log.clone(),
+            )?)
+        }
+        _ => {
+            let dev: HashMap<String, DomainEntry> = config
+                .dev_domains
+                .iter()
+                .map(|d| {
+                    let entry = DomainEntry {
+                        key_hash: hash_key(&d.key),
+                    };
+                    (d.domain.clone(), entry)
+                })
+                .collect();
+            info!(log, "fixed development routing table"; "domains" => dev.len());
+            table.set_domains(dev);
+            table_status.loaded.store(true, Ordering::Relaxed);
+            None
+        }
+    };
 
     let udp = std::net::UdpSocket::bind(config.dtls_listen)?;
     let listener = Arc::new(Listener::bind(udp, ServerConfig::new(identity))?);
@@ -135,6 +163,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let metrics_addr = metrics.local_addr()?;
     let internal_state = web::Data::new(internal::Gauges {
         table,
+        table_status,
         in_flight,
         listener,
     });
@@ -148,4 +177,13 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         "dtls" => dtls_addr.to_string(), "metrics" => metrics_addr.to_string());
     tokio::try_join!(visitors, redirect, internal)?;
     Ok(())
+}
+
+/// The pod's default name: the host name (a Kubernetes pod's name), else a random one.
+fn default_pod_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| hopgate_table::valid_pod_id(name))
+        .unwrap_or_else(|| format!("pod-{:08x}", rand::random::<u32>()))
 }

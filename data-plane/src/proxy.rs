@@ -11,7 +11,10 @@ use std::{
 use actix::Actor;
 use actix_web::{
     HttpRequest, HttpResponse,
-    http::{Method, StatusCode, Version},
+    http::{
+        Method, StatusCode, Version,
+        header::{HeaderValue, UPGRADE},
+    },
     web,
 };
 use bytes::Bytes;
@@ -70,6 +73,7 @@ pub(crate) async fn handle(
         }
         Route::Live(handle) => handle,
     };
+    let upgrade = websocket_upgrade(&req);
     let request_id = new_request_id();
     let log = state.log.new(
         o!("domain" => host.clone(), "session_id" => handle.id, "request_id" => request_id.clone()),
@@ -87,7 +91,7 @@ pub(crate) async fn handle(
             Version::HTTP_2 => HttpVersion::Http2,
             _ => HttpVersion::Http11,
         },
-        headers: headers::request_headers(&req, &raw_host),
+        headers: headers::request_headers(&req, &raw_host, upgrade.as_ref()),
     };
     // The head must fit one frame: refuse what can't be carried, before opening a stream.
     let head_size: usize = head
@@ -111,7 +115,8 @@ pub(crate) async fn handle(
     let actor = RequestActor {
         head: Some(head),
         payload: Some(payload),
-        has_body: has_body(&req),
+        // After a protocol switch the visitor's bytes flow up until it closes its side.
+        has_body: upgrade.is_some() || has_body(&req),
         handle,
         reply: Some(reply),
         response_timeout: state.response_timeout,
@@ -121,7 +126,7 @@ pub(crate) async fn handle(
     }
     .start();
     match answer.await {
-        Ok(Ok(upstream)) => respond(&req, upstream, actor),
+        Ok(Ok(upstream)) => respond(&req, upstream, actor, upgrade.is_some()),
         Ok(Err(err)) => {
             info!(log, "request failed"; "error" => %err);
             error_page(&req, &err)
@@ -151,21 +156,38 @@ fn error_page(req: &HttpRequest, err: &ProxyError) -> HttpResponse {
     pages::error(req, status, title, &err.to_string())
 }
 
+/// The visitor's response from the agent's answer. `upgrade`: the visitor asked to switch
+/// protocols (the only case where a `101` answer is valid).
 fn respond(
     req: &HttpRequest,
     upstream: Upstream,
     actor: actix::Addr<RequestActor>,
+    upgrade: bool,
 ) -> HttpResponse {
     let Upstream { head, body } = upstream;
-    let Ok(status) = StatusCode::from_u16(head.status) else {
-        return pages::error(
-            req,
-            StatusCode::BAD_GATEWAY,
-            "Bad Gateway",
-            "The agent answered with an invalid status.",
-        );
+    let status = match StatusCode::from_u16(head.status) {
+        Ok(StatusCode::SWITCHING_PROTOCOLS) if upgrade => {
+            return switched(&head, body, actor);
+        }
+        Ok(status) if !status.is_informational() => status,
+        _ => {
+            return pages::error(
+                req,
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+                &format!(
+                    "The agent answered with an invalid status ({}).",
+                    head.status
+                ),
+            );
+        }
     };
     let mut response = HttpResponse::build(status);
+    if upgrade {
+        // The local service declined the switch; the connection was already handed over
+        // to a raw byte stream, so it can't carry another request.
+        response.force_close();
+    }
     let mut length = None;
     for header in headers::response_headers(&head.headers) {
         if header.name.eq_ignore_ascii_case("content-length") {
@@ -177,7 +199,6 @@ fn respond(
         response.append_header((header.name.as_str(), header.value.as_ref()));
     }
     let no_body = *req.method() == Method::HEAD
-        || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     if let Some(length) = length {
@@ -195,6 +216,40 @@ fn respond(
         return response.finish();
     }
     response.streaming(BodyStream::new(body, actor))
+}
+
+/// `101 Switching Protocols`: from here on the connection carries the agent's bytes to the
+/// visitor (and the visitor's up, see [`RequestActor`]) until either side closes.
+fn switched(
+    head: &hopgate_protocol::ResponseHead,
+    body: hopgate_tunnel::FrameReader<hopgate_transport::RecvStream>,
+    actor: actix::Addr<RequestActor>,
+) -> HttpResponse {
+    let mut response = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
+    let protocol = head
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("upgrade"))
+        .and_then(|h| HeaderValue::from_maybe_shared(h.value.clone()).ok())
+        .unwrap_or(HeaderValue::from_static("websocket"));
+    response.upgrade(protocol);
+    for header in headers::response_headers(&head.headers) {
+        response.append_header((header.name.as_str(), header.value.as_ref()));
+    }
+    response.streaming(BodyStream::new(body, actor))
+}
+
+/// The protocol a visitor's HTTP/1.1 request asks to switch to, when it is a WebSocket
+/// upgrade (`Connection: upgrade` and `Upgrade: websocket`): the only switch actix hands
+/// over as a raw byte stream. Other upgrades (`h2c`) are forwarded as ordinary requests.
+fn websocket_upgrade(req: &HttpRequest) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 || !req.head().upgrade() {
+        return None;
+    }
+    req.headers()
+        .get(UPGRADE)
+        .filter(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        .cloned()
 }
 
 /// The agent's body frames as a byte stream; holds the request actor alive until done.

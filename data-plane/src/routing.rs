@@ -24,6 +24,7 @@ pub(crate) struct DomainEntry {
 #[derive(Clone)]
 pub(crate) struct SessionHandle {
     pub(crate) id: u64,
+    pub(crate) domain: String,
     pub(crate) session: Session,
     pub(crate) actor: actix::Addr<SessionActor>,
 }
@@ -42,6 +43,8 @@ pub(crate) enum Route {
 pub(crate) struct RoutingTable {
     domains: ArcSwap<HashMap<String, DomainEntry>>,
     sessions: DashMap<String, SessionHandle>,
+    /// Signalled whenever the set of live sessions changes (for the session report).
+    changed: tokio::sync::Notify,
 }
 
 pub(crate) fn hash_key(key: &str) -> [u8; 32] {
@@ -64,10 +67,35 @@ impl RoutingTable {
             .filter(|entry| !domains.contains_key(entry.key()))
             .map(|entry| entry.key().clone())
             .collect();
-        stale
+        let removed: Vec<SessionHandle> = stale
             .into_iter()
             .filter_map(|d| self.sessions.remove(&d).map(|(_, h)| h))
-            .collect()
+            .collect();
+        if !removed.is_empty() {
+            self.changed.notify_one();
+        }
+        removed
+    }
+
+    /// Takes the domain's session out of the table (its key was rotated).
+    pub(crate) fn take(&self, domain: &str) -> Option<SessionHandle> {
+        let taken = self.sessions.remove(domain).map(|(_, handle)| handle);
+        if taken.is_some() {
+            self.changed.notify_one();
+        }
+        taken
+    }
+
+    /// The domains with a live session, sorted.
+    pub(crate) fn live_domains(&self) -> Vec<String> {
+        let mut domains: Vec<String> = self.sessions.iter().map(|e| e.key().clone()).collect();
+        domains.sort_unstable();
+        domains
+    }
+
+    /// Resolves after the set of live sessions changed (at least once since the last call).
+    pub(crate) async fn sessions_changed(&self) {
+        self.changed.notified().await;
     }
 
     /// Checks an agent's hello: the domain exists and the key's hash matches, compared in
@@ -95,12 +123,20 @@ impl RoutingTable {
 
     /// Makes `handle` the domain's session; returns the one it replaces.
     pub(crate) fn register(&self, domain: &str, handle: SessionHandle) -> Option<SessionHandle> {
-        self.sessions.insert(domain.to_owned(), handle)
+        let old = self.sessions.insert(domain.to_owned(), handle);
+        self.changed.notify_one();
+        old
     }
 
     /// Removes the domain's session if it is still session `id`.
     pub(crate) fn deregister(&self, domain: &str, id: u64) {
-        self.sessions.remove_if(domain, |_, handle| handle.id == id);
+        if self
+            .sessions
+            .remove_if(domain, |_, handle| handle.id == id)
+            .is_some()
+        {
+            self.changed.notify_one();
+        }
     }
 
     pub(crate) fn live_sessions(&self) -> usize {

@@ -50,6 +50,7 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let handle = SessionHandle {
             id: self.id,
+            domain: self.domain.clone(),
             session: self.session.clone(),
             actor: ctx.address(),
         };
@@ -112,7 +113,7 @@ impl Handler<Replaced> for SessionActor {
         ctx.spawn(
             async move {
                 let away =
-                    Frame::GoAway(GoAway::new("replaced by a newer session", Duration::ZERO));
+                    Frame::GoAway(GoAway::replaced("another agent connected for this domain"));
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
                     writer.lock().await.send(&away).await
                 })
@@ -125,6 +126,22 @@ impl Handler<Replaced> for SessionActor {
             .into_actor(self)
             .map(|_, _, ctx| ctx.stop()),
         );
+    }
+}
+
+/// The control-plane revoked the session's right to its domain (unregistered, or the key
+/// was rotated): close it now; the agent learns why at its next hello.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Revoked(pub(crate) &'static str);
+
+impl Handler<Revoked> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, Revoked(reason): Revoked, ctx: &mut Self::Context) {
+        info!(self.log, "agent session revoked"; "reason" => reason);
+        self.session.close(reason);
+        ctx.stop();
     }
 }
 

@@ -223,3 +223,43 @@ async fn killed_agent_gives_502_fast_restart_serves_and_target_outage_is_reporte
     let response = visitor.get(url(&dp, "/echo")).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_takes_the_domain_and_the_first_stops_instead_of_flapping() {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let mut first = Agent::start(&dp, DOMAIN, local);
+    first.wait_connected(Duration::from_secs(10));
+    let mut second = Agent::start(&dp, DOMAIN, local);
+    second.wait_connected(Duration::from_secs(10));
+
+    // The first agent is told it was replaced and exits, saying why.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the replaced agent kept running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let said = first.output.lock().unwrap().join("\n");
+    assert!(said.contains("another agent connected"), "{said}");
+
+    // The second keeps the domain: still connected and serving a while later (a flapping
+    // pair would have reconnected by now).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(second.child.try_wait().unwrap().is_none());
+    let response = dp.visitor(&[DOMAIN]).get(url(&dp, "/echo")).send().await;
+    assert_eq!(response.unwrap().status(), 200);
+    assert_eq!(dp.metric("hopgate_agent_sessions").await, 1);
+    let connects = second
+        .output
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("connected"))
+        .count();
+    assert_eq!(connects, 1, "{:?}", second.output.lock().unwrap());
+}

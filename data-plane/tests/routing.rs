@@ -212,7 +212,7 @@ async fn a_new_session_takes_over_from_a_stale_one() {
         .unwrap()
         .unwrap();
     assert!(
-        matches!(frame, Some(hopgate_protocol::Frame::GoAway(_))),
+        matches!(&frame, Some(hopgate_protocol::Frame::GoAway(away)) if away.is_replaced()),
         "{frame:?}"
     );
     tokio::time::timeout(Duration::from_secs(5), first.session.closed())

@@ -91,18 +91,7 @@ async fn slow() -> HttpResponse {
 
 /// The real agent binary, built next to this test's binary by the workspace build.
 pub fn agent_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("hopgate-agent");
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace (cargo build --workspace)",
-        path.display()
-    );
-    path
+    super::workspace_binary("hopgate-agent")
 }
 
 pub struct Agent {
@@ -113,6 +102,11 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(dp: &DataPlane, domain: &str, target: SocketAddr) -> Self {
+        Self::start_with_key(dp, domain, target, KEY)
+    }
+
+    /// The agent for `domain` with its own API `key`.
+    pub fn start_with_key(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str) -> Self {
         let mut child = Command::new(agent_binary())
             .args([
                 "http",
@@ -120,7 +114,7 @@ impl Agent {
                 "--domain",
                 domain,
                 "--key",
-                KEY,
+                key,
             ])
             .args([
                 "--server",
@@ -151,6 +145,24 @@ impl Agent {
             output,
             connected,
         }
+    }
+
+    /// The agent's exit status, if it exited within `limit`.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn said(&self) -> String {
+        self.output.lock().unwrap().join("\n")
     }
 
     /// Waits for the agent's `connected` line.

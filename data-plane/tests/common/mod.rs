@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod control_plane;
 pub mod local;
 
 use std::{
@@ -28,7 +29,8 @@ pub struct DataPlane {
     pub fingerprint: Fingerprint,
     pub cert_pem: Vec<u8>,
     pub lines: Arc<Mutex<Vec<String>>>,
-    _state: TempDir,
+    /// Where the pod keeps its state; shared so a restarted pod can find its snapshot.
+    pub state: Arc<TempDir>,
 }
 
 pub struct TempDir(pub PathBuf);
@@ -58,7 +60,25 @@ impl Drop for DataPlane {
     }
 }
 
-fn field(line: &str, name: &str) -> Option<String> {
+/// A binary of another workspace crate, built next to this test's binary by the
+/// workspace build (`cargo nextest run --workspace`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A `"name":"value"` field of a JSON log line.
+pub fn field(line: &str, name: &str) -> Option<String> {
     let start = line.find(&format!("\"{name}\":\""))? + name.len() + 4;
     let end = line[start..].find('"')? + start;
     Some(line[start..end].to_owned())
@@ -71,8 +91,26 @@ impl DataPlane {
 
     /// Starts `hopgate-data-plane` in debug mode serving `domains` (with [`KEY`]).
     pub fn start(domains: &[&str], extra_env: &[(&str, &str)]) -> Self {
-        let state = TempDir::new();
         let dev: Vec<String> = domains.iter().map(|d| format!("{d}={KEY}")).collect();
+        let dev = dev.join(",");
+        let mut env = vec![("HOP_DEV_DOMAINS", dev.as_str())];
+        env.extend_from_slice(extra_env);
+        Self::launch(&env, Arc::new(TempDir::new()))
+    }
+
+    /// Starts `hopgate-data-plane` in debug mode, routing from the table of the
+    /// control-plane at `internal` (its internal listener), keeping state in `state`.
+    pub fn subscribed(cp: &control_plane::ControlPlane, pod_id: &str, state: Arc<TempDir>) -> Self {
+        let url = format!("http://{}", cp.internal);
+        let env = [
+            ("HOP_CONTROL_PLANE_URL", url.as_str()),
+            ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
+            ("HOP_POD_ID", pod_id),
+        ];
+        Self::launch(&env, state)
+    }
+
+    fn launch(env: &[(&str, &str)], state: Arc<TempDir>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
         command
             .env("HOP_SERVER_DOMAIN", "gw.hopgate.test")
@@ -82,10 +120,11 @@ impl DataPlane {
             .env("HOP_SERVER_DTLS_LISTEN", "127.0.0.1:0")
             .env("HOP_METRICS_LISTEN", "127.0.0.1:0")
             .env("HOP_SERVER_STATE_DIR", &state.0)
-            .env("HOP_DEV_DOMAINS", dev.join(","))
+            .env_remove("HOP_DEV_DOMAINS")
+            .env_remove("HOP_CONTROL_PLANE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        for (k, v) in extra_env {
+        for (k, v) in env {
             command.env(k, v);
         }
         let mut child = command.spawn().unwrap();
@@ -123,7 +162,7 @@ impl DataPlane {
             cert_pem,
             lines,
             child,
-            _state: state,
+            state,
         }
     }
 
@@ -168,6 +207,41 @@ impl DataPlane {
 
     pub fn logs(&self) -> String {
         self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The status of a GET of `path` on `domain` through this data-plane.
+    pub async fn status_of(&self, domain: &str, path: &str) -> u16 {
+        self.visitor(&[domain])
+            .get(format!("https://{domain}:{}{path}", self.https.port()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// Polls `/readyz` until it answers 200 (a routing table is loaded).
+    pub async fn wait_ready(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let ready = reqwest::get(format!("http://{}/readyz", self.metrics))
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "data-plane not ready within {limit:?}: {}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,4 +1,5 @@
-//! Control frames: [`Reset`] (with its [`ResetCode`]), [`Ping`]/[`Pong`] and [`GoAway`].
+//! Control frames: [`Reset`] (with its [`ResetCode`]), [`Ping`]/[`Pong`] and [`GoAway`]
+//! (with its [`GoAwayCode`]).
 
 use std::time::Duration;
 
@@ -107,7 +108,30 @@ pub struct GoAway {
     pub reason: String,
     /// How long open streams have to finish, in milliseconds.
     pub drain_ms: u64,
+    /// Why, for the agent's logic: reconnect, or stop because another agent took over.
+    /// Absent (older peers) means [`GoAwayCode::Shutdown`].
+    #[serde(default)]
+    pub code: GoAwayCode,
 }
+
+wire_enum! {
+    /// What a [`GoAway`] asks of the agent. Sent as a snake_case string; a code this build
+    /// does not know decodes as [`GoAwayCode::Unknown`].
+    #[derive(Default)]
+    pub enum GoAwayCode {
+        /// The gateway is shutting down or draining: connect again at once (a load
+        /// balancer will pick another gateway).
+        #[default]
+        Shutdown = "shutdown",
+        /// A newer agent session for the same domain took over. Reconnecting would take
+        /// the domain back from it, and the two agents would take turns: stop instead.
+        Replaced = "replaced",
+        /// A code this build does not know; treat like [`GoAwayCode::Shutdown`].
+        Unknown = "unknown",
+    }
+    unknown => Unknown;
+}
+
 
 impl GoAway {
     /// A go-away with a human-readable `reason` and a drain period.
@@ -115,11 +139,58 @@ impl GoAway {
         Self {
             reason: reason.into(),
             drain_ms: u64::try_from(drain.as_millis()).unwrap_or(u64::MAX),
+            code: GoAwayCode::Shutdown,
         }
+    }
+
+    /// The go-away a session gets when a newer session for its domain takes over.
+    pub fn replaced(reason: impl Into<String>) -> Self {
+        Self {
+            code: GoAwayCode::Replaced,
+            ..Self::new(reason, Duration::ZERO)
+        }
+    }
+
+    /// Whether the agent should stop serving this domain rather than reconnect.
+    pub const fn is_replaced(&self) -> bool {
+        matches!(self.code, GoAwayCode::Replaced)
     }
 
     /// The drain period as a `Duration`.
     pub const fn drain(&self) -> Duration {
         Duration::from_millis(self.drain_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A go-away as peers from before [`GoAwayCode`] encode it.
+    #[derive(Serialize)]
+    struct GoAwayWithoutCode {
+        reason: String,
+        drain_ms: u64,
+    }
+
+    #[test]
+    fn a_go_away_without_a_code_means_shutdown() {
+        let old = GoAwayWithoutCode {
+            reason: "restarting".into(),
+            drain_ms: 5,
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let decoded: GoAway = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(decoded, GoAway::new("restarting", Duration::from_millis(5)));
+        assert!(!decoded.is_replaced());
+    }
+
+    #[test]
+    fn replaced_is_its_own_code() {
+        let away = GoAway::replaced("newer session");
+        let bytes = rmp_serde::to_vec_named(&away).unwrap();
+        let decoded: GoAway = rmp_serde::from_slice(&bytes).unwrap();
+        assert!(decoded.is_replaced());
+        assert_eq!(decoded.drain(), Duration::ZERO);
     }
 }

@@ -86,7 +86,7 @@ mod limits;
 mod version;
 mod wire_enum;
 
-pub use crate::control::{GoAway, Ping, Pong, Reset, ResetCode};
+pub use crate::control::{GoAway, GoAwayCode, Ping, Pong, Reset, ResetCode};
 pub use crate::decode::{Decoder, FrameHeader};
 pub use crate::encode::Encoder;
 pub use crate::error::{DecodeError, EncodeError, VersionError};

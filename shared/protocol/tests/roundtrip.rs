@@ -3,9 +3,9 @@
 
 use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{
-    DEFAULT_MAX_BODY_CHUNK, Decoder, Encoder, EndOfBody, FRAME_HEADER_LEN, Frame, GoAway, Header,
-    Hello, HelloAck, HelloCode, HttpVersion, Limits, Ping, Pong, RequestHead, Reset, ResetCode,
-    ResponseHead,
+    DEFAULT_MAX_BODY_CHUNK, Decoder, Encoder, EndOfBody, FRAME_HEADER_LEN, Frame, GoAway,
+    GoAwayCode, Header, Hello, HelloAck, HelloCode, HttpVersion, Limits, Ping, Pong, RequestHead,
+    Reset, ResetCode, ResponseHead,
 };
 use proptest::prelude::*;
 
@@ -92,8 +92,18 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             .prop_map(|(code, message)| Frame::Reset(Reset { code, message })),
         any::<u64>().prop_map(|nonce| Frame::Ping(Ping { nonce })),
         any::<u64>().prop_map(|nonce| Frame::Pong(Pong { nonce })),
-        (any::<String>(), any::<u64>())
-            .prop_map(|(reason, drain_ms)| Frame::GoAway(GoAway { reason, drain_ms })),
+        (any::<String>(), any::<u64>(), any::<bool>()).prop_map(|(reason, drain_ms, replaced)| {
+            let code = if replaced {
+                GoAwayCode::Replaced
+            } else {
+                GoAwayCode::Shutdown
+            };
+            Frame::GoAway(GoAway {
+                reason,
+                drain_ms,
+                code,
+            })
+        }),
         arb_body(1024).prop_map(Frame::BodyChunk),
     ]
 }

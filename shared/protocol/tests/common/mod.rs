@@ -2,8 +2,8 @@
 
 use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{
-    Encoder, EndOfBody, Frame, GoAway, Header, Hello, HelloAck, HelloCode, HttpVersion, Limits,
-    Ping, Pong, RequestHead, Reset, ResetCode, ResponseHead,
+    Encoder, EndOfBody, Frame, GoAway, GoAwayCode, Header, Hello, HelloAck, HelloCode, HttpVersion,
+    Limits, Ping, Pong, RequestHead, Reset, ResetCode, ResponseHead,
 };
 
 /// One representative frame of every type, with a file-name-friendly label.
@@ -76,6 +76,7 @@ pub(crate) fn sample_frames() -> Vec<(&'static str, Frame)> {
             Frame::GoAway(GoAway {
                 reason: "gateway restarting".into(),
                 drain_ms: 30_000,
+                code: GoAwayCode::Shutdown,
             }),
         ),
     ]

@@ -1,0 +1,168 @@
+//! The admin API's handlers. Extractors run in argument order, so the caller is checked
+//! before the body is read. Keys appear only in the response bodies that create them.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, UNIX_EPOCH},
+};
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AdminState,
+    auth::{Admin, Caller},
+    error::ApiError,
+};
+use crate::{domain_name, store::DomainRow};
+
+/// The longest memo accepted.
+pub(crate) const MAX_MEMO: usize = 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterRequest {
+    domain: String,
+    #[serde(default)]
+    memo: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UnregisterRequest {
+    domain: String,
+    #[serde(default)]
+    client_api_key: Option<String>,
+}
+
+#[derive(Serialize)]
+struct KeyResponse {
+    domain: String,
+    client_api_key: String,
+}
+
+#[derive(Serialize)]
+struct DomainView {
+    domain: String,
+    memo: String,
+    created_at: String,
+    updated_at: String,
+    key_rotated_at: String,
+    connected: bool,
+    pods: Vec<String>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or_default());
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn view(row: DomainRow, pods: &HashMap<String, Vec<String>>) -> DomainView {
+    let pods = pods.get(&row.domain).cloned().unwrap_or_default();
+    DomainView {
+        connected: !pods.is_empty(),
+        pods,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        key_rotated_at: rfc3339(row.key_rotated_at),
+        domain: row.domain,
+        memo: row.memo,
+    }
+}
+
+/// The normalized name, or 400 naming the problem.
+fn domain(input: &str) -> Result<String, ApiError> {
+    domain_name::normalize(input).map_err(|why| {
+        let shown: String = input.chars().take(80).collect();
+        ApiError::bad_request(format!("domain '{shown}' {why}"))
+    })
+}
+
+pub(crate) async fn register(
+    _: Admin,
+    state: web::Data<AdminState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let domain = domain(&body.domain)?;
+    let memo = body.memo.unwrap_or_default();
+    if memo.chars().count() > MAX_MEMO {
+        return Err(ApiError::bad_request(format!(
+            "memo is longer than {MAX_MEMO} characters"
+        )));
+    }
+    let key = state.domains.register(&domain, &memo).await?;
+    Ok(HttpResponse::Created().json(KeyResponse {
+        domain,
+        client_api_key: key,
+    }))
+}
+
+pub(crate) async fn unregister(
+    caller: Caller,
+    state: web::Data<AdminState>,
+    body: web::Json<UnregisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let domain = domain(&body.domain)?;
+    let result = match (caller, body.client_api_key.as_deref()) {
+        (Caller::Admin, _) => state.domains.unregister(&domain, None).await,
+        (Caller::KeyHolder, None) => {
+            return Err(ApiError::unauthorized(
+                "send Authorization: Bearer <admin key>, or the domain's client_api_key",
+            ));
+        }
+        (Caller::KeyHolder, Some(key)) => state
+            .domains
+            .unregister(&domain, Some(key))
+            .await
+            // Without the admin key, don't tell unknown domains from wrong keys.
+            .map_err(|e| match e {
+                crate::store::StoreError::NotFound => crate::store::StoreError::KeyMismatch,
+                e => e,
+            }),
+    };
+    result?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "domain": domain, "unregistered": true })))
+}
+
+pub(crate) async fn list(_: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let rows = state.domains.store.list().await?;
+    let pods = state.pods.by_domain();
+    let domains: Vec<DomainView> = rows.into_iter().map(|r| view(r, &pods)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "domains": domains })))
+}
+
+pub(crate) async fn get(
+    _: Admin,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let domain = domain(&path)?;
+    let row = state
+        .domains
+        .store
+        .get(&domain)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("domain '{domain}' is not registered")))?;
+    Ok(HttpResponse::Ok().json(view(row, &state.pods.by_domain())))
+}
+
+pub(crate) async fn rotate(
+    _: Admin,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let domain = domain(&path)?;
+    let key = state.domains.rotate(&domain).await?;
+    Ok(HttpResponse::Ok().json(KeyResponse {
+        domain,
+        client_api_key: key,
+    }))
+}
+
+pub(crate) async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(super::OPENAPI)
+}

@@ -1,0 +1,265 @@
+//! The control-plane's settings, read from `HOP_…` environment variables (through a lookup
+//! function, so tests pass a map), then checked by [`Config::validate`], which names the
+//! bad variable and why. An empty variable counts as unset.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use ipnet::IpNet;
+
+/// The shortest admin key and internal token accepted.
+pub(crate) const MIN_SECRET_LEN: usize = 16;
+
+/// A secret whose `Debug` and `Display` print `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Database settings (names and meaning from the Go prototype).
+#[derive(Debug, Clone)]
+pub(crate) struct DbConfig {
+    /// `HOP_DB_DSN`: `postgres://…` or `sqlite://…`; `None` = `hopgate.db` in the state dir.
+    pub(crate) dsn: Option<Secret>,
+    /// `HOP_DB_MAX_OPEN_CONNS`: pool size (default 10).
+    pub(crate) max_open: u32,
+    /// `HOP_DB_MAX_IDLE_CONNS`: connections kept open while idle (default 2).
+    pub(crate) max_idle: u32,
+    /// `HOP_DB_CONN_MAX_LIFETIME`: a connection is closed after this long (default 30m;
+    /// `0` = no limit).
+    pub(crate) max_lifetime: Option<Duration>,
+    /// `HOP_DB_ACQUIRE_TIMEOUT`: how long a request waits for a connection before the
+    /// database counts as unavailable (503) (default 5s).
+    pub(crate) acquire_timeout: Duration,
+}
+
+/// All settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) db: DbConfig,
+    /// `HOP_SERVER_STATE_DIR` (default `./state`): where the embedded SQLite file lives.
+    pub(crate) state_dir: PathBuf,
+    /// `HOP_ADMIN_LISTEN` (default `127.0.0.1:8081`).
+    pub(crate) admin_listen: SocketAddr,
+    /// `HOP_ADMIN_API_KEY` (required, ≥ 16 characters).
+    pub(crate) admin_api_key: Secret,
+    /// `HOP_ADMIN_ALLOW_IPS`: comma-separated CIDRs (or plain addresses); empty = anyone.
+    pub(crate) admin_allow_ips: Vec<IpNet>,
+    /// `HOP_INTERNAL_LISTEN` (default `127.0.0.1:8082`): where pods subscribe.
+    pub(crate) internal_listen: SocketAddr,
+    /// `HOP_INTERNAL_TOKEN` (required, ≥ 16 characters).
+    pub(crate) internal_token: Secret,
+    /// `HOP_METRICS_LISTEN` (optional): `/metrics`, `/healthz`, `/readyz`.
+    pub(crate) metrics_listen: Option<SocketAddr>,
+}
+
+/// A setting that is missing or wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub(crate) struct ConfigError {
+    pub(crate) var: &'static str,
+    pub(crate) reason: String,
+}
+
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+/// Reads one variable through `lookup`, treating empty as unset.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| bad(var, format!("'{}' is not valid: {e}", v.trim()))),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub(crate) fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|var| std::env::var(var).ok())
+    }
+
+    /// Reads settings through `lookup` (parse errors only; see [`Config::validate`]).
+    pub(crate) fn from_lookup(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env(lookup);
+        let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let lifetime = match env.get("HOP_DB_CONN_MAX_LIFETIME") {
+            None => Some(Duration::from_secs(30 * 60)),
+            Some(v) => {
+                let d = parse_duration(&v).map_err(|e| bad("HOP_DB_CONN_MAX_LIFETIME", e))?;
+                (!d.is_zero()).then_some(d)
+            }
+        };
+        let acquire_timeout = match env.get("HOP_DB_ACQUIRE_TIMEOUT") {
+            None => Duration::from_secs(5),
+            Some(v) => parse_duration(&v).map_err(|e| bad("HOP_DB_ACQUIRE_TIMEOUT", e))?,
+        };
+        let allow = env.get("HOP_ADMIN_ALLOW_IPS").unwrap_or_default();
+        let admin_allow_ips = allow
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| parse_net(s).map_err(|e| bad("HOP_ADMIN_ALLOW_IPS", e)))
+            .collect::<Result<_, _>>()?;
+        let metrics_listen = match env.get("HOP_METRICS_LISTEN") {
+            None => None,
+            Some(_) => Some(env.parse("HOP_METRICS_LISTEN", localhost(0))?),
+        };
+        Ok(Self {
+            db: DbConfig {
+                dsn: env.get("HOP_DB_DSN").map(|v| Secret::new(v.trim())),
+                max_open: env.parse("HOP_DB_MAX_OPEN_CONNS", 10)?,
+                max_idle: env.parse("HOP_DB_MAX_IDLE_CONNS", 2)?,
+                max_lifetime: lifetime,
+                acquire_timeout,
+            },
+            state_dir: env
+                .get("HOP_SERVER_STATE_DIR")
+                .map_or_else(|| PathBuf::from("./state"), PathBuf::from),
+            admin_listen: env.parse("HOP_ADMIN_LISTEN", localhost(8081))?,
+            admin_api_key: Secret::new(env.get("HOP_ADMIN_API_KEY").unwrap_or_default()),
+            admin_allow_ips,
+            internal_listen: env.parse("HOP_INTERNAL_LISTEN", localhost(8082))?,
+            internal_token: Secret::new(env.get("HOP_INTERNAL_TOKEN").unwrap_or_default()),
+            metrics_listen,
+        })
+    }
+
+    /// Checks what parsing can't: names the bad setting and why.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check_secret(
+            "HOP_ADMIN_API_KEY",
+            &self.admin_api_key,
+            "the admin API's bearer key",
+        )?;
+        check_secret(
+            "HOP_INTERNAL_TOKEN",
+            &self.internal_token,
+            "the token pods present",
+        )?;
+        if self.admin_api_key == self.internal_token {
+            return Err(bad(
+                "HOP_INTERNAL_TOKEN",
+                "must differ from HOP_ADMIN_API_KEY (pods must not hold the admin key)",
+            ));
+        }
+        if let Some(dsn) = &self.db.dsn {
+            check_dsn(dsn.expose())?;
+        }
+        if self.db.max_open == 0 {
+            return Err(bad("HOP_DB_MAX_OPEN_CONNS", "must be at least 1"));
+        }
+        if self.db.max_idle > self.db.max_open {
+            return Err(bad(
+                "HOP_DB_MAX_IDLE_CONNS",
+                format!(
+                    "must not exceed HOP_DB_MAX_OPEN_CONNS ({})",
+                    self.db.max_open
+                ),
+            ));
+        }
+        if self.db.acquire_timeout.is_zero() {
+            return Err(bad("HOP_DB_ACQUIRE_TIMEOUT", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+fn check_secret(var: &'static str, secret: &Secret, what: &str) -> Result<(), ConfigError> {
+    let len = secret.expose().chars().count();
+    if len == 0 {
+        return Err(bad(
+            var,
+            format!("required ({what}, at least {MIN_SECRET_LEN} characters)"),
+        ));
+    }
+    if len < MIN_SECRET_LEN {
+        return Err(bad(
+            var,
+            format!("too short: {len} characters, at least {MIN_SECRET_LEN} needed"),
+        ));
+    }
+    if secret
+        .expose()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad(var, "must not contain spaces or control characters"));
+    }
+    Ok(())
+}
+
+fn check_dsn(dsn: &str) -> Result<(), ConfigError> {
+    let scheme = dsn.split_once(':').map_or("", |(s, _)| s);
+    match scheme {
+        "postgres" | "postgresql" if dsn.contains("://") => Ok(()),
+        "sqlite" if dsn.contains(":memory:") || dsn.contains("mode=memory") => Err(bad(
+            "HOP_DB_DSN",
+            "an in-memory SQLite database would be lost on restart; give a file",
+        )),
+        "sqlite" => Ok(()),
+        _ => Err(bad(
+            "HOP_DB_DSN",
+            format!("must start with postgres:// or sqlite:// (scheme is '{scheme}')"),
+        )),
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`, `::1/128`) or a plain address (a single host).
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{s}' is not a CIDR like 10.0.0.0/8 or an IP address"))
+}
+
+/// Go-style durations: `500ms`, `90s`, `30m`, `1h`, `1h30m`; a plain number is seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 30m or 90s: {e}"))
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

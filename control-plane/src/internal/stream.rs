@@ -1,0 +1,146 @@
+//! One pod's table stream: the subscription's initial frames, then every delta as it is
+//! published, and a heartbeat every [`HEARTBEAT_INTERVAL`] carrying the last version sent
+//! (so the pod can check it is in step). A pod that falls more than the broadcast queue
+//! behind gets a fresh snapshot instead of silently missing deltas. The stream ends when
+//! the hub is reset (the pod reconnects); actix drops it when the pod goes away.
+
+use std::{collections::VecDeque, io, sync::Arc};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use hopgate_table::{Delta, HEARTBEAT_INTERVAL, TableMessage};
+use slog::{Logger, error, info};
+use tokio::{
+    sync::broadcast::{self, error::RecvError},
+    time::{Instant, Interval, MissedTickBehavior},
+};
+
+use crate::hub::{Hub, Subscription};
+
+struct Feed {
+    hub: Arc<Hub>,
+    queue: VecDeque<TableMessage>,
+    rx: broadcast::Receiver<Arc<Delta>>,
+    sent: u64,
+    heartbeat: Interval,
+    log: Logger,
+    failed: bool,
+}
+
+/// The response body for `subscription`.
+pub(crate) fn frames(
+    hub: Arc<Hub>,
+    subscription: Subscription,
+    log: Logger,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + 'static {
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let feed = Feed {
+        hub,
+        queue: subscription.initial.into(),
+        rx: subscription.rx,
+        sent: subscription.version,
+        heartbeat,
+        log,
+        failed: false,
+    };
+    futures_util::stream::unfold(feed, |mut feed| async move {
+        let item = feed.next().await?;
+        Some((item, feed))
+    })
+}
+
+impl Feed {
+    async fn next(&mut self) -> Option<Result<Bytes, io::Error>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(message) = self.queue.pop_front() {
+                return Some(self.encode(&message));
+            }
+            tokio::select! {
+                received = self.rx.recv() => match received {
+                    Ok(delta) if delta.version <= self.sent => {}
+                    Ok(delta) => {
+                        self.sent = delta.version;
+                        self.queue.push_back(TableMessage::Delta(Delta::clone(&delta)));
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        let fresh = self.hub.subscribe(None);
+                        info!(self.log, "pod fell behind; sending a fresh snapshot";
+                            "missed" => missed, "version" => fresh.version);
+                        self.rx = fresh.rx;
+                        self.sent = fresh.version;
+                        self.queue.extend(fresh.initial);
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.heartbeat.tick() => {
+                    let beat = TableMessage::Heartbeat { version: self.sent };
+                    return Some(self.encode(&beat));
+                }
+            }
+        }
+    }
+
+    fn encode(&mut self, message: &TableMessage) -> Result<Bytes, io::Error> {
+        hopgate_table::encode(message).map(Bytes::from).map_err(|e| {
+            error!(self.log, "table frame not sent; closing the stream"; "error" => e.to_string());
+            self.failed = true;
+            io::Error::other(e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use futures_util::StreamExt;
+    use hopgate_table::{Change, DomainRecord, Table};
+
+    use super::*;
+    use crate::{hub::RECENT, store::TableLoad};
+
+    #[tokio::test]
+    async fn a_lagging_pod_gets_a_fresh_snapshot() {
+        let hub = Arc::new(Hub::new(TableLoad {
+            epoch: "ep".into(),
+            version: 0,
+            domains: BTreeMap::new(),
+            deltas: Vec::new(),
+        }));
+        let log = Logger::root(slog::Discard, slog::o!());
+        let subscription = hub.subscribe(None);
+        let stream = frames(hub.clone(), subscription, log);
+        let total = RECENT as u64 + 50;
+        for version in 1..=total {
+            hub.publish(Delta {
+                version,
+                changes: vec![Change::Upsert(DomainRecord {
+                    domain: format!("d{version}.test"),
+                    key_hash: [0; 32],
+                    certificate: None,
+                })],
+            });
+        }
+        let mut stream = std::pin::pin!(stream);
+        let mut table = Table::new();
+        let mut snapshots = 0;
+        while table.version() != Some(total) {
+            let bytes = stream.next().await.unwrap().unwrap();
+            let mut decoder = hopgate_table::Decoder::new();
+            decoder.push(&bytes);
+            let message = decoder.next_message().unwrap().unwrap();
+            snapshots += usize::from(matches!(message, TableMessage::Snapshot(_)));
+            table.apply(message).unwrap();
+        }
+        assert_eq!(table.len(), total as usize);
+        assert!(
+            snapshots >= 2,
+            "the initial snapshot, then a fresh one after lagging"
+        );
+    }
+}

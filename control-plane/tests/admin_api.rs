@@ -1,0 +1,229 @@
+//! The admin API end to end, against a real process: the same scenario on SQLite (the
+//! embedded default) and on Postgres; the IP allowlist; the OpenAPI document.
+
+mod common;
+
+use common::{ADMIN_KEY, ControlPlane, Database, INTERNAL_TOKEN};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+const REGISTER: &str = "/api/v1/admin/domains/register";
+const UNREGISTER: &str = "/api/v1/admin/domains/unregister";
+
+fn is_key(value: &Value) -> bool {
+    value.as_str().is_some_and(|k| {
+        k.len() == 64
+            && k.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"))
+}
+
+async fn scenario(db: &Database) {
+    let cp = ControlPlane::start(db, &[]);
+    let api = cp.api();
+
+    // Register: 201 and a 64-hex key; the name is normalized.
+    let (status, body) = api
+        .post(
+            REGISTER,
+            json!({"domain": "App.Example.COM", "memo": "first"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["domain"], "app.example.com");
+    assert!(is_key(&body["client_api_key"]), "{body}");
+    let first_key = body["client_api_key"].as_str().unwrap().to_owned();
+
+    // Duplicate → 409; bad names → 400 naming the problem.
+    let (status, body) = api
+        .post(REGISTER, json!({"domain": "app.example.com."}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    for (domain, why) in [
+        ("*.example.com", "wildcard"),
+        ("nodot", "two labels"),
+        ("a_b.example.com", "characters"),
+    ] {
+        let (status, body) = api.post(REGISTER, json!({"domain": domain})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{domain}: {body}");
+        assert!(error_of(&body).contains(why), "{domain}: {body}");
+    }
+
+    // Bad JSON, unknown fields, oversized bodies → 400 with a JSON error.
+    for raw in [
+        "{\"domain\":",
+        "[]",
+        "{\"domain\":\"x.example.com\",\"extra\":1}",
+    ] {
+        let (status, body) = api.post_raw(REGISTER, raw).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{raw}: {body}");
+        assert!(error_of(&body).contains("JSON"), "{body}");
+    }
+    let huge = format!(
+        "{{\"domain\":\"a.example.com\",\"memo\":\"{}\"}}",
+        "m".repeat(100_000)
+    );
+    let (status, body) = api.post_raw(REGISTER, huge).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Wrong or missing bearer → 401.
+    for key in ["wrong-key-0123456789abcdef", INTERNAL_TOKEN, ""] {
+        let (status, body) = api
+            .with_key(key)
+            .post(REGISTER, json!({"domain": "b.example.com"}))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{key}: {body}");
+        let (status, _) = api.with_key(key).get("/api/v1/admin/domains").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    // List and get.
+    api.register("second.example.com").await;
+    let (status, body) = api.get("/api/v1/admin/domains").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> = body["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app.example.com", "second.example.com"]);
+    let (status, body) = api.get("/api/v1/admin/domains/APP.example.com").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["memo"], "first");
+    assert_eq!(body["connected"], false);
+    assert_eq!(body["pods"], json!([]));
+    assert!(body["created_at"].as_str().unwrap().ends_with('Z'));
+    let (status, _) = api.get("/api/v1/admin/domains/unknown.example.com").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Rotate: a different key; the old one no longer unregisters.
+    let (status, body) = api
+        .post(
+            "/api/v1/admin/domains/app.example.com/rotate-key",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new_key = body["client_api_key"].as_str().unwrap().to_owned();
+    assert!(is_key(&body["client_api_key"]) && new_key != first_key);
+    let (status, _) = api
+        .post(
+            "/api/v1/admin/domains/nope.example.com/rotate-key",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Everything stored: the key's hash, never the key.
+    let stored = db.everything_stored().await;
+    assert!(stored.contains(&hex::encode(Sha256::digest(new_key.as_bytes()))));
+    for key in [&first_key, &new_key] {
+        assert!(
+            !stored.contains(key.as_str()),
+            "plaintext key in the {} database",
+            db.kind()
+        );
+    }
+
+    // Unregister with the domain's own key (no admin bearer): wrong key → 401, right → 200.
+    let anonymous = api.with_key("");
+    for wrong in [&first_key, &"0".repeat(64)] {
+        let (status, body) = anonymous
+            .post(
+                UNREGISTER,
+                json!({"domain": "app.example.com", "client_api_key": wrong}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    let (status, _) = anonymous
+        .post(UNREGISTER, json!({"domain": "app.example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no key at all");
+    let (status, body) = anonymous
+        .post(
+            UNREGISTER,
+            json!({"domain": "app.example.com", "client_api_key": new_key}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = api.get("/api/v1/admin/domains/app.example.com").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Unregister with the admin key alone.
+    let (status, _) = api
+        .post(UNREGISTER, json!({"domain": "second.example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api
+        .post(UNREGISTER, json!({"domain": "second.example.com"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        db.version_and_changes().await,
+        (5, 5),
+        "register x2, rotate, unregister x2"
+    );
+
+    // No key or token ever appears in a log line.
+    let logs = cp.log_text();
+    assert!(logs.contains("domain registered"));
+    for secret in [ADMIN_KEY, INTERNAL_TOKEN, &first_key, &new_key] {
+        assert!(!logs.contains(secret), "a secret was logged");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_on_sqlite() {
+    scenario(&Database::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_on_postgres() {
+    scenario(&Database::postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowlist_refuses_other_addresses() {
+    let db = Database::sqlite();
+    let outside = ControlPlane::start(&db, &[("HOP_ADMIN_ALLOW_IPS", "10.0.0.0/8")]);
+    let (status, body) = outside.api().get("/api/v1/admin/domains").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(error_of(&body).contains("HOP_ADMIN_ALLOW_IPS"));
+    drop(outside);
+    let inside = ControlPlane::start(&db, &[("HOP_ADMIN_ALLOW_IPS", "10.0.0.0/8, 127.0.0.0/8")]);
+    let (status, _) = inside.api().get("/api/v1/admin/domains").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_lists_every_route() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    let (status, doc) = cp.api().with_key("").get("/api/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.0"));
+    let routes = [
+        ("/api/v1/admin/domains/register", "post"),
+        ("/api/v1/admin/domains/unregister", "post"),
+        ("/api/v1/admin/domains", "get"),
+        ("/api/v1/admin/domains/{domain}", "get"),
+        ("/api/v1/admin/domains/{domain}/rotate-key", "post"),
+        ("/api/v1/openapi.json", "get"),
+    ];
+    for (path, method) in routes {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
+}

@@ -1,0 +1,186 @@
+//! A real `hopgate-control-plane` process on port-0 listeners, its databases (a temporary
+//! SQLite directory, or a fresh Postgres database per test), and an admin API client.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod db;
+pub mod http;
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+pub use self::{db::Database, http::Api};
+
+pub const ADMIN_KEY: &str = "admin-key-for-tests-0123456789";
+pub const INTERNAL_TOKEN: &str = "internal-token-for-tests-0123456789";
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "hopgate-cp-{tag}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // A dropped subscriber's last snapshot write may still be landing: retry briefly.
+        for _ in 0..20 {
+            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+/// A running control-plane.
+pub struct ControlPlane {
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+    pub admin: SocketAddr,
+    pub internal: SocketAddr,
+    pub metrics: SocketAddr,
+    /// Every stdout line of every process started by this handle.
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// The value of a string field in a JSON log line.
+pub fn field(line: &str, name: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    value[name].as_str().map(str::to_owned)
+}
+
+/// A command for the binary with only the given `HOP_` settings.
+pub fn command(env: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-control-plane"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HOP_")) {
+        command.env_remove(key);
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command
+}
+
+impl ControlPlane {
+    /// Starts the binary on `db` with test keys and port-0 listeners; `extra` overrides.
+    pub fn start(db: &Database, extra: &[(&str, &str)]) -> Self {
+        let mut env: Vec<(String, String)> = vec![
+            ("HOP_ADMIN_API_KEY".into(), ADMIN_KEY.into()),
+            ("HOP_INTERNAL_TOKEN".into(), INTERNAL_TOKEN.into()),
+            ("HOP_ADMIN_LISTEN".into(), "127.0.0.1:0".into()),
+            ("HOP_INTERNAL_LISTEN".into(), "127.0.0.1:0".into()),
+            ("HOP_METRICS_LISTEN".into(), "127.0.0.1:0".into()),
+            ("HOP_DB_ACQUIRE_TIMEOUT".into(), "2s".into()),
+        ];
+        env.extend(db.env());
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (child, [admin, internal, metrics]) = spawn(&env, &lines);
+        Self {
+            child: Some(child),
+            env,
+            admin,
+            internal,
+            metrics,
+            lines,
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        Api::new(self.admin, ADMIN_KEY)
+    }
+
+    pub fn internal_url(&self) -> String {
+        format!("http://{}", self.internal)
+    }
+
+    /// Kills the process (SIGKILL: no goodbye).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the process and starts a new one on the same database and addresses.
+    pub fn restart(&mut self) {
+        self.kill();
+        for (key, addr) in [
+            ("HOP_ADMIN_LISTEN", self.admin),
+            ("HOP_INTERNAL_LISTEN", self.internal),
+            ("HOP_METRICS_LISTEN", self.metrics),
+        ] {
+            self.env.retain(|(k, _)| k != key);
+            self.env.push((key.into(), addr.to_string()));
+        }
+        let (child, _) = spawn(&self.env, &self.lines);
+        self.child = Some(child);
+    }
+
+    /// All log lines so far, joined.
+    pub fn log_text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(env: &[(String, String)], lines: &Arc<Mutex<Vec<String>>>) -> (Child, [SocketAddr; 3]) {
+    let mut child = command(env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("control-plane binary runs");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let keep = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line.clone());
+            keep.lock().unwrap().push(line);
+        }
+    });
+    let listening = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("control-plane didn't log 'listening'");
+        if field(&line, "msg").as_deref() == Some("listening") {
+            break line;
+        }
+    };
+    let addr = |name| field(&listening, name).unwrap().parse().unwrap();
+    (child, [addr("admin"), addr("internal"), addr("metrics")])
+}
+
+/// Polls `check` every 20 ms until it is true or `timeout` passes.
+pub async fn wait_for(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}

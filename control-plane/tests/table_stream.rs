@@ -1,0 +1,151 @@
+//! The internal listener at the HTTP level: frames of the table stream (resume, heartbeats,
+//! bad parameters) and the pods' session reports.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ControlPlane, Database, INTERNAL_TOKEN};
+use hopgate_table::{Decoder, TableMessage, report_sessions};
+use reqwest::StatusCode;
+
+/// Reads the table stream at `query` and returns its frames until `stop` says enough.
+async fn frames(
+    cp: &ControlPlane,
+    query: &str,
+    mut stop: impl FnMut(&[TableMessage]) -> bool,
+) -> Vec<TableMessage> {
+    let mut response = reqwest::Client::new()
+        .get(format!("{}/internal/v1/table?{query}", cp.internal_url()))
+        .bearer_auth(INTERNAL_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        hopgate_table::TABLE_CONTENT_TYPE
+    );
+    let mut decoder = Decoder::new();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stop(&out) {
+        assert!(Instant::now() < deadline, "stream stalled after {out:?}");
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        decoder.push(&chunk);
+        while let Some(message) = decoder.next_message().unwrap() {
+            out.push(message);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_sends_only_the_missed_deltas_then_heartbeats() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    let api = cp.api();
+    api.register("a.example.com").await;
+
+    let first = frames(&cp, "pod=p1", |f| !f.is_empty()).await;
+    let TableMessage::Snapshot(snapshot) = &first[0] else {
+        panic!("expected a snapshot first: {first:?}")
+    };
+    assert_eq!(snapshot.version, 1);
+    assert_eq!(snapshot.domains.len(), 1);
+    let epoch = snapshot.epoch.clone();
+
+    api.register("b.example.com").await;
+    api.register("c.example.com").await;
+    let resumed = frames(&cp, &format!("pod=p1&since={epoch}:1"), |f| {
+        f.iter()
+            .any(|m| matches!(m, TableMessage::Heartbeat { .. }))
+    })
+    .await;
+    let versions: Vec<String> = resumed
+        .iter()
+        .map(|m| match m {
+            TableMessage::Delta(d) => format!("delta {}", d.version),
+            TableMessage::Heartbeat { version } => format!("heartbeat {version}"),
+            TableMessage::Snapshot(s) => format!("snapshot {}", s.version),
+        })
+        .collect();
+    assert_eq!(versions, ["delta 2", "delta 3", "heartbeat 3"]);
+
+    // Another epoch, or a version from the future: a fresh snapshot.
+    for since in ["0123abcd:1".to_owned(), format!("{epoch}:99")] {
+        let got = frames(&cp, &format!("pod=p1&since={since}"), |f| !f.is_empty()).await;
+        assert!(
+            matches!(&got[0], TableMessage::Snapshot(s) if s.version == 3 && s.domains.len() == 3),
+            "{since}: {got:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_parameters_are_400() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    let client = reqwest::Client::new();
+    for query in ["since=nonsense", "since=abc:x", "pod=a/b", "pod=a%20b"] {
+        let response = client
+            .get(format!("{}/internal/v1/table?{query}", cp.internal_url()))
+            .bearer_auth(INTERNAL_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_reports_show_in_the_admin_api() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    let api = cp.api();
+    api.register("live.example.com").await;
+    api.register("idle.example.com").await;
+    let client = reqwest::Client::new();
+    let url = cp.internal_url();
+    let domains = vec!["live.example.com".to_owned()];
+    report_sessions(&client, &url, INTERNAL_TOKEN, "pod-b", &domains)
+        .await
+        .unwrap();
+    report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &domains)
+        .await
+        .unwrap();
+    let wrong = report_sessions(&client, &url, "wrong-token-0123456789", "pod-c", &domains).await;
+    assert!(
+        matches!(wrong, Err(hopgate_table::ReportError::Unauthorized)),
+        "{wrong:?}"
+    );
+    // JSON reports are accepted too.
+    let response = client
+        .post(format!("{url}/internal/v1/pods/pod-c/sessions"))
+        .bearer_auth(INTERNAL_TOKEN)
+        .json(&serde_json::json!({"domains": ["idle.example.com"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    client
+        .post(format!("{url}/internal/v1/pods/pod-c/sessions"))
+        .bearer_auth(INTERNAL_TOKEN)
+        .json(&serde_json::json!({"domains": []}))
+        .send()
+        .await
+        .unwrap();
+
+    let (_, live) = api.get("/api/v1/admin/domains/live.example.com").await;
+    assert_eq!(live["connected"], true);
+    assert_eq!(live["pods"], serde_json::json!(["pod-a", "pod-b"]));
+    let (_, idle) = api.get("/api/v1/admin/domains/idle.example.com").await;
+    assert_eq!(
+        idle["connected"], false,
+        "pod-c's newer report replaced the old one"
+    );
+}

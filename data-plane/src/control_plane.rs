@@ -1,0 +1,173 @@
+//! The pod's link to the control-plane: the routing table it pushes (domains and key
+//! hashes, kept on disk so the pod serves from its last copy while the control-plane is
+//! away), and the report of which domains have a live agent session here.
+//!
+//! Each table change rebuilds the routing table's domain map (swapped whole, so requests
+//! never wait) and closes the sessions of domains that were unregistered or whose key was
+//! rotated: their agents find out at their next hello.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use hopgate_table::{
+    ChangeKind, Event, REPORT_INTERVAL, Subscriber, SubscriberConfig, Table, report_sessions,
+};
+use slog::{Logger, info, warn};
+
+use crate::{
+    routing::{DomainEntry, RoutingTable},
+    session_actor::Revoked,
+};
+
+/// Where the pod stands with the control-plane, for `/readyz` and `/metrics`.
+#[derive(Default)]
+pub(crate) struct TableStatus {
+    /// A table is loaded (pushed, or read from the snapshot file).
+    pub(crate) loaded: AtomicBool,
+    /// The subscription stream is open right now.
+    pub(crate) connected: AtomicBool,
+    /// The table's version.
+    pub(crate) version: AtomicU64,
+}
+
+/// How to reach the control-plane.
+pub(crate) struct Link {
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) pod_id: String,
+    pub(crate) state_dir: Option<std::path::PathBuf>,
+}
+
+/// Subscribes to the table and starts the session reports. The returned subscriber must
+/// be kept alive (dropping it stops the subscription).
+pub(crate) fn start(
+    link: Link,
+    routing: Arc<RoutingTable>,
+    status: Arc<TableStatus>,
+    log: Logger,
+) -> anyhow::Result<Subscriber> {
+    let mut config = SubscriberConfig::new(&link.url, &link.token, &link.pod_id);
+    if let Some(dir) = &link.state_dir {
+        config = config.state_dir(dir);
+    }
+    let events_log = log.clone();
+    let events_status = status.clone();
+    config = config.on_event(move |event| {
+        on_event(&events_log, &events_status, event);
+    });
+    let change_log = log.clone();
+    let change_routing = routing.clone();
+    let change_status = status.clone();
+    let subscriber = Subscriber::start(config, move |table, changes| {
+        apply(&change_routing, &change_status, &change_log, table, changes);
+    })?;
+    actix::spawn(report_loop(link, routing, log));
+    Ok(subscriber)
+}
+
+fn on_event(log: &Logger, status: &TableStatus, event: &Event) {
+    match event {
+        Event::Connected => {
+            status.connected.store(true, Ordering::Relaxed);
+            info!(log, "subscribed to the control-plane's table");
+        }
+        Event::Disconnected { error, retry_in } => {
+            status.connected.store(false, Ordering::Relaxed);
+            warn!(log, "control-plane unreachable; serving the last table";
+                "error" => error, "retry_in_ms" => retry_in.as_millis() as u64);
+        }
+        Event::LoadedFromDisk(since) => {
+            info!(log, "table loaded from the last snapshot"; "since" => since.to_string());
+        }
+        Event::DiskUnusable(why) => warn!(log, "snapshot file ignored"; "error" => why),
+        Event::SaveFailed(why) => warn!(log, "snapshot file not written"; "error" => why),
+    }
+}
+
+/// Makes `table` the routing table's domain set and closes the sessions it revokes.
+fn apply(
+    routing: &RoutingTable,
+    status: &TableStatus,
+    log: &Logger,
+    table: &Table,
+    changes: &[hopgate_table::DomainChange],
+) {
+    let domains: HashMap<String, DomainEntry> = table
+        .domains()
+        .map(|record| {
+            let entry = DomainEntry {
+                key_hash: record.key_hash,
+            };
+            (record.domain.clone(), entry)
+        })
+        .collect();
+    // Sessions of removed domains come back from `set_domains`; those of rotated keys are
+    // taken out here.
+    let mut revoked = routing.set_domains(domains);
+    for change in changes
+        .iter()
+        .filter(|c| matches!(c.kind, ChangeKind::KeyChanged))
+    {
+        revoked.extend(routing.take(&change.domain));
+    }
+    for handle in revoked {
+        let reason = match table.get(&handle.domain) {
+            Some(_) => "the domain's API key was rotated",
+            None => "the domain was unregistered",
+        };
+        info!(log, "closing a revoked agent session";
+            "domain" => &handle.domain, "session_id" => handle.id, "reason" => reason);
+        handle.actor.do_send(Revoked(reason));
+    }
+    status
+        .version
+        .store(table.version().unwrap_or_default(), Ordering::Relaxed);
+    status.loaded.store(table.is_loaded(), Ordering::Relaxed);
+}
+
+/// Tells the control-plane which domains have a live session here: when the set changes
+/// (checked often, sent at once) and every [`REPORT_INTERVAL`] regardless.
+async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => {
+            warn!(log, "no HTTP client for session reports"; "error" => %err);
+            return;
+        }
+    };
+    let mut last: Option<Vec<String>> = None;
+    let mut last_sent = tokio::time::Instant::now();
+    let mut failing = false;
+    loop {
+        let domains = routing.live_domains();
+        let due = last.as_ref() != Some(&domains) || last_sent.elapsed() >= REPORT_INTERVAL;
+        if due {
+            match report_sessions(&client, &link.url, &link.token, &link.pod_id, &domains).await {
+                Ok(()) => {
+                    failing = false;
+                    last = Some(domains);
+                    last_sent = tokio::time::Instant::now();
+                }
+                Err(err) => {
+                    if !failing {
+                        warn!(log, "session report not accepted"; "error" => %err);
+                    }
+                    failing = true;
+                }
+            }
+        }
+        tokio::select! {
+            () = routing.sessions_changed() => {}
+            () = tokio::time::sleep(if failing { Duration::from_secs(1) } else { REPORT_INTERVAL }) => {}
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! WebSocket through the whole path with real processes: a visitor's `wss://` client →
+//! data-plane (HTTPS, HTTP/1.1 upgrade) → DTLS → the real agent → a local WebSocket
+//! server, and back.
+
+mod common;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use common::{local::*, *};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsConnector, client::TlsStream};
+use tokio_tungstenite::{
+    WebSocketStream,
+    tungstenite::{self, Message, client::IntoClientRequest, handshake::server},
+};
+
+const DOMAIN: &str = "ws.hopgate.test";
+
+/// A local WebSocket echo server: text and binary messages come back as they are; the
+/// headers of each upgrade request are kept for the test to look at.
+// The handshake callback's `Result` type is tungstenite's, large error and all.
+#[allow(clippy::result_large_err)]
+async fn start_echo_server() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let remember = |req: &server::Request, res: server::Response| {
+                    let mut headers = keep.lock().unwrap();
+                    for (name, value) in req.headers() {
+                        headers.push(format!("{name}: {}", value.to_str().unwrap_or("?")));
+                    }
+                    Ok(res)
+                };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, remember).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A visitor's `wss://DOMAIN/path` connection through the data-plane, trusting its debug
+/// certificate and speaking HTTP/1.1 (WebSocket's upgrade is an HTTP/1.1 mechanism).
+async fn visit(
+    dp: &DataPlane,
+    path: &str,
+) -> Result<WebSocketStream<TlsStream<TcpStream>>, tungstenite::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile_certs(&dp.cert_pem) {
+        roots.add(cert).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(dp.https).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(DOMAIN).unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let request = format!("wss://{DOMAIN}:{}{path}", dp.https.port())
+        .into_client_request()
+        .unwrap();
+    let (ws, response) = tokio_tungstenite::client_async(request, tls).await?;
+    assert_eq!(response.status(), 101);
+    Ok(ws)
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+async fn expect_echo(ws: &mut WebSocketStream<TlsStream<TcpStream>>, message: Message) {
+    ws.send(message.clone()).await.unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("no echo within 10 s")
+        .expect("the WebSocket closed")
+        .unwrap();
+    assert_eq!(back, message);
+}
+
+fn gateway_with_agent(target: SocketAddr) -> (DataPlane, Agent) {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let agent = Agent::start(&dp, DOMAIN, target);
+    agent.wait_connected(Duration::from_secs(10));
+    (dp, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_messages_go_both_ways_and_close_cleanly() {
+    let (local, seen) = start_echo_server().await;
+    let (dp, _agent) = gateway_with_agent(local);
+    let mut ws = visit(&dp, "/chat?room=1").await.unwrap();
+
+    expect_echo(&mut ws, Message::text("hello through the tunnel")).await;
+    // A message far larger than a DTLS record or a body frame.
+    let big: Vec<u8> = (0..3 * 1024 * 1024u64).map(pattern).collect();
+    expect_echo(&mut ws, Message::binary(big)).await;
+    for i in 0..200 {
+        expect_echo(&mut ws, Message::text(format!("message {i}"))).await;
+    }
+    // Close handshake: our close frame is answered by the local server's.
+    ws.close(None).await.unwrap();
+    let rest: Vec<_> = tokio::time::timeout(Duration::from_secs(10), ws.collect::<Vec<_>>())
+        .await
+        .expect("the close handshake didn't finish");
+    assert!(
+        rest.iter()
+            .all(|m| matches!(m, Ok(Message::Close(_))) || m.is_err()),
+        "{rest:?}"
+    );
+
+    let headers = seen.lock().unwrap().join("\n").to_ascii_lowercase();
+    assert!(headers.contains("upgrade: websocket"), "{headers}");
+    assert!(headers.contains("connection: upgrade"), "{headers}");
+    assert!(headers.contains("x-forwarded-proto: https"), "{headers}");
+    assert!(headers.contains(&format!("host: {DOMAIN}")), "{headers}");
+
+    // The request actor is gone once both sides closed.
+    let mut in_flight = u64::MAX;
+    for _ in 0..50 {
+        in_flight = dp.metric("hopgate_requests_in_flight").await;
+        if in_flight == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_flight, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_websockets_share_one_session() {
+    let (local, _) = start_echo_server().await;
+    let (dp, _agent) = gateway_with_agent(local);
+    let mut clients = Vec::new();
+    for i in 0..32 {
+        let dp = &dp;
+        clients.push(async move {
+            let mut ws = visit(dp, "/").await.unwrap();
+            for j in 0..20 {
+                expect_echo(&mut ws, Message::text(format!("{i}/{j}"))).await;
+            }
+            ws.close(None).await.unwrap();
+        });
+    }
+    futures_util::future::join_all(clients).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_upgrade_reaches_the_visitor_as_an_ordinary_answer() {
+    // The actix test service answers the upgrade request with a plain status.
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let (dp, _agent) = gateway_with_agent(local);
+    match visit(&dp, "/status/426").await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 426),
+        other => panic!("expected a 426 answer, got {:?}", other.map(|_| ())),
+    }
+    // Nothing else was disturbed.
+    assert_eq!(dp.get_text(DOMAIN, "/status/200").await, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_stays_open_ten_minutes_idle_kept_alive_by_pings() {
+    let idle = std::env::var("HOPGATE_TEST_WS_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(600), Duration::from_secs);
+    let (local, _) = start_echo_server().await;
+    let (dp, _agent) = gateway_with_agent(local);
+    let mut ws = visit(&dp, "/idle").await.unwrap();
+    expect_echo(&mut ws, Message::text("before")).await;
+
+    // Idle except for a ping every 30 s, as browsers' and servers' keepalives do.
+    let started = tokio::time::Instant::now();
+    let mut round = 0u32;
+    while started.elapsed() < idle {
+        tokio::time::sleep(Duration::from_secs(30).min(idle)).await;
+        round += 1;
+        let payload = round.to_be_bytes().to_vec();
+        ws.send(Message::Ping(payload.clone().into()))
+            .await
+            .unwrap();
+        let pong = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no pong within 10 s")
+            .expect("the WebSocket closed")
+            .unwrap();
+        assert_eq!(pong, Message::Pong(payload.into()), "round {round}");
+    }
+    expect_echo(&mut ws, Message::text("still here")).await;
+    ws.close(None).await.unwrap();
+}

@@ -1,0 +1,201 @@
+//! The messages on the table stream and their limits.
+//!
+//! Every message is a MessagePack map with named fields (`rmp_serde::to_vec_named`), so
+//! fields can be added later as `#[serde(default)]` without breaking older pods. Enums are
+//! externally tagged (`{"Delta": {...}}`).
+
+use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// The largest frame payload either side accepts (16 MiB).
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// How often the control-plane sends a [`TableMessage::Heartbeat`] on an idle stream.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A stream with no frame for this long is dead (three heartbeats).
+pub const DEAD_AFTER: Duration = Duration::from_secs(6);
+
+/// How often pods send their session report (and also whenever it changes).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long the control-plane believes a pod's report (three missed reports).
+pub const REPORT_TTL: Duration = Duration::from_secs(30);
+
+/// The most domains the control-plane puts in one snapshot frame; a bigger table is sent
+/// as several [`Snapshot`] frames with `more: true` on all but the last.
+pub const SNAPSHOT_CHUNK: usize = 512;
+
+/// `Content-Type` of the table stream.
+pub const TABLE_CONTENT_TYPE: &str = "application/vnd.hopgate.table+msgpack";
+
+/// `Content-Type` of a MessagePack session report.
+pub const MSGPACK_CONTENT_TYPE: &str = "application/msgpack";
+
+/// Path of the table stream on the control-plane's internal listener.
+pub const TABLE_PATH: &str = "/internal/v1/table";
+
+/// One frame of the table stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TableMessage {
+    /// The whole table (possibly in several frames, see [`Snapshot::more`]).
+    Snapshot(Snapshot),
+    /// One committed change set; versions increase by one per delta.
+    Delta(Delta),
+    /// Nothing changed; `version` is the last version sent on this stream.
+    Heartbeat { version: u64 },
+}
+
+/// The whole table at one version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Random id of the control-plane's database; versions are comparable only within one.
+    pub epoch: String,
+    pub version: u64,
+    pub domains: Vec<DomainRecord>,
+    /// Pending ACME HTTP-01 answers: token → key authorization (issue 5).
+    #[serde(default)]
+    pub challenges: BTreeMap<String, String>,
+    /// More frames of this snapshot follow; the pod swaps its table only after the last.
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// Changes committed together, as version `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delta {
+    pub version: u64,
+    pub changes: Vec<Change>,
+}
+
+/// One change to the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// The domain is added, or its key or certificate changed.
+    Upsert(DomainRecord),
+    /// The domain is gone: pods drop its sessions.
+    Remove { domain: String },
+    /// An ACME HTTP-01 answer appears (`Some`) or goes away (`None`) (issue 5).
+    Challenge {
+        token: String,
+        key_authorization: Option<String>,
+    },
+}
+
+/// What a pod knows about one domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainRecord {
+    /// Lowercase ASCII (IDNA) name.
+    pub domain: String,
+    /// SHA-256 of the client API key's UTF-8 bytes.
+    #[serde(with = "serde_bytes")]
+    pub key_hash: [u8; 32],
+    /// The domain's certificate, once ACME has issued one (issue 5).
+    #[serde(default)]
+    pub certificate: Option<CertificateRecord>,
+}
+
+/// A certificate and its key, PEM.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRecord {
+    pub chain_pem: String,
+    pub key_pem: String,
+    pub not_after_unix: i64,
+}
+
+impl fmt::Debug for CertificateRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertificateRecord")
+            .field("chain_pem", &format_args!("{} bytes", self.chain_pem.len()))
+            .field("key_pem", &"***")
+            .field("not_after_unix", &self.not_after_unix)
+            .finish()
+    }
+}
+
+/// A pod's report of the domains with a live agent session on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionReport {
+    pub domains: Vec<String>,
+}
+
+/// Whether `id` can name a pod: 1 to 128 characters of `[A-Za-z0-9._-]` (it travels in a
+/// URL path and a query string unescaped).
+pub fn valid_pod_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Where a pod's table stands: `epoch:version`, the `since` query parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Since {
+    pub epoch: String,
+    pub version: u64,
+}
+
+impl fmt::Display for Since {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.epoch, self.version)
+    }
+}
+
+/// A `since` value that isn't `EPOCH:VERSION`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected EPOCH:VERSION (an id of [0-9a-zA-Z-] and a number)")]
+pub struct BadSince;
+
+impl FromStr for Since {
+    type Err = BadSince;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (epoch, version) = s.rsplit_once(':').ok_or(BadSince)?;
+        let valid = !epoch.is_empty()
+            && epoch.len() <= 64
+            && epoch
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return Err(BadSince);
+        }
+        Ok(Self {
+            epoch: epoch.to_owned(),
+            version: version.parse().map_err(|_| BadSince)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_round_trips_and_rejects_garbage() {
+        let since: Since = "0f3a-9b:42".parse().unwrap();
+        assert_eq!(since.epoch, "0f3a-9b");
+        assert_eq!(since.version, 42);
+        assert_eq!(since.to_string(), "0f3a-9b:42");
+        for bad in ["", "abc", ":1", "a:b", "a b:1", "a:-1"] {
+            assert!(bad.parse::<Since>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pod_ids() {
+        assert!(valid_pod_id("pod-1.zone_a"));
+        assert!(!valid_pod_id(""));
+        assert!(!valid_pod_id("a/b"));
+        assert!(!valid_pod_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn certificate_debug_hides_the_key() {
+        let cert = CertificateRecord {
+            chain_pem: "CHAIN".into(),
+            key_pem: "SECRET".into(),
+            not_after_unix: 1,
+        };
+        assert!(!format!("{cert:?}").contains("SECRET"));
+    }
+}
