@@ -132,7 +132,6 @@ wire_enum! {
     unknown => Unknown;
 }
 
-
 impl GoAway {
     /// A go-away with a human-readable `reason` and a drain period.
     pub fn new(reason: impl Into<String>, drain: Duration) -> Self {

@@ -105,6 +105,12 @@ fn client_hello_random(datagram: &[u8]) -> Option<[u8; 32]> {
 }
 
 impl DtlsTable {
+    /// Presents a new server identity to handshakes that start from now on; established
+    /// sessions keep theirs.
+    pub(crate) fn set_server_config(&mut self, config: Arc<HandshakeConfig>) {
+        self.server_config = Some(config);
+    }
+
     pub(crate) fn new(
         local_addr: SocketAddr,
         server_config: Option<Arc<HandshakeConfig>>,

@@ -63,6 +63,7 @@ pub struct ListenerStats {
 pub struct Listener {
     endpoint: quinn::Endpoint,
     socket: Arc<DtlsSocket>,
+    transport: TransportConfig,
     accepted: tokio::sync::Mutex<mpsc::Receiver<Session>>,
 }
 
@@ -108,8 +109,20 @@ impl Listener {
         Ok(Self {
             endpoint,
             socket,
+            transport: config.transport,
             accepted: tokio::sync::Mutex::new(accepted_rx),
         })
+    }
+
+    /// Presents `identity` from now on (a renewed certificate): new sessions handshake with
+    /// it, both in DTLS and in the stream layer; established sessions are not disturbed.
+    pub fn set_identity(&self, identity: &Identity) -> Result<(), ConfigError> {
+        let handshake = dtls_config::server(identity, &self.transport)?;
+        let quic_server = quic::server_config(identity, &self.transport)?;
+        self.socket
+            .with_table(|table, _| table.set_server_config(handshake));
+        self.endpoint.set_server_config(Some(quic_server));
+        Ok(())
     }
 
     /// The bound address (the real port when bound to port 0).

@@ -72,3 +72,28 @@ fn a_ca_file_without_certificates_is_a_config_error() {
     let err = ServerVerification::ca_pem(b"not a certificate").unwrap_err();
     assert_eq!(err.field, "ca_file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_presented_to_new_sessions_without_dropping_old_ones() {
+    let old = pki(&["gw.hopgate.test"]);
+    let listener = bind_listener(&old.identity, TransportConfig::default());
+    serve_hashing(listener.clone());
+    let addr = listener.local_addr();
+    let before = connect(addr, &config("gw.hopgate.test", &old.ca_pem)).await;
+
+    let renewed = pki(&["gw.hopgate.test"]);
+    listener.set_identity(&renewed.identity).unwrap();
+
+    // New sessions see the renewed certificate (and only it)...
+    let after = connect(addr, &config("gw.hopgate.test", &renewed.ca_pem)).await;
+    exchange(&after, 100_000, 100_000, 2).await.unwrap();
+    let err = hopgate_transport::connect(addr, &config("gw.hopgate.test", &old.ca_pem))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid peer certificate"),
+        "{err}"
+    );
+    // ...while the session made before the renewal carries on.
+    exchange(&before, 100_000, 100_000, 3).await.unwrap();
+}
