@@ -19,7 +19,9 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::FutureExt;
-use hopgate_protocol::{EndOfBody, Frame, Limits, RequestHead, Reset, ResetCode, ResponseHead};
+use hopgate_protocol::{
+    EndOfBody, Frame, Header, Limits, RequestHead, Reset, ResetCode, ResponseHead,
+};
 use hopgate_transport::{RecvStream, SendStream};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use http::{Method, Request, Version, request::Parts};
@@ -339,16 +341,21 @@ impl Forwarder {
                 }
             }
         }
-        writer
-            .send(&Frame::EndOfBody(EndOfBody { trailers }))
-            .await
-            .map_err(GatewayError::Stream)?;
-        writer
-            .get_mut()
-            .finish()
-            .map_err(|e| GatewayError::Stream(TunnelError::Io(e.into())))?;
+        end_of_body(writer, trailers).await?;
         Ok(status)
     }
+}
+
+/// Ends the agent's side of a stream: `EndOfBody` (with `trailers`), then FIN.
+async fn end_of_body(writer: &mut Writer, trailers: Vec<Header>) -> Result<(), GatewayError> {
+    writer
+        .send(&Frame::EndOfBody(EndOfBody { trailers }))
+        .await
+        .map_err(GatewayError::Stream)?;
+    writer
+        .get_mut()
+        .finish()
+        .map_err(|e| GatewayError::Stream(TunnelError::Io(e.into())))
 }
 
 /// Feeds the request body (starting with `first`, already read) to the local request, then

@@ -6,6 +6,8 @@ use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use ipnet::IpNet;
 
+use crate::{acme::AcmeSettings, domain_name};
+
 /// The shortest admin key and internal token accepted.
 pub(crate) const MIN_SECRET_LEN: usize = 16;
 
@@ -70,6 +72,11 @@ pub(crate) struct Config {
     pub(crate) internal_token: Secret,
     /// `HOP_METRICS_LISTEN` (optional): `/metrics`, `/healthz`, `/readyz`.
     pub(crate) metrics_listen: Option<SocketAddr>,
+    /// `HOP_SERVER_DOMAIN` (optional, normalized by `validate`): the main domain, whose
+    /// certificate ACME orders too.
+    pub(crate) server_domain: Option<String>,
+    /// `HOP_ACME_…`: `None` = ACME off.
+    pub(crate) acme: Option<AcmeSettings>,
 }
 
 /// A setting that is missing or wrong.
@@ -160,11 +167,22 @@ impl Config {
             internal_listen: env.parse("HOP_INTERNAL_LISTEN", localhost(8082))?,
             internal_token: Secret::new(env.get("HOP_INTERNAL_TOKEN").unwrap_or_default()),
             metrics_listen,
+            server_domain: env.get("HOP_SERVER_DOMAIN"),
+            acme: AcmeSettings::from_lookup(lookup)?,
         })
     }
 
-    /// Checks what parsing can't: names the bad setting and why.
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks what parsing can't: names the bad setting and why; normalizes
+    /// `HOP_SERVER_DOMAIN`.
+    pub(crate) fn validate(&mut self) -> Result<(), ConfigError> {
+        if let Some(domain) = &self.server_domain {
+            let normalized = domain_name::normalize(domain)
+                .map_err(|why| bad("HOP_SERVER_DOMAIN", format!("'{domain}' {why}")))?;
+            self.server_domain = Some(normalized);
+        }
+        if let Some(acme) = &self.acme {
+            acme.validate()?;
+        }
         check_secret(
             "HOP_ADMIN_API_KEY",
             &self.admin_api_key,

@@ -16,7 +16,7 @@ fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     for (k, v) in pairs {
         map.insert(k.to_string(), v.to_string());
     }
-    let config = Config::from_lookup(&|var| map.get(var).cloned())?;
+    let mut config = Config::from_lookup(&|var| map.get(var).cloned())?;
     config.validate()?;
     Ok(config)
 }

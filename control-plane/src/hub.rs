@@ -9,7 +9,9 @@ use std::{
     sync::{Arc, PoisonError, RwLock},
 };
 
-use hopgate_table::{Change, Delta, DomainRecord, SNAPSHOT_CHUNK, Since, Snapshot, TableMessage};
+use hopgate_table::{
+    CertificateRecord, Change, Delta, DomainRecord, SNAPSHOT_CHUNK, Since, Snapshot, TableMessage,
+};
 use tokio::sync::broadcast;
 
 use crate::store::TableLoad;
@@ -23,6 +25,7 @@ struct State {
     version: u64,
     domains: BTreeMap<String, DomainRecord>,
     challenges: BTreeMap<String, String>,
+    gateway_certificate: Option<CertificateRecord>,
     recent: VecDeque<Arc<Delta>>,
     tx: broadcast::Sender<Arc<Delta>>,
 }
@@ -56,6 +59,7 @@ impl Hub {
                 version: load.version,
                 domains: load.domains,
                 challenges: BTreeMap::new(),
+                gateway_certificate: load.gateway_certificate,
                 recent,
                 tx,
             }),
@@ -87,6 +91,27 @@ impl Hub {
         (s.domains.len(), s.tx.receiver_count())
     }
 
+    /// What the table holds for `domain`.
+    pub(crate) fn record(&self, domain: &str) -> Option<DomainRecord> {
+        let s = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        s.domains.get(domain).cloned()
+    }
+
+    /// `(domain, not_after_unix)` of every certificate in the table (the gateway's as
+    /// `None`), for `/metrics`.
+    pub(crate) fn certificate_expiries(&self) -> Vec<(Option<String>, i64)> {
+        let s = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let domains = s.domains.values().filter_map(|r| {
+            let cert = r.certificate.as_ref()?;
+            Some((Some(r.domain.clone()), cert.not_after_unix))
+        });
+        let gateway = s
+            .gateway_certificate
+            .as_ref()
+            .map(|c| (None, c.not_after_unix));
+        domains.chain(gateway).collect()
+    }
+
     /// Applies a committed delta and sends it to every subscriber. Callers publish in
     /// version order (they hold the writer lock from transaction to publish).
     pub(crate) fn publish(&self, delta: Delta) {
@@ -107,6 +132,9 @@ impl Hub {
                 }
                 Change::Challenge { token, .. } => {
                     s.challenges.remove(token);
+                }
+                Change::GatewayCertificate(certificate) => {
+                    s.gateway_certificate.clone_from(certificate);
                 }
             }
         }
@@ -176,6 +204,11 @@ fn snapshot_frames(s: &State) -> Vec<TableMessage> {
                     BTreeMap::new()
                 },
                 more: i != last,
+                gateway_certificate: if i == 0 {
+                    s.gateway_certificate.clone()
+                } else {
+                    None
+                },
             })
         })
         .collect()

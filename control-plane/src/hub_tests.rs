@@ -24,6 +24,7 @@ fn hub(n: usize) -> Hub {
         version: 10,
         domains,
         deltas: Vec::new(),
+        gateway_certificate: None,
     })
 }
 

@@ -10,6 +10,8 @@
 //! - `domain_name`, `keys`: what a domain may be; client API keys and their hashes.
 //! - `hub`: the table in memory and its fan-out to subscribed pods.
 //! - `service`: admin operations = one transaction, then a published delta.
+//! - `acme`: certificates for the main domain and every registered domain (instant-acme,
+//!   HTTP-01 answers pushed in the table); off unless `HOP_ACME_DIR` is set.
 //! - `admin`: the admin API (`HOP_ADMIN_LISTEN`); `internal`: the pods' listener
 //!   (`HOP_INTERNAL_LISTEN`: table stream, session reports); `metrics`: `/metrics`,
 //!   `/healthz`, `/readyz` (`HOP_METRICS_LISTEN`).
@@ -17,6 +19,7 @@
 //! At start it logs one line `{"msg":"listening","admin":…,"internal":…,"metrics":…}` with
 //! the bound addresses (port 0 is allowed everywhere).
 
+mod acme;
 mod admin;
 mod config;
 mod domain_name;
@@ -45,7 +48,7 @@ use crate::{
 #[actix_web::main]
 async fn main() -> ExitCode {
     let log = logging::root();
-    let config = match Config::from_env().and_then(|c| c.validate().map(|()| c)) {
+    let config = match Config::from_env().and_then(|mut c| c.validate().map(|()| c)) {
         Ok(config) => config,
         Err(e) => {
             error!(log, "invalid configuration"; "setting" => e.var, "error" => e.to_string());
@@ -79,6 +82,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let domains = Arc::new(Domains::new(store.clone(), hub.clone(), log.clone()));
     let pods = Arc::new(Pods::default());
     actix_web::rt::spawn(domains.clone().catch_up_forever());
+    let acme = acme::start(config.acme.clone(), domains.clone(), &log);
 
     let admin_listener = bind("HOP_ADMIN_LISTEN", config.admin_listen)?;
     let internal_listener = bind("HOP_INTERNAL_LISTEN", config.internal_listen)?;
@@ -90,6 +94,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let admin_state = web::Data::new(admin::AdminState {
         domains,
         pods: pods.clone(),
+        acme: acme.clone(),
     });
     let access = web::Data::new(admin::Access {
         key: config.admin_api_key.clone(),
@@ -120,7 +125,13 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let metrics = match metrics_listener {
         Some(listener) => {
             metrics_addr = Some(listener.local_addr()?.to_string());
-            let gauges = web::Data::new(metrics::Gauges { store, hub, pods });
+            let gauges = web::Data::new(metrics::Gauges {
+                store,
+                hub,
+                pods,
+                acme: acme.enabled().then(|| acme.stats.clone()),
+                gateway_domain: config.server_domain.clone(),
+            });
             Some(
                 HttpServer::new(move || metrics::app(gauges.clone()))
                     .workers(1)

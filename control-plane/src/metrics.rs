@@ -1,6 +1,6 @@
 //! The optional metrics listener (`HOP_METRICS_LISTEN`): `/healthz` (the process runs),
 //! `/readyz` (the database answers: 200, else 503 with the reason), and a few gauges on
-//! `/metrics` in the Prometheus text format.
+//! `/metrics` in the Prometheus text format, with ACME's orders and certificate expiries.
 
 use std::{sync::Arc, time::Duration};
 
@@ -10,7 +10,7 @@ use actix_web::{
     web,
 };
 
-use crate::{hub::Hub, internal::Pods, store::Store};
+use crate::{acme::Stats, hub::Hub, internal::Pods, store::Store};
 
 /// How long `/readyz` waits for the database.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -19,6 +19,10 @@ pub(crate) struct Gauges {
     pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
     pub(crate) pods: Arc<Pods>,
+    /// ACME's counters; `None` = ACME is off.
+    pub(crate) acme: Option<Arc<Stats>>,
+    /// `HOP_SERVER_DOMAIN`, to label the gateway's certificate.
+    pub(crate) gateway_domain: Option<String>,
 }
 
 pub(crate) fn app(
@@ -55,7 +59,7 @@ async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
 async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
     let (domains, subscribers) = gauges.hub.stats();
     let (open, idle) = gauges.store.pool_stats();
-    let body = format!(
+    let mut body = format!(
         "# HELP hopgate_table_version Current version of the routing table.\n\
          # TYPE hopgate_table_version gauge\n\
          hopgate_table_version {}\n\
@@ -77,7 +81,38 @@ async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
         gauges.hub.since().version,
         gauges.pods.live(),
     );
+    body.push_str(&acme_metrics(&gauges));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body)
+}
+
+/// `hopgate_acme_orders_total{result}` and `hopgate_certificate_expiry_seconds{domain,kind}`
+/// (the `not_after` of each certificate in the table, unix seconds).
+fn acme_metrics(gauges: &Gauges) -> String {
+    let mut out = String::new();
+    if let Some(stats) = &gauges.acme {
+        let (valid, failed) = stats.orders();
+        out.push_str(&format!(
+            "# HELP hopgate_acme_orders_total ACME orders finished, by result.\n\
+             # TYPE hopgate_acme_orders_total counter\n\
+             hopgate_acme_orders_total{{result=\"valid\"}} {valid}\n\
+             hopgate_acme_orders_total{{result=\"failed\"}} {failed}\n"
+        ));
+    }
+    out.push_str(
+        "# HELP hopgate_certificate_expiry_seconds When each certificate expires (unix time).\n\
+         # TYPE hopgate_certificate_expiry_seconds gauge\n",
+    );
+    let gateway = gauges.gateway_domain.as_deref().unwrap_or("");
+    for (domain, not_after) in gauges.hub.certificate_expiries() {
+        let (name, kind) = match &domain {
+            Some(domain) => (domain.as_str(), "domain"),
+            None => (gateway, "gateway"),
+        };
+        out.push_str(&format!(
+            "hopgate_certificate_expiry_seconds{{domain=\"{name}\",kind=\"{kind}\"}} {not_after}\n"
+        ));
+    }
+    out
 }

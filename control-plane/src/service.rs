@@ -22,8 +22,9 @@ pub(crate) const CATCH_UP_INTERVAL: Duration = Duration::from_secs(5);
 pub(crate) struct Domains {
     pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
-    writer: Mutex<()>,
-    log: Logger,
+    /// Held from a transaction's start to its delta's publish (ACME's writes take it too).
+    pub(crate) writer: Mutex<()>,
+    pub(crate) log: Logger,
 }
 
 impl Domains {
@@ -76,7 +77,16 @@ impl Domains {
         let hash = hopgate_table::hash_key(&key);
         let _writer = self.writer.lock().await;
         let version = self.store.rotate(domain, &hex::encode(hash)).await?;
-        self.hub.publish(upsert(version, domain, hash));
+        // The certificate stays: only the key changes.
+        let certificate = self.hub.record(domain).and_then(|r| r.certificate);
+        self.hub.publish(Delta {
+            version,
+            changes: vec![Change::Upsert(DomainRecord {
+                domain: domain.to_owned(),
+                key_hash: hash,
+                certificate,
+            })],
+        });
         info!(self.log, "domain key rotated"; "domain" => domain, "version" => version);
         Ok(key)
     }

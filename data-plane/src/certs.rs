@@ -42,6 +42,43 @@ impl CertStore {
         Ok(())
     }
 
+    /// Applies a batch of changes in one swap: `(name, chain_pem, key_pem)` to serve, and
+    /// names to stop serving. A certificate that doesn't load is skipped and reported (its
+    /// name keeps what it had); the rest still apply.
+    pub(crate) fn update(
+        &self,
+        serve: &[(String, String, String)],
+        stop: &[String],
+    ) -> Vec<(String, anyhow::Error)> {
+        let mut failed = Vec::new();
+        let mut contexts = Vec::with_capacity(serve.len());
+        for (name, chain, key) in serve {
+            match context(chain.as_bytes(), key.as_bytes()) {
+                Ok(ctx) => contexts.push((name.to_ascii_lowercase(), ctx)),
+                Err(err) => failed.push((name.clone(), err)),
+            }
+        }
+        if contexts.is_empty() && stop.is_empty() {
+            return failed;
+        }
+        self.by_name.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            for name in stop {
+                next.remove(&name.to_ascii_lowercase());
+            }
+            for (name, ctx) in &contexts {
+                next.insert(name.clone(), ctx.clone());
+            }
+            next
+        });
+        failed
+    }
+
+    /// Whether `name` has a certificate of its own (not through a wildcard).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.by_name.load().contains_key(&name.to_ascii_lowercase())
+    }
+
     /// The context for an SNI name: exact name, then the wildcard one level up.
     fn lookup(&self, name: &str) -> Option<SslContext> {
         let name = name.to_ascii_lowercase();

@@ -107,12 +107,15 @@ impl Config {
     pub(crate) fn validate(&self) -> Result<(), String> {
         crate::host::normalize(&self.domain)
             .map_err(|e| format!("HOP_SERVER_DOMAIN: '{}' {e}", self.domain))?;
-        if !self.debug {
+        if !self.debug && self.control_plane_url.is_none() {
             return Err(
-                "HOP_SERVER_DEBUG: production certificates come from the control-plane, \
-                        which isn't implemented yet; run with HOP_SERVER_DEBUG=true"
+                "HOP_CONTROL_PLANE_URL: required unless HOP_SERVER_DEBUG=true \
+                        (production certificates and domains come from the control-plane)"
                     .into(),
             );
+        }
+        if !self.debug && !self.dev_domains.is_empty() {
+            return Err("HOP_DEV_DOMAINS: only with HOP_SERVER_DEBUG=true".into());
         }
         match (&self.control_plane_url, self.dev_domains.is_empty()) {
             (Some(_), false) => {
@@ -179,6 +182,24 @@ mod tests {
             err.contains("https-listen") || err.contains("HTTPS_LISTEN"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn production_mode_needs_the_control_plane() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["dp", "--domain", "gw.test"];
+            args.extend_from_slice(extra);
+            Config::try_parse_from(args).unwrap().validate()
+        };
+        assert!(parse(&[]).unwrap_err().starts_with("HOP_CONTROL_PLANE_URL"));
+        let cp = [
+            "--control-plane-url",
+            "http://127.0.0.1:1",
+            "--internal-token",
+            "t",
+        ];
+        assert_eq!(parse(&cp), Ok(()));
+        assert!(parse(&["--dev-domain", "a.test=0123456789abcdef"]).is_err());
     }
 
     #[test]

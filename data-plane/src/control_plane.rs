@@ -23,6 +23,7 @@ use slog::{Logger, info, warn};
 use crate::{
     routing::{DomainEntry, RoutingTable},
     session_actor::Revoked,
+    table_certs,
 };
 
 /// Where the pod stands with the control-plane, for `/readyz` and `/metrics`.
@@ -34,6 +35,9 @@ pub(crate) struct TableStatus {
     pub(crate) connected: AtomicBool,
     /// The table's version.
     pub(crate) version: AtomicU64,
+    /// The gateway presents a certificate agents and visitors can verify (always, in debug
+    /// mode; in production once the control-plane's ACME issued it).
+    pub(crate) gateway_certificate: AtomicBool,
 }
 
 /// How to reach the control-plane.
@@ -49,6 +53,7 @@ pub(crate) struct Link {
 pub(crate) fn start(
     link: Link,
     routing: Arc<RoutingTable>,
+    certs: table_certs::Targets,
     status: Arc<TableStatus>,
     log: Logger,
 ) -> anyhow::Result<Subscriber> {
@@ -66,6 +71,7 @@ pub(crate) fn start(
     let change_status = status.clone();
     let subscriber = Subscriber::start(config, move |table, changes| {
         apply(&change_routing, &change_status, &change_log, table, changes);
+        table_certs::apply(&certs, table, changes, &change_log);
     })?;
     actix::spawn(report_loop(link, routing, log));
     Ok(subscriber)

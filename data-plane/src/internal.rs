@@ -43,12 +43,16 @@ pub(crate) fn app(
         .route("/metrics", web::get().to(metrics))
 }
 
-/// Ready once a routing table is loaded (pushed, or from the last snapshot on disk).
+/// Ready once a routing table is loaded (pushed, or from the last snapshot on disk) and
+/// the gateway has a certificate clients can verify.
 async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
-    if gauges.table_status.loaded.load(Ordering::Relaxed) {
-        HttpResponse::Ok().body("ready\n")
-    } else {
+    let status = &gauges.table_status;
+    if !status.loaded.load(Ordering::Relaxed) {
         HttpResponse::ServiceUnavailable().body("no routing table yet\n")
+    } else if !status.gateway_certificate.load(Ordering::Relaxed) {
+        HttpResponse::ServiceUnavailable().body("no certificate for the gateway's domain yet\n")
+    } else {
+        HttpResponse::Ok().body("ready\n")
     }
 }
 

@@ -27,6 +27,7 @@ mod proxy;
 mod request_actor;
 mod routing;
 mod session_actor;
+mod table_certs;
 
 use std::{
     collections::HashMap,
@@ -70,25 +71,42 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let domain = host::normalize(&config.domain).map_err(|e| anyhow::anyhow!("domain {e}"))?;
     let mut names = vec![domain.clone(), format!("*.{domain}")];
     names.extend(config.dev_domains.iter().map(|d| d.domain.clone()));
+    // Debug: a self-signed certificate agents pin. Production: the same kind of certificate
+    // stands in (trusted by no one) until the control-plane's table brings the real one.
     let (chain, key) = certs::self_signed(names.clone())?;
     let identity = Identity::from_pem(chain.as_bytes(), key.as_bytes())?;
-    info!(log, "debug mode: self-signed certificate; agents pin its fingerprint";
-        "fingerprint" => identity.fingerprint().to_string());
-
-    if let Some(dir) = &config.state_dir {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join("debug-cert.pem");
-        std::fs::write(&path, &chain)?;
-        info!(log, "debug certificate written"; "path" => path.display().to_string());
-    }
     let store = Arc::new(certs::CertStore::new());
-    for name in &names {
-        store.insert(name, chain.as_bytes(), key.as_bytes())?;
+    if config.debug {
+        info!(log, "debug mode: self-signed certificate; agents pin its fingerprint";
+            "fingerprint" => identity.fingerprint().to_string());
+        if let Some(dir) = &config.state_dir {
+            std::fs::create_dir_all(dir)?;
+            let path = dir.join("debug-cert.pem");
+            std::fs::write(&path, &chain)?;
+            info!(log, "debug certificate written"; "path" => path.display().to_string());
+        }
+        for name in &names {
+            store.insert(name, chain.as_bytes(), key.as_bytes())?;
+        }
+    } else {
+        info!(
+            log,
+            "production mode: certificates come from the control-plane's ACME; \
+                    not ready until the gateway's own certificate arrives"
+        );
     }
+    let udp = std::net::UdpSocket::bind(config.dtls_listen)?;
+    let listener = Arc::new(Listener::bind(udp, ServerConfig::new(identity))?);
+    let dtls_addr = listener.local_addr();
     let table = RoutingTable::new();
     let table_status = Arc::new(control_plane::TableStatus::default());
+    if config.debug {
+        table_status
+            .gateway_certificate
+            .store(true, Ordering::Relaxed);
+    }
     // Kept for the life of the process: dropping it ends the subscription.
-    let _subscriber = match (&config.control_plane_url, &config.internal_token) {
+    let subscriber = match (&config.control_plane_url, &config.internal_token) {
         (Some(url), Some(token)) => {
             let link = control_plane::Link {
                 url: url.clone(),
@@ -98,9 +116,17 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
             };
             info!(log, "routing table from the control-plane";
                 "control_plane" => url, "pod_id" => &link.pod_id);
+            let certs = table_certs::Targets {
+                store: store.clone(),
+                listener: listener.clone(),
+                main_domain: domain.clone(),
+                status: table_status.clone(),
+                debug: config.debug,
+            };
             Some(control_plane::start(
                 link,
                 table.clone(),
+                certs,
                 table_status.clone(),
                 log.clone(),
             )?)
@@ -123,9 +149,6 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         }
     };
 
-    let udp = std::net::UdpSocket::bind(config.dtls_listen)?;
-    let listener = Arc::new(Listener::bind(udp, ServerConfig::new(identity))?);
-    let dtls_addr = listener.local_addr();
     actix::spawn(agents::accept(listener.clone(), table.clone(), log.clone()));
 
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -154,10 +177,17 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
 
     let http = std::net::TcpListener::bind(config.http_listen)?;
     let http_addr = http.local_addr()?;
-    let redirect = HttpServer::new(|| App::new().default_service(web::to(plain_http::handle)))
-        .workers(1)
-        .listen(http)?
-        .run();
+    let challenges = web::Data::new(plain_http::Challenges(
+        subscriber.as_ref().map(hopgate_table::Subscriber::watch),
+    ));
+    let redirect = HttpServer::new(move || {
+        App::new()
+            .app_data(challenges.clone())
+            .default_service(web::to(plain_http::handle))
+    })
+    .workers(1)
+    .listen(http)?
+    .run();
 
     let metrics = std::net::TcpListener::bind(config.metrics_listen)?;
     let metrics_addr = metrics.local_addr()?;

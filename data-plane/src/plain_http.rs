@@ -1,19 +1,44 @@
-//! Port 80: ACME HTTP-01 answers (from the pushed table, once there is one) and a redirect
-//! to HTTPS for everything else.
+//! Port 80: ACME HTTP-01 answers and a redirect to HTTPS for everything else.
+//!
+//! The control-plane runs ACME; the certificate authority fetches
+//! `http://DOMAIN/.well-known/acme-challenge/TOKEN` from whichever pod its load balancer
+//! picks, so the pending answers travel in the pushed table and every pod can give them.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use hopgate_table::Table;
+use tokio::sync::watch;
 
 use crate::pages;
 
-pub(crate) async fn handle(req: HttpRequest) -> HttpResponse {
-    if req.path().starts_with("/.well-known/acme-challenge/") {
-        // Challenge answers arrive with the control-plane's table (issue 5).
-        return pages::error(
-            &req,
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            "No such ACME challenge.",
-        );
+const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// The pushed table, for its pending challenge answers (`None`: a fixed development table,
+/// which has none).
+pub(crate) struct Challenges(pub(crate) Option<watch::Receiver<Arc<Table>>>);
+
+impl Challenges {
+    fn answer(&self, token: &str) -> Option<String> {
+        let table = self.0.as_ref()?.borrow();
+        table.challenge(token).map(str::to_owned)
+    }
+}
+
+pub(crate) async fn handle(req: HttpRequest, challenges: web::Data<Challenges>) -> HttpResponse {
+    if let Some(token) = req.path().strip_prefix(CHALLENGE_PREFIX) {
+        return match challenges.answer(token) {
+            // RFC 8555 §8.3: the key authorization, as is.
+            Some(answer) => HttpResponse::Ok()
+                .content_type("application/octet-stream")
+                .body(answer),
+            None => pages::error(
+                &req,
+                StatusCode::NOT_FOUND,
+                "Not Found",
+                "No such ACME challenge.",
+            ),
+        };
     }
     let host = req.connection_info().host().to_owned();
     let Ok(host) = crate::host::normalize(&host) else {
@@ -31,4 +56,53 @@ pub(crate) async fn handle(req: HttpRequest) -> HttpResponse {
     HttpResponse::PermanentRedirect()
         .insert_header(("location", target))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use actix_web::{App, test};
+    use hopgate_table::{Snapshot, TableMessage};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn challenges_are_answered_from_the_table_and_the_rest_redirects() {
+        let mut table = Table::new();
+        let mut challenges = BTreeMap::new();
+        challenges.insert("tok-1".to_owned(), "tok-1.thumbprint".to_owned());
+        table
+            .apply(TableMessage::Snapshot(Snapshot {
+                epoch: "e".into(),
+                version: 1,
+                challenges,
+                ..Snapshot::default()
+            }))
+            .unwrap();
+        let (_keep, rx) = watch::channel(Arc::new(table));
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(Challenges(Some(rx))))
+                .default_service(web::to(handle)),
+        )
+        .await;
+        let get = |path: &str| {
+            test::TestRequest::get()
+                .uri(path)
+                .insert_header(("host", "app.example.test"))
+                .to_request()
+        };
+        let answer = test::call_service(&app, get("/.well-known/acme-challenge/tok-1")).await;
+        assert_eq!(answer.status(), 200);
+        assert_eq!(test::read_body(answer).await, "tok-1.thumbprint");
+        let unknown = test::call_service(&app, get("/.well-known/acme-challenge/nope")).await;
+        assert_eq!(unknown.status(), 404);
+        let other = test::call_service(&app, get("/page?q=1")).await;
+        assert_eq!(other.status(), 308);
+        assert_eq!(
+            other.headers().get("location").unwrap(),
+            "https://app.example.test/page?q=1"
+        );
+    }
 }

@@ -13,8 +13,7 @@
 //! ordinary response.
 
 use bytes::{Bytes, BytesMut};
-use hopgate_protocol::{EndOfBody, Frame, Header, RequestHead, ResponseHead};
-use hopgate_tunnel::TunnelError;
+use hopgate_protocol::{Frame, Header, RequestHead, ResponseHead};
 use http::{
     HeaderValue, Request, StatusCode,
     header::{CONNECTION, UPGRADE},
@@ -22,7 +21,9 @@ use http::{
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{ForwardError, Forwarder, GatewayError, Reader, Writer, cancelled, unexpected};
+use super::{
+    ForwardError, Forwarder, GatewayError, Reader, Writer, cancelled, end_of_body, unexpected,
+};
 use crate::{body::RequestBody, headers, upstream::LocalError};
 
 /// Read buffer for the local service's side of an upgraded connection: one body frame at
@@ -132,15 +133,7 @@ async fn to_gateway(
                 reason: format!("reading the upgraded connection: {err}"),
             })?;
         if read == 0 {
-            writer
-                .send(&Frame::EndOfBody(EndOfBody::default()))
-                .await
-                .map_err(GatewayError::Stream)?;
-            writer
-                .get_mut()
-                .finish()
-                .map_err(|e| GatewayError::Stream(TunnelError::Io(e.into())))?;
-            return Ok(());
+            return Ok(end_of_body(writer, Vec::new()).await?);
         }
         writer
             .send_body(buf.split().freeze())

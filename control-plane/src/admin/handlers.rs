@@ -39,6 +39,34 @@ pub(crate) struct UnregisterRequest {
 struct KeyResponse {
     domain: String,
     client_api_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificateView>,
+}
+
+/// A domain's certificate: `status` is `pending`, `valid`, `failed` (with `error`: the
+/// ACME server's reason) or `disabled` (ACME is off).
+#[derive(Serialize)]
+struct CertificateView {
+    status: String,
+    not_after: Option<String>,
+    error: Option<String>,
+}
+
+fn certificate_view(status: Option<&str>, not_after: Option<i64>, acme: bool) -> CertificateView {
+    let not_after = not_after.map(|secs| rfc3339(secs.saturating_mul(1000)));
+    let (status, error) = match status {
+        _ if !acme => ("disabled", None),
+        None | Some("pending") => ("pending", None),
+        Some(s) => match s.strip_prefix("failed: ") {
+            Some(reason) => ("failed", Some(reason.to_owned())),
+            None => (s, None),
+        },
+    };
+    CertificateView {
+        status: status.to_owned(),
+        not_after,
+        error,
+    }
 }
 
 #[derive(Serialize)]
@@ -50,6 +78,7 @@ struct DomainView {
     key_rotated_at: String,
     connected: bool,
     pods: Vec<String>,
+    certificate: CertificateView,
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -57,9 +86,10 @@ fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn view(row: DomainRow, pods: &HashMap<String, Vec<String>>) -> DomainView {
+fn view(row: DomainRow, pods: &HashMap<String, Vec<String>>, acme: bool) -> DomainView {
     let pods = pods.get(&row.domain).cloned().unwrap_or_default();
     DomainView {
+        certificate: certificate_view(row.cert_status.as_deref(), row.cert_not_after, acme),
         connected: !pods.is_empty(),
         pods,
         created_at: rfc3339(row.created_at),
@@ -92,7 +122,9 @@ pub(crate) async fn register(
         )));
     }
     let key = state.domains.register(&domain, &memo).await?;
+    state.acme.registered(&domain);
     Ok(HttpResponse::Created().json(KeyResponse {
+        certificate: Some(certificate_view(None, None, state.acme.enabled())),
         domain,
         client_api_key: key,
     }))
@@ -123,13 +155,15 @@ pub(crate) async fn unregister(
             }),
     };
     result?;
+    state.acme.unregistered(&domain);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "domain": domain, "unregistered": true })))
 }
 
 pub(crate) async fn list(_: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let rows = state.domains.store.list().await?;
     let pods = state.pods.by_domain();
-    let domains: Vec<DomainView> = rows.into_iter().map(|r| view(r, &pods)).collect();
+    let acme = state.acme.enabled();
+    let domains: Vec<DomainView> = rows.into_iter().map(|r| view(r, &pods, acme)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "domains": domains })))
 }
 
@@ -145,7 +179,8 @@ pub(crate) async fn get(
         .get(&domain)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("domain '{domain}' is not registered")))?;
-    Ok(HttpResponse::Ok().json(view(row, &state.pods.by_domain())))
+    let acme = state.acme.enabled();
+    Ok(HttpResponse::Ok().json(view(row, &state.pods.by_domain(), acme)))
 }
 
 pub(crate) async fn rotate(
@@ -158,6 +193,7 @@ pub(crate) async fn rotate(
     Ok(HttpResponse::Ok().json(KeyResponse {
         domain,
         client_api_key: key,
+        certificate: None,
     }))
 }
 

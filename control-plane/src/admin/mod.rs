@@ -18,7 +18,7 @@ use actix_web::{
 
 pub(crate) use self::auth::Access;
 pub(crate) use self::error::ApiError;
-use crate::{internal::Pods, service::Domains};
+use crate::{acme::Acme, internal::Pods, service::Domains};
 
 /// The hand-written OpenAPI 3.0 document served at `/api/v1/openapi.json`.
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
@@ -30,6 +30,8 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 pub(crate) struct AdminState {
     pub(crate) domains: Arc<Domains>,
     pub(crate) pods: Arc<Pods>,
+    /// Told about registrations; says whether ACME is on.
+    pub(crate) acme: Acme,
 }
 
 pub(crate) fn app(
@@ -99,5 +101,7 @@ mod tests {
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }
+        let certificate = &doc["components"]["schemas"]["Domain"]["properties"]["certificate"];
+        assert!(certificate.is_object(), "Domain.certificate documented");
     }
 }

@@ -111,6 +111,7 @@ mod tests {
             version: 0,
             domains: BTreeMap::new(),
             deltas: Vec::new(),
+            gateway_certificate: None,
         }));
         let log = Logger::root(slog::Discard, slog::o!());
         let subscription = hub.subscribe(None);

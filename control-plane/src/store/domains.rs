@@ -17,9 +17,14 @@ pub(crate) struct DomainRow {
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
     pub(crate) key_rotated_at: i64,
+    /// ACME state: `pending`, `valid` or `failed: reason`; `None` before the first attempt.
+    pub(crate) cert_status: Option<String>,
+    /// Unix seconds.
+    pub(crate) cert_not_after: Option<i64>,
 }
 
-const ROW_COLUMNS: &str = "domain, memo, created_at, updated_at, key_rotated_at";
+const ROW_COLUMNS: &str =
+    "domain, memo, created_at, updated_at, key_rotated_at, cert_status, cert_not_after";
 
 fn domain_row(row: &AnyRow) -> Result<DomainRow, sqlx::Error> {
     Ok(DomainRow {
@@ -28,11 +33,13 @@ fn domain_row(row: &AnyRow) -> Result<DomainRow, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         key_rotated_at: row.try_get("key_rotated_at")?,
+        cert_status: row.try_get("cert_status")?,
+        cert_not_after: row.try_get("cert_not_after")?,
     })
 }
 
 /// Bumps the table version; the first statement of every write transaction.
-async fn bump_version(conn: &mut AnyConnection) -> Result<u64, StoreError> {
+pub(super) async fn bump_version(conn: &mut AnyConnection) -> Result<u64, StoreError> {
     let version: i64 = sqlx::query_scalar(
         "UPDATE table_meta SET version = version + 1 WHERE id = 1 RETURNING version",
     )
@@ -42,7 +49,7 @@ async fn bump_version(conn: &mut AnyConnection) -> Result<u64, StoreError> {
 }
 
 /// Appends the change-log row for `version` and prunes old rows.
-async fn log_change(
+pub(super) async fn log_change(
     conn: &mut AnyConnection,
     version: u64,
     domain: &str,

@@ -4,7 +4,9 @@
 //! - `domains`: the admin operations (each one transaction: the domain row, the version
 //!   bump and the change-log row commit together) and the reads behind the admin API.
 //! - `table`: what the table push needs (the whole table, the changes since a version).
+//! - `certs`: ACME state (account, certificate status, issued certificates).
 
+mod certs;
 mod domains;
 mod table;
 
@@ -12,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{AnyPool, Connection, any::AnyPoolOptions};
 
-pub(crate) use self::{domains::DomainRow, table::TableLoad};
+pub(crate) use self::{certs::CertOwner, domains::DomainRow, table::TableLoad};
 use crate::config::Config;
 
 /// The migrations in `/migrations`, compiled in.
@@ -85,6 +87,8 @@ pub(crate) fn now_ms() -> i64 {
 #[derive(Clone)]
 pub(crate) struct Store {
     pool: AnyPool,
+    /// `HOP_SERVER_DOMAIN`: whose row of `gateway_certificates` the table carries.
+    gateway_domain: Option<String>,
 }
 
 /// Which database `HOP_DB_DSN` names (for logs; never the DSN itself, it may hold a
@@ -150,7 +154,10 @@ impl Store {
         .bind(epoch)
         .execute(&pool)
         .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            gateway_domain: config.server_domain.clone(),
+        })
     }
 
     /// Whether the database answers now (for `/readyz`).

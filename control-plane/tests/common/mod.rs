@@ -3,8 +3,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod acme;
 pub mod db;
 pub mod http;
+pub mod pebble;
 
 use std::{
     io::{BufRead, BufReader},

@@ -256,13 +256,13 @@ impl Gateway {
     }
 
     async fn ingest(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
-        if !self.mappings.contains_key(&from) {
-            if let Err(_error) = self.open(from, now).await {
-                let counters = self.counters.direction(Direction::ToServer);
-                bump(&counters.received);
-                bump(&counters.errors);
-                return;
-            }
+        if !self.mappings.contains_key(&from)
+            && let Err(_error) = self.open(from, now).await
+        {
+            let counters = self.counters.direction(Direction::ToServer);
+            bump(&counters.received);
+            bump(&counters.errors);
+            return;
         }
         let mapping = &self.mappings[&from];
         mapping

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::wire::{Change, Delta, DomainRecord, Since, Snapshot, TableMessage};
+use crate::wire::{CertificateRecord, Change, Delta, DomainRecord, Since, Snapshot, TableMessage};
 
 /// SHA-256 of a client API key's UTF-8 bytes: what the table stores and compares.
 pub fn hash_key(key: &str) -> [u8; 32] {
@@ -24,6 +24,9 @@ pub enum ChangeKind {
     KeyChanged,
     /// Only the certificate changed: reload it, keep sessions.
     CertificateChanged,
+    /// The gateway's (main domain's) certificate changed: reload
+    /// [`Table::gateway_certificate`]. [`DomainChange::domain`] is empty.
+    GatewayCertificateChanged,
 }
 
 /// One domain that changed.
@@ -69,6 +72,7 @@ pub struct Table {
     since: Option<Since>,
     domains: HashMap<String, DomainRecord>,
     challenges: BTreeMap<String, String>,
+    gateway_certificate: Option<CertificateRecord>,
     /// A snapshot arriving in several frames; swapped in at its last frame.
     staged: Option<Snapshot>,
 }
@@ -78,7 +82,6 @@ impl Table {
     pub fn new() -> Self {
         Self::default()
     }
-
     /// Whether a whole snapshot was applied, so the table can be served.
     pub fn is_loaded(&self) -> bool {
         self.since.is_some()
@@ -97,7 +100,6 @@ impl Table {
     pub fn get(&self, domain: &str) -> Option<&DomainRecord> {
         self.domains.get(domain)
     }
-
     /// All domains, in no particular order.
     pub fn domains(&self) -> impl Iterator<Item = &DomainRecord> {
         self.domains.values()
@@ -106,7 +108,6 @@ impl Table {
     pub fn len(&self) -> usize {
         self.domains.len()
     }
-
     pub fn is_empty(&self) -> bool {
         self.domains.is_empty()
     }
@@ -114,6 +115,11 @@ impl Table {
     /// The key authorization for an ACME HTTP-01 token.
     pub fn challenge(&self, token: &str) -> Option<&str> {
         self.challenges.get(token).map(String::as_str)
+    }
+
+    /// The main domain's certificate, once issued.
+    pub fn gateway_certificate(&self) -> Option<&CertificateRecord> {
+        self.gateway_certificate.as_ref()
     }
 
     /// Checks an agent's key: hashes it and compares in constant time.
@@ -137,6 +143,7 @@ impl Table {
             domains,
             challenges: self.challenges.clone(),
             more: false,
+            gateway_certificate: self.gateway_certificate.clone(),
         })
     }
 
@@ -178,6 +185,8 @@ impl Table {
                 }
                 staged.domains.extend(part.domains);
                 staged.challenges.extend(part.challenges);
+                staged.gateway_certificate =
+                    part.gateway_certificate.or(staged.gateway_certificate);
                 staged.more = part.more;
                 staged
             }
@@ -203,6 +212,10 @@ impl Table {
             }
         }
         changes.sort_by(|a, b| a.domain.cmp(&b.domain));
+        if self.gateway_certificate != whole.gateway_certificate {
+            changes.push(change("", ChangeKind::GatewayCertificateChanged));
+        }
+        self.gateway_certificate = whole.gateway_certificate;
         self.domains = new;
         self.challenges = whole.challenges;
         self.since = Some(Since {
@@ -246,8 +259,12 @@ impl Table {
                 } => {
                     self.challenges.insert(token, answer);
                 }
-                Change::Challenge { token, .. } => {
-                    self.challenges.remove(&token);
+                Change::Challenge { token, .. } => drop(self.challenges.remove(&token)),
+                Change::GatewayCertificate(certificate) => {
+                    if self.gateway_certificate != certificate {
+                        changes.push(change("", ChangeKind::GatewayCertificateChanged));
+                    }
+                    self.gateway_certificate = certificate;
                 }
             }
         }
@@ -272,6 +289,9 @@ fn classify(old: Option<&DomainRecord>, new: &DomainRecord) -> Option<ChangeKind
     }
 }
 
+#[cfg(test)]
+#[path = "table_gateway_tests.rs"]
+mod gateway_tests;
 #[cfg(test)]
 #[path = "table_tests.rs"]
 mod tests;

@@ -60,6 +60,10 @@ pub struct Snapshot {
     /// More frames of this snapshot follow; the pod swaps its table only after the last.
     #[serde(default)]
     pub more: bool,
+    /// The main domain's (`HOP_SERVER_DOMAIN`) certificate, once ACME has issued one. Sent
+    /// in the first frame of a snapshot only (absent from older control-plane streams).
+    #[serde(default)]
+    pub gateway_certificate: Option<CertificateRecord>,
 }
 
 /// Changes committed together, as version `version`.
@@ -81,6 +85,10 @@ pub enum Change {
         token: String,
         key_authorization: Option<String>,
     },
+    /// The main domain's certificate was issued or renewed (`Some`) or dropped (`None`).
+    /// (Pods built before this variant can't decode it: update pods before the
+    /// control-plane.)
+    GatewayCertificate(Option<CertificateRecord>),
 }
 
 /// What a pod knows about one domain.
@@ -187,6 +195,41 @@ mod tests {
         assert!(!valid_pod_id(""));
         assert!(!valid_pod_id("a/b"));
         assert!(!valid_pod_id(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn snapshot_without_gateway_certificate_still_decodes() {
+        // What a control-plane from before the field sent.
+        #[derive(Serialize)]
+        struct OldSnapshot {
+            epoch: String,
+            version: u64,
+            domains: Vec<DomainRecord>,
+            challenges: BTreeMap<String, String>,
+            more: bool,
+        }
+        let old = OldSnapshot {
+            epoch: "e".into(),
+            version: 3,
+            domains: Vec::new(),
+            challenges: BTreeMap::new(),
+            more: false,
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let new: Snapshot = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(new.version, 3);
+        assert_eq!(new.gateway_certificate, None);
+    }
+
+    #[test]
+    fn gateway_certificate_change_round_trips() {
+        let change = Change::GatewayCertificate(Some(CertificateRecord {
+            chain_pem: "CHAIN".into(),
+            key_pem: "KEY".into(),
+            not_after_unix: 7,
+        }));
+        let bytes = rmp_serde::to_vec_named(&change).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Change>(&bytes).unwrap(), change);
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! A private Pebble per test (`scripts/pebble.sh`: its own ports, its own root), killed
+//! on drop, and a tiny HTTP-01 responder: it subscribes to the control-plane's table with
+//! `hopgate_table::Subscriber` and answers `GET /.well-known/acme-challenge/TOKEN` from
+//! `Table::challenge` on the port Pebble validates against, like a data-plane pod would.
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::PathBuf,
+    process::Command,
+    sync::{Arc, Mutex},
+};
+
+use hopgate_table::{Subscriber, SubscriberConfig, Table};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+
+use super::{ControlPlane, INTERNAL_TOKEN, TempDir};
+
+/// A running Pebble and pebble-challtestsrv.
+pub struct Pebble {
+    /// The directory URL (`HOP_ACME_DIR`).
+    pub dir: String,
+    /// Trusts Pebble's HTTPS (`HOP_ACME_CA_ROOT`).
+    pub ca: PathBuf,
+    /// Issued certificates chain to this root.
+    pub root: PathBuf,
+    pids: Vec<String>,
+    pub work: TempDir,
+}
+
+impl Pebble {
+    /// Starts one that validates HTTP-01 on 127.0.0.1:`http_port`.
+    pub fn start(http_port: u16) -> Self {
+        let work = TempDir::new("pebble");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pebble.sh");
+        let out = Command::new(script)
+            .arg(http_port.to_string())
+            .arg(&work.0)
+            .output()
+            .expect("scripts/pebble.sh runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "pebble.sh failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars: HashMap<&str, &str> = stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k, v.trim_matches('"')))
+            .collect();
+        Self {
+            dir: vars["PEBBLE_DIR"].to_owned(),
+            ca: vars["PEBBLE_CA"].into(),
+            root: vars["PEBBLE_ROOT"].into(),
+            pids: vars["PEBBLE_PIDS"]
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            work,
+        }
+    }
+
+    /// The control-plane settings that use this Pebble (fast retries for tests).
+    pub fn env(&self, gateway: &str) -> Vec<(String, String)> {
+        [
+            ("HOP_ACME_DIR", self.dir.as_str()),
+            ("HOP_ACME_CA_ROOT", &self.ca.display().to_string()),
+            ("HOP_ACME_EMAIL", "ops@hopgate.test"),
+            ("HOP_SERVER_DOMAIN", gateway),
+            ("HOP_ACME_RETRY_MIN", "1s"),
+            ("HOP_ACME_RETRY_MAX", "2s"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Pebble's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.work.0.join("pebble.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for pid in &self.pids {
+            let _ = Command::new("kill").arg(pid).status();
+        }
+    }
+}
+
+/// Answers HTTP-01 challenges from the table; can be stopped, restarted, or told to
+/// refuse some Host names (404).
+pub struct Responder {
+    pub port: u16,
+    pub subscriber: Arc<Subscriber>,
+    pub refused: Arc<Mutex<HashSet<String>>>,
+    task: Option<JoinHandle<()>>,
+    _state: TempDir,
+}
+
+impl Responder {
+    /// Binds a free port (to give Pebble) without serving yet.
+    pub async fn bind() -> (TcpListener, u16) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    /// Subscribes to `cp`'s table and serves on `listener`.
+    pub fn start(cp: &ControlPlane, listener: TcpListener) -> Self {
+        let state = TempDir::new("responder");
+        let config = SubscriberConfig::new(&cp.internal_url(), INTERNAL_TOKEN, "responder")
+            .state_dir(&state.0);
+        let subscriber = Arc::new(Subscriber::start(config, |_: &Table, _: &_| {}).unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let mut responder = Self {
+            port,
+            subscriber,
+            refused: Arc::default(),
+            task: None,
+            _state: state,
+        };
+        responder.serve(listener);
+        responder
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let subscriber = self.subscriber.clone();
+        let refused = self.refused.clone();
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let table = subscriber.table();
+                let refused = refused.clone();
+                tokio::spawn(answer(conn, table, refused));
+            }
+        }));
+    }
+
+    /// Stops listening (connections are refused).
+    pub fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restart(&mut self) {
+        self.stop();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn answer(mut conn: TcpStream, table: Arc<Table>, refused: Arc<Mutex<HashSet<String>>>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf);
+    let path = head.split_whitespace().nth(1).unwrap_or("");
+    let host = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Host: ")
+                .or_else(|| l.strip_prefix("host: "))
+        })
+        .map(|h| h.split(':').next().unwrap_or("").to_owned())
+        .unwrap_or_default();
+    let token = path.strip_prefix("/.well-known/acme-challenge/");
+    let blocked = refused.lock().unwrap().contains(&host);
+    let response = match token.and_then(|t| table.challenge(t)) {
+        Some(answer) if !blocked => format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        ),
+        _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
+    };
+    let _ = conn.write_all(response.as_bytes()).await;
+    let _ = conn.shutdown().await;
+}
