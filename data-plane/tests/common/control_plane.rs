@@ -31,6 +31,15 @@ impl ControlPlane {
 
     /// A control-plane whose database lives in `state` (restart with the same one).
     pub fn start_in(state: Arc<TempDir>) -> Self {
+        Self::launch(state, &[])
+    }
+
+    /// A fresh control-plane with extra settings (e.g. ACME's).
+    pub fn start_with(env: &[(String, String)]) -> Self {
+        Self::launch(Arc::new(TempDir::new()), env)
+    }
+
+    fn launch(state: Arc<TempDir>, env: &[(String, String)]) -> Self {
         let mut child = Command::new(workspace_binary("hopgate-control-plane"))
             .env_remove("HOP_DB_DSN")
             .env("HOP_SERVER_STATE_DIR", &state.0)
@@ -39,6 +48,7 @@ impl ControlPlane {
             .env("HOP_METRICS_LISTEN", "127.0.0.1:0")
             .env("HOP_ADMIN_API_KEY", ADMIN_KEY)
             .env("HOP_INTERNAL_TOKEN", INTERNAL_TOKEN)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

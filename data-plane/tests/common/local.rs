@@ -105,8 +105,32 @@ impl Agent {
         Self::start_with_key(dp, domain, target, KEY)
     }
 
-    /// The agent for `domain` with its own API `key`.
+    /// The agent for `domain` with its own API `key`, pinning the debug certificate.
     pub fn start_with_key(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str) -> Self {
+        let fingerprint = dp.fingerprint.expect("a debug-mode data-plane").to_string();
+        Self::spawn(
+            dp,
+            domain,
+            target,
+            key,
+            &["--fingerprint", &fingerprint, "--debug"],
+        )
+    }
+
+    /// The agent in production mode: it verifies the gateway's certificate against
+    /// `ca_file` and the name `gw.hopgate.test`.
+    pub fn start_verified(
+        dp: &DataPlane,
+        domain: &str,
+        target: SocketAddr,
+        key: &str,
+        ca_file: &std::path::Path,
+    ) -> Self {
+        let ca = ca_file.display().to_string();
+        Self::spawn(dp, domain, target, key, &["--ca-file", &ca])
+    }
+
+    fn spawn(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(agent_binary())
             .args([
                 "http",
@@ -122,7 +146,7 @@ impl Agent {
                 "--server-name",
                 "gw.hopgate.test",
             ])
-            .args(["--fingerprint", &dp.fingerprint.to_string(), "--debug"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -4,6 +4,7 @@
 
 pub mod control_plane;
 pub mod local;
+pub mod pebble;
 
 use std::{
     io::{BufRead, BufReader},
@@ -26,7 +27,10 @@ pub struct DataPlane {
     pub http: SocketAddr,
     pub dtls: SocketAddr,
     pub metrics: SocketAddr,
-    pub fingerprint: Fingerprint,
+    /// The debug certificate's fingerprint (debug mode only).
+    pub fingerprint: Option<Fingerprint>,
+    /// The root a visitor trusts: the debug certificate, or the CA that issued the
+    /// production certificates.
     pub cert_pem: Vec<u8>,
     pub lines: Arc<Mutex<Vec<String>>>,
     /// Where the pod keeps its state; shared so a restarted pod can find its snapshot.
@@ -110,6 +114,28 @@ impl DataPlane {
         Self::launch(&env, state)
     }
 
+    /// Starts `hopgate-data-plane` in production mode (certificates from the table of the
+    /// control-plane `cp`), its plain-HTTP listener on `http_listen`; visitors trust
+    /// `root_pem`.
+    pub fn production(
+        cp: &control_plane::ControlPlane,
+        pod_id: &str,
+        http_listen: &str,
+        root_pem: &[u8],
+    ) -> Self {
+        let url = format!("http://{}", cp.internal);
+        let env = [
+            ("HOP_SERVER_DEBUG", "false"),
+            ("HOP_SERVER_HTTP_LISTEN", http_listen),
+            ("HOP_CONTROL_PLANE_URL", url.as_str()),
+            ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
+            ("HOP_POD_ID", pod_id),
+        ];
+        let mut dp = Self::launch(&env, Arc::new(TempDir::new()));
+        dp.cert_pem = root_pem.to_vec();
+        dp
+    }
+
     fn launch(env: &[(&str, &str)], state: Arc<TempDir>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
         command
@@ -152,13 +178,13 @@ impl DataPlane {
             }
         };
         let addr = |name| field(&addresses, name).unwrap().parse().unwrap();
-        let cert_pem = std::fs::read(state.0.join("debug-cert.pem")).unwrap();
+        let cert_pem = std::fs::read(state.0.join("debug-cert.pem")).unwrap_or_default();
         Self {
             https: addr("https"),
             http: addr("http"),
             dtls: addr("dtls"),
             metrics: addr("metrics"),
-            fingerprint: fingerprint.expect("no fingerprint line"),
+            fingerprint,
             cert_pem,
             lines,
             child,
@@ -258,7 +284,7 @@ pub struct FakeAgent {
 pub async fn fake_agent(dp: &DataPlane, hello: Hello) -> FakeAgent {
     let config = ClientConfig::new(
         "gw.hopgate.test",
-        ServerVerification::Pinned(dp.fingerprint),
+        ServerVerification::Pinned(dp.fingerprint.expect("a debug-mode data-plane")),
     );
     let session = hopgate_transport::connect(dp.dtls, &config).await.unwrap();
     let (send, recv) = session.open_stream().await.unwrap();
