@@ -16,6 +16,7 @@ use hopgate_tunnel::{FrameReader, FrameWriter, answer_hello, read_hello};
 use slog::{Logger, info, o, warn};
 
 use crate::{
+    control_plane::TableStatus,
     routing::RoutingTable,
     session_actor::{SessionActor, limits},
 };
@@ -24,17 +25,28 @@ use crate::{
 const CONTROL_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts sessions until the listener closes.
-pub(crate) async fn accept(listener: Arc<Listener>, table: Arc<RoutingTable>, log: Logger) {
+pub(crate) async fn accept(
+    listener: Arc<Listener>,
+    table: Arc<RoutingTable>,
+    status: Arc<TableStatus>,
+    log: Logger,
+) {
     let ids = Arc::new(AtomicU64::new(1));
     while let Some(session) = listener.accept().await {
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
-        actix::spawn(admit(session, id, table.clone(), log));
+        actix::spawn(admit(session, id, table.clone(), status.clone(), log));
     }
 }
 
 /// Runs the hello; on success hands the session to a new [`SessionActor`].
-async fn admit(session: Session, id: u64, table: Arc<RoutingTable>, log: Logger) {
+async fn admit(
+    session: Session,
+    id: u64,
+    table: Arc<RoutingTable>,
+    status: Arc<TableStatus>,
+    log: Logger,
+) {
     let control = match tokio::time::timeout(CONTROL_STREAM_TIMEOUT, session.accept_stream()).await
     {
         Ok(Ok(streams)) => streams,
@@ -61,8 +73,17 @@ async fn admit(session: Session, id: u64, table: Arc<RoutingTable>, log: Logger)
     let domain = crate::host::normalize(&hello.domain).unwrap_or_default();
     let log =
         log.new(o!("domain" => domain.clone(), "agent_version" => hello.agent_version.clone()));
+    let draining = status.draining.load(Ordering::Relaxed);
     let verdict = check_version(hello.protocol_version)
         .map_err(|err| (err.hello_code(), err.to_string()))
+        .and_then(|_| match draining {
+            // Retryable: the agent backs off and reaches another pod.
+            true => Err((
+                HelloCode::Unavailable,
+                "this gateway is shutting down; connect again".to_owned(),
+            )),
+            false => Ok(()),
+        })
         .and_then(|_| {
             table
                 .verify(&domain, &hello.client_api_key)

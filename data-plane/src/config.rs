@@ -52,6 +52,9 @@ pub(crate) struct Config {
     /// How long a visitor may take to send a request's headers.
     #[arg(long, env = "HOP_SERVER_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub(crate) header_timeout: Duration,
+    /// On SIGTERM, how long requests in flight may take to finish before the pod exits.
+    #[arg(long, env = "HOP_SERVER_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub(crate) drain_timeout: Duration,
     /// How long a request may wait for the agent's response head.
     #[arg(long, env = "HOP_SERVER_RESPONSE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub(crate) response_timeout: Duration,

@@ -38,6 +38,8 @@ pub(crate) struct TableStatus {
     /// The gateway presents a certificate agents and visitors can verify (always, in debug
     /// mode; in production once the control-plane's ACME issued it).
     pub(crate) gateway_certificate: AtomicBool,
+    /// Shutting down: not ready, new agent sessions refused.
+    pub(crate) draining: AtomicBool,
 }
 
 /// How to reach the control-plane.

@@ -47,7 +47,9 @@ pub(crate) fn app(
 /// the gateway has a certificate clients can verify.
 async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
     let status = &gauges.table_status;
-    if !status.loaded.load(Ordering::Relaxed) {
+    if status.draining.load(Ordering::Relaxed) {
+        HttpResponse::ServiceUnavailable().body("draining\n")
+    } else if !status.loaded.load(Ordering::Relaxed) {
         HttpResponse::ServiceUnavailable().body("no routing table yet\n")
     } else if !status.gateway_certificate.load(Ordering::Relaxed) {
         HttpResponse::ServiceUnavailable().body("no certificate for the gateway's domain yet\n")

@@ -17,6 +17,7 @@ mod agents;
 mod certs;
 mod config;
 mod control_plane;
+mod drain;
 mod headers;
 mod host;
 mod internal;
@@ -149,7 +150,12 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         }
     };
 
-    actix::spawn(agents::accept(listener.clone(), table.clone(), log.clone()));
+    actix::spawn(agents::accept(
+        listener.clone(),
+        table.clone(),
+        table_status.clone(),
+        log.clone(),
+    ));
 
     let in_flight = Arc::new(AtomicUsize::new(0));
     let state = web::Data::new(AppState {
@@ -166,6 +172,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
             .default_service(web::to(proxy::handle))
     })
     .client_request_timeout(config.header_timeout)
+    .disable_signals()
     // Headers and body chunks leave in separate writes: without this, Nagle's algorithm
     // and the visitor's delayed ACK hold answers back ~40 ms.
     .tcp_nodelay(true)
@@ -186,21 +193,34 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
             .default_service(web::to(plain_http::handle))
     })
     .workers(1)
+    .disable_signals()
     .listen(http)?
     .run();
 
     let metrics = std::net::TcpListener::bind(config.metrics_listen)?;
     let metrics_addr = metrics.local_addr()?;
     let internal_state = web::Data::new(internal::Gauges {
-        table,
-        table_status,
-        in_flight,
-        listener,
+        table: table.clone(),
+        table_status: table_status.clone(),
+        in_flight: in_flight.clone(),
+        listener: listener.clone(),
     });
     let internal = HttpServer::new(move || internal::app(internal_state.clone()))
         .workers(1)
+        .disable_signals()
         .listen(metrics)?
         .run();
+    actix::spawn(drain::on_signal(drain::Drain {
+        status: table_status,
+        routing: table,
+        listener,
+        visitors: visitors.handle(),
+        redirect: redirect.handle(),
+        internal: internal.handle(),
+        in_flight,
+        deadline: config.drain_timeout,
+        log: log.clone(),
+    }));
 
     info!(log, "listening";
         "https" => https_addr.to_string(), "http" => http_addr.to_string(),

@@ -86,6 +86,11 @@ impl RoutingTable {
         taken
     }
 
+    /// Every live session (for a drain).
+    pub(crate) fn all_sessions(&self) -> Vec<SessionHandle> {
+        self.sessions.iter().map(|e| e.value().clone()).collect()
+    }
+
     /// The domains with a live session, sorted.
     pub(crate) fn live_domains(&self) -> Vec<String> {
         let mut domains: Vec<String> = self.sessions.iter().map(|e| e.key().clone()).collect();

@@ -129,6 +129,30 @@ impl Handler<Replaced> for SessionActor {
     }
 }
 
+/// The pod is shutting down: tell the agent to go away (it connects again at once, to
+/// another pod) and give its requests in flight `drain` to finish on this session.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct GoAwayNow(pub(crate) Duration);
+
+impl Handler<GoAwayNow> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, GoAwayNow(drain): GoAwayNow, ctx: &mut Self::Context) {
+        let writer = self.writer.clone();
+        ctx.spawn(
+            async move {
+                let away = Frame::GoAway(GoAway::new("gateway shutting down", drain));
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    writer.lock().await.send(&away).await
+                })
+                .await;
+            }
+            .into_actor(self),
+        );
+    }
+}
+
 /// The control-plane revoked the session's right to its domain (unregistered, or the key
 /// was rotated): close it now; the agent learns why at its next hello.
 #[derive(Message)]

@@ -3,7 +3,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use common::{local::*, *};
 use futures_util::StreamExt;
@@ -262,4 +265,60 @@ async fn a_second_agent_takes_the_domain_and_the_first_stops_instead_of_flapping
         .filter(|l| l.starts_with("connected"))
         .count();
     assert_eq!(connects, 1, "{:?}", second.output.lock().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_request_in_flight_tells_the_agent_and_exits() {
+    let mut dp = DataPlane::start(&[DOMAIN], &[("HOP_SERVER_DRAIN_TIMEOUT", "20s")]);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let visitor = dp.visitor(&[DOMAIN]);
+
+    // A request that takes 10 s is in flight when the pod is told to stop.
+    let pending = tokio::spawn({
+        let visitor = visitor.clone();
+        let url = url(&dp, "/slow");
+        async move {
+            let response = visitor.get(url).send().await?;
+            let status = response.status();
+            response.text().await.map(|body| (status, body))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &dp.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    // At once: not ready any more, and the agent is told to go away (it tries again and
+    // is refused while this pod drains).
+    let mut ready = 200;
+    for _ in 0..50 {
+        ready = reqwest::get(format!("http://{}/readyz", dp.metrics))
+            .await
+            .map_or(0, |r| r.status().as_u16());
+        if ready == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready, 503);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !agent.said().contains("gateway is going away") {
+        assert!(Instant::now() < deadline, "no go-away: {}", agent.said());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The request in flight completes; then the pod exits cleanly, well before the
+    // drain deadline.
+    let (status, body) = pending.await.unwrap().unwrap();
+    assert_eq!((status.as_u16(), body.as_str()), (200, "finally"));
+    let exit = dp.wait_exit(Duration::from_secs(15));
+    assert_eq!(exit.and_then(|s| s.code()), Some(0), "{}", dp.logs());
+    assert!(sent.elapsed() < Duration::from_secs(15));
+    assert!(dp.logs().contains("\"msg\":\"draining\""), "{}", dp.logs());
 }

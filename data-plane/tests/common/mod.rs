@@ -269,6 +269,20 @@ impl DataPlane {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// The process's exit status, if it exits within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 /// A stand-in agent: dials, says hello, and returns the session with its control stream.

@@ -152,12 +152,18 @@ impl Listener {
     pub fn close(&self, reason: &str) {
         self.endpoint
             .close(quinn::VarInt::from_u32(0), reason.as_bytes());
-        // DTLS close_notify after quinn's CONNECTION_CLOSE, so peers see the reason.
+        // DTLS close_notify after quinn's CONNECTION_CLOSE, so peers see the reason. Without
+        // a runtime (the process is ending) there is no later: close the associations now.
         let socket = self.socket.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(crate::session::CLOSE_GRACE).await;
-            socket.with_table(|table, out| table.close_all(Instant::now(), out));
-        });
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(crate::session::CLOSE_GRACE).await;
+                    socket.with_table(|table, out| table.close_all(Instant::now(), out));
+                });
+            }
+            Err(_) => socket.with_table(|table, out| table.close_all(Instant::now(), out)),
+        }
     }
 }
 
