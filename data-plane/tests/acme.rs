@@ -8,7 +8,8 @@ mod common;
 
 use std::{process::Command, time::Duration};
 
-use common::{control_plane::ControlPlane, local::*, pebble::Pebble, *};
+use common::{control_plane::ControlPlane, local::*, *};
+use hopgate_test_support::Pebble;
 
 const GATEWAY: &str = "gw.hopgate.test";
 

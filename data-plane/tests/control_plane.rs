@@ -29,7 +29,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_serve_unregister_through_the_pushed_table() {
     let cp = ControlPlane::start();
-    let dp = DataPlane::subscribed(&cp, "pod-a", Arc::new(TempDir::new()));
+    let dp = DataPlane::subscribed(&cp, "pod-a", Arc::new(TempDir::new("dp")));
     dp.wait_ready(Duration::from_secs(10)).await;
     let domain = "shop.gw.hopgate.test";
     assert_eq!(dp.status_of(domain, "/").await, 404);
@@ -76,7 +76,7 @@ async fn register_serve_unregister_through_the_pushed_table() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_drops_the_session_and_only_the_new_key_works() {
     let cp = ControlPlane::start();
-    let dp = DataPlane::subscribed(&cp, "pod-r", Arc::new(TempDir::new()));
+    let dp = DataPlane::subscribed(&cp, "pod-r", Arc::new(TempDir::new("dp")));
     dp.wait_ready(Duration::from_secs(10)).await;
     let domain = "api.gw.hopgate.test";
     let old = cp.register(domain).await;
@@ -107,8 +107,8 @@ async fn a_rotated_key_drops_the_session_and_only_the_new_key_works() {
 async fn two_pods_see_a_registration_within_a_second() {
     let cp = ControlPlane::start();
     let pods = [
-        DataPlane::subscribed(&cp, "pod-1", Arc::new(TempDir::new())),
-        DataPlane::subscribed(&cp, "pod-2", Arc::new(TempDir::new())),
+        DataPlane::subscribed(&cp, "pod-1", Arc::new(TempDir::new("dp"))),
+        DataPlane::subscribed(&cp, "pod-2", Arc::new(TempDir::new("dp"))),
     ];
     for pod in &pods {
         pod.wait_ready(Duration::from_secs(10)).await;
@@ -129,7 +129,7 @@ async fn two_pods_see_a_registration_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_serves_from_its_last_snapshot_while_the_control_plane_is_down() {
     let mut cp = ControlPlane::start();
-    let state = Arc::new(TempDir::new());
+    let state = Arc::new(TempDir::new("dp"));
     let mut dp = DataPlane::subscribed(&cp, "pod-s", state.clone());
     dp.wait_ready(Duration::from_secs(10)).await;
     let domain = "blog.gw.hopgate.test";

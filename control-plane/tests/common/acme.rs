@@ -28,7 +28,7 @@ pub struct Setup {
 pub async fn setup(db: &Database, extra: &[(&str, &str)]) -> Setup {
     let (listener, port) = Responder::bind().await;
     let pebble = Pebble::start(port);
-    let mut env = pebble.env(GATEWAY);
+    let mut env = pebble.control_plane_env(GATEWAY);
     for (k, v) in extra {
         env.retain(|(key, _)| key != k);
         env.push((k.to_string(), v.to_string()));

@@ -11,7 +11,6 @@ pub mod pebble;
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
@@ -22,32 +21,7 @@ pub use self::{db::Database, http::Api};
 pub const ADMIN_KEY: &str = "admin-key-for-tests-0123456789";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests-0123456789";
 
-/// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "hopgate-cp-{tag}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // A dropped subscriber's last snapshot write may still be landing: retry briefly.
-        for _ in 0..20 {
-            if std::fs::remove_dir_all(&self.0).is_ok() || !self.0.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-}
+pub use hopgate_test_support::TempDir;
 
 /// A running control-plane.
 pub struct ControlPlane {

@@ -1,12 +1,10 @@
-//! A private Pebble per test (`scripts/pebble.sh`: its own ports, its own root), killed
-//! on drop, and a tiny HTTP-01 responder: it subscribes to the control-plane's table with
+//! A private Pebble per test (`hopgate_test_support::Pebble`), and a tiny HTTP-01
+//! responder: it subscribes to the control-plane's table with
 //! `hopgate_table::Subscriber` and answers `GET /.well-known/acme-challenge/TOKEN` from
 //! `Table::challenge` on the port Pebble validates against, like a data-plane pod would.
 
 use std::{
-    collections::{HashMap, HashSet},
-    path::PathBuf,
-    process::Command,
+    collections::HashSet,
     sync::{Arc, Mutex},
 };
 
@@ -19,79 +17,7 @@ use tokio::{
 
 use super::{ControlPlane, INTERNAL_TOKEN, TempDir};
 
-/// A running Pebble and pebble-challtestsrv.
-pub struct Pebble {
-    /// The directory URL (`HOP_ACME_DIR`).
-    pub dir: String,
-    /// Trusts Pebble's HTTPS (`HOP_ACME_CA_ROOT`).
-    pub ca: PathBuf,
-    /// Issued certificates chain to this root.
-    pub root: PathBuf,
-    pids: Vec<String>,
-    pub work: TempDir,
-}
-
-impl Pebble {
-    /// Starts one that validates HTTP-01 on 127.0.0.1:`http_port`.
-    pub fn start(http_port: u16) -> Self {
-        let work = TempDir::new("pebble");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pebble.sh");
-        let out = Command::new(script)
-            .arg(http_port.to_string())
-            .arg(&work.0)
-            .output()
-            .expect("scripts/pebble.sh runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "pebble.sh failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let vars: HashMap<&str, &str> = stdout
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k, v.trim_matches('"')))
-            .collect();
-        Self {
-            dir: vars["PEBBLE_DIR"].to_owned(),
-            ca: vars["PEBBLE_CA"].into(),
-            root: vars["PEBBLE_ROOT"].into(),
-            pids: vars["PEBBLE_PIDS"]
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            work,
-        }
-    }
-
-    /// The control-plane settings that use this Pebble (fast retries for tests).
-    pub fn env(&self, gateway: &str) -> Vec<(String, String)> {
-        [
-            ("HOP_ACME_DIR", self.dir.as_str()),
-            ("HOP_ACME_CA_ROOT", &self.ca.display().to_string()),
-            ("HOP_ACME_EMAIL", "ops@hopgate.test"),
-            ("HOP_SERVER_DOMAIN", gateway),
-            ("HOP_ACME_RETRY_MIN", "1s"),
-            ("HOP_ACME_RETRY_MAX", "2s"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-
-    /// Pebble's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.work.0.join("pebble.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Pebble {
-    fn drop(&mut self) {
-        for pid in &self.pids {
-            let _ = Command::new("kill").arg(pid).status();
-        }
-    }
-}
+pub use hopgate_test_support::Pebble;
 
 /// Answers HTTP-01 challenges from the table; can be stopped, restarted, or told to
 /// refuse some Host names (404).

@@ -26,7 +26,7 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// A fresh control-plane on its embedded database.
     pub fn start() -> Self {
-        Self::start_in(Arc::new(TempDir::new()))
+        Self::start_in(Arc::new(TempDir::new("dp")))
     }
 
     /// A control-plane whose database lives in `state` (restart with the same one).
@@ -36,7 +36,7 @@ impl ControlPlane {
 
     /// A fresh control-plane with extra settings (e.g. ACME's).
     pub fn start_with(env: &[(String, String)]) -> Self {
-        Self::launch(Arc::new(TempDir::new()), env)
+        Self::launch(Arc::new(TempDir::new("dp")), env)
     }
 
     fn launch(state: Arc<TempDir>, env: &[(String, String)]) -> Self {

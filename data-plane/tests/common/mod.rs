@@ -4,7 +4,6 @@
 
 pub mod control_plane;
 pub mod local;
-pub mod pebble;
 
 use std::{
     io::{BufRead, BufReader},
@@ -37,25 +36,7 @@ pub struct DataPlane {
     pub state: Arc<TempDir>,
 }
 
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "hopgate-dp-test-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use hopgate_test_support::TempDir;
 
 impl Drop for DataPlane {
     fn drop(&mut self) {
@@ -99,7 +80,7 @@ impl DataPlane {
         let dev = dev.join(",");
         let mut env = vec![("HOP_DEV_DOMAINS", dev.as_str())];
         env.extend_from_slice(extra_env);
-        Self::launch(&env, Arc::new(TempDir::new()))
+        Self::launch(&env, Arc::new(TempDir::new("dp")))
     }
 
     /// Starts `hopgate-data-plane` in debug mode, routing from the table of the
@@ -131,7 +112,7 @@ impl DataPlane {
             ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
             ("HOP_POD_ID", pod_id),
         ];
-        let mut dp = Self::launch(&env, Arc::new(TempDir::new()));
+        let mut dp = Self::launch(&env, Arc::new(TempDir::new("dp")));
         dp.cert_pem = root_pem.to_vec();
         dp
     }

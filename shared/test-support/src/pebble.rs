@@ -1,26 +1,29 @@
-//! A private Pebble (real ACME server, Debian's package) per test, started by
-//! `scripts/pebble.sh` on free loopback ports and killed on drop.
+//! A private Pebble per test: `scripts/pebble.sh` starts it and pebble-challtestsrv on free
+//! loopback ports (validation on, 5 % nonce rejection on), HTTP-01 validation reaching
+//! 127.0.0.1:`http_port`; dropping the handle stops both.
 
 use std::{collections::HashMap, path::PathBuf, process::Command};
 
-use super::TempDir;
+use crate::TempDir;
 
+/// A running Pebble and its DNS server.
 pub struct Pebble {
     /// The directory URL (`HOP_ACME_DIR`).
     pub dir: String,
     /// Trusts Pebble's own HTTPS (`HOP_ACME_CA_ROOT`).
     pub ca: PathBuf,
-    /// The root that issued certificates chain to.
+    /// The root issued certificates chain to.
     pub root: PathBuf,
+    /// Where Pebble's files and log live.
+    pub work: TempDir,
     pids: Vec<String>,
-    _work: TempDir,
 }
 
 impl Pebble {
     /// Starts one that validates HTTP-01 challenges on 127.0.0.1:`http_port`.
     pub fn start(http_port: u16) -> Self {
-        let work = TempDir::new();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/pebble.sh");
+        let work = TempDir::new("pebble");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pebble.sh");
         let out = Command::new(script)
             .arg(http_port.to_string())
             .arg(&work.0)
@@ -45,11 +48,12 @@ impl Pebble {
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
-            _work: work,
+            work,
         }
     }
 
-    /// The control-plane's settings for ordering from this Pebble for `gateway`.
+    /// The control-plane's settings for ordering from this Pebble for the gateway's main
+    /// domain `gateway` (fast retries, for tests).
     pub fn control_plane_env(&self, gateway: &str) -> Vec<(String, String)> {
         [
             ("HOP_ACME_DIR", self.dir.clone()),
@@ -62,6 +66,11 @@ impl Pebble {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+
+    /// Pebble's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.work.0.join("pebble.log")).unwrap_or_default()
     }
 }
 
