@@ -23,7 +23,12 @@ async fn bad_settings_name_the_field_and_exit_2() {
     let base = ["--domain", DOMAIN, "--key", KEY, "--server", "127.0.0.1:9"];
 
     let out = refused(
-        &[&["http", "99999"][..], &base, &["--fingerprint", FP]].concat(),
+        &[
+            &["http", "99999"][..],
+            &base,
+            &["--fingerprint", FP, "--debug"],
+        ]
+        .concat(),
         &[],
     )
     .await;
@@ -41,7 +46,10 @@ async fn bad_settings_name_the_field_and_exit_2() {
 
     let out = refused(
         &[&["http", "3000"][..], &base].concat(),
-        &[("HOP_CLIENT_SERVER_FINGERPRINT", "xyz")],
+        &[
+            ("HOP_CLIENT_SERVER_FINGERPRINT", "xyz"),
+            ("HOP_CLIENT_DEBUG", "true"),
+        ],
     )
     .await;
     assert!(
@@ -50,7 +58,7 @@ async fn bad_settings_name_the_field_and_exit_2() {
     );
 
     let out = refused(
-        &["http", "3000", "--key", KEY, "--fingerprint", FP],
+        &["http", "3000", "--key", KEY, "--fingerprint", FP, "--debug"],
         &[("HOP_CLIENT_SERVER_ADDR", "gw:1")],
     )
     .await;
@@ -59,7 +67,21 @@ async fn bad_settings_name_the_field_and_exit_2() {
         "{out}"
     );
 
-    let out = refused(&["--fingerprint", FP, "--server", "gw:1"], &[]).await;
+    let out = refused(&["--fingerprint", FP, "--debug", "--server", "gw:1"], &[]).await;
+    assert!(out.contains("invalid configuration: tunnel"), "{out}");
+
+    // A pin outside debug mode is refused: production verifies chain and name.
+    let out = refused(
+        &[&["http", "3000"][..], &base, &["--fingerprint", FP]].concat(),
+        &[],
+    )
+    .await;
+    assert!(
+        out.contains("invalid configuration: server_fingerprint")
+            && out.contains("debug mode only"),
+        "{out}"
+    );
+    let out = refused(&["--fingerprint", FP, "--debug", "--server", "gw:1"], &[]).await;
     assert!(out.contains("invalid configuration: tunnel"), "{out}");
 
     let out = refused(&["http", "3000", "--bogus-flag"], &[]).await;

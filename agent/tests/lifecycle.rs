@@ -109,6 +109,7 @@ async fn a_gateway_gone_silent_is_noticed_and_reconnected_once_it_is_back() {
         KEY,
         "--fingerprint",
         &gateway.fingerprint,
+        "--debug",
         "--server-name",
         "gw.hopgate.test",
         "--server",
@@ -263,7 +264,10 @@ async fn one_agent_serves_every_tunnel_of_its_config_file() {
     // The fingerprint comes from the environment, the rest from the file.
     let mut agent = Agent::spawn(
         &["--config".into(), path.to_string_lossy().into_owned()],
-        &[("HOP_CLIENT_SERVER_FINGERPRINT", &gateway.fingerprint)],
+        &[
+            ("HOP_CLIENT_SERVER_FINGERPRINT", &gateway.fingerprint),
+            ("HOP_CLIENT_DEBUG", "true"),
+        ],
     );
     let mut sessions = [gateway.next_session().await, gateway.next_session().await];
     sessions.sort_by(|a, b| a.hello.domain.cmp(&b.hello.domain));
@@ -291,6 +295,7 @@ async fn a_server_name_is_resolved() {
         KEY,
         "--fingerprint",
         &gateway.fingerprint,
+        "--debug",
         "--server",
         &format!("localhost:{port}"),
     ]

@@ -15,8 +15,7 @@ const MAX_RESPONSE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
 /// How the agent checks that it reached the real gateway. There is no "don't check".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verification {
-    /// The gateway's certificate must have this SHA-256 fingerprint (debug mode, or any
-    /// gateway whose fingerprint you know).
+    /// The gateway's certificate must have this SHA-256 fingerprint (debug mode only).
     Pinned(Fingerprint),
     /// The certificate must chain to a CA in this PEM file and carry the server name.
     CaFile {
@@ -221,6 +220,16 @@ impl Config {
                     origin(&self.server_fingerprint).map_or_else(String::new, |s| s.to_string())
                 ),
             )),
+            // A pin replaces chain-and-name verification: only for a debug gateway's
+            // self-signed certificate, never in production.
+            (Some(fp), None) if !debug => Err(ConfigError::new(
+                "server_fingerprint",
+                Some(fp.source.clone()),
+                "pinning is for debug mode only (a gateway with a self-signed certificate; \
+                 add --debug / HOP_CLIENT_DEBUG=true); in production the agent verifies the \
+                 gateway's chain and name against the system's roots or ca_file"
+                    .to_owned(),
+            )),
             (Some(fp), None) => Fingerprint::parse(&fp.value)
                 .map(Verification::Pinned)
                 .map_err(|e| {
@@ -303,6 +312,7 @@ mod tests {
         Config {
             server_addr: flag("127.0.0.1:4433".into(), "--server"),
             server_fingerprint: flag("AB:".repeat(31) + "AB", "--fingerprint"),
+            debug: flag(true, "--debug"),
             tunnels: vec![TunnelLayer {
                 domain: flag("app.example.com".into(), "--domain"),
                 api_key: flag(ApiKey::new("k-123"), "--key"),
@@ -412,6 +422,11 @@ mod tests {
         assert!(err.reason.contains("debug mode"), "{err}");
         // Without debug and without a pin, the system's roots (never nothing).
         config.debug = None;
+        let mut pinned = config.clone();
+        pinned.server_fingerprint = flag("AB:".repeat(31) + "AB", "--fingerprint");
+        let err = refused(&pinned);
+        assert_eq!(err.field, "server_fingerprint");
+        assert!(err.reason.contains("debug mode only"), "{err}");
         assert_eq!(
             config.validate().unwrap().verification,
             Verification::SystemRoots
@@ -426,6 +441,7 @@ mod tests {
         std::fs::write(&path, "not a certificate").unwrap();
         let mut config = good();
         config.server_fingerprint = None;
+        config.debug = None;
         config.ca_file = flag(path.clone(), "--ca-file");
         let err = refused(&config);
         assert_eq!(err.field, "ca_file");

@@ -94,6 +94,7 @@ impl Gateway {
             &self.addr.to_string(),
             "--fingerprint",
             &self.fingerprint,
+            "--debug",
             "--server-name",
             "gw.hopgate.test",
         ]

@@ -106,7 +106,9 @@ pub(crate) fn client(
         ServerVerification::Roots(roots) => builder.with_roots_cas(roots.clone()),
         ServerVerification::Pinned(pinned) => {
             let pinned = *pinned;
-            // Chain verification is replaced, not skipped: the callback below is the check.
+            // Chain verification is replaced, not skipped: the callback below is the check
+            // (rtc-dtls takes no custom verifier otherwise). Only a debug gateway's
+            // self-signed certificate is pinned: the agent refuses a pin outside debug mode.
             builder.with_insecure_skip_verify(true).with_verify_peer_certificate(Some(Arc::new(
                 move |certs: &[Vec<u8>], _| match certs.first().map(|der| Fingerprint::of(der)) {
                     Some(got) if got == pinned => Ok(()),
