@@ -8,7 +8,6 @@ use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use hopgate_protocol::HelloCode;
 use hopgate_transport::Session;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::session_actor::SessionActor;
@@ -47,9 +46,8 @@ pub(crate) struct RoutingTable {
     changed: tokio::sync::Notify,
 }
 
-pub(crate) fn hash_key(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
+/// The key hash the table stores and the control-plane computes (one definition).
+pub(crate) use hopgate_table::hash_key;
 
 impl RoutingTable {
     pub(crate) fn new() -> Arc<Self> {
