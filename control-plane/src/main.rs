@@ -81,6 +81,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::new(load));
     let domains = Arc::new(Domains::new(store.clone(), hub.clone(), log.clone()));
     let pods = Arc::new(Pods::default());
+    actix_web::rt::spawn(pods.clone().expire_forever());
     actix_web::rt::spawn(domains.clone().catch_up_forever());
     let acme = acme::start(config.acme.clone(), domains.clone(), &log);
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{ControlPlane, Database, INTERNAL_TOKEN};
-use hopgate_table::{Decoder, TableMessage, report_sessions};
+use hopgate_table::{Decoder, SessionReport, TableMessage, report_sessions};
 use reqwest::StatusCode;
 
 /// Reads the table stream at `query` and returns its frames until `stop` says enough.
@@ -72,6 +72,7 @@ async fn resume_sends_only_the_missed_deltas_then_heartbeats() {
             TableMessage::Delta(d) => format!("delta {}", d.version),
             TableMessage::Heartbeat { version } => format!("heartbeat {version}"),
             TableMessage::Snapshot(s) => format!("snapshot {}", s.version),
+            TableMessage::Placement(p) => format!("placement {p:?}"),
         })
         .collect();
     assert_eq!(versions, ["delta 2", "delta 3", "heartbeat 3"]);
@@ -111,7 +112,10 @@ async fn session_reports_show_in_the_admin_api() {
     api.register("idle.example.com").await;
     let client = reqwest::Client::new();
     let url = cp.internal_url();
-    let domains = vec!["live.example.com".to_owned()];
+    let domains = SessionReport {
+        domains: vec!["live.example.com".to_owned()],
+        relay_url: None,
+    };
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-b", &domains)
         .await
         .unwrap();
@@ -148,4 +152,92 @@ async fn session_reports_show_in_the_admin_api() {
         idle["connected"], false,
         "pod-c's newer report replaced the old one"
     );
+}
+
+/// Opens the table stream at `query`; the response to read frames from.
+async fn open_stream(cp: &ControlPlane, query: &str) -> reqwest::Response {
+    let response = reqwest::Client::new()
+        .get(format!("{}/internal/v1/table?{query}", cp.internal_url()))
+        .bearer_auth(INTERNAL_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+}
+
+/// The next frame that is not a snapshot or heartbeat, within `limit`.
+async fn next_placement(
+    response: &mut reqwest::Response,
+    decoder: &mut Decoder,
+    limit: Duration,
+) -> Option<hopgate_table::Placement> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        while let Some(message) = decoder.next_message().unwrap() {
+            if let TableMessage::Placement(placement) = message {
+                return Some(placement);
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await;
+        decoder.push(&chunk.ok()?.unwrap().unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placements_reach_pods_that_ask_and_only_them() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    cp.api().register("live.example.com").await;
+    let client = reqwest::Client::new();
+    let url = cp.internal_url();
+    let mut asking = open_stream(&cp, "pod=pod-b&placement=1").await;
+    let mut old = open_stream(&cp, "pod=pod-old").await;
+    let (mut asking_decoder, mut old_decoder) = (Decoder::new(), Decoder::new());
+    // First: the whole (empty) picture.
+    let first = next_placement(&mut asking, &mut asking_decoder, Duration::from_secs(5))
+        .await
+        .expect("a placement after the snapshot");
+    assert!(first.replace && first.pods.is_empty(), "{first:?}");
+
+    let report = SessionReport {
+        domains: vec!["live.example.com".to_owned()],
+        relay_url: Some("http://10.0.0.7:8443".to_owned()),
+    };
+    let sent = Instant::now();
+    report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &report)
+        .await
+        .unwrap();
+    let change = next_placement(&mut asking, &mut asking_decoder, Duration::from_secs(2))
+        .await
+        .expect("the report's change pushed");
+    assert!(
+        sent.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert!(!change.replace);
+    assert_eq!(change.pods.len(), 1);
+    assert_eq!(change.pods[0].pod, "pod-a");
+    assert_eq!(
+        change.pods[0].relay_url.as_deref(),
+        Some("http://10.0.0.7:8443")
+    );
+    assert_eq!(change.pods[0].domains, ["live.example.com"]);
+
+    // The pod's session ends: the pod is forgotten.
+    let empty = SessionReport::default();
+    report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &empty)
+        .await
+        .unwrap();
+    let gone = next_placement(&mut asking, &mut asking_decoder, Duration::from_secs(2))
+        .await
+        .expect("the removal pushed");
+    assert_eq!(gone.pods.len(), 1);
+    assert!(gone.pods[0].domains.is_empty(), "{gone:?}");
+
+    // A pod that didn't ask (an older pod) never sees a placement frame, even across a
+    // heartbeat.
+    let none = next_placement(&mut old, &mut old_decoder, Duration::from_millis(2500)).await;
+    assert_eq!(none, None);
 }

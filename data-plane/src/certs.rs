@@ -144,3 +144,44 @@ pub(crate) fn self_signed(names: Vec<String>) -> anyhow::Result<(String, String)
     let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)?;
     Ok((cert.pem(), signing_key.serialize_pem()))
 }
+
+/// The debug certificate kept in the state directory (`debug-cert.pem`, `debug-key.pem`),
+/// if both files are there and the certificate names every one of `names`: several debug
+/// pods given the same two files present the same certificate, so an agent that pins its
+/// fingerprint can connect to any of them.
+pub(crate) fn saved_debug_certificate(
+    dir: &std::path::Path,
+    names: &[String],
+) -> Option<(String, String)> {
+    let chain = std::fs::read_to_string(dir.join("debug-cert.pem")).ok()?;
+    let key = std::fs::read_to_string(dir.join("debug-key.pem")).ok()?;
+    let cert = X509::from_pem(chain.as_bytes()).ok()?;
+    PKey::private_key_from_pem(key.as_bytes()).ok()?;
+    let covered: Vec<String> = cert
+        .subject_alt_names()?
+        .iter()
+        .filter_map(|n| n.dnsname().map(str::to_ascii_lowercase))
+        .collect();
+    names
+        .iter()
+        .all(|n| covered.contains(&n.to_ascii_lowercase()))
+        .then_some((chain, key))
+}
+
+/// Saves the debug certificate and its key in the state directory (the key readable by
+/// this user only).
+pub(crate) fn save_debug_certificate(
+    dir: &std::path::Path,
+    chain: &str,
+    key: &str,
+) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    std::fs::write(dir.join("debug-cert.pem"), chain)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dir.join("debug-key.pem"))?;
+    file.write_all(key.as_bytes())
+}

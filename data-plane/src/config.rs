@@ -55,6 +55,14 @@ pub(crate) struct Config {
     /// On SIGTERM, how long requests in flight may take to finish before the pod exits.
     #[arg(long, env = "HOP_SERVER_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub(crate) drain_timeout: Duration,
+    /// Listener for requests other pods relay here (cross-pod routing), e.g.
+    /// `0.0.0.0:8443`, or `off`. Default: `0.0.0.0:8443` in production, `off` in debug mode.
+    #[arg(long, env = "HOP_SERVER_RELAY_LISTEN")]
+    pub(crate) relay_listen: Option<String>,
+    /// The URL other pods reach the relay listener at (`http://POD_IP:8443`); default: from
+    /// the bound address, unless it is a wildcard (then the pod is no relay target).
+    #[arg(long, env = "HOP_SERVER_RELAY_URL")]
+    pub(crate) relay_url: Option<String>,
     /// How long a request may wait for the agent's response head.
     #[arg(long, env = "HOP_SERVER_RESPONSE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub(crate) response_timeout: Duration,
@@ -106,6 +114,18 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl Config {
+    /// Where the relay listener binds, if anywhere.
+    pub(crate) fn relay_listen(&self) -> Result<Option<SocketAddr>, String> {
+        match self.relay_listen.as_deref().map(str::trim) {
+            None if self.debug => Ok(None),
+            None => Ok(Some(SocketAddr::from(([0, 0, 0, 0], 8443)))),
+            Some("off" | "") => Ok(None),
+            Some(addr) => addr.parse().map(Some).map_err(|_| {
+                format!("HOP_SERVER_RELAY_LISTEN: '{addr}' is not a socket address or 'off'")
+            }),
+        }
+    }
+
     /// Checks what clap can't: names the bad setting and why.
     pub(crate) fn validate(&self) -> Result<(), String> {
         crate::host::normalize(&self.domain)
@@ -143,6 +163,20 @@ impl Config {
         {
             return Err(format!(
                 "HOP_POD_ID: '{id}' must be 1-128 characters of A-Z a-z 0-9 . _ -"
+            ));
+        }
+        if self.relay_listen()?.is_some() && self.control_plane_url.is_none() {
+            return Err(
+                "HOP_SERVER_RELAY_LISTEN: needs HOP_CONTROL_PLANE_URL (which says where \
+                        sessions are); set it to 'off' without a control-plane"
+                    .into(),
+            );
+        }
+        if let Some(url) = &self.relay_url
+            && !url.starts_with("http://")
+        {
+            return Err(format!(
+                "HOP_SERVER_RELAY_URL: '{url}' is not an http:// URL"
             ));
         }
         if self.header_timeout.is_zero() {
@@ -232,5 +266,49 @@ mod tests {
         assert_eq!(parse(&ok), Ok(()));
         bad.extend(["--pod-id", "bad pod"]);
         assert!(parse(&bad).unwrap_err().starts_with("HOP_POD_ID"));
+    }
+
+    #[test]
+    fn the_relay_listener_is_on_in_production_and_checked() {
+        let config = |extra: &[&str]| {
+            let mut args = vec!["dp", "--domain", "gw.test"];
+            args.extend_from_slice(extra);
+            Config::try_parse_from(args).unwrap()
+        };
+        let cp = [
+            "--control-plane-url",
+            "http://127.0.0.1:1",
+            "--internal-token",
+            "t",
+        ];
+        let production = config(&cp);
+        assert_eq!(
+            production.relay_listen(),
+            Ok(Some("0.0.0.0:8443".parse().unwrap()))
+        );
+        assert_eq!(config(&["--debug"]).relay_listen(), Ok(None));
+        let mut off = cp.to_vec();
+        off.extend(["--relay-listen", "off"]);
+        assert_eq!(config(&off).relay_listen(), Ok(None));
+        let mut bad = cp.to_vec();
+        bad.extend(["--relay-listen", "nope"]);
+        assert!(
+            config(&bad)
+                .validate()
+                .unwrap_err()
+                .starts_with("HOP_SERVER_RELAY_LISTEN")
+        );
+        let err = config(&["--debug", "--relay-listen", "127.0.0.1:0"])
+            .validate()
+            .unwrap_err();
+        assert!(err.starts_with("HOP_SERVER_RELAY_LISTEN"), "{err}");
+        let mut url = cp.to_vec();
+        url.extend(["--relay-url", "ftp://x"]);
+        assert!(
+            config(&url)
+                .validate()
+                .unwrap_err()
+                .starts_with("HOP_SERVER_RELAY_URL")
+        );
     }
 }

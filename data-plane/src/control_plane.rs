@@ -5,23 +5,28 @@
 //! Each table change rebuilds the routing table's domain map (swapped whole, so requests
 //! never wait) and closes the sessions of domains that were unregistered or whose key was
 //! rotated: their agents find out at their next hello.
+//!
+//! The pod also asks for session placements (which other pods hold a session for which
+//! domain, with their relay URLs) and keeps the routing table's remote map in step with
+//! them, for cross-pod routing; its own report carries its relay URL.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
 use hopgate_table::{
-    ChangeKind, Event, REPORT_INTERVAL, Subscriber, SubscriberConfig, Table, report_sessions,
+    ChangeKind, Event, Placement, PodSessions, REPORT_INTERVAL, SessionReport, Subscriber,
+    SubscriberConfig, Table, report_sessions,
 };
 use slog::{Logger, info, warn};
 
 use crate::{
-    routing::{DomainEntry, RoutingTable},
+    routing::{DomainEntry, RelayTargets, RoutingTable},
     session_actor::Revoked,
     table_certs,
 };
@@ -48,6 +53,8 @@ pub(crate) struct Link {
     pub(crate) token: String,
     pub(crate) pod_id: String,
     pub(crate) state_dir: Option<std::path::PathBuf>,
+    /// This pod's relay listener as other pods reach it, if it is a relay target.
+    pub(crate) relay_url: Option<String>,
 }
 
 /// Subscribes to the table and starts the session reports. The returned subscriber must
@@ -67,6 +74,13 @@ pub(crate) fn start(
     let events_status = status.clone();
     config = config.on_event(move |event| {
         on_event(&events_log, &events_status, event);
+    });
+    let placement_routing = routing.clone();
+    let own_pod = link.pod_id.clone();
+    let known = Mutex::new(BTreeMap::new());
+    config = config.on_placement(move |placement| {
+        let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
+        apply_placement(&mut known, placement, &own_pod, &placement_routing);
     });
     let change_log = log.clone();
     let change_routing = routing.clone();
@@ -139,6 +153,40 @@ fn apply(
     status.loaded.store(table.is_loaded(), Ordering::Relaxed);
 }
 
+/// Updates the pods known to hold sessions and gives the routing table the new map of
+/// domain → other pods' relay URLs (this pod and pods without a relay URL left out).
+fn apply_placement(
+    known: &mut BTreeMap<String, PodSessions>,
+    placement: &Placement,
+    own_pod: &str,
+    routing: &RoutingTable,
+) {
+    if placement.replace {
+        known.clear();
+    }
+    for pod in &placement.pods {
+        if pod.domains.is_empty() {
+            known.remove(&pod.pod);
+        } else {
+            known.insert(pod.pod.clone(), pod.clone());
+        }
+    }
+    let mut remote: HashMap<String, Vec<Arc<str>>> = HashMap::new();
+    for pod in known.values().filter(|p| p.pod != own_pod) {
+        let Some(url) = &pod.relay_url else { continue };
+        let url: Arc<str> = Arc::from(url.as_str());
+        for domain in &pod.domains {
+            remote.entry(domain.clone()).or_default().push(url.clone());
+        }
+    }
+    routing.set_remote(
+        remote
+            .into_iter()
+            .map(|(domain, urls)| (domain, RelayTargets::from(urls)))
+            .collect(),
+    );
+}
+
 /// Tells the control-plane which domains have a live session here: when the set changes
 /// (checked often, sent at once) and every [`REPORT_INTERVAL`] regardless.
 async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
@@ -159,7 +207,11 @@ async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
         let domains = routing.live_domains();
         let due = last.as_ref() != Some(&domains) || last_sent.elapsed() >= REPORT_INTERVAL;
         if due {
-            match report_sessions(&client, &link.url, &link.token, &link.pod_id, &domains).await {
+            let report = SessionReport {
+                domains: domains.clone(),
+                relay_url: link.relay_url.clone(),
+            };
+            match report_sessions(&client, &link.url, &link.token, &link.pod_id, &report).await {
                 Ok(()) => {
                     failing = false;
                     last = Some(domains);

@@ -20,7 +20,7 @@ const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
+pub(crate) fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all("connection")
         .filter_map(|v| v.to_str().ok())

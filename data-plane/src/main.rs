@@ -10,6 +10,8 @@
 //! - `agents`: the DTLS listener's accept loop and the agents' hello.
 //! - `session_actor`: one actor per agent session.
 //! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it.
+//! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
+//!   agent's session, and that pod's relay listener.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`.
 
@@ -25,6 +27,8 @@ mod logging;
 mod pages;
 mod plain_http;
 mod proxy;
+mod relay;
+mod relay_out;
 mod request_actor;
 mod routing;
 mod session_actor;
@@ -42,7 +46,7 @@ use std::{
 use actix_web::{App, HttpServer, web};
 use clap::Parser;
 use hopgate_transport::{Identity, Listener, ServerConfig};
-use slog::{Logger, error, info};
+use slog::{Logger, error, info, warn};
 
 use crate::{
     config::Config,
@@ -74,7 +78,16 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     names.extend(config.dev_domains.iter().map(|d| d.domain.clone()));
     // Debug: a self-signed certificate agents pin. Production: the same kind of certificate
     // stands in (trusted by no one) until the control-plane's table brings the real one.
-    let (chain, key) = certs::self_signed(names.clone())?;
+    let saved = config
+        .state_dir
+        .as_deref()
+        .filter(|_| config.debug)
+        .and_then(|dir| certs::saved_debug_certificate(dir, &names));
+    let reused = saved.is_some();
+    let (chain, key) = match saved {
+        Some(pair) => pair,
+        None => certs::self_signed(names.clone())?,
+    };
     let identity = Identity::from_pem(chain.as_bytes(), key.as_bytes())?;
     let store = Arc::new(certs::CertStore::new());
     if config.debug {
@@ -82,9 +95,12 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
             "fingerprint" => identity.fingerprint().to_string());
         if let Some(dir) = &config.state_dir {
             std::fs::create_dir_all(dir)?;
+            if !reused {
+                certs::save_debug_certificate(dir, &chain, &key)?;
+            }
             let path = dir.join("debug-cert.pem");
-            std::fs::write(&path, &chain)?;
-            info!(log, "debug certificate written"; "path" => path.display().to_string());
+            info!(log, "debug certificate written"; "path" => path.display().to_string(),
+                "reused" => reused);
         }
         for name in &names {
             store.insert(name, chain.as_bytes(), key.as_bytes())?;
@@ -101,6 +117,26 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let dtls_addr = listener.local_addr();
     let table = RoutingTable::new();
     let table_status = Arc::new(control_plane::TableStatus::default());
+    let relay_tcp = match config.relay_listen().map_err(anyhow::Error::msg)? {
+        Some(addr) => Some(std::net::TcpListener::bind(addr)?),
+        None => None,
+    };
+    let relay_addr = relay_tcp
+        .as_ref()
+        .map(std::net::TcpListener::local_addr)
+        .transpose()?;
+    let relay_url = config.relay_url.clone().or_else(|| {
+        relay_addr
+            .filter(|addr| !addr.ip().is_unspecified())
+            .map(|addr| format!("http://{addr}"))
+    });
+    if relay_addr.is_some() && relay_url.is_none() {
+        warn!(
+            log,
+            "the relay listener has a wildcard address and HOP_SERVER_RELAY_URL \
+            is unset: other pods can't relay to this one"
+        );
+    }
     if config.debug {
         table_status
             .gateway_certificate
@@ -114,6 +150,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
                 token: token.clone(),
                 pod_id: config.pod_id.clone().unwrap_or_else(default_pod_id),
                 state_dir: config.state_dir.clone(),
+                relay_url: relay_url.clone(),
             };
             info!(log, "routing table from the control-plane";
                 "control_plane" => url, "pod_id" => &link.pod_id);
@@ -164,11 +201,35 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         in_flight: in_flight.clone(),
         log: log.clone(),
     });
+    let cross_pod = subscriber.is_some();
+    let relay_token = config.internal_token.clone().unwrap_or_default();
+    let relay = match relay_tcp {
+        Some(tcp) => {
+            let state = state.clone();
+            let token = web::Data::new(relay::RelayToken(relay_token.clone()));
+            Some(
+                HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .app_data(token.clone())
+                        .default_service(web::to(relay::handle))
+                })
+                .disable_signals()
+                .tcp_nodelay(true)
+                .listen(tcp)?
+                .run(),
+            )
+        }
+        None => None,
+    };
     let https = std::net::TcpListener::bind(config.https_listen)?;
     let https_addr = https.local_addr()?;
     let visitors = HttpServer::new(move || {
+        // One connection pool to the other pods per worker thread.
+        let relay = relay_out::RelayClient::new(&relay_token).expect("an HTTP client");
         App::new()
             .app_data(state.clone())
+            .app_data(web::Data::new(relay))
             .default_service(web::to(proxy::handle))
     })
     .client_request_timeout(config.header_timeout)
@@ -217,6 +278,8 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         visitors: visitors.handle(),
         redirect: redirect.handle(),
         internal: internal.handle(),
+        relay: relay.as_ref().map(actix_web::dev::Server::handle),
+        cross_pod,
         in_flight,
         deadline: config.drain_timeout,
         log: log.clone(),
@@ -224,8 +287,15 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
 
     info!(log, "listening";
         "https" => https_addr.to_string(), "http" => http_addr.to_string(),
-        "dtls" => dtls_addr.to_string(), "metrics" => metrics_addr.to_string());
-    tokio::try_join!(visitors, redirect, internal)?;
+        "dtls" => dtls_addr.to_string(), "metrics" => metrics_addr.to_string(),
+        "relay" => relay_addr.map(|a| a.to_string()), "relay_url" => relay_url);
+    let relay = async move {
+        match relay {
+            Some(server) => server.await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(visitors, redirect, internal, relay)?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The visitor-facing handler: route by Host, run the request through a [`RequestActor`],
-//! and stream the agent's answer back.
+//! and stream the agent's answer back; a domain whose session is on another pod is relayed
+//! there (`relay_out`).
 
 use std::{
     pin::Pin,
@@ -54,45 +55,68 @@ pub(crate) async fn handle(
             );
         }
     };
-    let handle = match state.table.route(&host) {
-        Route::Unknown => {
-            return pages::error(
-                &req,
-                StatusCode::NOT_FOUND,
-                "Not Found",
-                &format!("{host} is not served by this gateway."),
-            );
-        }
-        Route::Offline => {
-            return pages::error(
-                &req,
-                StatusCode::BAD_GATEWAY,
-                "Agent offline",
-                &format!("No agent is connected for {host} right now."),
-            );
-        }
-        Route::Live(handle) => handle,
-    };
     let upgrade = websocket_upgrade(&req);
-    let request_id = new_request_id();
-    let log = state.log.new(
-        o!("domain" => host.clone(), "session_id" => handle.id, "request_id" => request_id.clone()),
-    );
+    // What the agent gets: computed here, on the pod the visitor reached, even when another
+    // pod serves the request.
+    let headers = headers::request_headers(&req, &raw_host, upgrade.as_ref());
+    let handle = match state.table.route(&host) {
+        Route::Live(handle) => handle,
+        Route::Remote(targets) => {
+            return crate::relay_out::relay(&req, payload, &state, &host, headers, &targets).await;
+        }
+        other => return not_live(&req, &host, &other),
+    };
+    let version = match req.version() {
+        Version::HTTP_10 => HttpVersion::Http10,
+        Version::HTTP_2 => HttpVersion::Http2,
+        _ => HttpVersion::Http11,
+    };
     let head = RequestHead {
-        request_id,
+        request_id: new_request_id(),
         method: req.method().as_str().to_owned(),
         uri: req
             .uri()
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .to_owned(),
-        version: match req.version() {
-            Version::HTTP_10 => HttpVersion::Http10,
-            Version::HTTP_2 => HttpVersion::Http2,
-            _ => HttpVersion::Http11,
-        },
-        headers: headers::request_headers(&req, &raw_host, upgrade.as_ref()),
+        version,
+        headers,
     };
+    forward(&req, payload, &state, handle, &host, head).await
+}
+
+/// The answer for a host with no session to forward through (404 or 502).
+pub(crate) fn not_live(req: &HttpRequest, host: &str, route: &Route) -> HttpResponse {
+    match route {
+        Route::Unknown => pages::error(
+            req,
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            &format!("{host} is not served by this gateway."),
+        ),
+        _ => pages::error(
+            req,
+            StatusCode::BAD_GATEWAY,
+            "Agent offline",
+            &format!("No agent is connected for {host} right now."),
+        ),
+    }
+}
+
+/// Carries `head` (and the request's body) through the session `handle` and streams the
+/// agent's answer back: the visitor's request here, or one another pod relayed.
+pub(crate) async fn forward(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    handle: crate::routing::SessionHandle,
+    host: &str,
+    head: RequestHead,
+) -> HttpResponse {
+    let upgrade = websocket_upgrade(req);
+    let log = state.log.new(
+        o!("domain" => host.to_owned(), "session_id" => handle.id, "request_id" => head.request_id.clone()),
+    );
     // The head must fit one frame: refuse what can't be carried, before opening a stream.
     let head_size: usize = head
         .headers
@@ -105,7 +129,7 @@ pub(crate) async fn handle(
     if head_size > crate::session_actor::limits().max_head_frame {
         info!(log, "request head too large"; "bytes" => head_size);
         return pages::error(
-            &req,
+            req,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request Header Fields Too Large",
             "The request's headers are larger than this gateway carries (64 KiB).",
@@ -116,7 +140,7 @@ pub(crate) async fn handle(
         head: Some(head),
         payload: Some(payload),
         // After a protocol switch the visitor's bytes flow up until it closes its side.
-        has_body: upgrade.is_some() || has_body(&req),
+        has_body: upgrade.is_some() || has_body(req),
         handle,
         reply: Some(reply),
         response_timeout: state.response_timeout,
@@ -126,13 +150,13 @@ pub(crate) async fn handle(
     }
     .start();
     match answer.await {
-        Ok(Ok(upstream)) => respond(&req, upstream, actor, upgrade.is_some()),
+        Ok(Ok(upstream)) => respond(req, upstream, actor, upgrade.is_some()),
         Ok(Err(err)) => {
             info!(log, "request failed"; "error" => %err);
-            error_page(&req, &err)
+            error_page(req, &err)
         }
         Err(_) => pages::error(
-            &req,
+            req,
             StatusCode::BAD_GATEWAY,
             "Bad Gateway",
             "The request was abandoned.",
@@ -242,7 +266,7 @@ fn switched(
 /// The protocol a visitor's HTTP/1.1 request asks to switch to, when it is a WebSocket
 /// upgrade (`Connection: upgrade` and `Upgrade: websocket`): the only switch actix hands
 /// over as a raw byte stream. Other upgrades (`h2c`) are forwarded as ordinary requests.
-fn websocket_upgrade(req: &HttpRequest) -> Option<HeaderValue> {
+pub(crate) fn websocket_upgrade(req: &HttpRequest) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 || !req.head().upgrade() {
         return None;
     }
@@ -305,7 +329,7 @@ impl Stream for BodyStream {
 
 /// Whether a request carries a body. HTTP/1 says so exactly (Content-Length or
 /// Transfer-Encoding, RFC 9112 §6.3); on HTTP/2 only an explicit zero length rules one out.
-fn has_body(req: &HttpRequest) -> bool {
+pub(crate) fn has_body(req: &HttpRequest) -> bool {
     let headers = req.headers();
     let length = headers
         .get("content-length")
@@ -317,6 +341,6 @@ fn has_body(req: &HttpRequest) -> bool {
     }
 }
 
-fn new_request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }

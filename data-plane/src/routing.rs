@@ -1,6 +1,13 @@
-//! The routing table: which domains exist (with their key hashes), and which live session
-//! serves each. Read on every request without a global lock: the domain map is swapped
-//! whole on change, live sessions sit in a sharded concurrent map.
+//! The routing table: which domains exist (with their key hashes), which live session
+//! serves each, and which other pods hold a session for a domain (cross-pod routing, from
+//! the control-plane's placements). Read on every request without a global lock: the
+//! domain and remote maps are swapped whole on change, live sessions sit in a sharded
+//! concurrent map. A local session always wins over a remote one.
+//!
+//! While the pod drains, a session whose agent has already connected to another pod is
+//! *moved*: this pod's visitors are relayed to the new pod, but requests other pods relay
+//! here still use the old session (it stays open until the pod exits) and it is no longer
+//! reported.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -36,12 +43,21 @@ pub(crate) enum Route {
     Offline,
     /// Forward through this session.
     Live(SessionHandle),
+    /// No session here; relay to one of these pods (relay URLs, in a stable order).
+    Remote(RelayTargets),
 }
+
+/// Relay URLs of the other pods holding a domain's session.
+pub(crate) type RelayTargets = Arc<[Arc<str>]>;
 
 #[derive(Default)]
 pub(crate) struct RoutingTable {
     domains: ArcSwap<HashMap<String, DomainEntry>>,
     sessions: DashMap<String, SessionHandle>,
+    /// Sessions of a draining pod whose agents are live on another pod.
+    moved: DashMap<String, SessionHandle>,
+    /// Domain → other pods holding its session (from the control-plane's placements).
+    remote: ArcSwap<HashMap<String, RelayTargets>>,
     /// Signalled whenever the set of live sessions changes (for the session report).
     changed: tokio::sync::Notify,
 }
@@ -113,14 +129,51 @@ impl RoutingTable {
         }
     }
 
+    /// Where a visitor's request for `host` goes: a local session, else another pod.
     pub(crate) fn route(&self, host: &str) -> Route {
         if let Some(handle) = self.sessions.get(host) {
+            return Route::Live(handle.clone());
+        }
+        if !self.domains.load().contains_key(host) {
+            return Route::Unknown;
+        }
+        if let Some(targets) = self.remote.load().get(host) {
+            return Route::Remote(targets.clone());
+        }
+        match self.moved.get(host) {
+            Some(handle) => Route::Live(handle.clone()),
+            None => Route::Offline,
+        }
+    }
+
+    /// Where a request another pod relayed here goes: local sessions only (one hop).
+    pub(crate) fn route_relayed(&self, host: &str) -> Route {
+        if let Some(handle) = self.sessions.get(host).or_else(|| self.moved.get(host)) {
             return Route::Live(handle.clone());
         }
         if self.domains.load().contains_key(host) {
             Route::Offline
         } else {
             Route::Unknown
+        }
+    }
+
+    /// Replaces the map of domains with a session on other pods.
+    pub(crate) fn set_remote(&self, remote: HashMap<String, RelayTargets>) {
+        self.remote.store(Arc::new(remote));
+    }
+
+    /// Whether another pod holds a session for `domain`.
+    pub(crate) fn is_remote(&self, domain: &str) -> bool {
+        self.remote.load().contains_key(domain)
+    }
+
+    /// The agent of `domain` is live on another pod: visitors here go there from now on,
+    /// relayed requests still use this session (see the module docs).
+    pub(crate) fn mark_moved(&self, domain: &str, id: u64) {
+        if let Some((_, handle)) = self.sessions.remove_if(domain, |_, h| h.id == id) {
+            self.moved.insert(domain.to_owned(), handle);
+            self.changed.notify_one();
         }
     }
 
@@ -133,6 +186,7 @@ impl RoutingTable {
 
     /// Removes the domain's session if it is still session `id`.
     pub(crate) fn deregister(&self, domain: &str, id: u64) {
+        self.moved.remove_if(domain, |_, handle| handle.id == id);
         if self
             .sessions
             .remove_if(domain, |_, handle| handle.id == id)
@@ -183,5 +237,23 @@ mod tests {
         let table = table();
         assert!(matches!(table.route("app.test"), Route::Offline));
         assert!(matches!(table.route("nope.test"), Route::Unknown));
+    }
+
+    #[test]
+    fn remote_sessions_are_routed_to_unless_there_is_a_local_one() {
+        let table = table();
+        let targets: RelayTargets = Arc::from(vec![Arc::from("http://10.0.0.2:8443")]);
+        table.set_remote(HashMap::from([
+            ("app.test".to_owned(), targets.clone()),
+            ("unregistered.test".to_owned(), targets),
+        ]));
+        assert!(
+            matches!(table.route("app.test"), Route::Remote(t) if t[0].as_ref() == "http://10.0.0.2:8443")
+        );
+        // A relayed request is never relayed again.
+        assert!(matches!(table.route_relayed("app.test"), Route::Offline));
+        // Only domains of the table are routed anywhere.
+        assert!(matches!(table.route("unregistered.test"), Route::Unknown));
+        assert!(table.is_remote("app.test"));
     }
 }

@@ -3,8 +3,9 @@
 //! (constant-time, → 401):
 //!
 //! - `GET /internal/v1/table?pod=POD&since=EPOCH:VERSION`: the table stream (`stream`);
+//!   With `placement=1` the stream also carries where agents' sessions are (`pods`).
 //! - `POST /internal/v1/pods/{pod}/sessions`: the pod's session report, MessagePack or
-//!   JSON `{"domains": [..]}` (`pods`).
+//!   JSON `{"domains": [..], "relay_url": ".."}` (`pods`).
 
 mod pods;
 mod stream;
@@ -92,6 +93,8 @@ pub(crate) fn app(
 struct TableQuery {
     pod: Option<String>,
     since: Option<String>,
+    /// `1`: the pod routes across pods and wants [`hopgate_table::Placement`] frames.
+    placement: Option<String>,
 }
 
 async fn table(
@@ -114,18 +117,25 @@ async fn table(
                 .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
         ),
     };
+    let placement = (query.placement.as_deref() == Some(hopgate_table::PLACEMENT_QUERY.1))
+        .then(|| stream::PlacementFeed::new(state.pods.watch()));
     let subscription = state.hub.subscribe(since.as_ref());
     let log = state.log.new(slog::o!("pod" => pod));
     info!(log, "pod subscribed";
         "since" => since.as_ref().map(ToString::to_string),
         "version" => subscription.version,
-        "snapshot" => subscription.snapshot,
+        "snapshot" => subscription.snapshot, "placement" => placement.is_some(),
         "deltas" => if subscription.snapshot { 0 } else { subscription.initial.len() });
     Ok(HttpResponse::Ok()
         .content_type(TABLE_CONTENT_TYPE)
         .insert_header(("Cache-Control", "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream::frames(state.hub.clone(), subscription, log)))
+        .streaming(stream::frames(
+            state.hub.clone(),
+            subscription,
+            placement,
+            log,
+        )))
 }
 
 async fn report(
@@ -166,6 +176,9 @@ async fn report(
         .iter()
         .filter_map(|d| domain_name::normalize(d).ok())
         .collect();
-    state.pods.report(&pod, domains);
+    let relay_url = report
+        .relay_url
+        .filter(|url| url.starts_with("http://") || url.starts_with("https://"));
+    state.pods.report(&pod, domains, relay_url);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,19 +3,95 @@
 //! (so the pod can check it is in step). A pod that falls more than the broadcast queue
 //! behind gets a fresh snapshot instead of silently missing deltas. The stream ends when
 //! the hub is reset (the pod reconnects); actix drops it when the pod goes away.
+//!
+//! A pod that asked for placements (`placement=1`) also gets a [`Placement`] frame with
+//! every live pod right after its initial frames, and then one with the pods whose report
+//! changed each time the placement does (see [`Pods`](super::Pods)).
 
 use std::{collections::VecDeque, io, sync::Arc};
 
 use bytes::Bytes;
 use futures_util::Stream;
-use hopgate_table::{Delta, HEARTBEAT_INTERVAL, TableMessage};
+use hopgate_table::{Delta, HEARTBEAT_INTERVAL, Placement, PodSessions, TableMessage};
 use slog::{Logger, error, info};
 use tokio::{
-    sync::broadcast::{self, error::RecvError},
+    sync::{
+        broadcast::{self, error::RecvError},
+        watch,
+    },
     time::{Instant, Interval, MissedTickBehavior},
 };
 
+use super::pods::PlacementMap;
 use crate::hub::{Hub, Subscription};
+
+/// The placement a stream follows, and what it last sent of it.
+pub(crate) struct PlacementFeed {
+    rx: watch::Receiver<Arc<PlacementMap>>,
+    sent: Option<Arc<PlacementMap>>,
+}
+
+impl PlacementFeed {
+    pub(crate) fn new(rx: watch::Receiver<Arc<PlacementMap>>) -> Self {
+        Self { rx, sent: None }
+    }
+
+    /// The frame that brings the pod from what was sent to the current placement, if any.
+    fn next_frame(&mut self) -> Option<TableMessage> {
+        let now = self.rx.borrow_and_update().clone();
+        let frame = match &self.sent {
+            None => Placement {
+                replace: true,
+                pods: now.iter().map(|(pod, r)| pod_sessions(pod, r)).collect(),
+            },
+            Some(sent) => {
+                let mut pods: Vec<PodSessions> = now
+                    .iter()
+                    .filter(|(pod, r)| sent.get(*pod) != Some(r))
+                    .map(|(pod, r)| pod_sessions(pod, r))
+                    .collect();
+                pods.extend(
+                    sent.keys()
+                        .filter(|pod| !now.contains_key(*pod))
+                        .map(|pod| PodSessions {
+                            pod: pod.clone(),
+                            relay_url: None,
+                            domains: Vec::new(),
+                        }),
+                );
+                if pods.is_empty() {
+                    return None;
+                }
+                Placement {
+                    replace: false,
+                    pods,
+                }
+            }
+        };
+        self.sent = Some(now);
+        Some(TableMessage::Placement(frame))
+    }
+}
+
+fn pod_sessions(pod: &str, report: &super::pods::PodReport) -> PodSessions {
+    PodSessions {
+        pod: pod.to_owned(),
+        relay_url: report.relay_url.clone(),
+        domains: report.domains.iter().cloned().collect(),
+    }
+}
+
+/// Resolves when the placement changed; never without a placement feed.
+async fn placement_changed(feed: &mut Option<PlacementFeed>) {
+    match feed {
+        Some(feed) => {
+            if feed.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
 
 struct Feed {
     hub: Arc<Hub>,
@@ -25,25 +101,33 @@ struct Feed {
     heartbeat: Interval,
     log: Logger,
     failed: bool,
+    placement: Option<PlacementFeed>,
 }
 
 /// The response body for `subscription`.
 pub(crate) fn frames(
     hub: Arc<Hub>,
     subscription: Subscription,
+    placement: Option<PlacementFeed>,
     log: Logger,
 ) -> impl Stream<Item = Result<Bytes, io::Error>> + 'static {
     let mut heartbeat =
         tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut queue: VecDeque<TableMessage> = subscription.initial.into();
+    let mut placement = placement;
+    if let Some(frame) = placement.as_mut().and_then(PlacementFeed::next_frame) {
+        queue.push_back(frame);
+    }
     let feed = Feed {
         hub,
-        queue: subscription.initial.into(),
+        queue,
         rx: subscription.rx,
         sent: subscription.version,
         heartbeat,
         log,
         failed: false,
+        placement,
     };
     futures_util::stream::unfold(feed, |mut feed| async move {
         let item = feed.next().await?;
@@ -77,6 +161,11 @@ impl Feed {
                     }
                     Err(RecvError::Closed) => return None,
                 },
+                () = placement_changed(&mut self.placement) => {
+                    if let Some(frame) = self.placement.as_mut().and_then(PlacementFeed::next_frame) {
+                        self.queue.push_back(frame);
+                    }
+                }
                 _ = self.heartbeat.tick() => {
                     let beat = TableMessage::Heartbeat { version: self.sent };
                     return Some(self.encode(&beat));
@@ -115,7 +204,7 @@ mod tests {
         }));
         let log = Logger::root(slog::Discard, slog::o!());
         let subscription = hub.subscribe(None);
-        let stream = frames(hub.clone(), subscription, log);
+        let stream = frames(hub.clone(), subscription, None, log);
         let total = RECENT as u64 + 50;
         for version in 1..=total {
             hub.publish(Delta {

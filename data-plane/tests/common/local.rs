@@ -130,7 +130,36 @@ impl Agent {
         Self::spawn(dp, domain, target, key, &["--ca-file", &ca])
     }
 
+    /// The agent for `domain`, dialing `server` (a load balancer in front of pods that
+    /// share `dp`'s debug certificate).
+    pub fn start_via(
+        dp: &DataPlane,
+        server: SocketAddr,
+        domain: &str,
+        target: SocketAddr,
+        key: &str,
+    ) -> Self {
+        let fingerprint = dp.fingerprint.expect("a debug-mode data-plane").to_string();
+        Self::spawn_to(
+            server,
+            domain,
+            target,
+            key,
+            &["--fingerprint", &fingerprint, "--debug"],
+        )
+    }
+
     fn spawn(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str, extra: &[&str]) -> Self {
+        Self::spawn_to(dp.dtls, domain, target, key, extra)
+    }
+
+    fn spawn_to(
+        server: SocketAddr,
+        domain: &str,
+        target: SocketAddr,
+        key: &str,
+        extra: &[&str],
+    ) -> Self {
         let mut child = Command::new(agent_binary())
             .args([
                 "http",
@@ -142,7 +171,7 @@ impl Agent {
             ])
             .args([
                 "--server",
-                &dp.dtls.to_string(),
+                &server.to_string(),
                 "--server-name",
                 "gw.hopgate.test",
             ])

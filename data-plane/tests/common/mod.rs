@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod control_plane;
+pub mod forwarder;
 pub mod local;
 
 use std::{
@@ -26,6 +27,8 @@ pub struct DataPlane {
     pub http: SocketAddr,
     pub dtls: SocketAddr,
     pub metrics: SocketAddr,
+    /// The relay listener (cross-pod routing), when it is on.
+    pub relay: Option<SocketAddr>,
     /// The debug certificate's fingerprint (debug mode only).
     pub fingerprint: Option<Fingerprint>,
     /// The root a visitor trusts: the debug certificate, or the CA that issued the
@@ -95,6 +98,37 @@ impl DataPlane {
         Self::launch(&env, state)
     }
 
+    /// Like [`DataPlane::subscribed`], with a relay listener on loopback (cross-pod
+    /// routing) and `extra_env`. Pods given the same `state` share the debug certificate
+    /// (so one pinned fingerprint fits them all) but also the snapshot file: use
+    /// [`DataPlane::share_certificate`] instead for separate state.
+    pub fn relaying(
+        cp: &control_plane::ControlPlane,
+        pod_id: &str,
+        state: Arc<TempDir>,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        let url = format!("http://{}", cp.internal);
+        let mut env = vec![
+            ("HOP_CONTROL_PLANE_URL", url.as_str()),
+            ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
+            ("HOP_POD_ID", pod_id),
+            ("HOP_SERVER_RELAY_LISTEN", "127.0.0.1:0"),
+        ];
+        env.extend_from_slice(extra_env);
+        Self::launch(&env, state)
+    }
+
+    /// A fresh state directory holding this pod's debug certificate and key, for a second
+    /// pod that must present the same certificate.
+    pub fn share_certificate(&self) -> Arc<TempDir> {
+        let dir = Arc::new(TempDir::new("dp"));
+        for file in ["debug-cert.pem", "debug-key.pem"] {
+            std::fs::copy(self.state.0.join(file), dir.0.join(file)).unwrap();
+        }
+        dir
+    }
+
     /// Starts `hopgate-data-plane` in production mode (certificates from the table of the
     /// control-plane `cp`), its plain-HTTP listener on `http_listen`; visitors trust
     /// `root_pem`.
@@ -107,6 +141,7 @@ impl DataPlane {
         let url = format!("http://{}", cp.internal);
         let env = [
             ("HOP_SERVER_DEBUG", "false"),
+            ("HOP_SERVER_RELAY_LISTEN", "127.0.0.1:0"),
             ("HOP_SERVER_HTTP_LISTEN", http_listen),
             ("HOP_CONTROL_PLANE_URL", url.as_str()),
             ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
@@ -165,6 +200,7 @@ impl DataPlane {
             http: addr("http"),
             dtls: addr("dtls"),
             metrics: addr("metrics"),
+            relay: field(&addresses, "relay").map(|a| a.parse().unwrap()),
             fingerprint,
             cert_pem,
             lines,

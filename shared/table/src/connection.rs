@@ -14,7 +14,7 @@ use crate::{
     persist,
     subscriber::{Event, Shared, StartError, SubscriberConfig},
     table::ApplyError,
-    wire::{TABLE_PATH, TableMessage, valid_pod_id},
+    wire::{PLACEMENT_QUERY, TABLE_PATH, TableMessage, valid_pod_id},
 };
 
 /// Why a subscription ended (it is retried).
@@ -43,6 +43,7 @@ pub(crate) struct Request {
     pod_id: String,
     token: String,
     dead_after: Duration,
+    placement: bool,
 }
 
 impl Request {
@@ -66,6 +67,7 @@ impl Request {
             pod_id: config.pod_id.clone(),
             token: config.token.clone(),
             dead_after: config.dead_after,
+            placement: config.on_placement.is_some(),
         })
     }
 }
@@ -119,6 +121,10 @@ async fn stream(
         url.query_pairs_mut()
             .append_pair("since", &since.to_string());
     }
+    if request.placement {
+        url.query_pairs_mut()
+            .append_pair(PLACEMENT_QUERY.0, PLACEMENT_QUERY.1);
+    }
     let send = request.client.get(url).bearer_auth(&request.token).send();
     let mut response = tokio::time::timeout(request.dead_after, send)
         .await
@@ -150,6 +156,12 @@ async fn stream(
 
 /// Applies one message; on a change publishes the new table, calls back, and saves it.
 async fn apply(shared: &Arc<Shared>, message: TableMessage) -> Result<(), ApplyError> {
+    if let TableMessage::Placement(placement) = &message {
+        if let Some(f) = &shared.on_placement {
+            f(placement);
+        }
+        return Ok(());
+    }
     let (view, changes) = {
         let mut table = shared.table.lock().unwrap_or_else(PoisonError::into_inner);
         let before = table.since().cloned();

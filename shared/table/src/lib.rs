@@ -14,14 +14,14 @@
 //!
 //! | module | concern |
 //! | --- | --- |
-//! | `wire` | the messages ([`TableMessage`], [`DomainRecord`], [`Change`], [`Since`]) and limits |
+//! | `wire` | the messages ([`TableMessage`], [`DomainRecord`], [`Change`], [`Since`], [`Placement`]) and limits |
 //! | `frame` | sans-IO framing: `u32` big-endian length + MessagePack; [`encode`], [`Decoder`] |
 //! | `table` | [`Table`]: the pod's copy; [`Table::apply`] returns the [`DomainChange`]s |
 //! | `persist` | the snapshot file: atomic save, load at start |
 //! | `subscriber` | [`Subscriber`]: the background task that keeps a [`Table`] current |
 //! | `connection` | one subscription attempt (HTTP stream → frames → table) |
 //! | `backoff` | reconnection delays (first < 250 ms, cap 10 s) |
-//! | `report` | [`report_sessions`]: the pod's list of domains with live sessions |
+//! | `report` | [`report_sessions`]: the pod's list of domains with live sessions (and its relay URL) |
 
 mod backoff;
 mod connection;
@@ -36,10 +36,13 @@ pub use connection::SubscribeError;
 pub use frame::{DecodeError, Decoder, EncodeError, encode};
 pub use persist::{PersistError, SNAPSHOT_FILE, encode_snapshot, load, save, write_atomically};
 pub use report::{ReportError, report_sessions};
-pub use subscriber::{Event, OnChange, OnEvent, StartError, Subscriber, SubscriberConfig};
+pub use subscriber::{
+    Event, OnChange, OnEvent, OnPlacement, StartError, Subscriber, SubscriberConfig,
+};
 pub use table::{ApplyError, ChangeKind, DomainChange, Table, VerifyError, hash_key};
 pub use wire::{
     BadSince, CertificateRecord, Change, DEAD_AFTER, Delta, DomainRecord, HEARTBEAT_INTERVAL,
-    MAX_FRAME_LEN, MSGPACK_CONTENT_TYPE, REPORT_INTERVAL, REPORT_TTL, SNAPSHOT_CHUNK,
-    SessionReport, Since, Snapshot, TABLE_CONTENT_TYPE, TABLE_PATH, TableMessage, valid_pod_id,
+    MAX_FRAME_LEN, MSGPACK_CONTENT_TYPE, PLACEMENT_QUERY, Placement, PodSessions, REPORT_INTERVAL,
+    REPORT_TTL, SNAPSHOT_CHUNK, SessionReport, Since, Snapshot, TABLE_CONTENT_TYPE, TABLE_PATH,
+    TableMessage, valid_pod_id,
 };

@@ -24,13 +24,13 @@ pub enum ReportError {
 }
 
 /// `POST {control_plane_url}/internal/v1/pods/{pod_id}/sessions` with the full list of
-/// domains that have a live session on this pod (MessagePack).
+/// domains that have a live session on this pod and the pod's relay URL (MessagePack).
 pub async fn report_sessions(
     client: &reqwest::Client,
     control_plane_url: &str,
     token: &str,
     pod_id: &str,
-    domains: &[String],
+    report: &SessionReport,
 ) -> Result<(), ReportError> {
     if !valid_pod_id(pod_id) {
         return Err(ReportError::BadPodId);
@@ -38,9 +38,7 @@ pub async fn report_sessions(
     let base = control_plane_url.trim_end_matches('/');
     let url = Url::parse(&format!("{base}/internal/v1/pods/{pod_id}/sessions"))
         .map_err(|_| ReportError::BadUrl(control_plane_url.to_owned()))?;
-    let body = rmp_serde::to_vec_named(&SessionReport {
-        domains: domains.to_vec(),
-    })?;
+    let body = rmp_serde::to_vec_named(report)?;
     let response = client
         .post(url)
         .bearer_auth(token)

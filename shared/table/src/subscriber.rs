@@ -36,7 +36,7 @@ use crate::{
     connection,
     persist::{self, SNAPSHOT_FILE},
     table::{ChangeKind, DomainChange, Table},
-    wire::{DEAD_AFTER, Since},
+    wire::{DEAD_AFTER, Placement, Since},
 };
 
 /// Called after every change with the new table and what changed in it.
@@ -44,6 +44,9 @@ pub type OnChange = dyn Fn(&Table, &[DomainChange]) + Send + Sync;
 
 /// Called on connection events (for the caller's logs).
 pub type OnEvent = dyn Fn(&Event) + Send + Sync;
+
+/// Called with every [`Placement`] frame (see [`SubscriberConfig::on_placement`]).
+pub type OnPlacement = dyn Fn(&Placement) + Send + Sync;
 
 /// Something the caller may want to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,7 @@ pub struct SubscriberConfig {
     /// A stream with no frame for this long is reconnected.
     pub dead_after: Duration,
     pub(crate) on_event: Option<Arc<OnEvent>>,
+    pub(crate) on_placement: Option<Arc<OnPlacement>>,
 }
 
 impl std::fmt::Debug for SubscriberConfig {
@@ -97,12 +101,20 @@ impl SubscriberConfig {
             state_dir: None,
             dead_after: DEAD_AFTER,
             on_event: None,
+            on_placement: None,
         }
     }
 
     /// Keep the last snapshot in `dir` (created if missing).
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Ask for session placements (`placement=1`) and hand each one to `f` (they are not
+    /// part of the table: not versioned, not saved).
+    pub fn on_placement(mut self, f: impl Fn(&Placement) + Send + Sync + 'static) -> Self {
+        self.on_placement = Some(Arc::new(f));
         self
     }
 
@@ -143,6 +155,7 @@ pub(crate) struct Shared {
     pub(crate) snapshot_path: Option<PathBuf>,
     pub(crate) on_change: Box<OnChange>,
     pub(crate) on_event: Option<Arc<OnEvent>>,
+    pub(crate) on_placement: Option<Arc<OnPlacement>>,
 }
 
 impl Shared {
@@ -199,6 +212,7 @@ impl Subscriber {
             snapshot_path,
             on_change: Box::new(on_change),
             on_event: config.on_event.clone(),
+            on_placement: config.on_placement.clone(),
         });
         if let Some(event) = startup_event {
             shared.event(event);

@@ -164,6 +164,8 @@ impl Table {
                 }
                 _ => Ok(Vec::new()),
             },
+            // Not part of the versioned table (the subscriber hands it on elsewhere).
+            TableMessage::Placement(_) => Ok(Vec::new()),
         }
     }
 

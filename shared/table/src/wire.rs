@@ -3,6 +3,25 @@
 //! Every message is a MessagePack map with named fields (`rmp_serde::to_vec_named`), so
 //! fields can be added later as `#[serde(default)]` without breaking older pods. Enums are
 //! externally tagged (`{"Delta": {...}}`).
+//!
+//! # Session placement (cross-pod routing)
+//!
+//! Which pods hold a live agent session for which domain travels on the same stream as
+//! [`TableMessage::Placement`], but outside the versioned table: it is soft state (rebuilt
+//! from the pods' [`SessionReport`]s, which expire after [`REPORT_TTL`]), it is never
+//! saved to the pod's snapshot file, and it does not move `version` (heartbeats still
+//! check only the table's version). A new enum variant is a breaking change for a decoder
+//! that doesn't know it (an old pod would fail to decode the frame and resubscribe in a
+//! loop), so the control-plane sends placements only to pods that ask for them with
+//! `placement=1` ([`PLACEMENT_QUERY`]) on the subscription URL. Old pods don't ask and see
+//! the stream exactly as before; a new pod on an old control-plane gets no placements and
+//! routes to local sessions only (the behaviour before cross-pod routing).
+//!
+//! The first placement on a stream has `replace: true` and lists every pod with a live
+//! report (the pod drops whatever it knew); later ones list only the pods whose report
+//! changed, a pod with no domains meaning "forget this pod" (its report expired or it has
+//! no session left). [`SessionReport::relay_url`] is `#[serde(default)]`: an old pod's
+//! report still decodes, and a pod without a relay URL is never a relay target.
 
 use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
@@ -45,6 +64,33 @@ pub enum TableMessage {
     Delta(Delta),
     /// Nothing changed; `version` is the last version sent on this stream.
     Heartbeat { version: u64 },
+    /// Where agents' sessions are (soft state, outside the versioned table; sent only to
+    /// pods that ask with [`PLACEMENT_QUERY`], see the module docs).
+    Placement(Placement),
+}
+
+/// The query parameter (`placement=1`) a pod adds to its subscription to receive
+/// [`TableMessage::Placement`] frames.
+pub const PLACEMENT_QUERY: (&str, &str) = ("placement", "1");
+
+/// Pods with live agent sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// `pods` is the whole picture: forget every pod not listed.
+    pub replace: bool,
+    pub pods: Vec<PodSessions>,
+}
+
+/// One pod's live sessions, as its last report said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodSessions {
+    pub pod: String,
+    /// Where other pods relay requests for these domains (`http://10.0.3.7:8443`); `None`
+    /// when the pod has no relay listener.
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    /// Domains with a live session on the pod; empty: the pod has none (forget it).
+    pub domains: Vec<String>,
 }
 
 /// The whole table at one version.
@@ -126,6 +172,10 @@ impl fmt::Debug for CertificateRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionReport {
     pub domains: Vec<String>,
+    /// The pod's relay listener as other pods reach it (`HOP_SERVER_RELAY_URL`); absent in
+    /// reports from pods built before cross-pod routing.
+    #[serde(default)]
+    pub relay_url: Option<String>,
 }
 
 /// Whether `id` can name a pod: 1 to 128 characters of `[A-Za-z0-9._-]` (it travels in a
@@ -230,6 +280,48 @@ mod tests {
         }));
         let bytes = rmp_serde::to_vec_named(&change).unwrap();
         assert_eq!(rmp_serde::from_slice::<Change>(&bytes).unwrap(), change);
+    }
+
+    #[test]
+    fn an_old_report_decodes_without_a_relay_url() {
+        #[derive(Serialize)]
+        struct OldReport {
+            domains: Vec<String>,
+        }
+        let bytes = rmp_serde::to_vec_named(&OldReport {
+            domains: vec!["a.test".into()],
+        })
+        .unwrap();
+        let report: SessionReport = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(report.domains, ["a.test"]);
+        assert_eq!(report.relay_url, None);
+    }
+
+    #[test]
+    fn placement_round_trips_and_an_old_decoder_rejects_it() {
+        let message = TableMessage::Placement(Placement {
+            replace: true,
+            pods: vec![PodSessions {
+                pod: "pod-a".into(),
+                relay_url: Some("http://10.0.0.1:8443".into()),
+                domains: vec!["a.test".into()],
+            }],
+        });
+        let bytes = rmp_serde::to_vec_named(&message).unwrap();
+        assert_eq!(
+            rmp_serde::from_slice::<TableMessage>(&bytes).unwrap(),
+            message
+        );
+        // A pod from before the variant can't decode it: why the control-plane sends it
+        // only to pods that ask (`placement=1`).
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        enum OldMessage {
+            Snapshot(Snapshot),
+            Delta(Delta),
+            Heartbeat { version: u64 },
+        }
+        assert!(rmp_serde::from_slice::<OldMessage>(&bytes).is_err());
     }
 
     #[test]

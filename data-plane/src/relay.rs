@@ -1,0 +1,117 @@
+//! The relay listener (`HOP_SERVER_RELAY_LISTEN`): requests that other pods relay here
+//! because the agent's session for their domain lives on this pod. Plain HTTP/1.1 inside
+//! the cluster, authenticated with the shared `HOP_INTERNAL_TOKEN` in
+//! [`TOKEN_HEADER`] (compared in constant time; `Authorization` belongs to the visitor).
+//!
+//! The relaying pod has already computed what the agent gets: the visitor's headers with
+//! `X-Forwarded-*`/`Forwarded` and the visitor's `Host`. They are passed on as they
+//! arrive (hop-by-hop headers and this module's own headers removed), and the request is
+//! served from a local session only: a relayed request is never relayed again (no local
+//! session → 502 "agent offline").
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use bytes::Bytes;
+use hopgate_protocol::{Header, HttpVersion, RequestHead};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    headers, pages,
+    proxy::{self, AppState},
+    routing::Route,
+};
+
+/// Carries `HOP_INTERNAL_TOKEN` from the relaying pod.
+pub(crate) const TOKEN_HEADER: &str = "x-hopgate-relay-token";
+/// The visitor's HTTP version at the first pod (`1.0`, `1.1`, `2`).
+pub(crate) const VERSION_HEADER: &str = "x-hopgate-visitor-version";
+/// The request id the first pod gave the request (one id in both pods' logs).
+pub(crate) const REQUEST_ID_HEADER: &str = "x-hopgate-request-id";
+
+/// The token relayed requests must carry.
+pub(crate) struct RelayToken(pub(crate) String);
+
+pub(crate) async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    token: web::Data<RelayToken>,
+) -> HttpResponse {
+    let presented = req
+        .headers()
+        .get(TOKEN_HEADER)
+        .map_or(&b""[..], |v| v.as_bytes());
+    if !bool::from(presented.ct_eq(token.0.as_bytes())) {
+        return pages::error(
+            &req,
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Relayed requests need the internal token.",
+        );
+    }
+    let raw_host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host = match crate::host::normalize(raw_host) {
+        Ok(host) => host,
+        Err(why) => {
+            return pages::error(
+                &req,
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                &format!("The Host header {why}."),
+            );
+        }
+    };
+    let handle = match state.table.route_relayed(&host) {
+        Route::Live(handle) => handle,
+        other => return proxy::not_live(&req, &host, &other),
+    };
+    let version = match req.headers().get(VERSION_HEADER).map(|v| v.as_bytes()) {
+        Some(b"1.0") => HttpVersion::Http10,
+        Some(b"2") => HttpVersion::Http2,
+        _ => HttpVersion::Http11,
+    };
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(proxy::new_request_id, str::to_owned);
+    let head = RequestHead {
+        request_id,
+        method: req.method().as_str().to_owned(),
+        uri: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned(),
+        version,
+        headers: relayed_headers(&req),
+    };
+    proxy::forward(&req, payload, &state, handle, &host, head).await
+}
+
+/// The relayed request's headers as the agent gets them: as the first pod computed them,
+/// minus hop-by-hop headers and this module's own; a WebSocket upgrade as one `upgrade`.
+fn relayed_headers(req: &HttpRequest) -> Vec<Header> {
+    let connection_names = headers::named_in_connection(req.headers());
+    let mut out: Vec<Header> = req
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            !headers::is_hop_by_hop(name, &connection_names)
+                && !matches!(name, TOKEN_HEADER | VERSION_HEADER | REQUEST_ID_HEADER)
+        })
+        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .collect();
+    if let Some(protocol) = proxy::websocket_upgrade(req) {
+        out.push(Header::new(
+            "upgrade",
+            Bytes::copy_from_slice(protocol.as_bytes()),
+        ));
+    }
+    out
+}

@@ -1,0 +1,235 @@
+//! Cross-pod routing, the relaying side: a visitor's request for a domain whose agent
+//! session lives on another pod goes to that pod's relay listener (see `relay`) over
+//! HTTP/1.1 with keep-alive (one connection pool per worker thread), bodies streamed both
+//! ways with back-pressure. The headers are the ones this pod computed for the agent
+//! (`X-Forwarded-*`, `Forwarded`, the visitor's `Host`), so the agent sees the same request
+//! whichever pod the visitor reached. A WebSocket upgrade across pods is refused with a
+//! clear 502 (the visitor's client reconnects, and lands on a pod with the session after
+//! the next agent move at the latest).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use hopgate_protocol::Header;
+use slog::{info, o};
+
+use crate::{
+    pages,
+    proxy::{self, AppState},
+    relay::{REQUEST_ID_HEADER, TOKEN_HEADER, VERSION_HEADER},
+    routing::RelayTargets,
+};
+
+/// How much longer than `HOP_SERVER_RESPONSE_TIMEOUT` the relaying pod waits for the
+/// other pod's answer (which enforces that timeout itself and answers 504).
+const RELAY_SLACK: Duration = Duration::from_secs(5);
+
+/// One worker thread's client for relayed requests.
+pub(crate) struct RelayClient {
+    client: reqwest::Client,
+    token: String,
+}
+
+impl RelayClient {
+    pub(crate) fn new(token: &str) -> reqwest::Result<Self> {
+        let client = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// Counts a relayed request as in flight (so a drain waits for it) until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Relays the visitor's request to the first of `targets`.
+pub(crate) async fn relay(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    host: &str,
+    headers: Vec<Header>,
+    targets: &RelayTargets,
+) -> HttpResponse {
+    let (Some(relay), Some(target)) = (req.app_data::<web::Data<RelayClient>>(), targets.first())
+    else {
+        return proxy::not_live(req, host, &crate::routing::Route::Offline);
+    };
+    if proxy::websocket_upgrade(req).is_some() {
+        return pages::error(
+            req,
+            StatusCode::BAD_GATEWAY,
+            "Bad Gateway",
+            &format!(
+                "The agent for {host} is connected to another gateway pod, and WebSocket \
+                 upgrades are not relayed between pods. Try again shortly."
+            ),
+        );
+    }
+    let request_id = proxy::new_request_id();
+    let log = state.log.new(o!("domain" => host.to_owned(),
+        "request_id" => request_id.clone(), "relay_to" => target.to_string()));
+    let guard = InFlight::new(&state.in_flight);
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let url = format!("{}{path}", target.trim_end_matches('/'));
+    let mut outgoing = reqwest::header::HeaderMap::with_capacity(headers.len() + 3);
+    for header in &headers {
+        let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(header.name.as_bytes()),
+            reqwest::header::HeaderValue::from_bytes(&header.value),
+        ) else {
+            continue;
+        };
+        outgoing.append(name, value);
+    }
+    let version = match req.version() {
+        actix_web::http::Version::HTTP_10 => "1.0",
+        actix_web::http::Version::HTTP_2 => "2",
+        _ => "1.1",
+    };
+    for (name, value) in [
+        (TOKEN_HEADER, relay.token.as_str()),
+        (VERSION_HEADER, version),
+        (REQUEST_ID_HEADER, request_id.as_str()),
+    ] {
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+            outgoing.insert(name, value);
+        }
+    }
+    let Ok(method) = reqwest::Method::from_bytes(req.method().as_str().as_bytes()) else {
+        return pages::error(
+            req,
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "Unknown method.",
+        );
+    };
+    let mut request = relay.client.request(method, url).headers(outgoing);
+    if proxy::has_body(req) {
+        request = request.body(reqwest::Body::wrap_stream(pump(payload)));
+    }
+    let limit = state.response_timeout + RELAY_SLACK;
+    let response = match tokio::time::timeout(limit, request.send()).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            info!(log, "relay to another pod failed"; "error" => %err);
+            return pages::error(
+                req,
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+                &format!(
+                    "The gateway pod holding the agent's session for {host} could not be \
+                     reached."
+                ),
+            );
+        }
+        Err(_) => {
+            info!(log, "relay to another pod timed out"; "after_ms" => limit.as_millis() as u64);
+            return pages::error(
+                req,
+                StatusCode::GATEWAY_TIMEOUT,
+                "Gateway Timeout",
+                &format!("The agent for {host} didn't answer within {limit:?}."),
+            );
+        }
+    };
+    respond(req, response, guard)
+}
+
+/// The visitor's body as a `Send` stream for the HTTP client: a task on this worker reads
+/// it and hands the chunks over a small channel (back-pressure: at most 4 chunks queued).
+fn pump(
+    mut payload: web::Payload,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+}
+
+/// The other pod's answer, streamed to the visitor.
+fn respond(req: &HttpRequest, response: reqwest::Response, guard: InFlight) -> HttpResponse {
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = HttpResponse::build(status);
+    let connection_names: Vec<String> = response
+        .headers()
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    let mut length = None;
+    for (name, value) in response.headers() {
+        let name = name.as_str();
+        if crate::headers::is_hop_by_hop(name, &connection_names) {
+            continue;
+        }
+        if name == "content-length" {
+            length = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            continue;
+        }
+        out.append_header((name, value.as_bytes()));
+    }
+    if let Some(length) = length {
+        out.no_chunking(length);
+    }
+    let no_body = *req.method() == actix_web::http::Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if no_body {
+        drop(guard);
+        if length.is_some() {
+            let nothing = futures_util::stream::empty::<Result<Bytes, std::io::Error>>();
+            return out.streaming(nothing);
+        }
+        return out.finish();
+    }
+    let body = response.bytes_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk.map_err(|e| std::io::Error::other(format!("relayed body: {e}")))
+    });
+    out.streaming(body)
+}
