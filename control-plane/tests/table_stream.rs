@@ -202,7 +202,7 @@ async fn placements_reach_pods_that_ask_and_only_them() {
 
     let report = SessionReport {
         domains: vec!["live.example.com".to_owned()],
-        relay_url: Some("http://10.0.0.7:8443".to_owned()),
+        relay_url: Some("http://10.0.0.7:8444".to_owned()),
     };
     let sent = Instant::now();
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &report)
@@ -221,7 +221,7 @@ async fn placements_reach_pods_that_ask_and_only_them() {
     assert_eq!(change.pods[0].pod, "pod-a");
     assert_eq!(
         change.pods[0].relay_url.as_deref(),
-        Some("http://10.0.0.7:8443")
+        Some("http://10.0.0.7:8444")
     );
     assert_eq!(change.pods[0].domains, ["live.example.com"]);
 

@@ -56,10 +56,10 @@ pub(crate) struct Config {
     #[arg(long, env = "HOP_SERVER_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub(crate) drain_timeout: Duration,
     /// Listener for requests other pods relay here (cross-pod routing), e.g.
-    /// `0.0.0.0:8443`, or `off`. Default: `0.0.0.0:8443` in production, `off` in debug mode.
+    /// `0.0.0.0:8444`, or `off`. Default: `0.0.0.0:8444` in production, `off` in debug mode.
     #[arg(long, env = "HOP_SERVER_RELAY_LISTEN")]
     pub(crate) relay_listen: Option<String>,
-    /// The URL other pods reach the relay listener at (`http://POD_IP:8443`); default: from
+    /// The URL other pods reach the relay listener at (`http://POD_IP:8444`); default: from
     /// the bound address, unless it is a wildcard (then the pod is no relay target).
     #[arg(long, env = "HOP_SERVER_RELAY_URL")]
     pub(crate) relay_url: Option<String>,
@@ -118,7 +118,7 @@ impl Config {
     pub(crate) fn relay_listen(&self) -> Result<Option<SocketAddr>, String> {
         match self.relay_listen.as_deref().map(str::trim) {
             None if self.debug => Ok(None),
-            None => Ok(Some(SocketAddr::from(([0, 0, 0, 0], 8443)))),
+            None => Ok(Some(SocketAddr::from(([0, 0, 0, 0], 8444)))),
             Some("off" | "") => Ok(None),
             Some(addr) => addr.parse().map(Some).map_err(|_| {
                 format!("HOP_SERVER_RELAY_LISTEN: '{addr}' is not a socket address or 'off'")
@@ -284,7 +284,7 @@ mod tests {
         let production = config(&cp);
         assert_eq!(
             production.relay_listen(),
-            Ok(Some("0.0.0.0:8443".parse().unwrap()))
+            Ok(Some("0.0.0.0:8444".parse().unwrap()))
         );
         assert_eq!(config(&["--debug"]).relay_listen(), Ok(None));
         let mut off = cp.to_vec();

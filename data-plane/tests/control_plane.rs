@@ -141,6 +141,19 @@ async fn a_pod_serves_from_its_last_snapshot_while_the_control_plane_is_down() {
     )
     .await;
 
+    // The pod writes its snapshot just after applying a change (not before the change is
+    // served): wait for the file to hold the domain before pulling the plug.
+    let snapshot = state.0.join(hopgate_table::SNAPSHOT_FILE);
+    within(
+        Duration::from_secs(2),
+        "the snapshot file is written",
+        || async {
+            std::fs::read(&snapshot)
+                .is_ok_and(|bytes| bytes.windows(domain.len()).any(|w| w == domain.as_bytes()))
+        },
+    )
+    .await;
+
     // Control-plane gone, pod restarted: it serves from the snapshot it wrote.
     cp.kill();
     dp.kill();

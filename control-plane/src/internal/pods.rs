@@ -157,7 +157,7 @@ mod tests {
     fn the_placement_changes_with_reports_and_expiry_only() {
         let pods = Pods::default();
         let mut watch = pods.watch();
-        let relay = Some("http://10.0.0.1:8443".to_owned());
+        let relay = Some("http://10.0.0.1:8444".to_owned());
         pods.report("pod-a", ["a.test".to_owned()], relay.clone());
         assert!(watch.has_changed().unwrap());
         let seen = watch.borrow_and_update().clone();

@@ -514,6 +514,17 @@ fn production_overlay_is_highly_available_and_not_in_debug_mode() {
         "false",
         "production: debug mode must be off"
     );
+    // Several replicas work because pods relay to the one holding the agent's session:
+    // the relay listener is a container port, and its URL is the pod's own IP.
+    let container = m.container(dp);
+    let relay = listen_port(env_value(container, "HOP_SERVER_RELAY_LISTEN"));
+    assert_eq!(container_port(container, &Value::from(relay), "TCP"), relay);
+    assert_eq!(
+        env_value(container, "HOP_SERVER_RELAY_URL"),
+        format!("http://$(POD_IP):{relay}")
+    );
+    let pod_ip = env(container, "POD_IP").expect("POD_IP from the downward API");
+    assert_eq!(pod_ip["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
     let hpa = m.get("HorizontalPodAutoscaler", DATA_PLANE);
     assert!(hpa["spec"]["minReplicas"].as_u64() >= Some(2));
     let pdb = m.get("PodDisruptionBudget", DATA_PLANE);

@@ -85,7 +85,7 @@ pub struct Placement {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodSessions {
     pub pod: String,
-    /// Where other pods relay requests for these domains (`http://10.0.3.7:8443`); `None`
+    /// Where other pods relay requests for these domains (`http://10.0.3.7:8444`); `None`
     /// when the pod has no relay listener.
     #[serde(default)]
     pub relay_url: Option<String>,
@@ -303,7 +303,7 @@ mod tests {
             replace: true,
             pods: vec![PodSessions {
                 pod: "pod-a".into(),
-                relay_url: Some("http://10.0.0.1:8443".into()),
+                relay_url: Some("http://10.0.0.1:8444".into()),
                 domains: vec!["a.test".into()],
             }],
         });
