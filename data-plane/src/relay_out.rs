@@ -3,9 +3,8 @@
 //! HTTP/1.1 with keep-alive (one connection pool per worker thread), bodies streamed both
 //! ways with back-pressure. The headers are the ones this pod computed for the agent
 //! (`X-Forwarded-*`, `Forwarded`, the visitor's `Host`), so the agent sees the same request
-//! whichever pod the visitor reached. A WebSocket upgrade across pods is refused with a
-//! clear 502 (the visitor's client reconnects, and lands on a pod with the session after
-//! the next agent move at the latest).
+//! whichever pod the visitor reached. A WebSocket upgrade is relayed as an HTTP/1.1
+//! upgrade too: on the other pod's `101` both connections become one raw byte pipe.
 
 use std::{
     sync::{
@@ -83,17 +82,7 @@ pub(crate) async fn relay(
     else {
         return proxy::not_live(req, host, &crate::routing::Route::Offline);
     };
-    if proxy::websocket_upgrade(req).is_some() {
-        return pages::error(
-            req,
-            StatusCode::BAD_GATEWAY,
-            "Bad Gateway",
-            &format!(
-                "The agent for {host} is connected to another gateway pod, and WebSocket \
-                 upgrades are not relayed between pods. Try again shortly."
-            ),
-        );
-    }
+    let upgrade = proxy::websocket_upgrade(req).is_some();
     let request_id = proxy::new_request_id();
     let log = state.log.new(o!("domain" => host.to_owned(),
         "request_id" => request_id.clone(), "relay_to" => target.to_string()));
@@ -115,6 +104,12 @@ pub(crate) async fn relay(
         actix_web::http::Version::HTTP_2 => "2",
         _ => "1.1",
     };
+    if upgrade {
+        outgoing.insert(
+            reqwest::header::CONNECTION,
+            reqwest::header::HeaderValue::from_static("upgrade"),
+        );
+    }
     for (name, value) in [
         (TOKEN_HEADER, relay.token.as_str()),
         (VERSION_HEADER, version),
@@ -133,8 +128,12 @@ pub(crate) async fn relay(
         );
     };
     let mut request = relay.client.request(method, url).headers(outgoing);
-    if proxy::has_body(req) {
-        request = request.body(reqwest::Body::wrap_stream(pump(payload)));
+    let mut payload = Some(payload);
+    if !upgrade
+        && proxy::has_body(req)
+        && let Some(body) = payload.take()
+    {
+        request = request.body(reqwest::Body::wrap_stream(pump(body)));
     }
     let limit = state.response_timeout + RELAY_SLACK;
     let response = match tokio::time::timeout(limit, request.send()).await {
@@ -161,7 +160,81 @@ pub(crate) async fn relay(
             );
         }
     };
-    respond(req, response, guard)
+    if upgrade
+        && response.status() == reqwest::StatusCode::SWITCHING_PROTOCOLS
+        && let Some(payload) = payload
+    {
+        return switched(req, response, payload, guard, &log).await;
+    }
+    let mut answer = respond(req, response, guard);
+    if upgrade {
+        // Declined: the visitor's connection was handed over for a switch; close it.
+        answer
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    answer
+}
+
+/// The other pod switched protocols: the visitor's bytes go to it and its bytes come back
+/// until either side closes.
+async fn switched(
+    req: &HttpRequest,
+    response: reqwest::Response,
+    mut payload: web::Payload,
+    guard: InFlight,
+    log: &slog::Logger,
+) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let protocol = response
+        .headers()
+        .get(reqwest::header::UPGRADE)
+        .and_then(|v| actix_web::http::header::HeaderValue::from_bytes(v.as_bytes()).ok())
+        .unwrap_or(actix_web::http::header::HeaderValue::from_static(
+            "websocket",
+        ));
+    let mut out = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
+    for (name, value) in response.headers() {
+        if !crate::headers::is_hop_by_hop(name.as_str(), &[]) {
+            out.append_header((name.as_str(), value.as_bytes()));
+        }
+    }
+    out.upgrade(protocol);
+    let upgraded = match response.upgrade().await {
+        Ok(upgraded) => upgraded,
+        Err(err) => {
+            info!(log, "relayed upgrade failed"; "error" => %err);
+            return pages::error(
+                req,
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+                "The connection to the gateway pod holding the agent's session broke.",
+            );
+        }
+    };
+    let (from_peer, mut to_peer) = tokio::io::split(upgraded);
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(chunk)) = payload.next().await {
+            if to_peer.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to_peer.shutdown().await;
+    });
+    // The guard rides along: the relay counts as in flight until the pipe closes.
+    let body = futures_util::stream::unfold(
+        Some((from_peer, bytes::BytesMut::new(), guard)),
+        |state| async move {
+            let (mut from_peer, mut buf, guard) = state?;
+            buf.reserve(16 * 1024);
+            match from_peer.read_buf(&mut buf).await {
+                Ok(0) => None,
+                Ok(_) => Some((Ok(buf.split().freeze()), Some((from_peer, buf, guard)))),
+                Err(err) => Some((Err(err), None)),
+            }
+        },
+    );
+    out.streaming(body)
 }
 
 /// The visitor's body as a `Send` stream for the HTTP client: a task on this worker reads

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{local::*, *};
+use common::{control_plane::ControlPlane, local::*, *};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsConnector, client::TlsStream};
@@ -62,6 +62,15 @@ async fn visit(
     dp: &DataPlane,
     path: &str,
 ) -> Result<WebSocketStream<TlsStream<TcpStream>>, tungstenite::Error> {
+    visit_host(dp, DOMAIN, path).await
+}
+
+/// [`visit`] for another domain.
+async fn visit_host(
+    dp: &DataPlane,
+    domain: &str,
+    path: &str,
+) -> Result<WebSocketStream<TlsStream<TcpStream>>, tungstenite::Error> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pemfile_certs(&dp.cert_pem) {
         roots.add(cert).unwrap();
@@ -74,12 +83,12 @@ async fn visit(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tcp = TcpStream::connect(dp.https).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from(DOMAIN).unwrap();
+    let name = rustls_pki_types::ServerName::try_from(domain.to_owned()).unwrap();
     let tls = TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
         .unwrap();
-    let request = format!("wss://{DOMAIN}:{}{path}", dp.https.port())
+    let request = format!("wss://{domain}:{}{path}", dp.https.port())
         .into_client_request()
         .unwrap();
     let (ws, response) = tokio_tungstenite::client_async(request, tls).await?;
@@ -214,4 +223,44 @@ async fn a_websocket_stays_open_ten_minutes_idle_kept_alive_by_pings() {
     }
     expect_echo(&mut ws, Message::text("still here")).await;
     ws.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_relayed_to_the_pod_holding_the_agents_session() {
+    let cp = ControlPlane::start();
+    let domain = "ws.gw.hopgate.test";
+    let key = cp.register(domain).await;
+    let a = DataPlane::relaying(&cp, "pod-a", Arc::new(TempDir::new("dp")), &[]);
+    let b = DataPlane::relaying(&cp, "pod-b", Arc::new(TempDir::new("dp")), &[]);
+    a.wait_ready(Duration::from_secs(10)).await;
+    b.wait_ready(Duration::from_secs(10)).await;
+    let (echo, seen) = start_echo_server().await;
+    let agent = Agent::start_with_key(&a, domain, echo, &key);
+    agent.wait_connected(Duration::from_secs(10));
+    // The visitor reaches pod B; the agent is on pod A (B answers 502 until it knows).
+    let started = std::time::Instant::now();
+    let mut ws = loop {
+        match visit_host(&b, domain, "/chat").await {
+            Ok(ws) => break ws,
+            Err(err) => {
+                assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    expect_echo(&mut ws, Message::text("hello across pods")).await;
+    expect_echo(&mut ws, Message::binary(vec![7u8; 3 << 20])).await;
+    for i in 0..50 {
+        expect_echo(&mut ws, Message::text(format!("message {i}"))).await;
+    }
+    ws.close(None).await.unwrap();
+    let headers = seen.lock().unwrap().clone();
+    assert!(
+        headers.contains(&"x-forwarded-for: 127.0.0.1".to_owned()),
+        "one hop in X-Forwarded-For: {headers:?}"
+    );
+    assert!(
+        !headers.iter().any(|h| h.starts_with("x-hopgate-")),
+        "{headers:?}"
+    );
 }
