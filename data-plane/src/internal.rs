@@ -3,7 +3,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicUsize, Ordering},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
 use actix_web::{
@@ -19,6 +19,7 @@ pub(crate) struct Gauges {
     pub(crate) table: Arc<RoutingTable>,
     pub(crate) table_status: Arc<TableStatus>,
     pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) relayed: Arc<AtomicU64>,
     pub(crate) listener: Arc<Listener>,
 }
 
@@ -78,13 +79,21 @@ async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
          hopgate_table_version {}\n\
          # HELP hopgate_table_connected 1 while the control-plane's table stream is open.\n\
          # TYPE hopgate_table_connected gauge\n\
-         hopgate_table_connected {}\n",
+         hopgate_table_connected {}\n\
+         # HELP hopgate_relayed_requests_total Visitor requests relayed to the pod holding the agent's session.\n\
+         # TYPE hopgate_relayed_requests_total counter\n\
+         hopgate_relayed_requests_total {}\n\
+         # HELP hopgate_relay_remote_domains Domains whose agent session is on another pod (placements).\n\
+         # TYPE hopgate_relay_remote_domains gauge\n\
+         hopgate_relay_remote_domains {}\n",
         gauges.table.live_sessions(),
         gauges.in_flight.load(Ordering::Relaxed),
         transport.dtls_associations,
         transport.sessions,
         gauges.table_status.version.load(Ordering::Relaxed),
         u8::from(gauges.table_status.connected.load(Ordering::Relaxed)),
+        gauges.relayed.load(Ordering::Relaxed),
+        gauges.table.remote_domains(),
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

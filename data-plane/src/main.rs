@@ -39,7 +39,7 @@ use std::{
     process::ExitCode,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
 };
 
@@ -195,10 +195,12 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     ));
 
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let relayed = Arc::new(AtomicU64::new(0));
     let state = web::Data::new(AppState {
         table: table.clone(),
         response_timeout: config.response_timeout,
         in_flight: in_flight.clone(),
+        relayed: relayed.clone(),
         log: log.clone(),
     });
     let cross_pod = subscriber.is_some();
@@ -264,6 +266,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         table: table.clone(),
         table_status: table_status.clone(),
         in_flight: in_flight.clone(),
+        relayed,
         listener: listener.clone(),
     });
     let internal = HttpServer::new(move || internal::app(internal_state.clone()))

@@ -4,7 +4,10 @@
 
 use std::{
     pin::Pin,
-    sync::{Arc, atomic::AtomicUsize},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -34,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) table: Arc<RoutingTable>,
     pub(crate) response_timeout: Duration,
     pub(crate) in_flight: Arc<AtomicUsize>,
+    /// Requests relayed to another pod (`hopgate_relayed_requests_total`).
+    pub(crate) relayed: Arc<AtomicU64>,
     pub(crate) log: Logger,
 }
 

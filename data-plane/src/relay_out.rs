@@ -87,6 +87,7 @@ pub(crate) async fn relay(
     let log = state.log.new(o!("domain" => host.to_owned(),
         "request_id" => request_id.clone(), "relay_to" => target.to_string()));
     let guard = InFlight::new(&state.in_flight);
+    state.relayed.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let url = format!("{}{path}", target.trim_end_matches('/'));
     let mut outgoing = reqwest::header::HeaderMap::with_capacity(headers.len() + 3);

@@ -163,6 +163,12 @@ impl RoutingTable {
         self.remote.store(Arc::new(remote));
     }
 
+    /// How many domains have their session on another pod only as far as this pod knows
+    /// (for `/metrics`).
+    pub(crate) fn remote_domains(&self) -> usize {
+        self.remote.load().len()
+    }
+
     /// Whether another pod holds a session for `domain`.
     pub(crate) fn is_remote(&self, domain: &str) -> bool {
         self.remote.load().contains_key(domain)

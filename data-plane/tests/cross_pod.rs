@@ -156,6 +156,10 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
             .collect()
     };
     assert_eq!(without_host(&direct), without_host(&relayed));
+    assert_eq!(a.metric("hopgate_relayed_requests_total").await, 0);
+    assert!(b.metric("hopgate_relayed_requests_total").await >= 2);
+    assert_eq!(b.metric("hopgate_relay_remote_domains").await, 1);
+    assert_eq!(a.metric("hopgate_relay_remote_domains").await, 0);
 
     // Large bodies stream both ways through the relay.
     let visitor = b.visitor(&[DOMAIN]);
