@@ -352,6 +352,18 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
         before[0] > 10 && before[1] > 10,
         "load reaches both pods: {before:?}"
     );
+    // A slow request (10 s) is in flight on pod A when it is told to stop: it must finish
+    // on the old session even after the agent has moved.
+    let slow = tokio::spawn({
+        let visitor = clients[0].clone();
+        let url = format!("https://{DOMAIN}:{}/slow", ports[0]);
+        async move {
+            let response = visitor.get(url).send().await?;
+            let status = response.status().as_u16();
+            response.text().await.map(|body| (status, body))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let killed = Command::new("kill")
         .args(["-TERM", &a.pid().to_string()])
         .status()
@@ -368,7 +380,7 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
     .await;
     let exit = tokio::task::spawn_blocking(move || {
         let status = a.wait_exit(Duration::from_secs(25));
-        (status, a.logs())
+        (status, a.logs(), Instant::now())
     });
     // Load goes on for a while after the move.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -377,7 +389,9 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
         worker.await.unwrap();
     }
     poller.await.unwrap();
-    let (status, a_logs) = exit.await.unwrap();
+    let (status, a_logs, exited) = exit.await.unwrap();
+    let slow = slow.await.unwrap().map_err(|e| format!("{e:?}"));
+    assert_eq!(slow, Ok((200, "finally".to_owned())), "pod A: {a_logs}");
 
     let failures = failures.lock().unwrap().clone();
     let after = [ok[0].load(Ordering::SeqCst), ok[1].load(Ordering::SeqCst)];
