@@ -69,7 +69,7 @@ impl Drop for InFlight {
     }
 }
 
-/// Relays the visitor's request to the first of `targets`.
+/// Relays the visitor's request to the first of `targets` that can be reached.
 pub(crate) async fn relay(
     req: &HttpRequest,
     payload: web::Payload,
@@ -78,18 +78,16 @@ pub(crate) async fn relay(
     headers: Vec<Header>,
     targets: &RelayTargets,
 ) -> HttpResponse {
-    let (Some(relay), Some(target)) = (req.app_data::<web::Data<RelayClient>>(), targets.first())
-    else {
+    let Some(relay) = req.app_data::<web::Data<RelayClient>>() else {
         return proxy::not_live(req, host, &crate::routing::Route::Offline);
     };
     let upgrade = proxy::websocket_upgrade(req).is_some();
     let request_id = proxy::new_request_id();
     let log = state.log.new(o!("domain" => host.to_owned(),
-        "request_id" => request_id.clone(), "relay_to" => target.to_string()));
+        "request_id" => request_id.clone()));
     let guard = InFlight::new(&state.in_flight);
     state.relayed.fetch_add(1, Ordering::Relaxed);
     let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let url = format!("{}{path}", target.trim_end_matches('/'));
     let mut outgoing = reqwest::header::HeaderMap::with_capacity(headers.len() + 3);
     for header in &headers {
         let (Ok(name), Ok(value)) = (
@@ -128,38 +126,69 @@ pub(crate) async fn relay(
             "Unknown method.",
         );
     };
-    let mut request = relay.client.request(method, url).headers(outgoing);
     let mut payload = Some(payload);
-    if !upgrade
-        && proxy::has_body(req)
-        && let Some(body) = payload.take()
-    {
-        request = request.body(reqwest::Body::wrap_stream(pump(body)));
-    }
+    let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    // HTTP/2 can't tell a body is absent before reading it; a GET, HEAD or OPTIONS is
+    // relayed without one unless it says it has one (Content-Length, Transfer-Encoding).
+    let declared = req.headers().contains_key("transfer-encoding")
+        || req
+            .headers()
+            .get("content-length")
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let streams_body = !upgrade && if safe { declared } else { proxy::has_body(req) };
     let limit = state.response_timeout + RELAY_SLACK;
-    let response = match tokio::time::timeout(limit, request.send()).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(err)) => {
-            info!(log, "relay to another pod failed"; "error" => %err);
-            return pages::error(
-                req,
-                StatusCode::BAD_GATEWAY,
-                "Bad Gateway",
-                &format!(
-                    "The gateway pod holding the agent's session for {host} could not be \
-                     reached."
-                ),
-            );
+    // A request without a body can go to the next pod when one can't be connected to (a
+    // pod that just died is still listed until its report expires), and a GET, HEAD or
+    // OPTIONS whatever went wrong before an answer; a body can be sent once only.
+    let attempts = if streams_body { 1 } else { targets.len() };
+    let mut last_error = None;
+    let mut answered = None;
+    for target in targets.iter().take(attempts) {
+        let url = format!("{}{path}", target.trim_end_matches('/'));
+        let mut request = relay
+            .client
+            .request(method.clone(), url)
+            .headers(outgoing.clone());
+        if streams_body && let Some(body) = payload.take() {
+            request = request.body(reqwest::Body::wrap_stream(pump(body)));
         }
-        Err(_) => {
-            info!(log, "relay to another pod timed out"; "after_ms" => limit.as_millis() as u64);
-            return pages::error(
-                req,
-                StatusCode::GATEWAY_TIMEOUT,
-                "Gateway Timeout",
-                &format!("The agent for {host} didn't answer within {limit:?}."),
-            );
+        match tokio::time::timeout(limit, request.send()).await {
+            Ok(Ok(response)) => {
+                answered = Some(response);
+                break;
+            }
+            Ok(Err(err)) => {
+                info!(log, "relay to another pod failed"; "to" => target.to_string(),
+                    "error" => %err);
+                let retry = never_reached(&err) || safe;
+                last_error = Some(err);
+                if !retry {
+                    break;
+                }
+            }
+            Err(_) => {
+                info!(log, "relay to another pod timed out"; "to" => target.to_string(),
+                    "after_ms" => limit.as_millis() as u64);
+                return pages::error(
+                    req,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "Gateway Timeout",
+                    &format!("The agent for {host} didn't answer within {limit:?}."),
+                );
+            }
         }
+    }
+    let Some(response) = answered else {
+        let why = last_error.map_or_else(String::new, |e| e.to_string());
+        info!(log, "no pod holding the session could be reached"; "error" => why);
+        return pages::error(
+            req,
+            StatusCode::BAD_GATEWAY,
+            "Bad Gateway",
+            &format!(
+                "The gateway pod holding the agent's session for {host} could not be reached."
+            ),
+        );
     };
     if upgrade
         && response.status() == reqwest::StatusCode::SWITCHING_PROTOCOLS
@@ -236,6 +265,20 @@ async fn switched(
         },
     );
     out.streaming(body)
+}
+
+/// Whether the request certainly never reached the other pod (no connection).
+fn never_reached(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    err.is_connect()
 }
 
 /// The visitor's body as a `Send` stream for the HTTP client: a task on this worker reads

@@ -219,6 +219,27 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     );
     assert_eq!(relay_get(&a, DOMAIN, None).await.0, 401);
 
+    // A pod listed for the domain that can't be reached (a dead pod whose report has not
+    // expired yet, sorted first): a request without a body goes on to the next pod.
+    let dead = hopgate_table::SessionReport {
+        domains: vec![DOMAIN.to_owned()],
+        relay_url: Some("http://127.0.0.1:1".to_owned()),
+    };
+    let cp_url = format!("http://{}", cp.internal);
+    hopgate_table::report_sessions(&reqwest::Client::new(), &cp_url, token, "pod-0", &dead)
+        .await
+        .unwrap();
+    within(
+        Duration::from_secs(5),
+        "pod-b tries the dead pod first, then goes on",
+        || async {
+            let status = b.status_of(DOMAIN, "/status/204").await;
+            assert_eq!(status, 204, "{}", b.logs());
+            b.logs().contains("\"to\":\"http://127.0.0.1:1\"")
+        },
+    )
+    .await;
+
     // A pod whose relay can't be reached answers 502 with the branded page.
     drop(agent);
     let mut a = a;
