@@ -55,8 +55,10 @@ pub(crate) fn request_headers(
             forwarded_for = value.to_str().ok().map(str::to_owned);
             continue;
         }
-        if name.starts_with("x-forwarded-") {
-            // Only the gateway says how the visitor came in.
+        if name.starts_with("x-forwarded-") || name.starts_with("x-hopgate-") {
+            // Only the gateway says how the visitor came in; `x-hopgate-*` is the
+            // gateway's own (between pods), so the agent sees the same headers whichever
+            // pod the visitor reached.
             continue;
         }
         out.push(Header::new(name, Bytes::copy_from_slice(value.as_bytes())));
@@ -125,6 +127,7 @@ mod tests {
             .insert_header(("x-forwarded-for", "10.0.0.1"))
             .insert_header(("x-forwarded-proto", "http"))
             .insert_header(("cookie", "a=1"))
+            .insert_header(("x-hopgate-relay-token", "guess"))
             .peer_addr("192.0.2.7:5555".parse().unwrap())
             .to_http_request();
         let headers = request_headers(&req, "app.test", None);
@@ -137,6 +140,7 @@ mod tests {
         };
         assert!(get("connection").is_empty() && get("x-secret-hop").is_empty());
         assert!(get("transfer-encoding").is_empty());
+        assert!(get("x-hopgate-relay-token").is_empty());
         assert_eq!(get("x-forwarded-for"), ["10.0.0.1, 192.0.2.7"]);
         assert_eq!(get("x-forwarded-proto"), ["https"]);
         assert_eq!(get("host"), ["app.test"]);

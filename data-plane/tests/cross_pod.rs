@@ -100,6 +100,7 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
                 .post(url)
                 .header("x-forwarded-for", "203.0.113.9")
                 .header("authorization", "Bearer visitor-own")
+                .header("x-hopgate-request-id", "0123")
                 .body("hello")
                 .send()
                 .await
@@ -151,6 +152,10 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
             .cloned()
             .collect()
     };
+    assert!(
+        !direct.iter().any(|l| l.starts_with("x-hopgate-")),
+        "{direct:?}"
+    );
     assert_eq!(without_host(&direct), without_host(&relayed));
     assert_eq!(a.metric("hopgate_relayed_requests_total").await, 0);
     assert!(b.metric("hopgate_relayed_requests_total").await >= 2);
