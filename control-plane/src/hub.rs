@@ -114,7 +114,9 @@ impl Hub {
 
     /// Applies a committed delta and sends it to every subscriber. Callers publish in
     /// version order (they hold the writer lock from transaction to publish).
-    pub(crate) fn publish(&self, delta: Delta) {
+    pub(crate) fn publish(&self, mut delta: Delta) {
+        // Stamped here, right after the commit: pods measure propagation lag from it.
+        delta.committed_unix_ms.get_or_insert_with(unix_ms_now);
         let mut s = self.state.write().unwrap_or_else(PoisonError::into_inner);
         for change in &delta.changes {
             match change {
@@ -217,3 +219,10 @@ fn snapshot_frames(s: &State) -> Vec<TableMessage> {
 #[cfg(test)]
 #[path = "hub_tests.rs"]
 mod tests;
+
+/// Now, in unix milliseconds.
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

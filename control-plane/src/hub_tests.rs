@@ -32,6 +32,7 @@ fn upsert(version: u64, domain: &str) -> Delta {
     Delta {
         version,
         changes: vec![Change::Upsert(record(domain))],
+        committed_unix_ms: None,
     }
 }
 

@@ -92,6 +92,8 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         .map(|addr| bind("HOP_METRICS_LISTEN", addr))
         .transpose()?;
 
+    let metrics_registry = web::Data::new(metrics::Metrics::new(&acme.stats));
+    let admin_metrics = metrics_registry.clone();
     let admin_state = web::Data::new(admin::AdminState {
         domains,
         pods: pods.clone(),
@@ -102,11 +104,13 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         allow: config.admin_allow_ips.clone(),
     });
     let admin_addr = admin_listener.local_addr()?;
-    let admin = HttpServer::new(move || admin::app(admin_state.clone(), access.clone()))
-        .workers(2)
-        .shutdown_timeout(5)
-        .listen(admin_listener)?
-        .run();
+    let admin = HttpServer::new(move || {
+        admin::app(admin_state.clone(), access.clone(), admin_metrics.clone())
+    })
+    .workers(2)
+    .shutdown_timeout(5)
+    .listen(admin_listener)?
+    .run();
 
     let internal_state = web::Data::new(InternalState {
         hub: hub.clone(),
@@ -130,7 +134,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
                 store,
                 hub,
                 pods,
-                acme: acme.enabled().then(|| acme.stats.clone()),
+                metrics: metrics_registry.into_inner(),
                 gateway_domain: config.server_domain.clone(),
             });
             Some(

@@ -1,13 +1,24 @@
 //! The optional metrics listener (`HOP_METRICS_LISTEN`): `/healthz` (the process runs),
-//! `/readyz` (the database answers: 200, else 503 with the reason), and a few gauges on
-//! `/metrics` in the Prometheus text format, with ACME's orders and certificate expiries.
+//! `/readyz` (the database answers: 200, else 503 with the reason), and `/metrics`: the
+//! control-plane's [`Metrics`] (prometheus-client, OpenMetrics text).
+//!
+//! Counters are counted where things happen (admin calls by [`count_admin_call`], ACME
+//! orders in [`crate::acme::Stats`]); gauges of state owned elsewhere (the table, the pool,
+//! certificates) are read at scrape time.
 
 use std::{sync::Arc, time::Duration};
 
 use actix_web::{
     App, HttpResponse,
+    body::MessageBody,
     dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    middleware::Next,
     web,
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::{Registry, Unit},
 };
 
 use crate::{acme::Stats, hub::Hub, internal::Pods, store::Store};
@@ -15,12 +26,127 @@ use crate::{acme::Stats, hub::Hub, internal::Pods, store::Store};
 /// How long `/readyz` waits for the database.
 pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `Content-Type` of the exposition.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AdminLabels {
+    /// The route's pattern (`/api/v1/admin/domains/{domain}`), never the raw path.
+    route: String,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CertificateLabels {
+    domain: String,
+    kind: &'static str,
+}
+
+/// Every metric of the control-plane. One per process.
+pub(crate) struct Metrics {
+    registry: Registry,
+    admin_requests: Family<AdminLabels, Counter>,
+    table_version: Gauge,
+    table_domains: Gauge,
+    table_subscribers: Gauge,
+    pods_reporting: Gauge,
+    db_connections: Gauge,
+    db_connections_idle: Gauge,
+    db_pool: Family<StateLabels, Gauge>,
+    certificate_expiry: Family<CertificateLabels, Gauge>,
+}
+
+impl Metrics {
+    /// The registry, with ACME's order counters from `acme`.
+    pub(crate) fn new(acme: &Stats) -> Self {
+        let mut registry = Registry::default();
+        let admin_requests = Family::<AdminLabels, Counter>::default();
+        registry.register(
+            "hopgate_admin_requests",
+            "Admin API calls, by route pattern, method and status.",
+            admin_requests.clone(),
+        );
+        // The ACME worker counts into this family's counters.
+        registry.register(
+            "hopgate_acme_orders",
+            "ACME orders finished, by result (valid, failed).",
+            acme.family.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let table_version = gauge(
+            &mut registry,
+            "hopgate_table_version",
+            "Current version of the routing table.",
+        );
+        let table_domains = gauge(
+            &mut registry,
+            "hopgate_table_domains",
+            "Registered domains in the table.",
+        );
+        let table_subscribers = gauge(
+            &mut registry,
+            "hopgate_table_subscribers",
+            "Pods subscribed to the table stream.",
+        );
+        let pods_reporting = gauge(
+            &mut registry,
+            "hopgate_pods_reporting",
+            "Pods with a fresh session report (connected pods).",
+        );
+        let db_connections = gauge(
+            &mut registry,
+            "hopgate_db_connections",
+            "Database connections open (idle included).",
+        );
+        let db_connections_idle = gauge(
+            &mut registry,
+            "hopgate_db_connections_idle",
+            "Idle database connections.",
+        );
+        let db_pool = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "hopgate_db_pool_connections",
+            "The database pool: connections open, idle, and the most it opens (max).",
+            db_pool.clone(),
+        );
+        let certificate_expiry = Family::<CertificateLabels, Gauge>::default();
+        registry.register_with_unit(
+            "hopgate_certificate_expiry",
+            "When each certificate in the table expires (notAfter, unix time).",
+            Unit::Seconds,
+            certificate_expiry.clone(),
+        );
+        Self {
+            registry,
+            admin_requests,
+            table_version,
+            table_domains,
+            table_subscribers,
+            pods_reporting,
+            db_connections,
+            db_connections_idle,
+            db_pool,
+            certificate_expiry,
+        }
+    }
+}
+
+/// What `/metrics` reads at scrape time, and the metrics themselves.
 pub(crate) struct Gauges {
     pub(crate) store: Store,
     pub(crate) hub: Arc<Hub>,
     pub(crate) pods: Arc<Pods>,
-    /// ACME's counters; `None` = ACME is off.
-    pub(crate) acme: Option<Arc<Stats>>,
+    pub(crate) metrics: Arc<Metrics>,
     /// `HOP_SERVER_DOMAIN`, to label the gateway's certificate.
     pub(crate) gateway_domain: Option<String>,
 }
@@ -57,62 +183,77 @@ async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
 }
 
 async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
+    let m = &gauges.metrics;
+    let set = |gauge: &Gauge, value: u64| {
+        gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+    };
     let (domains, subscribers) = gauges.hub.stats();
-    let (open, idle) = gauges.store.pool_stats();
-    let mut body = format!(
-        "# HELP hopgate_table_version Current version of the routing table.\n\
-         # TYPE hopgate_table_version gauge\n\
-         hopgate_table_version {}\n\
-         # HELP hopgate_table_domains Registered domains in the table.\n\
-         # TYPE hopgate_table_domains gauge\n\
-         hopgate_table_domains {domains}\n\
-         # HELP hopgate_table_subscribers Pods subscribed to the table stream.\n\
-         # TYPE hopgate_table_subscribers gauge\n\
-         hopgate_table_subscribers {subscribers}\n\
-         # HELP hopgate_pods_reporting Pods with a fresh session report.\n\
-         # TYPE hopgate_pods_reporting gauge\n\
-         hopgate_pods_reporting {}\n\
-         # HELP hopgate_db_connections Database connections open (idle included).\n\
-         # TYPE hopgate_db_connections gauge\n\
-         hopgate_db_connections {open}\n\
-         # HELP hopgate_db_connections_idle Idle database connections.\n\
-         # TYPE hopgate_db_connections_idle gauge\n\
-         hopgate_db_connections_idle {idle}\n",
-        gauges.hub.since().version,
-        gauges.pods.live(),
-    );
-    body.push_str(&acme_metrics(&gauges));
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
-}
-
-/// `hopgate_acme_orders_total{result}` and `hopgate_certificate_expiry_seconds{domain,kind}`
-/// (the `not_after` of each certificate in the table, unix seconds).
-fn acme_metrics(gauges: &Gauges) -> String {
-    let mut out = String::new();
-    if let Some(stats) = &gauges.acme {
-        let (valid, failed) = stats.orders();
-        out.push_str(&format!(
-            "# HELP hopgate_acme_orders_total ACME orders finished, by result.\n\
-             # TYPE hopgate_acme_orders_total counter\n\
-             hopgate_acme_orders_total{{result=\"valid\"}} {valid}\n\
-             hopgate_acme_orders_total{{result=\"failed\"}} {failed}\n"
-        ));
+    let (open, idle, max) = gauges.store.pool_stats();
+    set(&m.table_version, gauges.hub.since().version);
+    set(&m.table_domains, domains as u64);
+    set(&m.table_subscribers, subscribers as u64);
+    set(&m.pods_reporting, gauges.pods.live() as u64);
+    set(&m.db_connections, u64::from(open));
+    set(&m.db_connections_idle, idle as u64);
+    for (state, value) in [
+        ("open", u64::from(open)),
+        ("idle", idle as u64),
+        ("max", u64::from(max)),
+    ] {
+        set(&m.db_pool.get_or_create(&StateLabels { state }), value);
     }
-    out.push_str(
-        "# HELP hopgate_certificate_expiry_seconds When each certificate expires (unix time).\n\
-         # TYPE hopgate_certificate_expiry_seconds gauge\n",
-    );
+    // Rebuilt each scrape: unregistered domains drop out.
+    m.certificate_expiry.clear();
     let gateway = gauges.gateway_domain.as_deref().unwrap_or("");
     for (domain, not_after) in gauges.hub.certificate_expiries() {
-        let (name, kind) = match &domain {
-            Some(domain) => (domain.as_str(), "domain"),
-            None => (gateway, "gateway"),
+        let labels = match domain {
+            Some(domain) => CertificateLabels {
+                domain,
+                kind: "domain",
+            },
+            None => CertificateLabels {
+                domain: gateway.to_owned(),
+                kind: "gateway",
+            },
         };
-        out.push_str(&format!(
-            "hopgate_certificate_expiry_seconds{{domain=\"{name}\",kind=\"{kind}\"}} {not_after}\n"
-        ));
+        m.certificate_expiry.get_or_create(&labels).set(not_after);
     }
-    out
+    let mut body = String::new();
+    // Writing to a String can't fail.
+    let _ = encode(&mut body, &m.registry);
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(body)
+}
+
+/// Middleware for the admin API: counts every call by route pattern, method and status
+/// (`hopgate_admin_requests_total`); a path no route matches is `route="unmatched"`.
+pub(crate) async fn count_admin_call(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = match req.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        _ => "other",
+    };
+    let result = next.call(req).await;
+    if let Some(metrics) = metrics {
+        let status = match &result {
+            Ok(response) => response.status().as_u16(),
+            Err(err) => err.as_response_error().status_code().as_u16(),
+        };
+        let labels = AdminLabels {
+            route,
+            method,
+            status,
+        };
+        metrics.admin_requests.get_or_create(&labels).inc();
+    }
+    result
 }

@@ -65,6 +65,7 @@ impl Domains {
             changes: vec![Change::Remove {
                 domain: domain.to_owned(),
             }],
+            committed_unix_ms: None,
         });
         info!(self.log, "domain unregistered"; "domain" => domain, "version" => version,
             "by" => if presented_key.is_some() { "client_key" } else { "admin" });
@@ -86,6 +87,7 @@ impl Domains {
                 key_hash: hash,
                 certificate,
             })],
+            committed_unix_ms: None,
         });
         info!(self.log, "domain key rotated"; "domain" => domain, "version" => version);
         Ok(key)
@@ -154,5 +156,6 @@ fn upsert(version: u64, domain: &str, key_hash: [u8; 32]) -> Delta {
             key_hash,
             certificate: None,
         })],
+        committed_unix_ms: None,
     }
 }

@@ -17,6 +17,7 @@ use slog::{Logger, info, o, warn};
 
 use crate::{
     control_plane::TableStatus,
+    metrics::{Handshake, Metrics},
     routing::RoutingTable,
     session_actor::{SessionActor, limits},
 };
@@ -29,13 +30,15 @@ pub(crate) async fn accept(
     listener: Arc<Listener>,
     table: Arc<RoutingTable>,
     status: Arc<TableStatus>,
+    metrics: Arc<Metrics>,
     log: Logger,
 ) {
     let ids = Arc::new(AtomicU64::new(1));
     while let Some(session) = listener.accept().await {
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
-        actix::spawn(admit(session, id, table.clone(), status.clone(), log));
+        let shared = (table.clone(), status.clone(), metrics.clone());
+        actix::spawn(admit(session, id, shared, log));
     }
 }
 
@@ -43,8 +46,7 @@ pub(crate) async fn accept(
 async fn admit(
     session: Session,
     id: u64,
-    table: Arc<RoutingTable>,
-    status: Arc<TableStatus>,
+    (table, status, metrics): (Arc<RoutingTable>, Arc<TableStatus>, Arc<Metrics>),
     log: Logger,
 ) {
     let control = match tokio::time::timeout(CONTROL_STREAM_TIMEOUT, session.accept_stream()).await
@@ -52,11 +54,13 @@ async fn admit(
         Ok(Ok(streams)) => streams,
         Ok(Err(err)) => {
             info!(log, "session ended before its hello"; "reason" => %err);
+            metrics.handshake(Handshake::Failed);
             return;
         }
         Err(_) => {
             warn!(log, "no control stream in time; closing");
             session.close("no hello within 10 s");
+            metrics.handshake(Handshake::Failed);
             return;
         }
     };
@@ -67,6 +71,7 @@ async fn admit(
         Err(err) => {
             warn!(log, "bad hello; closing the session"; "error" => %err);
             session.close(&format!("bad hello: {err}"));
+            metrics.handshake(Handshake::BadHello);
             return;
         }
     };
@@ -103,13 +108,22 @@ async fn admit(
     };
     if let Err(err) = answer_hello(&mut writer, ack).await {
         info!(log, "agent left during the hello"; "error" => %err);
+        metrics.handshake(Handshake::Failed);
         return;
     }
     match verdict {
         Ok(()) => {
-            SessionActor::new(id, domain, session, table, (writer, reader), log).start();
+            metrics.handshake(Handshake::Ok);
+            SessionActor::new(id, domain, session, table, (writer, reader), metrics, log).start();
         }
         Err((code, message)) => {
+            metrics.handshake(match code {
+                HelloCode::BadKey => Handshake::BadKey,
+                HelloCode::UnknownDomain => Handshake::UnknownDomain,
+                HelloCode::UnsupportedVersion => Handshake::BadVersion,
+                HelloCode::Unavailable => Handshake::Unavailable,
+                _ => Handshake::Failed,
+            });
             warn!(log, "hello refused"; "code" => code.as_str(), "reason" => &message);
             // Let the answer reach the agent before the session goes.
             let _ = writer.get_mut().finish();

@@ -26,6 +26,7 @@ use hopgate_table::{
 use slog::{Logger, info, warn};
 
 use crate::{
+    metrics::Metrics,
     routing::{DomainEntry, RelayTargets, RoutingTable},
     session_actor::Revoked,
     table_certs,
@@ -64,6 +65,7 @@ pub(crate) fn start(
     routing: Arc<RoutingTable>,
     certs: table_certs::Targets,
     status: Arc<TableStatus>,
+    metrics: Arc<Metrics>,
     log: Logger,
 ) -> anyhow::Result<Subscriber> {
     let mut config = SubscriberConfig::new(&link.url, &link.token, &link.pod_id);
@@ -86,7 +88,13 @@ pub(crate) fn start(
     let change_routing = routing.clone();
     let change_status = status.clone();
     let subscriber = Subscriber::start(config, move |table, changes| {
-        apply(&change_routing, &change_status, &change_log, table, changes);
+        let revoked = apply(&change_routing, &change_status, &change_log, table, changes);
+        for _ in 0..revoked {
+            metrics.session_revoked();
+        }
+        if let Some(committed) = table.last_commit_unix_ms() {
+            metrics.table_applied(committed);
+        }
         table_certs::apply(&certs, table, changes, &change_log);
     })?;
     actix::spawn(report_loop(link, routing, log));
@@ -112,14 +120,15 @@ fn on_event(log: &Logger, status: &TableStatus, event: &Event) {
     }
 }
 
-/// Makes `table` the routing table's domain set and closes the sessions it revokes.
+/// Makes `table` the routing table's domain set and closes the sessions it revokes; how
+/// many it closed.
 fn apply(
     routing: &RoutingTable,
     status: &TableStatus,
     log: &Logger,
     table: &Table,
     changes: &[hopgate_table::DomainChange],
-) {
+) -> usize {
     let domains: HashMap<String, DomainEntry> = table
         .domains()
         .map(|record| {
@@ -138,6 +147,7 @@ fn apply(
     {
         revoked.extend(routing.take(&change.domain));
     }
+    let count = revoked.len();
     for handle in revoked {
         let reason = match table.get(&handle.domain) {
             Some(_) => "the domain's API key was rotated",
@@ -151,6 +161,7 @@ fn apply(
         .version
         .store(table.version().unwrap_or_default(), Ordering::Relaxed);
     status.loaded.store(table.is_loaded(), Ordering::Relaxed);
+    count
 }
 
 /// Updates the pods known to hold sessions and gives the routing table the new map of

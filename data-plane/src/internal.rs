@@ -1,5 +1,5 @@
-//! The internal listener: `/healthz`, `/readyz` and a few gauges on `/metrics` in the
-//! Prometheus text format (the full metric set comes with the operability work).
+//! The internal listener: `/healthz`, `/readyz`, and `/metrics` (the pod's
+//! [`Metrics`](crate::metrics::Metrics) in the OpenMetrics text format).
 
 use std::sync::{
     Arc,
@@ -13,7 +13,11 @@ use actix_web::{
 };
 use hopgate_transport::Listener;
 
-use crate::{control_plane::TableStatus, routing::RoutingTable};
+use crate::{
+    control_plane::TableStatus,
+    metrics::{self, Metrics},
+    routing::RoutingTable,
+};
 
 pub(crate) struct Gauges {
     pub(crate) table: Arc<RoutingTable>,
@@ -21,6 +25,7 @@ pub(crate) struct Gauges {
     pub(crate) in_flight: Arc<AtomicUsize>,
     pub(crate) relayed: Arc<AtomicU64>,
     pub(crate) listener: Arc<Listener>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 pub(crate) fn app(
@@ -61,41 +66,17 @@ async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
 
 async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
     let transport = gauges.listener.stats();
-    let body = format!(
-        "# HELP hopgate_agent_sessions Agent sessions registered in the routing table.\n\
-         # TYPE hopgate_agent_sessions gauge\n\
-         hopgate_agent_sessions {}\n\
-         # HELP hopgate_requests_in_flight Visitor requests with a live request actor.\n\
-         # TYPE hopgate_requests_in_flight gauge\n\
-         hopgate_requests_in_flight {}\n\
-         # HELP hopgate_dtls_associations DTLS associations held by the listener.\n\
-         # TYPE hopgate_dtls_associations gauge\n\
-         hopgate_dtls_associations {}\n\
-         # HELP hopgate_transport_sessions Stream-layer sessions held by the listener.\n\
-         # TYPE hopgate_transport_sessions gauge\n\
-         hopgate_transport_sessions {}\n\
-         # HELP hopgate_table_version Version of the routing table this pod serves from.\n\
-         # TYPE hopgate_table_version gauge\n\
-         hopgate_table_version {}\n\
-         # HELP hopgate_table_connected 1 while the control-plane's table stream is open.\n\
-         # TYPE hopgate_table_connected gauge\n\
-         hopgate_table_connected {}\n\
-         # HELP hopgate_relayed_requests_total Visitor requests relayed to the pod holding the agent's session.\n\
-         # TYPE hopgate_relayed_requests_total counter\n\
-         hopgate_relayed_requests_total {}\n\
-         # HELP hopgate_relay_remote_domains Domains whose agent session is on another pod (placements).\n\
-         # TYPE hopgate_relay_remote_domains gauge\n\
-         hopgate_relay_remote_domains {}\n",
-        gauges.table.live_sessions(),
-        gauges.in_flight.load(Ordering::Relaxed),
-        transport.dtls_associations,
-        transport.sessions,
-        gauges.table_status.version.load(Ordering::Relaxed),
-        u8::from(gauges.table_status.connected.load(Ordering::Relaxed)),
-        gauges.relayed.load(Ordering::Relaxed),
-        gauges.table.remote_domains(),
-    );
+    let now = metrics::Snapshot {
+        agent_sessions: gauges.table.live_sessions(),
+        in_flight: gauges.in_flight.load(Ordering::Relaxed),
+        dtls_associations: transport.dtls_associations,
+        transport_sessions: transport.sessions,
+        table_version: gauges.table_status.version.load(Ordering::Relaxed),
+        table_connected: gauges.table_status.connected.load(Ordering::Relaxed),
+        relayed_requests: gauges.relayed.load(Ordering::Relaxed),
+        relay_remote_domains: gauges.table.remote_domains(),
+    };
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+        .content_type(metrics::CONTENT_TYPE)
+        .body(gauges.metrics.encode(&now))
 }

@@ -13,7 +13,7 @@
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
-//!   `internal`: `/metrics`, `/healthz`, `/readyz`.
+//!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
 
 mod agents;
 mod certs;
@@ -24,6 +24,7 @@ mod headers;
 mod host;
 mod internal;
 mod logging;
+mod metrics;
 mod pages;
 mod plain_http;
 mod proxy;
@@ -116,6 +117,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let listener = Arc::new(Listener::bind(udp, ServerConfig::new(identity))?);
     let dtls_addr = listener.local_addr();
     let table = RoutingTable::new();
+    let metrics = Arc::new(metrics::Metrics::new());
     let table_status = Arc::new(control_plane::TableStatus::default());
     let relay_tcp = match config.relay_listen().map_err(anyhow::Error::msg)? {
         Some(addr) => Some(std::net::TcpListener::bind(addr)?),
@@ -166,6 +168,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
                 table.clone(),
                 certs,
                 table_status.clone(),
+                metrics.clone(),
                 log.clone(),
             )?)
         }
@@ -191,6 +194,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         listener.clone(),
         table.clone(),
         table_status.clone(),
+        metrics.clone(),
         log.clone(),
     ));
 
@@ -201,6 +205,8 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         response_timeout: config.response_timeout,
         in_flight: in_flight.clone(),
         relayed: relayed.clone(),
+        metrics: metrics.clone(),
+        main_domain: domain.clone(),
         log: log.clone(),
     });
     let cross_pod = subscriber.is_some();
@@ -260,19 +266,20 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     .listen(http)?
     .run();
 
-    let metrics = std::net::TcpListener::bind(config.metrics_listen)?;
-    let metrics_addr = metrics.local_addr()?;
+    let metrics_socket = std::net::TcpListener::bind(config.metrics_listen)?;
+    let metrics_addr = metrics_socket.local_addr()?;
     let internal_state = web::Data::new(internal::Gauges {
         table: table.clone(),
         table_status: table_status.clone(),
         in_flight: in_flight.clone(),
         relayed,
         listener: listener.clone(),
+        metrics,
     });
     let internal = HttpServer::new(move || internal::app(internal_state.clone()))
         .workers(1)
         .disable_signals()
-        .listen(metrics)?
+        .listen(metrics_socket)?
         .run();
     actix::spawn(drain::on_signal(drain::Drain {
         status: table_status,

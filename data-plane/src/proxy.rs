@@ -1,6 +1,7 @@
 //! The visitor-facing handler: route by Host, run the request through a [`RequestActor`],
 //! and stream the agent's answer back; a domain whose session is on another pod is relayed
-//! there (`relay_out`).
+//! there (`relay_out`). Every answer is counted in the metrics when its body ends
+//! ([`Recorded`]), so the duration covers the whole exchange.
 
 use std::{
     pin::Pin,
@@ -9,12 +10,13 @@ use std::{
         atomic::{AtomicU64, AtomicUsize},
     },
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use actix::Actor;
 use actix_web::{
     HttpRequest, HttpResponse,
+    body::{BodySize, BoxBody, MessageBody},
     http::{
         Method, StatusCode, Version,
         header::{HeaderValue, UPGRADE},
@@ -27,7 +29,9 @@ use hopgate_protocol::{Frame, HttpVersion, RequestHead, ResetCode};
 use slog::{Logger, info, o};
 
 use crate::{
-    headers, pages,
+    headers,
+    metrics::{DomainClass, Metrics},
+    pages,
     request_actor::{ProxyError, RequestActor, Upstream},
     routing::{Route, RoutingTable},
 };
@@ -39,6 +43,9 @@ pub(crate) struct AppState {
     pub(crate) in_flight: Arc<AtomicUsize>,
     /// Requests relayed to another pod (`hopgate_relayed_requests_total`).
     pub(crate) relayed: Arc<AtomicU64>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// The gateway's own domain (`HOP_SERVER_DOMAIN`), normalized.
+    pub(crate) main_domain: String,
     pub(crate) log: Logger,
 }
 
@@ -46,6 +53,28 @@ pub(crate) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
+) -> HttpResponse<Recorded> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let mut class = DomainClass::Unknown;
+    let response = visit(req, payload, &state, &mut class).await;
+    let record = Record {
+        metrics: state.metrics.clone(),
+        class,
+        method,
+        status: response.status().as_u16(),
+        started,
+    };
+    response.map_body(|_, body| Recorded { body, record })
+}
+
+/// Routes one visitor request: forwards it here, relays it to the pod with the session,
+/// or answers 404/502; `class` learns what kind of host it was for.
+async fn visit(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    class: &mut DomainClass,
 ) -> HttpResponse {
     let info = req.connection_info().clone();
     let raw_host = info.host().to_owned();
@@ -64,10 +93,16 @@ pub(crate) async fn handle(
     // What the agent gets: computed here, on the pod the visitor reached, even when another
     // pod serves the request.
     let headers = headers::request_headers(&req, &raw_host, upgrade.as_ref());
-    let handle = match state.table.route(&host) {
+    let route = state.table.route(&host);
+    *class = match &route {
+        Route::Unknown if host == state.main_domain => DomainClass::Gateway,
+        Route::Unknown => DomainClass::Unknown,
+        _ => DomainClass::Tunnel,
+    };
+    let handle = match route {
         Route::Live(handle) => handle,
         Route::Remote(targets) => {
-            return crate::relay_out::relay(&req, payload, &state, &host, headers, &targets).await;
+            return crate::relay_out::relay(&req, payload, state, &host, headers, &targets).await;
         }
         other => return not_live(&req, &host, &other),
     };
@@ -87,7 +122,7 @@ pub(crate) async fn handle(
         version,
         headers,
     };
-    forward(&req, payload, &state, handle, &host, head).await
+    forward(&req, payload, state, handle, &host, head).await
 }
 
 /// The answer for a host with no session to forward through (404 or 502).
@@ -150,12 +185,13 @@ pub(crate) async fn forward(
         reply: Some(reply),
         response_timeout: state.response_timeout,
         in_flight: state.in_flight.clone(),
+        metrics: state.metrics.clone(),
         upload: None,
         log: log.clone(),
     }
     .start();
     match answer.await {
-        Ok(Ok(upstream)) => respond(req, upstream, actor, upgrade.is_some()),
+        Ok(Ok(upstream)) => respond(req, upstream, actor, upgrade.is_some(), &state.metrics),
         Ok(Err(err)) => {
             info!(log, "request failed"; "error" => %err);
             error_page(req, &err)
@@ -192,11 +228,12 @@ fn respond(
     upstream: Upstream,
     actor: actix::Addr<RequestActor>,
     upgrade: bool,
+    metrics: &Arc<Metrics>,
 ) -> HttpResponse {
     let Upstream { head, body } = upstream;
     let status = match StatusCode::from_u16(head.status) {
         Ok(StatusCode::SWITCHING_PROTOCOLS) if upgrade => {
-            return switched(&head, body, actor);
+            return switched(&head, body, actor, metrics.clone());
         }
         Ok(status) if !status.is_informational() => status,
         _ => {
@@ -244,7 +281,7 @@ fn respond(
         }
         return response.finish();
     }
-    response.streaming(BodyStream::new(body, actor))
+    response.streaming(BodyStream::new(body, actor, metrics.clone()))
 }
 
 /// `101 Switching Protocols`: from here on the connection carries the agent's bytes to the
@@ -253,6 +290,7 @@ fn switched(
     head: &hopgate_protocol::ResponseHead,
     body: hopgate_tunnel::FrameReader<hopgate_transport::RecvStream>,
     actor: actix::Addr<RequestActor>,
+    metrics: Arc<Metrics>,
 ) -> HttpResponse {
     let mut response = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
     let protocol = head
@@ -265,7 +303,7 @@ fn switched(
     for header in headers::response_headers(&head.headers) {
         response.append_header((header.name.as_str(), header.value.as_ref()));
     }
-    response.streaming(BodyStream::new(body, actor))
+    response.streaming(BodyStream::new(body, actor, metrics))
 }
 
 /// The protocol a visitor's HTTP/1.1 request asks to switch to, when it is a WebSocket
@@ -290,19 +328,22 @@ impl BodyStream {
     fn new(
         reader: hopgate_tunnel::FrameReader<hopgate_transport::RecvStream>,
         actor: actix::Addr<RequestActor>,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        let inner = futures_util::stream::unfold(Some((reader, actor)), |state| async move {
-            let (mut reader, actor) = state?;
+        let start = Some((reader, actor, metrics));
+        let inner = futures_util::stream::unfold(start, |state| async move {
+            let (mut reader, actor, metrics) = state?;
             match reader.next().await {
-                Ok(Some(Frame::BodyChunk(data))) => Some((Ok(data), Some((reader, actor)))),
+                Ok(Some(Frame::BodyChunk(data))) => {
+                    metrics.bytes_out(data.len());
+                    Some((Ok(data), Some((reader, actor, metrics))))
+                }
                 Ok(Some(Frame::EndOfBody(_))) => None,
-                Ok(Some(Frame::Reset(reset))) => Some((
-                    Err(std::io::Error::other(format!(
-                        "agent reset the response: {}",
-                        reset.message
-                    ))),
-                    None,
-                )),
+                Ok(Some(Frame::Reset(reset))) => {
+                    metrics.reset(reset.code.as_str());
+                    let why = format!("agent reset the response: {}", reset.message);
+                    Some((Err(std::io::Error::other(why)), None))
+                }
                 Ok(Some(other)) => Some((
                     Err(std::io::Error::other(format!(
                         "unexpected {} frame in a body",
@@ -348,4 +389,46 @@ pub(crate) fn has_body(req: &HttpRequest) -> bool {
 
 pub(crate) fn new_request_id() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+/// One request's facts for the metrics, counted when dropped (the answer's end).
+struct Record {
+    metrics: Arc<Metrics>,
+    class: DomainClass,
+    method: Method,
+    status: u16,
+    started: Instant,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.metrics.request(
+            self.class,
+            self.method.as_str(),
+            self.status,
+            self.started.elapsed(),
+        );
+    }
+}
+
+/// A response body that counts its request once it is finished or dropped.
+pub(crate) struct Recorded {
+    body: BoxBody,
+    #[allow(dead_code)] // held for its `Drop`
+    record: Record,
+}
+
+impl MessageBody for Recorded {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }

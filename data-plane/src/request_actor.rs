@@ -20,7 +20,7 @@ use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug};
 use tokio::sync::oneshot;
 
-use crate::{routing::SessionHandle, session_actor::limits};
+use crate::{metrics::Metrics, routing::SessionHandle, session_actor::limits};
 
 /// Stream reset code the gateway uses when the visitor went away.
 const CANCELLED: u32 = 1;
@@ -60,6 +60,7 @@ pub(crate) struct RequestActor {
     pub(crate) reply: Option<oneshot::Sender<Result<Upstream, ProxyError>>>,
     pub(crate) response_timeout: Duration,
     pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) upload: Option<tokio::task::JoinHandle<()>>,
     pub(crate) log: Logger,
 }
@@ -77,6 +78,8 @@ impl Actor for RequestActor {
         let has_body = self.has_body;
         let timeout = self.response_timeout;
         let log = self.log.clone();
+        let metrics = self.metrics.clone();
+        let upload_metrics = self.metrics.clone();
         let (upload_tx, upload_rx) = oneshot::channel();
         let exchange = async move {
             let (send, recv) = session
@@ -103,10 +106,13 @@ impl Actor for RequestActor {
             match tokio::time::timeout(timeout, reader.next()).await {
                 Err(_) => Err(ProxyError::Timeout(timeout)),
                 Ok(Ok(Some(Frame::ResponseHead(head)))) => Ok(Upstream { head, body: reader }),
-                Ok(Ok(Some(Frame::Reset(reset)))) => Err(ProxyError::AgentReset {
-                    code: reset.code,
-                    message: reset.message,
-                }),
+                Ok(Ok(Some(Frame::Reset(reset)))) => {
+                    metrics.reset(reset.code.as_str());
+                    Err(ProxyError::AgentReset {
+                        code: reset.code,
+                        message: reset.message,
+                    })
+                }
                 Ok(Ok(Some(other))) => Err(ProxyError::Protocol(format!(
                     "expected a response head, got {}",
                     other.frame_type().name()
@@ -122,7 +128,7 @@ impl Actor for RequestActor {
         // early answer (say 413) isn't held back by an unfinished upload.
         self.upload = Some(actix::spawn(async move {
             let Ok(writer) = upload_rx.await else { return };
-            let mut guard = ResetOnDrop(Some(writer));
+            let mut guard = ResetOnDrop(Some(writer), upload_metrics);
             match upload(&mut guard, payload).await {
                 Ok(()) => {
                     if let Some(mut writer) = guard.0.take() {
@@ -153,21 +159,24 @@ impl Actor for RequestActor {
     }
 }
 
-/// Resets the request stream unless the upload completed.
-struct ResetOnDrop(Option<FrameWriter<SendStream>>);
+/// Resets the request stream unless the upload completed (the visitor went away).
+struct ResetOnDrop(Option<FrameWriter<SendStream>>, Arc<Metrics>);
 
 impl Drop for ResetOnDrop {
     fn drop(&mut self) {
         if let Some(mut writer) = self.0.take() {
             writer.get_mut().reset(CANCELLED);
+            self.1.reset("visitor_gone");
         }
     }
 }
 
 async fn upload(guard: &mut ResetOnDrop, mut payload: Payload) -> Result<(), String> {
+    let metrics = guard.1.clone();
     let writer = guard.0.as_mut().ok_or("no writer")?;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| format!("visitor's body: {e}"))?;
+        metrics.bytes_in(chunk.len());
         writer.send_body(chunk).await.map_err(|e| e.to_string())?;
     }
     writer

@@ -11,7 +11,10 @@ use hopgate_tunnel::{FrameReader, FrameWriter};
 use slog::{Logger, info};
 use tokio::sync::Mutex;
 
-use crate::routing::{RoutingTable, SessionHandle};
+use crate::{
+    metrics::Metrics,
+    routing::{RoutingTable, SessionHandle},
+};
 
 pub(crate) struct SessionActor {
     id: u64,
@@ -20,6 +23,7 @@ pub(crate) struct SessionActor {
     table: Arc<RoutingTable>,
     control: Option<FrameReader<RecvStream>>,
     writer: Arc<Mutex<FrameWriter<SendStream>>>,
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -30,6 +34,7 @@ impl SessionActor {
         session: Session,
         table: Arc<RoutingTable>,
         control: (FrameWriter<SendStream>, FrameReader<RecvStream>),
+        metrics: Arc<Metrics>,
         log: Logger,
     ) -> Self {
         Self {
@@ -39,6 +44,7 @@ impl SessionActor {
             table,
             control: Some(control.1),
             writer: Arc::new(Mutex::new(control.0)),
+            metrics,
             log,
         }
     }
@@ -55,6 +61,7 @@ impl Actor for SessionActor {
             actor: ctx.address(),
         };
         if let Some(old) = self.table.register(&self.domain, handle) {
+            self.metrics.session_replaced();
             old.actor.do_send(Replaced);
         }
         info!(self.log, "agent session up"; "remote" => %self.session.remote_addr());

@@ -21,9 +21,11 @@ mod publish;
 mod settings;
 mod worker;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::sync::Arc;
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
 };
 
 use slog::{Logger, info, warn};
@@ -40,20 +42,30 @@ pub(crate) enum Event {
     Unregistered(String),
 }
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
+/// Orders finished, by result: `hopgate_acme_orders_total{result}` on `/metrics`.
+#[derive(Debug)]
 pub(crate) struct Stats {
-    pub(crate) valid: AtomicU64,
-    pub(crate) failed: AtomicU64,
+    pub(crate) valid: Counter,
+    pub(crate) failed: Counter,
+    /// Both counters as one labelled family, for the registry.
+    pub(crate) family: Family<OrderResult, Counter>,
 }
 
-impl Stats {
-    /// (valid, failed) orders so far.
-    pub(crate) fn orders(&self) -> (u64, u64) {
-        (
-            self.valid.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
+/// The `result` label of `hopgate_acme_orders_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(crate) struct OrderResult {
+    result: &'static str,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        let family = Family::<OrderResult, Counter>::default();
+        let counter = |result| family.get_or_create(&OrderResult { result }).clone();
+        Self {
+            valid: counter("valid"),
+            failed: counter("failed"),
+            family,
+        }
     }
 }
 

@@ -31,6 +31,7 @@ impl Domains {
                 token: token.to_owned(),
                 key_authorization: key_authorization.map(str::to_owned),
             }],
+            committed_unix_ms: None,
         });
         Ok(())
     }
@@ -60,6 +61,7 @@ impl Domains {
         self.hub.publish(Delta {
             version,
             changes: vec![change],
+            committed_unix_ms: None,
         });
         Ok(version)
     }

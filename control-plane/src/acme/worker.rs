@@ -7,7 +7,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, PoisonError, atomic::Ordering},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
@@ -191,7 +191,7 @@ impl Worker {
                     .unwrap_or_default();
                 match self.domains.publish_certificate(owner, cert).await {
                     Ok(version) => {
-                        self.stats.valid.fetch_add(1, Ordering::Relaxed);
+                        self.stats.valid.inc();
                         info!(self.log, "certificate issued"; "domain" => owner.name(),
                             "not_after" => not_after, "version" => version);
                         // Never sooner than HOP_ACME_RETRY_MIN after an issue.
@@ -204,7 +204,7 @@ impl Worker {
             }
             Err(e) => e,
         };
-        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        self.stats.failed.inc();
         let failures = failures + 1;
         let wait = backoff(settings.retry_min, settings.retry_max, failures);
         let reason = failed.to_string();

@@ -18,7 +18,7 @@ use actix_web::{
 
 pub(crate) use self::auth::Access;
 pub(crate) use self::error::ApiError;
-use crate::{acme::Acme, internal::Pods, service::Domains};
+use crate::{acme::Acme, internal::Pods, metrics::Metrics, service::Domains};
 
 /// The hand-written OpenAPI 3.0 document served at `/api/v1/openapi.json`.
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
@@ -37,6 +37,7 @@ pub(crate) struct AdminState {
 pub(crate) fn app(
     state: web::Data<AdminState>,
     access: web::Data<Access>,
+    metrics: web::Data<Metrics>,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -56,7 +57,10 @@ pub(crate) fn app(
         .app_data(access)
         .app_data(json)
         .app_data(path)
+        .app_data(metrics)
         .wrap(from_fn(auth::allowlist))
+        // Outermost: counts the allowlist's refusals too.
+        .wrap(from_fn(crate::metrics::count_admin_call))
         .service(
             web::scope("/api/v1")
                 .route("/openapi.json", web::get().to(handlers::openapi))

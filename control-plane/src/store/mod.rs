@@ -166,9 +166,13 @@ impl Store {
         Ok(())
     }
 
-    /// Connections open and idle, for `/metrics`.
-    pub(crate) fn pool_stats(&self) -> (u32, usize) {
-        (self.pool.size(), self.pool.num_idle())
+    /// Connections open, idle, and the pool's maximum, for `/metrics`.
+    pub(crate) fn pool_stats(&self) -> (u32, usize, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle(),
+            self.pool.options().get_max_connections(),
+        )
     }
 }
 

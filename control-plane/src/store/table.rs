@@ -131,6 +131,8 @@ impl Store {
             deltas.push(Delta {
                 version: u64::try_from(v).unwrap_or_default(),
                 changes: vec![change],
+                // Replayed from the database: not a fresh commit.
+                committed_unix_ms: None,
             });
         }
         Ok(TableLoad {

@@ -128,6 +128,7 @@ mod tests {
                         key_authorization: None,
                     },
                 ],
+                committed_unix_ms: Some(1_700_000_000_000),
             }),
             TableMessage::Heartbeat { version: 4 },
         ]

@@ -144,6 +144,7 @@ mod tests {
             .apply(TableMessage::Delta(Delta {
                 version: 2,
                 changes: vec![Change::Upsert(record.clone())],
+                committed_unix_ms: None,
             }))
             .unwrap();
         save(&path, &table).unwrap();

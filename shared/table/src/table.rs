@@ -75,6 +75,8 @@ pub struct Table {
     gateway_certificate: Option<CertificateRecord>,
     /// A snapshot arriving in several frames; swapped in at its last frame.
     staged: Option<Snapshot>,
+    /// When the control-plane committed the last delta applied (`None` after a snapshot).
+    last_commit_unix_ms: Option<u64>,
 }
 
 impl Table {
@@ -95,6 +97,12 @@ impl Table {
     /// The version, once loaded.
     pub fn version(&self) -> Option<u64> {
         self.since.as_ref().map(|s| s.version)
+    }
+
+    /// When the control-plane committed the last delta applied (unix ms), if it said so;
+    /// `None` after a snapshot.
+    pub fn last_commit_unix_ms(&self) -> Option<u64> {
+        self.last_commit_unix_ms
     }
 
     pub fn get(&self, domain: &str) -> Option<&DomainRecord> {
@@ -224,6 +232,7 @@ impl Table {
             epoch: whole.epoch,
             version: whole.version,
         });
+        self.last_commit_unix_ms = None;
         Ok(changes)
     }
 
@@ -241,6 +250,7 @@ impl Table {
             });
         }
         since.version = delta.version;
+        self.last_commit_unix_ms = delta.committed_unix_ms;
         let mut changes = Vec::new();
         for c in delta.changes {
             match c {

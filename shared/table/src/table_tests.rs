@@ -21,7 +21,11 @@ fn snapshot(version: u64, domains: Vec<DomainRecord>) -> TableMessage {
 }
 
 fn delta(version: u64, changes: Vec<Change>) -> TableMessage {
-    TableMessage::Delta(Delta { version, changes })
+    TableMessage::Delta(Delta {
+        version,
+        changes,
+        committed_unix_ms: None,
+    })
 }
 
 fn kinds(changes: &[DomainChange]) -> Vec<(&str, ChangeKind)> {

@@ -117,6 +117,10 @@ pub struct Snapshot {
 pub struct Delta {
     pub version: u64,
     pub changes: Vec<Change>,
+    /// When the control-plane committed the change (unix milliseconds), so pods can
+    /// measure propagation lag. Absent from older control-planes.
+    #[serde(default)]
+    pub committed_unix_ms: Option<u64>,
 }
 
 /// One change to the table.

@@ -1,0 +1,407 @@
+//! The pod's Prometheus metrics (prometheus-client), served on the internal listener's
+//! `/metrics`.
+//!
+//! Label sets are bounded and built from `&'static str`s, so counting a request allocates
+//! nothing: fixed series (handshake results, byte directions) are created once and their
+//! handles kept; the request family's lookup is one read lock inside prometheus-client's
+//! `Family`. Gauges of state owned elsewhere (sessions, the table) are read at scrape time
+//! ([`Metrics::encode`] with a [`Snapshot`]).
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::{Registry, Unit},
+};
+
+/// What the hello of a new agent session came to (`hopgate_dtls_handshakes_total{result}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handshake {
+    Ok,
+    BadKey,
+    UnknownDomain,
+    BadVersion,
+    /// Refused while the pod drains.
+    Unavailable,
+    /// The hello couldn't be read (garbage, wrong framing).
+    BadHello,
+    /// No control stream within the deadline, or the session ended before its hello.
+    Failed,
+}
+
+impl Handshake {
+    const ALL: [Self; 7] = [
+        Self::Ok,
+        Self::BadKey,
+        Self::UnknownDomain,
+        Self::BadVersion,
+        Self::Unavailable,
+        Self::BadHello,
+        Self::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::BadKey => "bad_key",
+            Self::UnknownDomain => "unknown_domain",
+            Self::BadVersion => "bad_version",
+            Self::Unavailable => "unavailable",
+            Self::BadHello => "bad_hello",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Which kind of host a visitor asked for: a bounded stand-in for the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DomainClass {
+    /// A registered tunnel domain.
+    Tunnel,
+    /// The gateway's own domain.
+    Gateway,
+    /// Neither (404), or no usable Host.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    domain_class: &'static str,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DirectionLabels {
+    direction: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResetLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SessionEndLabels {
+    reason: &'static str,
+}
+
+/// State read at scrape time.
+pub(crate) struct Snapshot {
+    pub(crate) agent_sessions: usize,
+    pub(crate) in_flight: usize,
+    pub(crate) dtls_associations: usize,
+    pub(crate) transport_sessions: usize,
+    pub(crate) table_version: u64,
+    pub(crate) table_connected: bool,
+    pub(crate) relayed_requests: u64,
+    pub(crate) relay_remote_domains: usize,
+}
+
+/// Every metric of the pod. One per process, shared behind an `Arc`.
+pub(crate) struct Metrics {
+    registry: Registry,
+    handshakes: [Counter; Handshake::ALL.len()],
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Histogram,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    resets: Family<ResetLabels, Counter>,
+    sessions_replaced: Counter,
+    sessions_revoked: Counter,
+    table_propagation: Histogram,
+    agent_sessions: Gauge,
+    in_flight: Gauge,
+    dtls_associations: Gauge,
+    transport_sessions: Gauge,
+    table_version: Gauge,
+    table_connected: Gauge,
+    relayed_requests: Counter,
+    relay_remote_domains: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut registry = Registry::default();
+        let handshake_family = Family::<ResultLabels, Counter>::default();
+        let handshakes = Handshake::ALL.map(|h| {
+            handshake_family
+                .get_or_create(&ResultLabels { result: h.label() })
+                .clone()
+        });
+        registry.register(
+            "hopgate_dtls_handshakes",
+            "Agent sessions by how their hello ended.",
+            handshake_family,
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "hopgate_requests",
+            "Visitor requests answered, by domain class, method and status.",
+            requests.clone(),
+        );
+        // 1 ms … ~65 s.
+        let request_duration = Histogram::new(exponential_buckets(0.001, 2.0, 17));
+        registry.register_with_unit(
+            "hopgate_request_duration",
+            "Visitor requests from arrival to the end of the answer's body.",
+            Unit::Seconds,
+            request_duration.clone(),
+        );
+        let bytes = Family::<DirectionLabels, Counter>::default();
+        let bytes_in = bytes
+            .get_or_create(&DirectionLabels { direction: "in" })
+            .clone();
+        let bytes_out = bytes
+            .get_or_create(&DirectionLabels { direction: "out" })
+            .clone();
+        // `hopgate` + unit `_bytes` + counter `_total` = `hopgate_bytes_total`.
+        registry.register_with_unit(
+            "hopgate",
+            "Body bytes through the tunnels: in = visitor to agent, out = agent to visitor.",
+            Unit::Bytes,
+            bytes,
+        );
+        let resets = Family::<ResetLabels, Counter>::default();
+        registry.register(
+            "hopgate_stream_resets",
+            "Request streams reset, by reason (the agent's reset code, or visitor_gone).",
+            resets.clone(),
+        );
+        let ends = Family::<SessionEndLabels, Counter>::default();
+        let sessions_replaced = ends
+            .get_or_create(&SessionEndLabels { reason: "replaced" })
+            .clone();
+        let sessions_revoked = ends
+            .get_or_create(&SessionEndLabels { reason: "revoked" })
+            .clone();
+        registry.register(
+            "hopgate_sessions_closed",
+            "Agent sessions closed by the gateway: replaced by a newer one, or revoked by the \
+             control-plane.",
+            ends,
+        );
+        // 1 ms … ~33 s.
+        let table_propagation = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register_with_unit(
+            "hopgate_table_propagation",
+            "From the control-plane committing a change to this pod applying it.",
+            Unit::Seconds,
+            table_propagation.clone(),
+        );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let agent_sessions = gauge(
+            &mut registry,
+            "hopgate_agent_sessions",
+            "Agent sessions registered in the routing table.",
+        );
+        let in_flight = gauge(
+            &mut registry,
+            "hopgate_requests_in_flight",
+            "Visitor requests with a live request actor.",
+        );
+        let dtls_associations = gauge(
+            &mut registry,
+            "hopgate_dtls_associations",
+            "DTLS associations held by the listener.",
+        );
+        let transport_sessions = gauge(
+            &mut registry,
+            "hopgate_transport_sessions",
+            "Stream-layer sessions held by the listener.",
+        );
+        let table_version = gauge(
+            &mut registry,
+            "hopgate_table_version",
+            "Version of the routing table this pod serves from.",
+        );
+        let table_connected = gauge(
+            &mut registry,
+            "hopgate_table_connected",
+            "1 while the control-plane's table stream is open.",
+        );
+        // Counted by the relay (an atomic it shares with the handlers), copied at scrape time.
+        let relayed_requests = Counter::default();
+        registry.register(
+            "hopgate_relayed_requests",
+            "Visitor requests relayed to the pod holding the agent's session",
+            relayed_requests.clone(),
+        );
+        let relay_remote_domains = gauge(
+            &mut registry,
+            "hopgate_relay_remote_domains",
+            "Domains whose agent session is on another pod (placements)",
+        );
+        Self {
+            registry,
+            relayed_requests,
+            relay_remote_domains,
+            handshakes,
+            requests,
+            request_duration,
+            bytes_in,
+            bytes_out,
+            resets,
+            sessions_replaced,
+            sessions_revoked,
+            table_propagation,
+            agent_sessions,
+            in_flight,
+            dtls_associations,
+            transport_sessions,
+            table_version,
+            table_connected,
+        }
+    }
+
+    pub(crate) fn handshake(&self, result: Handshake) {
+        let index = Handshake::ALL
+            .iter()
+            .position(|h| *h == result)
+            .unwrap_or(0);
+        self.handshakes[index].inc();
+    }
+
+    /// One answered request (or one that failed before an answer).
+    pub(crate) fn request(&self, class: DomainClass, method: &str, status: u16, took: Duration) {
+        let domain_class = match class {
+            DomainClass::Tunnel => "tunnel",
+            DomainClass::Gateway => "gateway",
+            DomainClass::Unknown => "unknown",
+        };
+        let labels = RequestLabels {
+            domain_class,
+            method: method_label(method),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn bytes_in(&self, n: usize) {
+        self.bytes_in.inc_by(n as u64);
+    }
+
+    pub(crate) fn bytes_out(&self, n: usize) {
+        self.bytes_out.inc_by(n as u64);
+    }
+
+    pub(crate) fn reset(&self, reason: &'static str) {
+        self.resets.get_or_create(&ResetLabels { reason }).inc();
+    }
+
+    pub(crate) fn session_replaced(&self) {
+        self.sessions_replaced.inc();
+    }
+
+    pub(crate) fn session_revoked(&self) {
+        self.sessions_revoked.inc();
+    }
+
+    /// A delta committed at `committed_unix_ms` was applied now.
+    pub(crate) fn table_applied(&self, committed_unix_ms: u64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        // Clocks apart by a little can make it negative: count that as no lag.
+        let lag_ms = now.saturating_sub(committed_unix_ms);
+        self.table_propagation.observe(lag_ms as f64 / 1000.0);
+    }
+
+    /// The exposition text (OpenMetrics), with the gauges set from `now`.
+    pub(crate) fn encode(&self, now: &Snapshot) -> String {
+        let set = |gauge: &Gauge, value: u64| {
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        set(&self.agent_sessions, now.agent_sessions as u64);
+        set(&self.in_flight, now.in_flight as u64);
+        set(&self.dtls_associations, now.dtls_associations as u64);
+        set(&self.transport_sessions, now.transport_sessions as u64);
+        set(&self.table_version, now.table_version);
+        set(&self.table_connected, u64::from(now.table_connected));
+        set(&self.relay_remote_domains, now.relay_remote_domains as u64);
+        self.relayed_requests
+            .inner()
+            .store(now.relayed_requests, std::sync::atomic::Ordering::Relaxed);
+        let mut out = String::new();
+        // Writing to a String can't fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The method as a bounded label: the standard ones, else `other`.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
+/// `Content-Type` of the exposition.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle() -> Snapshot {
+        Snapshot {
+            agent_sessions: 1,
+            in_flight: 0,
+            dtls_associations: 1,
+            transport_sessions: 1,
+            table_version: 7,
+            table_connected: true,
+            relayed_requests: 3,
+            relay_remote_domains: 2,
+        }
+    }
+
+    #[test]
+    fn names_units_and_labels() {
+        let metrics = Metrics::new();
+        metrics.handshake(Handshake::BadKey);
+        metrics.request(DomainClass::Tunnel, "GET", 200, Duration::from_millis(3));
+        metrics.request(DomainClass::Unknown, "BREW", 404, Duration::ZERO);
+        metrics.bytes_out(10);
+        let text = metrics.encode(&idle());
+        for line in [
+            "hopgate_dtls_handshakes_total{result=\"bad_key\"} 1",
+            "hopgate_dtls_handshakes_total{result=\"ok\"} 0",
+            "hopgate_requests_total{domain_class=\"tunnel\",method=\"GET\",status=\"200\"} 1",
+            "hopgate_requests_total{domain_class=\"unknown\",method=\"other\",status=\"404\"} 1",
+            "hopgate_request_duration_seconds_count 2",
+            "hopgate_bytes_total{direction=\"out\"} 10",
+            "hopgate_table_version 7",
+            "hopgate_table_connected 1",
+            "hopgate_relayed_requests_total 3",
+            "hopgate_relay_remote_domains 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+    }
+}
