@@ -60,6 +60,16 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    /// Serve /metrics, /healthz and /readyz on this address (off by default)
+    /// [env: HOP_METRICS_LISTEN]
+    #[arg(long = "metrics-listen", global = true, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+
+    /// The lowest level of the JSON log lines on stdout: trace, debug, info (default),
+    /// warning, error, critical [env: HOP_LOG_LEVEL]
+    #[arg(long = "log-level", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
     /// A TOML config file; it may list several tunnels [env: HOP_CLIENT_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -100,6 +110,8 @@ impl Cli {
             debug: switch(self.debug, "--debug"),
             response_timeout_secs: flag(&self.response_timeout, "--response-timeout"),
             verbose: switch(self.verbose, "--verbose"),
+            metrics_listen: flag(&self.metrics_listen, "--metrics-listen"),
+            log_level: flag(&self.log_level, "--log-level"),
             tunnel: TunnelLayer {
                 domain: flag(&self.domain, "--domain"),
                 api_key: flag(&self.key, "--key"),

@@ -15,6 +15,7 @@
 
 pub mod env;
 mod file;
+mod observability;
 mod secret;
 mod target;
 mod validate;
@@ -107,6 +108,10 @@ pub struct Layer {
     pub response_timeout_secs: Option<Sourced<u64>>,
     /// Log every request, not only failures.
     pub verbose: Option<Sourced<bool>>,
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` (off when unset).
+    pub metrics_listen: Option<Sourced<String>>,
+    /// The lowest log level written (default `info`).
+    pub log_level: Option<Sourced<String>>,
     /// The single tunnel given by flags or environment.
     pub tunnel: TunnelLayer,
     /// The `[[tunnel]]` entries of a config file.
@@ -130,6 +135,10 @@ pub struct Config {
     pub response_timeout_secs: Option<Sourced<u64>>,
     /// See [`Layer::verbose`].
     pub verbose: Option<Sourced<bool>>,
+    /// See [`Layer::metrics_listen`].
+    pub metrics_listen: Option<Sourced<String>>,
+    /// See [`Layer::log_level`].
+    pub log_level: Option<Sourced<String>>,
     /// The tunnels to serve, one session each.
     pub tunnels: Vec<TunnelLayer>,
 }
@@ -169,6 +178,11 @@ impl Config {
                 .or(env.response_timeout_secs)
                 .or(file.response_timeout_secs),
             verbose: cli.verbose.or(env.verbose).or(file.verbose),
+            metrics_listen: cli
+                .metrics_listen
+                .or(env.metrics_listen)
+                .or(file.metrics_listen),
+            log_level: cli.log_level.or(env.log_level).or(file.log_level),
             tunnels,
         })
     }

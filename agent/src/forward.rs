@@ -26,12 +26,15 @@ use hopgate_transport::{RecvStream, SendStream};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use http::{Method, Request, Version, request::Parts};
 use http_body_util::BodyExt;
+use prometheus_client::metrics::counter::Counter;
+use slog::{Logger, debug, info, o, warn};
 use tokio::sync::watch;
 
 use crate::{
     body::{BodySender, RequestBody},
     config::LocalTarget,
     headers,
+    metrics::Metrics,
     upstream::{LocalClient, LocalError},
 };
 
@@ -106,6 +109,9 @@ pub(crate) struct Forwarder {
     response_timeout: Duration,
     verbose: bool,
     limits: Limits,
+    metrics: Arc<Metrics>,
+    /// Carries the tunnel's `domain`.
+    log: Logger,
 }
 
 /// How the watch over the request stream ended.
@@ -123,6 +129,8 @@ impl Forwarder {
         domain: String,
         response_timeout: Duration,
         verbose: bool,
+        metrics: Arc<Metrics>,
+        log: Logger,
     ) -> Self {
         Self {
             client,
@@ -131,6 +139,8 @@ impl Forwarder {
             response_timeout,
             verbose,
             limits: Limits::default(),
+            metrics,
+            log,
         }
     }
 
@@ -145,18 +155,21 @@ impl Forwarder {
             Ok(Ok(None)) => return,
             Ok(Ok(Some(other))) => {
                 let why = format!("expected RequestHead, got {}", other.frame_type());
-                self.fail(&mut writer, "?", GatewayError::Protocol(why).into())
+                let log = self.log.clone();
+                self.fail(&mut writer, "?", GatewayError::Protocol(why).into(), &log)
                     .await;
                 return;
             }
             Ok(Err(err)) => {
-                self.fail(&mut writer, "?", GatewayError::Stream(err).into())
+                let log = self.log.clone();
+                self.fail(&mut writer, "?", GatewayError::Stream(err).into(), &log)
                     .await;
                 return;
             }
             Err(_) => {
                 let why = format!("no RequestHead within {} s", HEAD_TIMEOUT.as_secs());
-                self.fail(&mut writer, "?", GatewayError::Protocol(why).into())
+                let log = self.log.clone();
+                self.fail(&mut writer, "?", GatewayError::Protocol(why).into(), &log)
                     .await;
                 return;
             }
@@ -164,20 +177,39 @@ impl Forwarder {
         // The path only: a query string may carry tokens, and logs must not.
         let path = head.uri.split('?').next().unwrap_or_default();
         let what = format!("{} {path}", head.method);
+        let log = self.log.new(o!("request_id" => head.request_id.clone()));
         match self.exchange(&head, &mut reader, &mut writer).await {
-            Ok(status) if self.verbose => eprintln!(
-                "{} {what} -> {status} ({} ms)",
-                self.domain,
-                started.elapsed().as_millis()
-            ),
-            Ok(_) => {}
-            Err(err) => self.fail(&mut writer, &what, err).await,
+            Ok(status) => {
+                let took = started.elapsed();
+                self.metrics.request(Some(status), took);
+                if self.verbose {
+                    eprintln!(
+                        "{} {what} -> {status} ({} ms)",
+                        self.domain,
+                        took.as_millis()
+                    );
+                }
+                debug!(log, "request served"; "method" => &head.method, "path" => path,
+                    "status" => status, "ms" => took.as_millis() as u64);
+            }
+            Err(err) => {
+                self.metrics.request(None, started.elapsed());
+                self.fail(&mut writer, &what, err, &log).await;
+            }
         }
     }
 
     /// Tells the gateway (a Reset, or a transport reset when the stream is gone) and the
     /// user (one line, unless it was a routine cancellation).
-    async fn fail(&self, writer: &mut Writer, what: &str, err: ForwardError) {
+    async fn fail(&self, writer: &mut Writer, what: &str, err: ForwardError, log: &Logger) {
+        if let ForwardError::Local(local) = &err {
+            self.metrics.local_error(local.reset_code().as_str());
+        }
+        if err.is_cancellation() {
+            info!(log, "request cancelled"; "request" => what, "error" => %err);
+        } else {
+            warn!(log, "request failed"; "request" => what, "error" => %err);
+        }
         match err.reset() {
             Some(reset) => {
                 if writer.send(&Frame::Reset(reset)).await.is_ok() {
@@ -226,7 +258,7 @@ impl Forwarder {
         // The response timeout runs from the end of the request body: a slow upload is
         // not a slow service.
         let (body_done, body_sent) = watch::channel(sender.is_none());
-        let watch = watch_request_stream(reader, sender, first, body_done);
+        let watch = watch_request_stream(reader, sender, first, body_done, &self.metrics.bytes_in);
         let respond = self.respond(request, body_sent, writer);
         tokio::pin!(watch, respond);
         let mut watched = false;
@@ -330,10 +362,13 @@ impl Forwarder {
             let Some(frame) = next else { break };
             let frame = frame.map_err(|e| LocalError::body_failed(&e, &self.target))?;
             match frame.into_data() {
-                Ok(data) => writer
-                    .queue_body(data)
-                    .await
-                    .map_err(GatewayError::Stream)?,
+                Ok(data) => {
+                    self.metrics.bytes_out.inc_by(data.len() as u64);
+                    writer
+                        .queue_body(data)
+                        .await
+                        .map_err(GatewayError::Stream)?;
+                }
                 Err(frame) => {
                     if let Ok(map) = frame.into_trailers() {
                         trailers = headers::from_header_map(&map);
@@ -366,6 +401,7 @@ async fn watch_request_stream(
     mut sender: Option<BodySender>,
     mut first: Option<Frame>,
     body_done: watch::Sender<bool>,
+    bytes_in: &Counter,
 ) -> StreamEnd {
     // Still expecting body frames (the sender may be gone if hyper stopped reading it).
     let mut in_body = sender.is_some();
@@ -384,7 +420,10 @@ async fn watch_request_stream(
             },
         };
         match frame {
-            Frame::BodyChunk(data) if in_body => feed(&mut sender, data).await,
+            Frame::BodyChunk(data) if in_body => {
+                bytes_in.inc_by(data.len() as u64);
+                feed(&mut sender, data).await
+            }
             Frame::EndOfBody(end) if in_body => {
                 in_body = false;
                 let trailers = match end.trailers.is_empty() {

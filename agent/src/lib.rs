@@ -16,13 +16,18 @@
 //! | `body` | the streamed request body fed from the gateway's frames |
 //! | `headers` | header conversion and hop-by-hop stripping |
 //! | `upstream` | the pooled HTTP/1.1 client to the local service and its errors |
+//! | `metrics` | Prometheus metrics and the optional `/metrics` listener |
+//! | `logging` | JSON log lines on stdout |
 //!
 //! [`run`] serves the tunnels of validated [`Settings`] until a shutdown future resolves;
 //! `main.rs` only parses, validates and maps the outcome to an exit status.
 //!
 //! # Output
 //!
-//! One line per event on stderr: `connected to ADDR (session ready in N ms); forwarding
+//! JSON log lines on stdout (slog; level from `HOP_LOG_LEVEL`, default `info`), with
+//! `domain`, `session_id` (the tunnel's session count) and `request_id` (the gateway's,
+//! so one request can be followed through pod and agent). And a short human status, one
+//! line per event on stderr: `connected to ADDR (session ready in N ms); forwarding
 //! https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
 //! REASON`, `gateway refused DOMAIN: MESSAGE`, and one line per failed request (every
 //! request with `--verbose`). The API key never appears: [`config::ApiKey`] prints `***`.
@@ -36,6 +41,8 @@ pub mod config;
 mod control;
 mod forward;
 mod headers;
+mod logging;
+mod metrics;
 mod tunnel;
 mod upstream;
 
@@ -98,17 +105,39 @@ impl RunError {
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let client_config = Arc::new(settings.client_config()?);
     let client = upstream::client();
+    let log = logging::root(settings.log_level);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let mut serving_metrics = None;
+    if let Some(addr) = settings.metrics_listen {
+        let listener = metrics::bind(addr).await.map_err(|e| {
+            ConfigError::new(
+                "metrics_listen",
+                None,
+                format!("cannot listen on {addr}: {e}"),
+            )
+        })?;
+        serving_metrics = Some(AbortOnDrop(tokio::spawn(metrics::serve(
+            listener,
+            metrics.clone(),
+            log.clone(),
+        ))));
+    }
     let (stop, stopped) = watch::channel(false);
     let mut tunnels = JoinSet::new();
     for tunnel in settings.tunnels {
+        let tunnel_log = log.new(slog::o!("domain" => tunnel.domain.clone()));
         let forwarder = Arc::new(Forwarder::new(
             client.clone(),
             tunnel.target.clone(),
             tunnel.domain.clone(),
             settings.response_timeout,
             settings.verbose,
+            metrics.clone(),
+            tunnel_log.clone(),
         ));
         let tunnel = Tunnel {
+            metrics: metrics.tunnel(&tunnel.domain),
+            log: tunnel_log,
             settings: tunnel,
             server: settings.server.clone(),
             client_config: client_config.clone(),
@@ -130,5 +159,15 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         tokio::time::sleep(Duration::from_millis(100)).await;
     })
     .await;
+    drop(serving_metrics);
     result
+}
+
+/// Stops a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

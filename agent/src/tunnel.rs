@@ -11,6 +11,7 @@ use std::{
 
 use hopgate_protocol::{Hello, HelloAck, HelloCode};
 use hopgate_transport::{ClientConfig, ConnectError, Session};
+use slog::{Logger, info, warn};
 use tokio::sync::watch;
 
 use crate::{
@@ -19,6 +20,7 @@ use crate::{
     config::{ServerAddr, TunnelSettings},
     control::{Control, ControlEvent, HelloError},
     forward::Forwarder,
+    metrics::{Reconnect, TunnelMetrics},
 };
 
 /// After a go-away's drain period, how much longer the old session may take before the
@@ -59,6 +61,9 @@ pub(crate) struct Tunnel {
     pub(crate) server: ServerAddr,
     pub(crate) client_config: Arc<ClientConfig>,
     pub(crate) forwarder: Arc<Forwarder>,
+    pub(crate) metrics: TunnelMetrics,
+    /// Carries the tunnel's `domain`.
+    pub(crate) log: Logger,
 }
 
 impl Tunnel {
@@ -66,6 +71,8 @@ impl Tunnel {
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
         let domain = &self.settings.domain;
         let mut backoff = Backoff::new();
+        // Numbers this agent's sessions for the logs (the gateway's ids aren't sent).
+        let mut session_seq: u64 = 0;
         loop {
             let established = tokio::select! {
                 result = self.establish() => result,
@@ -73,14 +80,25 @@ impl Tunnel {
             };
             let reason = match established {
                 Ok((session, control, ready_in)) => {
+                    session_seq += 1;
+                    let gateway = self.describe_peer(session.remote_addr());
                     eprintln!(
-                        "connected to {} (session ready in {} ms); forwarding https://{domain} -> {}",
-                        self.describe_peer(session.remote_addr()),
+                        "connected to {gateway} (session ready in {} ms); forwarding https://{domain} -> {}",
                         ready_in.as_millis(),
                         self.settings.target,
                     );
+                    info!(self.log, "connected"; "session_seq" => session_seq,
+                        "gateway" => &gateway, "ready_ms" => ready_in.as_millis() as u64,
+                        "target" => self.settings.target.to_string());
+                    self.metrics.connected(true);
                     let up = Instant::now();
                     let end = self.serve(&session, control, &mut shutdown).await;
+                    self.metrics.connected(false);
+                    match &end {
+                        SessionEnd::GoAway(_) => self.metrics.reconnect(Reconnect::GoAway),
+                        SessionEnd::Lost(_) => self.metrics.reconnect(Reconnect::Lost),
+                        SessionEnd::Replaced | SessionEnd::Shutdown => {}
+                    }
                     if up.elapsed() >= STABLE_AFTER {
                         backoff.reset();
                     }
@@ -98,6 +116,8 @@ impl Tunnel {
                                 "gateway is going away ({}); reconnecting {domain} now",
                                 one_line(&why)
                             );
+                            info!(self.log, "gateway going away; reconnecting now";
+                                "session_seq" => session_seq, "reason" => one_line(&why));
                             continue;
                         }
                         SessionEnd::GoAway(why) => format!("the gateway is going away: {why}"),
@@ -105,6 +125,8 @@ impl Tunnel {
                     }
                 }
                 Err(EstablishError::Refused(ack)) if !ack.code.is_retryable() => {
+                    slog::error!(self.log, "gateway refused the tunnel; not retrying";
+                        "code" => ack.code.as_str(), "reason" => one_line(&ack.message));
                     return Err(RunError::Refused {
                         domain: domain.clone(),
                         message: one_line(&ack.message),
@@ -114,9 +136,13 @@ impl Tunnel {
                 }
                 Err(EstablishError::Refused(ack)) => {
                     eprintln!("gateway refused {domain}: {}", one_line(&ack.message));
+                    self.metrics.reconnect(Reconnect::Refused);
                     format!("refused ({})", ack.code)
                 }
-                Err(err) => err.to_string(),
+                Err(err) => {
+                    self.metrics.reconnect(Reconnect::ConnectFailed);
+                    err.to_string()
+                }
             };
             let delay = backoff.next_delay();
             eprintln!(
@@ -124,6 +150,8 @@ impl Tunnel {
                 delay.as_secs_f64(),
                 one_line(&reason)
             );
+            warn!(self.log, "reconnecting"; "in_ms" => delay.as_millis() as u64,
+                "reason" => one_line(&reason));
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.changed() => return Ok(()),

@@ -27,6 +27,10 @@ pub const RESPONSE_TIMEOUT_SECS: &str = "HOP_CLIENT_RESPONSE_TIMEOUT_SECS";
 pub const VERBOSE: &str = "HOP_CLIENT_VERBOSE";
 /// The config file.
 pub const CONFIG: &str = "HOP_CLIENT_CONFIG";
+/// The metrics listener (the same name on every HopGate process).
+pub const METRICS_LISTEN: &str = "HOP_METRICS_LISTEN";
+/// The lowest log level written.
+pub const LOG_LEVEL: &str = "HOP_LOG_LEVEL";
 
 /// Somewhere to read environment variables from.
 pub trait Env {
@@ -107,6 +111,8 @@ pub(super) fn layer(env: &dyn Env) -> Result<Layer, ConfigError> {
         debug: get_bool(env, DEBUG, "debug")?,
         response_timeout_secs,
         verbose: get_bool(env, VERBOSE, "verbose")?,
+        metrics_listen: get(env, METRICS_LISTEN),
+        log_level: get(env, LOG_LEVEL),
         tunnel: TunnelLayer {
             domain: get(env, DOMAIN),
             api_key: get(env, API_KEY).map(|s| Sourced::new(ApiKey::new(s.value), s.source)),

@@ -8,6 +8,8 @@
 //! # debug = false
 //! # response_timeout_secs = 60
 //! # verbose = false
+//! # metrics_listen = "127.0.0.1:9100"   # /metrics, /healthz, /readyz (off by default)
+//! # log_level = "info"                  # trace, debug, info, warning, error, critical
 //!
 //! [[tunnel]]
 //! domain = "app.example.com"
@@ -34,6 +36,8 @@ struct FileConfig {
     debug: Option<bool>,
     response_timeout_secs: Option<u64>,
     verbose: Option<bool>,
+    metrics_listen: Option<String>,
+    log_level: Option<String>,
     #[serde(default)]
     tunnel: Vec<FileTunnel>,
 }
@@ -92,6 +96,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
             .response_timeout_secs
             .map(|v| Sourced::new(v, source())),
         verbose: file.verbose.map(|v| Sourced::new(v, source())),
+        metrics_listen: file.metrics_listen.map(sourced),
+        log_level: file.log_level.map(sourced),
         tunnel: TunnelLayer::default(),
         tunnels: file
             .tunnel

@@ -1,7 +1,7 @@
 //! [`Config::validate`]: from merged values to [`Settings`] the agent can run with, or the
 //! first [`ConfigError`] found.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification};
 
@@ -52,6 +52,10 @@ pub struct Settings {
     pub response_timeout: Duration,
     /// Log every request, not only failures.
     pub verbose: bool,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The lowest log level written.
+    pub log_level: slog::Level,
     /// The tunnels, one session each; at least one, domains distinct.
     pub tunnels: Vec<TunnelSettings>,
 }
@@ -203,6 +207,8 @@ impl Config {
             verification,
             response_timeout,
             verbose: self.verbose.as_ref().is_some_and(|v| v.value),
+            metrics_listen: super::observability::metrics_listen(self.metrics_listen.as_ref())?,
+            log_level: super::observability::log_level(self.log_level.as_ref())?,
             tunnels,
         })
     }

@@ -20,6 +20,7 @@ pub struct ControlPlane {
     child: Child,
     pub admin: SocketAddr,
     pub internal: SocketAddr,
+    pub metrics: SocketAddr,
     pub state: Arc<TempDir>,
 }
 
@@ -73,6 +74,7 @@ impl ControlPlane {
         Self {
             admin: addr("admin"),
             internal: addr("internal"),
+            metrics: addr("metrics"),
             child,
             state,
         }

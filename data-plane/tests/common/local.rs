@@ -97,6 +97,8 @@ pub fn agent_binary() -> std::path::PathBuf {
 pub struct Agent {
     pub child: Child,
     pub output: Arc<Mutex<Vec<String>>>,
+    /// The agent's JSON log lines (stdout).
+    pub logs: Arc<Mutex<Vec<String>>>,
     connected: std::sync::mpsc::Receiver<()>,
 }
 
@@ -149,6 +151,46 @@ impl Agent {
         )
     }
 
+    /// The agent for `domain` with `key`, pinning the debug certificate, with its metrics
+    /// listener on a free port (`--metrics-listen 127.0.0.1:0`).
+    pub fn start_with_metrics(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str) -> Self {
+        let fingerprint = dp.fingerprint.expect("a debug-mode data-plane").to_string();
+        Self::spawn(
+            dp,
+            domain,
+            target,
+            key,
+            &[
+                "--fingerprint",
+                &fingerprint,
+                "--debug",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ],
+        )
+    }
+
+    /// The agent's metrics address, from its `metrics listening` log line.
+    pub fn metrics_addr(&self, limit: Duration) -> SocketAddr {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let found = self.logs.lock().unwrap().iter().find_map(|line| {
+                line.contains("\"msg\":\"metrics listening\"")
+                    .then(|| super::field(line, "metrics"))
+                    .flatten()
+            });
+            if let Some(addr) = found {
+                return addr.parse().unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no metrics address from the agent: {:?}",
+                self.logs.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn spawn(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str, extra: &[&str]) -> Self {
         Self::spawn_to(dp.dtls, domain, target, key, extra)
     }
@@ -176,10 +218,19 @@ impl Agent {
                 "gw.hopgate.test",
             ])
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let keep_logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                keep_logs.lock().unwrap().push(line);
+            }
+        });
         let stderr = child.stderr.take().unwrap();
         let output = Arc::new(Mutex::new(Vec::new()));
         let keep = output.clone();
@@ -196,6 +247,7 @@ impl Agent {
         Self {
             child,
             output,
+            logs,
             connected,
         }
     }
