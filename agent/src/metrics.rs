@@ -80,6 +80,13 @@ impl Reconnect {
     }
 }
 
+/// The reset codes of a failed local call.
+const LOCAL_ERRORS: [&str; 3] = [
+    "upstream_unreachable",
+    "upstream_timeout",
+    "upstream_protocol_error",
+];
+
 /// Every metric of the agent. One per process.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -124,13 +131,13 @@ impl Metrics {
         let sessions = Family::<DomainLabels, Gauge>::default();
         registry.register(
             "hopgate_agent_connected",
-            "1 while the tunnel of this domain has a live session.",
+            "1 while the tunnel of this domain has a live session",
             sessions.clone(),
         );
         let reconnects = Family::<ReconnectLabels, Counter>::default();
         registry.register(
             "hopgate_agent_reconnects",
-            "Times a tunnel connected again, by why (lost, go_away, refused, connect_failed).",
+            "Times a tunnel connected again, by why (lost, go_away, refused, connect_failed)",
             reconnects.clone(),
         );
         let by_status = Family::<StatusLabels, Counter>::default();
@@ -138,14 +145,14 @@ impl Metrics {
             .map(|status| by_status.get_or_create(&StatusLabels { status }).clone());
         registry.register(
             "hopgate_agent_requests",
-            "Requests served, by the local service's status class (error = no answer).",
+            "Requests served, by the local service's status class (error = no answer)",
             by_status,
         );
         // 1 ms … ~65 s.
         let request_duration = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         registry.register_with_unit(
             "hopgate_agent_request_duration",
-            "From the request's head arriving to the end of the answer.",
+            "From the request's head arriving to the end of the answer",
             Unit::Seconds,
             request_duration.clone(),
         );
@@ -159,15 +166,19 @@ impl Metrics {
         // `hopgate_agent` + unit `_bytes` + counter `_total` = `hopgate_agent_bytes_total`.
         registry.register_with_unit(
             "hopgate_agent",
-            "Body bytes: in = gateway to local service, out = local service to gateway.",
+            "Body bytes: in = gateway to local service, out = local service to gateway",
             Unit::Bytes,
             bytes,
         );
         let local_errors = Family::<ErrorLabels, Counter>::default();
+        // At 0 from the start (a family without series isn't exposed).
+        for reason in LOCAL_ERRORS {
+            let _ = local_errors.get_or_create(&ErrorLabels { reason });
+        }
         registry.register(
             "hopgate_agent_local_errors",
             "Requests the local service failed, by reset code (upstream_unreachable, \
-             upstream_timeout, upstream_protocol_error).",
+             upstream_timeout, upstream_protocol_error)",
             local_errors.clone(),
         );
         Self {
@@ -189,6 +200,18 @@ impl Metrics {
             domain: domain.to_owned(),
         };
         let connected = self.sessions.get_or_create(&labels).clone();
+        for why in [
+            Reconnect::Lost,
+            Reconnect::GoAway,
+            Reconnect::Refused,
+            Reconnect::ConnectFailed,
+        ] {
+            let labels = ReconnectLabels {
+                domain: domain.to_owned(),
+                reason: why.label(),
+            };
+            let _ = self.reconnects.get_or_create(&labels);
+        }
         self.tunnels
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

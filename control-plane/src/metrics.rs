@@ -69,13 +69,13 @@ impl Metrics {
         let admin_requests = Family::<AdminLabels, Counter>::default();
         registry.register(
             "hopgate_admin_requests",
-            "Admin API calls, by route pattern, method and status.",
+            "Admin API calls, by route pattern, method and status",
             admin_requests.clone(),
         );
         // The ACME worker counts into this family's counters.
         registry.register(
             "hopgate_acme_orders",
-            "ACME orders finished, by result (valid, failed).",
+            "ACME orders finished, by result (valid, failed)",
             acme.family.clone(),
         );
         let gauge = |registry: &mut Registry, name: &str, help: &str| {
@@ -86,43 +86,43 @@ impl Metrics {
         let table_version = gauge(
             &mut registry,
             "hopgate_table_version",
-            "Current version of the routing table.",
+            "Current version of the routing table",
         );
         let table_domains = gauge(
             &mut registry,
             "hopgate_table_domains",
-            "Registered domains in the table.",
+            "Registered domains in the table",
         );
         let table_subscribers = gauge(
             &mut registry,
             "hopgate_table_subscribers",
-            "Pods subscribed to the table stream.",
+            "Pods subscribed to the table stream",
         );
         let pods_reporting = gauge(
             &mut registry,
             "hopgate_pods_reporting",
-            "Pods with a fresh session report (connected pods).",
+            "Pods with a fresh session report (connected pods)",
         );
         let db_connections = gauge(
             &mut registry,
             "hopgate_db_connections",
-            "Database connections open (idle included).",
+            "Database connections open (idle included)",
         );
         let db_connections_idle = gauge(
             &mut registry,
             "hopgate_db_connections_idle",
-            "Idle database connections.",
+            "Idle database connections",
         );
         let db_pool = Family::<StateLabels, Gauge>::default();
         registry.register(
             "hopgate_db_pool_connections",
-            "The database pool: connections open, idle, and the most it opens (max).",
+            "The database pool: connections open, idle, and the most it opens (max)",
             db_pool.clone(),
         );
         let certificate_expiry = Family::<CertificateLabels, Gauge>::default();
         registry.register_with_unit(
             "hopgate_certificate_expiry",
-            "When each certificate in the table expires (notAfter, unix time).",
+            "When each certificate in the table expires (notAfter, unix time)",
             Unit::Seconds,
             certificate_expiry.clone(),
         );

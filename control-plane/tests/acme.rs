@@ -171,5 +171,7 @@ async fn acme_off_says_so_and_nothing_breaks() {
     assert_eq!(body["domains"][0]["certificate"]["status"], "disabled");
     assert!(cp.log_text().contains("ACME is off"));
     let metrics = metrics(&cp).await;
-    assert!(!metrics.contains("hopgate_acme_orders_total"));
+    // The family is there (dashboards find it), with nothing ordered.
+    assert!(metrics.contains("hopgate_acme_orders_total{result=\"valid\"} 0"));
+    assert!(!metrics.contains("hopgate_certificate_expiry_seconds{"));
 }

@@ -142,20 +142,20 @@ impl Metrics {
         });
         registry.register(
             "hopgate_dtls_handshakes",
-            "Agent sessions by how their hello ended.",
+            "Agent sessions by how their hello ended",
             handshake_family,
         );
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "hopgate_requests",
-            "Visitor requests answered, by domain class, method and status.",
+            "Visitor requests answered, by domain class, method and status",
             requests.clone(),
         );
         // 1 ms … ~65 s.
         let request_duration = Histogram::new(exponential_buckets(0.001, 2.0, 17));
         registry.register_with_unit(
             "hopgate_request_duration",
-            "Visitor requests from arrival to the end of the answer's body.",
+            "Visitor requests from arrival to the end of the answer's body",
             Unit::Seconds,
             request_duration.clone(),
         );
@@ -169,14 +169,19 @@ impl Metrics {
         // `hopgate` + unit `_bytes` + counter `_total` = `hopgate_bytes_total`.
         registry.register_with_unit(
             "hopgate",
-            "Body bytes through the tunnels: in = visitor to agent, out = agent to visitor.",
+            "Body bytes through the tunnels: in = visitor to agent, out = agent to visitor",
             Unit::Bytes,
             bytes,
         );
         let resets = Family::<ResetLabels, Counter>::default();
+        // Every reason at 0 from the start (a family without series isn't exposed).
+        let reasons = hopgate_protocol::ResetCode::ALL.iter().map(|c| c.as_str());
+        for reason in reasons.chain(["visitor_gone"]) {
+            let _ = resets.get_or_create(&ResetLabels { reason });
+        }
         registry.register(
             "hopgate_stream_resets",
-            "Request streams reset, by reason (the agent's reset code, or visitor_gone).",
+            "Request streams reset, by reason (the agent's reset code, or visitor_gone)",
             resets.clone(),
         );
         let ends = Family::<SessionEndLabels, Counter>::default();
@@ -189,14 +194,14 @@ impl Metrics {
         registry.register(
             "hopgate_sessions_closed",
             "Agent sessions closed by the gateway: replaced by a newer one, or revoked by the \
-             control-plane.",
+             control-plane",
             ends,
         );
         // 1 ms … ~33 s.
         let table_propagation = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register_with_unit(
             "hopgate_table_propagation",
-            "From the control-plane committing a change to this pod applying it.",
+            "From the control-plane committing a change to this pod applying it",
             Unit::Seconds,
             table_propagation.clone(),
         );
@@ -208,32 +213,32 @@ impl Metrics {
         let agent_sessions = gauge(
             &mut registry,
             "hopgate_agent_sessions",
-            "Agent sessions registered in the routing table.",
+            "Agent sessions registered in the routing table",
         );
         let in_flight = gauge(
             &mut registry,
             "hopgate_requests_in_flight",
-            "Visitor requests with a live request actor.",
+            "Visitor requests with a live request actor",
         );
         let dtls_associations = gauge(
             &mut registry,
             "hopgate_dtls_associations",
-            "DTLS associations held by the listener.",
+            "DTLS associations held by the listener",
         );
         let transport_sessions = gauge(
             &mut registry,
             "hopgate_transport_sessions",
-            "Stream-layer sessions held by the listener.",
+            "Stream-layer sessions held by the listener",
         );
         let table_version = gauge(
             &mut registry,
             "hopgate_table_version",
-            "Version of the routing table this pod serves from.",
+            "Version of the routing table this pod serves from",
         );
         let table_connected = gauge(
             &mut registry,
             "hopgate_table_connected",
-            "1 while the control-plane's table stream is open.",
+            "1 while the control-plane's table stream is open",
         );
         // Counted by the relay (an atomic it shares with the handlers), copied at scrape time.
         let relayed_requests = Counter::default();

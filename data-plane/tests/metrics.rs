@@ -64,7 +64,7 @@ async fn every_process_exposes_what_the_run_did() {
         .unwrap();
     assert_eq!(ready.status(), 200, "every tunnel has a session");
 
-    let visitor = dp.visitor(&[DOMAIN, "nobody.example.net"]);
+    let visitor = dp.visitor(&[DOMAIN, "nobody.gw.hopgate.test"]);
     let base = format!("https://{DOMAIN}:{}", dp.https.port());
     for _ in 0..GETS {
         let response = visitor
@@ -85,7 +85,7 @@ async fn every_process_exposes_what_the_run_did() {
     let received = upload.headers().get("x-body-len").cloned();
     assert_eq!(received.unwrap(), UPLOAD.to_string().as_str());
     assert_eq!(
-        dp.status_of("nobody.example.net", "/").await,
+        dp.status_of("nobody.gw.hopgate.test", "/").await,
         404,
         "unknown domain"
     );
@@ -117,6 +117,12 @@ async fn every_process_exposes_what_the_run_did() {
     let lag = value(&text, "hopgate_table_propagation_seconds_sum")
         / value(&text, "hopgate_table_propagation_seconds_count");
     assert!(lag < 1.0, "propagation lag {lag} s");
+    let gone = "hopgate_stream_resets_total{reason=\"visitor_gone\"}";
+    assert_eq!(
+        value(&text, gone),
+        0.0,
+        "every visitor waited for its answer"
+    );
     has_family(&text, "hopgate_stream_resets", "counter");
     has_family(&text, "hopgate_sessions_closed", "counter");
 
@@ -141,7 +147,8 @@ async fn every_process_exposes_what_the_run_did() {
         value(&text, "hopgate_acme_orders_total{result=\"valid\"}"),
         0.0
     );
-    has_family(&text, "hopgate_certificate_expiry_seconds", "gauge");
+    // No certificates without ACME: the family has no series, so it isn't exposed.
+    assert!(!text.contains("hopgate_certificate_expiry_seconds{"));
 
     // --- agent ---
     let text = scrape(agent_metrics).await;
@@ -151,8 +158,10 @@ async fn every_process_exposes_what_the_run_did() {
     assert!(value(&text, "hopgate_agent_request_duration_seconds_count") >= (GETS + 1) as f64);
     assert!(value(&text, "hopgate_agent_bytes_total{direction=\"in\"}") >= UPLOAD as f64);
     assert!(value(&text, "hopgate_agent_bytes_total{direction=\"out\"}") >= (GETS * 1000) as f64);
-    has_family(&text, "hopgate_agent_reconnects", "counter");
-    has_family(&text, "hopgate_agent_local_errors", "counter");
+    let lost = format!("hopgate_agent_reconnects_total{{domain=\"{DOMAIN}\",reason=\"lost\"}}");
+    assert_eq!(value(&text, &lost), 0.0, "one session throughout");
+    let unreachable = "hopgate_agent_local_errors_total{reason=\"upstream_unreachable\"}";
+    assert_eq!(value(&text, unreachable), 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
