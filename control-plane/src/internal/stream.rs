@@ -214,6 +214,7 @@ mod tests {
                     key_hash: [0; 32],
                     certificate: None,
                 })],
+                committed_unix_ms: None,
             });
         }
         let mut stream = std::pin::pin!(stream);
