@@ -232,6 +232,32 @@ impl FromStr for Since {
 mod tests {
     use super::*;
 
+    /// A delta from a control-plane built before `committed_unix_ms` still decodes.
+    #[test]
+    fn a_delta_without_a_commit_time_decodes() {
+        #[derive(Serialize)]
+        struct OldDelta {
+            version: u64,
+            changes: Vec<Change>,
+        }
+        #[derive(Serialize)]
+        enum OldMessage {
+            Delta(OldDelta),
+        }
+        let old = OldMessage::Delta(OldDelta {
+            version: 5,
+            changes: vec![Change::Remove {
+                domain: "gone.example.com".into(),
+            }],
+        });
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let decoded: TableMessage = rmp_serde::from_slice(&bytes).unwrap();
+        let TableMessage::Delta(delta) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!((delta.version, delta.committed_unix_ms), (5, None));
+    }
+
     #[test]
     fn since_round_trips_and_rejects_garbage() {
         let since: Since = "0f3a-9b:42".parse().unwrap();
