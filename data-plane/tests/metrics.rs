@@ -123,6 +123,9 @@ async fn every_process_exposes_what_the_run_did() {
         0.0,
         "every visitor waited for its answer"
     );
+    // One pod: nothing relayed.
+    assert_eq!(value(&text, "hopgate_relayed_requests_total"), 0.0);
+    assert_eq!(value(&text, "hopgate_relay_remote_domains"), 0.0);
     has_family(&text, "hopgate_stream_resets", "counter");
     has_family(&text, "hopgate_sessions_closed", "counter");
 
