@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //!
-//! - `config`, `host`, `logging`: settings, host-name normalization, JSON logs.
+//! - `config`, `host`, `logging`: settings (defaults < `--config` TOML file < `HOP_…`
+//!   variables < flags; exit code 2 when one is wrong), host-name normalization, JSON logs
+//!   at `HOP_LOG_LEVEL`.
 //! - `certs`: the SNI certificate map and the debug self-signed certificate.
 //! - `routing`: domain table (key hashes) and live sessions, read without a global lock.
 //! - `control_plane`: the table the control-plane pushes, and the session reports.
@@ -45,7 +47,6 @@ use std::{
 };
 
 use actix_web::{App, HttpServer, web};
-use clap::Parser;
 use hopgate_transport::{Identity, Listener, ServerConfig};
 use slog::{Logger, error, info, warn};
 
@@ -57,12 +58,21 @@ use crate::{
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
-    if let Err(problem) = config.validate() {
-        eprintln!("hopgate-data-plane: {problem}");
-        return ExitCode::from(2);
+    let loaded = match config::load(std::env::args_os(), &hopgate_settings::ProcessEnv) {
+        Ok(loaded) => loaded,
+        Err(err) => return hopgate_settings::exit_code(config::SPEC.program, &err),
+    };
+    if loaded.print_config {
+        return match loaded.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => hopgate_settings::exit_code(config::SPEC.program, &err),
+        };
     }
-    let log = logging::root();
+    let config = loaded.value;
+    let log = logging::root(config.log_level);
     match run(config, log.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -119,7 +129,10 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let table = RoutingTable::new();
     let metrics = Arc::new(metrics::Metrics::new());
     let table_status = Arc::new(control_plane::TableStatus::default());
-    let relay_tcp = match config.relay_listen().map_err(anyhow::Error::msg)? {
+    let relay_tcp = match config
+        .relay_listen()
+        .map_err(|p| anyhow::anyhow!("{}: {}", p.var, p.reason))?
+    {
         Some(addr) => Some(std::net::TcpListener::bind(addr)?),
         None => None,
     };
@@ -149,7 +162,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         (Some(url), Some(token)) => {
             let link = control_plane::Link {
                 url: url.clone(),
-                token: token.clone(),
+                token: token.expose().to_owned(),
                 pod_id: config.pod_id.clone().unwrap_or_else(default_pod_id),
                 state_dir: config.state_dir.clone(),
                 relay_url: relay_url.clone(),
@@ -210,7 +223,11 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         log: log.clone(),
     });
     let cross_pod = subscriber.is_some();
-    let relay_token = config.internal_token.clone().unwrap_or_default();
+    let relay_token = config
+        .internal_token
+        .as_ref()
+        .map(|token| token.expose().to_owned())
+        .unwrap_or_default();
     let relay = match relay_tcp {
         Some(tcp) => {
             let state = state.clone();

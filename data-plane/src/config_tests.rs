@@ -1,0 +1,225 @@
+//! Unit tests of the settings: layering, fixture files, and `validate()` messages.
+
+use super::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+/// Loads and validates `args` (after the program name) with `env`.
+fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Config, String> {
+    let mut argv = vec!["dp"];
+    argv.extend_from_slice(args);
+    load(argv, &env).map(|l| l.value).map_err(|e| e.to_string())
+}
+
+#[test]
+fn dev_domain_parses_and_hides_the_key() {
+    let d: DevDomain = "App.Example.COM=0123456789abcdef0123".parse().unwrap();
+    assert_eq!(d.domain, "app.example.com");
+    assert!(!format!("{d:?}").contains("0123456789"));
+    assert!("app.example.com".parse::<DevDomain>().is_err());
+    assert!("app.example.com=short".parse::<DevDomain>().is_err());
+}
+
+#[test]
+fn the_valid_fixture_sets_every_value() {
+    let c = parse(&["--config", &fixture("valid.toml")], &[]).unwrap();
+    assert_eq!(c.https_listen.to_string(), "127.0.0.1:8443");
+    assert_eq!(c.http_listen.port(), 8080);
+    assert_eq!(c.domain, "gw.example.test");
+    assert!(c.debug);
+    assert_eq!(c.dev_domains[0].domain, "app.example.test");
+    assert_eq!(c.header_timeout, Duration::from_secs(5));
+    assert_eq!(c.drain_timeout, Duration::from_secs(60));
+    assert_eq!(c.response_timeout, Duration::from_secs(90));
+    assert_eq!(c.log_level, LogLevel::Debug);
+}
+
+#[test]
+fn invalid_fixtures_name_the_file_and_key() {
+    let err = parse(&["--config", &fixture("unknown_key.toml")], &[]).unwrap_err();
+    assert!(
+        err.contains("unknown_key.toml") && err.contains("`https_port`"),
+        "{err}"
+    );
+    let err = parse(&["--config", &fixture("bad_address.toml")], &[]).unwrap_err();
+    assert!(
+        err.contains("bad_address.toml: https_listen: 'localhost' is not a socket address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_deploy_example_parses() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/config/data-plane.toml"
+    );
+    let env = [("HOP_INTERNAL_TOKEN", "internal-token-0123456789")];
+    let c = parse(&["--config", path], &env).unwrap();
+    assert!(!c.debug && c.control_plane_url.is_some());
+}
+
+#[test]
+fn precedence_defaults_file_env_flags() {
+    let file = fixture("valid.toml");
+    assert_eq!(Config::default().https_listen.port(), 443);
+    let with_file = parse(&["--config", &file], &[]).unwrap();
+    assert_eq!(with_file.https_listen.port(), 8443);
+    let env = [("HOP_SERVER_HTTPS_LISTEN", "127.0.0.1:9443")];
+    assert_eq!(
+        parse(&["--config", &file], &env)
+            .unwrap()
+            .https_listen
+            .port(),
+        9443
+    );
+    let flags = ["--config", &file, "--https-listen", "127.0.0.1:10443"];
+    assert_eq!(parse(&flags, &env).unwrap().https_listen.port(), 10443);
+}
+
+#[test]
+fn durations() {
+    let env = |v| {
+        [
+            ("HOP_SERVER_DOMAIN", "gw.test"),
+            ("HOP_SERVER_DEBUG", "true"),
+            ("HOP_SERVER_HEADER_TIMEOUT", v),
+        ]
+    };
+    let timeout = |v| parse(&[], &env(v)).map(|c| c.header_timeout);
+    assert_eq!(timeout("250ms").unwrap(), Duration::from_millis(250));
+    assert_eq!(timeout("30").unwrap(), Duration::from_secs(30));
+    assert_eq!(timeout("2m").unwrap(), Duration::from_secs(120));
+    assert!(
+        timeout("soon")
+            .unwrap_err()
+            .starts_with("HOP_SERVER_HEADER_TIMEOUT")
+    );
+    assert!(timeout("0").unwrap_err().contains("positive"));
+}
+
+#[test]
+fn bad_address_names_the_setting() {
+    let err = parse(
+        &["--domain", "gw.test", "--debug", "--https-listen", "abc"],
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("--https-listen: 'abc' is not a socket address"),
+        "{err}"
+    );
+    let env = [("HOP_SERVER_HTTPS_LISTEN", "abc")];
+    let err = parse(&["--domain", "gw.test", "--debug"], &env).unwrap_err();
+    assert!(
+        err.starts_with("HOP_SERVER_HTTPS_LISTEN: 'abc' is not"),
+        "{err}"
+    );
+}
+
+#[test]
+fn production_mode_needs_the_control_plane() {
+    let parse = |extra: &[&str]| {
+        let mut args = vec!["--domain", "gw.test"];
+        args.extend_from_slice(extra);
+        parse(&args, &[])
+    };
+    assert!(parse(&[]).unwrap_err().starts_with("HOP_CONTROL_PLANE_URL"));
+    let cp = [
+        "--control-plane-url",
+        "http://127.0.0.1:1",
+        "--internal-token",
+        "t",
+    ];
+    assert!(parse(&cp).is_ok());
+    assert!(parse(&["--dev-domain", "a.test=0123456789abcdef"]).is_err());
+    let err = self::parse(&[], &[]).unwrap_err();
+    assert!(err.starts_with("HOP_SERVER_DOMAIN: required"), "{err}");
+}
+
+#[test]
+fn a_control_plane_needs_its_token_and_excludes_the_dev_table() {
+    let parse = |extra: &[&str]| {
+        let mut args = vec!["--domain", "gw.test", "--debug"];
+        args.extend_from_slice(extra);
+        parse(&args, &[])
+    };
+    let url = ["--control-plane-url", "http://127.0.0.1:1"];
+    let err = parse(&url).unwrap_err();
+    assert!(err.starts_with("HOP_INTERNAL_TOKEN"), "{err}");
+    let mut both = url.to_vec();
+    both.extend([
+        "--internal-token",
+        "t0ken",
+        "--dev-domain",
+        "a.test=0123456789abcdef",
+    ]);
+    assert!(parse(&both).unwrap_err().starts_with("--dev-domain"));
+    let err = parse(&["--control-plane-url", "ftp://x", "--internal-token", "t"]).unwrap_err();
+    assert!(err.starts_with("--control-plane-url: 'ftp://x'"), "{err}");
+    let mut ok = url.to_vec();
+    ok.extend(["--internal-token", "t0ken"]);
+    let mut bad = ok.clone();
+    ok.extend(["--pod-id", "pod-1"]);
+    assert!(parse(&ok).is_ok());
+    bad.extend(["--pod-id", "bad pod"]);
+    assert!(parse(&bad).unwrap_err().starts_with("--pod-id"));
+}
+
+#[test]
+fn print_config_masks_the_token_and_dev_keys() {
+    let env = [
+        ("HOP_SERVER_DOMAIN", "gw.test"),
+        ("HOP_SERVER_DEBUG", "true"),
+        ("HOP_CONTROL_PLANE_URL", "http://127.0.0.1:1"),
+        ("HOP_INTERNAL_TOKEN", "very-secret-token-0123"),
+    ];
+    let loaded = load(["dp", "--print-config"], &&env[..]).unwrap();
+    assert!(loaded.print_config);
+    let text = loaded.to_toml().unwrap();
+    assert!(text.contains("internal_token = \"***\""), "{text}");
+    assert!(!text.contains("very-secret"), "{text}");
+    let dev = [
+        ("HOP_SERVER_DOMAIN", "gw.test"),
+        ("HOP_SERVER_DEBUG", "true"),
+        ("HOP_DEV_DOMAINS", "a.test=0123456789abcdef0"),
+    ];
+    let text = load(["dp"], &&dev[..]).unwrap().to_toml().unwrap();
+    assert!(
+        text.contains("\"a.test=***\"") && !text.contains("0123456789abcdef0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_relay_listener_is_on_in_production_and_checked() {
+    let cp = [
+        "--domain",
+        "gw.test",
+        "--control-plane-url",
+        "http://127.0.0.1:1",
+        "--internal-token",
+        "t",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = cp.to_vec();
+        args.extend_from_slice(extra);
+        parse(&args, &[])
+    };
+    let relay = |extra: &[&str]| with(extra).unwrap().relay_listen().unwrap();
+    assert_eq!(relay(&[]), Some("0.0.0.0:8444".parse().unwrap()));
+    assert_eq!(relay(&["--relay-listen", "off"]), None);
+    let debug = parse(&["--domain", "gw.test", "--debug"], &[]).unwrap();
+    assert_eq!(debug.relay_listen(), Ok(None));
+    let err = with(&["--relay-listen", "nope"]).unwrap_err();
+    assert!(err.starts_with("--relay-listen: 'nope'"), "{err}");
+    let env = [("HOP_SERVER_RELAY_LISTEN", "127.0.0.1:0")];
+    let err = parse(&["--domain", "gw.test", "--debug"], &env).unwrap_err();
+    assert!(err.starts_with("HOP_SERVER_RELAY_LISTEN: needs"), "{err}");
+    let err = with(&["--relay-url", "ftp://x"]).unwrap_err();
+    assert!(err.starts_with("--relay-url"), "{err}");
+}

@@ -1,0 +1,140 @@
+//! The settings as the real binary reads them: a wrong value or an unknown key stops it
+//! with exit code 2 and a line naming where the value came from; `--print-config` prints
+//! the effective settings with the internal token masked; the layers' precedence.
+
+use std::process::Command;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
+const TOKEN: &str = "secret-internal-token-0123456789";
+
+/// Runs `hopgate-data-plane ARGS` with only `env` among the `HOP_…` variables.
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HOP_")) {
+        command.env_remove(name);
+    }
+    let output = command
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    (
+        output.status.code(),
+        text(output.stdout),
+        text(output.stderr),
+    )
+}
+
+const DEBUG: [(&str, &str); 2] = [
+    ("HOP_SERVER_DOMAIN", "gw.hopgate.test"),
+    ("HOP_SERVER_DEBUG", "true"),
+];
+
+#[test]
+fn a_bad_address_in_the_environment_exits_2_naming_the_variable() {
+    let mut env = DEBUG.to_vec();
+    env.push(("HOP_SERVER_HTTPS_LISTEN", "abc"));
+    let (code, stdout, stderr) = run(&[], &env);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HOP_SERVER_HTTPS_LISTEN: 'abc' is not a socket address"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "nothing started: {stdout}");
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_exits_2_naming_it() {
+    let file = format!("{FIXTURES}/unknown_key.toml");
+    let (code, _, stderr) = run(&["--config", &file], &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown_key.toml") && stderr.contains("`https_port`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn production_mode_without_a_control_plane_exits_2() {
+    let (code, _, stderr) = run(&[], &[("HOP_SERVER_DOMAIN", "gw.hopgate.test")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HOP_CONTROL_PLANE_URL: required"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn print_config_shows_the_values_and_masks_the_token() {
+    let env = [
+        ("HOP_SERVER_DOMAIN", "gw.hopgate.test"),
+        ("HOP_CONTROL_PLANE_URL", "http://127.0.0.1:8082"),
+        ("HOP_INTERNAL_TOKEN", TOKEN),
+        ("HOP_LOG_LEVEL", "warn"),
+    ];
+    let (code, stdout, stderr) = run(&["--print-config", "--pod-id", "pod-7"], &env);
+    assert_eq!(code, Some(0), "{stderr}");
+    for line in [
+        "domain = \"gw.hopgate.test\"",
+        "control_plane_url = \"http://127.0.0.1:8082\"",
+        "internal_token = \"***\"",
+        "pod_id = \"pod-7\"",
+        "https_listen = \"0.0.0.0:443\"",
+        "drain_timeout = \"30s\"",
+        "log_level = \"warn\"",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line} in:\n{stdout}");
+    }
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+}
+
+#[test]
+fn defaults_then_file_then_environment_then_flags() {
+    let https = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = vec!["--print-config"];
+        all.extend_from_slice(args);
+        let (code, stdout, stderr) = run(&all, env);
+        assert_eq!(code, Some(0), "{stderr}");
+        let line = stdout.lines().find(|l| l.starts_with("https_listen = "));
+        line.unwrap()
+            .trim_start_matches("https_listen = ")
+            .to_owned()
+    };
+    let file = format!("{FIXTURES}/valid.toml");
+    assert_eq!(https(&[], &DEBUG), "\"0.0.0.0:443\"");
+    assert_eq!(https(&["--config", &file], &[]), "\"127.0.0.1:8443\"");
+    let mut env = DEBUG.to_vec();
+    env.push(("HOP_SERVER_HTTPS_LISTEN", "127.0.0.1:9443"));
+    assert_eq!(https(&["--config", &file], &env), "\"127.0.0.1:9443\"");
+    let flag = ["--config", &file, "--https-listen", "127.0.0.1:10443"];
+    assert_eq!(https(&flag, &env), "\"127.0.0.1:10443\"");
+}
+
+#[test]
+fn hop_log_level_filters_the_log_lines() {
+    let lines = |level: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HOP_")) {
+            command.env_remove(name);
+        }
+        for listener in ["HTTP", "HTTPS", "DTLS"] {
+            command.env(format!("HOP_SERVER_{listener}_LISTEN"), "127.0.0.1:0");
+        }
+        let mut child = command
+            .envs(DEBUG)
+            .env("HOP_METRICS_LISTEN", "127.0.0.1:0")
+            .env("HOP_LOG_LEVEL", level)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        child.kill().unwrap();
+        let output = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let info = lines("info");
+    assert!(info.contains("\"msg\":\"listening\""), "{info}");
+    let warn = lines("warn");
+    assert!(!warn.contains("\"level\":\"INFO\""), "{warn}");
+}
