@@ -1,8 +1,8 @@
-//! The control-plane's settings, read from `HOP_…` environment variables (through a lookup
-//! function, so tests pass a map), then checked by [`Config::validate`], which names the
-//! bad variable and why. An empty variable counts as unset.
+//! The control-plane's settings as the process runs on them, and [`Config::validate`],
+//! which names the bad setting (by its `HOP_…` variable; `settings` turns that into where
+//! the value came from) and why. `settings` reads them (file, variables, flags).
 
-use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 
@@ -11,31 +11,7 @@ use crate::{acme::AcmeSettings, domain_name};
 /// The shortest admin key and internal token accepted.
 pub(crate) const MIN_SECRET_LEN: usize = 16;
 
-/// A secret whose `Debug` and `Display` print `***`.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    pub(crate) fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub(crate) use hopgate_settings::Secret;
 
 /// Database settings (names and meaning from the Go prototype).
 #[derive(Debug, Clone)]
@@ -87,91 +63,20 @@ pub(crate) struct ConfigError {
     pub(crate) reason: String,
 }
 
-fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
-}
-
-/// Reads one variable through `lookup`, treating empty as unset.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    fn get(&self, var: &str) -> Option<String> {
-        (self.0)(var).filter(|v| !v.trim().is_empty())
-    }
-
-    fn parse<T: FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T::Err: fmt::Display,
-    {
-        match self.get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|e| bad(var, format!("'{}' is not valid: {e}", v.trim()))),
+impl ConfigError {
+    pub(crate) fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
         }
     }
 }
 
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::new(var, reason)
+}
+
 impl Config {
-    /// Reads the process environment.
-    pub(crate) fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|var| std::env::var(var).ok())
-    }
-
-    /// Reads settings through `lookup` (parse errors only; see [`Config::validate`]).
-    pub(crate) fn from_lookup(
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let env = Env(lookup);
-        let localhost = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let lifetime = match env.get("HOP_DB_CONN_MAX_LIFETIME") {
-            None => Some(Duration::from_secs(30 * 60)),
-            Some(v) => {
-                let d = parse_duration(&v).map_err(|e| bad("HOP_DB_CONN_MAX_LIFETIME", e))?;
-                (!d.is_zero()).then_some(d)
-            }
-        };
-        let acquire_timeout = match env.get("HOP_DB_ACQUIRE_TIMEOUT") {
-            None => Duration::from_secs(5),
-            Some(v) => parse_duration(&v).map_err(|e| bad("HOP_DB_ACQUIRE_TIMEOUT", e))?,
-        };
-        let allow = env.get("HOP_ADMIN_ALLOW_IPS").unwrap_or_default();
-        let admin_allow_ips = allow
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| parse_net(s).map_err(|e| bad("HOP_ADMIN_ALLOW_IPS", e)))
-            .collect::<Result<_, _>>()?;
-        let metrics_listen = match env.get("HOP_METRICS_LISTEN") {
-            None => None,
-            Some(_) => Some(env.parse("HOP_METRICS_LISTEN", localhost(0))?),
-        };
-        Ok(Self {
-            db: DbConfig {
-                dsn: env.get("HOP_DB_DSN").map(|v| Secret::new(v.trim())),
-                max_open: env.parse("HOP_DB_MAX_OPEN_CONNS", 10)?,
-                max_idle: env.parse("HOP_DB_MAX_IDLE_CONNS", 2)?,
-                max_lifetime: lifetime,
-                acquire_timeout,
-            },
-            state_dir: env
-                .get("HOP_SERVER_STATE_DIR")
-                .map_or_else(|| PathBuf::from("./state"), PathBuf::from),
-            admin_listen: env.parse("HOP_ADMIN_LISTEN", localhost(8081))?,
-            admin_api_key: Secret::new(env.get("HOP_ADMIN_API_KEY").unwrap_or_default()),
-            admin_allow_ips,
-            internal_listen: env.parse("HOP_INTERNAL_LISTEN", localhost(8082))?,
-            internal_token: Secret::new(env.get("HOP_INTERNAL_TOKEN").unwrap_or_default()),
-            metrics_listen,
-            server_domain: env.get("HOP_SERVER_DOMAIN"),
-            acme: AcmeSettings::from_lookup(lookup)?,
-        })
-    }
-
     /// Checks what parsing can't: names the bad setting and why; normalizes
     /// `HOP_SERVER_DOMAIN`.
     pub(crate) fn validate(&mut self) -> Result<(), ConfigError> {
@@ -262,20 +167,10 @@ fn check_dsn(dsn: &str) -> Result<(), ConfigError> {
 }
 
 /// A CIDR (`10.0.0.0/8`, `::1/128`) or a plain address (a single host).
-fn parse_net(s: &str) -> Result<IpNet, String> {
+pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| format!("'{s}' is not a CIDR like 10.0.0.0/8 or an IP address"))
-}
-
-/// Go-style durations: `500ms`, `90s`, `30m`, `1h`, `1h30m`; a plain number is seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(s)
-        .map_err(|e| format!("'{s}' is not a duration like 30m or 90s: {e}"))
 }
 
 #[cfg(test)]

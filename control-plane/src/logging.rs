@@ -1,14 +1,17 @@
-//! JSON log lines on stdout (slog): one object per line with `ts`, `level`, `msg`. Keys and
-//! tokens are never logged.
+//! JSON log lines on stdout (slog): one object per line with `ts`, `level`, `msg`, from
+//! `HOP_LOG_LEVEL` up. Keys and tokens are never logged.
 
 use std::sync::Mutex;
 
+use hopgate_settings::LogLevel;
 use slog::{Drain, Logger, o};
 
-/// The process's root logger.
-pub(crate) fn root() -> Logger {
+/// The process's root logger, writing lines at `level` and above.
+pub(crate) fn root(level: LogLevel) -> Logger {
     let drain = slog_json::Json::new(std::io::stdout())
         .add_default_keys()
         .build();
-    Logger::root(Mutex::new(drain).fuse(), o!("process" => "control-plane"))
+    let drain = Mutex::new(drain).fuse();
+    let drain = slog::LevelFilter::new(drain, level.to_slog()).fuse();
+    Logger::root(drain, o!("process" => "control-plane"))
 }

@@ -4,8 +4,9 @@
 //!
 //! # Layout
 //!
-//! - `config`, `logging`: settings from `HOP_…` variables (exit code 2 when one is bad),
-//!   JSON logs on stdout.
+//! - `settings`, `config`, `logging`: settings from defaults < a `--config` TOML file <
+//!   `HOP_…` variables < flags (exit code 2 when one is bad; `--print-config`), JSON logs on
+//!   stdout at `HOP_LOG_LEVEL`.
 //! - `store`: sqlx over Postgres or SQLite (one portable schema, `/migrations`).
 //! - `domain_name`, `keys`: what a domain may be; client API keys and their hashes.
 //! - `hub`: the table in memory and its fan-out to subscribed pods.
@@ -29,12 +30,14 @@ mod keys;
 mod logging;
 mod metrics;
 mod service;
+mod settings;
 mod store;
 
 use std::{net::TcpListener, process::ExitCode, sync::Arc};
 
 use actix_web::{HttpServer, web};
 use anyhow::Context;
+use hopgate_settings::ProcessEnv;
 use slog::{Logger, error, info};
 
 use crate::{
@@ -42,21 +45,23 @@ use crate::{
     hub::{Hub, RECENT},
     internal::{InternalState, Pods},
     service::Domains,
+    settings::Start,
     store::Store,
 };
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let log = logging::root();
-    let config = match Config::from_env().and_then(|mut c| c.validate().map(|()| c)) {
-        Ok(config) => config,
-        Err(e) => {
-            error!(log, "invalid configuration"; "setting" => e.var, "error" => e.to_string());
-            eprintln!("hopgate-control-plane: {e}");
-            return ExitCode::from(2);
+    let program = settings::SPEC.program;
+    let (config, level) = match settings::load(std::env::args_os(), &ProcessEnv) {
+        Ok(Start::Run(config, level)) => (config, level),
+        Ok(Start::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
         }
+        Err(err) => return hopgate_settings::exit_code(program, &err),
     };
-    match run(config, log.clone()).await {
+    let log = logging::root(level);
+    match run(*config, log.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(log, "control-plane stopped"; "error" => format!("{err:#}"));

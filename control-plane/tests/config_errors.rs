@@ -30,7 +30,11 @@ fn other_bad_settings_exit_2_naming_them() {
     let cases = [
         ("HOP_ADMIN_API_KEY", "short", "too short"),
         ("HOP_INTERNAL_TOKEN", "", "required"),
-        ("HOP_ADMIN_LISTEN", "not-an-address", "not valid"),
+        (
+            "HOP_ADMIN_LISTEN",
+            "not-an-address",
+            "is not a socket address",
+        ),
         ("HOP_DB_DSN", "mysql://db/x", "postgres://"),
         ("HOP_ADMIN_ALLOW_IPS", "10.0.0.0/99", "CIDR"),
         ("HOP_DB_CONN_MAX_LIFETIME", "forever", "duration"),

@@ -31,7 +31,7 @@ use prometheus_client::{
 use slog::{Logger, info, warn};
 use tokio::sync::mpsc;
 
-pub(crate) use self::settings::AcmeSettings;
+pub(crate) use self::settings::{AcmeSettings, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN};
 use self::worker::{Worker, backoff};
 use crate::service::Domains;
 

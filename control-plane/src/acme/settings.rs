@@ -1,9 +1,9 @@
-//! ACME settings (`HOP_ACME_…`), read through the same lookup as the rest of the config.
-//! `HOP_ACME_DIR` unset means ACME is off: no orders, no certificates.
+//! ACME settings (`HOP_ACME_…`, the `[acme]` table of a config file; read by
+//! `crate::settings`). `HOP_ACME_DIR` unset means ACME is off: no orders, no certificates.
 
 use std::{path::PathBuf, time::Duration};
 
-use crate::config::{ConfigError, parse_duration};
+use crate::config::ConfigError;
 
 /// Default first retry after a failed order (doubling up to [`DEFAULT_RETRY_MAX`]).
 pub(crate) const DEFAULT_RETRY_MIN: Duration = Duration::from_secs(30);
@@ -31,40 +31,10 @@ pub(crate) struct AcmeSettings {
 }
 
 fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
+    ConfigError::new(var, reason)
 }
 
 impl AcmeSettings {
-    /// `None` when `HOP_ACME_DIR` is unset or empty.
-    pub(crate) fn from_lookup(
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, ConfigError> {
-        let get = |var: &str| {
-            lookup(var)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let duration = |var: &'static str| {
-            get(var)
-                .map(|v| parse_duration(&v).map_err(|e| bad(var, e)))
-                .transpose()
-        };
-        let Some(directory) = get("HOP_ACME_DIR") else {
-            return Ok(None);
-        };
-        Ok(Some(Self {
-            directory,
-            email: get("HOP_ACME_EMAIL"),
-            ca_root: get("HOP_ACME_CA_ROOT").map(PathBuf::from),
-            renew_before: duration("HOP_ACME_RENEW_BEFORE")?,
-            retry_min: duration("HOP_ACME_RETRY_MIN")?.unwrap_or(DEFAULT_RETRY_MIN),
-            retry_max: duration("HOP_ACME_RETRY_MAX")?.unwrap_or(DEFAULT_RETRY_MAX),
-        }))
-    }
-
     /// Checks what parsing can't.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if !self.directory.starts_with("https://") {
@@ -106,20 +76,22 @@ impl AcmeSettings {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<Option<AcmeSettings>, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let settings = AcmeSettings::from_lookup(&|var| map.get(var).cloned())?;
-        if let Some(s) = &settings {
-            s.validate()?;
+    /// The ACME settings read from `pairs` (with valid admin key and token), validated;
+    /// `Err` = the setting named by the error.
+    fn parse(pairs: &[(&str, &str)]) -> Result<Option<AcmeSettings>, String> {
+        let mut env = vec![
+            ("HOP_ADMIN_API_KEY", "admin-key-0123456789"),
+            ("HOP_INTERNAL_TOKEN", "internal-token-0123456789"),
+        ];
+        env.extend_from_slice(pairs);
+        match crate::settings::load(["cp"], &&env[..]) {
+            Ok(crate::settings::Start::Run(config, _)) => Ok(config.acme),
+            Ok(crate::settings::Start::Print(_)) => unreachable!("no --print-config"),
+            Err(hopgate_settings::SettingsError::Invalid { setting, .. }) => Err(setting),
+            Err(other) => Err(other.to_string()),
         }
-        Ok(settings)
     }
 
     #[test]
@@ -161,7 +133,7 @@ mod tests {
                 "HOP_ACME_RETRY_MAX",
             ),
         ] {
-            assert_eq!(parse(&pairs).unwrap_err().var, var, "{pairs:?}");
+            assert_eq!(parse(&pairs).unwrap_err(), var, "{pairs:?}");
         }
     }
 }

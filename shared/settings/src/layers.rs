@@ -209,9 +209,20 @@ fn file_error(path: &str, err: ConfigError) -> SettingsError {
         ConfigError::Foreign(cause) => cause.to_string(),
         other => other.to_string(),
     };
+    // The TOML parser's message spans lines (position, excerpt, caret, reason): keep the
+    // first and the last.
+    let lines: Vec<&str> = reason
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let reason = match (lines.first(), lines.last()) {
+        (Some(first), Some(last)) if lines.len() > 1 => format!("{first}: {last}"),
+        _ => reason.trim().to_owned(),
+    };
     SettingsError::File {
         path: path.to_owned(),
-        reason: reason.trim().replace('\n', " "),
+        reason,
     }
 }
 
