@@ -73,6 +73,10 @@ pub struct Cli {
     /// A TOML config file; it may list several tunnels [env: HOP_CLIENT_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Print the effective settings as TOML (API keys as ***) and exit
+    #[arg(long = "print-config", global = true)]
+    pub print_config: bool,
 }
 
 /// Subcommands.

@@ -16,6 +16,7 @@
 pub mod env;
 mod file;
 mod observability;
+mod print;
 mod secret;
 mod target;
 mod validate;

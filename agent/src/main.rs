@@ -1,6 +1,7 @@
 //! `hopgate-agent`: parses the command line, loads and validates the settings, and runs the
-//! tunnels until Ctrl-C or SIGTERM. Exit status: 0 after a signal, 2 for a configuration
-//! problem (including a key or domain the gateway refuses), 1 otherwise. See the library's
+//! tunnels until Ctrl-C or SIGTERM (or, with `--print-config`, prints the validated
+//! settings as TOML, API keys masked, and exits 0). Exit status: 0 after a signal, 2 for a
+//! configuration problem (including a key or domain the gateway refuses), 1 otherwise. See the library's
 //! docs for how it works.
 
 use std::process::ExitCode;
@@ -13,13 +14,19 @@ use hopgate_agent::{
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Config::load(&cli, &ProcessEnv).and_then(|config| config.validate()) {
+    let config = Config::load(&cli, &ProcessEnv);
+    let printed = config.as_ref().ok().map(Config::to_toml);
+    let settings = match config.and_then(|config| config.validate()) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("{err}");
             return ExitCode::from(2);
         }
     };
+    if let (true, Some(text)) = (cli.print_config, printed) {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -17,8 +17,9 @@
 //! local_target = 3000                   # or "localhost:3000", "http://127.0.0.1:3000"
 //! ```
 //!
-//! Unknown fields are refused, so a typo can't silently drop a setting. A relative
-//! `ca_file` is relative to the file's folder.
+//! The file is read by the `config` crate (as the data-plane's and control-plane's are) into
+//! a struct with `deny_unknown_fields`, so a typo can't silently drop a setting: the error
+//! names the key. A relative `ca_file` is relative to the file's folder.
 
 use std::path::{Path, PathBuf};
 
@@ -82,8 +83,11 @@ pub(super) fn load(path: &Path) -> Result<Layer, ConfigError> {
 /// Parses a config file's text; `path` is where it came from.
 pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
     let source = || Source::File(path.to_owned());
-    let file: FileConfig = toml::from_str(text)
-        .map_err(|e| ConfigError::new("config", Some(source()), describe(text, &e)))?;
+    let file: FileConfig = config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| ConfigError::new("config", Some(source()), explain(text, e)))?;
     let sourced = |value| Sourced::new(value, source());
     let dir = path.parent().unwrap_or(Path::new("."));
     Ok(Layer {
@@ -109,6 +113,35 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
             })
             .collect(),
     })
+}
+
+/// What is wrong with the file: the syntax error and where, or the key whose value (or
+/// name) was refused. Never quotes a line or a value: it could be the API key.
+fn explain(text: &str, err: config::ConfigError) -> String {
+    use config::ConfigError as E;
+    // The config crate's deserializer knows the key but not the line: toml's does.
+    if let Err(located) = toml::from_str::<FileConfig>(text) {
+        return describe(text, &located);
+    }
+    match err {
+        E::FileParse { cause, .. } => match cause.downcast_ref::<toml::de::Error>() {
+            Some(toml) => describe(text, toml),
+            None => "not valid TOML".to_owned(),
+        },
+        E::At { error, key, .. } => explain_at(key, &error),
+        E::Type { expected, key, .. } => match key {
+            Some(key) => format!("`{key}`: expected {expected}"),
+            None => format!("expected {expected}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn explain_at(key: Option<String>, error: &config::ConfigError) -> String {
+    match key {
+        Some(key) => format!("`{key}`: {error}"),
+        None => error.to_string(),
+    }
 }
 
 /// toml's message and where, naming the key but never quoting the line: it could be the
@@ -175,7 +208,8 @@ mod tests {
     fn unknown_and_mistyped_fields_are_refused_by_name() {
         for (text, names) in [
             ("serveraddr = \"x\"", "serveraddr"),
-            ("debug = \"yes\"", "debug"),
+            // The config crate reads "true", "yes", "on", "1" as env values are read; not this.
+            ("debug = \"maybe\"", "debug"),
             ("[[tunnel]]\ndomain = \"a\"\nkey = \"k\"", "key"),
             ("[tunnels]\n", "tunnels"),
         ] {

@@ -105,6 +105,7 @@ pub mod opt_duration {
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Error,
+    #[serde(alias = "warning")]
     Warn,
     #[default]
     Info,
