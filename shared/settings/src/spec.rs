@@ -112,7 +112,7 @@ impl Spec {
                     .long("config")
                     .value_name("FILE")
                     .help(format!(
-                        "A TOML file of settings: keys are the flags below with _ for - (`[db]` tables for dotted keys) [env: {CONFIG_ENV}]"
+                        "A TOML file of settings (`--print-config` shows the form) [env: {CONFIG_ENV}]"
                     )),
             )
             .arg(
