@@ -77,22 +77,14 @@ async fn visit(
     class: &mut DomainClass,
 ) -> HttpResponse {
     let info = req.connection_info().clone();
-    let raw_host = info.host().to_owned();
-    let host = match crate::host::normalize(&raw_host) {
+    let host = match routable_host(&req, info.host()) {
         Ok(host) => host,
-        Err(why) => {
-            return pages::error(
-                &req,
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("The Host header {why}."),
-            );
-        }
+        Err(page) => return *page,
     };
     let upgrade = websocket_upgrade(&req);
     // What the agent gets: computed here, on the pod the visitor reached, even when another
     // pod serves the request.
-    let headers = headers::request_headers(&req, &raw_host, upgrade.as_ref());
+    let headers = headers::request_headers(&req, info.host(), upgrade.as_ref());
     let route = state.table.route(&host);
     *class = match &route {
         Route::Unknown if host == state.main_domain => DomainClass::Gateway,
@@ -126,6 +118,18 @@ async fn visit(
 }
 
 /// The answer for a host with no session to forward through (404 or 502).
+/// The request's host, normalized for routing, or the 400 page for a malformed one.
+pub(crate) fn routable_host(req: &HttpRequest, raw: &str) -> Result<String, Box<HttpResponse>> {
+    crate::host::normalize(raw).map_err(|why| {
+        Box::new(pages::error(
+            req,
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("The Host header {why}."),
+        ))
+    })
+}
+
 pub(crate) fn not_live(req: &HttpRequest, host: &str, route: &Route) -> HttpResponse {
     match route {
         Route::Unknown => pages::error(
@@ -430,5 +434,23 @@ impl MessageBody for Recorded {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{http::StatusCode, test::TestRequest};
+
+    use super::routable_host;
+
+    #[test]
+    fn a_host_is_normalized_and_a_malformed_one_gets_a_400_page() {
+        let req = TestRequest::default().to_http_request();
+        assert_eq!(
+            routable_host(&req, "App.Example.COM:8443").unwrap(),
+            "app.example.com"
+        );
+        let page = routable_host(&req, "bad host/name").unwrap_err();
+        assert_eq!(page.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -53,16 +53,9 @@ pub(crate) async fn handle(
         .get("host")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let host = match crate::host::normalize(raw_host) {
+    let host = match proxy::routable_host(&req, raw_host) {
         Ok(host) => host,
-        Err(why) => {
-            return pages::error(
-                &req,
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("The Host header {why}."),
-            );
-        }
+        Err(page) => return *page,
     };
     let handle = match state.table.route_relayed(&host) {
         Route::Live(handle) => handle,
