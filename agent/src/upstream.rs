@@ -18,7 +18,7 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection it was about to reuse.
 pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Idle connections kept per local service.
-pub(crate) const POOL_MAX_IDLE: usize = 32;
+pub(crate) const POOL_MAX_IDLE: usize = 256;
 
 /// HTTP/1.1 to the local service, connections kept alive and reused. No redirects are
 /// followed and nothing is decompressed: the visitor gets what the service sent.

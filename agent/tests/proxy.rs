@@ -221,6 +221,44 @@ async fn many_requests_at_once_on_one_session() {
     );
 }
 
+/// The agent keeps its connections to the local service between bursts: three bursts of 64
+/// concurrent requests (each held 300 ms by the service) need 64 connections, not new ones
+/// per burst. (With a pool that kept only 32 idle, every burst reconnected the other 32:
+/// that churn was a fifth of the agent's CPU at 64 concurrent requests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_requests_reuse_pooled_connections() {
+    const N: usize = 64;
+    let gateway = Gateway::start();
+    let local = LocalServer::start().await;
+    let _agent = Agent::serve(&gateway, &local.port().to_string(), &[]);
+    let session = gateway.next_session().await;
+    let mut first = 0;
+    for burst in 0..3 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..N {
+            let session = session.session.clone();
+            tasks.spawn(async move { get(&session, "/slow").await });
+        }
+        while let Some(done) = within("a burst", STEP, tasks.join_next()).await {
+            let reply = done.unwrap();
+            assert_eq!((reply.status(), reply.text()), (200, "slow".to_owned()));
+        }
+        // Answers end before their connections are back in the pool.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if burst == 0 {
+            first = local.connections();
+            // Otherwise the test would prove nothing: a 32-idle pool wouldn't churn.
+            assert!(first > 32, "the burst didn't overlap: {first} connections");
+        }
+    }
+    let later = local.connections() - first;
+    assert!(
+        later <= 8,
+        "the second and third bursts opened {later} more connections (first: {first}): \
+         the pool closed idle ones"
+    );
+}
+
 fn pattern_bytes(len: u64, seed: u8) -> Vec<u8> {
     pattern_pieces(len, seed, 64 * 1024)
         .flat_map(|b| b.to_vec())

@@ -117,7 +117,6 @@ async fn visit(
     forward(&req, payload, state, handle, &host, head).await
 }
 
-/// The answer for a host with no session to forward through (404 or 502).
 /// The request's host, normalized for routing, or the 400 page for a malformed one.
 pub(crate) fn routable_host(req: &HttpRequest, raw: &str) -> Result<String, Box<HttpResponse>> {
     crate::host::normalize(raw).map_err(|why| {
@@ -130,6 +129,7 @@ pub(crate) fn routable_host(req: &HttpRequest, raw: &str) -> Result<String, Box<
     })
 }
 
+/// The answer for a host with no session to forward through (404 or 502).
 pub(crate) fn not_live(req: &HttpRequest, host: &str, route: &Route) -> HttpResponse {
     match route {
         Route::Unknown => pages::error(

@@ -125,19 +125,22 @@ impl Actor for RequestActor {
             }
         };
         // The visitor's body goes up in its own task (the payload is this thread's), so an
-        // early answer (say 413) isn't held back by an unfinished upload.
-        self.upload = Some(actix::spawn(async move {
-            let Ok(writer) = upload_rx.await else { return };
-            let mut guard = ResetOnDrop(Some(writer), upload_metrics);
-            match upload(&mut guard, payload).await {
-                Ok(()) => {
-                    if let Some(mut writer) = guard.0.take() {
-                        let _ = writer.get_mut().finish();
+        // early answer (say 413) isn't held back by an unfinished upload. Without a body
+        // there is nothing to wait for: no task (one less spawn per GET).
+        if has_body {
+            self.upload = Some(actix::spawn(async move {
+                let Ok(writer) = upload_rx.await else { return };
+                let mut guard = ResetOnDrop(Some(writer), upload_metrics);
+                match upload(&mut guard, payload).await {
+                    Ok(()) => {
+                        if let Some(mut writer) = guard.0.take() {
+                            let _ = writer.get_mut().finish();
+                        }
                     }
+                    Err(err) => debug!(log, "request body not delivered"; "error" => %err),
                 }
-                Err(err) => debug!(log, "request body not delivered"; "error" => %err),
-            }
-        }));
+            }));
+        }
         ctx.spawn(exchange.into_actor(self).map(|result, actor, ctx| {
             let delivered = actor
                 .reply

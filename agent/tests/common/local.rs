@@ -6,7 +6,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -49,6 +49,8 @@ struct Shared {
     forever_dropped: AtomicBool,
     forever_dropped_notify: Notify,
     release: Notify,
+    /// TCP connections accepted so far.
+    connections: AtomicUsize,
 }
 
 /// A small HTTP/1.1 service on 127.0.0.1. Routes:
@@ -59,6 +61,7 @@ struct Shared {
 /// - `/hang`: never answers.
 /// - `/forever`: a chunk every 20 ms until the body is dropped (noted).
 /// - `/held`: answers once the test calls [`LocalServer::release`].
+/// - `/slow`: answers after 300 ms.
 /// - `/hop`: a response with hop-by-hop headers.
 pub struct LocalServer {
     pub addr: SocketAddr,
@@ -84,6 +87,7 @@ impl LocalServer {
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
+                state.connections.fetch_add(1, Ordering::SeqCst);
                 let state = state.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| handle(state.clone(), req));
@@ -102,6 +106,11 @@ impl LocalServer {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// How many TCP connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     pub fn next_event(&self) {
@@ -229,6 +238,10 @@ async fn handle(state: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
                 .body(body)
         }
         "/hang" => std::future::pending().await,
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Response::builder().body(full("slow"))
+        }
         "/held" => {
             state.release.notified().await;
             Response::builder().body(full("released"))
