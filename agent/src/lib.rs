@@ -9,8 +9,7 @@
 //! | --- | --- |
 //! | [`cli`] | the command line (clap) |
 //! | [`config`] | settings from flags > `HOP_CLIENT_*` environment > TOML file; `validate()` |
-//! | `tunnel` | one tunnel's session loop: connect, hello, serve, reconnect with backoff |
-//! | `backoff` | exponential backoff with jitter |
+//! | `tunnel` | one tunnel's session loop: connect, hello, serve, reconnect with backoff (`hopgate-backoff`) |
 //! | `control` | the control stream: hello, pings, go-away |
 //! | `forward` | one request stream: the local call and the response streamed back |
 //! | `body` | the streamed request body fed from the gateway's frames |
@@ -34,7 +33,6 @@
 
 #![warn(missing_docs)]
 
-mod backoff;
 mod body;
 pub mod cli;
 pub mod config;

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use hopgate_backoff::Backoff;
 use hopgate_protocol::{Hello, HelloAck, HelloCode};
 use hopgate_transport::{ClientConfig, ConnectError, Session};
 use slog::{Logger, info, warn};
@@ -16,13 +17,18 @@ use tokio::sync::watch;
 
 use crate::{
     RunError,
-    backoff::{Backoff, STABLE_AFTER},
     config::{ServerAddr, TunnelSettings},
     control::{Control, ControlEvent, HelloError},
     forward::Forwarder,
     metrics::{Reconnect, TunnelMetrics},
 };
 
+/// The longest first delay before reconnecting (issue 3: the first retry within a second).
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// No delay before reconnecting is longer than this (issue 3: cap 30 s).
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// A session that stayed up this long resets the backoff: the next loss is retried fast.
+const STABLE_AFTER: Duration = Duration::from_secs(20);
 /// After a go-away's drain period, how much longer the old session may take before the
 /// agent closes it.
 const DRAIN_SLACK: Duration = Duration::from_secs(2);
@@ -70,7 +76,7 @@ impl Tunnel {
     /// Serves until `shutdown` flips or the gateway refuses the tunnel for good.
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
         let domain = &self.settings.domain;
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
         // Numbers this agent's sessions for the logs (the gateway's ids aren't sent).
         let mut session_seq: u64 = 0;
         loop {
@@ -288,5 +294,19 @@ mod tests {
     fn peer_text_stays_on_one_line() {
         assert_eq!(one_line(" bad\nkey\r "), "bad key");
         assert_eq!(one_line(""), "no reason given");
+    }
+
+    #[test]
+    fn first_retry_is_within_a_second_and_the_cap_is_30_s() {
+        for _ in 0..100 {
+            let first = Backoff::new(FIRST_RETRY, MAX_RETRY).next_delay();
+            assert!(first <= Duration::from_secs(1), "{first:?}");
+        }
+        let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
+        for _ in 0..1000 {
+            assert!(backoff.next_delay() <= Duration::from_secs(30));
+        }
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_secs(1));
     }
 }

@@ -18,12 +18,10 @@
 //! | `frame` | sans-IO framing: `u32` big-endian length + MessagePack; [`encode`], [`Decoder`] |
 //! | `table` | [`Table`]: the pod's copy; [`Table::apply`] returns the [`DomainChange`]s |
 //! | `persist` | the snapshot file: atomic save, load at start |
-//! | `subscriber` | [`Subscriber`]: the background task that keeps a [`Table`] current |
+//! | `subscriber` | [`Subscriber`]: the background task that keeps a [`Table`] current, reconnecting with backoff (`hopgate-backoff`: first retry < 250 ms, cap 10 s) |
 //! | `connection` | one subscription attempt (HTTP stream → frames → table) |
-//! | `backoff` | reconnection delays (first < 250 ms, cap 10 s) |
 //! | `report` | [`report_sessions`]: the pod's list of domains with live sessions (and its relay URL) |
 
-mod backoff;
 mod connection;
 mod frame;
 mod persist;

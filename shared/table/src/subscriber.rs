@@ -29,15 +29,20 @@ use std::{
     time::Duration,
 };
 
+use hopgate_backoff::Backoff;
 use tokio::sync::watch;
 
 use crate::{
-    backoff::Backoff,
     connection,
     persist::{self, SNAPSHOT_FILE},
     table::{ChangeKind, DomainChange, Table},
     wire::{DEAD_AFTER, Placement, Since},
 };
+
+/// The longest first delay before resubscribing.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// No delay before resubscribing is longer than this.
+const MAX_RETRY: Duration = Duration::from_secs(10);
 
 /// Called after every change with the new table and what changed in it.
 pub type OnChange = dyn Fn(&Table, &[DomainChange]) + Send + Sync;
@@ -279,7 +284,7 @@ impl Drop for Subscriber {
 }
 
 async fn run(shared: Arc<Shared>, request: connection::Request) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
     loop {
         let outcome = connection::run_once(&shared, &request).await;
         shared.connected.store(false, Ordering::Relaxed);
