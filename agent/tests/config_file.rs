@@ -2,27 +2,13 @@
 //! TOML with every API key masked; precedence file < environment < flags; a bad address in
 //! the environment exits 2 naming the variable.
 
-use std::process::Command;
+use hopgate_test_support::TempDir;
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config/two_tunnels.toml");
 
-/// Runs `hopgate-agent ARGS` with only `env` among the `HOP_CLIENT_…` variables.
+/// Runs `hopgate-agent ARGS` with only `env` among the `HOP_…` variables.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-agent"));
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HOP_")) {
-        command.env_remove(name);
-    }
-    let output = command
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    (
-        output.status.code(),
-        text(output.stdout),
-        text(output.stderr),
-    )
+    hopgate_test_support::run(env!("CARGO_BIN_EXE_hopgate-agent"), args, env)
 }
 
 #[test]
@@ -63,8 +49,8 @@ fn defaults_then_file_then_environment_then_flags() {
             .trim_start_matches("response_timeout_secs = ")
             .to_owned()
     };
-    let one_tunnel =
-        std::env::temp_dir().join(format!("hopgate-agent-{}.toml", std::process::id()));
+    let dir = TempDir::new("agent-config");
+    let one_tunnel = dir.0.join("one_tunnel.toml");
     std::fs::write(&one_tunnel, "response_timeout_secs = 30\n").unwrap();
     let file = one_tunnel.to_str().unwrap();
     assert_eq!(timeout(&[], &[]), "60");
@@ -75,7 +61,6 @@ fn defaults_then_file_then_environment_then_flags() {
         timeout(&["--config", file, "--response-timeout", "10"], &env),
         "10"
     );
-    std::fs::remove_file(one_tunnel).unwrap();
 }
 
 #[test]

@@ -4,23 +4,13 @@
 
 mod common;
 
-use common::{ADMIN_KEY, INTERNAL_TOKEN, command};
+use common::{ADMIN_KEY, INTERNAL_TOKEN};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
 
 /// Runs `hopgate-control-plane ARGS` with only `env` among the `HOP_…` variables.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let output = command(&env).args(args).output().unwrap();
-    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    (
-        output.status.code(),
-        text(output.stdout),
-        text(output.stderr),
-    )
+    hopgate_test_support::run(env!("CARGO_BIN_EXE_hopgate-control-plane"), args, env)
 }
 
 const SECRETS: [(&str, &str); 2] = [

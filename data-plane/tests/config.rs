@@ -2,28 +2,14 @@
 //! with exit code 2 and a line naming where the value came from; `--print-config` prints
 //! the effective settings with the internal token masked; the layers' precedence.
 
-use std::process::Command;
-
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
 const TOKEN: &str = "secret-internal-token-0123456789";
 
+const BINARY: &str = env!("CARGO_BIN_EXE_hopgate-data-plane");
+
 /// Runs `hopgate-data-plane ARGS` with only `env` among the `HOP_…` variables.
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HOP_")) {
-        command.env_remove(name);
-    }
-    let output = command
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
-    (
-        output.status.code(),
-        text(output.stdout),
-        text(output.stderr),
-    )
+    hopgate_test_support::run(BINARY, args, env)
 }
 
 const DEBUG: [(&str, &str); 2] = [
@@ -114,10 +100,7 @@ fn defaults_then_file_then_environment_then_flags() {
 #[test]
 fn hop_log_level_filters_the_log_lines() {
     let lines = |level: &str| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("HOP_")) {
-            command.env_remove(name);
-        }
+        let mut command = hopgate_test_support::hop_command(BINARY);
         for listener in ["HTTP", "HTTPS", "DTLS"] {
             command.env(format!("HOP_SERVER_{listener}_LISTEN"), "127.0.0.1:0");
         }

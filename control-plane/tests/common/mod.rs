@@ -42,10 +42,8 @@ pub fn field(line: &str, name: &str) -> Option<String> {
 
 /// A command for the binary with only the given `HOP_` settings.
 pub fn command(env: &[(String, String)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-control-plane"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HOP_")) {
-        command.env_remove(key);
-    }
+    let mut command =
+        hopgate_test_support::hop_command(env!("CARGO_BIN_EXE_hopgate-control-plane"));
     command.envs(env.iter().map(|(k, v)| (k, v)));
     command
 }
