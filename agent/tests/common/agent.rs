@@ -33,6 +33,8 @@ pub struct Agent {
     child: tokio::process::Child,
     lines: mpsc::UnboundedReceiver<String>,
     log: Arc<Mutex<Vec<String>>>,
+    /// The tasks reading stdout and stderr: done once the process closed both.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Agent {
@@ -61,6 +63,7 @@ impl Agent {
         let mut child = command.spawn().expect("spawning the agent");
         let (tx, lines) = mpsc::unbounded_channel();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
         let pid = child.id().unwrap_or_default();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
@@ -73,16 +76,21 @@ impl Agent {
         ] {
             let tx = tx.clone();
             let log = log.clone();
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
                     eprintln!("[agent {pid} {name}] {line}");
                     log.lock().unwrap().push(line.clone());
                     let _ = tx.send(line);
                 }
-            });
+            }));
         }
-        Self { child, lines, log }
+        Self {
+            child,
+            lines,
+            log,
+            readers,
+        }
     }
 
     /// Waits for a line that satisfies `want`; panics with the output so far if none comes.
@@ -109,15 +117,20 @@ impl Agent {
             .await
     }
 
-    /// Waits for the process to exit.
+    /// Waits for the process to exit and for the last of its output to be read (the exit
+    /// can be seen before the reader tasks have read the final lines).
     pub async fn exit_status(&mut self, limit: Duration) -> ExitStatus {
-        match tokio::time::timeout(limit, self.child.wait()).await {
+        let status = match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(status) => status.unwrap(),
             Err(_) => panic!(
                 "the agent did not exit within {limit:?}; output:\n{}",
                 self.output()
             ),
+        };
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(STEP, reader).await;
         }
+        status
     }
 
     /// Everything the agent printed so far.
