@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Where the CPU goes (issue 3): the same set-up as bench/http.sh (nginx, data-plane, agent,
 # all on loopback), one wrk run at 64 connections through the tunnel, and per request: the
-# CPU time of the data-plane and the agent, their context switches, and UDP datagrams.
+# CPU time of the data-plane and the agent (and, as a yardstick, of nginx and wrk), their
+# context switches, and UDP datagrams.
 # One figure a line. Needs nginx, wrk, curl. Usage: bench/cpu_per_request.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,16 +14,23 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() { awk '/ctxt_switches/ {n += $2} END {print n}' "/proc/$1/status"; }
 udp_in() { awk '/^Udp:/ {n++; if (n == 2) print $2}' /proc/net/snmp; }
 HZ=$(getconf CLK_TCK)
-d0=$(cpu_ticks "$DP_PID"); a0=$(cpu_ticks "$AGENT_PID")
+# nginx (the local service) and wrk do the same work per request in every run: their CPU
+# per request is the yardstick for how fast this machine is right now.
+NGINX_WORKER=$(pgrep -P "${PIDS[0]}" | head -1)
+d0=$(cpu_ticks "$DP_PID"); a0=$(cpu_ticks "$AGENT_PID"); n0=$(cpu_ticks "$NGINX_WORKER")
 ds0=$(switches "$DP_PID"); as0=$(switches "$AGENT_PID"); u0=$(udp_in)
-out=$(wrk -t1 -c64 -d"${DURATION}s" "https://127.0.0.1:$HTTPS_PORT/100b" -H "Host: $DOMAIN")
-d1=$(cpu_ticks "$DP_PID"); a1=$(cpu_ticks "$AGENT_PID")
+TIMEFORMAT='%U %S'
+{ time wrk -t1 -c64 -d"${DURATION}s" "https://127.0.0.1:$HTTPS_PORT/100b" -H "Host: $DOMAIN" > "$WORK/wrk.out"; } 2> "$WORK/wrk.time"
+out=$(cat "$WORK/wrk.out")
+d1=$(cpu_ticks "$DP_PID"); a1=$(cpu_ticks "$AGENT_PID"); n1=$(cpu_ticks "$NGINX_WORKER")
 ds1=$(switches "$DP_PID"); as1=$(switches "$AGENT_PID"); u1=$(udp_in)
 requests=$(awk '/requests in/ {print $1}' <<<"$out")
 per() { awk -v v="$1" -v r="$requests" -v s="${2:-1}" 'BEGIN {printf "%.2f", v * s / r}'; }
 echo "hopgate_https.c64_rps $(awk '/Requests\/sec/ {print $2}' <<<"$out") rps"
 echo "hopgate.dp_cpu_us_per_request $(per $((d1 - d0)) $((1000000 / HZ))) us"
 echo "hopgate.agent_cpu_us_per_request $(per $((a1 - a0)) $((1000000 / HZ))) us"
+echo "hopgate.nginx_cpu_us_per_request $(per $((n1 - n0)) $((1000000 / HZ))) us"
+echo "hopgate.wrk_cpu_us_per_request $(per "$(awk '{print ($1 + $2) * 1000000}' "$WORK/wrk.time")") us"
 echo "hopgate.dp_context_switches_per_request $(per $((ds1 - ds0))) switches"
 echo "hopgate.agent_context_switches_per_request $(per $((as1 - as0))) switches"
 # Loopback: every datagram, either way, is received once.

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # HTTP benchmark (issue 3): nginx (1 worker) as the local service, wrk as the load, all on
-# loopback, in one run for `direct` (wrk -> nginx) and `hopgate_https` (wrk -> data-plane
-# over HTTPS -> DTLS -> agent -> nginx). One figure a line: `name value unit`.
+# loopback, in one run for `direct` (wrk -> nginx), `hopgate_https` (wrk -> data-plane
+# over HTTPS -> DTLS -> agent -> nginx) and, as the bar, nginx itself in the gateway's places
+# (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). One figure a line:
+# `name value unit`.
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/http.sh [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 source bench/tunnel_setup.sh
+source bench/nginx_reference.sh
 
 CURL_TUNNEL=(curl -sS --fail --resolve "$DOMAIN:$HTTPS_PORT:127.0.0.1" --cacert "$WORK/dp/debug-cert.pem")
 "${CURL_TUNNEL[@]}" -o /dev/null "https://$DOMAIN:$HTTPS_PORT/100b"
@@ -32,7 +35,11 @@ bulk() { # system curl-args... ; median MB/s of 3 downloads of 100 MB
 
 for c in 1 16 64; do load direct "http://127.0.0.1:$NGINX_PORT/100b" "$c"; done
 for c in 1 16 64; do load hopgate_https "https://127.0.0.1:$HTTPS_PORT/100b" "$c" -H "Host: $DOMAIN"; done
+# The bar: nginx itself as the gateway's hops (bench/nginx_reference.sh).
+load nginx_1hop_https "https://127.0.0.1:$NGINX_1HOP_PORT/100b" 64
+for c in 1 16 64; do load nginx_2hop_https "https://127.0.0.1:$NGINX_2HOP_PORT/100b" "$c"; done
 bulk direct curl -sS --fail "http://127.0.0.1:$NGINX_PORT/100mb"
 bulk hopgate_https "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
+bulk nginx_2hop_https curl -sSk --fail "https://127.0.0.1:$NGINX_2HOP_PORT/100mb"
 echo "hopgate.dp_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$DP_PID/status) MiB"
 echo "hopgate.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"

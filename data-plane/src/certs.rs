@@ -127,6 +127,10 @@ pub(crate) fn acceptor(
 ) -> anyhow::Result<SslAcceptorBuilder> {
     let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
     load(&mut builder, default_chain, default_key)?;
+    // Read whole TLS records (and whatever follows) in one system call instead of the
+    // 5-byte record header first and the record after it. The setting is taken when a
+    // connection starts, so it holds whichever per-name context SNI picks.
+    builder.set_read_ahead(true);
     builder.set_servername_callback(move |ssl, _alert| {
         if let Some(name) = ssl.servername(NameType::HOST_NAME)
             && let Some(context) = store.lookup(name)

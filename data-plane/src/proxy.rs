@@ -24,7 +24,7 @@ use actix_web::{
     web,
 };
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{FutureExt, Stream};
 use hopgate_protocol::{Frame, HttpVersion, RequestHead, ResetCode};
 use slog::{Logger, info, o};
 
@@ -342,7 +342,13 @@ impl BodyStream {
                     metrics.bytes_out(data.len());
                     Some((Ok(data), Some((reader, actor, metrics))))
                 }
-                Ok(Some(Frame::EndOfBody(_))) => None,
+                Ok(Some(Frame::EndOfBody(_))) => {
+                    // The agent's FIN normally arrives with this frame. Reading it now
+                    // (never waiting for it) lets the stream be dropped as fully read,
+                    // which spares the transport's driver a wake-up per request.
+                    let _ = reader.next().now_or_never();
+                    None
+                }
                 Ok(Some(Frame::Reset(reset))) => {
                     metrics.reset(reset.code.as_str());
                     let why = format!("agent reset the response: {}", reset.message);

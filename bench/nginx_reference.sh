@@ -1,0 +1,44 @@
+# Sourced by bench/http.sh after bench/tunnel_setup.sh: nginx itself in the gateway's two
+# places, as the bar the tunnel is measured against. `nginx_1hop_https` is one nginx
+# terminating TLS and proxying to the local nginx (keep-alive upstream); `nginx_2hop_https`
+# adds a second plain-HTTP nginx proxy between them, the shape of data-plane -> agent ->
+# service without the tunnel. Each proxy has one worker, like the local service. Sets
+# NGINX_1HOP_PORT and NGINX_2HOP_PORT; the processes join PIDS (cleaned up on exit).
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=reference.test \
+  -keyout "$WORK/reference-key.pem" -out "$WORK/reference-cert.pem" 2>/dev/null
+NGINX_1HOP_PORT=$(free_port); NGINX_2HOP_PORT=$(free_port); NGINX_PLAIN_HOP_PORT=$(free_port)
+reference_nginx() { # name server-block
+  mkdir -p "$WORK/$1"
+  cat > "$WORK/$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/$1/nginx.pid;
+error_log $WORK/$1/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path $WORK/$1;
+  proxy_temp_path $WORK/$1;
+  fastcgi_temp_path $WORK/$1;
+  uwsgi_temp_path $WORK/$1;
+  scgi_temp_path $WORK/$1;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  $2
+}
+CONF
+  nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1" & PIDS+=($!)
+}
+tls_proxy() { # listen-port upstream-port
+  echo "upstream next { server 127.0.0.1:$2; keepalive 256; }
+  server { listen 127.0.0.1:$1 ssl; ssl_certificate $WORK/reference-cert.pem;
+    ssl_certificate_key $WORK/reference-key.pem; location / { proxy_pass http://next; } }"
+}
+reference_nginx ref-1hop "$(tls_proxy "$NGINX_1HOP_PORT" "$NGINX_PORT")"
+reference_nginx ref-2hop "$(tls_proxy "$NGINX_2HOP_PORT" "$NGINX_PLAIN_HOP_PORT")"
+reference_nginx ref-plain-hop "upstream next { server 127.0.0.1:$NGINX_PORT; keepalive 256; }
+  server { listen 127.0.0.1:$NGINX_PLAIN_HOP_PORT; location / { proxy_pass http://next; } }"
+for port in "$NGINX_1HOP_PORT" "$NGINX_2HOP_PORT"; do
+  for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$port/100b" && break; sleep 0.1; done
+done
