@@ -4,6 +4,7 @@
 # adds a second plain-HTTP nginx proxy between them, the shape of data-plane -> agent ->
 # service without the tunnel. Each proxy has one worker, like the local service. Sets
 # NGINX_1HOP_PORT and NGINX_2HOP_PORT; the processes join PIDS (cleaned up on exit).
+command -v openssl >/dev/null || { echo "$0 needs openssl (apt-get install openssl)" >&2; exit 2; }
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=reference.test \
   -keyout "$WORK/reference-key.pem" -out "$WORK/reference-cert.pem" 2>/dev/null
 NGINX_1HOP_PORT=$(free_port); NGINX_2HOP_PORT=$(free_port); NGINX_PLAIN_HOP_PORT=$(free_port)

@@ -322,3 +322,84 @@ async fn sigterm_drains_the_request_in_flight_tells_the_agent_and_exits() {
     assert!(sent.elapsed() < Duration::from_secs(15));
     assert!(dp.logs().contains("\"msg\":\"draining\""), "{}", dp.logs());
 }
+
+/// Holds what the TLS layer writes until `send_now`, so several TLS records reach the
+/// gateway in one TCP segment (the pod reads ahead: it must still answer each of them).
+#[derive(Debug)]
+struct Batched {
+    tcp: std::net::TcpStream,
+    batching: bool,
+    held: Vec<u8>,
+}
+
+impl Batched {
+    fn send_now(&mut self) {
+        use std::io::Write;
+        self.tcp.write_all(&self.held).unwrap();
+        self.held.clear();
+        self.batching = false;
+    }
+}
+
+impl std::io::Read for Batched {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl std::io::Write for Batched {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.batching {
+            self.held.extend_from_slice(buf);
+            return Ok(buf.len());
+        }
+        self.tcp.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_in_one_segment_are_all_answered_in_order() {
+    use std::io::{Read, Write};
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(10));
+    let cert = openssl::x509::X509::from_pem(&dp.cert_pem).unwrap();
+    let https = dp.https;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut builder =
+            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        builder.cert_store_mut().add_cert(cert).unwrap();
+        let tcp = std::net::TcpStream::connect(https).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let io = Batched {
+            tcp,
+            batching: false,
+            held: Vec::new(),
+        };
+        let mut tls = builder.build().connect(DOMAIN, io).unwrap();
+        tls.get_mut().batching = true;
+        // Three requests, three TLS records, one TCP write.
+        for (i, last) in [(1, false), (2, false), (3, true)] {
+            let close = if last { "Connection: close\r\n" } else { "" };
+            let request = format!("GET /echo?n={i} HTTP/1.1\r\nHost: {DOMAIN}\r\n{close}\r\n");
+            tls.write_all(request.as_bytes()).unwrap();
+        }
+        tls.get_mut().send_now();
+        let mut answer = Vec::new();
+        tls.read_to_end(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap();
+    let statuses = answer.matches("HTTP/1.1 200 OK").count();
+    assert_eq!(statuses, 3, "{answer}");
+    let queries: Vec<usize> = ["n=1", "n=2", "n=3"]
+        .iter()
+        .map(|q| answer.find(&format!("x-query: {q}")).expect(q))
+        .collect();
+    assert!(queries.is_sorted(), "answers out of order: {answer}");
+}
