@@ -65,12 +65,10 @@ async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
 }
 
 async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
-    let transport = gauges.listener.stats();
     let now = metrics::Snapshot {
         agent_sessions: gauges.table.live_sessions(),
         in_flight: gauges.in_flight.load(Ordering::Relaxed),
-        dtls_associations: transport.dtls_associations,
-        transport_sessions: transport.sessions,
+        listener: gauges.listener.stats(),
         table_version: gauges.table_status.version.load(Ordering::Relaxed),
         table_connected: gauges.table_status.connected.load(Ordering::Relaxed),
         relayed_requests: gauges.relayed.load(Ordering::Relaxed),

@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use hopgate_transport::ListenerStats;
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -93,6 +95,11 @@ struct ResetLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SessionEndLabels {
     reason: &'static str,
 }
@@ -101,8 +108,8 @@ struct SessionEndLabels {
 pub(crate) struct Snapshot {
     pub(crate) agent_sessions: usize,
     pub(crate) in_flight: usize,
-    pub(crate) dtls_associations: usize,
-    pub(crate) transport_sessions: usize,
+    /// The DTLS listener's state and what it refused before any hello.
+    pub(crate) listener: ListenerStats,
     pub(crate) table_version: u64,
     pub(crate) table_connected: bool,
     pub(crate) relayed_requests: u64,
@@ -129,6 +136,61 @@ pub(crate) struct Metrics {
     table_connected: Gauge,
     relayed_requests: Counter,
     relay_remote_domains: Gauge,
+    /// Copied from the listener's counters at scrape time.
+    dtls_refused: DtlsRefused,
+}
+
+/// What the DTLS listener turned away before any hello: the agents that never get as far
+/// as `hopgate_dtls_handshakes_total` (e.g. one that rejects the pod's certificate).
+struct DtlsRefused {
+    handshakes_expired: Counter,
+    handshakes_over_limit: Counter,
+    unsolicited: Counter,
+    undecryptable: Counter,
+    bad_handshake_records: Counter,
+}
+
+impl DtlsRefused {
+    fn register(registry: &mut Registry) -> Self {
+        let failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "hopgate_dtls_handshake_failures",
+            "DTLS handshakes that ended before a session: expired (timed out, the peer went \
+             silent) or refused over the handshake limit",
+            failures.clone(),
+        );
+        let dropped = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "hopgate_dtls_dropped_datagrams",
+            "Datagrams the DTLS listener dropped: from no session and not a ClientHello \
+             (unsolicited), failing authentication on a session (undecryptable), or refused \
+             by a handshake (bad_handshake_record)",
+            dropped.clone(),
+        );
+        let with = |family: &Family<ReasonLabels, Counter>, reason| {
+            family.get_or_create(&ReasonLabels { reason }).clone()
+        };
+        Self {
+            handshakes_expired: with(&failures, "expired"),
+            handshakes_over_limit: with(&failures, "over_limit"),
+            unsolicited: with(&dropped, "unsolicited"),
+            undecryptable: with(&dropped, "undecryptable"),
+            bad_handshake_records: with(&dropped, "bad_handshake_record"),
+        }
+    }
+
+    fn copy_from(&self, stats: &ListenerStats) {
+        let store = |counter: &Counter, value: u64| {
+            counter
+                .inner()
+                .store(value, std::sync::atomic::Ordering::Relaxed);
+        };
+        store(&self.handshakes_expired, stats.handshakes_expired);
+        store(&self.handshakes_over_limit, stats.handshakes_refused);
+        store(&self.unsolicited, stats.unsolicited_dropped);
+        store(&self.undecryptable, stats.undecryptable_dropped);
+        store(&self.bad_handshake_records, stats.handshake_records_refused);
+    }
 }
 
 impl Metrics {
@@ -252,8 +314,10 @@ impl Metrics {
             "hopgate_relay_remote_domains",
             "Domains whose agent session is on another pod (placements)",
         );
+        let dtls_refused = DtlsRefused::register(&mut registry);
         Self {
             registry,
+            dtls_refused,
             relayed_requests,
             relay_remote_domains,
             handshakes,
@@ -335,8 +399,12 @@ impl Metrics {
         };
         set(&self.agent_sessions, now.agent_sessions as u64);
         set(&self.in_flight, now.in_flight as u64);
-        set(&self.dtls_associations, now.dtls_associations as u64);
-        set(&self.transport_sessions, now.transport_sessions as u64);
+        set(
+            &self.dtls_associations,
+            now.listener.dtls_associations as u64,
+        );
+        set(&self.transport_sessions, now.listener.sessions as u64);
+        self.dtls_refused.copy_from(&now.listener);
         set(&self.table_version, now.table_version);
         set(&self.table_connected, u64::from(now.table_connected));
         set(&self.relay_remote_domains, now.relay_remote_domains as u64);
@@ -377,8 +445,16 @@ mod tests {
         Snapshot {
             agent_sessions: 1,
             in_flight: 0,
-            dtls_associations: 1,
-            transport_sessions: 1,
+            listener: ListenerStats {
+                dtls_associations: 1,
+                dtls_handshaking: 0,
+                sessions: 1,
+                unsolicited_dropped: 40,
+                undecryptable_dropped: 2,
+                handshakes_refused: 0,
+                handshake_records_refused: 3,
+                handshakes_expired: 5,
+            },
             table_version: 7,
             table_connected: true,
             relayed_requests: 3,
@@ -405,6 +481,12 @@ mod tests {
             "hopgate_table_connected 1",
             "hopgate_relayed_requests_total 3",
             "hopgate_relay_remote_domains 2",
+            "hopgate_dtls_handshake_failures_total{reason=\"expired\"} 5",
+            "hopgate_dtls_handshake_failures_total{reason=\"over_limit\"} 0",
+            "hopgate_dtls_dropped_datagrams_total{reason=\"unsolicited\"} 40",
+            "hopgate_dtls_dropped_datagrams_total{reason=\"undecryptable\"} 2",
+            "hopgate_dtls_dropped_datagrams_total{reason=\"bad_handshake_record\"} 3",
+            "hopgate_dtls_associations 1",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -35,6 +35,11 @@ async fn garbage_on_the_dtls_port_is_dropped_and_agents_still_connect() {
         1,
         "garbage must not create state"
     );
+    // Every junk datagram was counted as dropped (none parses as a ClientHello).
+    let dropped = dp
+        .metric("hopgate_dtls_dropped_datagrams_total{reason=\"unsolicited\"}")
+        .await;
+    assert!(dropped >= 500, "{dropped} of 500 junk datagrams counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

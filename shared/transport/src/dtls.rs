@@ -43,6 +43,8 @@ pub(crate) struct DtlsCounters {
     pub(crate) undecryptable_dropped: u64,
     pub(crate) handshakes_refused: u64,
     pub(crate) handshakes_failed: u64,
+    /// Handshakes given up on: timed out or retransmissions exhausted.
+    pub(crate) handshakes_expired: u64,
 }
 
 /// What one call produced: datagrams to send and events.
@@ -330,12 +332,14 @@ impl DtlsTable {
             match peer.phase {
                 Phase::Handshaking { started } => {
                     if now.duration_since(started) >= self.limits.handshake_timeout {
+                        self.counters.handshakes_expired += 1;
                         expired.push((*addr, peer.id, "DTLS handshake timed out"));
                         continue;
                     }
                     if peer.dtls.poll_timeout(addr).is_some_and(|at| at <= now) {
                         if let Err(err) = peer.dtls.handle_timeout(*addr, now) {
                             tracing::debug!(peer = %addr, error = %err, "handshake retransmission gave up");
+                            self.counters.handshakes_expired += 1;
                             expired.push((
                                 *addr,
                                 peer.id,

@@ -56,6 +56,11 @@ pub struct ListenerStats {
     pub undecryptable_dropped: u64,
     /// Handshakes refused at the limits.
     pub handshakes_refused: u64,
+    /// Records refused during handshakes (malformed, or failing the handshake's checks).
+    pub handshake_records_refused: u64,
+    /// Handshakes given up on (timed out, or the peer stopped answering), e.g. an agent
+    /// that rejected this server's certificate.
+    pub handshakes_expired: u64,
 }
 
 /// Accepts sessions on one UDP socket.
@@ -145,6 +150,8 @@ impl Listener {
             unsolicited_dropped: table.counters.unsolicited_dropped,
             undecryptable_dropped: table.counters.undecryptable_dropped,
             handshakes_refused: table.counters.handshakes_refused,
+            handshake_records_refused: table.counters.handshakes_failed,
+            handshakes_expired: table.counters.handshakes_expired,
         })
     }
 

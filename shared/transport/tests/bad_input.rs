@@ -149,6 +149,12 @@ async fn garbage_and_abandoned_handshakes_leave_no_state() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // ... and counted, so an operator can see agents that never finish their handshake.
+    assert!(
+        listener.stats().handshakes_expired >= 1,
+        "{stats:?}",
+        stats = listener.stats()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
