@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_service_that_is_down_then_up() {
     let gateway = Gateway::start();
-    let port = free_port();
+    let port = hopgate_test_support::unused_port();
     let mut agent = Agent::serve(&gateway, &port.to_string(), &[]);
     let session = gateway.next_session().await;
     agent.connected().await;

@@ -13,13 +13,6 @@ use hopgate_test_support::Pebble;
 
 const GATEWAY: &str = "gw.hopgate.test";
 
-/// A port nothing listens on right now (for Pebble to validate against, before the pod
-/// that will listen there starts).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// `curl` through `dp` to `https://domain/path`, trusting only `root`: (exit code, HTTP
 /// status, HTTP version, body).
 fn curl(
@@ -51,7 +44,7 @@ fn curl(
 async fn pods_serve_acme_certificates_and_agents_verify_the_gateway() {
     // Pebble validates against pod B's HTTP listener only: pod A gets its certificates
     // all the same, through the table.
-    let http_b = free_port();
+    let http_b = hopgate_test_support::unused_port();
     let pebble = Pebble::start(http_b);
     let root = std::fs::read(&pebble.root).unwrap();
     let cp = ControlPlane::start_with(&pebble.control_plane_env(GATEWAY));
@@ -117,7 +110,7 @@ fn served_serial(pod: &DataPlane, domain: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renewed_certificate_is_served_without_a_restart() {
-    let http = free_port();
+    let http = hopgate_test_support::unused_port();
     let pebble = Pebble::start(http);
     let root = std::fs::read(&pebble.root).unwrap();
     let mut env = pebble.control_plane_env(GATEWAY);
@@ -160,7 +153,7 @@ async fn a_renewed_certificate_is_served_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswerable_challenge_fails_with_the_reason_and_is_retried() {
     // Pebble validates on a port where no pod listens yet.
-    let http = free_port();
+    let http = hopgate_test_support::unused_port();
     let pebble = Pebble::start(http);
     let root = std::fs::read(&pebble.root).unwrap();
     let cp = ControlPlane::start_with(&pebble.control_plane_env(GATEWAY));
