@@ -89,18 +89,9 @@ struct DirectionLabels {
     direction: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ResetLabels {
-    reason: &'static str,
-}
-
+/// `{reason}`: stream resets, closed sessions, DTLS failures and drops.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabels {
-    reason: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct SessionEndLabels {
     reason: &'static str,
 }
 
@@ -124,7 +115,7 @@ pub(crate) struct Metrics {
     request_duration: Histogram,
     bytes_in: Counter,
     bytes_out: Counter,
-    resets: Family<ResetLabels, Counter>,
+    resets: Family<ReasonLabels, Counter>,
     sessions_replaced: Counter,
     sessions_revoked: Counter,
     table_propagation: Histogram,
@@ -235,23 +226,23 @@ impl Metrics {
             Unit::Bytes,
             bytes,
         );
-        let resets = Family::<ResetLabels, Counter>::default();
+        let resets = Family::<ReasonLabels, Counter>::default();
         // Every reason at 0 from the start (a family without series isn't exposed).
         let reasons = hopgate_protocol::ResetCode::ALL.iter().map(|c| c.as_str());
         for reason in reasons.chain(["visitor_gone"]) {
-            let _ = resets.get_or_create(&ResetLabels { reason });
+            let _ = resets.get_or_create(&ReasonLabels { reason });
         }
         registry.register(
             "hopgate_stream_resets",
             "Request streams reset, by reason (the agent's reset code, or visitor_gone)",
             resets.clone(),
         );
-        let ends = Family::<SessionEndLabels, Counter>::default();
+        let ends = Family::<ReasonLabels, Counter>::default();
         let sessions_replaced = ends
-            .get_or_create(&SessionEndLabels { reason: "replaced" })
+            .get_or_create(&ReasonLabels { reason: "replaced" })
             .clone();
         let sessions_revoked = ends
-            .get_or_create(&SessionEndLabels { reason: "revoked" })
+            .get_or_create(&ReasonLabels { reason: "revoked" })
             .clone();
         registry.register(
             "hopgate_sessions_closed",
@@ -371,7 +362,7 @@ impl Metrics {
     }
 
     pub(crate) fn reset(&self, reason: &'static str) {
-        self.resets.get_or_create(&ResetLabels { reason }).inc();
+        self.resets.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     pub(crate) fn session_replaced(&self) {
