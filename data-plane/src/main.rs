@@ -14,6 +14,7 @@
 //! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
+//! - `target`: only origin-form request targets pass the edge.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
 
@@ -36,6 +37,7 @@ mod request_actor;
 mod routing;
 mod session_actor;
 mod table_certs;
+mod target;
 
 use std::{
     collections::HashMap,

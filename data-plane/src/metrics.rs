@@ -89,6 +89,15 @@ struct DirectionLabels {
     direction: &'static str,
 }
 
+/// Why the pod refused or cut off a visitor, a peer or an agent to protect the others
+/// (`hopgate_rejected_total{reason}`): every limit that can turn traffic away names
+/// itself here, so an operator sees an attack as a rising series. Every reason is
+/// exposed at 0 from the start.
+pub(crate) const REJECT_REASONS: &[&str] = &[
+    // A request target that is not origin-form (`/…`, or `*` for OPTIONS).
+    "bad_request_target",
+];
+
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabels {
@@ -116,6 +125,7 @@ pub(crate) struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     resets: Family<ReasonLabels, Counter>,
+    rejected: Family<ReasonLabels, Counter>,
     sessions_replaced: Counter,
     sessions_revoked: Counter,
     table_propagation: Histogram,
@@ -237,6 +247,15 @@ impl Metrics {
             "Request streams reset, by reason (the agent's reset code, or visitor_gone)",
             resets.clone(),
         );
+        let rejected = Family::<ReasonLabels, Counter>::default();
+        for reason in REJECT_REASONS {
+            let _ = rejected.get_or_create(&ReasonLabels { reason });
+        }
+        registry.register(
+            "hopgate_rejected",
+            "Visitors, peers and agents turned away or cut off by a limit, by reason",
+            rejected.clone(),
+        );
         let ends = Family::<ReasonLabels, Counter>::default();
         let sessions_replaced = ends
             .get_or_create(&ReasonLabels { reason: "replaced" })
@@ -317,6 +336,7 @@ impl Metrics {
             bytes_in,
             bytes_out,
             resets,
+            rejected,
             sessions_replaced,
             sessions_revoked,
             table_propagation,
@@ -363,6 +383,12 @@ impl Metrics {
 
     pub(crate) fn reset(&self, reason: &'static str) {
         self.resets.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Counts one refusal; `reason` is one of [`REJECT_REASONS`].
+    pub(crate) fn rejected(&self, reason: &'static str) {
+        debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
+        self.rejected.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     pub(crate) fn session_replaced(&self) {

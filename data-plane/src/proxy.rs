@@ -76,6 +76,9 @@ async fn visit(
     state: &AppState,
     class: &mut DomainClass,
 ) -> HttpResponse {
+    if let Err(page) = origin_form(&req, state) {
+        return *page;
+    }
     let info = req.connection_info().clone();
     let host = match routable_host(&req, info.host()) {
         Ok(host) => host,
@@ -115,6 +118,19 @@ async fn visit(
         headers,
     };
     forward(&req, payload, state, handle, &host, head).await
+}
+
+/// The 400 page (and a `bad_request_target` count) for a target that isn't origin-form.
+pub(crate) fn origin_form(req: &HttpRequest, state: &AppState) -> Result<(), Box<HttpResponse>> {
+    crate::target::check(req).map_err(|why| {
+        state.metrics.rejected("bad_request_target");
+        Box::new(pages::error(
+            req,
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("The request target {why}."),
+        ))
+    })
 }
 
 /// The request's host, normalized for routing, or the 400 page for a malformed one.

@@ -48,6 +48,9 @@ pub(crate) async fn handle(
             "Relayed requests need the internal token.",
         );
     }
+    if let Err(page) = proxy::origin_form(&req, &state) {
+        return *page;
+    }
     let raw_host = req
         .headers()
         .get("host")
