@@ -94,6 +94,30 @@ const SETTINGS: &[Setting] = &[
         "How long a request may wait for the agent's response head [default: 60s]",
     ),
     Setting::value(
+        "stream_wait",
+        "HOP_SERVER_STREAM_WAIT",
+        "How long a request may wait for a free stream on the agent's session before a 503 \
+         [default: 5s]",
+    ),
+    Setting::value(
+        "body_timeout",
+        "HOP_SERVER_BODY_TIMEOUT",
+        "How long a request body may make no progress before it is cut (408); not \
+         WebSockets [default: 30s]",
+    ),
+    Setting::value(
+        "max_requests_per_domain",
+        "HOP_SERVER_MAX_REQUESTS_PER_DOMAIN",
+        "Requests (WebSockets included) one domain may have in flight on this pod; more get \
+         a 503 [default: 768, below an agent's 1,024 streams]",
+    ),
+    Setting::value(
+        "max_requests_per_client",
+        "HOP_SERVER_MAX_REQUESTS_PER_CLIENT",
+        "Requests (WebSockets included) one client IP (an IPv6 /64) may have in flight on \
+         this pod; more get a 503 [default: 128]",
+    ),
+    Setting::value(
         "log_level",
         "HOP_LOG_LEVEL",
         "error, warn, info or debug [default: info]",
@@ -141,6 +165,12 @@ pub(crate) struct Config {
     pub(crate) relay_url: Option<String>,
     #[serde(with = "values::duration")]
     pub(crate) response_timeout: Duration,
+    #[serde(with = "values::duration")]
+    pub(crate) stream_wait: Duration,
+    #[serde(with = "values::duration")]
+    pub(crate) body_timeout: Duration,
+    pub(crate) max_requests_per_domain: u32,
+    pub(crate) max_requests_per_client: u32,
     pub(crate) log_level: LogLevel,
 }
 
@@ -164,6 +194,10 @@ impl Default for Config {
             relay_listen: None,
             relay_url: None,
             response_timeout: Duration::from_secs(60),
+            stream_wait: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
+            max_requests_per_domain: 768,
+            max_requests_per_client: 128,
             log_level: LogLevel::Info,
         }
     }
@@ -326,6 +360,24 @@ impl Config {
         }
         if self.response_timeout.is_zero() {
             return Err(bad("HOP_SERVER_RESPONSE_TIMEOUT", "must be positive"));
+        }
+        if self.stream_wait.is_zero() {
+            return Err(bad("HOP_SERVER_STREAM_WAIT", "must be positive"));
+        }
+        if self.body_timeout.is_zero() {
+            return Err(bad("HOP_SERVER_BODY_TIMEOUT", "must be positive"));
+        }
+        if self.max_requests_per_domain == 0 {
+            return Err(bad(
+                "HOP_SERVER_MAX_REQUESTS_PER_DOMAIN",
+                "must be at least 1",
+            ));
+        }
+        if self.max_requests_per_client == 0 {
+            return Err(bad(
+                "HOP_SERVER_MAX_REQUESTS_PER_CLIENT",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -35,6 +35,12 @@ fn the_valid_fixture_sets_every_value() {
     assert_eq!(c.header_timeout, Duration::from_secs(5));
     assert_eq!(c.drain_timeout, Duration::from_secs(60));
     assert_eq!(c.response_timeout, Duration::from_secs(90));
+    assert_eq!(c.stream_wait, Duration::from_secs(2));
+    assert_eq!(c.body_timeout, Duration::from_secs(20));
+    assert_eq!(
+        (c.max_requests_per_domain, c.max_requests_per_client),
+        (500, 50)
+    );
     assert_eq!(c.log_level, LogLevel::Debug);
 }
 
@@ -222,4 +228,40 @@ fn the_relay_listener_is_on_in_production_and_checked() {
     assert!(err.starts_with("HOP_SERVER_RELAY_LISTEN: needs"), "{err}");
     let err = with(&["--relay-url", "ftp://x"]).unwrap_err();
     assert!(err.starts_with("--relay-url"), "{err}");
+}
+
+#[test]
+fn request_limits_have_defaults_and_are_checked() {
+    let base = [
+        ("HOP_SERVER_DOMAIN", "gw.test"),
+        ("HOP_SERVER_DEBUG", "true"),
+    ];
+    let defaults = parse(&[], &base).unwrap();
+    assert_eq!(defaults.stream_wait, Duration::from_secs(5));
+    assert_eq!(defaults.body_timeout, Duration::from_secs(30));
+    assert_eq!(defaults.max_requests_per_domain, 768);
+    assert_eq!(defaults.max_requests_per_client, 128);
+    let with = |name, value| {
+        let mut env = base.to_vec();
+        env.push((name, value));
+        parse(&[], &env)
+    };
+    let set = with("HOP_SERVER_MAX_REQUESTS_PER_CLIENT", "16").unwrap();
+    assert_eq!(set.max_requests_per_client, 16);
+    let set = with("HOP_SERVER_BODY_TIMEOUT", "2s").unwrap();
+    assert_eq!(set.body_timeout, Duration::from_secs(2));
+    for name in [
+        "HOP_SERVER_STREAM_WAIT",
+        "HOP_SERVER_BODY_TIMEOUT",
+        "HOP_SERVER_MAX_REQUESTS_PER_DOMAIN",
+        "HOP_SERVER_MAX_REQUESTS_PER_CLIENT",
+    ] {
+        let err = with(name, "0").unwrap_err();
+        assert!(err.starts_with(name), "{err}");
+    }
+    let err = with("HOP_SERVER_MAX_REQUESTS_PER_DOMAIN", "many").unwrap_err();
+    assert!(
+        err.starts_with("HOP_SERVER_MAX_REQUESTS_PER_DOMAIN"),
+        "{err}"
+    );
 }

@@ -11,7 +11,8 @@
 //! - `control_plane`: the table the control-plane pushes, and the session reports.
 //! - `agents`: the DTLS listener's accept loop and the agents' hello.
 //! - `session_actor`: one actor per agent session.
-//! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it.
+//! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it;
+//!   `limits`: the caps on requests in flight per domain and per client.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
 //! - `target`: only origin-form request targets pass the edge.
@@ -26,6 +27,7 @@ mod drain;
 mod headers;
 mod host;
 mod internal;
+mod limits;
 mod logging;
 mod metrics;
 mod pages;
@@ -218,6 +220,12 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let state = web::Data::new(AppState {
         table: table.clone(),
         response_timeout: config.response_timeout,
+        stream_wait: config.stream_wait,
+        body_timeout: config.body_timeout,
+        caps: limits::RequestCaps::new(
+            config.max_requests_per_domain,
+            config.max_requests_per_client,
+        ),
         in_flight: in_flight.clone(),
         relayed: relayed.clone(),
         metrics: metrics.clone(),

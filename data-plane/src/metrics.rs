@@ -96,6 +96,14 @@ struct DirectionLabels {
 pub(crate) const REJECT_REASONS: &[&str] = &[
     // A request target that is not origin-form (`/…`, or `*` for OPTIONS).
     "bad_request_target",
+    // No stream came free on the agent's session within HOP_SERVER_STREAM_WAIT (503).
+    "stream_wait",
+    // A request body made no progress for HOP_SERVER_BODY_TIMEOUT: cut (408 or reset).
+    "body_stalled",
+    // The domain had HOP_SERVER_MAX_REQUESTS_PER_DOMAIN requests in flight (503).
+    "domain_busy",
+    // The client IP had HOP_SERVER_MAX_REQUESTS_PER_CLIENT requests in flight (503).
+    "client_busy",
 ];
 
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.

@@ -1,6 +1,15 @@
 //! Small branded error pages, HTML for browsers and JSON for clients that ask for it.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{
+        ConnectionType, StatusCode,
+        header::{HeaderValue, RETRY_AFTER},
+    },
+};
+
+/// How many seconds a visitor turned away by a limit is asked to wait (`Retry-After`).
+pub(crate) const RETRY_AFTER_SECS: u32 = 2;
 
 /// An error answer: status, a short title and what happened.
 pub(crate) fn error(
@@ -36,6 +45,31 @@ pub(crate) fn error(
         );
         response.content_type("text/html; charset=utf-8").body(body)
     }
+}
+
+/// A 503 page asking the visitor to come back shortly (`Retry-After`): a limit turned the
+/// request away.
+pub(crate) fn busy(req: &HttpRequest, detail: &str) -> HttpResponse {
+    let mut response = error(
+        req,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        detail,
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
+}
+
+/// A 408 page for a request whose body stopped coming. The connection closes after it: the
+/// rest of the body may still arrive, so it can't carry another request.
+pub(crate) fn body_stalled(req: &HttpRequest, detail: &str) -> HttpResponse {
+    let mut response = error(req, StatusCode::REQUEST_TIMEOUT, "Request Timeout", detail);
+    response
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    response
 }
 
 fn html_escape(text: &str) -> String {

@@ -1,7 +1,9 @@
 //! The visitor-facing handler: route by Host, run the request through a [`RequestActor`],
 //! and stream the agent's answer back; a domain whose session is on another pod is relayed
 //! there (`relay_out`). Every answer is counted in the metrics when its body ends
-//! ([`Recorded`]), so the duration covers the whole exchange.
+//! ([`Recorded`]), so the duration covers the whole exchange. A request for a served
+//! domain first needs a place under the per-domain and per-client caps (`limits`), held
+//! until its answer ends: over a cap it gets a fast 503.
 
 use std::{
     pin::Pin,
@@ -26,10 +28,11 @@ use actix_web::{
 use bytes::Bytes;
 use futures_util::{FutureExt, Stream};
 use hopgate_protocol::{Frame, HttpVersion, RequestHead, ResetCode};
-use slog::{Logger, info, o};
+use slog::{Logger, debug, info, o};
 
 use crate::{
     headers,
+    limits::{Busy, Permit, RequestCaps},
     metrics::{DomainClass, Metrics},
     pages,
     request_actor::{ProxyError, RequestActor, Upstream},
@@ -40,6 +43,12 @@ use crate::{
 pub(crate) struct AppState {
     pub(crate) table: Arc<RoutingTable>,
     pub(crate) response_timeout: Duration,
+    /// How long a request waits for a free stream on the agent's session.
+    pub(crate) stream_wait: Duration,
+    /// How long an ordinary request's body may make no progress.
+    pub(crate) body_timeout: Duration,
+    /// Requests in flight per domain and per client.
+    pub(crate) caps: Arc<RequestCaps>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     /// Requests relayed to another pod (`hopgate_relayed_requests_total`).
     pub(crate) relayed: Arc<AtomicU64>,
@@ -57,24 +66,28 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let mut class = DomainClass::Unknown;
-    let response = visit(req, payload, &state, &mut class).await;
+    let mut permit = None;
+    let response = visit(req, payload, &state, &mut class, &mut permit).await;
     let record = Record {
         metrics: state.metrics.clone(),
         class,
         method,
         status: response.status().as_u16(),
         started,
+        _permit: permit,
     };
     response.map_body(|_, body| Recorded { body, record })
 }
 
 /// Routes one visitor request: forwards it here, relays it to the pod with the session,
-/// or answers 404/502; `class` learns what kind of host it was for.
+/// or answers 404/502; `class` learns what kind of host it was for, `permit` the request's
+/// place under the caps (held until the answer ends).
 async fn visit(
     req: HttpRequest,
     payload: web::Payload,
     state: &AppState,
     class: &mut DomainClass,
+    permit: &mut Option<Permit>,
 ) -> HttpResponse {
     if let Err(page) = origin_form(&req, state) {
         return *page;
@@ -94,6 +107,13 @@ async fn visit(
         Route::Unknown => DomainClass::Unknown,
         _ => DomainClass::Tunnel,
     };
+    if matches!(route, Route::Live(_) | Route::Remote(_)) {
+        let client = req.peer_addr().map(|peer| peer.ip());
+        match state.caps.admit(client, &host) {
+            Ok(admitted) => *permit = Some(admitted),
+            Err(busy) => return busy_page(&req, state, &host, busy),
+        }
+    }
     let handle = match route {
         Route::Live(handle) => handle,
         Route::Remote(targets) => {
@@ -143,6 +163,24 @@ pub(crate) fn routable_host(req: &HttpRequest, raw: &str) -> Result<String, Box<
             &format!("The Host header {why}."),
         ))
     })
+}
+
+/// The 503 page (and its `hopgate_rejected_total` count) for a request over a cap.
+pub(crate) fn busy_page(
+    req: &HttpRequest,
+    state: &AppState,
+    host: &str,
+    busy: Busy,
+) -> HttpResponse {
+    state.metrics.rejected(busy.reason());
+    debug!(state.log, "request refused"; "domain" => host, "reason" => busy.reason());
+    let detail = match busy {
+        Busy::Domain => format!("{host} has too many requests in progress; try again shortly."),
+        Busy::Client => {
+            "You have too many requests in progress on this gateway; try again shortly.".into()
+        }
+    };
+    pages::busy(req, &detail)
 }
 
 /// The answer for a host with no session to forward through (404 or 502).
@@ -204,6 +242,9 @@ pub(crate) async fn forward(
         handle,
         reply: Some(reply),
         response_timeout: state.response_timeout,
+        stream_wait: state.stream_wait,
+        // A WebSocket may idle: only an ordinary body has to keep coming.
+        body_timeout: upgrade.is_none().then_some(state.body_timeout),
         in_flight: state.in_flight.clone(),
         metrics: state.metrics.clone(),
         upload: None,
@@ -227,6 +268,8 @@ pub(crate) async fn forward(
 
 fn error_page(req: &HttpRequest, err: &ProxyError) -> HttpResponse {
     let (status, title) = match err {
+        ProxyError::NoStream(_) => return pages::busy(req, &err.to_string()),
+        ProxyError::BodyStalled(_) => return pages::body_stalled(req, &err.to_string()),
         ProxyError::Timeout(_)
         | ProxyError::AgentReset {
             code: ResetCode::UpstreamTimeout,
@@ -424,6 +467,8 @@ struct Record {
     method: Method,
     status: u16,
     started: Instant,
+    /// The request's place under the caps, given back with the answer's end.
+    _permit: Option<Permit>,
 }
 
 impl Drop for Record {

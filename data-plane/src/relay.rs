@@ -7,7 +7,8 @@
 //! `X-Forwarded-*`/`Forwarded` and the visitor's `Host`. They are passed on as they
 //! arrive (hop-by-hop headers and this module's own headers removed), and the request is
 //! served from a local session only: a relayed request is never relayed again (no local
-//! session → 502 "agent offline").
+//! session → 502 "agent offline"). The relaying pod enforced the per-client cap; this pod,
+//! which owns the session's streams, counts the request under the per-domain cap.
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use hopgate_protocol::{Header, HttpVersion, RequestHead};
 use subtle::ConstantTimeEq;
 
 use crate::{
-    headers, pages,
+    headers, limits, pages,
     proxy::{self, AppState},
     routing::Route,
 };
@@ -64,6 +65,10 @@ pub(crate) async fn handle(
         Route::Live(handle) => handle,
         other => return proxy::not_live(&req, &host, &other),
     };
+    let permit = match state.caps.admit_relayed(&host) {
+        Ok(permit) => permit,
+        Err(busy) => return proxy::busy_page(&req, &state, &host, busy),
+    };
     let version = match req.headers().get(VERSION_HEADER).map(|v| v.as_bytes()) {
         Some(b"1.0") => HttpVersion::Http10,
         Some(b"2") => HttpVersion::Http2,
@@ -86,7 +91,8 @@ pub(crate) async fn handle(
         version,
         headers: relayed_headers(&req),
     };
-    proxy::forward(&req, payload, &state, handle, &host, head).await
+    let response = proxy::forward(&req, payload, &state, handle, &host, head).await;
+    limits::hold(response, permit)
 }
 
 /// The relayed request's headers as the agent gets them: as the first pod computed them,
