@@ -16,7 +16,7 @@ use std::{
 };
 
 use hopgate_protocol::{Frame, Hello, HelloAck, Limits};
-use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification, Session};
+use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification, Session, TransportConfig};
 use hopgate_tunnel::{FrameReader, FrameWriter, agent_hello};
 
 pub const KEY: &str = "test-key-0123456789abcdef0123456789";
@@ -313,10 +313,20 @@ pub struct FakeAgent {
 }
 
 pub async fn fake_agent(dp: &DataPlane, hello: Hello) -> FakeAgent {
-    let config = ClientConfig::new(
+    fake_agent_with(dp, hello, TransportConfig::default()).await
+}
+
+/// [`fake_agent`] with its own transport settings (e.g. fewer concurrent streams).
+pub async fn fake_agent_with(
+    dp: &DataPlane,
+    hello: Hello,
+    transport: TransportConfig,
+) -> FakeAgent {
+    let mut config = ClientConfig::new(
         "gw.hopgate.test",
         ServerVerification::Pinned(dp.fingerprint.expect("a debug-mode data-plane")),
     );
+    config.transport = transport;
     let session = hopgate_transport::connect(dp.dtls, &config).await.unwrap();
     let (send, recv) = session.open_stream().await.unwrap();
     let mut writer = FrameWriter::new(send, Limits::default());
