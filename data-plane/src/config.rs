@@ -115,7 +115,7 @@ const SETTINGS: &[Setting] = &[
         "max_requests_per_client",
         "HOP_SERVER_MAX_REQUESTS_PER_CLIENT",
         "Requests (WebSockets included) one client IP (an IPv6 /64) may have in flight on \
-         this pod; more get a 503 [default: 128]",
+         this pod; more get a 503 [default: 384]",
     ),
     Setting::value(
         "log_level",
@@ -197,7 +197,7 @@ impl Default for Config {
             stream_wait: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
             max_requests_per_domain: 768,
-            max_requests_per_client: 128,
+            max_requests_per_client: 384,
             log_level: LogLevel::Info,
         }
     }

@@ -240,7 +240,7 @@ fn request_limits_have_defaults_and_are_checked() {
     assert_eq!(defaults.stream_wait, Duration::from_secs(5));
     assert_eq!(defaults.body_timeout, Duration::from_secs(30));
     assert_eq!(defaults.max_requests_per_domain, 768);
-    assert_eq!(defaults.max_requests_per_client, 128);
+    assert_eq!(defaults.max_requests_per_client, 384);
     let with = |name, value| {
         let mut env = base.to_vec();
         env.push((name, value));
