@@ -76,6 +76,11 @@ impl ControlPlane {
         }
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running control-plane").id()
+    }
+
     pub fn api(&self) -> Api {
         Api::new(self.admin, ADMIN_KEY)
     }
