@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{ControlPlane, Database, INTERNAL_TOKEN};
 use hopgate_test_support::{
-    ProcStats, Prober,
+    Prober, ProcStats,
     garbage::{self, tcp::TcpGarbage, tcp::tcp_dial},
     is_alive, wait_for_fds_at_most,
 };

@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 
 use common::{control_plane::ControlPlane, local::*, *};
 use hopgate_test_support::{
-    ProcStats, Prober,
+    Prober, ProcStats,
     garbage::{
         self,
         tcp::{BoxFuture, Dial, Stream, TcpGarbage, tcp_dial},

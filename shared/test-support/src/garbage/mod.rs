@@ -37,5 +37,7 @@ pub fn first_line(answer: &[u8]) -> String {
         .position(|&b| b == b'\n')
         .unwrap_or(answer.len())
         .min(120);
-    String::from_utf8_lossy(&answer[..end]).trim_end().to_owned()
+    String::from_utf8_lossy(&answer[..end])
+        .trim_end()
+        .to_owned()
 }

@@ -200,7 +200,8 @@ impl TcpReport {
             Outcome::DialFailed => {}
             Outcome::Answered(kind, answer) => {
                 if !answer.is_empty() {
-                    self.answers.push((format!("{kind:?}"), first_line(&answer)));
+                    self.answers
+                        .push((format!("{kind:?}"), first_line(&answer)));
                 }
             }
             Outcome::Silent { closed_by_server } => {

@@ -95,7 +95,11 @@ fn datagram(rng: &mut StdRng) -> Vec<u8> {
         return bytes;
     }
     let content_type = rng.random_range(20..=25);
-    let epoch: u16 = if rng.random_bool(0.5) { 0 } else { rng.random() };
+    let epoch: u16 = if rng.random_bool(0.5) {
+        0
+    } else {
+        rng.random()
+    };
     let claimed: u16 = rng.random_range(1..=16_384);
     let mut record = vec![content_type, 0xfe, 0xfd];
     record.extend_from_slice(&epoch.to_be_bytes());
