@@ -16,17 +16,13 @@
 use std::{
     hash::Hash,
     net::{IpAddr, Ipv6Addr},
-    pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
 };
 
-use actix_web::{
-    HttpResponse,
-    body::{BodySize, BoxBody, MessageBody},
-};
-use bytes::Bytes;
+use actix_web::HttpResponse;
 use dashmap::{DashMap, mapref::entry::Entry};
+
+use crate::guarded_body;
 
 /// Which cap refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,33 +129,7 @@ impl Drop for Permit {
 
 /// `response` with `permit` held until its body ends or the visitor goes away.
 pub(crate) fn hold(response: HttpResponse, permit: Permit) -> HttpResponse {
-    response.map_body(|_, body| {
-        BoxBody::new(Held {
-            body,
-            _permit: permit,
-        })
-    })
-}
-
-/// A response body that holds a request's [`Permit`].
-struct Held {
-    body: BoxBody,
-    _permit: Permit,
-}
-
-impl MessageBody for Held {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_next(cx)
-    }
+    guarded_body::guard(response, permit).map_into_boxed_body()
 }
 
 /// Counts one more under `key` unless it already has `cap`.

@@ -12,7 +12,8 @@
 //! - `agents`: the DTLS listener's accept loop and the agents' hello.
 //! - `session_actor`: one actor per agent session.
 //! - `request_actor`: one actor per visitor request; `proxy`: the HTTPS handler around it;
-//!   `limits`: the caps on requests in flight per domain and per client.
+//!   `limits`: the caps on requests in flight per domain and per client; `guarded_body`:
+//!   a response body holding what must live until the answer ends.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
 //! - `target`: only origin-form request targets pass the edge.
@@ -24,6 +25,7 @@ mod certs;
 mod config;
 mod control_plane;
 mod drain;
+mod guarded_body;
 mod headers;
 mod host;
 mod internal;

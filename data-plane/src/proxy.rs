@@ -1,7 +1,7 @@
 //! The visitor-facing handler: route by Host, run the request through a [`RequestActor`],
 //! and stream the agent's answer back; a domain whose session is on another pod is relayed
 //! there (`relay_out`). Every answer is counted in the metrics when its body ends
-//! ([`Recorded`]), so the duration covers the whole exchange. A request for a served
+//! ([`Record`], held by the body), so the duration covers the whole exchange. A request for a served
 //! domain first needs a place under the per-domain and per-client caps (`limits`), held
 //! until its answer ends: over a cap it gets a fast 503.
 
@@ -18,7 +18,6 @@ use std::{
 use actix::Actor;
 use actix_web::{
     HttpRequest, HttpResponse,
-    body::{BodySize, BoxBody, MessageBody},
     http::{
         Method, StatusCode, Version,
         header::{HeaderValue, UPGRADE},
@@ -31,6 +30,7 @@ use hopgate_protocol::{Frame, HttpVersion, RequestHead, ResetCode};
 use slog::{Logger, debug, info, o};
 
 use crate::{
+    guarded_body::{self, Guarded},
     headers,
     limits::{Busy, Permit, RequestCaps},
     metrics::{DomainClass, Metrics},
@@ -62,7 +62,7 @@ pub(crate) async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse<Recorded> {
+) -> HttpResponse<Guarded<Record>> {
     let started = Instant::now();
     let method = req.method().clone();
     let mut class = DomainClass::Unknown;
@@ -76,7 +76,7 @@ pub(crate) async fn handle(
         started,
         _permit: permit,
     };
-    response.map_body(|_, body| Recorded { body, record })
+    guarded_body::guard(response, record)
 }
 
 /// Routes one visitor request: forwards it here, relays it to the pod with the session,
@@ -461,7 +461,7 @@ pub(crate) fn new_request_id() -> String {
 }
 
 /// One request's facts for the metrics, counted when dropped (the answer's end).
-struct Record {
+pub(crate) struct Record {
     metrics: Arc<Metrics>,
     class: DomainClass,
     method: Method,
@@ -479,28 +479,6 @@ impl Drop for Record {
             self.status,
             self.started.elapsed(),
         );
-    }
-}
-
-/// A response body that counts its request once it is finished or dropped.
-pub(crate) struct Recorded {
-    body: BoxBody,
-    #[allow(dead_code)] // held for its `Drop`
-    record: Record,
-}
-
-impl MessageBody for Recorded {
-    type Error = Box<dyn std::error::Error>;
-
-    fn size(&self) -> BodySize {
-        self.body.size()
-    }
-
-    fn poll_next(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_next(cx)
     }
 }
 

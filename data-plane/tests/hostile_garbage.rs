@@ -128,19 +128,9 @@ async fn visit(visitor: &reqwest::Client, url: &str) -> Result<(), String> {
 /// TLS connections to the pod's HTTPS listener naming `domain`, trusting its debug
 /// certificate, speaking HTTP/1.1.
 fn tls_dial(dp: &DataPlane, domain: &str) -> Dial {
-    use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&dp.cert_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = TlsConnector::from(Arc::new(config));
+    use rustls_pki_types::ServerName;
+    let config = dp.tls_http1();
+    let connector = TlsConnector::from(config);
     let name = ServerName::try_from(domain.to_owned()).unwrap();
     let https = dp.https;
     Arc::new(move || -> BoxFuture<std::io::Result<Box<dyn Stream>>> {

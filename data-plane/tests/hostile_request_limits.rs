@@ -134,32 +134,12 @@ async fn timed_get(client: &reqwest::Client, url: &str) -> (u16, Duration, Optio
 
 /// A TLS connection to `dp` from `from`, speaking HTTP/1.1, for `domain`.
 async fn tls_from(dp: &DataPlane, from: [u8; 4], domain: &str) -> TlsStream<tokio::net::TcpStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certificates(&dp.cert_pem) {
-        roots.add(cert).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = dp.tls_http1();
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(SocketAddr::from((from, 0))).unwrap();
     let tcp = socket.connect(dp.https).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from(domain.to_owned()).unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap()
-}
-
-fn certificates(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
-    use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .unwrap()
+    TlsConnector::from(config).connect(name, tcp).await.unwrap()
 }
 
 /// The attack: a POST announcing a megabyte that sends one byte and then nothing. Resolves

@@ -71,36 +71,16 @@ async fn visit_host(
     domain: &str,
     path: &str,
 ) -> Result<WebSocketStream<TlsStream<TcpStream>>, tungstenite::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile_certs(&dp.cert_pem) {
-        roots.add(cert).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = dp.tls_http1();
     let tcp = TcpStream::connect(dp.https).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from(domain.to_owned()).unwrap();
-    let tls = TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let tls = TlsConnector::from(config).connect(name, tcp).await.unwrap();
     let request = format!("wss://{domain}:{}{path}", dp.https.port())
         .into_client_request()
         .unwrap();
     let (ws, response) = tokio_tungstenite::client_async(request, tls).await?;
     assert_eq!(response.status(), 101);
     Ok(ws)
-}
-
-fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
-    use rustls_pki_types::pem::PemObject;
-    rustls_pki_types::CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 async fn expect_echo(ws: &mut WebSocketStream<TlsStream<TcpStream>>, message: Message) {

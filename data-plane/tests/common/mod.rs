@@ -39,6 +39,26 @@ pub struct DataPlane {
     pub state: Arc<TempDir>,
 }
 
+impl DataPlane {
+    /// A rustls client configuration for visitors: trusts this pod's certificate
+    /// (`cert_pem`) and offers HTTP/1.1 by ALPN.
+    pub fn tls_http1(&self) -> Arc<rustls::ClientConfig> {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&self.cert_pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
 pub use hopgate_test_support::TempDir;
 
 impl Drop for DataPlane {
