@@ -70,18 +70,7 @@ async fn garbage_at_every_listener_gets_errors_while_another_domain_is_served() 
     let probes = prober.stop().await;
 
     for report in [&https_raw, &https_tls, &http, &relay, &metrics] {
-        eprintln!(
-            "{}: {} connections, {} dial failures, {} answers, {}/{} slowloris cut off, {} silent closed",
-            report.name,
-            report.opened,
-            report.dial_failures,
-            report.answers.len(),
-            report.slowloris_cut_off,
-            report.slowloris_opened,
-            report.silent_closed
-        );
-        report.assert_refused();
-        report.assert_slowloris_cut_off();
+        report.assert_withstood();
     }
     dtls.assert_refused();
     probes.assert_served_within(Duration::from_secs(1), 20);

@@ -103,6 +103,23 @@ pub struct TcpReport {
 }
 
 impl TcpReport {
+    /// Prints what happened, then asserts the listener withstood it: no garbage got a
+    /// success and every slowloris was cut off.
+    pub fn assert_withstood(&self) {
+        eprintln!(
+            "{}: {} connections, {} dial failures, {} answers, {}/{} slowloris cut off, {} silent closed",
+            self.name,
+            self.opened,
+            self.dial_failures,
+            self.answers.len(),
+            self.slowloris_cut_off,
+            self.slowloris_opened,
+            self.silent_closed
+        );
+        self.assert_refused();
+        self.assert_slowloris_cut_off();
+    }
+
     /// Asserts no garbage got a success (2xx) answer.
     pub fn assert_refused(&self) {
         let successes: Vec<_> = self
