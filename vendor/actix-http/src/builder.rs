@@ -11,7 +11,7 @@ use crate::{
     },
     h1::{self, ExpectHandler, H1Service, UpgradeHandler},
     service::HttpService,
-    ConnectCallback, Extensions, KeepAlive, Request, Response, ServiceConfigBuilder,
+    ConnectCallback, Extensions, H2Limits, KeepAlive, Request, Response, ServiceConfigBuilder,
 };
 
 /// An HTTP service builder.
@@ -28,6 +28,8 @@ pub struct HttpServiceBuilder<T, S, X = ExpectHandler, U = UpgradeHandler> {
     h1_write_buffer_size: usize,
     h2_conn_window_size: u32,
     h2_stream_window_size: u32,
+    // HopGate patch: see [`H2Limits`].
+    h2_limits: H2Limits,
     graceful_shutdown_signal: Option<GracefulShutdownSignal>,
     expect: X,
     upgrade: Option<U>,
@@ -55,6 +57,7 @@ where
             h1_write_buffer_size: DEFAULT_H1_WRITE_BUFFER_SIZE,
             h2_conn_window_size: DEFAULT_H2_CONN_WINDOW_SIZE,
             h2_stream_window_size: DEFAULT_H2_STREAM_WINDOW_SIZE,
+            h2_limits: H2Limits::default(),
             graceful_shutdown_signal: None,
 
             // dispatcher parts
@@ -204,6 +207,13 @@ where
         self
     }
 
+    // HopGate patch: see [`H2Limits`].
+    /// Sets the HTTP/2 server's limits.
+    pub fn h2_limits(mut self, limits: H2Limits) -> Self {
+        self.h2_limits = limits;
+        self
+    }
+
     /// Provide service for `EXPECT: 100-Continue` support.
     ///
     /// Service get called with request that contains `EXPECT: 100-Continue` header.
@@ -227,6 +237,7 @@ where
             h1_write_buffer_size: self.h1_write_buffer_size,
             h2_conn_window_size: self.h2_conn_window_size,
             h2_stream_window_size: self.h2_stream_window_size,
+            h2_limits: self.h2_limits,
             graceful_shutdown_signal: self.graceful_shutdown_signal,
             expect: expect.into_factory(),
             upgrade: self.upgrade,
@@ -257,6 +268,7 @@ where
             h1_write_buffer_size: self.h1_write_buffer_size,
             h2_conn_window_size: self.h2_conn_window_size,
             h2_stream_window_size: self.h2_stream_window_size,
+            h2_limits: self.h2_limits,
             graceful_shutdown_signal: self.graceful_shutdown_signal,
             expect: self.expect,
             upgrade: Some(upgrade.into_factory()),
@@ -298,6 +310,7 @@ where
             .h1_write_buffer_size(self.h1_write_buffer_size)
             .h2_initial_window_size(self.h2_stream_window_size)
             .h2_initial_connection_window_size(self.h2_conn_window_size)
+            .h2_limits(self.h2_limits)
             .graceful_shutdown_signal(self.graceful_shutdown_signal)
             .build();
 
@@ -329,6 +342,7 @@ where
             .h1_write_buffer_size(self.h1_write_buffer_size)
             .h2_initial_window_size(self.h2_stream_window_size)
             .h2_initial_connection_window_size(self.h2_conn_window_size)
+            .h2_limits(self.h2_limits)
             .graceful_shutdown_signal(self.graceful_shutdown_signal)
             .build();
 
@@ -357,6 +371,7 @@ where
             .h1_write_buffer_size(self.h1_write_buffer_size)
             .h2_initial_window_size(self.h2_stream_window_size)
             .h2_initial_connection_window_size(self.h2_conn_window_size)
+            .h2_limits(self.h2_limits)
             .graceful_shutdown_signal(self.graceful_shutdown_signal)
             .build();
 

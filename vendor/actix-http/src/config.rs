@@ -53,6 +53,24 @@ pub(crate) const DEFAULT_H2_STREAM_WINDOW_SIZE: u32 = 1024 * 1024; // 1MiB
 /// Default HTTP/1 response write buffer size.
 pub(crate) const DEFAULT_H1_WRITE_BUFFER_SIZE: usize = 32_768;
 
+// HopGate patch (docs/security/http2-limits.md): the HTTP/2 server's limits, settable.
+/// Limits the HTTP/2 server applies to every connection; `None` keeps the `h2` crate's
+/// default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct H2Limits {
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` advertised to the client; streams over it are
+    /// refused (`REFUSED_STREAM`).
+    pub max_concurrent_streams: Option<u32>,
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`: the largest decoded header block accepted.
+    pub max_header_list_size: Option<u32>,
+    /// Streams the client may reset before the server accepted them, before the
+    /// connection is closed with `ENHANCE_YOUR_CALM` (rapid reset, CVE-2023-44487).
+    pub max_pending_accept_reset_streams: Option<usize>,
+    /// Streams the server may reset because of the client's protocol errors before the
+    /// connection is closed with `ENHANCE_YOUR_CALM`.
+    pub max_local_error_reset_streams: Option<usize>,
+}
+
 /// A builder for creating a [`ServiceConfig`]
 #[derive(Default, Debug)]
 pub struct ServiceConfigBuilder {
@@ -170,6 +188,13 @@ impl ServiceConfigBuilder {
         self
     }
 
+    // HopGate patch: see [`H2Limits`].
+    /// Sets the HTTP/2 server's limits.
+    pub fn h2_limits(mut self, limits: H2Limits) -> Self {
+        self.inner.h2_limits = limits;
+        self
+    }
+
     /// Builds a [`ServiceConfig`] from this [`ServiceConfigBuilder`] instance
     pub fn build(self) -> ServiceConfig {
         ServiceConfig(Rc::new(self.inner))
@@ -193,6 +218,8 @@ struct Inner {
     h1_write_buffer_size: usize,
     h2_conn_window_size: u32,
     h2_stream_window_size: u32,
+    // HopGate patch: see [`H2Limits`].
+    h2_limits: H2Limits,
     graceful_shutdown_signal: Option<GracefulShutdownSignal>,
 }
 
@@ -210,6 +237,7 @@ impl Default for Inner {
             h1_write_buffer_size: DEFAULT_H1_WRITE_BUFFER_SIZE,
             h2_conn_window_size: DEFAULT_H2_CONN_WINDOW_SIZE,
             h2_stream_window_size: DEFAULT_H2_STREAM_WINDOW_SIZE,
+            h2_limits: H2Limits::default(),
             graceful_shutdown_signal: None,
         }
     }
@@ -236,6 +264,7 @@ impl ServiceConfig {
             h1_write_buffer_size: DEFAULT_H1_WRITE_BUFFER_SIZE,
             h2_conn_window_size: DEFAULT_H2_CONN_WINDOW_SIZE,
             h2_stream_window_size: DEFAULT_H2_STREAM_WINDOW_SIZE,
+            h2_limits: H2Limits::default(),
             graceful_shutdown_signal: None,
         }))
     }
@@ -321,6 +350,12 @@ impl ServiceConfig {
     /// HTTP/2 initial connection-level flow control window size (in bytes).
     pub fn h2_initial_connection_window_size(&self) -> u32 {
         self.0.h2_conn_window_size
+    }
+
+    // HopGate patch: see [`H2Limits`].
+    /// The HTTP/2 server's limits.
+    pub fn h2_limits(&self) -> H2Limits {
+        self.0.h2_limits
     }
 
     pub(crate) fn now(&self) -> Instant {

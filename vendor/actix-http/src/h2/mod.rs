@@ -65,6 +65,20 @@ where
     builder
         .initial_window_size(config.h2_initial_window_size())
         .initial_connection_window_size(config.h2_initial_connection_window_size());
+    // HopGate patch: see [`crate::H2Limits`].
+    let limits = config.h2_limits();
+    if let Some(max) = limits.max_concurrent_streams {
+        builder.max_concurrent_streams(max);
+    }
+    if let Some(max) = limits.max_header_list_size {
+        builder.max_header_list_size(max);
+    }
+    if let Some(max) = limits.max_pending_accept_reset_streams {
+        builder.max_pending_accept_reset_streams(max);
+    }
+    if let Some(max) = limits.max_local_error_reset_streams {
+        builder.max_local_error_reset_streams(Some(max));
+    }
 
     HandshakeWithTimeout {
         handshake: builder.handshake(io),
