@@ -118,6 +118,47 @@ const SETTINGS: &[Setting] = &[
          this pod; more get a 503 [default: 384]",
     ),
     Setting::value(
+        "tls_handshake_timeout",
+        "HOP_SERVER_TLS_HANDSHAKE_TIMEOUT",
+        "How long a visitor's TLS handshake may take from the accept before the connection \
+         is closed [default: 3s]",
+    ),
+    Setting::value(
+        "max_connections_per_ip",
+        "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
+        "Open connections one client IP (an IPv6 /64) may hold on the HTTPS and HTTP \
+         listeners together; more are closed at once [default: 256]",
+    ),
+    Setting::value(
+        "max_handshakes_per_ip",
+        "HOP_SERVER_MAX_HANDSHAKES_PER_IP",
+        "TLS handshakes one client IP (an IPv6 /64) may have in progress; more connections \
+         are closed at once [default: 32]",
+    ),
+    Setting::value(
+        "h2_max_concurrent_streams",
+        "HOP_SERVER_H2_MAX_CONCURRENT_STREAMS",
+        "Streams one HTTP/2 connection may have open; more are refused (REFUSED_STREAM) \
+         [default: 128]",
+    ),
+    Setting::value(
+        "h2_max_header_list_size",
+        "HOP_SERVER_H2_MAX_HEADER_LIST_SIZE",
+        "Largest HTTP/2 header block, in bytes once decoded [default: 65536]",
+    ),
+    Setting::value(
+        "h2_max_pending_resets",
+        "HOP_SERVER_H2_MAX_PENDING_RESETS",
+        "Streams an HTTP/2 client may open and reset before the pod takes them up; more \
+         close the connection (GOAWAY ENHANCE_YOUR_CALM; rapid reset) [default: 20]",
+    ),
+    Setting::value(
+        "h2_max_error_resets",
+        "HOP_SERVER_H2_MAX_ERROR_RESETS",
+        "Streams the pod may reset for an HTTP/2 client's protocol errors before it closes \
+         the connection (GOAWAY ENHANCE_YOUR_CALM) [default: 256]",
+    ),
+    Setting::value(
         "log_level",
         "HOP_LOG_LEVEL",
         "error, warn, info or debug [default: info]",
@@ -171,6 +212,14 @@ pub(crate) struct Config {
     pub(crate) body_timeout: Duration,
     pub(crate) max_requests_per_domain: u32,
     pub(crate) max_requests_per_client: u32,
+    #[serde(with = "values::duration")]
+    pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) max_connections_per_ip: u32,
+    pub(crate) max_handshakes_per_ip: u32,
+    pub(crate) h2_max_concurrent_streams: u32,
+    pub(crate) h2_max_header_list_size: u32,
+    pub(crate) h2_max_pending_resets: u32,
+    pub(crate) h2_max_error_resets: u32,
     pub(crate) log_level: LogLevel,
 }
 
@@ -198,6 +247,16 @@ impl Default for Config {
             body_timeout: Duration::from_secs(30),
             max_requests_per_domain: 768,
             max_requests_per_client: 384,
+            tls_handshake_timeout: Duration::from_secs(3),
+            max_connections_per_ip: 256,
+            // Above the bursts of one busy client (browsers open at most 6 connections
+            // per host at once; an office behind one NAT several times that).
+            max_handshakes_per_ip: 32,
+            h2_max_concurrent_streams: 128,
+            h2_max_header_list_size: 64 * 1024,
+            // h2's own default, named here.
+            h2_max_pending_resets: 20,
+            h2_max_error_resets: 256,
             log_level: LogLevel::Info,
         }
     }
@@ -379,7 +438,64 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        self.validate_connection_limits()
+    }
+
+    /// The listeners' limits: each at least 1, and no handshake cap above the connection
+    /// cap it lives under.
+    fn validate_connection_limits(&self) -> Result<(), Problem> {
+        if self.tls_handshake_timeout.is_zero() {
+            return Err(bad("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "must be positive"));
+        }
+        for (var, value) in [
+            (
+                "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
+                self.max_connections_per_ip,
+            ),
+            (
+                "HOP_SERVER_MAX_HANDSHAKES_PER_IP",
+                self.max_handshakes_per_ip,
+            ),
+            (
+                "HOP_SERVER_H2_MAX_CONCURRENT_STREAMS",
+                self.h2_max_concurrent_streams,
+            ),
+            (
+                "HOP_SERVER_H2_MAX_PENDING_RESETS",
+                self.h2_max_pending_resets,
+            ),
+            ("HOP_SERVER_H2_MAX_ERROR_RESETS", self.h2_max_error_resets),
+        ] {
+            if value == 0 {
+                return Err(bad(var, "must be at least 1"));
+            }
+        }
+        if self.max_handshakes_per_ip > self.max_connections_per_ip {
+            return Err(bad(
+                "HOP_SERVER_MAX_HANDSHAKES_PER_IP",
+                format!(
+                    "{} is above HOP_SERVER_MAX_CONNECTIONS_PER_IP ({}), which it counts within",
+                    self.max_handshakes_per_ip, self.max_connections_per_ip
+                ),
+            ));
+        }
+        if self.h2_max_header_list_size < 4096 {
+            return Err(bad(
+                "HOP_SERVER_H2_MAX_HEADER_LIST_SIZE",
+                "must be at least 4096 bytes (browsers' ordinary headers)",
+            ));
+        }
         Ok(())
+    }
+
+    /// The HTTP/2 server's limits.
+    pub(crate) fn h2_limits(&self) -> actix_http::H2Limits {
+        actix_http::H2Limits {
+            max_concurrent_streams: Some(self.h2_max_concurrent_streams),
+            max_header_list_size: Some(self.h2_max_header_list_size),
+            max_pending_accept_reset_streams: Some(self.h2_max_pending_resets as usize),
+            max_local_error_reset_streams: Some(self.h2_max_error_resets as usize),
+        }
     }
 }
 

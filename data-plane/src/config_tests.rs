@@ -41,6 +41,20 @@ fn the_valid_fixture_sets_every_value() {
         (c.max_requests_per_domain, c.max_requests_per_client),
         (500, 50)
     );
+    assert_eq!(c.tls_handshake_timeout, Duration::from_secs(2));
+    assert_eq!(
+        (c.max_connections_per_ip, c.max_handshakes_per_ip),
+        (100, 10)
+    );
+    assert_eq!(
+        c.h2_limits(),
+        actix_http::H2Limits {
+            max_concurrent_streams: Some(64),
+            max_header_list_size: Some(32768),
+            max_pending_accept_reset_streams: Some(10),
+            max_local_error_reset_streams: Some(100),
+        }
+    );
     assert_eq!(c.log_level, LogLevel::Debug);
 }
 
@@ -262,6 +276,62 @@ fn request_limits_have_defaults_and_are_checked() {
     let err = with("HOP_SERVER_MAX_REQUESTS_PER_DOMAIN", "many").unwrap_err();
     assert!(
         err.starts_with("HOP_SERVER_MAX_REQUESTS_PER_DOMAIN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connection_limits_have_defaults_and_are_checked() {
+    let base = [
+        ("HOP_SERVER_DOMAIN", "gw.test"),
+        ("HOP_SERVER_DEBUG", "true"),
+    ];
+    let defaults = parse(&[], &base).unwrap();
+    assert_eq!(defaults.tls_handshake_timeout, Duration::from_secs(3));
+    assert_eq!(defaults.max_connections_per_ip, 256);
+    assert_eq!(defaults.max_handshakes_per_ip, 32);
+    let h2 = defaults.h2_limits();
+    assert_eq!(h2.max_concurrent_streams, Some(128));
+    assert_eq!(h2.max_header_list_size, Some(65536));
+    assert_eq!(h2.max_pending_accept_reset_streams, Some(20));
+    assert_eq!(h2.max_local_error_reset_streams, Some(256));
+    let with = |settings: &[(&'static str, &'static str)]| {
+        let mut env = base.to_vec();
+        env.extend_from_slice(settings);
+        parse(&[], &env)
+    };
+    let set = with(&[
+        ("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "500ms"),
+        ("HOP_SERVER_MAX_CONNECTIONS_PER_IP", "8"),
+        ("HOP_SERVER_MAX_HANDSHAKES_PER_IP", "8"),
+        ("HOP_SERVER_H2_MAX_CONCURRENT_STREAMS", "16"),
+    ])
+    .unwrap();
+    assert_eq!(set.tls_handshake_timeout, Duration::from_millis(500));
+    assert_eq!(
+        (set.max_connections_per_ip, set.max_handshakes_per_ip),
+        (8, 8)
+    );
+    assert_eq!(set.h2_limits().max_concurrent_streams, Some(16));
+    for name in [
+        "HOP_SERVER_TLS_HANDSHAKE_TIMEOUT",
+        "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
+        "HOP_SERVER_MAX_HANDSHAKES_PER_IP",
+        "HOP_SERVER_H2_MAX_CONCURRENT_STREAMS",
+        "HOP_SERVER_H2_MAX_PENDING_RESETS",
+        "HOP_SERVER_H2_MAX_ERROR_RESETS",
+        "HOP_SERVER_H2_MAX_HEADER_LIST_SIZE",
+    ] {
+        let err = with(&[(name, "0")]).unwrap_err();
+        assert!(err.starts_with(name), "{err}");
+    }
+    let err = with(&[
+        ("HOP_SERVER_MAX_CONNECTIONS_PER_IP", "8"),
+        ("HOP_SERVER_MAX_HANDSHAKES_PER_IP", "9"),
+    ])
+    .unwrap_err();
+    assert!(
+        err.starts_with("HOP_SERVER_MAX_HANDSHAKES_PER_IP: 9 is above"),
         "{err}"
     );
 }

@@ -132,8 +132,8 @@ pub(crate) fn hold(response: HttpResponse, permit: Permit) -> HttpResponse {
     guarded_body::guard(response, permit).map_into_boxed_body()
 }
 
-/// Counts one more under `key` unless it already has `cap`.
-fn take<K: Hash + Eq>(map: &DashMap<K, u32>, key: K, cap: u32) -> bool {
+/// Counts one more under `key` unless it already has `cap` (at least 1).
+pub(crate) fn take<K: Hash + Eq>(map: &DashMap<K, u32>, key: K, cap: u32) -> bool {
     let mut count = map.entry(key).or_insert(0);
     if *count >= cap {
         // `cap` is at least 1, so this entry counts something: nothing empty is left.
@@ -144,7 +144,7 @@ fn take<K: Hash + Eq>(map: &DashMap<K, u32>, key: K, cap: u32) -> bool {
 }
 
 /// Counts one less under `key`, forgetting it at zero.
-fn give_back<K: Hash + Eq>(map: &DashMap<K, u32>, key: K) {
+pub(crate) fn give_back<K: Hash + Eq>(map: &DashMap<K, u32>, key: K) {
     if let Entry::Occupied(mut entry) = map.entry(key) {
         let count = entry.get_mut();
         *count = count.saturating_sub(1);
@@ -156,7 +156,7 @@ fn give_back<K: Hash + Eq>(map: &DashMap<K, u32>, key: K) {
 
 /// What a client is counted as: an IPv4 address (also when written as IPv4-mapped IPv6),
 /// or an IPv6 address's /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -7,6 +7,9 @@
 //!   variables < flags; exit code 2 when one is wrong), host-name normalization, JSON logs
 //!   at `HOP_LOG_LEVEL`.
 //! - `certs`: the SNI certificate map and the debug self-signed certificate.
+//! - `edge_listener`: the visitors' listeners (HTTPS, port 80): `admission` (per-IP caps on
+//!   connections and TLS handshakes), the handshake's deadline, HTTP/2's limits;
+//!   `edge_connection`: an admitted connection and what its requests learn of it.
 //! - `routing`: domain table (key hashes) and live sessions, read without a global lock.
 //! - `control_plane`: the table the control-plane pushes, and the session reports.
 //! - `agents`: the DTLS listener's accept loop and the agents' hello.
@@ -20,11 +23,14 @@
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
 
+mod admission;
 mod agents;
 mod certs;
 mod config;
 mod control_plane;
 mod drain;
+mod edge_connection;
+mod edge_listener;
 mod guarded_body;
 mod headers;
 mod host;
@@ -259,41 +265,40 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let edge = Arc::new(edge_listener::Edge {
+        caps: admission::ConnectionCaps::new(
+            config.max_connections_per_ip,
+            config.max_handshakes_per_ip,
+        ),
+        metrics: metrics.clone(),
+        limits: edge_listener::EdgeLimits {
+            header_timeout: config.header_timeout,
+            tls_handshake_timeout: config.tls_handshake_timeout,
+            h2: config.h2_limits(),
+        },
+    });
     let https = std::net::TcpListener::bind(config.https_listen)?;
     let https_addr = https.local_addr()?;
-    let visitors = HttpServer::new(move || {
+    let acceptor = certs::acceptor(store, chain.as_bytes(), key.as_bytes())?.build();
+    let visitors = edge_listener::https(edge.clone(), https, acceptor, move || {
         // One connection pool to the other pods per worker thread.
         let relay = relay_out::RelayClient::new(&relay_token).expect("an HTTP client");
         App::new()
             .app_data(state.clone())
             .app_data(web::Data::new(relay))
             .default_service(web::to(proxy::handle))
-    })
-    .client_request_timeout(config.header_timeout)
-    .disable_signals()
-    // Headers and body chunks leave in separate writes: without this, Nagle's algorithm
-    // and the visitor's delayed ACK hold answers back ~40 ms.
-    .tcp_nodelay(true)
-    .listen_openssl(
-        https,
-        certs::acceptor(store, chain.as_bytes(), key.as_bytes())?,
-    )?
-    .run();
+    })?;
 
     let http = std::net::TcpListener::bind(config.http_listen)?;
     let http_addr = http.local_addr()?;
     let challenges = web::Data::new(plain_http::Challenges(
         subscriber.as_ref().map(hopgate_table::Subscriber::watch),
     ));
-    let redirect = HttpServer::new(move || {
+    let redirect = edge_listener::plain(edge, http, 1, move || {
         App::new()
             .app_data(challenges.clone())
             .default_service(web::to(plain_http::handle))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(http)?
-    .run();
+    })?;
 
     let metrics_socket = std::net::TcpListener::bind(config.metrics_listen)?;
     let metrics_addr = metrics_socket.local_addr()?;

@@ -104,6 +104,16 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     "domain_busy",
     // The client IP had HOP_SERVER_MAX_REQUESTS_PER_CLIENT requests in flight (503).
     "client_busy",
+    // A connection from a client IP holding HOP_SERVER_MAX_CONNECTIONS_PER_IP: closed at once.
+    "connections_per_ip",
+    // A connection from a client IP with HOP_SERVER_MAX_HANDSHAKES_PER_IP TLS handshakes in
+    // progress: closed at once.
+    "handshakes_per_ip",
+    // A TLS handshake not done within HOP_SERVER_TLS_HANDSHAKE_TIMEOUT: closed.
+    "tls_handshake_timeout",
+    // An HTTP/2 connection the pod closed with an error GOAWAY (rapid reset, floods h2
+    // detects, protocol errors).
+    "h2_abuse",
 ];
 
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.

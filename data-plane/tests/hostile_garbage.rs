@@ -94,10 +94,13 @@ async fn garbage_at_every_listener_gets_errors_while_another_domain_is_served() 
 }
 
 /// A visitor that opens a new connection (TCP and TLS) for every request, as a new visitor
-/// would: what the attack's open connections and handshakes could starve.
+/// would: what the attack's open connections and handshakes could starve. It comes from
+/// another address than the garbage (127.0.0.2): another client, not under the garbage's
+/// per-IP caps.
 fn fresh_connection_visitor(dp: &DataPlane) -> reqwest::Client {
     reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(&dp.cert_pem).unwrap())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .resolve(VICTIM, dp.https)
         .pool_max_idle_per_host(0)
         .build()
