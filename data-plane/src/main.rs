@@ -15,7 +15,8 @@
 //!   `limits`: the caps on requests in flight per domain and per client.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
-//! - `target`: only origin-form request targets pass the edge.
+//! - `target`: only origin-form request targets pass the edge; `relay_url`: the relay's
+//!   URL, built from parts and checked to name the chosen pod.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
 
@@ -35,6 +36,7 @@ mod plain_http;
 mod proxy;
 mod relay;
 mod relay_out;
+mod relay_url;
 mod request_actor;
 mod routing;
 mod session_actor;
