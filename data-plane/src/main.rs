@@ -15,7 +15,8 @@
 //!   `limits`: the caps on requests in flight per domain and per client.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
-//! - `target`: only origin-form request targets pass the edge; `relay_url`: the relay's
+//! - `target`: only origin-form request targets pass the edge; `sni`: a request's Host
+//!   must be one its TLS connection was made for (else 421); `relay_url`: the relay's
 //!   URL, built from parts and checked to name the chosen pod.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
@@ -40,6 +41,7 @@ mod relay_url;
 mod request_actor;
 mod routing;
 mod session_actor;
+mod sni;
 mod table_certs;
 mod target;
 
@@ -270,6 +272,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
             .default_service(web::to(proxy::handle))
     })
     .client_request_timeout(config.header_timeout)
+    .on_connect(sni::remember)
     .disable_signals()
     // Headers and body chunks leave in separate writes: without this, Nagle's algorithm
     // and the visitor's delayed ACK hold answers back ~40 ms.
@@ -285,9 +288,15 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let challenges = web::Data::new(plain_http::Challenges(
         subscriber.as_ref().map(hopgate_table::Subscriber::watch),
     ));
+    let served = web::Data::new(plain_http::Served {
+        table: table.clone(),
+        main_domain: domain.clone(),
+        metrics: metrics.clone(),
+    });
     let redirect = HttpServer::new(move || {
         App::new()
             .app_data(challenges.clone())
+            .app_data(served.clone())
             .default_service(web::to(plain_http::handle))
     })
     .workers(1)
