@@ -65,7 +65,12 @@ async fn request_targets_that_name_a_host_are_refused_and_reach_nobody() {
         format!("127.0.0.1:{port}/steal"),
     ] {
         let (status, body) = raw_visitor::h2_raw_path(pod_b, DOMAIN, &path);
-        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(
+            status,
+            400,
+            "{path}: {body}\nthe named host received: {:?}",
+            stand_in.received()
+        );
     }
 
     // HTTP/1.1: absolute-form and authority-form targets.
