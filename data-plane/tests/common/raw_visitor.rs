@@ -77,8 +77,7 @@ pub async fn h2(
     let mut parts = http::uri::Parts::default();
     parts.scheme = Some(http::uri::Scheme::HTTPS);
     parts.authority = Some(authority.parse().unwrap());
-    parts.path_and_query =
-        Some(http::uri::PathAndQuery::from_maybe_shared(path.to_owned()).unwrap());
+    parts.path_and_query = Some(path.parse().unwrap());
     let mut request = http::Request::get(http::Uri::from_parts(parts).unwrap());
     for (name, value) in headers {
         request = request.header(*name, *value);
