@@ -287,9 +287,10 @@ impl Forwarder {
     pub(crate) fn request_parts(&self, head: &RequestHead) -> Result<Parts, GatewayError> {
         let method = Method::from_bytes(head.method.as_bytes())
             .map_err(|_| GatewayError::Protocol(format!("invalid method {:?}", head.method)))?;
-        let uri = self.target.uri_for(&head.uri).map_err(|_| {
-            GatewayError::Protocol("the request URI is not a valid path and query".into())
-        })?;
+        let uri = self
+            .target
+            .uri_for(&head.uri)
+            .map_err(|err| GatewayError::Protocol(err.to_string()))?;
         let headers = headers::to_header_map(&head.headers)
             .map_err(|e| GatewayError::Protocol(format!("request head: {e}")))?;
         let (mut parts, ()) = Request::new(()).into_parts();

@@ -13,41 +13,37 @@ use std::{
 };
 
 use actix_http::Extensions;
-use openssl::ssl::NameType;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
 use tokio_openssl::SslStream;
 
-use crate::admission::ConnectionPermit;
+use crate::{admission::ConnectionPermit, sni::Presented};
 
 /// What requests learn of their connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct VisitorConnection {
     /// The TCP peer.
     pub(crate) peer: SocketAddr,
-    /// The TLS server name (SNI) the visitor asked for, lowercased; `None` on plain HTTP
-    /// or when the ClientHello named none.
-    pub(crate) server_name: Option<String>,
+    /// What the TLS handshake was for (SNI name, certificate presented); `None` on plain
+    /// HTTP.
+    pub(crate) tls: Option<Presented>,
 }
 
-/// A stream that can say which server name its visitor asked for.
-pub(crate) trait ServerName {
-    fn server_name(&self) -> Option<String>;
+/// A stream that can say what its TLS handshake, if any, was for.
+pub(crate) trait Negotiated {
+    fn presented(&self) -> Option<Presented>;
 }
 
-impl ServerName for TcpStream {
-    fn server_name(&self) -> Option<String> {
+impl Negotiated for TcpStream {
+    fn presented(&self) -> Option<Presented> {
         None
     }
 }
 
-impl ServerName for SslStream<TcpStream> {
-    fn server_name(&self) -> Option<String> {
-        self.ssl()
-            .servername(NameType::HOST_NAME)
-            .map(str::to_ascii_lowercase)
+impl Negotiated for SslStream<TcpStream> {
+    fn presented(&self) -> Option<Presented> {
+        Some(Presented::of(self.ssl()))
     }
 }
 
@@ -98,10 +94,10 @@ impl<S> Admitted<S> {
 }
 
 /// The HTTP service's connect hook: every request on `io` sees its [`VisitorConnection`].
-pub(crate) fn attach<S: ServerName>(io: &Admitted<S>, data: &mut Extensions) {
+pub(crate) fn attach<S: Negotiated>(io: &Admitted<S>, data: &mut Extensions) {
     data.insert(VisitorConnection {
         peer: io.peer,
-        server_name: io.stream.server_name(),
+        tls: io.stream.presented(),
     });
 }
 

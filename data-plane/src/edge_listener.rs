@@ -29,7 +29,7 @@ use tokio_openssl::SslStream;
 
 use crate::{
     admission::ConnectionCaps,
-    edge_connection::{self, Admitted, ServerName},
+    edge_connection::{self, Admitted, Negotiated},
     metrics::Metrics,
 };
 
@@ -204,7 +204,7 @@ fn http<T, I, S, B>(
     InitError = (),
 >
 where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + ServerName + Unpin + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Negotiated + Unpin + 'static,
     I: IntoServiceFactory<S, Request>,
     S: ServiceFactory<Request, Config = AppConfig> + 'static,
     S::Error: Into<Error> + 'static,

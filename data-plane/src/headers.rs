@@ -36,7 +36,8 @@ pub(crate) fn is_hop_by_hop(name: &str, connection_names: &[String]) -> bool {
 }
 
 /// The visitor's headers as the agent should send them on: hop-by-hop removed, the
-/// visitor's Host kept, and `X-Forwarded-*` / `Forwarded` describing the visitor. A
+/// visitor's Host kept, and `X-Forwarded-*` / `Forwarded` / `X-Real-IP` describing the
+/// visitor (the TCP peer: a visitor's own `X-Real-IP` is replaced, never passed on). A
 /// protocol switch the gateway carries (`upgrade`) is passed on as one `upgrade` header.
 pub(crate) fn request_headers(
     req: &HttpRequest,
@@ -48,7 +49,9 @@ pub(crate) fn request_headers(
     let mut forwarded_for = None;
     for (name, value) in req.headers() {
         let name = name.as_str();
-        if is_hop_by_hop(name, &connection_names) || name == "host" || name == "forwarded" {
+        if is_hop_by_hop(name, &connection_names)
+            || matches!(name, "host" | "forwarded" | "x-real-ip")
+        {
             continue;
         }
         if name == "x-forwarded-for" {
@@ -84,6 +87,7 @@ pub(crate) fn request_headers(
     }
     out.push(Header::new("host", Bytes::copy_from_slice(host.as_bytes())));
     out.push(Header::new("x-forwarded-for", Bytes::from(chain)));
+    out.push(Header::new("x-real-ip", Bytes::from(peer)));
     out.push(Header::new(
         "x-forwarded-proto",
         Bytes::from_static(b"https"),
@@ -128,6 +132,7 @@ mod tests {
             .insert_header(("x-forwarded-proto", "http"))
             .insert_header(("cookie", "a=1"))
             .insert_header(("x-hopgate-relay-token", "guess"))
+            .insert_header(("x-real-ip", "10.9.9.9"))
             .peer_addr("192.0.2.7:5555".parse().unwrap())
             .to_http_request();
         let headers = request_headers(&req, "app.test", None);
@@ -142,6 +147,7 @@ mod tests {
         assert!(get("transfer-encoding").is_empty());
         assert!(get("x-hopgate-relay-token").is_empty());
         assert_eq!(get("x-forwarded-for"), ["10.0.0.1, 192.0.2.7"]);
+        assert_eq!(get("x-real-ip"), ["192.0.2.7"]);
         assert_eq!(get("x-forwarded-proto"), ["https"]);
         assert_eq!(get("host"), ["app.test"]);
         assert_eq!(get("cookie"), ["a=1"]);

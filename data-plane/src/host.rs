@@ -1,4 +1,20 @@
-//! Host names as routing keys: lowercase ASCII, no port, no trailing dot.
+//! Host names as routing keys: lowercase ASCII, no port, no trailing dot; and which host
+//! a request names: its `Host` header (HTTP/1.1) or `:authority` (HTTP/2), never
+//! `Forwarded: host=` or `X-Forwarded-Host`, which any visitor can send.
+
+use actix_web::{HttpRequest, http::Version};
+
+/// The host `req` is for, as sent (port included): `:authority` on HTTP/2 (RFC 9113
+/// §8.3.1; `Host` only when it is absent), the `Host` header on HTTP/1; empty when none.
+pub(crate) fn requested(req: &HttpRequest) -> &str {
+    let authority = (req.version() == Version::HTTP_2)
+        .then(|| req.uri().authority())
+        .flatten()
+        .map(|authority| authority.as_str());
+    authority
+        .or_else(|| req.headers().get("host").and_then(|v| v.to_str().ok()))
+        .unwrap_or("")
+}
 
 /// Normalizes a `Host` header value or a configured domain into a routing key.
 pub(crate) fn normalize(host: &str) -> Result<String, &'static str> {
@@ -37,7 +53,23 @@ pub(crate) fn normalize(host: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use actix_web::test::TestRequest;
+
+    use super::{normalize, requested};
+
+    #[test]
+    fn forwarding_headers_never_name_the_host() {
+        let req = TestRequest::default()
+            .insert_header(("host", "nobody.test"))
+            .insert_header(("x-forwarded-host", "a.test"))
+            .insert_header(("forwarded", "host=a.test"))
+            .to_http_request();
+        assert_eq!(requested(&req), "nobody.test");
+        let none = TestRequest::default()
+            .insert_header(("x-forwarded-host", "a.test"))
+            .to_http_request();
+        assert_eq!(requested(&none), "");
+    }
 
     #[test]
     fn case_port_and_trailing_dot_are_ignored() {

@@ -19,7 +19,9 @@
 //!   a response body holding what must live until the answer ends.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
 //!   agent's session, and that pod's relay listener.
-//! - `target`: only origin-form request targets pass the edge.
+//! - `target`: only origin-form request targets pass the edge; `sni`: a request's Host
+//!   must be one its TLS connection was made for (else 421); `relay_url`: the relay's
+//!   URL, built from parts and checked to name the chosen pod.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
 
@@ -43,9 +45,11 @@ mod plain_http;
 mod proxy;
 mod relay;
 mod relay_out;
+mod relay_url;
 mod request_actor;
 mod routing;
 mod session_actor;
+mod sni;
 mod table_certs;
 mod target;
 
@@ -294,9 +298,15 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let challenges = web::Data::new(plain_http::Challenges(
         subscriber.as_ref().map(hopgate_table::Subscriber::watch),
     ));
+    let served = web::Data::new(plain_http::Served {
+        table: table.clone(),
+        main_domain: domain.clone(),
+        metrics: metrics.clone(),
+    });
     let redirect = edge_listener::plain(edge, http, 1, move || {
         App::new()
             .app_data(challenges.clone())
+            .app_data(served.clone())
             .default_service(web::to(plain_http::handle))
     })?;
 

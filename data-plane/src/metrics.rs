@@ -96,6 +96,13 @@ struct DirectionLabels {
 pub(crate) const REJECT_REASONS: &[&str] = &[
     // A request target that is not origin-form (`/…`, or `*` for OPTIONS).
     "bad_request_target",
+    // A missing or malformed Host / `:authority` (400).
+    "bad_host",
+    // A Host the TLS connection wasn't made for: not its SNI name, not covered by the
+    // certificate it presented (421).
+    "misdirected",
+    // Port 80 was asked to redirect a name this gateway doesn't serve (404).
+    "redirect_unknown_host",
     // No stream came free on the agent's session within HOP_SERVER_STREAM_WAIT (503).
     "stream_wait",
     // A request body made no progress for HOP_SERVER_BODY_TIMEOUT: cut (408 or reset).

@@ -1,4 +1,6 @@
-//! Port 80: ACME HTTP-01 answers and a redirect to HTTPS for everything else.
+//! Port 80: ACME HTTP-01 answers and a redirect to HTTPS for the names this gateway
+//! serves (the Host header only, never a forwarding header); any other name is a 404, so
+//! the gateway redirects nobody to a site that isn't its own.
 //!
 //! The control-plane runs ACME; the certificate authority fetches
 //! `http://DOMAIN/.well-known/acme-challenge/TOKEN` from whichever pod its load balancer
@@ -10,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use hopgate_table::Table;
 use tokio::sync::watch;
 
-use crate::pages;
+use crate::{metrics::Metrics, pages, routing::RoutingTable};
 
 const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
@@ -25,7 +27,29 @@ impl Challenges {
     }
 }
 
-pub(crate) async fn handle(req: HttpRequest, challenges: web::Data<Challenges>) -> HttpResponse {
+/// The names port 80 redirects: the gateway's main domain, one label under it (its
+/// wildcard certificate), and the domains of the routing table.
+pub(crate) struct Served {
+    pub(crate) table: Arc<RoutingTable>,
+    /// `HOP_SERVER_DOMAIN`, normalized.
+    pub(crate) main_domain: String,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Served {
+    fn redirects(&self, host: &str) -> bool {
+        let under_main = host
+            .split_once('.')
+            .is_some_and(|(label, parent)| !label.is_empty() && parent == self.main_domain);
+        host == self.main_domain || under_main || self.table.is_registered(host)
+    }
+}
+
+pub(crate) async fn handle(
+    req: HttpRequest,
+    challenges: web::Data<Challenges>,
+    served: web::Data<Served>,
+) -> HttpResponse {
     if let Some(token) = req.path().strip_prefix(CHALLENGE_PREFIX) {
         return match challenges.answer(token) {
             // RFC 8555 §8.3: the key authorization, as is.
@@ -40,8 +64,8 @@ pub(crate) async fn handle(req: HttpRequest, challenges: web::Data<Challenges>) 
             ),
         };
     }
-    let host = req.connection_info().host().to_owned();
-    let Ok(host) = crate::host::normalize(&host) else {
+    let Ok(host) = crate::host::normalize(crate::host::requested(&req)) else {
+        served.metrics.rejected("bad_host");
         return pages::error(
             &req,
             StatusCode::BAD_REQUEST,
@@ -49,6 +73,15 @@ pub(crate) async fn handle(req: HttpRequest, challenges: web::Data<Challenges>) 
             "Missing or invalid Host header.",
         );
     };
+    if !served.redirects(&host) {
+        served.metrics.rejected("redirect_unknown_host");
+        return pages::error(
+            &req,
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            &format!("{host} is not served by this gateway."),
+        );
+    }
     let target = format!(
         "https://{host}{}",
         req.uri().path_and_query().map_or("/", |pq| pq.as_str())
@@ -81,18 +114,25 @@ mod tests {
             }))
             .unwrap();
         let (_keep, rx) = watch::channel(Arc::new(table));
+        let served = Served {
+            table: RoutingTable::new(),
+            main_domain: "example.test".into(),
+            metrics: Arc::new(Metrics::new()),
+        };
         let app = test::init_service(
             App::new()
                 .app_data(web::Data::new(Challenges(Some(rx))))
+                .app_data(web::Data::new(served))
                 .default_service(web::to(handle)),
         )
         .await;
-        let get = |path: &str| {
+        let get_on = |host: &str, path: &str| {
             test::TestRequest::get()
                 .uri(path)
-                .insert_header(("host", "app.example.test"))
+                .insert_header(("host", host))
                 .to_request()
         };
+        let get = |path: &str| get_on("app.example.test", path);
         let answer = test::call_service(&app, get("/.well-known/acme-challenge/tok-1")).await;
         assert_eq!(answer.status(), 200);
         assert_eq!(test::read_body(answer).await, "tok-1.thumbprint");
@@ -104,5 +144,18 @@ mod tests {
             other.headers().get("location").unwrap(),
             "https://app.example.test/page?q=1"
         );
+        // Only the gateway's own names are redirected; forwarding headers name nothing.
+        let apex = test::call_service(&app, get_on("example.test", "/")).await;
+        assert_eq!(apex.status(), 308);
+        for host in ["evil.example", "a.b.example.test", "example.test.evil"] {
+            let other = test::call_service(&app, get_on(host, "/")).await;
+            assert_eq!(other.status(), 404, "{host}");
+        }
+        let forwarded = test::TestRequest::get()
+            .uri("/")
+            .insert_header(("host", "evil.example"))
+            .insert_header(("x-forwarded-host", "app.example.test"))
+            .to_request();
+        assert_eq!(test::call_service(&app, forwarded).await.status(), 404);
     }
 }

@@ -30,6 +30,7 @@ use hopgate_protocol::{Frame, HttpVersion, RequestHead, ResetCode};
 use slog::{Logger, debug, info, o};
 
 use crate::{
+    edge_connection::VisitorConnection,
     guarded_body::{self, Guarded},
     headers,
     limits::{Busy, Permit, RequestCaps},
@@ -92,15 +93,15 @@ async fn visit(
     if let Err(page) = origin_form(&req, state) {
         return *page;
     }
-    let info = req.connection_info().clone();
-    let host = match routable_host(&req, info.host()) {
+    let requested = crate::host::requested(&req);
+    let host = match visited_host(&req, requested, state) {
         Ok(host) => host,
         Err(page) => return *page,
     };
     let upgrade = websocket_upgrade(&req);
     // What the agent gets: computed here, on the pod the visitor reached, even when another
     // pod serves the request.
-    let headers = headers::request_headers(&req, info.host(), upgrade.as_ref());
+    let headers = headers::request_headers(&req, requested, upgrade.as_ref());
     let route = state.table.route(&host);
     *class = match &route {
         Route::Unknown if host == state.main_domain => DomainClass::Gateway,
@@ -151,6 +152,32 @@ pub(crate) fn origin_form(req: &HttpRequest, state: &AppState) -> Result<(), Box
             &format!("The request target {why}."),
         ))
     })
+}
+
+/// The host a visitor's request is for (`requested`: its Host or `:authority`), normalized
+/// for routing; a 400 page for a malformed one, a 421 page for one the connection wasn't
+/// made for (see `sni`).
+fn visited_host(
+    req: &HttpRequest,
+    requested: &str,
+    state: &AppState,
+) -> Result<String, Box<HttpResponse>> {
+    let host = routable_host(req, requested).inspect_err(|_| state.metrics.rejected("bad_host"))?;
+    let on_this_connection = req
+        .conn_data::<VisitorConnection>()
+        .and_then(|connection| connection.tls.as_ref())
+        .is_some_and(|presented| presented.allows(&host));
+    if !on_this_connection {
+        state.metrics.rejected("misdirected");
+        debug!(state.log, "request misdirected"; "domain" => &host);
+        return Err(Box::new(pages::error(
+            req,
+            StatusCode::MISDIRECTED_REQUEST,
+            "Misdirected Request",
+            &format!("This connection was made for another site: connect to {host} to reach it."),
+        )));
+    }
+    Ok(host)
 }
 
 /// The request's host, normalized for routing, or the 400 page for a malformed one.

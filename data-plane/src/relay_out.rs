@@ -45,6 +45,9 @@ impl RelayClient {
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
+            // Pods talk to each other directly: no proxy from the environment sees the
+            // visitors' requests or the relay secret.
+            .no_proxy()
             .build()?;
         Ok(Self {
             client,
@@ -144,7 +147,13 @@ pub(crate) async fn relay(
     let mut last_error = None;
     let mut answered = None;
     for target in targets.iter().take(attempts) {
-        let url = format!("{}{path}", target.trim_end_matches('/'));
+        let url = match crate::relay_url::build(target, path) {
+            Ok(url) => url,
+            Err(err) => {
+                info!(log, "relay URL refused"; "to" => target.to_string(), "error" => %err);
+                continue;
+            }
+        };
         let mut request = relay
             .client
             .request(method.clone(), url)

@@ -129,6 +129,11 @@ impl RoutingTable {
         }
     }
 
+    /// Whether `host` is a domain of the table (served, whether or not its agent is live).
+    pub(crate) fn is_registered(&self, host: &str) -> bool {
+        self.domains.load().contains_key(host)
+    }
+
     /// Where a visitor's request for `host` goes: a local session, else another pod.
     pub(crate) fn route(&self, host: &str) -> Route {
         if let Some(handle) = self.sessions.get(host) {

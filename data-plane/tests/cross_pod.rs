@@ -20,19 +20,6 @@ use sha2::{Digest, Sha256};
 const DOMAIN: &str = "shop.gw.hopgate.test";
 const NOBODY: &str = "idle.gw.hopgate.test";
 
-/// Polls `check` every 20 ms until it holds.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn url(dp: &DataPlane, path: &str) -> String {
     format!("https://{DOMAIN}:{}{path}", dp.https.port())
 }

@@ -174,19 +174,33 @@ impl LocalTarget {
         self.authority.as_str()
     }
 
-    /// The absolute URI of `path_and_query` (e.g. `/search?q=x`) on this target.
-    pub(crate) fn uri_for(&self, path_and_query: &str) -> Result<Uri, http::Error> {
-        let path_and_query = if path_and_query.is_empty() {
-            "/"
-        } else {
-            path_and_query
+    /// The absolute URI of `path_and_query` (e.g. `/search?q=x`) on this target, built
+    /// from parts. Only a path (origin-form) or `*` is taken: an absolute URL, an authority
+    /// or anything else that doesn't start with `/` could name another host.
+    pub(crate) fn uri_for(&self, path_and_query: &str) -> Result<Uri, TargetUriError> {
+        let path_and_query = match path_and_query {
+            "" => "/",
+            "*" => "*",
+            path if path.starts_with('/') => path,
+            _ => return Err(TargetUriError::NotOriginForm),
         };
-        Uri::builder()
+        Ok(Uri::builder()
             .scheme("http")
             .authority(self.authority.clone())
             .path_and_query(path_and_query)
-            .build()
+            .build()?)
     }
+}
+
+/// Why a request target has no URI on the local service.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetUriError {
+    /// It isn't a path: refused rather than sent on.
+    #[error("the request target is not a path (origin-form) and is refused")]
+    NotOriginForm,
+    /// It has characters a URI can't carry.
+    #[error("the request target is not a valid path and query")]
+    Invalid(#[from] http::Error),
 }
 
 impl fmt::Display for LocalTarget {
@@ -255,7 +269,18 @@ mod tests {
             "http://127.0.0.1:3000/a/b?x=1&y=2"
         );
         assert_eq!(t.uri_for("").unwrap().to_string(), "http://127.0.0.1:3000/");
-        assert!(t.uri_for("no slash").is_err());
+        assert!(t.uri_for("/no space").is_err());
+        for target in [
+            "@127.0.0.1:19999/steal",
+            "http://127.0.0.1:19999/steal",
+            "127.0.0.1:19999",
+            "no-slash",
+        ] {
+            assert!(
+                matches!(t.uri_for(target), Err(TargetUriError::NotOriginForm)),
+                "{target}"
+            );
+        }
     }
 
     #[test]

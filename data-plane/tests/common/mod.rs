@@ -5,6 +5,8 @@
 pub mod control_plane;
 pub mod forwarder;
 pub mod local;
+pub mod raw_visitor;
+pub mod two_pods;
 
 use std::{
     io::{BufRead, BufReader},
@@ -83,6 +85,19 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Polls `check` every 20 ms until it holds.
+pub async fn within<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A `"name":"value"` field of a JSON log line.

@@ -1,0 +1,51 @@
+//! Cross-pod routing set up for a test: a control-plane, two pods subscribed to it with
+//! relay listeners, and the real agent for one domain on pod A in front of the local
+//! service. A visitor on pod B is relayed to pod A.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use super::{
+    DataPlane, TempDir,
+    control_plane::ControlPlane,
+    local::{Agent, start_local_service},
+    within,
+};
+
+pub struct TwoPods {
+    /// Holds the domain's session.
+    pub a: DataPlane,
+    /// Relays the domain's visitors to pod A.
+    pub b: DataPlane,
+    pub agent: Agent,
+    /// The local service behind the agent.
+    pub local: SocketAddr,
+    pub cp: ControlPlane,
+}
+
+impl TwoPods {
+    /// Registers `domain`, starts both pods and the agent, and waits until pod B relays.
+    pub async fn start(domain: &str) -> Self {
+        let cp = ControlPlane::start();
+        let key = cp.register(domain).await;
+        let a = DataPlane::relaying(&cp, "pod-a", Arc::new(TempDir::new("dp")), &[]);
+        let b = DataPlane::relaying(&cp, "pod-b", Arc::new(TempDir::new("dp")), &[]);
+        a.wait_ready(Duration::from_secs(10)).await;
+        b.wait_ready(Duration::from_secs(10)).await;
+        let local = start_local_service("127.0.0.1:0".parse().unwrap());
+        let agent = Agent::start_with_key(&a, domain, local, &key);
+        agent.wait_connected(Duration::from_secs(10));
+        within(
+            Duration::from_secs(5),
+            "pod-b learns where the agent is",
+            || async { b.status_of(domain, "/status/204").await == 204 },
+        )
+        .await;
+        Self {
+            a,
+            b,
+            agent,
+            local,
+            cp,
+        }
+    }
+}
