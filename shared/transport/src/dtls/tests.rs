@@ -68,7 +68,7 @@ impl Net {
     }
 
     /// Feeds `datagrams` to the server as if from `from`; returns what it sent and delivered.
-    fn to_server(&mut self, from: SocketAddr, datagrams: Output) -> (Output, Vec<BytesMut>) {
+    fn send_to_server(&mut self, from: SocketAddr, datagrams: Output) -> (Output, Vec<BytesMut>) {
         let mut out = Output::default();
         let mut delivered = Vec::new();
         for (_, datagram) in datagrams.transmits {
@@ -89,7 +89,7 @@ impl Net {
         let mut events = Vec::new();
         let mut to_server = first;
         for _ in 0..20 {
-            let (mut to_client, _) = self.to_server(client.addr, to_server);
+            let (mut to_client, _) = self.send_to_server(client.addr, to_server);
             events.append(&mut to_client.events);
             to_server = Output::default();
             for (dest, datagram) in to_client.transmits {
@@ -116,7 +116,7 @@ impl Net {
             .table
             .encrypt(self.now, SERVER, payload, &mut out)
             .unwrap();
-        self.to_server(client.addr, out).1
+        self.send_to_server(client.addr, out).1
     }
 }
 
@@ -149,7 +149,7 @@ fn fake_hello(random: u8, cookie: &[u8], message_seq: u16) -> Output {
 fn a_hello_without_a_cookie_gets_a_stateless_hello_verify_request() {
     let mut net = Net::new(8);
     let from = addr("192.0.2.1:5000");
-    let (out, _) = net.to_server(from, fake_hello(1, &[], 0));
+    let (out, _) = net.send_to_server(from, fake_hello(1, &[], 0));
     assert_eq!(out.transmits.len(), 1);
     let (dest, hvr) = &out.transmits[0];
     assert_eq!(*dest, from);
@@ -166,7 +166,7 @@ fn a_flood_of_hellos_without_cookies_creates_no_state() {
     let mut net = Net::new(8);
     for i in 0..5_000u32 {
         let from = SocketAddr::from(([192, 0, 2, (i % 200) as u8], 1024 + (i % 60_000) as u16));
-        net.to_server(from, fake_hello(i as u8, &[], 0));
+        net.send_to_server(from, fake_hello(i as u8, &[], 0));
     }
     assert_eq!((net.server.len(), net.server.handshaking()), (0, 0));
     assert_eq!(net.server.counters.cookies_sent, 5_000);
@@ -176,15 +176,15 @@ fn a_flood_of_hellos_without_cookies_creates_no_state() {
 fn forged_and_borrowed_cookies_create_no_state() {
     let mut net = Net::new(8);
     let owner = addr("192.0.2.1:5000");
-    let (out, _) = net.to_server(owner, fake_hello(1, &[], 0));
+    let (out, _) = net.send_to_server(owner, fake_hello(1, &[], 0));
     let cookie = wire::hello_verify_cookie(&out.transmits[0].1)
         .unwrap()
         .to_vec();
     let mut forged = cookie.clone();
     forged[3] ^= 0x40;
-    net.to_server(owner, fake_hello(1, &forged, 1));
-    net.to_server(addr("192.0.2.1:5001"), fake_hello(1, &cookie, 1));
-    net.to_server(addr("192.0.2.2:5000"), fake_hello(1, &cookie, 1));
+    net.send_to_server(owner, fake_hello(1, &forged, 1));
+    net.send_to_server(addr("192.0.2.1:5001"), fake_hello(1, &cookie, 1));
+    net.send_to_server(addr("192.0.2.2:5000"), fake_hello(1, &cookie, 1));
     assert_eq!(net.server.len(), 0);
     assert_eq!(net.server.counters.bad_cookies, 3);
 }
@@ -211,13 +211,13 @@ fn a_spoofed_hello_from_an_established_address_ends_nothing() {
     let id = established(&net.run(&mut client, hello)).unwrap();
 
     // Blind: the attacker never sees the HelloVerifyRequest, which goes to the agent.
-    let (out, _) = net.to_server(client.addr, fake_hello(9, &[], 0));
+    let (out, _) = net.send_to_server(client.addr, fake_hello(9, &[], 0));
     assert!(out.events.is_empty());
     // On the path: it read the cookie and answers it, but can't finish a handshake.
     let cookie = wire::hello_verify_cookie(&out.transmits[0].1)
         .unwrap()
         .to_vec();
-    let (out, _) = net.to_server(client.addr, fake_hello(9, &cookie, 1));
+    let (out, _) = net.send_to_server(client.addr, fake_hello(9, &cookie, 1));
     assert!(closed(&out.events).is_empty(), "{:?}", out.events);
     assert_eq!(net.server.peer_id(&client.addr), Some(id));
     assert_eq!(net.payload(&mut client, b"still here").len(), 1);
@@ -252,13 +252,13 @@ fn one_source_ip_gets_a_limited_number_of_handshakes() {
     let mut net = Net::new(2);
     for port in 5000..5003 {
         let (client, hello) = net.client(&format!("192.0.2.1:{port}"));
-        let (hvr, _) = net.to_server(client.addr, hello);
+        let (hvr, _) = net.send_to_server(client.addr, hello);
         let mut second = Output::default();
         let mut table = client.table;
         for (_, datagram) in hvr.transmits {
             table.handle_datagram(net.now, SERVER, datagram, &mut |_, _| {}, &mut second);
         }
-        net.to_server(client.addr, second);
+        net.send_to_server(client.addr, second);
     }
     assert_eq!(net.server.handshaking(), 2);
     assert_eq!(net.server.counters.handshakes_refused_per_ip, 1);
