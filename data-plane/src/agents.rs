@@ -10,8 +10,9 @@ use std::{
 };
 
 use actix::Actor;
+use hopgate_protocol::Hello;
 use hopgate_protocol::{HelloAck, HelloCode, PROTOCOL_VERSION, check_version};
-use hopgate_transport::{Listener, Session};
+use hopgate_transport::{Listener, RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, answer_hello, read_hello};
 use slog::{Logger, info, o, warn};
 
@@ -22,12 +23,11 @@ use crate::{
     session_actor::{SessionActor, limits},
 };
 
-/// How long a new session may take to open its control stream.
-const CONTROL_STREAM_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Accepts sessions until the listener closes.
+/// Accepts sessions until the listener closes. Each must send its hello within
+/// `hello_timeout`.
 pub(crate) async fn accept(
     listener: Arc<Listener>,
+    hello_timeout: Duration,
     table: Arc<RoutingTable>,
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
@@ -38,43 +38,66 @@ pub(crate) async fn accept(
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
         let shared = (table.clone(), status.clone(), metrics.clone());
-        actix::spawn(admit(session, id, shared, log));
+        actix::spawn(admit(session, id, hello_timeout, shared, log));
     }
+}
+
+/// Why a session produced no hello.
+enum NoHello {
+    /// It ended before opening its control stream.
+    Ended(String),
+    /// Its first frame was not a readable hello.
+    Bad(String),
+}
+
+type Control = (FrameWriter<SendStream>, FrameReader<RecvStream>);
+
+/// The session's control stream and the hello on it.
+async fn read_control_hello(session: &Session) -> Result<(Control, Hello), NoHello> {
+    let (send, recv) = session
+        .accept_stream()
+        .await
+        .map_err(|err| NoHello::Ended(err.to_string()))?;
+    let writer = FrameWriter::new(send, limits());
+    let mut reader = FrameReader::new(recv, limits());
+    let hello = read_hello(&mut reader)
+        .await
+        .map_err(|err| NoHello::Bad(err.to_string()))?;
+    Ok(((writer, reader), hello))
 }
 
 /// Runs the hello; on success hands the session to a new [`SessionActor`].
 async fn admit(
     session: Session,
     id: u64,
+    hello_timeout: Duration,
     (table, status, metrics): (Arc<RoutingTable>, Arc<TableStatus>, Arc<Metrics>),
     log: Logger,
 ) {
-    let control = match tokio::time::timeout(CONTROL_STREAM_TIMEOUT, session.accept_stream()).await
-    {
-        Ok(Ok(streams)) => streams,
-        Ok(Err(err)) => {
-            info!(log, "session ended before its hello"; "reason" => %err);
-            metrics.handshake(Handshake::Failed);
-            return;
-        }
-        Err(_) => {
-            warn!(log, "no control stream in time; closing");
-            session.close("no hello within 10 s");
-            metrics.handshake(Handshake::Failed);
-            return;
-        }
-    };
-    let mut writer = FrameWriter::new(control.0, limits());
-    let mut reader = FrameReader::new(control.1, limits());
-    let hello = match read_hello(&mut reader).await {
-        Ok(hello) => hello,
-        Err(err) => {
-            warn!(log, "bad hello; closing the session"; "error" => %err);
-            session.close(&format!("bad hello: {err}"));
-            metrics.handshake(Handshake::BadHello);
-            return;
-        }
-    };
+    // Until the hello is accepted the session may hold one stream and a small window
+    // (the transport's pre-hello limits), and only for this long.
+    let ((mut writer, reader), hello) =
+        match tokio::time::timeout(hello_timeout, read_control_hello(&session)).await {
+            Ok(Ok(control_and_hello)) => control_and_hello,
+            Ok(Err(NoHello::Ended(reason))) => {
+                info!(log, "session ended before its hello"; "reason" => reason);
+                metrics.handshake(Handshake::Failed);
+                return;
+            }
+            Ok(Err(NoHello::Bad(err))) => {
+                warn!(log, "bad hello; closing the session"; "error" => &err);
+                session.close(&format!("bad hello: {err}"));
+                metrics.handshake(Handshake::BadHello);
+                return;
+            }
+            Err(_) => {
+                warn!(log, "no hello in time; closing"; "timeout" => ?hello_timeout);
+                session.close(&format!("no hello within {hello_timeout:?}"));
+                metrics.rejected("hello_timeout");
+                metrics.handshake(Handshake::Failed);
+                return;
+            }
+        };
     let domain = crate::host::normalize(&hello.domain).unwrap_or_default();
     let log =
         log.new(o!("domain" => domain.clone(), "agent_version" => hello.agent_version.clone()));
@@ -113,6 +136,7 @@ async fn admit(
     }
     match verdict {
         Ok(()) => {
+            session.lift_pre_hello_limits();
             metrics.handshake(Handshake::Ok);
             SessionActor::new(id, domain, session, table, (writer, reader), metrics, log).start();
         }

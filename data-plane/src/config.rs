@@ -7,6 +7,11 @@ use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 use hopgate_settings::{Env, Loaded, LogLevel, Secret, Setting, SettingsError, Spec, values};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// DTLS handshakes the listener holds in progress at once, from all sources.
+pub(crate) const MAX_HANDSHAKES: u32 = 4_096;
+/// The longest an unauthenticated handshake or hello may be waited for.
+const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Every setting: TOML key, variable, help. The flag is the key with `-` (`--https-listen`).
 const SETTINGS: &[Setting] = &[
     Setting::value(
@@ -159,6 +164,23 @@ const SETTINGS: &[Setting] = &[
          the connection (GOAWAY ENHANCE_YOUR_CALM) [default: 256]",
     ),
     Setting::value(
+        "dtls_handshakes_per_ip",
+        "HOP_SERVER_DTLS_HANDSHAKES_PER_IP",
+        "DTLS handshakes one source IP may have in progress (after its cookie round trip); \
+         more are refused [default: 8]",
+    ),
+    Setting::value(
+        "dtls_handshake_timeout",
+        "HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT",
+        "How long a DTLS handshake may take before its state is dropped [default: 5s]",
+    ),
+    Setting::value(
+        "hello_timeout",
+        "HOP_SERVER_HELLO_TIMEOUT",
+        "How long a new agent session may take to send its hello; until then it may open one \
+         stream and send 64 KiB [default: 5s]",
+    ),
+    Setting::value(
         "log_level",
         "HOP_LOG_LEVEL",
         "error, warn, info or debug [default: info]",
@@ -220,6 +242,11 @@ pub(crate) struct Config {
     pub(crate) h2_max_header_list_size: u32,
     pub(crate) h2_max_pending_resets: u32,
     pub(crate) h2_max_error_resets: u32,
+    pub(crate) dtls_handshakes_per_ip: u32,
+    #[serde(with = "values::duration")]
+    pub(crate) dtls_handshake_timeout: Duration,
+    #[serde(with = "values::duration")]
+    pub(crate) hello_timeout: Duration,
     pub(crate) log_level: LogLevel,
 }
 
@@ -257,6 +284,9 @@ impl Default for Config {
             // h2's own default, named here.
             h2_max_pending_resets: 20,
             h2_max_error_resets: 256,
+            dtls_handshakes_per_ip: 8,
+            dtls_handshake_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(5),
             log_level: LogLevel::Info,
         }
     }
@@ -438,7 +468,8 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        self.validate_connection_limits()
+        self.validate_connection_limits()?;
+        self.validate_agent_limits()
     }
 
     /// The listeners' limits: each at least 1, and no handshake cap above the connection
@@ -483,6 +514,31 @@ impl Config {
             return Err(bad(
                 "HOP_SERVER_H2_MAX_HEADER_LIST_SIZE",
                 "must be at least 4096 bytes (browsers' ordinary headers)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The limits on what an agent can make the pod hold before it proves its domain.
+    fn validate_agent_limits(&self) -> Result<(), Problem> {
+        if !(1..=MAX_HANDSHAKES).contains(&self.dtls_handshakes_per_ip) {
+            return Err(bad(
+                "HOP_SERVER_DTLS_HANDSHAKES_PER_IP",
+                format!("must be 1..={MAX_HANDSHAKES} (the listener's limit in all)"),
+            ));
+        }
+        if self.dtls_handshake_timeout.is_zero()
+            || self.dtls_handshake_timeout > MAX_HANDSHAKE_TIMEOUT
+        {
+            return Err(bad(
+                "HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT",
+                "must be positive and at most 60s (handshake state is held that long)",
+            ));
+        }
+        if self.hello_timeout.is_zero() || self.hello_timeout > MAX_HANDSHAKE_TIMEOUT {
+            return Err(bad(
+                "HOP_SERVER_HELLO_TIMEOUT",
+                "must be positive and at most 60s",
             ));
         }
         Ok(())

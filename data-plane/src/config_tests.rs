@@ -55,6 +55,9 @@ fn the_valid_fixture_sets_every_value() {
             max_local_error_reset_streams: Some(100),
         }
     );
+    assert_eq!(c.dtls_handshakes_per_ip, 4);
+    assert_eq!(c.dtls_handshake_timeout, Duration::from_secs(3));
+    assert_eq!(c.hello_timeout, Duration::from_secs(2));
     assert_eq!(c.log_level, LogLevel::Debug);
 }
 
@@ -334,4 +337,36 @@ fn connection_limits_have_defaults_and_are_checked() {
         err.starts_with("HOP_SERVER_MAX_HANDSHAKES_PER_IP: 9 is above"),
         "{err}"
     );
+}
+
+#[test]
+fn agent_limits_have_defaults_and_are_checked() {
+    let base = [
+        ("HOP_SERVER_DOMAIN", "gw.test"),
+        ("HOP_SERVER_DEBUG", "true"),
+    ];
+    let defaults = parse(&[], &base).unwrap();
+    assert_eq!(defaults.dtls_handshakes_per_ip, 8);
+    assert_eq!(defaults.dtls_handshake_timeout, Duration::from_secs(5));
+    assert_eq!(defaults.hello_timeout, Duration::from_secs(5));
+    let with = |name, value| {
+        let mut env = base.to_vec();
+        env.push((name, value));
+        parse(&[], &env)
+    };
+    let set = with("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "2").unwrap();
+    assert_eq!(set.dtls_handshakes_per_ip, 2);
+    let set = with("HOP_SERVER_HELLO_TIMEOUT", "1500ms").unwrap();
+    assert_eq!(set.hello_timeout, Duration::from_millis(1500));
+    for (name, value) in [
+        ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "0"),
+        ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "5000"),
+        ("HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT", "0"),
+        ("HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT", "2m"),
+        ("HOP_SERVER_HELLO_TIMEOUT", "0"),
+        ("HOP_SERVER_HELLO_TIMEOUT", "1h"),
+    ] {
+        let err = with(name, value).unwrap_err();
+        assert!(err.starts_with(name), "{name}={value}: {err}");
+    }
 }

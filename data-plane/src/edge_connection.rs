@@ -23,8 +23,6 @@ use crate::{admission::ConnectionPermit, sni::Presented};
 
 /// What requests learn of their connection.
 pub(crate) struct VisitorConnection {
-    /// The TCP peer.
-    pub(crate) peer: SocketAddr,
     /// What the TLS handshake was for (SNI name, certificate presented); `None` on plain
     /// HTTP.
     pub(crate) tls: Option<Presented>,
@@ -96,7 +94,6 @@ impl<S> Admitted<S> {
 /// The HTTP service's connect hook: every request on `io` sees its [`VisitorConnection`].
 pub(crate) fn attach<S: Negotiated>(io: &Admitted<S>, data: &mut Extensions) {
     data.insert(VisitorConnection {
-        peer: io.peer,
         tls: io.stream.presented(),
     });
 }

@@ -140,7 +140,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         );
     }
     let udp = std::net::UdpSocket::bind(config.dtls_listen)?;
-    let listener = Arc::new(Listener::bind(udp, ServerConfig::new(identity))?);
+    let listener = Arc::new(Listener::bind(udp, listener_config(&config, identity))?);
     let dtls_addr = listener.local_addr();
     let table = RoutingTable::new();
     let metrics = Arc::new(metrics::Metrics::new());
@@ -221,6 +221,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
 
     actix::spawn(agents::accept(
         listener.clone(),
+        config.hello_timeout,
         table.clone(),
         table_status.clone(),
         metrics.clone(),
@@ -351,6 +352,15 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     };
     tokio::try_join!(visitors, redirect, internal, relay)?;
     Ok(())
+}
+
+/// The DTLS listener's limits from the settings.
+fn listener_config(config: &Config, identity: Identity) -> ServerConfig {
+    let mut listener = ServerConfig::new(identity);
+    listener.max_handshakes = crate::config::MAX_HANDSHAKES as usize;
+    listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
+    listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
+    listener
 }
 
 /// The pod's default name: the host name (a Kubernetes pod's name), else a random one.

@@ -121,6 +121,15 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     // An HTTP/2 connection the pod closed with an error GOAWAY (rapid reset, floods h2
     // detects, protocol errors).
     "h2_abuse",
+
+    // A DTLS handshake refused: its source IP had HOP_SERVER_DTLS_HANDSHAKES_PER_IP in
+    // progress (copied from the listener at scrape time).
+    "dtls_per_ip",
+    // A DTLS ClientHello whose cookie did not verify: forged, expired or another
+    // address's (copied from the listener at scrape time).
+    "dtls_bad_cookie",
+    // An agent session sent no hello within HOP_SERVER_HELLO_TIMEOUT: closed.
+    "hello_timeout",
 ];
 
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.
@@ -174,10 +183,13 @@ struct DtlsRefused {
     unsolicited: Counter,
     undecryptable: Counter,
     bad_handshake_records: Counter,
+    /// Series of `hopgate_rejected_total`.
+    per_ip: Counter,
+    bad_cookie: Counter,
 }
 
 impl DtlsRefused {
-    fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry, rejected: &Family<ReasonLabels, Counter>) -> Self {
         let failures = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "hopgate_dtls_handshake_failures",
@@ -202,6 +214,8 @@ impl DtlsRefused {
             unsolicited: with(&dropped, "unsolicited"),
             undecryptable: with(&dropped, "undecryptable"),
             bad_handshake_records: with(&dropped, "bad_handshake_record"),
+            per_ip: with(rejected, "dtls_per_ip"),
+            bad_cookie: with(rejected, "dtls_bad_cookie"),
         }
     }
 
@@ -216,6 +230,8 @@ impl DtlsRefused {
         store(&self.unsolicited, stats.unsolicited_dropped);
         store(&self.undecryptable, stats.undecryptable_dropped);
         store(&self.bad_handshake_records, stats.handshake_records_refused);
+        store(&self.per_ip, stats.handshakes_refused_per_ip);
+        store(&self.bad_cookie, stats.bad_cookies);
     }
 }
 
@@ -349,7 +365,7 @@ impl Metrics {
             "hopgate_relay_remote_domains",
             "Domains whose agent session is on another pod (placements)",
         );
-        let dtls_refused = DtlsRefused::register(&mut registry);
+        let dtls_refused = DtlsRefused::register(&mut registry, &rejected);
         Self {
             registry,
             dtls_refused,
@@ -494,6 +510,9 @@ mod tests {
                 unsolicited_dropped: 40,
                 undecryptable_dropped: 2,
                 handshakes_refused: 0,
+                handshakes_refused_per_ip: 6,
+                cookies_sent: 50,
+                bad_cookies: 4,
                 handshake_records_refused: 3,
                 handshakes_expired: 5,
             },
@@ -529,6 +548,9 @@ mod tests {
             "hopgate_dtls_dropped_datagrams_total{reason=\"undecryptable\"} 2",
             "hopgate_dtls_dropped_datagrams_total{reason=\"bad_handshake_record\"} 3",
             "hopgate_dtls_associations 1",
+            "hopgate_rejected_total{reason=\"dtls_per_ip\"} 6",
+            "hopgate_rejected_total{reason=\"dtls_bad_cookie\"} 4",
+            "hopgate_rejected_total{reason=\"hello_timeout\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

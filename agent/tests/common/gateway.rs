@@ -70,6 +70,7 @@ impl Gateway {
                     if answer_hello(&mut control_out, answer).await.is_err() {
                         return;
                     }
+                    session.lift_pre_hello_limits();
                     let _ = tx.send(AgentSession {
                         session,
                         hello,

@@ -66,11 +66,12 @@ pub async fn connect_from(
     let limits = TableLimits {
         handshake_timeout: config.transport.handshake_timeout,
         max_handshaking: 1,
+        max_handshakes_per_ip: 1,
         max_peers: 1,
         stale_after: config.transport.idle_timeout * 2,
     };
-    let (socket, mut events) = DtlsSocket::new(socket, DtlsTable::new(local, None, limits))
-        .map_err(ConnectError::Socket)?;
+    let (socket, mut events) =
+        DtlsSocket::new(socket, DtlsTable::client(local, limits)).map_err(ConnectError::Socket)?;
     let mut endpoint_config = quinn::EndpointConfig::default();
     endpoint_config
         .max_udp_payload_size(config.transport.quic_packet_size())

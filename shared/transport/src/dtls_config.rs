@@ -5,10 +5,12 @@ use std::{net::SocketAddr, sync::Arc};
 use rtc_dtls::{
     cipher_suite::CipherSuiteId,
     config::{ConfigBuilder, ExtendedMasterSecretType, HandshakeConfig},
+    crypto_provider::RTCCryptoProvider,
 };
 
 use crate::{
     config::TransportConfig,
+    dtls::CookieSeed,
     error::ConfigError,
     identity::{Fingerprint, Identity},
 };
@@ -64,10 +66,13 @@ impl ServerVerification {
     }
 }
 
-fn base(config: &TransportConfig) -> Result<ConfigBuilder, ConfigError> {
-    let provider = rtc_dtls::crypto_provider::default_provider()
-        .map_err(|e| ConfigError::new("dtls", format!("no crypto provider: {e}")))?;
-    Ok(ConfigBuilder::default()
+pub(crate) fn crypto_provider() -> Result<Arc<dyn RTCCryptoProvider>, ConfigError> {
+    rtc_dtls::crypto_provider::default_provider()
+        .map_err(|e| ConfigError::new("dtls", format!("no crypto provider: {e}")))
+}
+
+fn base(config: &TransportConfig, provider: Arc<dyn RTCCryptoProvider>) -> ConfigBuilder {
+    ConfigBuilder::default()
         .with_crypto_provider(provider)
         .with_cipher_suites(vec![
             CipherSuiteId::Tls_Ecdhe_Ecdsa_With_Aes_128_Gcm_Sha256,
@@ -76,19 +81,20 @@ fn base(config: &TransportConfig) -> Result<ConfigBuilder, ConfigError> {
         .with_extended_master_secret(ExtendedMasterSecretType::Require)
         .with_flight_interval(config.dtls_flight_interval)
         .with_mtu(config.max_datagram_size)
-        .with_replay_protection_window(config.replay_window))
+        .with_replay_protection_window(config.replay_window)
 }
 
+/// The gateway's configuration; its cookies are drawn from `seed` (see `dtls::cookie`).
 pub(crate) fn server(
     identity: &Identity,
     config: &TransportConfig,
+    seed: &CookieSeed,
 ) -> Result<Arc<HandshakeConfig>, ConfigError> {
-    let provider = rtc_dtls::crypto_provider::default_provider()
-        .map_err(|e| ConfigError::new("dtls", format!("no crypto provider: {e}")))?;
+    let provider = seed.provider(crypto_provider()?);
     let certificate = identity
         .dtls_certificate(provider.crypto())
         .map_err(|e| ConfigError::new("identity", e.to_string()))?;
-    let built = base(config)?
+    let built = base(config, provider)
         .with_certificates(vec![certificate])
         .build(false, None)
         .map_err(|e| ConfigError::new("dtls", e.to_string()))?;
@@ -101,7 +107,7 @@ pub(crate) fn client(
     remote: SocketAddr,
     config: &TransportConfig,
 ) -> Result<Arc<HandshakeConfig>, ConfigError> {
-    let builder = base(config)?.with_server_name(server_name.to_owned());
+    let builder = base(config, crypto_provider()?).with_server_name(server_name.to_owned());
     let builder = match verification {
         ServerVerification::Roots(roots) => builder.with_roots_cas(roots.clone()),
         ServerVerification::Pinned(pinned) => {

@@ -17,8 +17,9 @@
 //!
 //! - [`config`]: tunables and their validation.
 //! - [`identity`]: certificates, fingerprints.
-//! - `dtls`: sans-IO table of DTLS associations keyed by peer address (admission, restart
-//!   detection, expiry).
+//! - `dtls`: sans-IO table of DTLS associations keyed by peer address: stateless cookies
+//!   before any state, handshake caps in all and per source IP, restarts that replace an
+//!   association only once the new handshake completes, expiry.
 //! - `dtls_config`, `quic`: handshake configurations of both layers.
 //! - `socket`: the virtual UDP socket quinn runs on; seals and opens DTLS records inline.
 //! - [`server`]: [`Listener`], one UDP socket serving any number of sessions;

@@ -36,11 +36,20 @@ fn provider() -> Arc<CryptoProvider> {
 /// The byte the gateway sends on its one unidirectional stream once a session is ready.
 pub(crate) const READY: u8 = 0x01;
 
-/// `peer_uni_streams`: how many unidirectional streams the peer may open — the gateway opens
-/// one to tell the agent the session is confirmed; agents may open none.
+/// What the peer may make this side hold.
+pub(crate) struct PeerAllowance {
+    /// Unidirectional streams the peer may open: the gateway opens one to tell the agent the
+    /// session is confirmed; agents may open none.
+    pub(crate) uni_streams: u32,
+    /// Bidirectional streams the peer may open at once.
+    pub(crate) bidi_streams: u32,
+    /// Bytes the peer may have in flight towards us across all streams.
+    pub(crate) receive_window: u32,
+}
+
 pub(crate) fn transport_config(
     config: &TransportConfig,
-    peer_uni_streams: u32,
+    peer: &PeerAllowance,
 ) -> Result<quinn::TransportConfig, ConfigError> {
     let mut transport = quinn::TransportConfig::default();
     let packet = config.quic_packet_size();
@@ -54,10 +63,10 @@ pub(crate) fn transport_config(
                 .map_err(|_| ConfigError::new("idle_timeout", "too large"))?,
         ))
         .stream_receive_window(VarInt::from_u32(config.stream_receive_window))
-        .receive_window(VarInt::from_u32(config.session_receive_window))
+        .receive_window(VarInt::from_u32(peer.receive_window))
         .send_window(u64::from(config.session_receive_window))
-        .max_concurrent_bidi_streams(VarInt::from_u32(config.max_concurrent_streams))
-        .max_concurrent_uni_streams(VarInt::from_u32(peer_uni_streams))
+        .max_concurrent_bidi_streams(VarInt::from_u32(peer.bidi_streams))
+        .max_concurrent_uni_streams(VarInt::from_u32(peer.uni_streams))
         // Before the first sample. Much lower (10 ms was tried) makes a client under a
         // handshake storm fire its probe timer so often that the backoff grows past the
         // idle timeout: a lost Finished then isn't resent in time and the session dies.
@@ -75,9 +84,13 @@ pub(crate) fn transport_config(
     Ok(transport)
 }
 
+/// The gateway's side. Until the agent's hello is accepted
+/// ([`crate::Session::lift_pre_hello_limits`]) the agent may open one stream and have
+/// `pre_hello_window` bytes in flight.
 pub(crate) fn server_config(
     identity: &Identity,
     config: &TransportConfig,
+    pre_hello_window: u32,
 ) -> Result<quinn::ServerConfig, ConfigError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -90,7 +103,12 @@ pub(crate) fn server_config(
     let crypto =
         QuicServerConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(Arc::new(transport_config(config, 0)?));
+    let before_hello = PeerAllowance {
+        uni_streams: 0,
+        bidi_streams: 1,
+        receive_window: pre_hello_window.min(config.session_receive_window),
+    };
+    server.transport_config(Arc::new(transport_config(config, &before_hello)?));
     // Addresses are already validated by the DTLS handshake.
     server.migration(false);
     Ok(server)
@@ -115,7 +133,12 @@ pub(crate) fn client_config(
     let crypto =
         QuicClientConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-    client.transport_config(Arc::new(transport_config(config, 1)?));
+    let gateway = PeerAllowance {
+        uni_streams: 1,
+        bidi_streams: config.max_concurrent_streams,
+        receive_window: config.session_receive_window,
+    };
+    client.transport_config(Arc::new(transport_config(config, &gateway)?));
     Ok(client)
 }
 

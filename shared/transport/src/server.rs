@@ -1,17 +1,21 @@
 //! The gateway side: one UDP socket, any number of sessions.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::mpsc;
 
 use crate::{
     config::TransportConfig,
-    dtls::{DtlsTable, TableLimits},
+    dtls::{CookieSeed, DtlsTable, ServerRole, TableLimits},
     dtls_config,
     error::ConfigError,
     identity::Identity,
     quic,
-    session::{OnEnd, Session},
+    session::{FullLimits, OnEnd, Session},
     socket::DtlsSocket,
     supervisor::{self, Notice},
 };
@@ -27,6 +31,14 @@ pub struct ServerConfig {
     pub max_sessions: usize,
     /// Handshakes in progress at once; more are refused until some finish.
     pub max_handshakes: usize,
+    /// Handshakes in progress at once from one source IP (after its cookie round trip).
+    pub max_handshakes_per_ip: usize,
+    /// A DTLS handshake that hasn't completed in this time is forgotten.
+    pub dtls_handshake_timeout: Duration,
+    /// Receive window of a session, across its streams, until
+    /// [`Session::lift_pre_hello_limits`]; until then the peer may also open only one
+    /// stream. Bounds what an unauthenticated agent can make the gateway buffer.
+    pub pre_hello_receive_window: u32,
 }
 
 impl ServerConfig {
@@ -37,7 +49,34 @@ impl ServerConfig {
             transport: TransportConfig::default(),
             max_sessions: 100_000,
             max_handshakes: 4_096,
+            max_handshakes_per_ip: 8,
+            dtls_handshake_timeout: Duration::from_secs(5),
+            pre_hello_receive_window: 64 * 1024,
         }
+    }
+
+    /// Checks the limits and the transport's tunables.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.transport.validate()?;
+        if self.max_handshakes == 0 || self.max_handshakes_per_ip == 0 {
+            return Err(ConfigError::new(
+                "max_handshakes_per_ip",
+                "handshake limits must be at least 1",
+            ));
+        }
+        if self.dtls_handshake_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "dtls_handshake_timeout",
+                "must be non-zero",
+            ));
+        }
+        if self.pre_hello_receive_window < 16 * 1024 {
+            return Err(ConfigError::new(
+                "pre_hello_receive_window",
+                "must be at least 16 KiB (a hello must fit)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -54,8 +93,14 @@ pub struct ListenerStats {
     pub unsolicited_dropped: u64,
     /// Records dropped on established sessions because they didn't authenticate.
     pub undecryptable_dropped: u64,
-    /// Handshakes refused at the limits.
+    /// Handshakes refused at the listener-wide limits.
     pub handshakes_refused: u64,
+    /// Handshakes refused because their source IP had too many in progress.
+    pub handshakes_refused_per_ip: u64,
+    /// ClientHellos answered with a stateless cookie challenge (HelloVerifyRequest).
+    pub cookies_sent: u64,
+    /// ClientHellos whose cookie did not verify (forged, expired, or another address's).
+    pub bad_cookies: u64,
     /// Records refused during handshakes (malformed, or failing the handshake's checks).
     pub handshake_records_refused: u64,
     /// Handshakes given up on (timed out, or the peer stopped answering), e.g. an agent
@@ -69,25 +114,38 @@ pub struct Listener {
     endpoint: quinn::Endpoint,
     socket: Arc<DtlsSocket>,
     transport: TransportConfig,
+    pre_hello_receive_window: u32,
     accepted: tokio::sync::Mutex<mpsc::Receiver<Session>>,
 }
 
 impl Listener {
     /// Starts serving on an already-bound socket (bind port 0 in tests).
     pub fn bind(socket: std::net::UdpSocket, config: ServerConfig) -> Result<Self, ConfigError> {
-        config.transport.validate()?;
-        let handshake = dtls_config::server(&config.identity, &config.transport)?;
-        let quic_server = quic::server_config(&config.identity, &config.transport)?;
+        config.validate()?;
+        let seed = CookieSeed::default();
+        let handshake = dtls_config::server(&config.identity, &config.transport, &seed)?;
+        let quic_server = quic::server_config(
+            &config.identity,
+            &config.transport,
+            config.pre_hello_receive_window,
+        )?;
         let local = socket
             .local_addr()
             .map_err(|e| ConfigError::new("listen", e.to_string()))?;
         let limits = TableLimits {
-            handshake_timeout: config.transport.handshake_timeout,
+            handshake_timeout: config.dtls_handshake_timeout,
             max_handshaking: config.max_handshakes,
+            max_handshakes_per_ip: config.max_handshakes_per_ip,
             max_peers: config.max_sessions,
             stale_after: config.transport.idle_timeout * 2,
         };
-        let table = DtlsTable::new(local, Some(handshake), limits);
+        let role = ServerRole::new(
+            Instant::now(),
+            handshake,
+            seed,
+            dtls_config::crypto_provider()?,
+        );
+        let table = DtlsTable::server(local, role, limits);
         let (socket, events) = DtlsSocket::new(socket, table)
             .map_err(|e| ConfigError::new("listen", e.to_string()))?;
         let mut endpoint_config = quinn::EndpointConfig::default();
@@ -108,13 +166,20 @@ impl Listener {
             socket.clone(),
             accepted_tx,
             notices_tx,
-            config.transport.handshake_timeout,
+            AcceptSettings {
+                handshake_timeout: config.transport.handshake_timeout,
+                full_limits: FullLimits {
+                    receive_window: config.transport.session_receive_window,
+                    max_streams: config.transport.max_concurrent_streams,
+                },
+            },
         ));
         tokio::spawn(supervisor::run(socket.clone(), events, notices_rx));
         Ok(Self {
             endpoint,
             socket,
             transport: config.transport,
+            pre_hello_receive_window: config.pre_hello_receive_window,
             accepted: tokio::sync::Mutex::new(accepted_rx),
         })
     }
@@ -122,8 +187,13 @@ impl Listener {
     /// Presents `identity` from now on (a renewed certificate): new sessions handshake with
     /// it, both in DTLS and in the stream layer; established sessions are not disturbed.
     pub fn set_identity(&self, identity: &Identity) -> Result<(), ConfigError> {
-        let handshake = dtls_config::server(identity, &self.transport)?;
-        let quic_server = quic::server_config(identity, &self.transport)?;
+        let seed = self
+            .socket
+            .with_table(|table, _| table.cookie_seed())
+            .unwrap_or_default();
+        let handshake = dtls_config::server(identity, &self.transport, &seed)?;
+        let quic_server =
+            quic::server_config(identity, &self.transport, self.pre_hello_receive_window)?;
         self.socket
             .with_table(|table, _| table.set_server_config(handshake));
         self.endpoint.set_server_config(Some(quic_server));
@@ -150,6 +220,9 @@ impl Listener {
             unsolicited_dropped: table.counters.unsolicited_dropped,
             undecryptable_dropped: table.counters.undecryptable_dropped,
             handshakes_refused: table.counters.handshakes_refused,
+            handshakes_refused_per_ip: table.counters.handshakes_refused_per_ip,
+            cookies_sent: table.counters.cookies_sent,
+            bad_cookies: table.counters.bad_cookies,
             handshake_records_refused: table.counters.handshakes_failed,
             handshakes_expired: table.counters.handshakes_expired,
         })
@@ -180,13 +253,21 @@ impl Drop for Listener {
     }
 }
 
+/// How the accept loop treats new sessions.
+#[derive(Clone, Copy)]
+struct AcceptSettings {
+    handshake_timeout: Duration,
+    /// What a session gets once the peer's hello is accepted.
+    full_limits: FullLimits,
+}
+
 /// Completes stream-layer handshakes concurrently and hands out sessions.
 async fn accept_loop(
     endpoint: quinn::Endpoint,
     socket: Arc<DtlsSocket>,
     accepted: mpsc::Sender<Session>,
     notices: mpsc::UnboundedSender<Notice>,
-    handshake_timeout: std::time::Duration,
+    settings: AcceptSettings,
 ) {
     while let Some(incoming) = endpoint.accept().await {
         let socket = socket.clone();
@@ -202,7 +283,7 @@ async fn accept_loop(
                 tracing::debug!(peer = %addr, %reason, "stream-layer handshake failed");
                 let _ = notices.send(Notice::HandshakeFailed { addr, id, reason });
             };
-            let conn = match tokio::time::timeout(handshake_timeout, incoming).await {
+            let conn = match tokio::time::timeout(settings.handshake_timeout, incoming).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(err)) => return failed(format!("stream handshake failed: {err}")),
                 Err(_) => return failed("stream handshake timed out".into()),
@@ -228,7 +309,8 @@ async fn accept_loop(
                     reason,
                 });
             }));
-            let session = Session::new(conn, on_end, None, reason);
+            let session =
+                Session::new(conn, on_end, None, reason).with_full_limits(settings.full_limits);
             if accepted.send(session).await.is_err() {
                 // Nobody accepts any more: the session is dropped and closes.
             }

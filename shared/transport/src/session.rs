@@ -60,6 +60,15 @@ pub struct Session {
     transport_reason: Arc<OnceLock<String>>,
     // Keeps a client's endpoint (and its socket) alive as long as the session is used.
     _endpoint: Option<Arc<quinn::Endpoint>>,
+    // A gateway's session starts with pre-hello limits; these replace them.
+    full_limits: Option<FullLimits>,
+}
+
+/// What a gateway session may hold once its peer is trusted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FullLimits {
+    pub(crate) receive_window: u32,
+    pub(crate) max_streams: u32,
 }
 
 impl Session {
@@ -94,6 +103,25 @@ impl Session {
             conn,
             transport_reason,
             _endpoint: endpoint,
+            full_limits: None,
+        }
+    }
+
+    pub(crate) fn with_full_limits(mut self, limits: FullLimits) -> Self {
+        self.full_limits = Some(limits);
+        self
+    }
+
+    /// On the gateway's side: the peer proved who it is (its hello was accepted), so it may
+    /// now open the configured number of streams and use the full receive window. Until
+    /// then it may open one stream and have a small window in flight. No effect on the
+    /// agent's side.
+    pub fn lift_pre_hello_limits(&self) {
+        if let Some(limits) = self.full_limits {
+            self.conn
+                .set_receive_window(quinn::VarInt::from_u32(limits.receive_window));
+            self.conn
+                .set_max_concurrent_bi_streams(quinn::VarInt::from_u32(limits.max_streams));
         }
     }
 

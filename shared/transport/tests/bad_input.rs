@@ -2,12 +2,12 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use common::*;
 use hopgate_protocol::{Decoder, Encoder, Frame, Hello, check_version};
-use hopgate_transport::{Session, SessionError, TransportConfig};
+use hopgate_transport::{Listener, ServerConfig, Session, SessionError, TransportConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What a gateway does with a session's first frame: decode it under the protocol's limits
@@ -107,7 +107,11 @@ async fn garbage_and_abandoned_handshakes_leave_no_state() {
         handshake_timeout: Duration::from_secs(1),
         ..TransportConfig::default()
     };
-    let listener = bind_listener(&id, transport.clone());
+    let mut config = ServerConfig::new(id.clone());
+    config.transport = transport.clone();
+    config.dtls_handshake_timeout = Duration::from_secs(1);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listener = Arc::new(Listener::bind(socket, config).unwrap());
     serve_hashing(listener.clone());
     let good = connect(listener.local_addr(), &client_config(&id, transport)).await;
 
@@ -122,18 +126,26 @@ async fn garbage_and_abandoned_handshakes_leave_no_state() {
             )
             .unwrap();
     }
-    // A truncated handshake: a ClientHello-shaped record, then silence.
+    // A ClientHello-shaped record that isn't one.
     let mut hello = vec![0u8; 120];
     hello[0] = 22;
     hello[1..3].copy_from_slice(&[254, 253]);
     hello[13] = 1;
     hello[27..59].copy_from_slice(&[9u8; 32]);
-    let half_open = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    half_open.send_to(&hello, listener.local_addr()).unwrap();
+    attacker.send_to(&hello, listener.local_addr()).unwrap();
+    // An abandoned handshake: a client that returns the cookie, then refuses the server's
+    // certificate and goes silent.
+    let impostor = identity();
+    let refused = hopgate_transport::connect(
+        listener.local_addr(),
+        &client_config(&impostor, TransportConfig::default()),
+    )
+    .await;
+    assert!(refused.is_err());
 
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stats = listener.stats();
-    assert!(stats.unsolicited_dropped >= 200, "{stats:?}");
+    assert!(stats.unsolicited_dropped >= 201, "{stats:?}");
     // The good session is unaffected, and the half-open attempt is forgotten after the
     // handshake timeout.
     exchange(&good, 4096, 4096, 5).await.unwrap();

@@ -57,6 +57,7 @@ async fn a_slow_reader_stalls_the_writer_within_the_window() {
     let listener = bind_listener(&id, transport.clone());
     let session = connect(listener.local_addr(), &client_config(&id, transport)).await;
     let server_side = listener.accept().await.unwrap();
+    server_side.lift_pre_hello_limits();
 
     let (mut send, _recv) = session.open_stream().await.unwrap();
     let (progress_tx, progress) = tokio::sync::watch::channel(0u64);

@@ -41,6 +41,7 @@ pub fn serve_hashing(listener: Arc<Listener>) {
 }
 
 async fn serve_session(session: Session) {
+    session.lift_pre_hello_limits();
     while let Ok((mut send, mut recv)) = session.accept_stream().await {
         tokio::spawn(async move {
             // Header: 8 bytes, how much to send back.

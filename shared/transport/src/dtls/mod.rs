@@ -1,0 +1,724 @@
+//! The DTLS side of one UDP socket: a table of associations keyed by peer address.
+//!
+//! Sans-IO: it is handed datagrams and the time, and hands back decrypted payloads, datagrams
+//! to send and lifecycle events. The socket glue in [`crate::socket`] drives it.
+//!
+//! Policy it enforces (RFC 6347 where it speaks):
+//! - a ClientHello without a valid cookie is answered with a stateless HelloVerifyRequest
+//!   ([`cookie`]); state is created only for a hello that returns a valid cookie, so a
+//!   spoofed source address can't hold any;
+//! - handshakes in progress are capped in all and per source IP, and forgotten after the
+//!   handshake timeout;
+//! - anything else from an unknown address is counted and dropped;
+//! - a record that fails to decrypt on an established association is dropped silently
+//!   (§4.1.2.7), so a spoofed datagram can't kill a session;
+//! - a new ClientHello (fresh random, valid cookie) from an established address starts a
+//!   *successor* handshake beside the live association, which keeps serving until the
+//!   successor completes and replaces it (§4.2.8): a peer that restarted gets a clean
+//!   association, an unauthenticated datagram ends nothing.
+
+mod budget;
+mod cookie;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::BytesMut;
+use rtc_dtls::{
+    config::HandshakeConfig, crypto_provider::RTCCryptoProvider, endpoint::Endpoint,
+    endpoint::EndpointEvent,
+};
+use rtc_shared::TransportProtocol;
+
+use self::{
+    budget::{HandshakeBudget, Refusal},
+    cookie::{COOKIE_LEN, Cookie, CookieJar},
+    wire::ClientHello,
+};
+pub(crate) use cookie::CookieSeed;
+
+/// Something the owner of the table must react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PeerEvent {
+    /// The handshake with this peer completed.
+    Established { addr: SocketAddr, id: u64 },
+    /// The association ended: close_notify, fatal alert, timeout or replacement.
+    Closed {
+        addr: SocketAddr,
+        id: u64,
+        reason: String,
+    },
+}
+
+/// Counters the table keeps about what it refused.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DtlsCounters {
+    pub(crate) unsolicited_dropped: u64,
+    pub(crate) undecryptable_dropped: u64,
+    /// Handshakes refused at the listener-wide limits.
+    pub(crate) handshakes_refused: u64,
+    /// Handshakes refused because their source IP had too many in progress.
+    pub(crate) handshakes_refused_per_ip: u64,
+    pub(crate) handshakes_failed: u64,
+    /// Handshakes given up on: timed out or retransmissions exhausted.
+    pub(crate) handshakes_expired: u64,
+    /// ClientHellos without a cookie, answered with a stateless HelloVerifyRequest.
+    pub(crate) cookies_sent: u64,
+    /// ClientHellos whose cookie did not verify: forged, expired or from another address.
+    pub(crate) bad_cookies: u64,
+}
+
+/// What one call produced: datagrams to send and events.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    pub(crate) transmits: Vec<(SocketAddr, BytesMut)>,
+    pub(crate) events: Vec<PeerEvent>,
+}
+
+enum Phase {
+    Handshaking { started: Instant },
+    Established,
+}
+
+struct Peer {
+    id: u64,
+    dtls: Endpoint,
+    phase: Phase,
+    client_random: Option<[u8; 32]>,
+    last_rx: Instant,
+}
+
+impl Peer {
+    fn handshaking(&self) -> bool {
+        matches!(self.phase, Phase::Handshaking { .. })
+    }
+}
+
+/// Limits the table enforces.
+#[derive(Debug, Clone)]
+pub(crate) struct TableLimits {
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_handshaking: usize,
+    pub(crate) max_handshakes_per_ip: usize,
+    pub(crate) max_peers: usize,
+    /// An established peer that hasn't sent anything for this long is dropped (the stream
+    /// layer's idle timeout normally acts first).
+    pub(crate) stale_after: Duration,
+}
+
+/// What a server needs to answer ClientHellos.
+pub(crate) struct ServerRole {
+    config: Arc<HandshakeConfig>,
+    cookies: CookieJar,
+    /// The random source `config`'s provider draws its cookies from.
+    seed: CookieSeed,
+}
+
+impl ServerRole {
+    /// `config` must have been built with `seed`'s provider; `random` makes cookie keys.
+    pub(crate) fn new(
+        now: Instant,
+        config: Arc<HandshakeConfig>,
+        seed: CookieSeed,
+        random: Arc<dyn RTCCryptoProvider>,
+    ) -> Self {
+        Self {
+            config,
+            cookies: CookieJar::new(now, random),
+            seed,
+        }
+    }
+}
+
+/// Which association at an address a datagram is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The association in place (established or handshaking).
+    Current,
+    /// The handshake that will replace an established association.
+    Successor,
+}
+
+pub(crate) struct DtlsTable {
+    local_addr: SocketAddr,
+    server: Option<ServerRole>,
+    peers: HashMap<SocketAddr, Peer>,
+    successors: HashMap<SocketAddr, Peer>,
+    budget: HandshakeBudget,
+    next_id: u64,
+    limits: TableLimits,
+    pub(crate) counters: DtlsCounters,
+}
+
+/// What one read of an association produced.
+#[derive(Default)]
+struct Read {
+    established: bool,
+    data: Vec<BytesMut>,
+    closed_by_peer: bool,
+    error: Option<String>,
+}
+
+impl DtlsTable {
+    /// A table that only connects out (the agent's side).
+    pub(crate) fn client(local_addr: SocketAddr, limits: TableLimits) -> Self {
+        Self::new(local_addr, None, limits)
+    }
+
+    /// A table that accepts handshakes (the gateway's side).
+    pub(crate) fn server(local_addr: SocketAddr, role: ServerRole, limits: TableLimits) -> Self {
+        Self::new(local_addr, Some(role), limits)
+    }
+
+    fn new(local_addr: SocketAddr, server: Option<ServerRole>, limits: TableLimits) -> Self {
+        Self {
+            local_addr,
+            server,
+            peers: HashMap::new(),
+            successors: HashMap::new(),
+            budget: HandshakeBudget::new(limits.max_handshaking, limits.max_handshakes_per_ip),
+            next_id: 1,
+            limits,
+            counters: DtlsCounters::default(),
+        }
+    }
+
+    /// Presents a new server identity to handshakes that start from now on; established
+    /// sessions keep theirs. `config` must be built with [`Self::cookie_seed`]'s provider.
+    pub(crate) fn set_server_config(&mut self, config: Arc<HandshakeConfig>) {
+        if let Some(server) = &mut self.server {
+            server.config = config;
+        }
+    }
+
+    /// The random source server handshake configurations must draw cookies from.
+    pub(crate) fn cookie_seed(&self) -> Option<CookieSeed> {
+        self.server.as_ref().map(|s| s.seed.clone())
+    }
+
+    /// Associations held, established or handshaking.
+    pub(crate) fn len(&self) -> usize {
+        self.peers.len() + self.successors.len()
+    }
+
+    pub(crate) fn handshaking(&self) -> usize {
+        self.budget.in_progress()
+    }
+
+    /// The id of the association currently at `addr`.
+    pub(crate) fn peer_id(&self, addr: &SocketAddr) -> Option<u64> {
+        self.peers.get(addr).map(|p| p.id)
+    }
+
+    /// The DER certificates the peer at `addr` presented.
+    pub(crate) fn peer_certificates(&self, addr: &SocketAddr) -> Vec<Vec<u8>> {
+        self.peers
+            .get(addr)
+            .and_then(|p| p.dtls.get_connection_state(*addr))
+            .map(|s| s.peer_certificates.clone())
+            .unwrap_or_default()
+    }
+
+    fn allocate_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Starts a client handshake towards `remote`.
+    pub(crate) fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        config: Arc<HandshakeConfig>,
+        out: &mut Output,
+    ) -> Result<u64, String> {
+        self.remove(now, remote, "replaced by a new connection", out);
+        let mut dtls = Endpoint::new(self.local_addr, TransportProtocol::UDP, None);
+        dtls.connect(now, remote, config, None)
+            .map_err(|e| e.to_string())?;
+        if self.budget.reserve(remote.ip()).is_err() {
+            return Err("too many handshakes in progress".into());
+        }
+        let id = self.allocate_id();
+        let peer = Peer {
+            id,
+            dtls,
+            phase: Phase::Handshaking { started: now },
+            client_random: None,
+            last_rx: now,
+        };
+        let peer = self.peers.entry(remote).insert_entry(peer).into_mut();
+        drain_transmits(&mut peer.dtls, out);
+        Ok(id)
+    }
+
+    /// Feeds one datagram from `from`; decrypted payloads go to `deliver`.
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: BytesMut,
+        deliver: &mut impl FnMut(SocketAddr, BytesMut),
+        out: &mut Output,
+    ) {
+        if self.server.is_some()
+            && let Some(hello) = wire::client_hello(&datagram)
+        {
+            return self.handle_client_hello(now, from, hello, datagram, deliver, out);
+        }
+        let slot = if self.successors.contains_key(&from) && for_successor(&datagram) {
+            Slot::Successor
+        } else if self.peers.contains_key(&from) {
+            Slot::Current
+        } else {
+            // Not a ClientHello: a stray record from a forgotten session, or garbage.
+            self.counters.unsolicited_dropped += 1;
+            return;
+        };
+        self.feed(now, from, slot, datagram, deliver, out);
+    }
+
+    fn handle_client_hello(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        hello: ClientHello,
+        datagram: BytesMut,
+        deliver: &mut impl FnMut(SocketAddr, BytesMut),
+        out: &mut Output,
+    ) {
+        // A repeat of the hello that started an association here belongs to it.
+        let repeated = [Slot::Current, Slot::Successor].into_iter().find(|slot| {
+            self.slot_ref(*slot)
+                .get(&from)
+                .is_some_and(|p| p.client_random == Some(hello.random))
+        });
+        if let Some(slot) = repeated {
+            return self.feed(now, from, slot, datagram, deliver, out);
+        }
+        let Some(server) = &mut self.server else {
+            return;
+        };
+        if hello.cookie.is_empty() {
+            let cookie = server.cookies.issue(now, from);
+            out.transmits
+                .push((from, wire::hello_verify_request(&hello, &cookie)));
+            self.counters.cookies_sent += 1;
+            return;
+        }
+        let cookie: Option<Cookie> = hello.cookie.as_slice().try_into().ok();
+        let Some(cookie) = cookie.filter(|c| server.cookies.verify(now, from, c)) else {
+            self.counters.bad_cookies += 1;
+            return;
+        };
+        // A verified hello with a fresh random: a peer starting over. An unfinished
+        // handshake is simply replaced; an established association waits for the new one.
+        let slot = match self.peers.get(&from) {
+            Some(peer) if !peer.handshaking() => Slot::Successor,
+            Some(_) => {
+                self.forget(from, "peer started a new handshake", out);
+                Slot::Current
+            }
+            None => Slot::Current,
+        };
+        if slot == Slot::Successor {
+            self.forget_successor(from, "peer started another handshake", out);
+        }
+        let Some(peer) = self.admit(now, from, &hello, cookie, &datagram) else {
+            return;
+        };
+        self.slot_map(slot).insert(from, peer);
+        self.feed(now, from, slot, datagram, deliver, out);
+    }
+
+    /// Creates the association for a hello whose cookie verified, if the limits allow it,
+    /// and brings it to where rtc-dtls expects that hello (see [`cookie`]).
+    fn admit(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        hello: &ClientHello,
+        cookie: Cookie,
+        datagram: &[u8],
+    ) -> Option<Peer> {
+        let server = self.server.as_ref()?;
+        if self.len() >= self.limits.max_peers {
+            self.counters.handshakes_refused += 1;
+            return None;
+        }
+        match self.budget.reserve(from.ip()) {
+            Ok(()) => {}
+            Err(Refusal::Global) => {
+                self.counters.handshakes_refused += 1;
+                return None;
+            }
+            Err(Refusal::PerIp) => {
+                self.counters.handshakes_refused_per_ip += 1;
+                return None;
+            }
+        }
+        let local = self.local_addr;
+        let dtls = wire::first_hello_before(datagram, hello)
+            .and_then(|first| replay_cookie_exchange(now, local, from, server, cookie, first));
+        let Some(dtls) = dtls else {
+            self.budget.release(from.ip());
+            self.counters.handshakes_failed += 1;
+            return None;
+        };
+        let id = self.allocate_id();
+        Some(Peer {
+            id,
+            dtls,
+            phase: Phase::Handshaking { started: now },
+            client_random: Some(hello.random),
+            last_rx: now,
+        })
+    }
+
+    fn slot_ref(&self, slot: Slot) -> &HashMap<SocketAddr, Peer> {
+        match slot {
+            Slot::Current => &self.peers,
+            Slot::Successor => &self.successors,
+        }
+    }
+
+    fn slot_map(&mut self, slot: Slot) -> &mut HashMap<SocketAddr, Peer> {
+        match slot {
+            Slot::Current => &mut self.peers,
+            Slot::Successor => &mut self.successors,
+        }
+    }
+
+    /// Hands a datagram to the association in `slot` at `from` and acts on what it says.
+    fn feed(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        slot: Slot,
+        datagram: BytesMut,
+        deliver: &mut impl FnMut(SocketAddr, BytesMut),
+        out: &mut Output,
+    ) {
+        let Some(peer) = self.slot_map(slot).get_mut(&from) else {
+            return;
+        };
+        peer.last_rx = now;
+        let was_handshaking = peer.handshaking();
+        let read = read_peer(peer, now, from, datagram, out);
+        if read.established && was_handshaking {
+            self.establish(from, slot, out);
+        }
+        for data in read.data {
+            deliver(from, data);
+        }
+        if let Some(err) = read.error {
+            self.read_failed(
+                now,
+                from,
+                slot,
+                was_handshaking && !read.established,
+                &err,
+                out,
+            );
+            return;
+        }
+        if read.closed_by_peer {
+            match slot {
+                Slot::Current => self.forget(from, "peer sent close_notify", out),
+                Slot::Successor => self.forget_successor(from, "peer sent close_notify", out),
+            }
+        }
+    }
+
+    /// A handshake completed: the association serves from now on, replacing the one it
+    /// succeeds.
+    fn establish(&mut self, from: SocketAddr, slot: Slot, out: &mut Output) {
+        self.budget.release(from.ip());
+        let peer = match slot {
+            Slot::Current => self.peers.get_mut(&from),
+            Slot::Successor => {
+                let Some(successor) = self.successors.remove(&from) else {
+                    return;
+                };
+                // The old association's peer has started over: its keys are gone, so no
+                // close_notify, just forget it.
+                self.forget(from, "peer restarted (its new handshake completed)", out);
+                Some(self.peers.entry(from).insert_entry(successor).into_mut())
+            }
+        };
+        if let Some(peer) = peer {
+            peer.phase = Phase::Established;
+            out.events.push(PeerEvent::Established {
+                addr: from,
+                id: peer.id,
+            });
+        }
+    }
+
+    fn read_failed(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        slot: Slot,
+        handshaking: bool,
+        err: &str,
+        out: &mut Output,
+    ) {
+        if !handshaking {
+            // A record we can't authenticate: drop it, keep the session.
+            self.counters.undecryptable_dropped += 1;
+            tracing::debug!(peer = %from, error = %err, "dropped an invalid DTLS record");
+        } else if self.server.is_none() {
+            // We are the client: the server's flight is bad or our verification of its
+            // certificate failed. Fail now with the reason.
+            self.counters.handshakes_failed += 1;
+            let reason = format!("DTLS handshake failed: {err}");
+            self.remove(now, from, &reason, out);
+        } else {
+            // A server keeps the attempt until its timeout: a duplicated or reordered flight
+            // from the client must not end it.
+            self.counters.handshakes_failed += 1;
+            tracing::debug!(peer = %from, slot = slot_name(slot), error = %err, "DTLS handshake record refused");
+        }
+    }
+
+    /// Encrypts one payload for `to`. `Err` if there is no established association.
+    pub(crate) fn encrypt(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        payload: &[u8],
+        out: &mut Output,
+    ) -> Result<(), ()> {
+        let Some(peer) = self.peers.get_mut(&to) else {
+            return Err(());
+        };
+        if peer.handshaking() {
+            return Err(());
+        }
+        peer.dtls.write(now, to, payload).map_err(|_| ())?;
+        drain_transmits(&mut peer.dtls, out);
+        Ok(())
+    }
+
+    /// Drives handshake retransmissions, rotates cookie keys and drops what has timed out.
+    pub(crate) fn handle_timeouts(&mut self, now: Instant, out: &mut Output) {
+        if let Some(server) = &mut self.server {
+            server.cookies.rotate_if_due(now);
+        }
+        for slot in [Slot::Current, Slot::Successor] {
+            let limits = self.limits.clone();
+            let mut expired = Vec::new();
+            for (addr, peer) in self.slot_map(slot).iter_mut() {
+                if let Some(reason) = expiry(now, *addr, peer, &limits, out) {
+                    expired.push((*addr, peer.id, reason));
+                }
+            }
+            for (addr, id, Expiry { reason, handshake }) in expired {
+                if handshake {
+                    self.counters.handshakes_expired += 1;
+                }
+                match slot {
+                    Slot::Current => self.remove_if(now, addr, id, reason, out),
+                    Slot::Successor => self.forget_successor(addr, reason, out),
+                }
+            }
+        }
+    }
+
+    /// Sends close_notify to `addr` (if it is still association `id`) and forgets it.
+    pub(crate) fn remove_if(
+        &mut self,
+        now: Instant,
+        addr: SocketAddr,
+        id: u64,
+        reason: &str,
+        out: &mut Output,
+    ) {
+        if self.peer_id(&addr) == Some(id) {
+            self.remove(now, addr, reason, out);
+        }
+    }
+
+    fn remove(&mut self, now: Instant, addr: SocketAddr, reason: &str, out: &mut Output) {
+        if let Some(peer) = self.peers.get_mut(&addr) {
+            let _ = peer.dtls.stop(now, addr);
+            drain_transmits(&mut peer.dtls, out);
+            self.forget(addr, reason, out);
+        }
+    }
+
+    fn forget(&mut self, addr: SocketAddr, reason: &str, out: &mut Output) {
+        if let Some(peer) = self.peers.remove(&addr) {
+            self.closed(addr, peer, reason, out);
+        }
+    }
+
+    fn forget_successor(&mut self, addr: SocketAddr, reason: &str, out: &mut Output) {
+        if let Some(peer) = self.successors.remove(&addr) {
+            self.closed(addr, peer, reason, out);
+        }
+    }
+
+    fn closed(&mut self, addr: SocketAddr, peer: Peer, reason: &str, out: &mut Output) {
+        if peer.handshaking() {
+            self.budget.release(addr.ip());
+        }
+        out.events.push(PeerEvent::Closed {
+            addr,
+            id: peer.id,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Closes every association (shutdown).
+    pub(crate) fn close_all(&mut self, now: Instant, out: &mut Output) {
+        let successors: Vec<SocketAddr> = self.successors.keys().copied().collect();
+        for addr in successors {
+            self.forget_successor(addr, "endpoint shutting down", out);
+        }
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            self.remove(now, addr, "endpoint shutting down", out);
+        }
+    }
+}
+
+fn slot_name(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Current => "current",
+        Slot::Successor => "successor",
+    }
+}
+
+/// Whether a datagram from an address with a successor handshake belongs to it: its
+/// plaintext handshake records (epoch 0) and its Finished (an encrypted handshake record).
+/// The established association gets the rest: application data and alerts.
+fn for_successor(datagram: &[u8]) -> bool {
+    const CONTENT_HANDSHAKE: u8 = 22;
+    match wire::first_record(datagram) {
+        Some((_, 0)) => true,
+        Some((content, _)) => content == CONTENT_HANDSHAKE,
+        None => false,
+    }
+}
+
+/// A new server association that has, as far as rtc-dtls knows, issued `cookie` to the
+/// client's `first` hello. `None` if the library did not draw the planted cookie.
+fn replay_cookie_exchange(
+    now: Instant,
+    local: SocketAddr,
+    from: SocketAddr,
+    server: &ServerRole,
+    cookie: Cookie,
+    first: BytesMut,
+) -> Option<Endpoint> {
+    let mut dtls = Endpoint::new(local, TransportProtocol::UDP, Some(server.config.clone()));
+    server.seed.plant(cookie);
+    let fed = dtls.read(now, from, None, first);
+    let undrawn = server.seed.take_undrawn();
+    let mut issued = Output::default();
+    drain_transmits(&mut dtls, &mut issued);
+    let echoed = issued
+        .transmits
+        .iter()
+        .any(|(_, d)| wire::hello_verify_cookie(d) == Some(&cookie[..COOKIE_LEN]));
+    if fed.is_err() || undrawn.is_some() || !echoed {
+        tracing::warn!(peer = %from, "DTLS library did not take the verified cookie; handshake refused");
+        return None;
+    }
+    Some(dtls)
+}
+
+/// Why an association goes.
+struct Expiry {
+    reason: &'static str,
+    /// It never completed its handshake.
+    handshake: bool,
+}
+
+/// Why `peer` should go now, if it should; drives its retransmissions otherwise.
+fn expiry(
+    now: Instant,
+    addr: SocketAddr,
+    peer: &mut Peer,
+    limits: &TableLimits,
+    out: &mut Output,
+) -> Option<Expiry> {
+    let gave_up = |reason| {
+        Some(Expiry {
+            reason,
+            handshake: true,
+        })
+    };
+    match peer.phase {
+        Phase::Handshaking { started } => {
+            if now.duration_since(started) >= limits.handshake_timeout {
+                return gave_up("DTLS handshake timed out");
+            }
+            if peer.dtls.poll_timeout(&addr).is_some_and(|at| at <= now) {
+                let result = peer.dtls.handle_timeout(addr, now);
+                drain_transmits(&mut peer.dtls, out);
+                if let Err(err) = result {
+                    tracing::debug!(peer = %addr, error = %err, "handshake retransmission gave up");
+                    return gave_up("DTLS handshake retransmissions exhausted");
+                }
+            }
+            None
+        }
+        Phase::Established => {
+            (now.duration_since(peer.last_rx) >= limits.stale_after).then_some(Expiry {
+                reason: "peer silent",
+                handshake: false,
+            })
+        }
+    }
+}
+
+/// Reads one datagram into `peer`'s association.
+fn read_peer(
+    peer: &mut Peer,
+    now: Instant,
+    from: SocketAddr,
+    datagram: BytesMut,
+    out: &mut Output,
+) -> Read {
+    let result = peer.dtls.read(now, from, None, datagram);
+    drain_transmits(&mut peer.dtls, out);
+    let mut read = Read::default();
+    match result {
+        Ok(events) => {
+            for event in events {
+                match event {
+                    EndpointEvent::HandshakeComplete => read.established = true,
+                    EndpointEvent::ApplicationData(data) => {
+                        // rtc-dtls hands out application data only once its handshake is
+                        // complete. If the completion event was lost (it drops a read's
+                        // events when the read also fails), this is the proof.
+                        read.established = true;
+                        read.data.push(data);
+                    }
+                    EndpointEvent::PeerClosed => read.closed_by_peer = true,
+                    _ => {}
+                }
+            }
+        }
+        Err(err) => read.error = Some(err.to_string()),
+    }
+    read
+}
+
+fn drain_transmits(dtls: &mut Endpoint, out: &mut Output) {
+    while let Some(message) = dtls.poll_transmit() {
+        out.transmits
+            .push((message.transport.peer_addr, message.message));
+    }
+}
