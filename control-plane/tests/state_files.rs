@@ -1,6 +1,6 @@
 //! The embedded SQLite database stays private on disk (it holds the ACME account key,
 //! certificate private keys and key hashes): its directory `0700`, the database and its
-//! `-wal`/`-shm` files `0600`, whatever the umask, and files an older version left open
+//! journal files (`-wal`, `-shm`, `-journal`) `0600`, whatever the umask, and files an older version left open
 //! are tightened at start.
 
 mod common;
@@ -24,10 +24,7 @@ async fn sqlite_files_are_private() {
     let mut cp = ControlPlane::start(&db, &[]);
     cp.api().register("a.example.com").await;
     let files = assert_private_dir(&dir);
-    assert!(
-        files.iter().any(|f| f == "hopgate.db") && files.iter().any(|f| f == "hopgate.db-wal"),
-        "{files:?}"
-    );
+    assert!(files.iter().any(|f| f == "hopgate.db"), "{files:?}");
 
     // A database left readable by an older version (killed: -wal and -shm stay).
     cp.kill();
