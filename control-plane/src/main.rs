@@ -77,7 +77,7 @@ fn bind(var: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
 
 async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let backend = store::backend_name(&config);
-    let store = Store::open(&config)
+    let store = Store::open(&config, &log)
         .await
         .with_context(|| format!("cannot open the {backend} database"))?;
     let load = store.load_table(0, RECENT).await?;

@@ -52,12 +52,16 @@ impl Domains {
     }
 
     /// Unregisters `domain`, checking `presented_key` if given (a caller without the admin
-    /// key).
+    /// key). The key is checked by a read before the writer lock is taken: anyone can send
+    /// wrong keys, and they must not queue up in front of the admin's and ACME's writes.
     pub(crate) async fn unregister(
         &self,
         domain: &str,
         presented_key: Option<&str>,
     ) -> Result<(), StoreError> {
+        if let Some(key) = presented_key {
+            self.store.check_key(domain, key).await?;
+        }
         let _writer = self.writer.lock().await;
         let version = self.store.unregister(domain, presented_key).await?;
         self.hub.publish(Delta {

@@ -1,12 +1,16 @@
 //! The admin API end to end, against a real process: the same scenario on SQLite (the
-//! embedded default) and on Postgres; the IP allowlist; the OpenAPI document.
+//! embedded default) and on Postgres; the IP allowlist; the OpenAPI document; wrong keys
+//! that never reach the write path.
 
 mod common;
+
+use std::time::Duration;
 
 use common::{ADMIN_KEY, ControlPlane, Database, INTERNAL_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use sqlx::Connection;
 
 const REGISTER: &str = "/api/v1/admin/domains/register";
 const UNREGISTER: &str = "/api/v1/admin/domains/unregister";
@@ -226,4 +230,71 @@ async fn openapi_document_lists_every_route() {
         );
     }
     assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
+}
+
+/// A visitor with a wrong client key is answered from a read: while another writer holds
+/// the database's write lock (another control-plane, a long ACME write), wrong-key
+/// unregisters are refused at once instead of queueing for the writer and a write
+/// transaction (each would hold the control-plane's writer lock while it waits, and every
+/// admin write behind it).
+async fn wrong_keys_skip_the_writer(db: &Database) {
+    let cp = ControlPlane::start(db, &[]);
+    let api = cp.api();
+    let key = api.register("app.example.com").await;
+    let (version_before, _) = db.version_and_changes().await;
+
+    let mut writer = db.connect().await;
+    let mut held = writer.begin().await.unwrap();
+    sqlx::query("UPDATE table_meta SET version = version WHERE id = 1")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+
+    let anonymous = api.with_key("");
+    let attempts = (0..20).map(|i| {
+        let anonymous = &anonymous;
+        async move {
+            let wrong = format!("{i:064x}");
+            let call = anonymous.post(
+                UNREGISTER,
+                json!({"domain": "app.example.com", "client_api_key": wrong}),
+            );
+            tokio::time::timeout(Duration::from_secs(2), call).await
+        }
+    });
+    for answer in futures_util::future::join_all(attempts).await {
+        let (status, body) = answer.expect("a wrong key waited for the database's write lock");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // An unknown domain looks the same as a wrong key, and is just as quick.
+    let call = anonymous.post(
+        UNREGISTER,
+        json!({"domain": "nobody.example.com", "client_api_key": key}),
+    );
+    let (status, _) = tokio::time::timeout(Duration::from_secs(2), call)
+        .await
+        .expect("an unknown domain waited for the database's write lock");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    held.rollback().await.unwrap();
+    // The right key still unregisters, through the one write transaction.
+    let (status, body) = anonymous
+        .post(
+            UNREGISTER,
+            json!({"domain": "app.example.com", "client_api_key": key}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (version_after, _) = db.version_and_changes().await;
+    assert_eq!(version_after, version_before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_skip_the_writer_on_sqlite() {
+    wrong_keys_skip_the_writer(&Database::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_keys_skip_the_writer_on_postgres() {
+    wrong_keys_skip_the_writer(&Database::postgres().await).await;
 }

@@ -149,6 +149,11 @@ pub(crate) fn self_signed(names: Vec<String>) -> anyhow::Result<(String, String)
     Ok((cert.pem(), signing_key.serialize_pem()))
 }
 
+/// The debug certificate's file in the state directory.
+pub(crate) const DEBUG_CERT_FILE: &str = "debug-cert.pem";
+/// The debug certificate's private key's file in the state directory.
+pub(crate) const DEBUG_KEY_FILE: &str = "debug-key.pem";
+
 /// The debug certificate kept in the state directory (`debug-cert.pem`, `debug-key.pem`),
 /// if both files are there and the certificate names every one of `names`: several debug
 /// pods given the same two files present the same certificate, so an agent that pins its
@@ -157,8 +162,8 @@ pub(crate) fn saved_debug_certificate(
     dir: &std::path::Path,
     names: &[String],
 ) -> Option<(String, String)> {
-    let chain = std::fs::read_to_string(dir.join("debug-cert.pem")).ok()?;
-    let key = std::fs::read_to_string(dir.join("debug-key.pem")).ok()?;
+    let chain = std::fs::read_to_string(dir.join(DEBUG_CERT_FILE)).ok()?;
+    let key = std::fs::read_to_string(dir.join(DEBUG_KEY_FILE)).ok()?;
     let cert = X509::from_pem(chain.as_bytes()).ok()?;
     PKey::private_key_from_pem(key.as_bytes()).ok()?;
     let covered: Vec<String> = cert
@@ -172,20 +177,13 @@ pub(crate) fn saved_debug_certificate(
         .then_some((chain, key))
 }
 
-/// Saves the debug certificate and its key in the state directory (the key readable by
-/// this user only).
+/// Saves the debug certificate and its key in the state directory, each replaced
+/// atomically and readable by this user only.
 pub(crate) fn save_debug_certificate(
     dir: &std::path::Path,
     chain: &str,
     key: &str,
 ) -> std::io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    std::fs::write(dir.join("debug-cert.pem"), chain)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(dir.join("debug-key.pem"))?;
-    file.write_all(key.as_bytes())
+    hopgate_private_files::write_private(&dir.join(DEBUG_CERT_FILE), chain.as_bytes())?;
+    hopgate_private_files::write_private(&dir.join(DEBUG_KEY_FILE), key.as_bytes())
 }

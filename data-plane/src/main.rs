@@ -24,6 +24,7 @@
 //!   URL, built from parts and checked to name the chosen pod.
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
+//! - `state_dir`: `HOP_SERVER_STATE_DIR` made private (`0700`, files `0600`).
 
 mod admission;
 mod agents;
@@ -50,6 +51,7 @@ mod request_actor;
 mod routing;
 mod session_actor;
 mod sni;
+mod state_dir;
 mod table_certs;
 mod target;
 
@@ -103,6 +105,10 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let domain = host::normalize(&config.domain).map_err(|e| anyhow::anyhow!("domain {e}"))?;
     let mut names = vec![domain.clone(), format!("*.{domain}")];
     names.extend(config.dev_domains.iter().map(|d| d.domain.clone()));
+    if let Some(dir) = &config.state_dir {
+        state_dir::prepare(dir, &log)
+            .map_err(|e| anyhow::anyhow!("HOP_SERVER_STATE_DIR {}: {e}", dir.display()))?;
+    }
     // Debug: a self-signed certificate agents pin. Production: the same kind of certificate
     // stands in (trusted by no one) until the control-plane's table brings the real one.
     let saved = config
@@ -121,11 +127,10 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         info!(log, "debug mode: self-signed certificate; agents pin its fingerprint";
             "fingerprint" => identity.fingerprint().to_string());
         if let Some(dir) = &config.state_dir {
-            std::fs::create_dir_all(dir)?;
             if !reused {
                 certs::save_debug_certificate(dir, &chain, &key)?;
             }
-            let path = dir.join("debug-cert.pem");
+            let path = dir.join(certs::DEBUG_CERT_FILE);
             info!(log, "debug certificate written"; "path" => path.display().to_string(),
                 "reused" => reused);
         }

@@ -115,8 +115,26 @@ impl Store {
         Ok(version)
     }
 
-    /// Removes `domain`; with `presented_key`, only if it is the domain's key. Returns the
-    /// new table version.
+    /// Whether `presented_key` is `domain`'s key, by a plain read (hashed, compared in
+    /// constant time): no write transaction, so a wrong key costs the writers nothing.
+    pub(crate) async fn check_key(
+        &self,
+        domain: &str,
+        presented_key: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let stored = stored_hash(&mut conn, domain)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if !keys::matches(&stored, presented_key) {
+            return Err(StoreError::KeyMismatch);
+        }
+        Ok(())
+    }
+
+    /// Removes `domain`; with `presented_key`, only if it is the domain's key (checked again
+    /// inside the transaction: the key may have been rotated since [`Store::check_key`]).
+    /// Returns the new table version.
     pub(crate) async fn unregister(
         &self,
         domain: &str,

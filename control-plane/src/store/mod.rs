@@ -5,13 +5,16 @@
 //!   bump and the change-log row commit together) and the reads behind the admin API.
 //! - `table`: what the table push needs (the whole table, the changes since a version).
 //! - `certs`: ACME state (account, certificate status, issued certificates).
+//! - `sqlite_files`: the embedded database's files and directory readable by this user only.
 
 mod certs;
 mod domains;
+mod sqlite_files;
 mod table;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use slog::{Logger, warn};
 use sqlx::{AnyPool, Connection, any::AnyPoolOptions};
 
 pub(crate) use self::{certs::CertOwner, domains::DomainRow, table::TableLoad};
@@ -100,18 +103,19 @@ pub(crate) fn backend_name(config: &Config) -> &'static str {
     }
 }
 
-/// The URL to connect to: the DSN, or `hopgate.db` in the state directory. SQLite files
-/// are created if missing (`mode=rwc`) unless the DSN says otherwise.
-fn database_url(config: &Config) -> Result<String, StoreError> {
+/// The URL to connect to: the DSN, or `hopgate.db` in the state directory (made `0700`).
+/// SQLite files are created if missing (`mode=rwc`) unless the DSN says otherwise.
+fn database_url(config: &Config, log: &Logger) -> Result<String, StoreError> {
     let url = match &config.db.dsn {
         Some(dsn) => dsn.expose().to_owned(),
         None => {
-            std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+            let change = sqlite_files::prepare_state_dir(&config.state_dir).map_err(|e| {
                 StoreError::Unavailable(format!(
                     "cannot create the state directory {}: {e}",
                     config.state_dir.display()
                 ))
             })?;
+            log_changes(log, change);
             format!("sqlite://{}", config.state_dir.join("hopgate.db").display())
         }
     };
@@ -122,11 +126,33 @@ fn database_url(config: &Config) -> Result<String, StoreError> {
     Ok(url)
 }
 
+/// Makes the SQLite database's files `0600` (creating the database file first when SQLite
+/// would); nothing for Postgres.
+fn make_sqlite_private(url: &str, log: &Logger) -> Result<(), StoreError> {
+    let Some((db, create)) = sqlite_files::database_file(url) else {
+        return Ok(());
+    };
+    let changes = sqlite_files::make_private(&db, create)
+        .map_err(|e| StoreError::Unavailable(format!("database file {}: {e}", db.display())))?;
+    log_changes(log, changes);
+    Ok(())
+}
+
+fn log_changes(log: &Logger, changes: impl IntoIterator<Item = sqlite_files::Change>) {
+    for change in changes {
+        warn!(log, "state file permissions"; "path" => change.path.display().to_string(),
+            "change" => change.what, "mode_before" => change.mode);
+    }
+}
+
 impl Store {
-    /// Connects, runs the migrations, and makes sure the table's epoch exists.
-    pub(crate) async fn open(config: &Config) -> Result<Self, StoreError> {
+    /// Connects, runs the migrations, and makes sure the table's epoch exists. SQLite's
+    /// files are made private before the first connection and checked again after the
+    /// migrations (which create the `-wal` and `-shm` files).
+    pub(crate) async fn open(config: &Config, log: &Logger) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let url = database_url(config)?;
+        let url = database_url(config, log)?;
+        make_sqlite_private(&url, log)?;
         // One plain connection first: its error says why (refused, auth, no such database)
         // where the pool would only report a timeout.
         let timeout = config.db.acquire_timeout;
@@ -146,6 +172,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
+        make_sqlite_private(&url, log)?;
         let epoch = uuid::Uuid::new_v4().simple().to_string();
         sqlx::query(
             "INSERT INTO table_meta (id, epoch, version) VALUES (1, $1, 0) \

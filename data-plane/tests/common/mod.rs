@@ -114,11 +114,16 @@ impl DataPlane {
 
     /// Starts `hopgate-data-plane` in debug mode serving `domains` (with [`KEY`]).
     pub fn start(domains: &[&str], extra_env: &[(&str, &str)]) -> Self {
+        Self::start_in(domains, extra_env, Arc::new(TempDir::new("dp")))
+    }
+
+    /// Like [`DataPlane::start`], keeping state in `state`.
+    pub fn start_in(domains: &[&str], extra_env: &[(&str, &str)], state: Arc<TempDir>) -> Self {
         let dev: Vec<String> = domains.iter().map(|d| format!("{d}={KEY}")).collect();
         let dev = dev.join(",");
         let mut env = vec![("HOP_DEV_DOMAINS", dev.as_str())];
         env.extend_from_slice(extra_env);
-        Self::launch(&env, Arc::new(TempDir::new("dp")))
+        Self::launch(&env, state)
     }
 
     /// Starts `hopgate-data-plane` in debug mode, routing from the table of the

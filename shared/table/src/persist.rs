@@ -1,11 +1,10 @@
 //! The last table on disk, so a pod that starts while the control-plane is unreachable can
 //! serve. The file holds one frame (see `frame`) with a complete snapshot. It is replaced
-//! atomically: written to a temporary file, fsynced, renamed over the old one, and the
-//! directory fsynced.
+//! atomically and is readable by this user only (`hopgate-private-files`): a fresh `0600`
+//! temporary file, fsynced, renamed over the old one, and the directory fsynced.
 
 use std::{
-    fs,
-    io::{self, Write},
+    fs, io,
     path::{Path, PathBuf},
 };
 
@@ -43,22 +42,10 @@ pub fn encode_snapshot(snapshot: Snapshot) -> Result<Vec<u8>, frame::EncodeError
     frame::encode(&TableMessage::Snapshot(snapshot))
 }
 
-/// Writes `bytes` to `path` atomically (tmp + fsync + rename + fsync of the directory).
+/// Writes `bytes` to `path` atomically, readable by this user only (the snapshot carries
+/// certificate private keys): see [`hopgate_private_files::write_private`].
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "table".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut file = fs::File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(bytes).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(io_error(path))?;
-    // Make the rename itself durable.
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))
+    hopgate_private_files::write_private(path, bytes).map_err(io_error(path))
 }
 
 /// Saves a loaded table to `path`; an unloaded table is not written.
@@ -107,6 +94,8 @@ pub fn load(path: &Path) -> Result<Option<Table>, PersistError> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
     use crate::{
         table::hash_key,
@@ -151,7 +140,13 @@ mod tests {
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!(loaded.since().unwrap().to_string(), "e:2");
         assert_eq!(loaded.get("a.test"), Some(&record));
-        assert!(!dir.join(format!(".{SNAPSHOT_FILE}.tmp")).exists());
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [SNAPSHOT_FILE], "no temporary file is left");
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the snapshot carries private keys");
 
         fs::write(&path, b"\0\0\0\x02ab").unwrap();
         assert!(matches!(load(&path), Err(PersistError::Invalid { .. })));

@@ -188,9 +188,11 @@ impl Subscriber {
         let request = connection::Request::new(&config)?;
         let snapshot_path = match &config.state_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| StartError::StateDir {
-                    path: dir.clone(),
-                    source,
+                hopgate_private_files::ensure_private_dir(dir).map_err(|source| {
+                    StartError::StateDir {
+                        path: dir.clone(),
+                        source,
+                    }
                 })?;
                 Some(dir.join(SNAPSHOT_FILE))
             }

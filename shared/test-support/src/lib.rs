@@ -5,8 +5,10 @@
 //! ports to name before anything listens on them ([`unused_port`]). For the `hostile_*`
 //! tests: a seeded sender of garbage to any TCP or UDP listener ([`garbage`]), a
 //! well-behaved client timed while an attack runs ([`Prober`]), and a process's memory and
-//! descriptors from `/proc` ([`ProcStats`]). Used as a dev-dependency only.
+//! descriptors from `/proc` ([`ProcStats`]). File modes of a state directory
+//! ([`assert_private_dir`]). Used as a dev-dependency only.
 
+mod file_modes;
 pub mod garbage;
 mod pebble;
 mod ports;
@@ -15,6 +17,7 @@ mod process;
 mod temp_dir;
 mod victim;
 
+pub use file_modes::{assert_private_dir, loosen_dir, mode_of};
 pub use pebble::Pebble;
 pub use ports::unused_port;
 pub use proc_stats::{ProcStats, is_alive, open_fds, wait_for_fds_at_most};
