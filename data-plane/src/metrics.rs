@@ -104,6 +104,8 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     "domain_busy",
     // The client IP had HOP_SERVER_MAX_REQUESTS_PER_CLIENT requests in flight (503).
     "client_busy",
+    // A relayed request without the right HOP_RELAY_TOKEN (401).
+    "relay_token",
 ];
 
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.
