@@ -176,7 +176,6 @@ impl Pods {
 mod tests {
     use super::*;
 
-    #[test]
     const POD_A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
     const POD_B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
