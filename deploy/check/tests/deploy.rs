@@ -473,9 +473,16 @@ fn check_overlay(m: &Manifests) {
     let internal_service_port = service_port_to(internal_port).unwrap_or_else(|| {
         panic!("{overlay}: the control-plane Service doesn't expose the internal port")
     });
+    // http:// or https:// (with HOP_INTERNAL_TLS_CERT, checked for production).
+    let url = env_value(dpc, "HOP_CONTROL_PLANE_URL");
+    let scheme = if env(cpc, "HOP_INTERNAL_TLS_CERT").is_some() {
+        "https"
+    } else {
+        "http"
+    };
     assert_eq!(
-        env_value(dpc, "HOP_CONTROL_PLANE_URL"),
-        format!("http://{CONTROL_PLANE}:{internal_service_port}"),
+        url,
+        format!("{scheme}://{CONTROL_PLANE}:{internal_service_port}"),
         "{overlay}: the pods must subscribe to the control-plane Service's internal port"
     );
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
