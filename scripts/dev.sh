@@ -16,6 +16,7 @@ HTTPS_PORT=${HOPGATE_DEV_HTTPS_PORT:-8443}
 STATE=.hopgate-dev
 ADMIN_KEY=dev-admin-key-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 TOKEN=dev-internal-token-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+RELAY_TOKEN=dev-relay-token-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 
 for tool in cargo curl python3; do
     command -v "$tool" >/dev/null || { echo "dev.sh: $tool is required" >&2; exit 2; }
@@ -64,7 +65,7 @@ HOP_SERVER_DOMAIN="$MAIN_DOMAIN" HOP_SERVER_DEBUG=true \
     HOP_SERVER_HTTPS_LISTEN=127.0.0.1:$HTTPS_PORT HOP_SERVER_DTLS_LISTEN=127.0.0.1:$HTTPS_PORT \
     HOP_SERVER_HTTP_LISTEN=127.0.0.1:8080 HOP_METRICS_LISTEN=127.0.0.1:9100 \
     HOP_SERVER_STATE_DIR="$STATE/dp" HOP_CONTROL_PLANE_URL=http://127.0.0.1:8082 \
-    HOP_INTERNAL_TOKEN="$TOKEN" HOP_POD_ID=dev-pod \
+    HOP_INTERNAL_TOKEN="$TOKEN" HOP_RELAY_TOKEN="$RELAY_TOKEN" HOP_POD_ID=dev-pod \
     "$BIN/hopgate-data-plane" >"$STATE/data-plane.log" 2>&1 &
 PIDS+=($!)
 wait_for "$STATE/data-plane.log" '"msg":"listening"' "the data-plane"

@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 
 const ADMIN_KEY: &str = "bench-admin-key-0123456789abcdef";
 const TOKEN: &str = "bench-internal-token-0123456789";
+const RELAY_TOKEN: &str = "bench-relay-token-0123456789abcdef";
 const MAIN_DOMAIN: &str = "gw.hopgate.test";
 const REGISTRATIONS: usize = 100;
 
@@ -120,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
                 ("HOP_SERVER_STATE_DIR", dir.display().to_string()),
                 ("HOP_CONTROL_PLANE_URL", format!("http://{internal}")),
                 ("HOP_INTERNAL_TOKEN", TOKEN.into()),
+                ("HOP_RELAY_TOKEN", RELAY_TOKEN.into()),
                 ("HOP_POD_ID", name.into()),
             ],
         )?;

@@ -30,6 +30,13 @@ pub(crate) struct DbConfig {
     pub(crate) acquire_timeout: Duration,
 }
 
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+}
+
 /// All settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -46,6 +53,9 @@ pub(crate) struct Config {
     pub(crate) internal_listen: SocketAddr,
     /// `HOP_INTERNAL_TOKEN` (required, ≥ 16 characters).
     pub(crate) internal_token: Secret,
+    /// `HOP_INTERNAL_TLS_CERT` and `HOP_INTERNAL_TLS_KEY`: the internal listener serves
+    /// HTTPS with them; `None` = plain HTTP.
+    pub(crate) internal_tls: Option<TlsFiles>,
     /// `HOP_METRICS_LISTEN` (optional): `/metrics`, `/healthz`, `/readyz`.
     pub(crate) metrics_listen: Option<SocketAddr>,
     /// `HOP_SERVER_DOMAIN` (optional, normalized by `validate`): the main domain, whose

@@ -175,3 +175,24 @@ fn print_config_masks_every_secret() {
     assert!(text.contains("dsn = \"***\""), "{text}");
     assert!(text.contains("admin_listen = \"127.0.0.1:8081\""), "{text}");
 }
+
+#[test]
+fn internal_tls_needs_both_files() {
+    assert_eq!(config(&[]).unwrap().internal_tls, None);
+    let both = config(&[
+        ("HOP_INTERNAL_TLS_CERT", "/etc/tls/tls.crt"),
+        ("HOP_INTERNAL_TLS_KEY", "/etc/tls/tls.key"),
+    ])
+    .unwrap();
+    assert_eq!(
+        both.internal_tls,
+        Some(TlsFiles {
+            cert: "/etc/tls/tls.crt".into(),
+            key: "/etc/tls/tls.key".into(),
+        })
+    );
+    let (var, e) = error(&[("HOP_INTERNAL_TLS_CERT", "/etc/tls/tls.crt")]);
+    assert_eq!(var, "HOP_INTERNAL_TLS_KEY", "{e}");
+    let (var, e) = error(&[("HOP_INTERNAL_TLS_KEY", "/etc/tls/tls.key")]);
+    assert_eq!(var, "HOP_INTERNAL_TLS_CERT", "{e}");
+}

@@ -14,8 +14,8 @@
 //! - `acme`: certificates for the main domain and every registered domain (instant-acme,
 //!   HTTP-01 answers pushed in the table); off unless `HOP_ACME_DIR` is set.
 //! - `admin`: the admin API (`HOP_ADMIN_LISTEN`); `internal`: the pods' listener
-//!   (`HOP_INTERNAL_LISTEN`: table stream, session reports); `metrics`: `/metrics`,
-//!   `/healthz`, `/readyz` (`HOP_METRICS_LISTEN`).
+//!   (`HOP_INTERNAL_LISTEN`: table stream, session reports), HTTPS through `tls` when
+//!   configured; `metrics`: `/metrics`, `/healthz`, `/readyz` (`HOP_METRICS_LISTEN`).
 //!
 //! At start it logs one line `{"msg":"listening","admin":…,"internal":…,"metrics":…}` with
 //! the bound addresses (port 0 is allowed everywhere).
@@ -32,6 +32,7 @@ mod metrics;
 mod service;
 mod settings;
 mod store;
+mod tls;
 
 use std::{net::TcpListener, process::ExitCode, sync::Arc};
 
@@ -121,15 +122,19 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         hub: hub.clone(),
         pods: pods.clone(),
         token: config.internal_token.clone(),
+        metrics: metrics_registry.clone().into_inner(),
         log: log.clone(),
     });
     let internal_addr = internal_listener.local_addr()?;
     // Table streams never end by themselves: don't wait for them at shutdown.
     let internal = HttpServer::new(move || internal::app(internal_state.clone()))
         .workers(1)
-        .shutdown_timeout(1)
-        .listen(internal_listener)?
-        .run();
+        .shutdown_timeout(1);
+    let internal = match &config.internal_tls {
+        Some(files) => internal.listen_openssl(internal_listener, tls::acceptor(files)?)?,
+        None => internal.listen(internal_listener)?,
+    }
+    .run();
 
     let mut metrics_addr = None;
     let metrics = match metrics_listener {
@@ -156,6 +161,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     info!(log, "listening";
         "admin" => admin_addr.to_string(),
         "internal" => internal_addr.to_string(),
+        "internal_tls" => config.internal_tls.is_some(),
         "metrics" => metrics_addr);
     let metrics = async {
         match metrics {

@@ -43,6 +43,17 @@ struct StateLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Why a pod's session report is refused (`hopgate_pod_reports_refused_total`).
+pub(crate) const REPORT_REFUSALS: &[&str] = &[
+    // The pod id's live report came from another address (409).
+    "address_changed",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CertificateLabels {
     domain: String,
     kind: &'static str,
@@ -52,6 +63,7 @@ struct CertificateLabels {
 pub(crate) struct Metrics {
     registry: Registry,
     admin_requests: Family<AdminLabels, Counter>,
+    reports_refused: Family<ReasonLabels, Counter>,
     table_version: Gauge,
     table_domains: Gauge,
     table_subscribers: Gauge,
@@ -71,6 +83,15 @@ impl Metrics {
             "hopgate_admin_requests",
             "Admin API calls, by route pattern, method and status",
             admin_requests.clone(),
+        );
+        let reports_refused = Family::<ReasonLabels, Counter>::default();
+        for reason in REPORT_REFUSALS {
+            let _ = reports_refused.get_or_create(&ReasonLabels { reason });
+        }
+        registry.register(
+            "hopgate_pod_reports_refused",
+            "Pods' session reports refused, by reason",
+            reports_refused.clone(),
         );
         // The ACME worker counts into this family's counters.
         registry.register(
@@ -129,6 +150,7 @@ impl Metrics {
         Self {
             registry,
             admin_requests,
+            reports_refused,
             table_version,
             table_domains,
             table_subscribers,
@@ -138,6 +160,16 @@ impl Metrics {
             db_pool,
             certificate_expiry,
         }
+    }
+}
+
+impl Metrics {
+    /// Counts a refused session report; `reason` is one of [`REPORT_REFUSALS`].
+    pub(crate) fn report_refused(&self, reason: &'static str) {
+        debug_assert!(REPORT_REFUSALS.contains(&reason), "{reason}");
+        self.reports_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 }
 

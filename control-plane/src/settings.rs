@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     acme::{AcmeSettings, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN},
-    config::{Config, ConfigError, DbConfig, parse_net},
+    config::{Config, ConfigError, DbConfig, TlsFiles, parse_net},
 };
 
 const SETTINGS: &[Setting] = &[
@@ -48,6 +48,16 @@ const SETTINGS: &[Setting] = &[
         "internal_token",
         "HOP_INTERNAL_TOKEN",
         "The pods' bearer token, 16+ characters (secret, required)",
+    ),
+    Setting::value(
+        "internal_tls_cert",
+        "HOP_INTERNAL_TLS_CERT",
+        "PEM certificate chain: the internal listener serves HTTPS [default: plain HTTP]",
+    ),
+    Setting::value(
+        "internal_tls_key",
+        "HOP_INTERNAL_TLS_KEY",
+        "PEM private key of HOP_INTERNAL_TLS_CERT (a file only the control-plane reads)",
     ),
     Setting::value(
         "metrics_listen",
@@ -133,6 +143,10 @@ pub(crate) struct Settings {
     #[serde(with = "values::socket_addr")]
     internal_listen: SocketAddr,
     internal_token: Secret,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    internal_tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    internal_tls_key: Option<PathBuf>,
     #[serde(
         with = "values::opt_socket_addr",
         skip_serializing_if = "Option::is_none"
@@ -186,6 +200,8 @@ impl Default for Settings {
             admin_allow_ips: Vec::new(),
             internal_listen: localhost(8082),
             internal_token: Secret::default(),
+            internal_tls_cert: None,
+            internal_tls_key: None,
             metrics_listen: None,
             log_level: LogLevel::Info,
             db: DbSettings::default(),
@@ -262,6 +278,22 @@ impl Settings {
             retry_min: self.acme.retry_min,
             retry_max: self.acme.retry_max,
         });
+        let internal_tls = match (self.internal_tls_cert, self.internal_tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "HOP_INTERNAL_TLS_KEY",
+                    "required with HOP_INTERNAL_TLS_CERT",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "HOP_INTERNAL_TLS_CERT",
+                    "required with HOP_INTERNAL_TLS_KEY",
+                ));
+            }
+        };
         let lifetime = self.db.conn_max_lifetime;
         Ok(Config {
             db: DbConfig {
@@ -277,6 +309,7 @@ impl Settings {
             admin_allow_ips,
             internal_listen: self.internal_listen,
             internal_token: self.internal_token,
+            internal_tls,
             metrics_listen: self.metrics_listen,
             server_domain: self.domain,
             acme,

@@ -114,7 +114,7 @@ async fn session_reports_show_in_the_admin_api() {
     let url = cp.internal_url();
     let domains = SessionReport {
         domains: vec!["live.example.com".to_owned()],
-        relay_url: None,
+        ..SessionReport::default()
     };
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-b", &domains)
         .await
@@ -202,7 +202,8 @@ async fn placements_reach_pods_that_ask_and_only_them() {
 
     let report = SessionReport {
         domains: vec!["live.example.com".to_owned()],
-        relay_url: Some("http://10.0.0.7:8444".to_owned()),
+        relay_port: Some(8444),
+        relay_tls: false,
     };
     let sent = Instant::now();
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &report)
@@ -221,7 +222,8 @@ async fn placements_reach_pods_that_ask_and_only_them() {
     assert_eq!(change.pods[0].pod, "pod-a");
     assert_eq!(
         change.pods[0].relay_url.as_deref(),
-        Some("http://10.0.0.7:8444")
+        Some("http://127.0.0.1:8444"),
+        "the relay URL is the report's source address and the port it states"
     );
     assert_eq!(change.pods[0].domains, ["live.example.com"]);
 

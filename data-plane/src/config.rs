@@ -88,10 +88,44 @@ const SETTINGS: &[Setting] = &[
          [default: 0.0.0.0:8444 in production, off in debug mode]",
     ),
     Setting::value(
-        "relay_url",
-        "HOP_SERVER_RELAY_URL",
-        "The URL other pods reach the relay listener at (http://POD_IP:8444) \
-         [default: from the bound address unless it is a wildcard]",
+        "relay_port",
+        "HOP_SERVER_RELAY_PORT",
+        "The port other pods reach the relay listener on, at the address this pod reports \
+         to the control-plane from [default: the listener's port]",
+    ),
+    Setting::value(
+        "relay_token",
+        "HOP_RELAY_TOKEN",
+        "The pods' shared relay secret, 32+ characters, not HOP_INTERNAL_TOKEN (secret; \
+         required with HOP_CONTROL_PLANE_URL or the relay listener)",
+    ),
+    Setting::value(
+        "relay_tls_cert",
+        "HOP_RELAY_TLS_CERT",
+        "PEM certificate chain: the relay listener serves HTTPS [default: plain HTTP]",
+    ),
+    Setting::value(
+        "relay_tls_key",
+        "HOP_RELAY_TLS_KEY",
+        "PEM private key of HOP_RELAY_TLS_CERT",
+    ),
+    Setting::value(
+        "relay_ca",
+        "HOP_RELAY_CA",
+        "PEM CA that issued the pods' relay certificates: relays go over HTTPS, verified \
+         against it alone [default: plain HTTP]",
+    ),
+    Setting::value(
+        "relay_server_name",
+        "HOP_RELAY_SERVER_NAME",
+        "The name every relay certificate carries (relay URLs are IP addresses) \
+         [default: hopgate-relay]",
+    ),
+    Setting::value(
+        "control_plane_ca",
+        "HOP_CONTROL_PLANE_CA",
+        "PEM CA an https:// HOP_CONTROL_PLANE_URL is verified against alone \
+         [default: the public roots]",
     ),
     Setting::value(
         "response_timeout",
@@ -187,6 +221,12 @@ const SETTINGS: &[Setting] = &[
     ),
 ];
 
+/// The shortest relay token accepted.
+pub(crate) const MIN_RELAY_TOKEN_LEN: usize = 32;
+
+/// The name relay certificates are verified for (`HOP_RELAY_SERVER_NAME`'s default).
+pub(crate) const DEFAULT_RELAY_SERVER_NAME: &str = "hopgate-relay";
+
 /// The data-plane's command line and settings.
 pub(crate) const SPEC: Spec = Spec {
     program: "hopgate-data-plane",
@@ -225,7 +265,18 @@ pub(crate) struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) relay_listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) relay_url: Option<String>,
+    pub(crate) relay_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) relay_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) relay_tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) relay_tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) relay_ca: Option<PathBuf>,
+    pub(crate) relay_server_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) control_plane_ca: Option<PathBuf>,
     #[serde(with = "values::duration")]
     pub(crate) response_timeout: Duration,
     #[serde(with = "values::duration")]
@@ -268,7 +319,13 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
             relay_listen: None,
-            relay_url: None,
+            relay_port: None,
+            relay_token: None,
+            relay_tls_cert: None,
+            relay_tls_key: None,
+            relay_ca: None,
+            relay_server_name: DEFAULT_RELAY_SERVER_NAME.to_owned(),
+            control_plane_ca: None,
             response_timeout: Duration::from_secs(60),
             stream_wait: Duration::from_secs(5),
             body_timeout: Duration::from_secs(30),
@@ -436,14 +493,7 @@ impl Config {
                  set it to 'off' without a control-plane",
             ));
         }
-        if let Some(url) = &self.relay_url
-            && !url.starts_with("http://")
-        {
-            return Err(bad(
-                "HOP_SERVER_RELAY_URL",
-                format!("'{url}' is not an http:// URL"),
-            ));
-        }
+        self.validate_internal_trust()?;
         if self.header_timeout.is_zero() {
             return Err(bad("HOP_SERVER_HEADER_TIMEOUT", "must be positive"));
         }
@@ -554,6 +604,9 @@ impl Config {
         }
     }
 }
+
+#[path = "config_trust.rs"]
+mod trust;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

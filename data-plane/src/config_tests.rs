@@ -2,6 +2,8 @@
 
 use super::*;
 
+const RELAY_TOKEN: &str = "relay-token-0123456789abcdef0123456789";
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
 
 fn fixture(name: &str) -> String {
@@ -81,7 +83,10 @@ fn the_deploy_example_parses() {
         env!("CARGO_MANIFEST_DIR"),
         "/../deploy/config/data-plane.toml"
     );
-    let env = [("HOP_INTERNAL_TOKEN", "internal-token-0123456789")];
+    let env = [
+        ("HOP_INTERNAL_TOKEN", "internal-token-0123456789"),
+        ("HOP_RELAY_TOKEN", RELAY_TOKEN),
+    ];
     let c = parse(&["--config", path], &env).unwrap();
     assert!(!c.debug && c.control_plane_url.is_some());
 }
@@ -157,6 +162,8 @@ fn production_mode_needs_the_control_plane() {
         "http://127.0.0.1:1",
         "--internal-token",
         "t",
+        "--relay-token",
+        RELAY_TOKEN,
     ];
     assert!(parse(&cp).is_ok());
     assert!(parse(&["--dev-domain", "a.test=0123456789abcdef"]).is_err());
@@ -185,7 +192,7 @@ fn a_control_plane_needs_its_token_and_excludes_the_dev_table() {
     let err = parse(&["--control-plane-url", "ftp://x", "--internal-token", "t"]).unwrap_err();
     assert!(err.starts_with("--control-plane-url: 'ftp://x'"), "{err}");
     let mut ok = url.to_vec();
-    ok.extend(["--internal-token", "t0ken"]);
+    ok.extend(["--internal-token", "t0ken", "--relay-token", RELAY_TOKEN]);
     let mut bad = ok.clone();
     ok.extend(["--pod-id", "pod-1"]);
     assert!(parse(&ok).is_ok());
@@ -200,12 +207,17 @@ fn print_config_masks_the_token_and_dev_keys() {
         ("HOP_SERVER_DEBUG", "true"),
         ("HOP_CONTROL_PLANE_URL", "http://127.0.0.1:1"),
         ("HOP_INTERNAL_TOKEN", "very-secret-token-0123"),
+        ("HOP_RELAY_TOKEN", RELAY_TOKEN),
     ];
     let loaded = load(["dp", "--print-config"], &&env[..]).unwrap();
     assert!(loaded.print_config);
     let text = loaded.to_toml().unwrap();
     assert!(text.contains("internal_token = \"***\""), "{text}");
-    assert!(!text.contains("very-secret"), "{text}");
+    assert!(text.contains("relay_token = \"***\""), "{text}");
+    assert!(
+        !text.contains("very-secret") && !text.contains(RELAY_TOKEN),
+        "{text}"
+    );
     let dev = [
         ("HOP_SERVER_DOMAIN", "gw.test"),
         ("HOP_SERVER_DEBUG", "true"),
@@ -227,6 +239,8 @@ fn the_relay_listener_is_on_in_production_and_checked() {
         "http://127.0.0.1:1",
         "--internal-token",
         "t",
+        "--relay-token",
+        RELAY_TOKEN,
     ];
     let with = |extra: &[&str]| {
         let mut args = cp.to_vec();
@@ -243,8 +257,84 @@ fn the_relay_listener_is_on_in_production_and_checked() {
     let env = [("HOP_SERVER_RELAY_LISTEN", "127.0.0.1:0")];
     let err = parse(&["--domain", "gw.test", "--debug"], &env).unwrap_err();
     assert!(err.starts_with("HOP_SERVER_RELAY_LISTEN: needs"), "{err}");
-    let err = with(&["--relay-url", "ftp://x"]).unwrap_err();
-    assert!(err.starts_with("--relay-url"), "{err}");
+    let err = with(&["--relay-port", "0"]).unwrap_err();
+    assert!(err.starts_with("--relay-port: must be"), "{err}");
+    assert_eq!(
+        with(&["--relay-port", "30444"]).unwrap().relay_port,
+        Some(30444)
+    );
+}
+
+#[test]
+fn the_relay_token_is_required_long_and_not_the_internal_token() {
+    let base = [
+        "--domain",
+        "gw.test",
+        "--control-plane-url",
+        "http://127.0.0.1:1",
+        "--internal-token",
+        "internal-token-0123456789abcdef0123456789",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        parse(&args, &[])
+    };
+    let err = with(&[]).unwrap_err();
+    assert!(err.starts_with("HOP_RELAY_TOKEN: required"), "{err}");
+    let err = with(&["--relay-token", "short-relay-token"]).unwrap_err();
+    assert!(err.starts_with("--relay-token: too short"), "{err}");
+    let err = with(&["--relay-token", base[5]]).unwrap_err();
+    assert!(err.starts_with("--relay-token: must differ"), "{err}");
+    let ok = with(&["--relay-token", RELAY_TOKEN]).unwrap();
+    assert_eq!(ok.relay_token.unwrap().expose(), RELAY_TOKEN);
+    // A debug pod without a control-plane neither relays nor is relayed to.
+    assert!(parse(&["--domain", "gw.test", "--debug"], &[]).is_ok());
+}
+
+#[test]
+fn tls_settings_come_in_pairs_and_need_what_they_secure() {
+    let base = [
+        "--domain",
+        "gw.test",
+        "--control-plane-url",
+        "http://127.0.0.1:1",
+        "--internal-token",
+        "t0ken",
+        "--relay-token",
+        RELAY_TOKEN,
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        parse(&args, &[])
+    };
+    let err = with(&["--relay-tls-cert", "/c.pem"]).unwrap_err();
+    assert!(err.starts_with("HOP_RELAY_TLS_KEY: required"), "{err}");
+    let pair = ["--relay-tls-cert", "/c.pem", "--relay-tls-key", "/k.pem"];
+    let err = with(&pair).unwrap_err();
+    assert!(err.starts_with("HOP_RELAY_CA: required"), "{err}");
+    let mut full = pair.to_vec();
+    full.extend(["--relay-ca", "/ca.pem"]);
+    let ok = with(&full).unwrap();
+    assert_eq!(ok.relay_server_name, "hopgate-relay");
+    full.extend(["--relay-listen", "off"]);
+    let err = with(&full).unwrap_err();
+    assert!(
+        err.starts_with("--relay-tls-cert: needs the relay listener"),
+        "{err}"
+    );
+    let err = with(&["--relay-server-name", "not a name"]).unwrap_err();
+    assert!(err.starts_with("--relay-server-name"), "{err}");
+    let err = with(&["--control-plane-ca", "/ca.pem"]).unwrap_err();
+    assert!(
+        err.starts_with("--control-plane-ca: needs an https://"),
+        "{err}"
+    );
+    let mut https = base.to_vec();
+    https[3] = "https://cp.test:8082";
+    https.extend(["--control-plane-ca", "/ca.pem"]);
+    assert!(parse(&https, &[]).is_ok());
 }
 
 #[test]

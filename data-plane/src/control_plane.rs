@@ -8,7 +8,10 @@
 //!
 //! The pod also asks for session placements (which other pods hold a session for which
 //! domain, with their relay URLs) and keeps the routing table's remote map in step with
-//! them, for cross-pod routing; its own report carries its relay URL.
+//! them, for cross-pod routing. Its own report states only its relay listener's port and
+//! whether it speaks TLS: the control-plane builds the relay URL from the address the
+//! report comes from. With `HOP_CONTROL_PLANE_CA`, both the stream and the reports trust
+//! that CA alone.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -19,6 +22,7 @@ use std::{
     time::Duration,
 };
 
+use anyhow::Context;
 use hopgate_table::{
     ChangeKind, Event, Placement, PodSessions, REPORT_INTERVAL, SessionReport, Subscriber,
     SubscriberConfig, Table, report_sessions,
@@ -26,6 +30,7 @@ use hopgate_table::{
 use slog::{Logger, info, warn};
 
 use crate::{
+    config::Config,
     metrics::Metrics,
     routing::{DomainEntry, RelayTargets, RoutingTable},
     session_actor::Revoked,
@@ -54,8 +59,28 @@ pub(crate) struct Link {
     pub(crate) token: String,
     pub(crate) pod_id: String,
     pub(crate) state_dir: Option<std::path::PathBuf>,
-    /// This pod's relay listener as other pods reach it, if it is a relay target.
-    pub(crate) relay_url: Option<String>,
+    /// The port other pods reach this pod's relay listener on, if it is a relay target.
+    pub(crate) relay_port: Option<u16>,
+    /// The relay listener speaks HTTPS.
+    pub(crate) relay_tls: bool,
+    /// `HOP_CONTROL_PLANE_CA`: the only root an https:// control-plane is verified against.
+    pub(crate) ca: Option<reqwest::Certificate>,
+}
+
+/// `HOP_CONTROL_PLANE_CA`, read, if set.
+pub(crate) fn trusted_ca(config: &Config) -> anyhow::Result<Option<reqwest::Certificate>> {
+    let Some(path) = &config.control_plane_ca else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path)
+        .with_context(|| format!("HOP_CONTROL_PLANE_CA: cannot read {}", path.display()))?;
+    let ca = reqwest::Certificate::from_pem(&pem).with_context(|| {
+        format!(
+            "HOP_CONTROL_PLANE_CA: {} is not a PEM certificate",
+            path.display()
+        )
+    })?;
+    Ok(Some(ca))
 }
 
 /// Subscribes to the table and starts the session reports. The returned subscriber must
@@ -71,6 +96,9 @@ pub(crate) fn start(
     let mut config = SubscriberConfig::new(&link.url, &link.token, &link.pod_id);
     if let Some(dir) = &link.state_dir {
         config = config.state_dir(dir);
+    }
+    if let Some(ca) = &link.ca {
+        config = config.trust_only(ca.clone());
     }
     let events_log = log.clone();
     let events_status = status.clone();
@@ -201,10 +229,13 @@ fn apply_placement(
 /// Tells the control-plane which domains have a live session here: when the set changes
 /// (checked often, sent at once) and every [`REPORT_INTERVAL`] regardless.
 async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-    {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(ca) = &link.ca {
+        builder = builder
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca.clone());
+    }
+    let client = match builder.build() {
         Ok(client) => client,
         Err(err) => {
             warn!(log, "no HTTP client for session reports"; "error" => %err);
@@ -220,7 +251,8 @@ async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
         if due {
             let report = SessionReport {
                 domains: domains.clone(),
-                relay_url: link.relay_url.clone(),
+                relay_port: link.relay_port,
+                relay_tls: link.relay_tls,
             };
             match report_sessions(&client, &link.url, &link.token, &link.pod_id, &report).await {
                 Ok(()) => {

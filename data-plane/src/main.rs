@@ -18,10 +18,11 @@
 //!   `limits`: the caps on requests in flight per domain and per client; `guarded_body`:
 //!   a response body holding what must live until the answer ends.
 //! - `relay_out`, `relay`: cross-pod routing, relaying a request to the pod that holds the
-//!   agent's session, and that pod's relay listener.
+//!   agent's session, and that pod's relay listener (`HOP_RELAY_TOKEN`); `relay_tls`:
+//!   HTTPS between pods on that path; `relay_url`: the relay's URL, built from parts and
+//!   checked to name the chosen pod.
 //! - `target`: only origin-form request targets pass the edge; `sni`: a request's Host
-//!   must be one its TLS connection was made for (else 421); `relay_url`: the relay's
-//!   URL, built from parts and checked to name the chosen pod.
+//!   must be one its TLS connection was made for (else 421).
 //! - `headers`, `pages`: forwarding rules and error pages; `plain_http`: port 80;
 //!   `internal`: `/metrics`, `/healthz`, `/readyz`; `metrics`: the Prometheus metrics.
 //! - `state_dir`: `HOP_SERVER_STATE_DIR` made private (`0700`, files `0600`).
@@ -46,6 +47,7 @@ mod plain_http;
 mod proxy;
 mod relay;
 mod relay_out;
+mod relay_tls;
 mod relay_url;
 mod request_actor;
 mod routing;
@@ -66,7 +68,7 @@ use std::{
 
 use actix_web::{App, HttpServer, web};
 use hopgate_transport::{Identity, Listener, ServerConfig};
-use slog::{Logger, error, info, warn};
+use slog::{Logger, error, info};
 
 use crate::{
     config::Config,
@@ -161,18 +163,11 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         .as_ref()
         .map(std::net::TcpListener::local_addr)
         .transpose()?;
-    let relay_url = config.relay_url.clone().or_else(|| {
-        relay_addr
-            .filter(|addr| !addr.ip().is_unspecified())
-            .map(|addr| format!("http://{addr}"))
-    });
-    if relay_addr.is_some() && relay_url.is_none() {
-        warn!(
-            log,
-            "the relay listener has a wildcard address and HOP_SERVER_RELAY_URL \
-            is unset: other pods can't relay to this one"
-        );
-    }
+    // The control-plane pairs this port with the address the pod reports from.
+    let relay_port = config
+        .relay_port
+        .or_else(|| relay_addr.map(|addr| addr.port()));
+    let relay_client_tls = relay_tls::client_for(&config)?;
     if config.debug {
         table_status
             .gateway_certificate
@@ -186,7 +181,9 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
                 token: token.expose().to_owned(),
                 pod_id: config.pod_id.clone().unwrap_or_else(default_pod_id),
                 state_dir: config.state_dir.clone(),
-                relay_url: relay_url.clone(),
+                relay_port,
+                relay_tls: config.relay_tls_cert.is_some(),
+                ca: control_plane::trusted_ca(&config)?,
             };
             info!(log, "routing table from the control-plane";
                 "control_plane" => url, "pod_id" => &link.pod_id);
@@ -252,27 +249,12 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     });
     let cross_pod = subscriber.is_some();
     let relay_token = config
-        .internal_token
+        .relay_token
         .as_ref()
         .map(|token| token.expose().to_owned())
         .unwrap_or_default();
     let relay = match relay_tcp {
-        Some(tcp) => {
-            let state = state.clone();
-            let token = web::Data::new(relay::RelayToken(relay_token.clone()));
-            Some(
-                HttpServer::new(move || {
-                    App::new()
-                        .app_data(state.clone())
-                        .app_data(token.clone())
-                        .default_service(web::to(relay::handle))
-                })
-                .disable_signals()
-                .tcp_nodelay(true)
-                .listen(tcp)?
-                .run(),
-            )
-        }
+        Some(tcp) => Some(relay_server(tcp, &config, state.clone(), &relay_token)?),
         None => None,
     };
     let edge = Arc::new(edge_listener::Edge {
@@ -292,7 +274,8 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let acceptor = certs::acceptor(store, chain.as_bytes(), key.as_bytes())?.build();
     let visitors = edge_listener::https(edge.clone(), https, acceptor, move || {
         // One connection pool to the other pods per worker thread.
-        let relay = relay_out::RelayClient::new(&relay_token).expect("an HTTP client");
+        let relay = relay_out::RelayClient::new(&relay_token, relay_client_tls.clone())
+            .expect("an HTTP client");
         App::new()
             .app_data(state.clone())
             .app_data(web::Data::new(relay))
@@ -348,7 +331,8 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     info!(log, "listening";
         "https" => https_addr.to_string(), "http" => http_addr.to_string(),
         "dtls" => dtls_addr.to_string(), "metrics" => metrics_addr.to_string(),
-        "relay" => relay_addr.map(|a| a.to_string()), "relay_url" => relay_url);
+        "relay" => relay_addr.map(|a| a.to_string()), "relay_port" => relay_port,
+        "relay_tls" => config.relay_tls_cert.is_some());
     let relay = async move {
         match relay {
             Some(server) => server.await,
@@ -366,6 +350,30 @@ fn listener_config(config: &Config, identity: Identity) -> ServerConfig {
     listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
     listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
     listener
+}
+
+/// The relay listener's server: HTTPS with `HOP_RELAY_TLS_CERT`/`_KEY`, and requests
+/// must carry `token`.
+fn relay_server(
+    tcp: std::net::TcpListener,
+    config: &Config,
+    state: web::Data<AppState>,
+    token: &str,
+) -> anyhow::Result<actix_web::dev::Server> {
+    let token = web::Data::new(relay::RelayToken(token.to_owned()));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(token.clone())
+            .default_service(web::to(relay::handle))
+    })
+    .disable_signals()
+    .tcp_nodelay(true);
+    let server = match (&config.relay_tls_cert, &config.relay_tls_key) {
+        (Some(cert), Some(key)) => server.listen_openssl(tcp, relay_tls::acceptor(cert, key)?)?,
+        _ => server.listen(tcp)?,
+    };
+    Ok(server.run())
 }
 
 /// The pod's default name: the host name (a Kubernetes pod's name), else a random one.

@@ -130,6 +130,8 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     "dtls_bad_cookie",
     // An agent session sent no hello within HOP_SERVER_HELLO_TIMEOUT: closed.
     "hello_timeout",
+    // A relayed request without the right HOP_RELAY_TOKEN (401).
+    "relay_token",
 ];
 
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.

@@ -1,7 +1,9 @@
 //! The relay listener (`HOP_SERVER_RELAY_LISTEN`): requests that other pods relay here
-//! because the agent's session for their domain lives on this pod. Plain HTTP/1.1 inside
-//! the cluster, authenticated with the shared `HOP_INTERNAL_TOKEN` in
-//! [`TOKEN_HEADER`] (compared in constant time; `Authorization` belongs to the visitor).
+//! because the agent's session for their domain lives on this pod. HTTP/1.1 inside the
+//! cluster (HTTPS with `HOP_RELAY_TLS_CERT`, see `relay_tls`), authenticated with the
+//! pods' own `HOP_RELAY_TOKEN` in [`TOKEN_HEADER`] (compared in constant time;
+//! `Authorization` belongs to the visitor). The control-plane's internal token opens
+//! nothing here: the control-plane never holds the relay token.
 //!
 //! The relaying pod has already computed what the agent gets: the visitor's headers with
 //! `X-Forwarded-*`/`Forwarded` and the visitor's `Host`. They are passed on as they
@@ -21,15 +23,22 @@ use crate::{
     routing::Route,
 };
 
-/// Carries `HOP_INTERNAL_TOKEN` from the relaying pod.
+/// Carries `HOP_RELAY_TOKEN` from the relaying pod.
 pub(crate) const TOKEN_HEADER: &str = "x-hopgate-relay-token";
 /// The visitor's HTTP version at the first pod (`1.0`, `1.1`, `2`).
 pub(crate) const VERSION_HEADER: &str = "x-hopgate-visitor-version";
 /// The request id the first pod gave the request (one id in both pods' logs).
 pub(crate) const REQUEST_ID_HEADER: &str = "x-hopgate-request-id";
 
-/// The token relayed requests must carry.
+/// The token relayed requests must carry (`HOP_RELAY_TOKEN`, never empty).
 pub(crate) struct RelayToken(pub(crate) String);
+
+impl RelayToken {
+    /// Whether `presented` is the token, in constant time.
+    fn admits(&self, presented: &[u8]) -> bool {
+        !self.0.is_empty() && bool::from(presented.ct_eq(self.0.as_bytes()))
+    }
+}
 
 pub(crate) async fn handle(
     req: HttpRequest,
@@ -41,12 +50,13 @@ pub(crate) async fn handle(
         .headers()
         .get(TOKEN_HEADER)
         .map_or(&b""[..], |v| v.as_bytes());
-    if !bool::from(presented.ct_eq(token.0.as_bytes())) {
+    if !token.admits(presented) {
+        state.metrics.rejected("relay_token");
         return pages::error(
             &req,
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            "Relayed requests need the internal token.",
+            "Relayed requests need the relay token.",
         );
     }
     if let Err(page) = proxy::origin_form(&req, &state) {

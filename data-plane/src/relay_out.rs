@@ -38,8 +38,10 @@ pub(crate) struct RelayClient {
 }
 
 impl RelayClient {
-    pub(crate) fn new(token: &str) -> reqwest::Result<Self> {
-        let client = reqwest::Client::builder()
+    /// A client sending `token` (`HOP_RELAY_TOKEN`); with `tls` (see `relay_tls`), it
+    /// relays over HTTPS only.
+    pub(crate) fn new(token: &str, tls: Option<rustls::ClientConfig>) -> reqwest::Result<Self> {
+        let mut builder = reqwest::Client::builder()
             .http1_only()
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(3))
@@ -47,10 +49,12 @@ impl RelayClient {
             .redirect(reqwest::redirect::Policy::none())
             // Pods talk to each other directly: no proxy from the environment sees the
             // visitors' requests or the relay secret.
-            .no_proxy()
-            .build()?;
+            .no_proxy();
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls).https_only(true);
+        }
         Ok(Self {
-            client,
+            client: builder.build()?,
             token: token.to_owned(),
         })
     }

@@ -4,6 +4,7 @@
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
 const TOKEN: &str = "secret-internal-token-0123456789";
+const RELAY_TOKEN: &str = "secret-relay-token-0123456789abcdef";
 
 const BINARY: &str = env!("CARGO_BIN_EXE_hopgate-data-plane");
 
@@ -57,6 +58,7 @@ fn print_config_shows_the_values_and_masks_the_token() {
         ("HOP_SERVER_DOMAIN", "gw.hopgate.test"),
         ("HOP_CONTROL_PLANE_URL", "http://127.0.0.1:8082"),
         ("HOP_INTERNAL_TOKEN", TOKEN),
+        ("HOP_RELAY_TOKEN", RELAY_TOKEN),
         ("HOP_LOG_LEVEL", "warn"),
     ];
     let (code, stdout, stderr) = run(&["--print-config", "--pod-id", "pod-7"], &env);
@@ -72,7 +74,13 @@ fn print_config_shows_the_values_and_masks_the_token() {
     ] {
         assert!(stdout.lines().any(|l| l == line), "{line} in:\n{stdout}");
     }
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    assert!(
+        stdout.lines().any(|l| l == "relay_token = \"***\""),
+        "{stdout}"
+    );
+    for secret in [TOKEN, RELAY_TOKEN] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
 }
 
 #[test]

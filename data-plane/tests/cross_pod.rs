@@ -190,7 +190,7 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     // No session anywhere: 502 "agent offline", from the pod reached and from the relay
     // listener alike; a relayed request is never relayed again.
     assert_eq!(b.status_of(NOBODY, "/").await, 502);
-    let token = control_plane::INTERNAL_TOKEN;
+    let token = RELAY_TOKEN;
     let (status, body) = relay_get(&b, NOBODY, Some(token)).await;
     assert_eq!(status, 502);
     assert!(body.contains("Agent offline"), "{body}");
@@ -202,7 +202,7 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     );
     let (status, body) = relay_get(&a, DOMAIN, Some(token)).await;
     assert_eq!(status, 200, "{body}");
-    // The relay listener wants the internal token.
+    // The relay listener wants the relay token.
     assert_eq!(
         relay_get(&a, DOMAIN, Some("wrong-token-0123456789"))
             .await
@@ -215,10 +215,12 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     // expired yet, sorted first): a request without a body goes on to the next pod.
     let dead = hopgate_table::SessionReport {
         domains: vec![DOMAIN.to_owned()],
-        relay_url: Some("http://127.0.0.1:1".to_owned()),
+        relay_port: Some(1),
+        relay_tls: false,
     };
     let cp_url = format!("http://{}", cp.internal);
-    hopgate_table::report_sessions(&reqwest::Client::new(), &cp_url, token, "pod-0", &dead)
+    let internal = control_plane::INTERNAL_TOKEN;
+    hopgate_table::report_sessions(&reqwest::Client::new(), &cp_url, internal, "pod-0", &dead)
         .await
         .unwrap();
     within(

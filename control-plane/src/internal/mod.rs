@@ -5,7 +5,11 @@
 //! - `GET /internal/v1/table?pod=POD&since=EPOCH:VERSION`: the table stream (`stream`);
 //!   With `placement=1` the stream also carries where agents' sessions are (`pods`).
 //! - `POST /internal/v1/pods/{pod}/sessions`: the pod's session report, MessagePack or
-//!   JSON `{"domains": [..], "relay_url": ".."}` (`pods`).
+//!   JSON `{"domains": [..], "relay_port": 8444, "relay_tls": true}` (`pods`). The relay
+//!   URL is built from the connection's source address and the stated port; a pod id
+//!   whose live report came from another address is refused (409).
+//!
+//! The listener serves HTTPS when `HOP_INTERNAL_TLS_CERT`/`_KEY` are set (see `tls`).
 
 mod pods;
 mod stream;
@@ -18,15 +22,18 @@ use std::{
 use actix_web::{
     App, FromRequest, HttpRequest, HttpResponse,
     dev::{Payload, ServiceFactory, ServiceRequest, ServiceResponse},
-    http::header::{AUTHORIZATION, CONTENT_TYPE},
+    http::{
+        StatusCode,
+        header::{AUTHORIZATION, CONTENT_TYPE},
+    },
     web,
 };
 use hopgate_table::{MSGPACK_CONTENT_TYPE, SessionReport, Since, TABLE_CONTENT_TYPE, valid_pod_id};
 use serde::Deserialize;
-use slog::{Logger, info};
+use slog::{Logger, info, warn};
 
 pub(crate) use self::pods::Pods;
-use crate::{admin::ApiError, config::Secret, domain_name, hub::Hub, keys};
+use crate::{admin::ApiError, config::Secret, domain_name, hub::Hub, keys, metrics::Metrics};
 
 /// The largest session report accepted.
 pub(crate) const MAX_REPORT: usize = 8 * 1024 * 1024;
@@ -35,6 +42,7 @@ pub(crate) struct InternalState {
     pub(crate) hub: Arc<Hub>,
     pub(crate) pods: Arc<Pods>,
     pub(crate) token: Secret,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) log: Logger,
 }
 
@@ -176,9 +184,24 @@ async fn report(
         .iter()
         .filter_map(|d| domain_name::normalize(d).ok())
         .collect();
-    let relay_url = report
-        .relay_url
-        .filter(|url| url.starts_with("http://") || url.starts_with("https://"));
-    state.pods.report(&pod, domains, relay_url);
+    let source = req
+        .peer_addr()
+        .ok_or_else(|| ApiError::bad_request("no peer address"))?
+        .ip();
+    let relay_url = match report.relay_port {
+        Some(0) => return Err(ApiError::bad_request("relay_port must be 1-65535")),
+        Some(port) => Some(pods::relay_url(source, port, report.relay_tls)),
+        None => None,
+    };
+    if let Err(taken) = state.pods.report(&pod, source, domains, relay_url) {
+        state.metrics.report_refused("address_changed");
+        warn!(state.log, "session report refused: the pod id reports from another address";
+            "pod" => &pod, "source" => source.to_string());
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "pod_address_changed",
+            taken.to_string(),
+        ));
+    }
     Ok(HttpResponse::NoContent().finish())
 }

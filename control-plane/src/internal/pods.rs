@@ -2,6 +2,11 @@
 //! memory only: a report is believed for [`REPORT_TTL`], so a dead pod drops out by
 //! itself, and a restarted control-plane is refilled by the next reports (every 10 s).
 //!
+//! A pod id belongs to the address that first reported it until its reports expire: a
+//! report for it from another address is refused ([`AddressChanged`]), so a holder of the
+//! internal token can't take over a live pod's id. The relay URL is built here from that
+//! address ([`relay_url`]), never taken from a report.
+//!
 //! The live reports are also published as a [`watch`] of the whole placement (pod →
 //! relay URL and domains), which every table stream that asked for placements turns into
 //! [`hopgate_table::Placement`] frames: at once when a report changes, and when one expires
@@ -9,6 +14,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -29,8 +35,29 @@ pub(crate) struct PodReport {
 /// Pod → its live report: what the table streams send.
 pub(crate) type PlacementMap = BTreeMap<String, PodReport>;
 
+/// A pod's last report: when, from which address, and what it said.
+struct Live {
+    at: Instant,
+    source: IpAddr,
+    report: PodReport,
+}
+
+/// A report for a pod id whose live report came from another address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this pod id reports from another address; it is free once that pod's report expires")]
+pub(crate) struct AddressChanged;
+
+/// Where other pods reach the relay listener of a pod that reported from `source`.
+pub(crate) fn relay_url(source: IpAddr, port: u16, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!(
+        "{scheme}://{}",
+        SocketAddr::new(source.to_canonical(), port)
+    )
+}
+
 pub(crate) struct Pods {
-    reports: Mutex<HashMap<String, (Instant, PodReport)>>,
+    reports: Mutex<HashMap<String, Live>>,
     placement: watch::Sender<Arc<PlacementMap>>,
 }
 
@@ -44,22 +71,33 @@ impl Default for Pods {
 }
 
 impl Pods {
-    /// Replaces `pod`'s report.
+    /// Replaces `pod`'s report, unless a live report for `pod` came from another address.
     pub(crate) fn report(
         &self,
         pod: &str,
+        source: IpAddr,
         domains: impl IntoIterator<Item = String>,
         relay_url: Option<String>,
-    ) {
+    ) -> Result<(), AddressChanged> {
         let now = Instant::now();
+        let source = source.to_canonical();
         let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
-        reports.retain(|_, (at, _)| now.duration_since(*at) < REPORT_TTL);
+        reports.retain(|_, live| now.duration_since(live.at) < REPORT_TTL);
+        if reports.get(pod).is_some_and(|live| live.source != source) {
+            return Err(AddressChanged);
+        }
         let report = PodReport {
             relay_url,
             domains: Arc::new(domains.into_iter().collect()),
         };
-        reports.insert(pod.to_owned(), (now, report));
+        let live = Live {
+            at: now,
+            source,
+            report,
+        };
+        reports.insert(pod.to_owned(), live);
         self.publish(&reports);
+        Ok(())
     }
 
     /// Drops expired reports (and tells the streams) every second, for ever.
@@ -74,18 +112,18 @@ impl Pods {
     fn expire_at(&self, now: Instant) {
         let mut reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
         let before = reports.len();
-        reports.retain(|_, (at, _)| now.saturating_duration_since(*at) < REPORT_TTL);
+        reports.retain(|_, live| now.saturating_duration_since(live.at) < REPORT_TTL);
         if reports.len() != before {
             self.publish(&reports);
         }
     }
 
     /// Publishes the live reports when they differ from the last published ones.
-    fn publish(&self, reports: &HashMap<String, (Instant, PodReport)>) {
+    fn publish(&self, reports: &HashMap<String, Live>) {
         let map: PlacementMap = reports
             .iter()
-            .filter(|(_, (_, report))| !report.domains.is_empty())
-            .map(|(pod, (_, report))| (pod.clone(), report.clone()))
+            .filter(|(_, live)| !live.report.domains.is_empty())
+            .map(|(pod, live)| (pod.clone(), live.report.clone()))
             .collect();
         self.placement.send_if_modified(|current| {
             if **current == map {
@@ -110,8 +148,8 @@ impl Pods {
         let reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
         let mut pods: Vec<(&String, &BTreeSet<String>)> = reports
             .iter()
-            .filter(|(_, (at, _))| now.saturating_duration_since(*at) < REPORT_TTL)
-            .map(|(pod, (_, report))| (pod, &*report.domains))
+            .filter(|(_, live)| now.saturating_duration_since(live.at) < REPORT_TTL)
+            .map(|(pod, live)| (pod, &*live.report.domains))
             .collect();
         pods.sort();
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
@@ -129,7 +167,7 @@ impl Pods {
         let reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
         reports
             .values()
-            .filter(|(at, _)| now.duration_since(*at) < REPORT_TTL)
+            .filter(|live| now.duration_since(live.at) < REPORT_TTL)
             .count()
     }
 }
@@ -138,15 +176,51 @@ impl Pods {
 mod tests {
     use super::*;
 
+    const POD_A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const POD_B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn a_pod_id_belongs_to_its_address_until_its_report_expires() {
+        let pods = Pods::default();
+        pods.report("pod-a", POD_A, ["a.test".to_owned()], None)
+            .unwrap();
+        let taken = pods.report("pod-a", POD_B, ["b.test".to_owned()], None);
+        assert_eq!(taken, Err(AddressChanged));
+        assert_eq!(pods.by_domain()["a.test"], ["pod-a"]);
+        assert!(!pods.by_domain().contains_key("b.test"));
+        // The same address as IPv4-mapped IPv6 (a dual-stack listener) is the same pod.
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped());
+        pods.report("pod-a", mapped, ["a.test".to_owned()], None)
+            .unwrap();
+        pods.expire_at(Instant::now() + REPORT_TTL + Duration::from_secs(1));
+        pods.report("pod-a", POD_B, ["b.test".to_owned()], None)
+            .unwrap();
+    }
+
+    #[test]
+    fn relay_urls_are_built_from_the_source_address() {
+        assert_eq!(relay_url(POD_A, 8444, false), "http://10.0.0.1:8444");
+        assert_eq!(relay_url(POD_A, 8444, true), "https://10.0.0.1:8444");
+        let v6: IpAddr = "fd00::7".parse().unwrap();
+        assert_eq!(relay_url(v6, 8444, true), "https://[fd00::7]:8444");
+    }
+
     #[test]
     fn reports_map_domains_to_pods_and_expire() {
         let pods = Pods::default();
-        pods.report("pod-b", ["a.test".to_owned()], None);
-        pods.report("pod-a", ["a.test".to_owned(), "b.test".to_owned()], None);
+        pods.report("pod-b", POD_B, ["a.test".to_owned()], None)
+            .unwrap();
+        pods.report(
+            "pod-a",
+            POD_A,
+            ["a.test".to_owned(), "b.test".to_owned()],
+            None,
+        )
+        .unwrap();
         let map = pods.by_domain();
         assert_eq!(map["a.test"], ["pod-a", "pod-b"]);
         assert_eq!(map["b.test"], ["pod-a"]);
-        pods.report("pod-a", [], None);
+        pods.report("pod-a", POD_A, [], None).unwrap();
         assert!(!pods.by_domain().contains_key("b.test"));
         assert_eq!(pods.live(), 2);
         let later = Instant::now() + REPORT_TTL + Duration::from_secs(1);
@@ -158,15 +232,17 @@ mod tests {
         let pods = Pods::default();
         let mut watch = pods.watch();
         let relay = Some("http://10.0.0.1:8444".to_owned());
-        pods.report("pod-a", ["a.test".to_owned()], relay.clone());
+        pods.report("pod-a", POD_A, ["a.test".to_owned()], relay.clone())
+            .unwrap();
         assert!(watch.has_changed().unwrap());
         let seen = watch.borrow_and_update().clone();
         assert_eq!(seen["pod-a"].relay_url, relay);
         // The same report again (the periodic refresh) publishes nothing.
-        pods.report("pod-a", ["a.test".to_owned()], relay.clone());
+        pods.report("pod-a", POD_A, ["a.test".to_owned()], relay.clone())
+            .unwrap();
         assert!(!watch.has_changed().unwrap());
         // A pod with no sessions is not in the placement.
-        pods.report("pod-b", [], None);
+        pods.report("pod-b", POD_B, [], None).unwrap();
         assert!(!watch.has_changed().unwrap());
         pods.expire_at(Instant::now() + REPORT_TTL + Duration::from_secs(1));
         assert!(watch.has_changed().unwrap());

@@ -5,6 +5,7 @@
 pub mod control_plane;
 pub mod forwarder;
 pub mod local;
+pub mod pki;
 pub mod raw_visitor;
 pub mod two_pods;
 
@@ -22,6 +23,8 @@ use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification, Session, 
 use hopgate_tunnel::{FrameReader, FrameWriter, agent_hello};
 
 pub const KEY: &str = "test-key-0123456789abcdef0123456789";
+/// The pods' relay token (`HOP_RELAY_TOKEN`), which the control-plane never sees.
+pub const RELAY_TOKEN: &str = "relay-token-for-tests-0123456789abcdef";
 
 pub struct DataPlane {
     child: Child,
@@ -133,6 +136,7 @@ impl DataPlane {
         let env = [
             ("HOP_CONTROL_PLANE_URL", url.as_str()),
             ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
+            ("HOP_RELAY_TOKEN", RELAY_TOKEN),
             ("HOP_POD_ID", pod_id),
         ];
         Self::launch(&env, state)
@@ -152,6 +156,7 @@ impl DataPlane {
         let mut env = vec![
             ("HOP_CONTROL_PLANE_URL", url.as_str()),
             ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
+            ("HOP_RELAY_TOKEN", RELAY_TOKEN),
             ("HOP_POD_ID", pod_id),
             ("HOP_SERVER_RELAY_LISTEN", "127.0.0.1:0"),
         ];
@@ -185,6 +190,7 @@ impl DataPlane {
             ("HOP_SERVER_HTTP_LISTEN", http_listen),
             ("HOP_CONTROL_PLANE_URL", url.as_str()),
             ("HOP_INTERNAL_TOKEN", control_plane::INTERNAL_TOKEN),
+            ("HOP_RELAY_TOKEN", RELAY_TOKEN),
             ("HOP_POD_ID", pod_id),
         ];
         let mut dp = Self::launch(&env, Arc::new(TempDir::new("dp")));

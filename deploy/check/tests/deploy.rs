@@ -15,7 +15,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Environment variables that carry secrets: never a literal value in a manifest.
-const SECRET_VARS: [&str; 3] = ["HOP_ADMIN_API_KEY", "HOP_INTERNAL_TOKEN", "HOP_DB_DSN"];
+const SECRET_VARS: [&str; 4] = [
+    "HOP_ADMIN_API_KEY",
+    "HOP_INTERNAL_TOKEN",
+    "HOP_RELAY_TOKEN",
+    "HOP_DB_DSN",
+];
 const DATA_PLANE: &str = "hopgate-data-plane";
 const CONTROL_PLANE: &str = "hopgate-control-plane";
 /// The Secret the base refers to (created out of band in production).
@@ -468,9 +473,16 @@ fn check_overlay(m: &Manifests) {
     let internal_service_port = service_port_to(internal_port).unwrap_or_else(|| {
         panic!("{overlay}: the control-plane Service doesn't expose the internal port")
     });
+    // http:// or https:// (with HOP_INTERNAL_TLS_CERT, checked for production).
+    let url = env_value(dpc, "HOP_CONTROL_PLANE_URL");
+    let scheme = if env(cpc, "HOP_INTERNAL_TLS_CERT").is_some() {
+        "https"
+    } else {
+        "http"
+    };
     assert_eq!(
-        env_value(dpc, "HOP_CONTROL_PLANE_URL"),
-        format!("http://{CONTROL_PLANE}:{internal_service_port}"),
+        url,
+        format!("{scheme}://{CONTROL_PLANE}:{internal_service_port}"),
         "{overlay}: the pods must subscribe to the control-plane Service's internal port"
     );
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
@@ -515,16 +527,20 @@ fn production_overlay_is_highly_available_and_not_in_debug_mode() {
         "production: debug mode must be off"
     );
     // Several replicas work because pods relay to the one holding the agent's session:
-    // the relay listener is a container port, and its URL is the pod's own IP.
+    // the relay listener is a container port (the control-plane pairs it with the pod's
+    // IP), and the pods authenticate each other with the relay token.
     let container = m.container(dp);
     let relay = listen_port(env_value(container, "HOP_SERVER_RELAY_LISTEN"));
     assert_eq!(container_port(container, &Value::from(relay), "TCP"), relay);
-    assert_eq!(
-        env_value(container, "HOP_SERVER_RELAY_URL"),
-        format!("http://$(POD_IP):{relay}")
+    assert!(
+        env(container, "HOP_SERVER_RELAY_URL").is_none(),
+        "production: HOP_SERVER_RELAY_URL is no longer a setting"
     );
-    let pod_ip = env(container, "POD_IP").expect("POD_IP from the downward API");
-    assert_eq!(pod_ip["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
+    assert!(
+        env(container, "HOP_RELAY_TOKEN").is_some(),
+        "production: HOP_RELAY_TOKEN"
+    );
+    check_internal_tls(&m);
     let hpa = m.get("HorizontalPodAutoscaler", DATA_PLANE);
     assert!(hpa["spec"]["minReplicas"].as_u64() >= Some(2));
     let pdb = m.get("PodDisruptionBudget", DATA_PLANE);
@@ -548,6 +564,72 @@ fn production_overlay_is_highly_available_and_not_in_debug_mode() {
             .as_str()
             .is_some_and(|image| image.contains(':') && !image.ends_with(":latest")),
         "production: pin the image tag"
+    );
+}
+
+/// A file setting's path lies in a volume mounted from a Secret; the Secret's name.
+fn secret_file<'a>(m: &'a Manifests, deployment: &'a Value, var: &str) -> &'a str {
+    let container = m.container(deployment);
+    let path = env_value(container, var);
+    let mount = array(&container["volumeMounts"], "volumeMounts")
+        .iter()
+        .find(|mount| path.starts_with(&format!("{}/", str_of(&mount["mountPath"], "mountPath"))))
+        .unwrap_or_else(|| panic!("{}: {var}={path} is in no mounted volume", m.overlay));
+    let volumes = array(
+        &deployment["spec"]["template"]["spec"]["volumes"],
+        "volumes",
+    );
+    let volume = volumes
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap_or_else(|| panic!("{}: no volume {}", m.overlay, mount["name"]));
+    let secret = str_of(
+        &volume["secret"]["secretName"],
+        &format!("{}: {var}'s volume must be a Secret", m.overlay),
+    );
+    let file = path.rsplit('/').next().unwrap_or(path);
+    let items = volume["secret"]["items"].as_array();
+    assert!(
+        items.is_none_or(|items| items.iter().any(|item| item["path"] == file)),
+        "{}: Secret {secret} projects no {file} for {var}",
+        m.overlay
+    );
+    secret
+}
+
+/// Production: HTTPS on the table stream and on the relay, keys from Secrets as files, and
+/// the pods hold the control-plane's CA but never its key.
+fn check_internal_tls(m: &Manifests) {
+    let cp = m.deployment(CONTROL_PLANE);
+    let dp = m.deployment(DATA_PLANE);
+    let internal_tls = secret_file(m, cp, "HOP_INTERNAL_TLS_CERT");
+    assert_eq!(secret_file(m, cp, "HOP_INTERNAL_TLS_KEY"), internal_tls);
+    let dpc = m.container(dp);
+    assert!(
+        env_value(dpc, "HOP_CONTROL_PLANE_URL").starts_with("https://"),
+        "production: the pods subscribe over HTTPS"
+    );
+    assert_eq!(secret_file(m, dp, "HOP_CONTROL_PLANE_CA"), internal_tls);
+    let pod_volumes = array(&dp["spec"]["template"]["spec"]["volumes"], "volumes");
+    for volume in pod_volumes
+        .iter()
+        .filter(|v| v["secret"]["secretName"] == internal_tls)
+    {
+        let items = array(
+            &volume["secret"]["items"],
+            "items of the control-plane's Secret",
+        );
+        assert!(
+            items.iter().all(|item| item["key"] == "ca.crt"),
+            "production: pods must get only ca.crt of {internal_tls}"
+        );
+    }
+    let relay_tls = secret_file(m, dp, "HOP_RELAY_TLS_CERT");
+    assert_eq!(secret_file(m, dp, "HOP_RELAY_TLS_KEY"), relay_tls);
+    assert_eq!(secret_file(m, dp, "HOP_RELAY_CA"), relay_tls);
+    assert_ne!(
+        relay_tls, internal_tls,
+        "production: the relay has its own certificate"
     );
 }
 

@@ -57,10 +57,15 @@ impl Request {
         if !token_ok {
             return Err(StartError::BadToken);
         }
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .tcp_keepalive(Duration::from_secs(15))
-            .build()?;
+            .tcp_keepalive(Duration::from_secs(15));
+        if let Some(ca) = &config.trusted_ca {
+            client = client
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(ca.clone());
+        }
+        let client = client.build()?;
         Ok(Self {
             client,
             url,

@@ -81,6 +81,9 @@ pub struct SubscriberConfig {
     pub state_dir: Option<PathBuf>,
     /// A stream with no frame for this long is reconnected.
     pub dead_after: Duration,
+    /// The only root an `https://` control-plane is verified against
+    /// ([`SubscriberConfig::trust_only`]); `None`: the built-in public roots.
+    pub(crate) trusted_ca: Option<reqwest::Certificate>,
     pub(crate) on_event: Option<Arc<OnEvent>>,
     pub(crate) on_placement: Option<Arc<OnPlacement>>,
 }
@@ -93,6 +96,7 @@ impl std::fmt::Debug for SubscriberConfig {
             .field("pod_id", &self.pod_id)
             .field("state_dir", &self.state_dir)
             .field("dead_after", &self.dead_after)
+            .field("trusted_ca", &self.trusted_ca.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +109,7 @@ impl SubscriberConfig {
             pod_id: pod_id.to_owned(),
             state_dir: None,
             dead_after: DEAD_AFTER,
+            trusted_ca: None,
             on_event: None,
             on_placement: None,
         }
@@ -113,6 +118,12 @@ impl SubscriberConfig {
     /// Keep the last snapshot in `dir` (created if missing).
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Verify an `https://` control-plane against `ca` alone (`HOP_CONTROL_PLANE_CA`).
+    pub fn trust_only(mut self, ca: reqwest::Certificate) -> Self {
+        self.trusted_ca = Some(ca);
         self
     }
 

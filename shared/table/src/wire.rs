@@ -20,8 +20,12 @@
 //! The first placement on a stream has `replace: true` and lists every pod with a live
 //! report (the pod drops whatever it knew); later ones list only the pods whose report
 //! changed, a pod with no domains meaning "forget this pod" (its report expired or it has
-//! no session left). [`SessionReport::relay_url`] is `#[serde(default)]`: an old pod's
-//! report still decodes, and a pod without a relay URL is never a relay target.
+//! no session left).
+//!
+//! A pod never names its relay host: its report states only the relay listener's port
+//! ([`SessionReport::relay_port`]) and whether it speaks TLS, and the control-plane builds
+//! [`PodSessions::relay_url`] from the report's TCP source address. A report without a
+//! port (an older pod's, whose `relay_url` field is ignored) makes no relay target.
 
 use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
@@ -85,8 +89,9 @@ pub struct Placement {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodSessions {
     pub pod: String,
-    /// Where other pods relay requests for these domains (`http://10.0.3.7:8444`); `None`
-    /// when the pod has no relay listener.
+    /// Where other pods relay requests for these domains (`https://10.0.3.7:8444`), built
+    /// by the control-plane from the address the pod reported from; `None` when the pod
+    /// has no relay listener.
     #[serde(default)]
     pub relay_url: Option<String>,
     /// Domains with a live session on the pod; empty: the pod has none (forget it).
@@ -176,10 +181,13 @@ impl fmt::Debug for CertificateRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionReport {
     pub domains: Vec<String>,
-    /// The pod's relay listener as other pods reach it (`HOP_SERVER_RELAY_URL`); absent in
-    /// reports from pods built before cross-pod routing.
+    /// The port other pods reach this pod's relay listener on, at the address the report
+    /// comes from; `None`: no relay listener (or a pod built before this field).
     #[serde(default)]
-    pub relay_url: Option<String>,
+    pub relay_port: Option<u16>,
+    /// The relay listener speaks HTTPS.
+    #[serde(default)]
+    pub relay_tls: bool,
 }
 
 /// Whether `id` can name a pod: 1 to 128 characters of `[A-Za-z0-9._-]` (it travels in a
@@ -313,18 +321,20 @@ mod tests {
     }
 
     #[test]
-    fn an_old_report_decodes_without_a_relay_url() {
+    fn an_old_report_decodes_without_a_relay_port() {
         #[derive(Serialize)]
         struct OldReport {
             domains: Vec<String>,
+            relay_url: Option<String>,
         }
         let bytes = rmp_serde::to_vec_named(&OldReport {
             domains: vec!["a.test".into()],
+            relay_url: Some("http://10.0.0.1:8444".into()),
         })
         .unwrap();
         let report: SessionReport = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(report.domains, ["a.test"]);
-        assert_eq!(report.relay_url, None);
+        assert_eq!((report.relay_port, report.relay_tls), (None, false));
     }
 
     #[test]
