@@ -4,12 +4,13 @@
 //! of a small built-in service; measures the p99 latency of a visitor of `b` (a new
 //! connection per request) without an attack, then during each attack in turn:
 //!
-//! - `stalled_uploads`: 1,100 POSTs to `a` with `Content-Length: 1000000`, one byte a second;
+//! - `stalled_uploads`: 1,100 POSTs to `a` from 127.0.0.2 with `Content-Length: 1000000`,
+//!   one byte a second;
 //! - `handshake_flood`: fake DTLS ClientHellos from 127.0.0.2, each from a new port;
 //! - `silent_tcp`: 4,000 TCP connections to the HTTPS listener from 127.0.0.2 that never
 //!   send a byte;
-//! - `h2_stream_flood`: one HTTP/2 connection opening streams to `a` as fast as the pod
-//!   allows, never reading an answer.
+//! - `h2_stream_flood`: one HTTP/2 connection from 127.0.0.2 opening streams to `a` as
+//!   fast as the pod allows, never reading an answer.
 //!
 //! Every attack is bounded in count and time and stops by itself; all traffic stays on
 //! 127.0.0.0/8. Prints one figure a line (`name value unit`): `abuse.baseline.victim_p99_ms`

@@ -131,6 +131,8 @@ pub(crate) fn acceptor(
     // 5-byte record header first and the record after it. The setting is taken when a
     // connection starts, so it holds whichever per-name context SNI picks.
     builder.set_read_ahead(true);
+    // HTTP/2 or HTTP/1.1 by ALPN, also for names without a certificate of their own.
+    builder.set_alpn_select_callback(|_, client| select_alpn(client));
     builder.set_servername_callback(move |ssl, _alert| {
         if let Some(name) = ssl.servername(NameType::HOST_NAME)
             && let Some(context) = store.lookup(name)

@@ -121,7 +121,6 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     // An HTTP/2 connection the pod closed with an error GOAWAY (rapid reset, floods h2
     // detects, protocol errors).
     "h2_abuse",
-
     // A DTLS handshake refused: its source IP had HOP_SERVER_DTLS_HANDSHAKES_PER_IP in
     // progress (copied from the listener at scrape time).
     "dtls_per_ip",

@@ -1,13 +1,16 @@
 //! TLS to the pod's HTTPS listener, trusting its debug certificate, with a chosen ALPN.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use anyhow::Context;
 use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
-/// Connects to `https` naming `domain`, offering `alpn` (e.g. `h2`, `http/1.1`).
+/// TLS clients offering `alpn` (e.g. `h2`, `http/1.1`).
 #[derive(Clone)]
 pub(crate) struct Tls {
     connector: TlsConnector,
@@ -30,12 +33,17 @@ impl Tls {
         })
     }
 
-    pub(crate) async fn connect(
+    /// Connects to `https` from the local address `from` (an attacker's own, so the pod's
+    /// per-IP caps fall on it and not on the visitor), naming `domain`.
+    pub(crate) async fn connect_from(
         &self,
+        from: IpAddr,
         https: SocketAddr,
         domain: &str,
     ) -> anyhow::Result<TlsStream<TcpStream>> {
-        let tcp = TcpStream::connect(https).await?;
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(from, 0))?;
+        let tcp = socket.connect(https).await?;
         tcp.set_nodelay(true)?;
         let name = ServerName::try_from(domain.to_owned()).context("a server name")?;
         Ok(self.connector.connect(name, tcp).await?)

@@ -4,7 +4,7 @@
 
 use std::{future::poll_fn, time::Duration};
 
-use super::Context;
+use super::{ATTACKER, Context};
 use crate::abuse::{pod::TARGET, tls::Tls};
 
 const MAX_STREAMS: usize = 50_000;
@@ -13,7 +13,7 @@ const READY_AFTER: usize = 1_000;
 
 pub(super) async fn run(context: Context) -> anyhow::Result<String> {
     let tls = Tls::new(&context.cert_pem, b"h2")?;
-    let stream = tls.connect(context.https, TARGET).await?;
+    let stream = tls.connect_from(ATTACKER, context.https, TARGET).await?;
     let (mut requests, connection) = h2::client::handshake(stream).await?;
     let driver = tokio::spawn(connection);
     let mut unread = Vec::new();

@@ -8,6 +8,7 @@ mod silent_tcp;
 mod stalled_uploads;
 
 use std::{
+    net::{IpAddr, Ipv4Addr},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -19,6 +20,8 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 use super::pod::Gateway;
 
+/// Where the attacks come from; the victim visits from 127.0.0.1.
+pub(crate) const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 /// No attack lasts longer than this, told to stop or not.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(40);
 /// How long an attack may take to build up before the victim is measured anyway.

@@ -11,7 +11,7 @@ use std::{
 
 use tokio::{io::AsyncWriteExt, sync::Semaphore, task::JoinSet};
 
-use super::{Context, Stop};
+use super::{ATTACKER, Context, Stop};
 use crate::abuse::{pod::TARGET, tls::Tls};
 
 const UPLOADS: usize = 1_100;
@@ -31,7 +31,7 @@ pub(super) async fn run(context: Context) -> anyhow::Result<String> {
         let (tls, stop, open) = (tls.clone(), context.stop.clone(), open.clone());
         let https = context.https;
         tasks.spawn(async move {
-            let stream = tls.connect(https, TARGET).await;
+            let stream = tls.connect_from(ATTACKER, https, TARGET).await;
             drop(permit);
             if let Ok(stream) = stream {
                 upload(stream, &stop, &open).await;
