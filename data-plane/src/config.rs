@@ -212,7 +212,13 @@ const SETTINGS: &[Setting] = &[
         "hello_timeout",
         "HOP_SERVER_HELLO_TIMEOUT",
         "How long a new agent session may take to send its hello; until then it may open one \
-         stream and send 64 KiB [default: 5s]",
+         stream and send HOP_SERVER_HELLO_RECEIVE_WINDOW [default: 5s]",
+    ),
+    Setting::value(
+        "hello_receive_window",
+        "HOP_SERVER_HELLO_RECEIVE_WINDOW",
+        "Bytes a new agent session may send before its hello is accepted, at least 16384 \
+         [default: 65536]",
     ),
     Setting::value(
         "log_level",
@@ -298,6 +304,7 @@ pub(crate) struct Config {
     pub(crate) dtls_handshake_timeout: Duration,
     #[serde(with = "values::duration")]
     pub(crate) hello_timeout: Duration,
+    pub(crate) hello_receive_window: u32,
     pub(crate) log_level: LogLevel,
 }
 
@@ -344,6 +351,7 @@ impl Default for Config {
             dtls_handshakes_per_ip: 8,
             dtls_handshake_timeout: Duration::from_secs(5),
             hello_timeout: Duration::from_secs(5),
+            hello_receive_window: 64 * 1024,
             log_level: LogLevel::Info,
         }
     }
@@ -589,6 +597,12 @@ impl Config {
             return Err(bad(
                 "HOP_SERVER_HELLO_TIMEOUT",
                 "must be positive and at most 60s",
+            ));
+        }
+        if !(16 * 1024..=1024 * 1024).contains(&self.hello_receive_window) {
+            return Err(bad(
+                "HOP_SERVER_HELLO_RECEIVE_WINDOW",
+                "must be 16384..=1048576 bytes (a hello must fit; more is held for strangers)",
             ));
         }
         Ok(())

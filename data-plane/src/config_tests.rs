@@ -60,6 +60,7 @@ fn the_valid_fixture_sets_every_value() {
     assert_eq!(c.dtls_handshakes_per_ip, 4);
     assert_eq!(c.dtls_handshake_timeout, Duration::from_secs(3));
     assert_eq!(c.hello_timeout, Duration::from_secs(2));
+    assert_eq!(c.hello_receive_window, 32768);
     assert_eq!(c.log_level, LogLevel::Debug);
 }
 
@@ -439,6 +440,7 @@ fn agent_limits_have_defaults_and_are_checked() {
     assert_eq!(defaults.dtls_handshakes_per_ip, 8);
     assert_eq!(defaults.dtls_handshake_timeout, Duration::from_secs(5));
     assert_eq!(defaults.hello_timeout, Duration::from_secs(5));
+    assert_eq!(defaults.hello_receive_window, 65536);
     let with = |name, value| {
         let mut env = base.to_vec();
         env.push((name, value));
@@ -455,6 +457,8 @@ fn agent_limits_have_defaults_and_are_checked() {
         ("HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT", "2m"),
         ("HOP_SERVER_HELLO_TIMEOUT", "0"),
         ("HOP_SERVER_HELLO_TIMEOUT", "1h"),
+        ("HOP_SERVER_HELLO_RECEIVE_WINDOW", "1000"),
+        ("HOP_SERVER_HELLO_RECEIVE_WINDOW", "33554432"),
     ] {
         let err = with(name, value).unwrap_err();
         assert!(err.starts_with(name), "{name}={value}: {err}");

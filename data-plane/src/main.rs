@@ -349,6 +349,7 @@ fn listener_config(config: &Config, identity: Identity) -> ServerConfig {
     listener.max_handshakes = crate::config::MAX_HANDSHAKES as usize;
     listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
     listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
+    listener.pre_hello_receive_window = config.hello_receive_window;
     listener
 }
 

@@ -59,13 +59,18 @@ pub(crate) fn database_file(url: &str) -> Option<(PathBuf, bool)> {
     Some((PathBuf::from(path), query.contains("mode=rwc")))
 }
 
-/// Makes `db` and its `-wal`/`-shm` files `0600`, creating `db` empty first if `create`.
+/// Makes `db` and its `-wal`/`-shm`/`-journal` files `0600`, creating `db` empty first if `create`.
 pub(crate) fn make_private(db: &Path, create: bool) -> io::Result<Vec<Change>> {
     let mut changes = Vec::new();
     if create {
         note(&mut changes, db, ensure_private_file(db)?);
     }
-    for path in [db.to_owned(), companion(db, "-wal"), companion(db, "-shm")] {
+    for path in [
+        db.to_owned(),
+        companion(db, "-wal"),
+        companion(db, "-shm"),
+        companion(db, "-journal"),
+    ] {
         if let Some(state) = tighten_private_file(&path)? {
             note(&mut changes, &path, state);
         }
