@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{control_plane::ControlPlane, forwarder::Forwarder, local::*, *};
+use common::{control_plane::ControlPlane, forwarder::Forwarder, local::*, two_pods::TwoPods, *};
 use sha2::{Digest, Sha256};
 
 const DOMAIN: &str = "shop.gw.hopgate.test";
@@ -62,19 +62,9 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     let cp = ControlPlane::start();
     let key = cp.register(DOMAIN).await;
     cp.register(NOBODY).await;
-    let a = DataPlane::relaying(&cp, "pod-a", Arc::new(TempDir::new("dp")), &[]);
-    let b = DataPlane::relaying(&cp, "pod-b", Arc::new(TempDir::new("dp")), &[]);
-    a.wait_ready(Duration::from_secs(10)).await;
-    b.wait_ready(Duration::from_secs(10)).await;
-    let local = start_local_service("127.0.0.1:0".parse().unwrap());
-    let agent = Agent::start_with_key(&a, DOMAIN, local, &key);
-    agent.wait_connected(Duration::from_secs(10));
-    within(
-        Duration::from_secs(5),
-        "pod-b learns where the agent is",
-        || async { b.status_of(DOMAIN, "/status/204").await == 204 },
-    )
-    .await;
+    let TwoPods {
+        a, b, agent, cp, ..
+    } = TwoPods::start_on(cp, DOMAIN, &key, &[]).await;
     assert!(pods_of(&cp, DOMAIN).await.contains("pod-a"));
 
     // The agent sees the same request whichever pod the visitor reached: the forwarding

@@ -17,7 +17,7 @@ use std::{
 
 use common::{local::*, *};
 use hopgate_test_support::{Prober, ProcStats, is_alive, wait_for_fds_at_most};
-use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls_pki_types::ServerName;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpSocket, TcpStream},
@@ -83,22 +83,10 @@ async fn tls_from(
     from: [u8; 4],
     alpn: &[u8],
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&dp.cert_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
+    let config = dp.tls_offering(alpn);
     let tcp = tcp_from(from, dp.https).await?;
     let name = ServerName::try_from(DOMAIN.to_owned()).unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
+    TlsConnector::from(config).connect(name, tcp).await
 }
 
 /// Whether the server closed `stream` (EOF or reset) within `limit`.

@@ -7,7 +7,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{control_plane::ControlPlane, local::*, pki::Pki, *};
+use common::{control_plane::ControlPlane, local::*, pki::Pki, two_pods::TwoPods, *};
 
 const DOMAIN: &str = "shop.gw.hopgate.test";
 
@@ -25,22 +25,6 @@ async fn relay_get(dp: &DataPlane, host: &str, token: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
-}
-
-/// Polls until `check` holds.
-async fn within<Fut: std::future::Future<Output = bool>>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Fut,
-) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,20 +72,14 @@ async fn with_tls_the_table_and_the_relay_are_https_and_plain_http_is_refused() 
         ("HOP_RELAY_TLS_KEY", relay_tls.key.as_str()),
         ("HOP_RELAY_CA", ca.as_str()),
     ];
-    let a = DataPlane::relaying(&cp, "pod-a", Arc::new(TempDir::new("dp")), &env);
-    let b = DataPlane::relaying(&cp, "pod-b", Arc::new(TempDir::new("dp")), &env);
-    // Ready = the table arrived over the HTTPS stream.
-    a.wait_ready(Duration::from_secs(10)).await;
-    b.wait_ready(Duration::from_secs(10)).await;
-    let local = start_local_service("127.0.0.1:0".parse().unwrap());
-    let agent = Agent::start_with_key(&a, DOMAIN, local, &key);
-    agent.wait_connected(Duration::from_secs(10));
-    within(
-        Duration::from_secs(10),
-        "pod-b relays to pod-a over HTTPS",
-        || async { b.status_of(DOMAIN, "/status/204").await == 204 },
-    )
-    .await;
+    // Ready = the table arrived over the HTTPS stream; then pod-b relays over HTTPS.
+    let TwoPods {
+        a,
+        b,
+        agent: _agent,
+        cp,
+        ..
+    } = TwoPods::start_on(cp, DOMAIN, &key, &env).await;
     assert!(b.metric("hopgate_relayed_requests_total").await >= 1);
 
     // Plain HTTP reaches neither listener.

@@ -48,6 +48,11 @@ impl DataPlane {
     /// A rustls client configuration for visitors: trusts this pod's certificate
     /// (`cert_pem`) and offers HTTP/1.1 by ALPN.
     pub fn tls_http1(&self) -> Arc<rustls::ClientConfig> {
+        self.tls_offering(b"http/1.1")
+    }
+
+    /// [`DataPlane::tls_http1`] offering `alpn` instead.
+    pub fn tls_offering(&self, alpn: &[u8]) -> Arc<rustls::ClientConfig> {
         use rustls_pki_types::{CertificateDer, pem::PemObject};
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(&self.cert_pem) {
@@ -59,7 +64,7 @@ impl DataPlane {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![alpn.to_vec()];
         Arc::new(config)
     }
 }

@@ -27,15 +27,22 @@ impl TwoPods {
     pub async fn start(domain: &str) -> Self {
         let cp = ControlPlane::start();
         let key = cp.register(domain).await;
-        let a = DataPlane::relaying(&cp, "pod-a", Arc::new(TempDir::new("dp")), &[]);
-        let b = DataPlane::relaying(&cp, "pod-b", Arc::new(TempDir::new("dp")), &[]);
+        Self::start_on(cp, domain, &key, &[]).await
+    }
+
+    /// [`TwoPods::start`] on `cp`, where `domain` is registered with `key`; both pods get
+    /// `env` on top of their usual settings.
+    pub async fn start_on(cp: ControlPlane, domain: &str, key: &str, env: &[(&str, &str)]) -> Self {
+        let a = DataPlane::relaying(&cp, "pod-a", Arc::new(TempDir::new("dp")), env);
+        let b = DataPlane::relaying(&cp, "pod-b", Arc::new(TempDir::new("dp")), env);
+        // Ready = the table arrived.
         a.wait_ready(Duration::from_secs(10)).await;
         b.wait_ready(Duration::from_secs(10)).await;
         let local = start_local_service("127.0.0.1:0".parse().unwrap());
-        let agent = Agent::start_with_key(&a, domain, local, &key);
+        let agent = Agent::start_with_key(&a, domain, local, key);
         agent.wait_connected(Duration::from_secs(10));
         within(
-            Duration::from_secs(5),
+            Duration::from_secs(10),
             "pod-b learns where the agent is",
             || async { b.status_of(domain, "/status/204").await == 204 },
         )
