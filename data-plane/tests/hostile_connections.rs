@@ -194,6 +194,8 @@ async fn connections_over_the_per_ip_cap_are_closed_at_once() {
     let (dp, _agent) = gateway(&[
         ("HOP_SERVER_MAX_CONNECTIONS_PER_IP", "8"),
         ("HOP_SERVER_MAX_HANDSHAKES_PER_IP", "4"),
+        // Far beyond the waits below: a close within them is the cap's, not the deadline's.
+        ("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "10s"),
     ]);
     // Eight finished handshakes, held open (one at a time: under the handshake cap).
     let mut held = Vec::new();
@@ -207,7 +209,8 @@ async fn connections_over_the_per_ip_cap_are_closed_at_once() {
         closed_within(&mut ninth, Duration::from_secs(2)).await,
         "the ninth connection was kept"
     );
-    assert!(started.elapsed() < Duration::from_millis(500));
+    // Refused, not timed out.
+    assert!(started.elapsed() < Duration::from_secs(2));
     assert!(tls_from(&dp, ATTACKER, b"http/1.1").await.is_err());
     assert_eq!(rejected(&dp, "connections_per_ip").await, 2);
     // Another address is served meanwhile.
@@ -243,13 +246,15 @@ async fn connections_over_the_per_ip_cap_are_closed_at_once() {
     }
     // Silent connections beyond the handshake cap are closed at once too.
     drop(held);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The pod gives their places back when it reads their end: give a busy machine time.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut silent = Vec::new();
     for _ in 0..4 {
         silent.push(tcp_from(ATTACKER, dp.https).await.unwrap());
     }
     let mut fifth = tcp_from(ATTACKER, dp.https).await.unwrap();
-    assert!(closed_within(&mut fifth, Duration::from_millis(500)).await);
+    // Refused, not timed out.
+    assert!(closed_within(&mut fifth, Duration::from_secs(2)).await);
     assert!(rejected(&dp, "handshakes_per_ip").await >= 1);
 }
 
