@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{
     ControlPlane, Database,
-    acme::{GATEWAY, metrics, setup, table_cert, verify, wait_status},
+    acme::{GATEWAY, setup, table_cert, verify, wait_status},
     wait_for,
 };
 use serde_json::{Value, json};
@@ -78,7 +78,7 @@ async fn issues_certificates(db: Database) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(table_cert(&s, "app.hopgate.test").as_ref(), Some(&cert));
 
-    let metrics = metrics(&s.cp).await;
+    let metrics = s.cp.metrics_text().await;
     assert!(
         metrics.contains("hopgate_acme_orders_total{result=\"valid\"} 2"),
         "{metrics}"
@@ -147,7 +147,7 @@ async fn ten_registrations_survive_bad_nonces() {
     assert!(log.contains("Configured to reject 5% of good nonces"));
     let posts = log.matches("POST /").count();
     assert!(posts >= 60, "only {posts} signed requests");
-    let metrics = metrics(&s.cp).await;
+    let metrics = s.cp.metrics_text().await;
     assert!(
         metrics.contains("hopgate_acme_orders_total{result=\"failed\"} 0"),
         "{metrics}"
@@ -170,7 +170,7 @@ async fn acme_off_says_so_and_nothing_breaks() {
     let (_, body) = cp.api().get("/api/v1/admin/domains").await;
     assert_eq!(body["domains"][0]["certificate"]["status"], "disabled");
     assert!(cp.log_text().contains("ACME is off"));
-    let metrics = metrics(&cp).await;
+    let metrics = cp.metrics_text().await;
     // The family is there (dashboards find it), with nothing ordered.
     assert!(metrics.contains("hopgate_acme_orders_total{result=\"valid\"} 0"));
     assert!(!metrics.contains("hopgate_certificate_expiry_seconds{"));

@@ -63,15 +63,6 @@ async fn placement(cp: &ControlPlane) -> Vec<PodSessions> {
     }
 }
 
-async fn metrics_text(cp: &ControlPlane) -> String {
-    reqwest::get(format!("http://{}/metrics", cp.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_pods_id_from_another_address_is_refused() {
     let db = Database::sqlite();
@@ -104,7 +95,7 @@ async fn another_pods_id_from_another_address_is_refused() {
         pods[0].relay_url.as_deref(),
         Some(format!("http://{REAL_POD}:8444").as_str())
     );
-    let metrics = metrics_text(&cp).await;
+    let metrics = cp.metrics_text().await;
     assert!(
         metrics.contains("hopgate_pod_reports_refused_total{reason=\"address_changed\"} 1"),
         "{metrics}"

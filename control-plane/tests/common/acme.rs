@@ -121,16 +121,6 @@ pub async fn wait_status(s: &Setup, domain: &str, want: &str, timeout: Duration)
     }
 }
 
-/// `/metrics` as text.
-pub async fn metrics(cp: &ControlPlane) -> String {
-    reqwest::get(format!("http://{}/metrics", cp.metrics))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The serial of a chain's first certificate (hex).
 pub fn serial(cert: &CertificateRecord) -> String {
     let leaf = X509::from_pem(cert.chain_pem.as_bytes()).unwrap();

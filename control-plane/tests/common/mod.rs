@@ -49,6 +49,16 @@ pub fn command(env: &[(String, String)]) -> Command {
 }
 
 impl ControlPlane {
+    /// `/metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Starts the binary on `db` with test keys and port-0 listeners; `extra` overrides.
     pub fn start(db: &Database, extra: &[(&str, &str)]) -> Self {
         let mut env: Vec<(String, String)> = vec![
