@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where the CPU goes (issue 3): the same set-up as bench/http.sh (nginx, data-plane, agent,
+# Where the CPU goes: the same set-up as bench/http.sh (nginx, data-plane, agent,
 # all on loopback), one wrk run at 64 connections through the tunnel, and per request: the
 # CPU time of the data-plane and the agent (and, as a yardstick, of nginx and wrk), their
 # context switches, and UDP datagrams.

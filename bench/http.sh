@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP benchmark (issue 3): nginx (1 worker) as the local service, wrk as the load, all on
+# HTTP benchmark: nginx (1 worker) as the local service, wrk as the load, all on
 # loopback, in one run for `direct` (wrk -> nginx), `hopgate_https` (wrk -> data-plane
 # over HTTPS -> DTLS -> agent -> nginx) and, as the bar, nginx itself in the gateway's places
 # (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). One figure a line:

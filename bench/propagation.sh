@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Table propagation benchmark (issue 4): from the admin API's answer to a registration until
+# Table propagation benchmark: from the admin API's answer to a registration until
 # the domain is routable on every pod (two pods), over 100 registrations.
 # Prints `table.propagation_p50_ms` and `table.propagation_p99_ms` (`name value unit`).
 set -euo pipefail

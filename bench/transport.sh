@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Transport benchmark (issue 2): one figure a line, `name value unit`, baselines in the same run.
+# Transport benchmark: one figure a line, `name value unit`, baselines in the same run.
 # Usage: bench/transport.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."

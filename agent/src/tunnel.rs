@@ -23,9 +23,9 @@ use crate::{
     metrics::{Reconnect, TunnelMetrics},
 };
 
-/// The longest first delay before reconnecting (issue 3: the first retry within a second).
+/// The longest first delay before reconnecting (the first retry comes within a second).
 const FIRST_RETRY: Duration = Duration::from_secs(1);
-/// No delay before reconnecting is longer than this (issue 3: cap 30 s).
+/// No delay before reconnecting is longer than this (30 s).
 const MAX_RETRY: Duration = Duration::from_secs(30);
 /// A session that stayed up this long resets the backoff: the next loss is retried fast.
 const STABLE_AFTER: Duration = Duration::from_secs(20);

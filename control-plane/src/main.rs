@@ -1,6 +1,5 @@
 //! `hopgate-control-plane`: owns the database, serves the admin API, and pushes the
-//! routing table (domains and their key hashes; certificates and ACME answers with issue
-//! 5) to every data-plane pod over internal HTTP. Pods never touch the database.
+//! routing table (domains and their key hashes, certificates and ACME answers) to every data-plane pod over internal HTTP. Pods never touch the database.
 //!
 //! # Layout
 //!

@@ -25,7 +25,7 @@ impl Database {
         let name = format!("hopgate_test_{:016x}", rand::random::<u64>());
         let mut conn = PgConnection::connect(POSTGRES_ADMIN_URL)
             .await
-            .expect("Postgres at 127.0.0.1:5432 (see the brief's test infrastructure)");
+            .expect("Postgres at 127.0.0.1:5432 (trust auth, database `test`)");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await

@@ -105,7 +105,7 @@ pub struct Snapshot {
     pub epoch: String,
     pub version: u64,
     pub domains: Vec<DomainRecord>,
-    /// Pending ACME HTTP-01 answers: token → key authorization (issue 5).
+    /// Pending ACME HTTP-01 answers: token → key authorization.
     #[serde(default)]
     pub challenges: BTreeMap<String, String>,
     /// More frames of this snapshot follow; the pod swaps its table only after the last.
@@ -135,7 +135,7 @@ pub enum Change {
     Upsert(DomainRecord),
     /// The domain is gone: pods drop its sessions.
     Remove { domain: String },
-    /// An ACME HTTP-01 answer appears (`Some`) or goes away (`None`) (issue 5).
+    /// An ACME HTTP-01 answer appears (`Some`) or goes away (`None`).
     Challenge {
         token: String,
         key_authorization: Option<String>,
@@ -154,7 +154,7 @@ pub struct DomainRecord {
     /// SHA-256 of the client API key's UTF-8 bytes.
     #[serde(with = "serde_bytes")]
     pub key_hash: [u8; 32],
-    /// The domain's certificate, once ACME has issued one (issue 5).
+    /// The domain's certificate, once ACME has issued one.
     #[serde(default)]
     pub certificate: Option<CertificateRecord>,
 }
