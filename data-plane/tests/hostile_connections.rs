@@ -325,6 +325,23 @@ mod h2_frames {
         tls.write_all(&frame(SETTINGS, 0x1, 0, &[])).await.unwrap();
     }
 
+    /// An HTTP/2 connection from the attacker's address, started: the half to send frames
+    /// on, and what the server sends, counted by a watcher task.
+    pub(crate) async fn attacker(
+        dp: &DataPlane,
+    ) -> (
+        tokio::io::WriteHalf<TlsStream<TcpStream>>,
+        Arc<Seen>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let mut tls = tls_from(dp, ATTACKER, b"h2").await.unwrap();
+        start(&mut tls).await;
+        let (reader, writer) = tokio::io::split(tls);
+        let seen = Arc::new(Seen::default());
+        let watcher = tokio::spawn(watch(reader, seen.clone()));
+        (writer, seen, watcher)
+    }
+
     /// What the server sent on a connection, counted.
     #[derive(Default)]
     pub(crate) struct Seen {
@@ -356,11 +373,7 @@ async fn one_http2_connection_gets_no_more_streams_than_the_cap() {
     let (dp, _agent) = gateway(&[]);
     let before = ProcStats::of(dp.pid());
     let probes = visitor(&dp);
-    let mut tls = tls_from(&dp, ATTACKER, b"h2").await.unwrap();
-    start(&mut tls).await;
-    let (reader, mut writer) = tokio::io::split(tls);
-    let seen = Arc::new(Seen::default());
-    let watcher = tokio::spawn(watch(reader, seen.clone()));
+    let (mut writer, seen, watcher) = attacker(&dp).await;
 
     // 20,000 uploads that never send their body: each stream stays open.
     const STREAMS: u32 = 20_000;
@@ -414,11 +427,7 @@ async fn a_rapid_reset_flood_ends_with_goaway_while_another_visitor_is_served() 
     use h2_frames::*;
     let (dp, _agent) = gateway(&[]);
     let probes = visitor(&dp);
-    let mut tls = tls_from(&dp, ATTACKER, b"h2").await.unwrap();
-    start(&mut tls).await;
-    let (reader, mut writer) = tokio::io::split(tls);
-    let seen = Arc::new(Seen::default());
-    let watcher = tokio::spawn(watch(reader, seen.clone()));
+    let (mut writer, seen, watcher) = attacker(&dp).await;
 
     // HEADERS + RST_STREAM, over and over, 100 pairs a write, until the server gives up.
     let started = Instant::now();
