@@ -10,7 +10,7 @@ use crate::{
     config::TransportConfig,
     dtls::{DtlsTable, PeerEvent, TableLimits},
     dtls_config::{self, ServerVerification},
-    error::ConnectError,
+    error::{ConfigError, ConnectError, DtlsError, StreamSetupError},
     quic,
     session::{OnEnd, Session},
     socket::DtlsSocket,
@@ -75,12 +75,7 @@ pub async fn connect_from(
     let mut endpoint_config = quinn::EndpointConfig::default();
     endpoint_config
         .max_udp_payload_size(config.transport.quic_packet_size())
-        .map_err(|e| {
-            ConnectError::Config(crate::error::ConfigError::new(
-                "max_datagram_size",
-                e.to_string(),
-            ))
-        })?;
+        .map_err(|e| ConfigError::from_source("max_datagram_size", e))?;
     let endpoint = quinn::Endpoint::new_with_abstract_socket(
         endpoint_config,
         None,
@@ -148,13 +143,13 @@ async fn attempt(
         peer: remote,
         timeout_ms: config.transport.handshake_timeout.as_millis(),
     };
-    let dtls_error = |reason: String| ConnectError::Dtls {
+    let dtls_error = |cause: DtlsError| ConnectError::Dtls {
         peer: remote,
-        reason,
+        cause,
     };
-    let stream_error = |reason: String| ConnectError::Stream {
+    let stream_error = |cause: StreamSetupError| ConnectError::Stream {
         peer: remote,
-        reason,
+        cause,
     };
     let handshake = dtls_config::client(
         &config.server_name,
@@ -168,12 +163,12 @@ async fn attempt(
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Err(_) => return Err(timeout()),
-            Ok(None) => return Err(dtls_error("socket closed".into())),
+            Ok(None) => return Err(dtls_error(DtlsError::SocketClosed)),
             Ok(Some(PeerEvent::Established { id: got, .. })) if got == id => break,
             Ok(Some(PeerEvent::Closed {
                 id: got, reason, ..
             })) if got == id => {
-                return Err(dtls_error(reason));
+                return Err(dtls_error(DtlsError::Ended(reason)));
             }
             Ok(Some(_)) => {}
         }
@@ -182,34 +177,37 @@ async fn attempt(
         .with_table(|table, _| table.peer_certificates(&remote))
         .into_iter()
         .next()
-        .ok_or_else(|| dtls_error("no server certificate".into()))?;
+        .ok_or_else(|| dtls_error(DtlsError::NoCertificate))?;
     let quic_config = quic::client_config(leaf.into(), &config.transport)?;
     let connecting = endpoint
         .connect_with(quic_config, remote, "hopgate")
-        .map_err(|e| stream_error(e.to_string()))?;
+        .map_err(|e| stream_error(StreamSetupError::Start(e)))?;
     let conn = match tokio::time::timeout_at(deadline, connecting).await {
         Err(_) => return Err(timeout()),
-        Ok(Err(err)) => return Err(stream_error(err.to_string())),
+        Ok(Err(err)) => return Err(stream_error(StreamSetupError::Connection(err))),
         Ok(Ok(conn)) => conn,
     };
     let confirm_within = (conn.rtt() * 4).max(Duration::from_secs(1));
     let confirmed = async {
-        let mut ready = conn.accept_uni().await.map_err(|e| e.to_string())?;
+        let mut ready = conn
+            .accept_uni()
+            .await
+            .map_err(StreamSetupError::Connection)?;
         let mut byte = [0u8; 1];
         ready
             .read_exact(&mut byte)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(StreamSetupError::Confirmation)?;
         if byte[0] == quic::READY {
             Ok(())
         } else {
-            Err("unexpected confirmation byte".to_owned())
+            Err(StreamSetupError::BadConfirmation)
         }
     };
     let until = deadline.min(tokio::time::Instant::now() + confirm_within);
     match tokio::time::timeout_at(until, confirmed).await {
         Ok(Ok(())) => Ok(Attempt::Confirmed(conn, id)),
-        Ok(Err(reason)) => Err(stream_error(reason)),
+        Ok(Err(cause)) => Err(stream_error(cause)),
         Err(_) => {
             conn.close(quinn::VarInt::from_u32(0), b"not confirmed in time");
             Ok(Attempt::Unconfirmed)

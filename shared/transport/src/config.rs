@@ -6,13 +6,13 @@ use crate::error::ConfigError;
 
 /// DTLS 1.2 record overhead with AES-128-GCM: 13-byte record header, 8-byte explicit nonce,
 /// 16-byte tag. Every QUIC packet rides in exactly one record.
-pub const DTLS_RECORD_OVERHEAD: usize = 13 + 8 + 16;
+pub(crate) const DTLS_RECORD_OVERHEAD: usize = 13 + 8 + 16;
 
 /// QUIC refuses paths that can't carry 1,200-byte packets (RFC 9000 §14).
-pub const MIN_QUIC_PACKET: usize = 1200;
+pub(crate) const MIN_QUIC_PACKET: usize = 1200;
 
 /// The smallest UDP payload the transport can run on: a minimal QUIC packet in one record.
-pub const MIN_DATAGRAM_SIZE: usize = MIN_QUIC_PACKET + DTLS_RECORD_OVERHEAD;
+pub(crate) const MIN_DATAGRAM_SIZE: usize = MIN_QUIC_PACKET + DTLS_RECORD_OVERHEAD;
 
 /// How a session behaves; shared by both ends.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl Default for TransportConfig {
 
 impl TransportConfig {
     /// Checks the values against each other and the protocol's floors.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.max_datagram_size < MIN_DATAGRAM_SIZE || self.max_datagram_size > 65_507 {
             return Err(ConfigError::new(
                 "max_datagram_size",

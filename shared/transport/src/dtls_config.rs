@@ -54,10 +54,11 @@ impl ServerVerification {
         use rustls_pki_types::{CertificateDer, pem::PemObject};
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| ConfigError::new("ca_file", format!("bad PEM: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| ConfigError::new("ca_file", format!("unusable certificate: {e}")))?;
+            let cert =
+                cert.map_err(|e| ConfigError::caused_by("ca_file", format!("bad PEM: {e}"), e))?;
+            roots.add(cert).map_err(|e| {
+                ConfigError::caused_by("ca_file", format!("unusable certificate: {e}"), e)
+            })?;
         }
         if roots.is_empty() {
             return Err(ConfigError::new("ca_file", "no certificate in the file"));
@@ -68,7 +69,7 @@ impl ServerVerification {
 
 pub(crate) fn crypto_provider() -> Result<Arc<dyn RTCCryptoProvider>, ConfigError> {
     rtc_dtls::crypto_provider::default_provider()
-        .map_err(|e| ConfigError::new("dtls", format!("no crypto provider: {e}")))
+        .map_err(|e| ConfigError::caused_by("dtls", format!("no crypto provider: {e}"), e))
 }
 
 fn base(config: &TransportConfig, provider: Arc<dyn RTCCryptoProvider>) -> ConfigBuilder {
@@ -93,11 +94,11 @@ pub(crate) fn server(
     let provider = seed.provider(crypto_provider()?);
     let certificate = identity
         .dtls_certificate(provider.crypto())
-        .map_err(|e| ConfigError::new("identity", e.to_string()))?;
+        .map_err(|e| ConfigError::from_source("identity", e))?;
     let built = base(config, provider)
         .with_certificates(vec![certificate])
         .build(false, None)
-        .map_err(|e| ConfigError::new("dtls", e.to_string()))?;
+        .map_err(|e| ConfigError::from_source("dtls", e))?;
     Ok(Arc::new(built))
 }
 
@@ -130,6 +131,6 @@ pub(crate) fn client(
     };
     let built = builder
         .build(true, Some(remote))
-        .map_err(|e| ConfigError::new("dtls", e.to_string()))?;
+        .map_err(|e| ConfigError::from_source("dtls", e))?;
     Ok(Arc::new(built))
 }

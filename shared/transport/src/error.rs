@@ -10,6 +10,9 @@ pub struct ConfigError {
     pub field: &'static str,
     /// Why it was refused.
     pub reason: String,
+    /// The library error behind the refusal, where there is one.
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ConfigError {
@@ -17,8 +20,42 @@ impl ConfigError {
         Self {
             field,
             reason: reason.into(),
+            source: None,
         }
     }
+
+    /// Refused because a library refused it: `reason` says what was tried, `source` why it
+    /// failed.
+    pub(crate) fn caused_by(
+        field: &'static str,
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// Refused by a library whose message is the whole reason.
+    pub(crate) fn from_source(
+        field: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::caused_by(field, source.to_string(), source)
+    }
+}
+
+/// Starting a gateway's listener failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The UDP socket couldn't be set up.
+    #[error("listen: {0}")]
+    Socket(#[source] io::Error),
 }
 
 /// Loading or generating a certificate failed.
@@ -30,20 +67,20 @@ pub enum IdentityError {
     /// The PEM text held no usable private key.
     #[error("no PKCS#8 private key found in the PEM input")]
     NoKey,
+    /// The key isn't PKCS#8.
+    #[error(
+        "unsupported private key: only PKCS#8 keys are read (convert with `openssl pkcs8 -topk8 -nocrypt`) (use ECDSA P-256 or Ed25519)"
+    )]
+    NotPkcs8,
     /// The key is of a kind DTLS can't use here (ECDSA P-256 or Ed25519 only).
     #[error("unsupported private key: {0} (use ECDSA P-256 or Ed25519)")]
-    UnsupportedKey(String),
-    /// Reading a file failed.
-    #[error("reading {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: io::Error,
-    },
+    UnsupportedKey(#[source] rcgen::Error),
+    /// The DTLS layer can't sign with the key.
+    #[error("unsupported private key: {0} (use ECDSA P-256 or Ed25519)")]
+    UnusableForDtls(#[source] rtc_shared::error::Error),
     /// Generating a self-signed certificate failed.
     #[error("generating a certificate: {0}")]
-    Generate(String),
+    Generate(#[source] rcgen::Error),
     /// A fingerprint string isn't 32 bytes of hex.
     #[error("a SHA-256 fingerprint is 64 hex digits (colons allowed), got {0:?}")]
     BadFingerprint(String),
@@ -57,14 +94,15 @@ pub enum ConnectError {
     Config(#[from] ConfigError),
     /// The local socket couldn't be opened.
     #[error("opening the UDP socket: {0}")]
-    Socket(io::Error),
+    Socket(#[source] io::Error),
     /// DTLS failed: certificate refused, handshake alert, or a bad record.
-    #[error("DTLS handshake with {peer} failed: {reason}")]
+    #[error("DTLS handshake with {peer} failed: {cause}")]
     Dtls {
         /// The gateway.
         peer: SocketAddr,
         /// What went wrong.
-        reason: String,
+        #[source]
+        cause: DtlsError,
     },
     /// No answer in time.
     #[error("no handshake with {peer} within {timeout_ms} ms (is UDP to it blocked?)")]
@@ -75,13 +113,53 @@ pub enum ConnectError {
         timeout_ms: u128,
     },
     /// The stream layer's handshake inside DTLS failed.
-    #[error("stream-layer handshake with {peer} failed: {reason}")]
+    #[error("stream-layer handshake with {peer} failed: {cause}")]
     Stream {
         /// The gateway.
         peer: SocketAddr,
         /// What went wrong.
-        reason: String,
+        #[source]
+        cause: StreamSetupError,
     },
+}
+
+/// Why an agent's DTLS handshake failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DtlsError {
+    /// The DTLS library refused to start the handshake.
+    #[error("{0}")]
+    Start(#[source] rtc_shared::error::Error),
+    /// The socket's one handshake slot is taken.
+    #[error("too many handshakes in progress")]
+    Busy,
+    /// The socket stopped before the handshake ended.
+    #[error("socket closed")]
+    SocketClosed,
+    /// The association ended during the handshake: the DTLS layer's reason (a refused
+    /// certificate, an alert from the gateway, retransmissions given up).
+    #[error("{0}")]
+    Ended(String),
+    /// The handshake completed without a certificate from the gateway.
+    #[error("no server certificate")]
+    NoCertificate,
+}
+
+/// Why the stream layer's handshake inside DTLS, or the gateway's confirmation of the
+/// session, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamSetupError {
+    /// The stream layer refused to start the handshake.
+    #[error("{0}")]
+    Start(#[source] quinn::ConnectError),
+    /// The handshake, or waiting for the confirmation stream, failed.
+    #[error("{0}")]
+    Connection(#[source] quinn::ConnectionError),
+    /// The confirmation stream broke before its byte arrived.
+    #[error("{0}")]
+    Confirmation(#[source] quinn::ReadExactError),
+    /// The confirmation stream held something else.
+    #[error("unexpected confirmation byte")]
+    BadConfirmation,
 }
 
 /// Why a session or one of its streams stopped.

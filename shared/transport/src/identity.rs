@@ -4,7 +4,7 @@
 //! layers: the DTLS handshake presents it, and the stream layer's own handshake inside DTLS
 //! presents it again, so the agent can check that both layers end at the same gateway.
 
-use std::{fmt, path::Path, sync::Arc};
+use std::{fmt, sync::Arc};
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, pem::PemObject};
 use sha2::{Digest, Sha256};
@@ -32,8 +32,7 @@ impl Identity {
     /// A fresh self-signed ECDSA P-256 certificate for `names` (debug mode: agents pin it).
     pub fn self_signed(names: &[String]) -> Result<Self, IdentityError> {
         let rcgen::CertifiedKey { cert, signing_key } =
-            rcgen::generate_simple_self_signed(names.to_vec())
-                .map_err(|e| IdentityError::Generate(e.to_string()))?;
+            rcgen::generate_simple_self_signed(names.to_vec()).map_err(IdentityError::Generate)?;
         Ok(Self {
             chain: vec![cert.der().clone()],
             key_pkcs8: Arc::new(signing_key.serialize_der()),
@@ -50,12 +49,7 @@ impl Identity {
         }
         let key = match PrivateKeyDer::from_pem_slice(key_pem) {
             Ok(PrivateKeyDer::Pkcs8(key)) => key.secret_pkcs8_der().to_vec(),
-            Ok(_) => {
-                return Err(IdentityError::UnsupportedKey(
-                    "only PKCS#8 keys are read (convert with `openssl pkcs8 -topk8 -nocrypt`)"
-                        .into(),
-                ));
-            }
+            Ok(_) => return Err(IdentityError::NotPkcs8),
             Err(_) => return Err(IdentityError::NoKey),
         };
         let identity = Self {
@@ -66,25 +60,9 @@ impl Identity {
         Ok(identity)
     }
 
-    /// Reads [`Identity::from_pem`]'s inputs from files.
-    pub fn from_pem_files(chain: &Path, key: &Path) -> Result<Self, IdentityError> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| IdentityError::Io {
-                path: path.display().to_string(),
-                source,
-            })
-        };
-        Self::from_pem(&read(chain)?, &read(key)?)
-    }
-
     /// The leaf certificate's SHA-256 fingerprint, what a debug-mode agent pins.
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(&self.chain[0])
-    }
-
-    /// The leaf certificate, DER.
-    pub fn leaf(&self) -> &CertificateDer<'static> {
-        &self.chain[0]
     }
 
     /// The chain as PEM (leaf first), e.g. to hand a test client as its CA file.
@@ -105,7 +83,7 @@ impl Identity {
 
     fn key_pair(&self) -> Result<rcgen::KeyPair, IdentityError> {
         let der = PrivatePkcs8KeyDer::from(self.key_pkcs8.as_slice());
-        rcgen::KeyPair::try_from(&der).map_err(|e| IdentityError::UnsupportedKey(e.to_string()))
+        rcgen::KeyPair::try_from(&der).map_err(IdentityError::UnsupportedKey)
     }
 
     pub(crate) fn dtls_certificate(
@@ -114,7 +92,7 @@ impl Identity {
     ) -> Result<rtc_dtls::crypto::Certificate, IdentityError> {
         let key_pair = self.key_pair()?;
         let private_key = rtc_dtls::crypto::CryptoPrivateKey::from_key_pair(&key_pair, crypto)
-            .map_err(|e| IdentityError::UnsupportedKey(e.to_string()))?;
+            .map_err(IdentityError::UnusableForDtls)?;
         Ok(rtc_dtls::crypto::Certificate {
             certificate: self.chain.clone(),
             private_key,
@@ -128,11 +106,11 @@ fn pem_block(label: &str, der: &[u8]) -> String {
 
 /// A certificate's SHA-256 fingerprint.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Fingerprint(pub [u8; 32]);
+pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
     /// Hashes a DER certificate.
-    pub fn of(der: &[u8]) -> Self {
+    pub(crate) fn of(der: &[u8]) -> Self {
         Self(Sha256::digest(der).into())
     }
 

@@ -15,35 +15,43 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: tunables and their validation.
-//! - [`identity`]: certificates, fingerprints.
+//! The modules are private; the crate root re-exports what agents, gateways and tests use.
+//!
+//! - `config`: [`TransportConfig`], the tunables both ends share, and their validation.
+//! - `identity`: [`Identity`] (the gateway's certificate and key) and [`Fingerprint`].
 //! - `dtls`: sans-IO table of DTLS associations keyed by peer address: stateless cookies
 //!   before any state, handshake caps in all and per source IP, restarts that replace an
 //!   association only once the new handshake completes, expiry.
-//! - `dtls_config`, `quic`: handshake configurations of both layers.
+//! - `dtls_config`, `quic`: handshake configurations of both layers;
+//!   [`ServerVerification`] is how an agent checks the gateway.
 //! - `socket`: the virtual UDP socket quinn runs on; seals and opens DTLS records inline.
-//! - [`server`]: [`Listener`], one UDP socket serving any number of sessions;
+//! - `server`: [`Listener`], one UDP socket serving any number of sessions;
 //!   `supervisor` keeps each session and its DTLS association tied together.
-//! - [`client`]: [`connect()`], [`connect_from`].
-//! - [`session`]: [`Session`], its streams, and the [`StreamSession`] trait the HTTP layers
-//!   use, so another carrier (TLS/TCP) can be added behind it.
+//! - `client`: [`connect()`], [`connect_from`].
+//! - `session`: [`Session`] and its streams, [`SendStream`] and [`RecvStream`].
+//! - `error`: one error per operation: [`ConfigError`], [`ListenError`], [`ConnectError`]
+//!   (with [`DtlsError`] and [`StreamSetupError`] as its causes), [`IdentityError`],
+//!   [`SessionError`].
 
-pub mod client;
-pub mod config;
+mod client;
+mod config;
 mod dtls;
 mod dtls_config;
-pub mod error;
-pub mod identity;
+mod error;
+mod identity;
 mod quic;
-pub mod server;
-pub mod session;
+mod server;
+mod session;
 mod socket;
 mod supervisor;
 
 pub use client::{ClientConfig, connect, connect_from};
 pub use config::{Congestion, TransportConfig};
 pub use dtls_config::ServerVerification;
-pub use error::{ConfigError, ConnectError, IdentityError, SessionError};
+pub use error::{
+    ConfigError, ConnectError, DtlsError, IdentityError, ListenError, SessionError,
+    StreamSetupError,
+};
 pub use identity::{Fingerprint, Identity};
 pub use server::{Listener, ListenerStats, ServerConfig};
-pub use session::{RecvStream, SendStream, Session, SessionStats, StreamSession};
+pub use session::{RecvStream, SendStream, Session};

@@ -94,14 +94,13 @@ pub(crate) fn server_config(
 ) -> Result<quinn::ServerConfig, ConfigError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ConfigError::new("tls", e.to_string()))?
+        .map_err(|e| ConfigError::from_source("tls", e))?
         .with_no_client_auth()
         .with_single_cert(identity.chain(), identity.rustls_key())
-        .map_err(|e| ConfigError::new("identity", e.to_string()))?;
+        .map_err(|e| ConfigError::from_source("identity", e))?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.max_early_data_size = 0;
-    let crypto =
-        QuicServerConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
+    let crypto = QuicServerConfig::try_from(tls).map_err(|e| ConfigError::from_source("tls", e))?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let before_hello = PeerAllowance {
         uni_streams: 0,
@@ -125,13 +124,12 @@ pub(crate) fn client_config(
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ConfigError::new("tls", e.to_string()))?
+        .map_err(|e| ConfigError::from_source("tls", e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto =
-        QuicClientConfig::try_from(tls).map_err(|e| ConfigError::new("tls", e.to_string()))?;
+    let crypto = QuicClientConfig::try_from(tls).map_err(|e| ConfigError::from_source("tls", e))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     let gateway = PeerAllowance {
         uni_streams: 1,

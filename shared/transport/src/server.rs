@@ -12,7 +12,7 @@ use crate::{
     config::TransportConfig,
     dtls::{CookieSeed, DtlsTable, ServerRole, TableLimits},
     dtls_config,
-    error::ConfigError,
+    error::{ConfigError, ListenError},
     identity::Identity,
     quic,
     session::{FullLimits, OnEnd, Session},
@@ -56,7 +56,7 @@ impl ServerConfig {
     }
 
     /// Checks the limits and the transport's tunables.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.transport.validate()?;
         if self.max_handshakes == 0 || self.max_handshakes_per_ip == 0 {
             return Err(ConfigError::new(
@@ -120,7 +120,7 @@ pub struct Listener {
 
 impl Listener {
     /// Starts serving on an already-bound socket (bind port 0 in tests).
-    pub fn bind(socket: std::net::UdpSocket, config: ServerConfig) -> Result<Self, ConfigError> {
+    pub fn bind(socket: std::net::UdpSocket, config: ServerConfig) -> Result<Self, ListenError> {
         config.validate()?;
         let seed = CookieSeed::default();
         let handshake = dtls_config::server(&config.identity, &config.transport, &seed)?;
@@ -129,9 +129,7 @@ impl Listener {
             &config.transport,
             config.pre_hello_receive_window,
         )?;
-        let local = socket
-            .local_addr()
-            .map_err(|e| ConfigError::new("listen", e.to_string()))?;
+        let local = socket.local_addr().map_err(ListenError::Socket)?;
         let limits = TableLimits {
             handshake_timeout: config.dtls_handshake_timeout,
             max_handshaking: config.max_handshakes,
@@ -146,19 +144,18 @@ impl Listener {
             dtls_config::crypto_provider()?,
         );
         let table = DtlsTable::server(local, role, limits);
-        let (socket, events) = DtlsSocket::new(socket, table)
-            .map_err(|e| ConfigError::new("listen", e.to_string()))?;
+        let (socket, events) = DtlsSocket::new(socket, table).map_err(ListenError::Socket)?;
         let mut endpoint_config = quinn::EndpointConfig::default();
         endpoint_config
             .max_udp_payload_size(config.transport.quic_packet_size())
-            .map_err(|e| ConfigError::new("max_datagram_size", e.to_string()))?;
+            .map_err(|e| ConfigError::from_source("max_datagram_size", e))?;
         let endpoint = quinn::Endpoint::new_with_abstract_socket(
             endpoint_config,
             Some(quic_server),
             socket.clone(),
             Arc::new(quinn::TokioRuntime),
         )
-        .map_err(|e| ConfigError::new("listen", e.to_string()))?;
+        .map_err(ListenError::Socket)?;
         let (accepted_tx, accepted_rx) = mpsc::channel(1024);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         tokio::spawn(accept_loop(

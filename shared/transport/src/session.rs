@@ -1,7 +1,6 @@
 //! One authenticated DTLS session and the streams it carries.
 
 use std::{
-    future::Future,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -13,30 +12,6 @@ use std::{
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{error::SessionError, socket::DtlsSocket};
-
-/// What the HTTP layers need from a multiplexed session, whatever carries it (this DTLS
-/// transport today; a TLS/TCP fallback with the same framing later).
-pub trait StreamSession: Send + Sync + 'static {
-    /// The writing half of a stream.
-    type Send: AsyncWrite + Send + Unpin + 'static;
-    /// The reading half of a stream.
-    type Recv: AsyncRead + Send + Unpin + 'static;
-
-    /// Opens a new bidirectional stream; waits while the peer's stream limit is reached.
-    fn open_stream(
-        &self,
-    ) -> impl Future<Output = Result<(Self::Send, Self::Recv), SessionError>> + Send;
-    /// Waits for the peer to open a stream.
-    fn accept_stream(
-        &self,
-    ) -> impl Future<Output = Result<(Self::Send, Self::Recv), SessionError>> + Send;
-    /// Closes the session and every stream on it, telling the peer why.
-    fn close(&self, reason: &str);
-    /// Resolves when the session is over, with the reason.
-    fn closed(&self) -> impl Future<Output = SessionError> + Send;
-    /// The peer's address.
-    fn remote_addr(&self) -> SocketAddr;
-}
 
 /// What happens to the DTLS association when the session ends.
 pub(crate) enum OnEnd {
@@ -169,60 +144,6 @@ impl Session {
     /// The peer's address.
     pub fn remote_addr(&self) -> SocketAddr {
         self.conn.remote_address()
-    }
-
-    /// The current smoothed round-trip time.
-    pub fn rtt(&self) -> Duration {
-        self.conn.rtt()
-    }
-
-    /// Packet-level statistics, for metrics.
-    pub fn stats(&self) -> SessionStats {
-        let stats = self.conn.stats();
-        SessionStats {
-            rtt: stats.path.rtt,
-            sent_packets: stats.path.sent_packets,
-            lost_packets: stats.path.lost_packets,
-            congestion_window: stats.path.cwnd,
-        }
-    }
-}
-
-/// Packet-level statistics of a session.
-#[derive(Debug, Clone, Copy)]
-pub struct SessionStats {
-    /// Smoothed round-trip time.
-    pub rtt: Duration,
-    /// Packets sent.
-    pub sent_packets: u64,
-    /// Packets declared lost.
-    pub lost_packets: u64,
-    /// Congestion window in bytes.
-    pub congestion_window: u64,
-}
-
-impl StreamSession for Session {
-    type Send = SendStream;
-    type Recv = RecvStream;
-
-    fn open_stream(
-        &self,
-    ) -> impl Future<Output = Result<(SendStream, RecvStream), SessionError>> + Send {
-        Session::open_stream(self)
-    }
-    fn accept_stream(
-        &self,
-    ) -> impl Future<Output = Result<(SendStream, RecvStream), SessionError>> + Send {
-        Session::accept_stream(self)
-    }
-    fn close(&self, reason: &str) {
-        Session::close(self, reason);
-    }
-    fn closed(&self) -> impl Future<Output = SessionError> + Send {
-        Session::closed(self)
-    }
-    fn remote_addr(&self) -> SocketAddr {
-        Session::remote_addr(self)
     }
 }
 

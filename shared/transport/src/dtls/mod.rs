@@ -37,6 +37,8 @@ use rtc_dtls::{
 };
 use rtc_shared::TransportProtocol;
 
+use crate::error::DtlsError;
+
 use self::{
     budget::{HandshakeBudget, Refusal},
     cookie::{COOKIE_LEN, Cookie, CookieJar},
@@ -239,13 +241,13 @@ impl DtlsTable {
         remote: SocketAddr,
         config: Arc<HandshakeConfig>,
         out: &mut Output,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, DtlsError> {
         self.remove(now, remote, "replaced by a new connection", out);
         let mut dtls = Endpoint::new(self.local_addr, TransportProtocol::UDP, None);
         dtls.connect(now, remote, config, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(DtlsError::Start)?;
         if self.budget.reserve(remote.ip()).is_err() {
-            return Err("too many handshakes in progress".into());
+            return Err(DtlsError::Busy);
         }
         let id = self.allocate_id();
         let peer = Peer {
