@@ -8,6 +8,7 @@ mod common;
 
 use std::{net::IpAddr, time::Duration};
 
+use bytes::BytesMut;
 use common::{ControlPlane, Database, INTERNAL_TOKEN};
 use hopgate_table::{Decoder, PodSessions, TableMessage};
 use reqwest::StatusCode;
@@ -47,10 +48,11 @@ async fn placement(cp: &ControlPlane) -> Vec<PodSessions> {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let mut decoder = Decoder::new();
+    let decoder = Decoder::default();
+    let mut received = BytesMut::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        while let Some(message) = decoder.next_message().unwrap() {
+        while let Some(message) = decoder.decode(&mut received).unwrap() {
             if let TableMessage::Placement(placement) = message {
                 assert!(placement.replace, "the first placement lists every pod");
                 return placement.pods;
@@ -59,7 +61,7 @@ async fn placement(cp: &ControlPlane) -> Vec<PodSessions> {
         let chunk = tokio::time::timeout_at(deadline, response.chunk())
             .await
             .expect("a placement frame within 5 s");
-        decoder.push(&chunk.unwrap().expect("the stream stays open"));
+        received.extend_from_slice(&chunk.unwrap().expect("the stream stays open"));
     }
 }
 

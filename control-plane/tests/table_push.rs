@@ -1,4 +1,4 @@
-//! The table push end to end: `hopgate-table`'s `Subscriber` against a real control-plane.
+//! The table push end to end: `hopgate-table-client`'s `Subscriber` against a real control-plane.
 
 mod common;
 
@@ -8,7 +8,8 @@ use std::{
 };
 
 use common::{ControlPlane, Database, INTERNAL_TOKEN, TempDir, wait_for};
-use hopgate_table::{ChangeKind, DomainChange, Subscriber, SubscriberConfig, Table};
+use hopgate_table::{ChangeKind, DomainChange, Table};
+use hopgate_table_client::{Subscriber, SubscriberConfig};
 use serde_json::json;
 
 type Seen = Arc<Mutex<Vec<DomainChange>>>;

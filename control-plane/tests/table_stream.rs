@@ -5,8 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use common::{ControlPlane, Database, INTERNAL_TOKEN};
-use hopgate_table::{Decoder, SessionReport, TableMessage, report_sessions};
+use hopgate_table::{Decoder, SessionReport, TableMessage};
+use hopgate_table_client::report_sessions;
 use reqwest::StatusCode;
 
 /// Reads the table stream at `query` and returns its frames until `stop` says enough.
@@ -26,7 +28,8 @@ async fn frames(
         response.headers()["content-type"],
         hopgate_table::TABLE_CONTENT_TYPE
     );
-    let mut decoder = Decoder::new();
+    let decoder = Decoder::default();
+    let mut received = BytesMut::new();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !stop(&out) {
@@ -36,8 +39,8 @@ async fn frames(
             .unwrap()
             .unwrap()
             .unwrap();
-        decoder.push(&chunk);
-        while let Some(message) = decoder.next_message().unwrap() {
+        received.extend_from_slice(&chunk);
+        while let Some(message) = decoder.decode(&mut received).unwrap() {
             out.push(message);
         }
     }
@@ -124,7 +127,7 @@ async fn session_reports_show_in_the_admin_api() {
         .unwrap();
     let wrong = report_sessions(&client, &url, "wrong-token-0123456789", "pod-c", &domains).await;
     assert!(
-        matches!(wrong, Err(hopgate_table::ReportError::Unauthorized)),
+        matches!(wrong, Err(hopgate_table_client::ReportError::Unauthorized)),
         "{wrong:?}"
     );
     // JSON reports are accepted too.
@@ -169,18 +172,18 @@ async fn open_stream(cp: &ControlPlane, query: &str) -> reqwest::Response {
 /// The next frame that is not a snapshot or heartbeat, within `limit`.
 async fn next_placement(
     response: &mut reqwest::Response,
-    decoder: &mut Decoder,
+    received: &mut BytesMut,
     limit: Duration,
 ) -> Option<hopgate_table::Placement> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        while let Some(message) = decoder.next_message().unwrap() {
+        while let Some(message) = Decoder::default().decode(received).unwrap() {
             if let TableMessage::Placement(placement) = message {
                 return Some(placement);
             }
         }
         let chunk = tokio::time::timeout_at(deadline, response.chunk()).await;
-        decoder.push(&chunk.ok()?.unwrap().unwrap());
+        received.extend_from_slice(&chunk.ok()?.unwrap().unwrap());
     }
 }
 
@@ -193,9 +196,9 @@ async fn placements_reach_pods_that_ask_and_only_them() {
     let url = cp.internal_url();
     let mut asking = open_stream(&cp, "pod=pod-b&placement=1").await;
     let mut old = open_stream(&cp, "pod=pod-old").await;
-    let (mut asking_decoder, mut old_decoder) = (Decoder::new(), Decoder::new());
+    let (mut asking_received, mut old_received) = (BytesMut::new(), BytesMut::new());
     // First: the whole (empty) picture.
-    let first = next_placement(&mut asking, &mut asking_decoder, Duration::from_secs(5))
+    let first = next_placement(&mut asking, &mut asking_received, Duration::from_secs(5))
         .await
         .expect("a placement after the snapshot");
     assert!(first.replace && first.pods.is_empty(), "{first:?}");
@@ -209,7 +212,7 @@ async fn placements_reach_pods_that_ask_and_only_them() {
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &report)
         .await
         .unwrap();
-    let change = next_placement(&mut asking, &mut asking_decoder, Duration::from_secs(2))
+    let change = next_placement(&mut asking, &mut asking_received, Duration::from_secs(2))
         .await
         .expect("the report's change pushed");
     assert!(
@@ -232,7 +235,7 @@ async fn placements_reach_pods_that_ask_and_only_them() {
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &empty)
         .await
         .unwrap();
-    let gone = next_placement(&mut asking, &mut asking_decoder, Duration::from_secs(2))
+    let gone = next_placement(&mut asking, &mut asking_received, Duration::from_secs(2))
         .await
         .expect("the removal pushed");
     assert_eq!(gone.pods.len(), 1);
@@ -240,6 +243,6 @@ async fn placements_reach_pods_that_ask_and_only_them() {
 
     // A pod that didn't ask (an older pod) never sees a placement frame, even across a
     // heartbeat.
-    let none = next_placement(&mut old, &mut old_decoder, Duration::from_millis(2500)).await;
+    let none = next_placement(&mut old, &mut old_received, Duration::from_millis(2500)).await;
     assert_eq!(none, None);
 }

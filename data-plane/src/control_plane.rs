@@ -23,10 +23,8 @@ use std::{
 };
 
 use anyhow::Context;
-use hopgate_table::{
-    ChangeKind, Event, Placement, PodSessions, REPORT_INTERVAL, SessionReport, Subscriber,
-    SubscriberConfig, Table, report_sessions,
-};
+use hopgate_table::{ChangeKind, Placement, PodSessions, REPORT_INTERVAL, SessionReport, Table};
+use hopgate_table_client::{Event, Subscriber, SubscriberConfig, report_sessions};
 use slog::{Logger, info, warn};
 
 use crate::{

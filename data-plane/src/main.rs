@@ -285,7 +285,9 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
     let http = std::net::TcpListener::bind(config.http_listen)?;
     let http_addr = http.local_addr()?;
     let challenges = web::Data::new(plain_http::Challenges(
-        subscriber.as_ref().map(hopgate_table::Subscriber::watch),
+        subscriber
+            .as_ref()
+            .map(hopgate_table_client::Subscriber::watch),
     ));
     let served = web::Data::new(plain_http::Served {
         table: table.clone(),

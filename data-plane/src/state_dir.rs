@@ -12,7 +12,7 @@ use crate::certs::{DEBUG_CERT_FILE, DEBUG_KEY_FILE};
 
 /// The files the pod keeps in its state directory.
 const STATE_FILES: [&str; 3] = [
-    hopgate_table::SNAPSHOT_FILE,
+    hopgate_table_client::SNAPSHOT_FILE,
     DEBUG_CERT_FILE,
     DEBUG_KEY_FILE,
 ];

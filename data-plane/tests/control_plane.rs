@@ -143,7 +143,7 @@ async fn a_pod_serves_from_its_last_snapshot_while_the_control_plane_is_down() {
 
     // The pod writes its snapshot just after applying a change (not before the change is
     // served): wait for the file to hold the domain before pulling the plug.
-    let snapshot = state.0.join(hopgate_table::SNAPSHOT_FILE);
+    let snapshot = state.0.join(hopgate_table_client::SNAPSHOT_FILE);
     within(
         Duration::from_secs(2),
         "the snapshot file is written",

@@ -210,9 +210,15 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     };
     let cp_url = format!("http://{}", cp.internal);
     let internal = control_plane::INTERNAL_TOKEN;
-    hopgate_table::report_sessions(&reqwest::Client::new(), &cp_url, internal, "pod-0", &dead)
-        .await
-        .unwrap();
+    hopgate_table_client::report_sessions(
+        &reqwest::Client::new(),
+        &cp_url,
+        internal,
+        "pod-0",
+        &dead,
+    )
+    .await
+    .unwrap();
     within(
         Duration::from_secs(5),
         "pod-b tries the dead pod first, then goes on",

@@ -10,9 +10,9 @@
 
 use std::{collections::VecDeque, io, sync::Arc};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use hopgate_table::{Delta, HEARTBEAT_INTERVAL, Placement, PodSessions, TableMessage};
+use hopgate_table::{Delta, Encoder, HEARTBEAT_INTERVAL, Placement, PodSessions, TableMessage};
 use slog::{Logger, error, info};
 use tokio::{
     sync::{
@@ -175,11 +175,15 @@ impl Feed {
     }
 
     fn encode(&mut self, message: &TableMessage) -> Result<Bytes, io::Error> {
-        hopgate_table::encode(message).map(Bytes::from).map_err(|e| {
-            error!(self.log, "table frame not sent; closing the stream"; "error" => e.to_string());
-            self.failed = true;
-            io::Error::other(e)
-        })
+        let mut frame = BytesMut::new();
+        match Encoder::default().encode(message, &mut frame) {
+            Ok(()) => Ok(frame.freeze()),
+            Err(e) => {
+                error!(self.log, "table frame not sent; closing the stream"; "error" => e.to_string());
+                self.failed = true;
+                Err(io::Error::other(e))
+            }
+        }
     }
 }
 
@@ -222,9 +226,11 @@ mod tests {
         let mut snapshots = 0;
         while table.version() != Some(total) {
             let bytes = stream.next().await.unwrap().unwrap();
-            let mut decoder = hopgate_table::Decoder::new();
-            decoder.push(&bytes);
-            let message = decoder.next_message().unwrap().unwrap();
+            let mut frame = BytesMut::from(&bytes[..]);
+            let message = hopgate_table::Decoder::default()
+                .decode(&mut frame)
+                .unwrap()
+                .unwrap();
             snapshots += usize::from(matches!(message, TableMessage::Snapshot(_)));
             table.apply(message).unwrap();
         }

@@ -1,6 +1,6 @@
 //! A private Pebble per test (`hopgate_test_support::Pebble`), and a tiny HTTP-01
 //! responder: it subscribes to the control-plane's table with
-//! `hopgate_table::Subscriber` and answers `GET /.well-known/acme-challenge/TOKEN` from
+//! `hopgate_table_client::Subscriber` and answers `GET /.well-known/acme-challenge/TOKEN` from
 //! `Table::challenge` on the port Pebble validates against, like a data-plane pod would.
 
 use std::{
@@ -8,7 +8,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use hopgate_table::{Subscriber, SubscriberConfig, Table};
+use hopgate_table::Table;
+use hopgate_table_client::{Subscriber, SubscriberConfig};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},

@@ -1,5 +1,6 @@
 //! `hopgate-table`: the routing table that the control-plane pushes to every data-plane
-//! pod, shared by both ends.
+//! pod: the wire format and the pod's copy, shared by both ends. Sans-IO: no HTTP, no
+//! files, no runtime.
 //!
 //! The control-plane owns the database; pods never touch it. A pod subscribes with
 //! `GET /internal/v1/table?pod=POD&since=EPOCH:VERSION` (`Authorization: Bearer
@@ -8,35 +9,22 @@
 //! the [`Delta`]s it missed), then a [`Delta`] per committed change and a
 //! [`TableMessage::Heartbeat`] every [`HEARTBEAT_INTERVAL`]. Versions grow by one per
 //! delta; `epoch` identifies the control-plane's database (a pod with another epoch gets a
-//! snapshot).
+//! snapshot). The pod's side of that HTTP exchange, with its snapshot file, is
+//! `hopgate-table-client`.
 //!
 //! # Layout
 //!
 //! | module | concern |
 //! | --- | --- |
 //! | `wire` | the messages ([`TableMessage`], [`DomainRecord`], [`Change`], [`Since`], [`Placement`]) and limits |
-//! | `frame` | sans-IO framing: `u32` big-endian length + MessagePack; [`encode`], [`Decoder`] |
+//! | `frame` | sans-IO framing: `u32` big-endian length + MessagePack; [`Encoder`], [`Decoder`] |
 //! | `table` | [`Table`]: the pod's copy; [`Table::apply`] returns the [`DomainChange`]s |
-//! | `persist` | the snapshot file: atomic save, load at start |
-//! | `subscriber` | [`Subscriber`]: the background task that keeps a [`Table`] current, reconnecting with backoff (`hopgate-backoff`: first retry < 250 ms, cap 10 s) |
-//! | `connection` | one subscription attempt (HTTP stream → frames → table) |
-//! | `report` | [`report_sessions`]: the pod's list of domains with live sessions (and its relay URL) |
 
-mod connection;
 mod frame;
-mod persist;
-mod report;
-mod subscriber;
 mod table;
 mod wire;
 
-pub use connection::SubscribeError;
-pub use frame::{DecodeError, Decoder, EncodeError, encode};
-pub use persist::{PersistError, SNAPSHOT_FILE, encode_snapshot, load, save, write_atomically};
-pub use report::{ReportError, report_sessions};
-pub use subscriber::{
-    Event, OnChange, OnEvent, OnPlacement, StartError, Subscriber, SubscriberConfig,
-};
+pub use frame::{DecodeError, Decoder, EncodeError, Encoder};
 pub use table::{ApplyError, ChangeKind, DomainChange, Table, VerifyError, hash_key};
 pub use wire::{
     BadSince, CertificateRecord, Change, DEAD_AFTER, Delta, DomainRecord, HEARTBEAT_INTERVAL,

@@ -1,10 +1,10 @@
 //! The pod's session report: which domains have a live agent session on this pod. Pods
-//! send it whenever the set changes and every [`REPORT_INTERVAL`](crate::REPORT_INTERVAL);
-//! the control-plane forgets a pod after [`REPORT_TTL`](crate::REPORT_TTL) without one.
+//! send it whenever the set changes and every
+//! [`REPORT_INTERVAL`](hopgate_table::REPORT_INTERVAL); the control-plane forgets a pod
+//! after [`REPORT_TTL`](hopgate_table::REPORT_TTL) without one.
 
+use hopgate_table::{MSGPACK_CONTENT_TYPE, SessionReport, valid_pod_id};
 use reqwest::{StatusCode, Url};
-
-use crate::wire::{MSGPACK_CONTENT_TYPE, SessionReport, valid_pod_id};
 
 /// Why a report wasn't accepted.
 #[derive(Debug, thiserror::Error)]

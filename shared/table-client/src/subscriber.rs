@@ -3,8 +3,8 @@
 //! from there at start so a pod can serve while the control-plane is unreachable.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), hopgate_table::StartError> {
-//! use hopgate_table::{Subscriber, SubscriberConfig};
+//! # async fn demo() -> Result<(), hopgate_table_client::StartError> {
+//! use hopgate_table_client::{Subscriber, SubscriberConfig};
 //!
 //! let config = SubscriberConfig::new("http://127.0.0.1:8082", "internal-token", "pod-1")
 //!     .state_dir("/var/lib/hopgate");
@@ -30,13 +30,12 @@ use std::{
 };
 
 use hopgate_backoff::Backoff;
+use hopgate_table::{ChangeKind, DEAD_AFTER, DomainChange, Placement, Since, Table};
 use tokio::sync::watch;
 
 use crate::{
     connection,
     persist::{self, SNAPSHOT_FILE},
-    table::{ChangeKind, DomainChange, Table},
-    wire::{DEAD_AFTER, Placement, Since},
 };
 
 /// The longest first delay before resubscribing.
@@ -45,13 +44,13 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
 /// Called after every change with the new table and what changed in it.
-pub type OnChange = dyn Fn(&Table, &[DomainChange]) + Send + Sync;
+pub(crate) type OnChange = dyn Fn(&Table, &[DomainChange]) + Send + Sync;
 
 /// Called on connection events (for the caller's logs).
-pub type OnEvent = dyn Fn(&Event) + Send + Sync;
+pub(crate) type OnEvent = dyn Fn(&Event) + Send + Sync;
 
 /// Called with every [`Placement`] frame (see [`SubscriberConfig::on_placement`]).
-pub type OnPlacement = dyn Fn(&Placement) + Send + Sync;
+pub(crate) type OnPlacement = dyn Fn(&Placement) + Send + Sync;
 
 /// Something the caller may want to log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,17 +1,17 @@
 //! The last table on disk, so a pod that starts while the control-plane is unreachable can
-//! serve. The file holds one frame (see `frame`) with a complete snapshot. It is replaced
-//! atomically and is readable by this user only (`hopgate-private-files`): a fresh `0600`
-//! temporary file, fsynced, renamed over the old one, and the directory fsynced.
+//! serve. The file holds one table frame (`hopgate_table::Encoder`) with a complete
+//! snapshot. It is replaced atomically and is readable by this user only
+//! (`hopgate-private-files`): a fresh `0600` temporary file, fsynced, renamed over the old
+//! one, and the directory fsynced.
 
 use std::{
     fs, io,
     path::{Path, PathBuf},
 };
 
-use crate::{
-    frame::{self, Decoder},
-    table::Table,
-    wire::{Snapshot, TableMessage},
+use bytes::BytesMut;
+use hopgate_table::{
+    ApplyError, DecodeError, Decoder, EncodeError, Encoder, Snapshot, Table, TableMessage,
 };
 
 /// The snapshot file's name inside the state directory.
@@ -19,15 +19,36 @@ pub const SNAPSHOT_FILE: &str = "table.snapshot";
 
 /// Why the snapshot file couldn't be read or written.
 #[derive(Debug, thiserror::Error)]
-pub enum PersistError {
+pub(crate) enum PersistError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("{path}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: InvalidSnapshot,
+    },
+}
+
+/// What is wrong with a snapshot, in the file or about to be written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InvalidSnapshot {
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("truncated")]
+    Truncated,
+    #[error("trailing bytes")]
+    TrailingBytes,
+    #[error("not a complete snapshot")]
+    Incomplete,
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PersistError + '_ {
@@ -37,58 +58,55 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PersistError + '_ {
     }
 }
 
-/// Encodes `snapshot` as the file's bytes.
-pub fn encode_snapshot(snapshot: Snapshot) -> Result<Vec<u8>, frame::EncodeError> {
-    frame::encode(&TableMessage::Snapshot(snapshot))
+fn invalid(path: &Path) -> impl FnOnce(InvalidSnapshot) -> PersistError + '_ {
+    move |source| PersistError::Invalid {
+        path: path.to_owned(),
+        source,
+    }
 }
 
-/// Writes `bytes` to `path` atomically, readable by this user only (the snapshot carries
-/// certificate private keys): see [`hopgate_private_files::write_private`].
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    hopgate_private_files::write_private(path, bytes).map_err(io_error(path))
-}
-
-/// Saves a loaded table to `path`; an unloaded table is not written.
-pub fn save(path: &Path, table: &Table) -> Result<(), PersistError> {
+/// Saves a loaded table to `path`; an unloaded table is not written. The file is replaced
+/// atomically and readable by this user only (the snapshot carries certificate private
+/// keys): see [`hopgate_private_files::write_private`].
+pub(crate) fn save(path: &Path, table: &Table) -> Result<(), PersistError> {
     let Some(snapshot) = table.to_snapshot() else {
         return Ok(());
     };
-    let bytes = encode_snapshot(snapshot).map_err(|e| PersistError::Invalid {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
-    write_atomically(path, &bytes)
+    let bytes = encode(snapshot).map_err(invalid(path))?;
+    hopgate_private_files::write_private(path, &bytes).map_err(io_error(path))
+}
+
+fn encode(snapshot: Snapshot) -> Result<BytesMut, InvalidSnapshot> {
+    let mut bytes = BytesMut::new();
+    Encoder::default().encode(&TableMessage::Snapshot(snapshot), &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Loads the table saved at `path`; `Ok(None)` if there is no file.
-pub fn load(path: &Path) -> Result<Option<Table>, PersistError> {
+pub(crate) fn load(path: &Path) -> Result<Option<Table>, PersistError> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(path)(e)),
     };
-    let invalid = |reason: String| PersistError::Invalid {
-        path: path.to_owned(),
-        reason,
-    };
-    let mut decoder = Decoder::new();
-    decoder.push(&bytes);
-    let message = decoder
-        .next_message()
-        .map_err(|e| invalid(e.to_string()))?
-        .ok_or_else(|| invalid("truncated".into()))?;
-    if decoder.buffered() != 0 {
-        return Err(invalid("trailing bytes".into()));
+    decode(bytes).map(Some).map_err(invalid(path))
+}
+
+fn decode(bytes: Vec<u8>) -> Result<Table, InvalidSnapshot> {
+    let mut bytes = BytesMut::from(&bytes[..]);
+    let message = Decoder::default()
+        .decode(&mut bytes)?
+        .ok_or(InvalidSnapshot::Truncated)?;
+    if !bytes.is_empty() {
+        return Err(InvalidSnapshot::TrailingBytes);
     }
     match message {
         TableMessage::Snapshot(s) if !s.more => {
             let mut table = Table::new();
-            table
-                .apply(TableMessage::Snapshot(s))
-                .map_err(|e| invalid(e.to_string()))?;
-            Ok(Some(table))
+            table.apply(TableMessage::Snapshot(s))?;
+            Ok(table)
         }
-        _ => Err(invalid("not a complete snapshot".into())),
+        _ => Err(InvalidSnapshot::Incomplete),
     }
 }
 
@@ -96,11 +114,9 @@ pub fn load(path: &Path) -> Result<Option<Table>, PersistError> {
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
+    use hopgate_table::{Change, Delta, DomainRecord, hash_key};
+
     use super::*;
-    use crate::{
-        table::hash_key,
-        wire::{Change, Delta, DomainRecord},
-    };
 
     fn temp_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("hopgate-table-{}", rand::random::<u64>()));

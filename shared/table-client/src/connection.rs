@@ -7,19 +7,20 @@ use std::{
     time::Duration,
 };
 
+use bytes::BytesMut;
+use hopgate_table::{
+    ApplyError, DecodeError, Decoder, PLACEMENT_QUERY, TABLE_PATH, TableMessage, valid_pod_id,
+};
 use reqwest::{StatusCode, Url};
 
 use crate::{
-    frame::{DecodeError, Decoder},
     persist,
     subscriber::{Event, Shared, StartError, SubscriberConfig},
-    table::ApplyError,
-    wire::{PLACEMENT_QUERY, TABLE_PATH, TableMessage, valid_pod_id},
 };
 
 /// Why a subscription ended (it is retried).
 #[derive(Debug, thiserror::Error)]
-pub enum SubscribeError {
+pub(crate) enum SubscribeError {
     #[error("the control-plane refused the internal token (401 Unauthorized)")]
     Unauthorized,
     #[error("the control-plane answered {status}: {body}")]
@@ -145,14 +146,15 @@ async fn stream(
     }
     shared.connected.store(true, Ordering::Relaxed);
     shared.event(Event::Connected);
-    let mut decoder = Decoder::new();
+    let decoder = Decoder::default();
+    let mut received = BytesMut::new();
     loop {
         let chunk = tokio::time::timeout(request.dead_after, response.chunk())
             .await
             .map_err(|_| SubscribeError::Dead(request.dead_after))??
             .ok_or(SubscribeError::Closed)?;
-        decoder.push(&chunk);
-        while let Some(message) = decoder.next_message()? {
+        received.extend_from_slice(&chunk);
+        while let Some(message) = decoder.decode(&mut received)? {
             apply(shared, message).await?;
             *delivered = true;
         }
