@@ -74,11 +74,11 @@ pub async fn h2(
     let tls = tls(https, sni, b"h2").await;
     let (client, connection) = h2::client::handshake(tls).await.unwrap();
     tokio::spawn(connection);
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(http::uri::Scheme::HTTPS);
+    let mut parts = http_02::uri::Parts::default();
+    parts.scheme = Some(http_02::uri::Scheme::HTTPS);
     parts.authority = Some(authority.parse().unwrap());
     parts.path_and_query = Some(path.parse().unwrap());
-    let mut request = http::Request::get(http::Uri::from_parts(parts).unwrap());
+    let mut request = http_02::Request::get(http_02::Uri::from_parts(parts).unwrap());
     for (name, value) in headers {
         request = request.header(*name, *value);
     }

@@ -11,7 +11,6 @@ use std::{
     process::Command,
 };
 
-use serde::Deserialize;
 use serde_json::Value;
 
 /// Environment variables that carry secrets: never a literal value in a manifest.
@@ -41,18 +40,11 @@ fn read(relative: &str) -> String {
 /// Every YAML document in `text` (empty ones dropped), with `<<` merge keys applied, as
 /// JSON values (easier to walk).
 fn yaml_documents(text: &str, what: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .enumerate()
-        .filter_map(|(i, document)| {
-            let mut value = serde_yaml::Value::deserialize(document)
-                .unwrap_or_else(|e| panic!("{what}: document {i} is not valid YAML: {e}"));
-            value
-                .apply_merge()
-                .unwrap_or_else(|e| panic!("{what}: document {i}: bad merge key: {e}"));
-            let json = serde_json::to_value(&value)
-                .unwrap_or_else(|e| panic!("{what}: document {i} can't be read as JSON: {e}"));
-            (!json.is_null()).then_some(json)
-        })
+    let documents: Vec<Value> = serde_saphyr::from_multiple(text)
+        .unwrap_or_else(|e| panic!("{what} is not valid YAML: {e}"));
+    documents
+        .into_iter()
+        .filter(|json| !json.is_null())
         .collect()
 }
 

@@ -14,7 +14,7 @@ const READY_AFTER: usize = 1_000;
 pub(super) async fn run(context: Context) -> anyhow::Result<String> {
     let tls = Tls::new(&context.cert_pem, b"h2")?;
     let stream = tls.connect_from(ATTACKER, context.https, TARGET).await?;
-    let (mut requests, connection) = h2::client::handshake(stream).await?;
+    let (mut requests, connection) = h2_04::client::handshake(stream).await?;
     let driver = tokio::spawn(connection);
     let mut unread = Vec::new();
     let mut ready = Some(context.ready);
