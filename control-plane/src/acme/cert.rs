@@ -12,14 +12,19 @@ pub(crate) struct Validity {
 
 /// A chain that can't be read.
 #[derive(Debug, thiserror::Error)]
-#[error("unreadable certificate chain: {0}")]
-pub(crate) struct BadChain(String);
+pub(crate) enum BadChain {
+    /// Its first block isn't PEM.
+    #[error("unreadable certificate chain: {0}")]
+    Pem(#[source] x509_parser::nom::Err<x509_parser::error::PEMError>),
+    /// Its first block isn't an X.509 certificate.
+    #[error("unreadable certificate chain: {0}")]
+    Certificate(#[source] x509_parser::nom::Err<x509_parser::error::X509Error>),
+}
 
 /// Reads the validity of the first certificate of a PEM chain.
 pub(crate) fn validity(chain_pem: &str) -> Result<Validity, BadChain> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(chain_pem.as_bytes())
-        .map_err(|e| BadChain(e.to_string()))?;
-    let cert = pem.parse_x509().map_err(|e| BadChain(e.to_string()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(chain_pem.as_bytes()).map_err(BadChain::Pem)?;
+    let cert = pem.parse_x509().map_err(BadChain::Certificate)?;
     let v = cert.validity();
     Ok(Validity {
         not_before: v.not_before.timestamp(),

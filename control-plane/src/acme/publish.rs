@@ -50,7 +50,7 @@ impl Domains {
             CertOwner::Gateway(_) => Change::GatewayCertificate(Some(certificate)),
             CertOwner::Domain(domain) => {
                 let record = self.hub.record(domain).ok_or_else(|| {
-                    StoreError::Other(format!("{domain} is in the database but not the table"))
+                    StoreError::other(format!("{domain} is in the database but not the table"))
                 })?;
                 Change::Upsert(DomainRecord {
                     certificate: Some(certificate),

@@ -71,7 +71,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let message = e.to_string();
         match e {
-            StoreError::Unavailable(_) => Self::new(
+            StoreError::Unavailable { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 message,
@@ -79,7 +79,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", message),
             StoreError::NotFound => Self::not_found(message),
             StoreError::KeyMismatch => Self::unauthorized(message),
-            StoreError::Other(_) => {
+            StoreError::Other { .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
             }
         }

@@ -71,7 +71,7 @@ impl Store {
         .await?;
         self.acme_account(directory)
             .await?
-            .ok_or_else(|| StoreError::Other("ACME account row vanished".into()))
+            .ok_or_else(|| StoreError::other("ACME account row vanished"))
     }
 
     /// Sets the status (`pending`, `failed: …`) shown in the admin API; the certificate

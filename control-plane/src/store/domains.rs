@@ -45,7 +45,7 @@ pub(super) async fn bump_version(conn: &mut AnyConnection) -> Result<u64, StoreE
     )
     .fetch_one(&mut *conn)
     .await?;
-    u64::try_from(version).map_err(|_| StoreError::Other(format!("negative version {version}")))
+    u64::try_from(version).map_err(|_| StoreError::other(format!("negative version {version}")))
 }
 
 /// Appends the change-log row for `version` and prunes old rows.
@@ -56,8 +56,7 @@ pub(super) async fn log_change(
     op: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let version =
-        i64::try_from(version).map_err(|_| StoreError::Other("version overflow".into()))?;
+    let version = i64::try_from(version).map_err(|_| StoreError::other("version overflow"))?;
     sqlx::query(
         "INSERT INTO table_changes (version, domain, op, created_at) VALUES ($1, $2, $3, $4)",
     )

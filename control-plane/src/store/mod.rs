@@ -26,12 +26,19 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// How many change-log rows are kept (older ones are pruned as new ones are written).
 pub(crate) const CHANGE_LOG_RETAIN: i64 = 10_000;
 
+/// The library error behind a [`StoreError`], kept as its `source()`.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
     /// The database can't be reached or refuses work now (→ 503).
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    #[error("database unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        #[source]
+        cause: Option<Cause>,
+    },
     #[error("domain is already registered")]
     Conflict,
     #[error("domain is not registered")]
@@ -39,8 +46,44 @@ pub(crate) enum StoreError {
     #[error("the client API key does not match")]
     KeyMismatch,
     /// Anything else (a bug or a schema problem) (→ 500).
-    #[error("database error: {0}")]
-    Other(String),
+    #[error("database error: {reason}")]
+    Other {
+        reason: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+}
+
+impl StoreError {
+    /// Unavailable because of `cause`, which `reason` describes.
+    pub(crate) fn unavailable_because(
+        reason: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+
+    /// Any other failure, for a reason of our own.
+    pub(crate) fn other(reason: impl Into<String>) -> Self {
+        Self::Other {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// Any other failure because of `cause`, which `reason` describes.
+    pub(crate) fn other_because(
+        reason: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Other {
+            reason: reason.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -49,15 +92,16 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             E::Database(db) if db.is_unique_violation() => Self::Conflict,
             E::Database(db) if unavailable_code(db.code().as_deref()) => {
-                Self::Unavailable(e.to_string())
+                Self::unavailable_because(e.to_string(), e)
             }
-            E::PoolTimedOut => Self::Unavailable(
-                "no connection could be opened or freed within HOP_DB_ACQUIRE_TIMEOUT".into(),
+            E::PoolTimedOut => Self::unavailable_because(
+                "no connection could be opened or freed within HOP_DB_ACQUIRE_TIMEOUT",
+                e,
             ),
             E::Io(_) | E::Tls(_) | E::Protocol(_) | E::PoolClosed | E::WorkerCrashed => {
-                Self::Unavailable(e.to_string())
+                Self::unavailable_because(e.to_string(), e)
             }
-            _ => Self::Other(e.to_string()),
+            _ => Self::other_because(e.to_string(), e),
         }
     }
 }
@@ -110,10 +154,11 @@ fn database_url(config: &Config, log: &Logger) -> Result<String, StoreError> {
         Some(dsn) => dsn.expose().to_owned(),
         None => {
             let change = sqlite_files::prepare_state_dir(&config.state_dir).map_err(|e| {
-                StoreError::Unavailable(format!(
+                let reason = format!(
                     "cannot create the state directory {}: {e}",
                     config.state_dir.display()
-                ))
+                );
+                StoreError::unavailable_because(reason, e)
             })?;
             log_changes(log, change);
             format!("sqlite://{}", config.state_dir.join("hopgate.db").display())
@@ -132,8 +177,9 @@ fn make_sqlite_private(url: &str, log: &Logger) -> Result<(), StoreError> {
     let Some((db, create)) = sqlite_files::database_file(url) else {
         return Ok(());
     };
-    let changes = sqlite_files::make_private(&db, create)
-        .map_err(|e| StoreError::Unavailable(format!("database file {}: {e}", db.display())))?;
+    let changes = sqlite_files::make_private(&db, create).map_err(|e| {
+        StoreError::unavailable_because(format!("database file {}: {e}", db.display()), e)
+    })?;
     log_changes(log, changes);
     Ok(())
 }
@@ -158,7 +204,9 @@ impl Store {
         let timeout = config.db.acquire_timeout;
         let probe = tokio::time::timeout(timeout, sqlx::AnyConnection::connect(&url))
             .await
-            .map_err(|_| StoreError::Unavailable(format!("no connection within {timeout:?}")))??;
+            .map_err(|e| {
+                StoreError::unavailable_because(format!("no connection within {timeout:?}"), e)
+            })??;
         probe.close().await?;
         let pool = AnyPoolOptions::new()
             .max_connections(config.db.max_open)
@@ -171,7 +219,7 @@ impl Store {
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
+            .map_err(|e| StoreError::other_because(format!("migrations failed: {e}"), e))?;
         make_sqlite_private(&url, log)?;
         let epoch = uuid::Uuid::new_v4().simple().to_string();
         sqlx::query(

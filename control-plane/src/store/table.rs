@@ -79,7 +79,7 @@ async fn domains(conn: &mut AnyConnection) -> Result<BTreeMap<String, DomainReco
         let domain: String = row.try_get("domain")?;
         let stored: String = row.try_get("key_hash")?;
         let key_hash = keys::parse_hash(&stored)
-            .ok_or_else(|| StoreError::Other(format!("{domain}: key_hash is not 64 hex digits")))?;
+            .ok_or_else(|| StoreError::other(format!("{domain}: key_hash is not 64 hex digits")))?;
         out.insert(
             domain.clone(),
             DomainRecord {

@@ -20,7 +20,7 @@ pub enum SettingsError {
     Invalid { setting: String, reason: String },
     /// `--print-config` could not render the settings.
     #[error("cannot print the configuration: {0}")]
-    Print(String),
+    Print(#[from] toml::ser::Error),
 }
 
 /// Prints `err` on stderr (prefixed with `program`) and returns the exit code:

@@ -179,7 +179,7 @@ fn flag_values(spec: &Spec, matches: &ArgMatches) -> Vec<(Setting, Vec<String>)>
 impl<T: Serialize> Loaded<T> {
     /// The effective settings as TOML; secrets serialize as `***`.
     pub fn to_toml(&self) -> Result<String, SettingsError> {
-        toml::to_string(&self.value).map_err(|e| SettingsError::Print(e.to_string()))
+        Ok(toml::to_string(&self.value)?)
     }
 }
 
