@@ -11,6 +11,7 @@
 //! | `frame` | [`FrameType`] (the type byte) and [`Frame`] (any decoded frame) |
 //! | `handshake` | [`Hello`], [`HelloAck`], [`HelloCode`]: the control-stream handshake |
 //! | `http` | [`RequestHead`], [`ResponseHead`], [`Header`], [`HttpVersion`], [`EndOfBody`] |
+//! | `hop_by_hop` | [`HOP_BY_HOP_HEADERS`], [`PROXY_AUTH_HEADERS`]: headers that never cross the tunnel |
 //! | `control` | [`Reset`] and [`ResetCode`], [`Ping`], [`Pong`], [`GoAway`] |
 //! | `limits` | [`Limits`]: the largest payload per frame class, and their defaults |
 //! | `version` | [`PROTOCOL_VERSION`], [`MIN_PROTOCOL_VERSION`], [`check_version`] |
@@ -81,6 +82,7 @@ mod encode;
 mod error;
 mod frame;
 mod handshake;
+mod hop_by_hop;
 mod http;
 mod limits;
 mod version;
@@ -92,6 +94,7 @@ pub use crate::encode::Encoder;
 pub use crate::error::{DecodeError, EncodeError, VersionError};
 pub use crate::frame::{FRAME_HEADER_LEN, Frame, FrameType};
 pub use crate::handshake::{Hello, HelloAck, HelloCode};
+pub use crate::hop_by_hop::{HOP_BY_HOP_HEADERS, PROXY_AUTH_HEADERS, is_hop_by_hop, is_proxy_auth};
 pub use crate::http::{
     EndOfBody, Header, HttpVersion, REDACTED_HEADERS, RequestHead, ResponseHead,
 };
