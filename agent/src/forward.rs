@@ -167,23 +167,9 @@ impl Forwarder {
         let started = Instant::now();
         let mut reader = Reader::new(recv, self.limits);
         let mut writer = Writer::new(send, self.limits);
-        let opening = match tokio::time::timeout(HEAD_TIMEOUT, reader.head()).await {
-            Ok(Ok(Some(opening))) => Ok(opening),
-            Ok(Ok(None)) => return,
-            Ok(Err(err)) => Err(err),
-            Err(_) => Err(GatewayError::Protocol(format!(
-                "no RequestHead within {} s",
-                HEAD_TIMEOUT.as_secs()
-            ))),
-        };
-        let head = match opening {
-            Ok(Opening::Head(head)) => head,
-            Ok(Opening::Reset(reset)) => {
-                let log = self.log.clone();
-                self.fail(&mut writer, "?", cancelled(&reset).into(), &log)
-                    .await;
-                return;
-            }
+        let head = match read_head(&mut reader).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
             Err(err) => {
                 let log = self.log.clone();
                 self.fail(&mut writer, "?", err.into(), &log).await;
@@ -405,6 +391,21 @@ impl Forwarder {
             .into(),
             other => other.into(),
         }
+    }
+}
+
+/// The request's head, within [`HEAD_TIMEOUT`]; `None` if the gateway finished the stream
+/// without sending anything.
+async fn read_head(reader: &mut Reader) -> Result<Option<RequestHead>, GatewayError> {
+    match tokio::time::timeout(HEAD_TIMEOUT, reader.head()).await {
+        Ok(Ok(Some(Opening::Head(head)))) => Ok(Some(head)),
+        Ok(Ok(Some(Opening::Reset(reset)))) => Err(cancelled(&reset)),
+        Ok(Ok(None)) => Ok(None),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(GatewayError::Protocol(format!(
+            "no RequestHead within {} s",
+            HEAD_TIMEOUT.as_secs()
+        ))),
     }
 }
 
