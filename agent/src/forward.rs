@@ -3,7 +3,8 @@
 //!
 //! Gateway → agent: `RequestHead`, `BodyChunk`*, `EndOfBody`, then the gateway finishes
 //! its half. Agent → gateway: `ResponseHead`, `BodyChunk`*, `EndOfBody`, finish; or a
-//! `Reset` saying what went wrong (before or after the head), then finish.
+//! `Reset` saying what went wrong (before or after the head), then finish. The order is
+//! hopgate-protocol's stream rules, which check every frame either way ([`stream`]).
 //!
 //! Both bodies stream: request chunks go to the local service through a bounded queue
 //! ([`crate::body`]) as they arrive, response chunks go to the gateway as the local service
@@ -20,10 +21,10 @@ use std::{
 use bytes::Bytes;
 use futures_util::FutureExt;
 use hopgate_protocol::{
-    EndOfBody, Frame, Header, Limits, RequestHead, Reset, ResetCode, ResponseHead,
+    BodyEvent, Limits, Opening, RequestHead, Reset, ResetCode, ResponseHead, StreamError,
 };
 use hopgate_transport::{RecvStream, SendStream};
-use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
+use hopgate_tunnel::TunnelError;
 use http::{Method, Request, Version, request::Parts};
 use http_body_util::BodyExt;
 use prometheus_client::metrics::counter::Counter;
@@ -43,14 +44,11 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the response is complete, how long to wait for the rest of the request stream
 /// (normally just its end) before dropping it.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
-/// The transport-level code for abandoning a stream whose gateway side is gone (the
-/// data-plane uses the same value for its cancellations).
-pub(crate) const STREAM_CANCELLED: u32 = 1;
 
+mod stream;
 mod upgrade;
 
-type Reader = FrameReader<RecvStream>;
-type Writer = FrameWriter<SendStream>;
+use self::stream::{RequestReader as Reader, ResponseWriter as Writer, WriteError};
 
 /// Why a request didn't complete, tagged by the side at fault.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +60,18 @@ pub(crate) enum ForwardError {
     /// broken.
     #[error("gateway: {0}")]
     Gateway(#[from] GatewayError),
+    /// This agent was about to write a frame the stream's rules refuse; it wasn't sent.
+    #[error("internal: {0}")]
+    Internal(#[source] StreamError),
+}
+
+impl From<WriteError> for ForwardError {
+    fn from(err: WriteError) -> Self {
+        match err {
+            WriteError::Refused(err) => Self::Internal(err),
+            WriteError::Stream(err) => Self::Gateway(GatewayError::Stream(err)),
+        }
+    }
 }
 
 /// The gateway's side of a failed request.
@@ -73,9 +83,12 @@ pub(crate) enum GatewayError {
     /// The gateway abandoned the request (the visitor went away).
     #[error("the request was cancelled: {0}")]
     Cancelled(String),
-    /// The gateway broke the tunnel protocol on this stream.
+    /// The gateway's request can't be carried out (its method, target or headers).
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// The gateway sent a frame the stream's rules refuse.
+    #[error("protocol violation: {0}")]
+    Violation(#[source] StreamError),
 }
 
 impl ForwardError {
@@ -87,6 +100,10 @@ impl ForwardError {
             Self::Gateway(GatewayError::Protocol(why)) => {
                 Some(Reset::new(ResetCode::ProtocolError, why.clone()))
             }
+            Self::Gateway(GatewayError::Violation(err)) => {
+                Some(Reset::new(ResetCode::ProtocolError, err.to_string()))
+            }
+            Self::Internal(err) => Some(Reset::new(ResetCode::Internal, err.to_string())),
             Self::Gateway(GatewayError::Cancelled(_) | GatewayError::Stream(_)) => None,
         }
     }
@@ -148,32 +165,18 @@ impl Forwarder {
     /// and to stderr as a line).
     pub(crate) async fn serve(self: Arc<Self>, send: SendStream, recv: RecvStream) {
         let started = Instant::now();
-        let mut reader = FrameReader::new(recv, self.limits);
-        let mut writer = FrameWriter::new(send, self.limits);
-        let head = match tokio::time::timeout(HEAD_TIMEOUT, reader.next()).await {
-            Ok(Ok(Some(Frame::RequestHead(head)))) => head,
-            Ok(Ok(None)) => return,
-            Ok(Ok(Some(other))) => {
-                let why = format!("expected RequestHead, got {}", other.frame_type());
+        let mut reader = Reader::new(recv, self.limits);
+        let mut writer = Writer::new(send, self.limits);
+        let head = match read_head(&mut reader).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(err) => {
                 let log = self.log.clone();
-                self.fail(&mut writer, "?", GatewayError::Protocol(why).into(), &log)
-                    .await;
-                return;
-            }
-            Ok(Err(err)) => {
-                let log = self.log.clone();
-                self.fail(&mut writer, "?", GatewayError::Stream(err).into(), &log)
-                    .await;
-                return;
-            }
-            Err(_) => {
-                let why = format!("no RequestHead within {} s", HEAD_TIMEOUT.as_secs());
-                let log = self.log.clone();
-                self.fail(&mut writer, "?", GatewayError::Protocol(why).into(), &log)
-                    .await;
+                self.fail(&mut writer, "?", err.into(), &log).await;
                 return;
             }
         };
+        writer.answering(&head);
         // The path only: a query string may carry tokens, and logs must not.
         let path = head.uri.split('?').next().unwrap_or_default();
         let what = format!("{} {path}", head.method);
@@ -211,12 +214,8 @@ impl Forwarder {
             warn!(log, "request failed"; "request" => what, "error" => %err);
         }
         match err.reset() {
-            Some(reset) => {
-                if writer.send(&Frame::Reset(reset)).await.is_ok() {
-                    let _ = writer.get_mut().finish();
-                }
-            }
-            None => writer.get_mut().reset(STREAM_CANCELLED),
+            Some(reset) => writer.reset(reset).await,
+            None => writer.abandon(),
         }
         if self.verbose || !err.is_cancellation() {
             eprintln!("{} {what}: {err}", self.domain);
@@ -236,17 +235,17 @@ impl Forwarder {
         let parts = self.request_parts(head)?;
         // The first frame after the head tells a request without a body (so none is sent,
         // not even an empty chunked one) from one with a body to stream.
-        let first = reader.next().await.map_err(GatewayError::Stream)?;
+        let first = reader.next().await?;
         let (body, sender, first) = match first {
-            Some(Frame::EndOfBody(end)) if end.trailers.is_empty() => {
+            Some(BodyEvent::End(end)) if end.trailers.is_empty() => {
                 (RequestBody::empty(), None, None)
             }
-            Some(frame @ (Frame::BodyChunk(_) | Frame::EndOfBody(_))) => {
+            Some(event @ (BodyEvent::Data(_) | BodyEvent::End(_))) => {
                 let (sender, body) = RequestBody::channel();
-                (body, Some(sender), Some(frame))
+                (body, Some(sender), Some(event))
             }
-            Some(Frame::Reset(reset)) => return Err(cancelled(&reset).into()),
-            Some(other) => return Err(unexpected(&other).into()),
+            Some(BodyEvent::Reset(reset)) => return Err(cancelled(&reset).into()),
+            // The stream's rules allow its end only after EndOfBody.
             None => {
                 return Err(
                     GatewayError::Cancelled("the stream ended before EndOfBody".into()).into(),
@@ -334,7 +333,7 @@ impl Forwarder {
     }
 
     /// Streams the local service's response to the gateway: head, body, end, finish.
-    pub(crate) async fn relay_response(
+    async fn relay_response(
         &self,
         response: http::Response<hyper::body::Incoming>,
         writer: &mut Writer,
@@ -349,14 +348,14 @@ impl Forwarder {
         // more ready, so a small answer leaves in one packet; whenever it has nothing ready,
         // what is queued goes out first (server-sent events aren't held back).
         writer
-            .queue(&Frame::ResponseHead(head))
-            .map_err(GatewayError::Stream)?;
+            .queue_head(head)
+            .map_err(|err| self.unsendable(err))?;
         let mut trailers = Vec::new();
         loop {
             let next = match body.frame().now_or_never() {
                 Some(next) => next,
                 None => {
-                    writer.flush().await.map_err(GatewayError::Stream)?;
+                    writer.flush().await?;
                     body.frame().await
                 }
             };
@@ -365,10 +364,7 @@ impl Forwarder {
             match frame.into_data() {
                 Ok(data) => {
                     self.metrics.bytes_out.inc_by(data.len() as u64);
-                    writer
-                        .queue_body(data)
-                        .await
-                        .map_err(GatewayError::Stream)?;
+                    writer.queue_body(data).await?;
                 }
                 Err(frame) => {
                     if let Ok(map) = frame.into_trailers() {
@@ -377,21 +373,40 @@ impl Forwarder {
                 }
             }
         }
-        end_of_body(writer, trailers).await?;
+        writer.end(trailers).await?;
         Ok(status)
+    }
+
+    /// Why the local service's answer can't go to the gateway. A status the stream's
+    /// rules refuse (informational, or a `101` nobody asked for) is the local service's
+    /// protocol error.
+    fn unsendable(&self, err: WriteError) -> ForwardError {
+        match err {
+            WriteError::Refused(
+                refused @ (StreamError::InvalidStatus { .. } | StreamError::SwitchNotAsked),
+            ) => LocalError::Protocol {
+                target: self.target.authority().to_owned(),
+                reason: refused.to_string(),
+            }
+            .into(),
+            other => other.into(),
+        }
     }
 }
 
-/// Ends the agent's side of a stream: `EndOfBody` (with `trailers`), then FIN.
-async fn end_of_body(writer: &mut Writer, trailers: Vec<Header>) -> Result<(), GatewayError> {
-    writer
-        .send(&Frame::EndOfBody(EndOfBody { trailers }))
-        .await
-        .map_err(GatewayError::Stream)?;
-    writer
-        .get_mut()
-        .finish()
-        .map_err(|e| GatewayError::Stream(TunnelError::Io(e.into())))
+/// The request's head, within [`HEAD_TIMEOUT`]; `None` if the gateway finished the stream
+/// without sending anything.
+async fn read_head(reader: &mut Reader) -> Result<Option<RequestHead>, GatewayError> {
+    match tokio::time::timeout(HEAD_TIMEOUT, reader.head()).await {
+        Ok(Ok(Some(Opening::Head(head)))) => Ok(Some(head)),
+        Ok(Ok(Some(Opening::Reset(reset)))) => Err(cancelled(&reset)),
+        Ok(Ok(None)) => Ok(None),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(GatewayError::Protocol(format!(
+            "no RequestHead within {} s",
+            HEAD_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 /// Feeds the request body (starting with `first`, already read) to the local request, then
@@ -400,33 +415,26 @@ async fn end_of_body(writer: &mut Writer, trailers: Vec<Header>) -> Result<(), G
 async fn watch_request_stream(
     reader: &mut Reader,
     mut sender: Option<BodySender>,
-    mut first: Option<Frame>,
+    mut first: Option<BodyEvent>,
     body_done: watch::Sender<bool>,
     bytes_in: &Counter,
 ) -> StreamEnd {
-    // Still expecting body frames (the sender may be gone if hyper stopped reading it).
-    let mut in_body = sender.is_some();
     loop {
-        let frame = match first.take() {
-            Some(frame) => frame,
+        let event = match first.take() {
+            Some(event) => event,
             None => match reader.next().await {
-                Ok(Some(frame)) => frame,
-                Ok(None) if !in_body => return StreamEnd::Done,
-                Ok(None) => {
-                    return StreamEnd::Failed(GatewayError::Cancelled(
-                        "the stream ended before EndOfBody".into(),
-                    ));
-                }
-                Err(err) => return StreamEnd::Failed(GatewayError::Stream(err)),
+                Ok(Some(event)) => event,
+                Ok(None) => return StreamEnd::Done,
+                Err(err) => return StreamEnd::Failed(err),
             },
         };
-        match frame {
-            Frame::BodyChunk(data) if in_body => {
+        match event {
+            // The sender may be gone if hyper stopped reading the body.
+            BodyEvent::Data(data) => {
                 bytes_in.inc_by(data.len() as u64);
                 feed(&mut sender, data).await
             }
-            Frame::EndOfBody(end) if in_body => {
-                in_body = false;
+            BodyEvent::End(end) => {
                 let trailers = match end.trailers.is_empty() {
                     true => None,
                     false => match headers::to_header_map(&end.trailers) {
@@ -443,8 +451,7 @@ async fn watch_request_stream(
                 }
                 body_done.send_replace(true);
             }
-            Frame::Reset(reset) => return StreamEnd::Failed(cancelled(&reset)),
-            other => return StreamEnd::Failed(unexpected(&other)),
+            BodyEvent::Reset(reset) => return StreamEnd::Failed(cancelled(&reset)),
         }
     }
 }
@@ -464,12 +471,5 @@ fn cancelled(reset: &Reset) -> GatewayError {
     GatewayError::Cancelled(format!(
         "the gateway reset the request ({}: {})",
         reset.code, reset.message
-    ))
-}
-
-fn unexpected(frame: &Frame) -> GatewayError {
-    GatewayError::Protocol(format!(
-        "unexpected {} frame on a request stream",
-        frame.frame_type()
     ))
 }

@@ -1,21 +1,11 @@
 //! Headers between the wire ([`Header`]: name, raw value, repeats kept in order) and hyper's
-//! [`HeaderMap`], without the hop-by-hop headers that describe one connection only.
+//! [`HeaderMap`], without the hop-by-hop headers that describe one connection only
+//! ([`HOP_BY_HOP_HEADERS`](hopgate_protocol::HOP_BY_HOP_HEADERS), and those named in
+//! `Connection`).
 
 use bytes::Bytes;
 use hopgate_protocol::Header;
 use http::{HeaderMap, HeaderName, HeaderValue, header::CONNECTION};
-
-/// Headers that belong to one HTTP connection, never forwarded (RFC 9110 §7.6.1), plus
-/// `proxy-connection`. Headers named in `Connection` are hop-by-hop too.
-pub(crate) const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-];
 
 /// A request header that hyper can't carry.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +37,7 @@ fn connection_listed<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> 
 }
 
 fn is_hop_by_hop(name: &str, listed: &[String]) -> bool {
-    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
-        || listed.iter().any(|l| name.eq_ignore_ascii_case(l))
+    hopgate_protocol::is_hop_by_hop(name) || listed.iter().any(|l| name.eq_ignore_ascii_case(l))
 }
 
 /// The request's headers for hyper, in order, repeats kept, hop-by-hop ones dropped (the

@@ -7,19 +7,6 @@ use actix_web::{
 use bytes::Bytes;
 use hopgate_protocol::Header;
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 pub(crate) fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all("connection")
@@ -30,9 +17,12 @@ pub(crate) fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether `name` must not be forwarded, given the message's `Connection` header.
+/// Whether `name` (lower-case) must not be forwarded, given the message's `Connection`
+/// header: it describes one connection, or carries credentials for the gateway itself.
 pub(crate) fn is_hop_by_hop(name: &str, connection_names: &[String]) -> bool {
-    HOP_BY_HOP.contains(&name) || connection_names.iter().any(|n| n == name)
+    hopgate_protocol::is_hop_by_hop(name)
+        || hopgate_protocol::is_proxy_auth(name)
+        || connection_names.iter().any(|n| n == name)
 }
 
 /// The visitor's headers as the agent should send them on: hop-by-hop removed, the

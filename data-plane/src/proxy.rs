@@ -122,11 +122,7 @@ async fn visit(
         }
         other => return not_live(&req, &host, &other),
     };
-    let version = match req.version() {
-        Version::HTTP_10 => HttpVersion::Http10,
-        Version::HTTP_2 => HttpVersion::Http2,
-        _ => HttpVersion::Http11,
-    };
+    let version = http_version(req.version());
     let head = RequestHead {
         request_id: new_request_id(),
         method: req.method().as_str().to_owned(),
@@ -480,6 +476,16 @@ pub(crate) fn has_body(req: &HttpRequest) -> bool {
     match req.version() {
         Version::HTTP_2 | Version::HTTP_3 => length != Some("0"),
         _ => headers.contains_key("transfer-encoding") || length.is_some_and(|l| l != "0"),
+    }
+}
+
+/// The HTTP version a visitor spoke, as the tunnel names it (anything but HTTP/1.0 and
+/// HTTP/2 is carried as HTTP/1.1).
+pub(crate) fn http_version(version: Version) -> HttpVersion {
+    match version {
+        Version::HTTP_10 => HttpVersion::Http10,
+        Version::HTTP_2 => HttpVersion::Http2,
+        _ => HttpVersion::Http11,
     }
 }
 

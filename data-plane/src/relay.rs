@@ -79,11 +79,11 @@ pub(crate) async fn handle(
         Ok(permit) => permit,
         Err(busy) => return proxy::busy_page(&req, &state, &host, busy),
     };
-    let version = match req.headers().get(VERSION_HEADER).map(|v| v.as_bytes()) {
-        Some(b"1.0") => HttpVersion::Http10,
-        Some(b"2") => HttpVersion::Http2,
-        _ => HttpVersion::Http11,
-    };
+    let version = req
+        .headers()
+        .get(VERSION_HEADER)
+        .and_then(|v| HttpVersion::from_number(v.as_bytes()))
+        .unwrap_or(HttpVersion::Http11);
     let request_id = req
         .headers()
         .get(REQUEST_ID_HEADER)

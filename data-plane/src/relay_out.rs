@@ -105,11 +105,7 @@ pub(crate) async fn relay(
         };
         outgoing.append(name, value);
     }
-    let version = match req.version() {
-        actix_web::http::Version::HTTP_10 => "1.0",
-        actix_web::http::Version::HTTP_2 => "2",
-        _ => "1.1",
-    };
+    let version = proxy::http_version(req.version()).number();
     if upgrade {
         outgoing.insert(
             reqwest::header::CONNECTION,

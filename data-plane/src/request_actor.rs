@@ -20,16 +20,15 @@ use std::{
 use actix::prelude::*;
 use actix_web::web::Payload;
 use futures_util::StreamExt;
-use hopgate_protocol::{EndOfBody, Frame, RequestHead, ResetCode, ResponseHead};
+use hopgate_protocol::{
+    EndOfBody, Frame, RequestHead, ResetCode, ResponseHead, STREAM_CANCELLED as CANCELLED,
+};
 use hopgate_transport::{RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug, info};
 use tokio::sync::oneshot;
 
 use crate::{metrics::Metrics, routing::SessionHandle, session_actor::limits};
-
-/// Stream reset code the gateway uses when the visitor went away or its body stalled.
-const CANCELLED: u32 = 1;
 
 /// Why a request could not be answered by the agent.
 #[derive(Debug, thiserror::Error)]

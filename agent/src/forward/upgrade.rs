@@ -10,10 +10,11 @@
 //! idle timeout here: an open WebSocket lives as long as both ends keep it.
 //!
 //! A local service that declines the switch (any status but 101) is relayed as an
-//! ordinary response.
+//! ordinary response. The stream's rules allow a `101` only because the request asked a
+//! switch, and after it they read both directions as a byte pipe.
 
 use bytes::{Bytes, BytesMut};
-use hopgate_protocol::{Frame, Header, RequestHead, ResponseHead};
+use hopgate_protocol::{BodyEvent, Header, RequestHead, ResponseHead};
 use http::{
     HeaderValue, Request, StatusCode,
     header::{CONNECTION, UPGRADE},
@@ -21,9 +22,7 @@ use http::{
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{
-    ForwardError, Forwarder, GatewayError, Reader, Writer, cancelled, end_of_body, unexpected,
-};
+use super::{ForwardError, Forwarder, Reader, Writer, cancelled};
 use crate::{body::RequestBody, headers, upstream::LocalError};
 
 /// Read buffer for the local service's side of an upgraded connection: one body frame at
@@ -70,12 +69,12 @@ impl Forwarder {
                 reason: format!("the protocol switch failed: {err}"),
             })?;
         writer
-            .send(&Frame::ResponseHead(ResponseHead {
+            .send_head(ResponseHead {
                 status: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
                 headers: answer,
-            }))
-            .await
-            .map_err(GatewayError::Stream)?;
+            })
+            .await?;
+        reader.learn_upgrade(writer.upgrade());
         let (local_read, local_write) = tokio::io::split(TokioIo::new(upgraded));
         let target = self.target.authority();
         tokio::try_join!(
@@ -97,20 +96,14 @@ async fn to_local(
         reason: format!("writing to the upgraded connection: {err}"),
     };
     loop {
-        match reader.next().await.map_err(GatewayError::Stream)? {
-            Some(Frame::BodyChunk(data)) => local.write_all(&data).await.map_err(broken)?,
-            Some(Frame::EndOfBody(_)) => {
+        match reader.next().await? {
+            Some(BodyEvent::Data(data)) => local.write_all(&data).await.map_err(broken)?,
+            // The stream's rules end a pipe only after its EndOfBody.
+            Some(BodyEvent::End(_)) | None => {
                 local.shutdown().await.map_err(broken)?;
                 return Ok(());
             }
-            Some(Frame::Reset(reset)) => return Err(cancelled(&reset).into()),
-            Some(other) => return Err(unexpected(&other).into()),
-            None => {
-                return Err(GatewayError::Cancelled(
-                    "the stream ended before the visitor closed its side".into(),
-                )
-                .into());
-            }
+            Some(BodyEvent::Reset(reset)) => return Err(cancelled(&reset).into()),
         }
     }
 }
@@ -133,11 +126,8 @@ async fn to_gateway(
                 reason: format!("reading the upgraded connection: {err}"),
             })?;
         if read == 0 {
-            return Ok(end_of_body(writer, Vec::new()).await?);
+            return Ok(writer.end(Vec::new()).await?);
         }
-        writer
-            .send_body(buf.split().freeze())
-            .await
-            .map_err(GatewayError::Stream)?;
+        writer.send_body(buf.split().freeze()).await?;
     }
 }

@@ -1,9 +1,11 @@
-//! Errors, one enum per operation: [`DecodeError`], [`EncodeError`], [`VersionError`].
+//! Errors, one enum per operation: [`DecodeError`], [`EncodeError`], [`VersionError`],
+//! [`StreamError`].
 
 use thiserror::Error;
 
 use crate::frame::FrameType;
 use crate::handshake::HelloCode;
+use crate::stream::SideState;
 
 /// Why [`Decoder::decode`](crate::Decoder::decode) rejected its input.
 ///
@@ -153,4 +155,61 @@ impl VersionError {
     pub const fn hello_code(&self) -> HelloCode {
         HelloCode::UnsupportedVersion
     }
+}
+
+/// Why a stream's rules refused a frame (or a FIN); see [`crate::stream`]'s rules. The
+/// direction's state is unchanged.
+///
+/// A frame received against the rules means the peer broke the protocol: reset the
+/// stream with [`ProtocolError`](crate::ResetCode::ProtocolError) (or, for
+/// [`StreamError::EndedEarly`], treat the exchange as cut off). A frame refused before
+/// sending is this end's own mistake and is not sent. The exception is
+/// [`StreamError::Closed`] after this end's own reset: frames still in flight from the
+/// peer arrive after it and are dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum StreamError {
+    /// A frame the direction cannot carry where it is: a body before the head, a second
+    /// head, anything but the FIN after `EndOfBody`, the other direction's head, or a
+    /// control frame.
+    #[error("unexpected {frame} frame {state}")]
+    Unexpected {
+        /// The frame's type.
+        frame: FrameType,
+        /// Where the direction was.
+        state: SideState,
+    },
+
+    /// The direction's FIN came before its `EndOfBody` (or before its head): the peer
+    /// went away or the exchange was cut off.
+    #[error("the stream ended {state}, without EndOfBody")]
+    EndedEarly {
+        /// Where the direction was.
+        state: SideState,
+    },
+
+    /// A response head while the request's head is not known: nothing can be answered
+    /// before it is read.
+    #[error("a ResponseHead before the request's head")]
+    AnswerBeforeRequest,
+
+    /// A response head whose status is neither final (200 to 999) nor a `101` answering
+    /// an upgrade request.
+    #[error("status {status} is not a final HTTP status")]
+    InvalidStatus {
+        /// The status the head carried.
+        status: u16,
+    },
+
+    /// A `101 Switching Protocols` answer to a request that asked no protocol switch.
+    #[error("a 101 Switching Protocols answer to a request that asked no protocol switch")]
+    SwitchNotAsked,
+
+    /// The direction is complete or abandoned: it takes nothing more.
+    #[error("{} {state}: the direction takes nothing more", .frame.map_or("FIN", FrameType::name))]
+    Closed {
+        /// [`SideState::Finished`] or [`SideState::Reset`].
+        state: SideState,
+        /// The refused frame's type; `None` for a second FIN.
+        frame: Option<FrameType>,
+    },
 }

@@ -76,6 +76,24 @@ wire_enum! {
     }
 }
 
+impl HttpVersion {
+    /// The version's number: `"1.0"`, `"1.1"` or `"2"` (its wire string without the
+    /// `HTTP/` prefix), as the gateway's pods tell each other which version a visitor
+    /// spoke.
+    pub fn number(self) -> &'static str {
+        let wire = self.as_str();
+        wire.strip_prefix("HTTP/").unwrap_or(wire)
+    }
+
+    /// The version whose [`number`](Self::number) is `number`, if any.
+    pub fn from_number(number: &[u8]) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|version| version.number().as_bytes() == number)
+    }
+}
+
 /// Opens a visitor request: the first frame the gateway sends on a request stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestHead {
@@ -89,6 +107,19 @@ pub struct RequestHead {
     pub version: HttpVersion,
     /// The request headers, in order, repeats preserved.
     pub headers: Vec<Header>,
+}
+
+impl RequestHead {
+    /// The protocol the request asks to switch to (`websocket`): the value of its
+    /// `upgrade` header. The gateway strips the visitor's hop-by-hop `Connection` and
+    /// `Upgrade` headers and says which switch it carries with this one header; see
+    /// [`Upgrade`](crate::Upgrade) for what a switch does to the stream.
+    pub fn upgrade(&self) -> Option<&Bytes> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("upgrade"))
+            .map(|h| &h.value)
+    }
 }
 
 /// The response's status line and headers: the first frame the agent sends back.
@@ -131,6 +162,34 @@ mod bytes_as_bin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_numbers_are_the_wire_strings_without_the_prefix() {
+        let numbers: Vec<&str> = HttpVersion::ALL.iter().map(|v| v.number()).collect();
+        assert_eq!(numbers, ["1.0", "1.1", "2"]);
+        for &version in HttpVersion::ALL {
+            assert_eq!(
+                HttpVersion::from_number(version.number().as_bytes()),
+                Some(version)
+            );
+        }
+        assert_eq!(HttpVersion::from_number(b"HTTP/1.1"), None);
+        assert_eq!(HttpVersion::from_number(b"3"), None);
+    }
+
+    #[test]
+    fn the_upgrade_header_names_the_switch_asked() {
+        let mut head = RequestHead {
+            request_id: "r1".into(),
+            method: "GET".into(),
+            uri: "/chat".into(),
+            version: HttpVersion::Http11,
+            headers: vec![Header::new("host", "app.test")],
+        };
+        assert_eq!(head.upgrade(), None);
+        head.headers.push(Header::new("Upgrade", "websocket"));
+        assert_eq!(head.upgrade().map(|v| &v[..]), Some(&b"websocket"[..]));
+    }
 
     #[test]
     fn credential_headers_are_redacted_in_debug() {

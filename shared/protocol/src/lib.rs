@@ -11,12 +11,14 @@
 //! | `frame` | [`FrameType`] (the type byte) and [`Frame`] (any decoded frame) |
 //! | `handshake` | [`Hello`], [`HelloAck`], [`HelloCode`]: the control-stream handshake |
 //! | `http` | [`RequestHead`], [`ResponseHead`], [`Header`], [`HttpVersion`], [`EndOfBody`] |
+//! | `hop_by_hop` | [`HOP_BY_HOP_HEADERS`], [`PROXY_AUTH_HEADERS`]: headers that never cross the tunnel |
 //! | `control` | [`Reset`] and [`ResetCode`], [`Ping`], [`Pong`], [`GoAway`] |
 //! | `limits` | [`Limits`]: the largest payload per frame class, and their defaults |
 //! | `version` | [`PROTOCOL_VERSION`], [`MIN_PROTOCOL_VERSION`], [`check_version`] |
 //! | `encode` | [`Encoder`]: frame to bytes, refusing frames over the limits |
 //! | `decode` | [`Decoder`]: bytes to frame, distinguishing incomplete from invalid |
-//! | `error` | [`DecodeError`], [`EncodeError`], [`VersionError`] |
+//! | `stream` | [`Exchange`], [`RequestSide`], [`ResponseSide`]: the order of frames on a request stream, sans-IO |
+//! | `error` | [`DecodeError`], [`EncodeError`], [`VersionError`], [`StreamError`] |
 //! | `wire_enum` | helper macro for enums sent as strings (codes, HTTP version) |
 //!
 //! # Framing
@@ -42,6 +44,13 @@
 //!   later without a version bump (declare new fields `#[serde(default)]`). Codes
 //!   ([`HelloCode`], [`ResetCode`]) travel as snake_case strings; a code this build does not
 //!   know decodes as `Unknown`.
+//!
+//! # Streams
+//!
+//! On a request stream each direction carries a head, body chunks, `EndOfBody` and the
+//! FIN, a `Reset` may end the exchange anywhere, and a `101` answer to an upgrade request
+//! turns both directions into a byte pipe. [`stream`] holds these rules as state machines
+//! that each end feeds with the frames it sends and receives.
 //!
 //! # Limits and errors
 //!
@@ -81,21 +90,28 @@ mod encode;
 mod error;
 mod frame;
 mod handshake;
+mod hop_by_hop;
 mod http;
 mod limits;
+pub mod stream;
 mod version;
 mod wire_enum;
 
 pub use crate::control::{GoAway, GoAwayCode, Ping, Pong, Reset, ResetCode};
 pub use crate::decode::{Decoder, FrameHeader};
 pub use crate::encode::Encoder;
-pub use crate::error::{DecodeError, EncodeError, VersionError};
+pub use crate::error::{DecodeError, EncodeError, StreamError, VersionError};
 pub use crate::frame::{FRAME_HEADER_LEN, Frame, FrameType};
 pub use crate::handshake::{Hello, HelloAck, HelloCode};
+pub use crate::hop_by_hop::{HOP_BY_HOP_HEADERS, PROXY_AUTH_HEADERS, is_hop_by_hop, is_proxy_auth};
 pub use crate::http::{
     EndOfBody, Header, HttpVersion, REDACTED_HEADERS, RequestHead, ResponseHead,
 };
 pub use crate::limits::{
     DEFAULT_MAX_BODY_CHUNK, DEFAULT_MAX_CONTROL_FRAME, DEFAULT_MAX_HEAD_FRAME, Limits,
+};
+pub use crate::stream::{
+    BodyEvent, End, Exchange, Opening, RequestSide, ResponseSide, STREAM_CANCELLED, Side,
+    SideState, StreamHead, Upgrade,
 };
 pub use crate::version::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, check_version};
