@@ -31,10 +31,12 @@ use slog::{Logger, info, warn};
 
 use crate::{
     config::Config,
-    metrics::Metrics,
-    routing::{DomainEntry, RelayTargets, RoutingTable},
-    session_actor::Revoked,
-    table_certs,
+    ops::metrics::Metrics,
+    table::certs,
+    tunnel::{
+        routing::{DomainEntry, RelayTargets, RoutingTable},
+        session_actor::Revoked,
+    },
 };
 
 /// Where the pod stands with the control-plane, for `/readyz` and `/metrics`.
@@ -88,7 +90,7 @@ pub(crate) fn trusted_ca(config: &Config) -> anyhow::Result<Option<reqwest::Cert
 pub(crate) fn start(
     link: Link,
     routing: Arc<RoutingTable>,
-    certs: table_certs::Targets,
+    certs: certs::Targets,
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
     log: Logger,
@@ -123,7 +125,7 @@ pub(crate) fn start(
         if let Some(committed) = table.last_commit_unix_ms() {
             metrics.table_applied(committed);
         }
-        table_certs::apply(&certs, table, changes, &change_log);
+        certs::apply(&certs, table, changes, &change_log);
     })?;
     actix::spawn(report_loop(link, routing, log));
     Ok(subscriber)

@@ -26,7 +26,10 @@ use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug, info};
 use tokio::sync::oneshot;
 
-use crate::{metrics::Metrics, routing::SessionHandle, session_actor::limits};
+use crate::{
+    ops::metrics::Metrics,
+    tunnel::{routing::SessionHandle, session_actor::limits},
+};
 
 /// Stream reset code the gateway uses when the visitor went away or its body stalled.
 const CANCELLED: u32 = 1;
