@@ -234,7 +234,7 @@ pub(crate) const MIN_RELAY_TOKEN_LEN: usize = 32;
 pub(crate) const DEFAULT_RELAY_SERVER_NAME: &str = "hopgate-relay";
 
 /// The data-plane's command line and settings.
-pub(crate) const SPEC: Spec = Spec {
+pub const SPEC: Spec = Spec {
     program: "hopgate-data-plane",
     about: "HopGate data-plane: HTTPS in, through agents' DTLS sessions",
     settings: SETTINGS,
@@ -243,7 +243,7 @@ pub(crate) const SPEC: Spec = Spec {
 /// `hopgate-data-plane` settings (field = TOML key).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct Config {
+pub struct Config {
     #[serde(with = "values::socket_addr")]
     pub(crate) http_listen: SocketAddr,
     #[serde(with = "values::socket_addr")]
@@ -415,7 +415,7 @@ fn bad(var: &'static str, reason: impl Into<String>) -> Problem {
 
 /// Reads the command line and `env`, then validates: the error names the variable, flag
 /// or `file: key` that set the bad value.
-pub(crate) fn load(
+pub fn load(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
     env: &dyn Env,
 ) -> Result<Loaded<Config>, SettingsError> {
@@ -427,6 +427,11 @@ pub(crate) fn load(
 }
 
 impl Config {
+    /// The level logs are written from (`HOP_LOG_LEVEL`).
+    pub fn log_level(&self) -> LogLevel {
+        self.log_level
+    }
+
     /// Where the relay listener binds, if anywhere.
     pub(crate) fn relay_listen(&self) -> Result<Option<SocketAddr>, Problem> {
         match self.relay_listen.as_deref().map(str::trim) {

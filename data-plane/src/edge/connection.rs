@@ -19,7 +19,7 @@ use tokio::{
 };
 use tokio_openssl::SslStream;
 
-use crate::{admission::ConnectionPermit, sni::Presented};
+use crate::edge::{admission::ConnectionPermit, sni::Presented};
 
 /// What requests learn of their connection.
 pub(crate) struct VisitorConnection {

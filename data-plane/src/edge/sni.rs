@@ -5,7 +5,7 @@
 //! so a visitor can't reach one tenant through a connection negotiated for another.
 //!
 //! The HTTPS listener takes [`Presented`] from each finished handshake; it then travels
-//! with every request of that connection (`edge_connection::VisitorConnection`). A client that sent no
+//! with every request of that connection (`connection::VisitorConnection`). A client that sent no
 //! SNI (an IP-literal URL) got the default certificate: that one is what it accepted.
 
 use openssl::{

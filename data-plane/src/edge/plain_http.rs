@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use hopgate_table::Table;
 use tokio::sync::watch;
 
-use crate::{metrics::Metrics, pages, routing::RoutingTable};
+use crate::{http::pages, ops::metrics::Metrics, tunnel::routing::RoutingTable};
 
 const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 

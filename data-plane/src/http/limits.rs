@@ -22,7 +22,7 @@ use std::{
 use actix_web::HttpResponse;
 use dashmap::{DashMap, mapref::entry::Entry};
 
-use crate::guarded_body;
+use crate::http::guarded_body;
 
 /// Which cap refused a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,7 +28,10 @@ use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug, info};
 use tokio::sync::oneshot;
 
-use crate::{metrics::Metrics, routing::SessionHandle, session_actor::limits};
+use crate::{
+    ops::metrics::Metrics,
+    tunnel::{routing::SessionHandle, session_actor::limits},
+};
 
 /// Why a request could not be answered by the agent.
 #[derive(Debug, thiserror::Error)]

@@ -5,14 +5,14 @@
 //!
 //! A connection over a cap is closed at once rather than queued: a queue would hold the
 //! attacker's sockets and slow every visitor behind them. The client is the TCP peer, an
-//! IPv6 client its /64 (as for the request caps in [`crate::limits`]). Counters are sharded
+//! IPv6 client its /64 (as for the request caps in [`crate::http::limits`]). Counters are sharded
 //! maps whose entries exist only while something is counted.
 
 use std::{net::IpAddr, sync::Arc};
 
 use dashmap::DashMap;
 
-use crate::limits::{client_key, give_back, take};
+use crate::http::limits::{client_key, give_back, take};
 
 /// Which cap refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

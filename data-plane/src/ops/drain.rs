@@ -24,7 +24,10 @@ use actix_web::dev::ServerHandle;
 use hopgate_transport::Listener;
 use slog::{Logger, info, warn};
 
-use crate::{control_plane::TableStatus, routing::RoutingTable, session_actor::GoAwayNow};
+use crate::{
+    table::control_plane::TableStatus,
+    tunnel::{routing::RoutingTable, session_actor::GoAwayNow},
+};
 
 /// After the last agent moved and the last request finished: time for the placement
 /// change to reach the other pods (measured in milliseconds) before the relay listener
@@ -49,9 +52,10 @@ pub(crate) struct Drain {
     pub(crate) log: Logger,
 }
 
-/// Waits for SIGTERM or SIGINT, then drains.
-pub(crate) async fn on_signal(drain: Drain) {
-    let signal = wait_for_signal().await;
+/// Waits for `signal` (SIGTERM or SIGINT in the binary; it resolves with its name), then
+/// drains.
+pub(crate) async fn on_signal(drain: Drain, signal: impl Future<Output = &'static str>) {
+    let signal = signal.await;
     info!(drain.log, "draining"; "signal" => signal,
         "deadline_ms" => drain.deadline.as_millis() as u64);
     drain.status.draining.store(true, Ordering::Relaxed);
@@ -110,20 +114,5 @@ async fn wait_until_done(drain: &Drain, started: tokio::time::Instant) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers there is nothing to wait for.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
     }
 }

@@ -1,6 +1,6 @@
 //! The relay listener (`HOP_SERVER_RELAY_LISTEN`): requests that other pods relay here
 //! because the agent's session for their domain lives on this pod. HTTP/1.1 inside the
-//! cluster (HTTPS with `HOP_RELAY_TLS_CERT`, see `relay_tls`), authenticated with the
+//! cluster (HTTPS with `HOP_RELAY_TLS_CERT`, see `tls`), authenticated with the
 //! pods' own `HOP_RELAY_TOKEN` in [`TOKEN_HEADER`] (compared in constant time;
 //! `Authorization` belongs to the visitor). The control-plane's internal token opens
 //! nothing here: the control-plane never holds the relay token.
@@ -14,21 +14,14 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use bytes::Bytes;
-use hopgate_protocol::{Header, HttpVersion, RequestHead};
+use hopgate_protocol::{Header, HttpVersion};
 use subtle::ConstantTimeEq;
 
 use crate::{
-    headers, limits, pages,
-    proxy::{self, AppState},
-    routing::Route,
+    cross_pod::{REQUEST_ID_HEADER, TOKEN_HEADER, VERSION_HEADER},
+    http::{headers, limits, pages, refusals, request},
+    upstream::{self, AppState, Upstream},
 };
-
-/// Carries `HOP_RELAY_TOKEN` from the relaying pod.
-pub(crate) const TOKEN_HEADER: &str = "x-hopgate-relay-token";
-/// The visitor's HTTP version at the first pod (`1.0`, `1.1`, `2`).
-pub(crate) const VERSION_HEADER: &str = "x-hopgate-visitor-version";
-/// The request id the first pod gave the request (one id in both pods' logs).
-pub(crate) const REQUEST_ID_HEADER: &str = "x-hopgate-request-id";
 
 /// The token relayed requests must carry (`HOP_RELAY_TOKEN`, never empty).
 pub(crate) struct RelayToken(pub(crate) String);
@@ -59,7 +52,7 @@ pub(crate) async fn handle(
             "Relayed requests need the relay token.",
         );
     }
-    if let Err(page) = proxy::origin_form(&req, &state) {
+    if let Err(page) = refusals::origin_form(&req, &state.metrics) {
         return *page;
     }
     let raw_host = req
@@ -67,17 +60,19 @@ pub(crate) async fn handle(
         .get("host")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let host = match proxy::routable_host(&req, raw_host) {
+    let host = match refusals::routable_host(&req, raw_host) {
         Ok(host) => host,
         Err(page) => return *page,
     };
-    let handle = match state.table.route_relayed(&host) {
-        Route::Live(handle) => handle,
-        other => return proxy::not_live(&req, &host, &other),
+    let upstream = match Upstream::for_relayed(&state.table, &host) {
+        Ok(upstream) => upstream,
+        Err(not_live) => return not_live.page(&req, &host),
     };
     let permit = match state.caps.admit_relayed(&host) {
         Ok(permit) => permit,
-        Err(busy) => return proxy::busy_page(&req, &state, &host, busy),
+        Err(busy) => {
+            return refusals::busy_page(&req, &state.metrics, &state.log, &host, busy);
+        }
     };
     let version = req
         .headers()
@@ -89,19 +84,9 @@ pub(crate) async fn handle(
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|id| (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map_or_else(proxy::new_request_id, str::to_owned);
-    let head = RequestHead {
-        request_id,
-        method: req.method().as_str().to_owned(),
-        uri: req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned(),
-        version,
-        headers: relayed_headers(&req),
-    };
-    let response = proxy::forward(&req, payload, &state, handle, &host, head).await;
+        .map_or_else(request::new_request_id, str::to_owned);
+    let head = request::head(&req, request_id, version, relayed_headers(&req));
+    let response = upstream::forward(&req, payload, &state, upstream, &host, head).await;
     limits::hold(response, permit)
 }
 
@@ -119,7 +104,7 @@ fn relayed_headers(req: &HttpRequest) -> Vec<Header> {
         })
         .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
         .collect();
-    if let Some(protocol) = proxy::websocket_upgrade(req) {
+    if let Some(protocol) = request::websocket_upgrade(req) {
         out.push(Header::new(
             "upgrade",
             Bytes::copy_from_slice(protocol.as_bytes()),

@@ -17,10 +17,12 @@ use hopgate_tunnel::{FrameReader, FrameWriter, answer_hello, read_hello};
 use slog::{Logger, info, o, warn};
 
 use crate::{
-    control_plane::TableStatus,
-    metrics::{Handshake, Metrics},
-    routing::RoutingTable,
-    session_actor::{SessionActor, limits},
+    ops::metrics::{Handshake, Metrics},
+    table::control_plane::TableStatus,
+    tunnel::{
+        routing::RoutingTable,
+        session_actor::{SessionActor, limits},
+    },
 };
 
 /// Accepts sessions until the listener closes. Each must send its hello within

@@ -29,10 +29,12 @@ use slog::{Logger, info, warn};
 
 use crate::{
     config::Config,
-    metrics::Metrics,
-    routing::{DomainEntry, RelayTargets, RoutingTable},
-    session_actor::Revoked,
-    table_certs,
+    ops::metrics::Metrics,
+    table::certs,
+    tunnel::{
+        routing::{DomainEntry, RelayTargets, RoutingTable},
+        session_actor::Revoked,
+    },
 };
 
 /// Where the pod stands with the control-plane, for `/readyz` and `/metrics`.
@@ -86,7 +88,7 @@ pub(crate) fn trusted_ca(config: &Config) -> anyhow::Result<Option<reqwest::Cert
 pub(crate) fn start(
     link: Link,
     routing: Arc<RoutingTable>,
-    certs: table_certs::Targets,
+    certs: certs::Targets,
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
     log: Logger,
@@ -121,7 +123,7 @@ pub(crate) fn start(
         if let Some(committed) = table.last_commit_unix_ms() {
             metrics.table_applied(committed);
         }
-        table_certs::apply(&certs, table, changes, &change_log);
+        certs::apply(&certs, table, changes, &change_log);
     })?;
     actix::spawn(report_loop(link, routing, log));
     Ok(subscriber)

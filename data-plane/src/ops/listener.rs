@@ -1,5 +1,5 @@
-//! The internal listener: `/healthz`, `/readyz`, and `/metrics` (the pod's
-//! [`Metrics`](crate::metrics::Metrics) in the OpenMetrics text format).
+//! The operations listener (`HOP_METRICS_LISTEN`): `/healthz`, `/readyz`, and `/metrics` (the pod's
+//! [`Metrics`](crate::ops::metrics::Metrics) in the OpenMetrics text format).
 
 use std::sync::{
     Arc,
@@ -14,9 +14,9 @@ use actix_web::{
 use hopgate_transport::Listener;
 
 use crate::{
-    control_plane::TableStatus,
-    metrics::{self, Metrics},
-    routing::RoutingTable,
+    ops::metrics::{self, Metrics},
+    table::control_plane::TableStatus,
+    tunnel::routing::RoutingTable,
 };
 
 pub(crate) struct Gauges {

@@ -10,7 +10,7 @@ use hopgate_table::{ChangeKind, DomainChange, Table};
 use hopgate_transport::{Identity, Listener};
 use slog::{Logger, info, warn};
 
-use crate::{certs::CertStore, control_plane::TableStatus};
+use crate::{certs::CertStore, table::control_plane::TableStatus};
 
 /// Where certificates go.
 pub(crate) struct Targets {

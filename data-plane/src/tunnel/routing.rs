@@ -17,7 +17,7 @@ use hopgate_protocol::HelloCode;
 use hopgate_transport::Session;
 use subtle::ConstantTimeEq;
 
-use crate::session_actor::SessionActor;
+use crate::tunnel::session_actor::SessionActor;
 
 /// A domain the gateway serves.
 #[derive(Debug, Clone)]

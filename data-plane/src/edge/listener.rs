@@ -1,7 +1,7 @@
 //! The visitors' listeners, HTTPS and plain HTTP, assembled from actix's parts so every
 //! connection passes the pod's limits before it costs anything:
 //!
-//! 1. accept (actix-server) → [`admission`](crate::admission): a client IP over
+//! 1. accept (actix-server) → [`admission`](crate::edge::admission): a client IP over
 //!    `HOP_SERVER_MAX_CONNECTIONS_PER_IP` open connections is closed at once;
 //! 2. HTTPS only: the TLS handshake (OpenSSL, the certificate chosen by SNI) under a
 //!    per-IP cap on handshakes in progress and a deadline (`HOP_SERVER_TLS_HANDSHAKE_TIMEOUT`);
@@ -11,7 +11,7 @@
 //!
 //! The connection's place under the cap rides in its stream ([`Admitted`]) and is given
 //! back when the connection closes. What requests learn of their connection is attached in
-//! [`edge_connection::attach`].
+//! [`connection::attach`].
 
 use std::{fmt, io, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 
@@ -28,9 +28,11 @@ use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use crate::{
-    admission::ConnectionCaps,
-    edge_connection::{self, Admitted, Negotiated},
-    metrics::Metrics,
+    edge::{
+        admission::ConnectionCaps,
+        connection::{self, Admitted, Negotiated},
+    },
+    ops::metrics::Metrics,
 };
 
 /// The limits of a visitors' listener.
@@ -228,7 +230,7 @@ where
             let signal = shutdown.clone();
             async move { signal.notified().await }
         })
-        .on_connect_ext(edge_connection::attach::<T>);
+        .on_connect_ext(connection::attach::<T>);
     if secure {
         builder = builder.secure();
     }

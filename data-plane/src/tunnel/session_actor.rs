@@ -12,8 +12,8 @@ use slog::{Logger, info};
 use tokio::sync::Mutex;
 
 use crate::{
-    metrics::Metrics,
-    routing::{RoutingTable, SessionHandle},
+    ops::metrics::Metrics,
+    tunnel::routing::{RoutingTable, SessionHandle},
 };
 
 pub(crate) struct SessionActor {

@@ -1,0 +1,348 @@
+//! Cross-pod routing, the relaying side: a visitor's request for a domain whose agent
+//! session lives on another pod goes to that pod's relay listener (see `server`) over
+//! HTTP/1.1 with keep-alive (one connection pool per worker thread), bodies streamed both
+//! ways with back-pressure. The headers are the ones this pod computed for the agent
+//! (`X-Forwarded-*`, `Forwarded`, the visitor's `Host`), so the agent sees the same request
+//! whichever pod the visitor reached. A WebSocket upgrade is relayed as an HTTP/1.1
+//! upgrade too: on the other pod's `101` both connections become one raw byte pipe.
+//!
+//! The other pod's answer becomes an [`Answer`] like the agent's session's, and the
+//! visitor's response is built from it by the one response builder of the upstream.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use actix_web::{HttpRequest, web};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use hopgate_protocol::{Header, RequestHead, ResponseHead};
+use slog::{Logger, info, o};
+
+use crate::{
+    cross_pod::{REQUEST_ID_HEADER, TOKEN_HEADER, VERSION_HEADER, url},
+    http::request,
+    tunnel::routing::RelayTargets,
+    upstream::{Answer, AppState, Body, Failure},
+};
+
+/// How much longer than `HOP_SERVER_RESPONSE_TIMEOUT` the relaying pod waits for the
+/// other pod's answer (which enforces that timeout itself and answers 504).
+const RELAY_SLACK: Duration = Duration::from_secs(5);
+
+/// One worker thread's client for relayed requests.
+pub(crate) struct RelayClient {
+    client: reqwest::Client,
+    token: String,
+}
+
+impl RelayClient {
+    /// A client sending `token` (`HOP_RELAY_TOKEN`); with `tls` (see `tls`), it
+    /// relays over HTTPS only.
+    pub(crate) fn new(token: &str, tls: Option<rustls::ClientConfig>) -> reqwest::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .http1_only()
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(3))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            // Pods talk to each other directly: no proxy from the environment sees the
+            // visitors' requests or the relay secret.
+            .no_proxy();
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls).https_only(true);
+        }
+        Ok(Self {
+            client: builder.build()?,
+            token: token.to_owned(),
+        })
+    }
+}
+
+/// Counts a relayed request as in flight (so a drain waits for it) until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Relays the visitor's request (`head`, computed on this pod, and its body) to the first
+/// of `targets` that can be reached. `upgrade`: the visitor asked for a WebSocket switch.
+pub(crate) async fn exchange(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    targets: &RelayTargets,
+    host: &str,
+    head: RequestHead,
+    upgrade: bool,
+) -> Result<Answer, Failure> {
+    let Some(relay) = req.app_data::<web::Data<RelayClient>>() else {
+        return Err(Failure::NoRelayClient {
+            host: host.to_owned(),
+        });
+    };
+    let log = state.log.new(o!("domain" => host.to_owned(),
+        "request_id" => head.request_id.clone()));
+    let guard = InFlight::new(&state.in_flight);
+    state.relayed.fetch_add(1, Ordering::Relaxed);
+    let headers = outgoing_headers(&head, &relay.token, upgrade);
+    let method =
+        reqwest::Method::from_bytes(head.method.as_bytes()).map_err(|_| Failure::UnknownMethod)?;
+    let safe = matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let outgoing = Outgoing {
+        client: &relay.client,
+        method,
+        headers,
+        path: &head.uri,
+        safe,
+        streams_body: !upgrade && streams_body(req, safe),
+        limit: state.response_timeout + RELAY_SLACK,
+        host,
+        log: &log,
+    };
+    let mut payload = Some(payload);
+    let response = outgoing.send(targets, &mut payload).await?;
+    if upgrade
+        && response.status() == reqwest::StatusCode::SWITCHING_PROTOCOLS
+        && let Some(payload) = payload
+    {
+        return switched(response, payload, guard, &log).await;
+    }
+    Ok(answer(response, guard))
+}
+
+/// Whether the visitor's body goes along with a request that doesn't switch protocols.
+/// HTTP/2 can't tell a body is absent before reading it; a GET, HEAD or OPTIONS (`safe`)
+/// is relayed without one unless it says it has one (Content-Length, Transfer-Encoding).
+fn streams_body(req: &HttpRequest, safe: bool) -> bool {
+    if !safe {
+        return request::has_body(req);
+    }
+    req.headers().contains_key("transfer-encoding")
+        || req
+            .headers()
+            .get("content-length")
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// The headers of the relayed request: the ones this pod computed for the agent, the
+/// switch it asks for, and the relay's own (token, visitor's version, request id).
+fn outgoing_headers(head: &RequestHead, token: &str, upgrade: bool) -> reqwest::header::HeaderMap {
+    let mut outgoing = reqwest::header::HeaderMap::with_capacity(head.headers.len() + 3);
+    for header in &head.headers {
+        let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(header.name.as_bytes()),
+            reqwest::header::HeaderValue::from_bytes(&header.value),
+        ) else {
+            continue;
+        };
+        outgoing.append(name, value);
+    }
+    let version = head.version.number();
+    if upgrade {
+        outgoing.insert(
+            reqwest::header::CONNECTION,
+            reqwest::header::HeaderValue::from_static("upgrade"),
+        );
+    }
+    for (name, value) in [
+        (TOKEN_HEADER, token),
+        (VERSION_HEADER, version),
+        (REQUEST_ID_HEADER, head.request_id.as_str()),
+    ] {
+        if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+            outgoing.insert(name, value);
+        }
+    }
+    outgoing
+}
+
+/// A relayed request, ready to go to one pod after another.
+struct Outgoing<'a> {
+    client: &'a reqwest::Client,
+    method: reqwest::Method,
+    headers: reqwest::header::HeaderMap,
+    /// The visitor's origin-form target.
+    path: &'a str,
+    /// A GET, HEAD or OPTIONS.
+    safe: bool,
+    /// The visitor's body goes along.
+    streams_body: bool,
+    /// How long the other pod may take to answer.
+    limit: Duration,
+    host: &'a str,
+    log: &'a Logger,
+}
+
+impl Outgoing<'_> {
+    /// Sends the request to the first of `targets` that answers. A request without a body
+    /// can go to the next pod when one can't be connected to (a pod that just died is still
+    /// listed until its report expires), and a GET, HEAD or OPTIONS whatever went wrong
+    /// before an answer; a body can be sent once only.
+    async fn send(
+        &self,
+        targets: &RelayTargets,
+        payload: &mut Option<web::Payload>,
+    ) -> Result<reqwest::Response, Failure> {
+        let log = self.log;
+        let attempts = if self.streams_body { 1 } else { targets.len() };
+        let mut last_error = None;
+        for target in targets.iter().take(attempts) {
+            let url = match url::build(target, self.path) {
+                Ok(url) => url,
+                Err(err) => {
+                    info!(log, "relay URL refused"; "to" => target.to_string(), "error" => %err);
+                    continue;
+                }
+            };
+            let mut request = self
+                .client
+                .request(self.method.clone(), url)
+                .headers(self.headers.clone());
+            if self.streams_body
+                && let Some(body) = payload.take()
+            {
+                request = request.body(reqwest::Body::wrap_stream(pump(body)));
+            }
+            match tokio::time::timeout(self.limit, request.send()).await {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(err)) => {
+                    info!(log, "relay to another pod failed"; "to" => target.to_string(),
+                        "error" => %err);
+                    let retry = never_reached(&err) || self.safe;
+                    last_error = Some(err);
+                    if !retry {
+                        break;
+                    }
+                }
+                Err(_) => {
+                    info!(log, "relay to another pod timed out"; "to" => target.to_string(),
+                        "after_ms" => self.limit.as_millis() as u64);
+                    return Err(Failure::PodTimeout {
+                        host: self.host.to_owned(),
+                        limit: self.limit,
+                    });
+                }
+            }
+        }
+        let why = last_error.map_or_else(String::new, |e| e.to_string());
+        info!(log, "no pod holding the session could be reached"; "error" => why);
+        Err(Failure::PodsUnreachable {
+            host: self.host.to_owned(),
+        })
+    }
+}
+
+/// The other pod switched protocols: the visitor's bytes go to it and its bytes come back
+/// until either side closes.
+async fn switched(
+    response: reqwest::Response,
+    mut payload: web::Payload,
+    guard: InFlight,
+    log: &Logger,
+) -> Result<Answer, Failure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = response_head(&response);
+    let upgraded = response.upgrade().await.map_err(|err| {
+        info!(log, "relayed upgrade failed"; "error" => %err);
+        Failure::UpgradeBroke
+    })?;
+    let (from_peer, mut to_peer) = tokio::io::split(upgraded);
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(chunk)) = payload.next().await {
+            if to_peer.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = to_peer.shutdown().await;
+    });
+    // The guard rides along: the relay counts as in flight until the pipe closes.
+    let body = futures_util::stream::unfold(
+        Some((from_peer, bytes::BytesMut::new(), guard)),
+        |state| async move {
+            let (mut from_peer, mut buf, guard) = state?;
+            buf.reserve(16 * 1024);
+            match from_peer.read_buf(&mut buf).await {
+                Ok(0) => None,
+                Ok(_) => Some((Ok(buf.split().freeze()), Some((from_peer, buf, guard)))),
+                Err(err) => Some((Err(err), None)),
+            }
+        },
+    );
+    Ok(Answer {
+        head,
+        body: Box::pin(body),
+    })
+}
+
+/// Whether the request certainly never reached the other pod (no connection).
+fn never_reached(err: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    err.is_connect()
+}
+
+/// The visitor's body as a `Send` stream for the HTTP client: a task on this worker reads
+/// it and hands the chunks over a small channel (back-pressure: at most 4 chunks queued).
+fn pump(
+    mut payload: web::Payload,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    actix_web::rt::spawn(async move {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        Some((item, rx))
+    })
+}
+
+/// The other pod's answer, its body streamed with the relay counted in flight.
+fn answer(response: reqwest::Response, guard: InFlight) -> Answer {
+    let head = response_head(&response);
+    let body: Body = Box::pin(response.bytes_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk.map_err(|e| std::io::Error::other(format!("relayed body: {e}")))
+    }));
+    Answer { head, body }
+}
+
+/// The other pod's status and headers, as the agent's answers carry them.
+fn response_head(response: &reqwest::Response) -> ResponseHead {
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .collect();
+    ResponseHead {
+        status: response.status().as_u16(),
+        headers,
+    }
+}

@@ -1,0 +1,19 @@
+//! The visitors' side: the HTTPS and port-80 listeners, what a connection passes before it
+//! costs anything, and the handler that routes each visitor request to its upstream.
+//!
+//! - `listener`: the listeners, assembled from actix's parts: `admission` (per-IP caps on
+//!   connections and TLS handshakes), the handshake's deadline, HTTP/2's limits;
+//!   `connection`: an admitted connection and what its requests learn of it; `sni`: a
+//!   request's Host must be one its TLS connection was made for (else 421).
+//! - `handler`: every HTTPS request: checked, counted under the caps, sent to its
+//!   [`upstream`](crate::upstream), measured when its answer ends.
+//! - `plain_http`: port 80, ACME HTTP-01 answers and redirects to HTTPS.
+//!
+//! Nothing else in the pod imports this module: requests flow from here to the upstream.
+
+pub(crate) mod admission;
+pub(crate) mod connection;
+pub(crate) mod handler;
+pub(crate) mod listener;
+pub(crate) mod plain_http;
+pub(crate) mod sni;
