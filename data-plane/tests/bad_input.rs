@@ -1,4 +1,7 @@
 //! Bad input at the gateway gets a clear error or is dropped, and disturbs nothing else.
+//!
+//! The data-plane runs in the test's process (`common::in_process`): a process boundary
+//! isn't the point here.
 
 mod common;
 
@@ -19,7 +22,7 @@ fn serve_ok(agent: &FakeAgent) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_dtls_port_is_dropped_and_agents_still_connect() {
-    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let dp = DataPlane::in_process(&[DOMAIN], &[]);
     let noise = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..500u32 {
         let junk: Vec<u8> = (0..(i % 1400) + 1).map(|j| (i * 31 + j) as u8).collect();
@@ -44,7 +47,7 @@ async fn garbage_on_the_dtls_port_is_dropped_and_agents_still_connect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_header_block_is_refused_with_431() {
-    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let dp = DataPlane::in_process(&[DOMAIN], &[]);
     let agent = fake_agent(&dp, Hello::new(DOMAIN, KEY, "test")).await;
     serve_ok(&agent);
     let visitor = dp.visitor(&[DOMAIN]);
@@ -72,7 +75,7 @@ async fn an_oversized_header_block_is_refused_with_431() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitor_that_never_finishes_its_headers_is_dropped() {
-    let dp = DataPlane::start(&[DOMAIN], &[("HOP_SERVER_HEADER_TIMEOUT", "1s")]);
+    let dp = DataPlane::in_process(&[DOMAIN], &[("HOP_SERVER_HEADER_TIMEOUT", "1s")]);
     let agent = fake_agent(&dp, Hello::new(DOMAIN, KEY, "test")).await;
     serve_ok(&agent);
     let cert = openssl::x509::X509::from_pem(&dp.cert_pem).unwrap();

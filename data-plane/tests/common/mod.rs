@@ -1,9 +1,11 @@
-//! A real data-plane process on port 0, and a stand-in agent built from the shared crates.
+//! A real data-plane on port 0, as a process or run in the test's own process through the
+//! library (`in_process`), and a stand-in agent built from the shared crates.
 
 #![allow(dead_code, unreachable_pub)]
 
 pub mod control_plane;
 pub mod forwarder;
+pub mod in_process;
 pub mod local;
 pub mod pki;
 pub mod raw_visitor;
@@ -27,7 +29,7 @@ pub const KEY: &str = "test-key-0123456789abcdef0123456789";
 pub const RELAY_TOKEN: &str = "relay-token-for-tests-0123456789abcdef";
 
 pub struct DataPlane {
-    child: Child,
+    runner: Runner,
     pub https: SocketAddr,
     pub http: SocketAddr,
     pub dtls: SocketAddr,
@@ -71,10 +73,28 @@ impl DataPlane {
 
 pub use hopgate_test_support::TempDir;
 
+/// The settings every test data-plane starts with, before the test's own: debug mode, the
+/// gateway's domain, every listener on a free loopback port.
+const BASE_ENV: &[(&str, &str)] = &[
+    ("HOP_SERVER_DOMAIN", "gw.hopgate.test"),
+    ("HOP_SERVER_DEBUG", "true"),
+    ("HOP_SERVER_HTTP_LISTEN", "127.0.0.1:0"),
+    ("HOP_SERVER_HTTPS_LISTEN", "127.0.0.1:0"),
+    ("HOP_SERVER_DTLS_LISTEN", "127.0.0.1:0"),
+    ("HOP_METRICS_LISTEN", "127.0.0.1:0"),
+];
+
+/// How a [`DataPlane`] runs.
+enum Runner {
+    /// The `hopgate-data-plane` binary.
+    Process(Child),
+    /// The library, on a thread of this process.
+    InProcess(in_process::Pod),
+}
+
 impl Drop for DataPlane {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
@@ -117,7 +137,15 @@ pub fn field(line: &str, name: &str) -> Option<String> {
 
 impl DataPlane {
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child().id()
+    }
+
+    /// The data-plane's process; a data-plane run in this process has none.
+    fn child(&self) -> &Child {
+        match &self.runner {
+            Runner::Process(child) => child,
+            Runner::InProcess(_) => panic!("a data-plane run in the test's process has no pid"),
+        }
     }
 
     /// Starts `hopgate-data-plane` in debug mode serving `domains` (with [`KEY`]).
@@ -127,8 +155,7 @@ impl DataPlane {
 
     /// Like [`DataPlane::start`], keeping state in `state`.
     pub fn start_in(domains: &[&str], extra_env: &[(&str, &str)], state: Arc<TempDir>) -> Self {
-        let dev: Vec<String> = domains.iter().map(|d| format!("{d}={KEY}")).collect();
-        let dev = dev.join(",");
+        let dev = dev_domains(domains);
         let mut env = vec![("HOP_DEV_DOMAINS", dev.as_str())];
         env.extend_from_slice(extra_env);
         Self::launch(&env, state)
@@ -206,12 +233,7 @@ impl DataPlane {
     fn launch(env: &[(&str, &str)], state: Arc<TempDir>) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hopgate-data-plane"));
         command
-            .env("HOP_SERVER_DOMAIN", "gw.hopgate.test")
-            .env("HOP_SERVER_DEBUG", "true")
-            .env("HOP_SERVER_HTTP_LISTEN", "127.0.0.1:0")
-            .env("HOP_SERVER_HTTPS_LISTEN", "127.0.0.1:0")
-            .env("HOP_SERVER_DTLS_LISTEN", "127.0.0.1:0")
-            .env("HOP_METRICS_LISTEN", "127.0.0.1:0")
+            .envs(BASE_ENV.iter().copied())
             .env("HOP_SERVER_STATE_DIR", &state.0)
             .env_remove("HOP_DEV_DOMAINS")
             .env_remove("HOP_CONTROL_PLANE_URL")
@@ -232,18 +254,7 @@ impl DataPlane {
                 keep.lock().unwrap().push(line);
             }
         });
-        let mut fingerprint = None;
-        let addresses = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("data-plane didn't start");
-            if let Some(fp) = field(&line, "fingerprint") {
-                fingerprint = Some(Fingerprint::parse(&fp).unwrap());
-            }
-            if line.contains("\"msg\":\"listening\"") {
-                break line;
-            }
-        };
+        let (addresses, fingerprint) = wait_listening(&rx);
         let addr = |name| field(&addresses, name).unwrap().parse().unwrap();
         let cert_pem = std::fs::read(state.0.join("debug-cert.pem")).unwrap_or_default();
         Self {
@@ -255,7 +266,7 @@ impl DataPlane {
             fingerprint,
             cert_pem,
             lines,
-            child,
+            runner: Runner::Process(child),
             state,
         }
     }
@@ -333,22 +344,54 @@ impl DataPlane {
         }
     }
 
+    /// Stops the data-plane: kills its process, or shuts down the one run in this process.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.runner {
+            Runner::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Runner::InProcess(pod) => pod.stop(),
+        }
     }
 
     /// The process's exit status, if it exits within `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let Runner::Process(child) = &mut self.runner else {
+            panic!("a data-plane run in the test's process has no exit status");
+        };
         let deadline = std::time::Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = child.try_wait().unwrap() {
                 return Some(status);
             }
             if std::time::Instant::now() >= deadline {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `HOP_DEV_DOMAINS` serving `domains` with [`KEY`].
+fn dev_domains(domains: &[&str]) -> String {
+    let dev: Vec<String> = domains.iter().map(|d| format!("{d}={KEY}")).collect();
+    dev.join(",")
+}
+
+/// Waits for the data-plane's `listening` line on `lines`: the line, and the debug
+/// certificate's fingerprint logged before it (debug mode only).
+fn wait_listening(lines: &std::sync::mpsc::Receiver<String>) -> (String, Option<Fingerprint>) {
+    let mut fingerprint = None;
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("data-plane didn't start");
+        if let Some(fp) = field(&line, "fingerprint") {
+            fingerprint = Some(Fingerprint::parse(&fp).unwrap());
+        }
+        if line.contains("\"msg\":\"listening\"") {
+            return (line, fingerprint);
         }
     }
 }
