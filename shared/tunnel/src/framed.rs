@@ -1,9 +1,16 @@
 //! Frames over one stream: a reader that buffers until a whole frame is there, and a writer
-//! that sends body chunks without copying them.
+//! that sends body chunks without copying them. Both are cancel-safe, so a read or write
+//! may run under a timeout and be taken up again after it.
 
-use bytes::{Bytes, BytesMut};
+use std::{
+    collections::VecDeque,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use bytes::{Buf, Bytes, BytesMut};
 use hopgate_protocol::{Decoder, Encoder, Frame, Limits};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::TunnelError;
 
@@ -25,7 +32,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// The next frame; `None` when the stream ends cleanly between frames.
+    /// The next frame; `None` when the stream ends cleanly between frames. Cancel-safe:
+    /// bytes read before a cut-short call stay buffered for the next one.
     pub async fn next(&mut self) -> Result<Option<Frame>, TunnelError> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
@@ -54,11 +62,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 ///
 /// Frames can be queued and written together ([`FrameWriter::queue`], then
 /// [`FrameWriter::flush`]), so a small answer — head, body, end — leaves in one packet.
+///
+/// # Cancel safety
+///
+/// Every async method is cancel-safe: what a method has queued stays queued, in order,
+/// and what was written is never written again. A flush cut short (say by a timeout)
+/// leaves the rest of its bytes — a frame's tail, a body chunk's tail — to the next
+/// flush, ahead of anything queued since; no frame is split or repeated on the stream.
 #[derive(Debug)]
 pub struct FrameWriter<W> {
     io: W,
     encoder: Encoder,
     max_chunk: usize,
+    /// Bytes ready to write, in order: encoded frames and body chunks (not copied). The
+    /// front one may be partly written already.
+    ready: VecDeque<Bytes>,
+    /// Frames encoded since the last hand-over to `ready`.
     pending: BytesMut,
 }
 
@@ -72,17 +91,19 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             io,
             encoder: Encoder::new(limits),
             max_chunk: limits.max_body_chunk,
+            ready: VecDeque::new(),
             pending: BytesMut::with_capacity(1024),
         }
     }
 
-    /// Sends one frame now (with anything queued before it).
+    /// Sends one frame now (with anything queued before it). Cancel-safe: once called,
+    /// the frame is queued and a cut-short call leaves it to the next flush.
     pub async fn send(&mut self, frame: &Frame) -> Result<(), TunnelError> {
         self.queue(frame)?;
         self.flush().await
     }
 
-    /// Sends body bytes now, as one or more chunks.
+    /// Sends body bytes now, as one or more chunks. Cancel-safe as [`FrameWriter::send`].
     pub async fn send_body(&mut self, data: Bytes) -> Result<(), TunnelError> {
         self.queue_body(data).await?;
         self.flush().await
@@ -102,34 +123,61 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         Ok(())
     }
 
-    /// Adds body bytes to what the next flush writes; large bodies are written straight
-    /// through (after what was queued) without being copied.
+    /// Adds body bytes to what the next flush writes; a large body is queued without being
+    /// copied and written out at once. Cancel-safe: the whole body is queued before the
+    /// first write, so a cut-short call leaves all of it to the next flush.
     pub async fn queue_body(&mut self, mut data: Bytes) -> Result<(), TunnelError> {
-        if self.pending.len() + data.len() <= FLUSH_AT {
+        if self.queued() + data.len() <= FLUSH_AT {
             return self.queue(&Frame::BodyChunk(data));
         }
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(self.max_chunk));
             self.encoder
                 .encode_body_chunk_header(piece.len(), &mut self.pending)?;
-            self.flush().await?;
-            self.io.write_all(&piece).await?;
+            self.hand_over_pending();
+            self.ready.push_back(piece);
         }
-        Ok(())
+        self.flush().await
     }
 
-    /// Writes what is queued.
+    /// Writes what is queued. Cancel-safe: see the type's docs.
     pub async fn flush(&mut self) -> Result<(), TunnelError> {
-        if !self.pending.is_empty() {
-            self.io.write_all(&self.pending).await?;
-            self.pending.clear();
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Writes what is queued, as far as the stream takes it now: `Ready` once all of it
+    /// is written, `Pending` (with the rest kept in order) while the stream is full. For
+    /// owners that drive the writer from their own poll loop.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TunnelError>> {
+        self.hand_over_pending();
+        while let Some(front) = self.ready.front_mut() {
+            let written = ready!(Pin::new(&mut self.io).poll_write(cx, front))?;
+            if written == 0 {
+                return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()));
+            }
+            front.advance(written);
+            if front.is_empty() {
+                self.ready.pop_front();
+            }
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     /// The stream underneath (to finish or reset it); flush first.
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.io
+    }
+
+    /// Bytes queued and not yet written.
+    fn queued(&self) -> usize {
+        self.pending.len() + self.ready.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// Moves the frames encoded so far behind what is ready to write.
+    fn hand_over_pending(&mut self) {
+        if !self.pending.is_empty() {
+            self.ready.push_back(self.pending.split().freeze());
+        }
     }
 }
 
@@ -137,6 +185,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 mod tests {
     use super::*;
     use hopgate_protocol::{EndOfBody, Ping};
+    use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
     async fn frames_cross_a_pipe_in_order_and_big_bodies_are_split() {
@@ -207,6 +256,111 @@ mod tests {
             reader.next().await.unwrap(),
             Some(Frame::EndOfBody(_))
         ));
+    }
+
+    /// A stream that takes at most `allowance` more bytes, then stays pending (without
+    /// waking anyone: only a timeout ends a write waiting on it).
+    #[derive(Default)]
+    struct Trickle {
+        written: Vec<u8>,
+        allowance: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.allowance);
+            if n == 0 {
+                return std::task::Poll::Pending;
+            }
+            self.allowance -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Every frame `written` holds, in order.
+    async fn frames_in(written: Vec<u8>, limits: Limits) -> Vec<Frame> {
+        let mut reader = FrameReader::new(&written[..], limits);
+        let mut frames = Vec::new();
+        while let Some(frame) = reader.next().await.unwrap() {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    const CUT: std::time::Duration = std::time::Duration::from_millis(20);
+
+    #[tokio::test]
+    async fn a_flush_cut_short_by_a_timeout_resumes_where_it_stopped() {
+        let limits = Limits::default();
+        let mut writer = FrameWriter::new(Trickle::default(), limits);
+        writer.queue(&Frame::Ping(Ping { nonce: 1 })).unwrap();
+        writer.queue(&Frame::Ping(Ping { nonce: 2 })).unwrap();
+        writer.get_mut().allowance = 5;
+        let cut = tokio::time::timeout(CUT, writer.flush()).await;
+        assert!(cut.is_err(), "the flush should still be waiting");
+        assert_eq!(writer.get_mut().written.len(), 5);
+        // More frames queued after the cut go after what was cut.
+        writer.queue(&Frame::Ping(Ping { nonce: 3 })).unwrap();
+        writer.get_mut().allowance = usize::MAX;
+        writer.send(&Frame::Ping(Ping { nonce: 4 })).await.unwrap();
+        let written = std::mem::take(&mut writer.get_mut().written);
+        let nonces: Vec<u64> = frames_in(written, limits)
+            .await
+            .into_iter()
+            .map(|frame| match frame {
+                Frame::Ping(ping) => ping.nonce,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(nonces, [1, 2, 3, 4]);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_by_a_timeout_is_sent_whole_and_once() {
+        let limits = Limits::default();
+        let mut writer = FrameWriter::new(Trickle::default(), limits);
+        let body: Vec<u8> = (0..FLUSH_AT * 2 + 7).map(|i| (i % 251) as u8).collect();
+        writer.queue(&Frame::Ping(Ping { nonce: 1 })).unwrap();
+        // The cut falls inside the body's first chunk, past its header.
+        writer.get_mut().allowance = 100;
+        let cut = tokio::time::timeout(CUT, writer.send_body(Bytes::from(body.clone()))).await;
+        assert!(cut.is_err(), "the body should still be on its way");
+        writer.get_mut().allowance = usize::MAX;
+        writer
+            .send(&Frame::EndOfBody(EndOfBody::default()))
+            .await
+            .unwrap();
+        let written = std::mem::take(&mut writer.get_mut().written);
+        let frames = frames_in(written, limits).await;
+        assert_eq!(frames.first(), Some(&Frame::Ping(Ping { nonce: 1 })));
+        assert!(matches!(frames.last(), Some(Frame::EndOfBody(_))));
+        let mut got = Vec::new();
+        for frame in &frames[1..frames.len() - 1] {
+            match frame {
+                Frame::BodyChunk(data) => got.extend_from_slice(data),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(got, body);
     }
 
     #[tokio::test]
