@@ -153,7 +153,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         while let Some(front) = self.ready.front_mut() {
             let written = ready!(Pin::new(&mut self.io).poll_write(cx, front))?;
             if written == 0 {
-                return Poll::Ready(Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()));
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).into()
+                ));
             }
             front.advance(written);
             if front.is_empty() {
