@@ -9,9 +9,8 @@ use std::{
     time::Duration,
 };
 
-use actix::Actor;
 use hopgate_protocol::Hello;
-use hopgate_protocol::{HelloAck, HelloCode, PROTOCOL_VERSION, check_version};
+use hopgate_protocol::{HelloAck, HelloCode, Limits, PROTOCOL_VERSION, check_version};
 use hopgate_transport::{Listener, RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, answer_hello, read_hello};
 use slog::{Logger, info, o, warn};
@@ -19,10 +18,7 @@ use slog::{Logger, info, o, warn};
 use crate::{
     ops::metrics::{Handshake, Metrics},
     table::control_plane::TableStatus,
-    tunnel::{
-        routing::RoutingTable,
-        session_actor::{SessionActor, limits},
-    },
+    tunnel::{routing::RoutingTable, session_actor::SessionActor},
 };
 
 /// Accepts sessions until the listener closes. Each must send its hello within
@@ -60,8 +56,8 @@ async fn read_control_hello(session: &Session) -> Result<(Control, Hello), NoHel
         .accept_stream()
         .await
         .map_err(|err| NoHello::Ended(err.to_string()))?;
-    let writer = FrameWriter::new(send, limits());
-    let mut reader = FrameReader::new(recv, limits());
+    let writer = FrameWriter::new(send, Limits::default());
+    let mut reader = FrameReader::new(recv, Limits::default());
     let hello = read_hello(&mut reader)
         .await
         .map_err(|err| NoHello::Bad(err.to_string()))?;
@@ -140,7 +136,7 @@ async fn admit(
         Ok(()) => {
             session.lift_pre_hello_limits();
             metrics.handshake(Handshake::Ok);
-            SessionActor::new(id, domain, session, table, (writer, reader), metrics, log).start();
+            SessionActor::start(id, domain, session, table, (writer, reader), metrics, log);
         }
         Err((code, message)) => {
             metrics.handshake(match code {

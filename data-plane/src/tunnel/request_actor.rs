@@ -21,17 +21,14 @@ use actix::prelude::*;
 use actix_web::web::Payload;
 use futures_util::StreamExt;
 use hopgate_protocol::{
-    EndOfBody, Frame, RequestHead, ResetCode, ResponseHead, STREAM_CANCELLED as CANCELLED,
+    EndOfBody, Frame, Limits, RequestHead, ResetCode, ResponseHead, STREAM_CANCELLED as CANCELLED,
 };
 use hopgate_transport::{RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug, info};
 use tokio::sync::oneshot;
 
-use crate::{
-    ops::metrics::Metrics,
-    tunnel::{routing::SessionHandle, session_actor::limits},
-};
+use crate::{ops::metrics::Metrics, tunnel::routing::SessionHandle};
 
 /// Why a request could not be answered by the agent.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +160,7 @@ impl Exchange {
             return Err(ProxyError::NoStream(self.stream_wait));
         };
         let (send, recv) = opened.map_err(|e| ProxyError::AgentGone(e.to_string()))?;
-        let mut writer = FrameWriter::new(send, limits());
+        let mut writer = FrameWriter::new(send, Limits::default());
         let gone = |e: TunnelError| ProxyError::AgentGone(e.to_string());
         writer
             .queue(&Frame::RequestHead(head))
@@ -179,7 +176,7 @@ impl Exchange {
             writer.flush().await.map_err(gone)?;
             let _ = writer.get_mut().finish();
         }
-        let mut reader = FrameReader::new(recv, limits());
+        let mut reader = FrameReader::new(recv, Limits::default());
         let timeout = self.response_timeout;
         let first = tokio::select! {
             // A stalled body wins over what the agent does about the reset it caused.

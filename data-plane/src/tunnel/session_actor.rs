@@ -1,51 +1,80 @@
 //! One actor per agent session: registers its domain when it starts, deregisters when it
 //! stops, answers the agent's control stream, and steps aside (go-away, close) when a newer
 //! session for the same domain takes over.
+//!
+//! The actor owns the control stream's writer: every frame it sends there (a pong, a
+//! go-away) is queued on it in the actor's context and written by [`FlushControl`], so
+//! frames leave whole and in order. The control stream's reader hands each ping to the
+//! actor ([`AgentPing`]) and reads on once its pong is written: an agent that doesn't
+//! read its pongs stops being read.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{self, Poll},
+    time::Duration,
+};
 
 use actix::prelude::*;
-use hopgate_protocol::{Frame, GoAway, Limits, Pong};
+use hopgate_protocol::{Frame, GoAway, Pong};
 use hopgate_transport::{RecvStream, SendStream, Session};
-use hopgate_tunnel::{FrameReader, FrameWriter};
-use slog::{Logger, info};
-use tokio::sync::Mutex;
+use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
+use slog::{Logger, debug, info};
 
 use crate::{
     ops::metrics::Metrics,
     tunnel::routing::{RoutingTable, SessionHandle},
 };
 
+/// How long a go-away may take to be written before the actor gives up on it.
+const GO_AWAY_WRITE: Duration = Duration::from_secs(1);
+
+/// How long a replaced session has to read its go-away before it is closed.
+const REPLACED_GRACE: Duration = Duration::from_millis(500);
+
 pub(crate) struct SessionActor {
     id: u64,
     domain: String,
     session: Session,
     table: Arc<RoutingTable>,
-    control: Option<FrameReader<RecvStream>>,
-    writer: Arc<Mutex<FrameWriter<SendStream>>>,
+    /// The control stream's writing half: frames are queued on it, then flushed by
+    /// [`FlushControl`] from the actor's context.
+    control: FrameWriter<SendStream>,
     metrics: Arc<Metrics>,
     log: Logger,
 }
 
 impl SessionActor {
-    pub(crate) fn new(
+    /// Starts the actor of a session that passed its hello; `control` is its control
+    /// stream (the hello answered), read by the actor from then on.
+    pub(crate) fn start(
         id: u64,
         domain: String,
         session: Session,
         table: Arc<RoutingTable>,
-        control: (FrameWriter<SendStream>, FrameReader<RecvStream>),
+        (writer, reader): (FrameWriter<SendStream>, FrameReader<RecvStream>),
         metrics: Arc<Metrics>,
         log: Logger,
-    ) -> Self {
-        Self {
-            id,
-            domain,
-            session,
-            table,
-            control: Some(control.1),
-            writer: Arc::new(Mutex::new(control.0)),
-            metrics,
-            log,
+    ) -> Addr<Self> {
+        Self::create(move |ctx| {
+            let actor = Self {
+                id,
+                domain,
+                session,
+                table,
+                control: writer,
+                metrics,
+                log,
+            };
+            ctx.spawn(read_control(reader, ctx.address()).into_actor(&actor));
+            actor
+        })
+    }
+
+    /// Queues `frame` on the control stream (written by the next [`FlushControl`]).
+    fn queue_control(&mut self, frame: &Frame) {
+        if let Err(err) = self.control.queue(frame) {
+            debug!(self.log, "control frame not queued"; "error" => %err);
         }
     }
 }
@@ -74,25 +103,6 @@ impl Actor for SessionActor {
                 ctx.stop();
             },
         ));
-        // Control stream: answer pings; its end is the agent leaving.
-        if let Some(mut control) = self.control.take() {
-            let writer = self.writer.clone();
-            let session = self.session.clone();
-            ctx.spawn(
-                async move {
-                    while let Ok(Some(frame)) = control.next().await {
-                        if let Frame::Ping(ping) = frame {
-                            let pong = Frame::Pong(Pong { nonce: ping.nonce });
-                            if writer.lock().await.send(&pong).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    session.close("agent closed its control stream");
-                }
-                .into_actor(self),
-            );
-        }
     }
 
     fn stopping(&mut self, _ctx: &mut Self::Context) -> Running {
@@ -102,8 +112,67 @@ impl Actor for SessionActor {
     }
 }
 
-/// How long a replaced session has to read its go-away before it is closed.
-const REPLACED_GRACE: Duration = Duration::from_millis(500);
+/// Reads the control stream: each ping goes to the actor, and the next frame is read once
+/// the actor has written its pong. Its end is the agent leaving.
+async fn read_control(mut control: FrameReader<RecvStream>, actor: Addr<SessionActor>) {
+    while let Ok(Some(frame)) = control.next().await {
+        if let Frame::Ping(ping) = frame {
+            let answered = actor.send(AgentPing { nonce: ping.nonce }).await;
+            if !matches!(answered, Ok(Ok(()))) {
+                break;
+            }
+        }
+    }
+    actor.do_send(ControlStreamEnded);
+}
+
+/// Writes what is queued on the actor's control stream; resolves once all of it is
+/// written. Polls the writer in place (its flush is cancel-safe), so the writer never
+/// leaves the actor, and a flush given up on (a timeout) leaves the rest to the next one.
+struct FlushControl;
+
+impl ActorFuture<SessionActor> for FlushControl {
+    type Output = Result<(), TunnelError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        actor: &mut SessionActor,
+        _ctx: &mut Context<SessionActor>,
+        task: &mut task::Context<'_>,
+    ) -> Poll<Self::Output> {
+        actor.control.poll_flush(task)
+    }
+}
+
+/// The agent pinged on its control stream: answer with a pong. Resolves once the pong is
+/// written (an error: the control stream failed).
+#[derive(Message)]
+#[rtype(result = "Result<(), TunnelError>")]
+struct AgentPing {
+    nonce: u64,
+}
+
+impl Handler<AgentPing> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<(), TunnelError>>;
+
+    fn handle(&mut self, AgentPing { nonce }: AgentPing, _ctx: &mut Self::Context) -> Self::Result {
+        self.queue_control(&Frame::Pong(Pong { nonce }));
+        Box::pin(FlushControl)
+    }
+}
+
+/// The control stream ended or failed: the agent left.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ControlStreamEnded;
+
+impl Handler<ControlStreamEnded> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ControlStreamEnded, _ctx: &mut Self::Context) {
+        self.session.close("agent closed its control stream");
+    }
+}
 
 /// A newer session for the same domain took over: tell the agent, then close.
 #[derive(Message)]
@@ -115,23 +184,23 @@ impl Handler<Replaced> for SessionActor {
 
     fn handle(&mut self, _: Replaced, ctx: &mut Self::Context) {
         info!(self.log, "agent session replaced by a newer one");
-        let writer = self.writer.clone();
-        let session = self.session.clone();
+        self.queue_control(&Frame::GoAway(GoAway::replaced(
+            "another agent connected for this domain",
+        )));
         ctx.spawn(
-            async move {
-                let away =
-                    Frame::GoAway(GoAway::replaced("another agent connected for this domain"));
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    writer.lock().await.send(&away).await
+            FlushControl
+                .timeout(GO_AWAY_WRITE)
+                .then(|_, actor, _| {
+                    // Give the go-away time to arrive (closing discards unread stream
+                    // data), unless the agent leaves first.
+                    let session = actor.session.clone();
+                    async move {
+                        let _ = tokio::time::timeout(REPLACED_GRACE, session.closed()).await;
+                        session.close("replaced by a newer session for this domain");
+                    }
+                    .into_actor(actor)
                 })
-                .await;
-                // Give the go-away time to arrive (closing discards unread stream data),
-                // unless the agent leaves first.
-                let _ = tokio::time::timeout(REPLACED_GRACE, session.closed()).await;
-                session.close("replaced by a newer session for this domain");
-            }
-            .into_actor(self)
-            .map(|_, _, ctx| ctx.stop()),
+                .map(|(), _, ctx| ctx.stop()),
         );
     }
 }
@@ -146,17 +215,8 @@ impl Handler<GoAwayNow> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, GoAwayNow(drain): GoAwayNow, ctx: &mut Self::Context) {
-        let writer = self.writer.clone();
-        ctx.spawn(
-            async move {
-                let away = Frame::GoAway(GoAway::new("gateway shutting down", drain));
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    writer.lock().await.send(&away).await
-                })
-                .await;
-            }
-            .into_actor(self),
-        );
+        self.queue_control(&Frame::GoAway(GoAway::new("gateway shutting down", drain)));
+        ctx.spawn(FlushControl.timeout(GO_AWAY_WRITE).map(|_, _, _| ()));
     }
 }
 
@@ -174,9 +234,4 @@ impl Handler<Revoked> for SessionActor {
         self.session.close(reason);
         ctx.stop();
     }
-}
-
-/// Limits used on every tunnel stream.
-pub(crate) fn limits() -> Limits {
-    Limits::default()
 }

@@ -18,7 +18,6 @@ use crate::{
     tunnel::{
         request_actor::{RequestActor, Upstream as AgentAnswer},
         routing::SessionHandle,
-        session_actor,
     },
     upstream::{Answer, AppState, Body, Failure},
 };
@@ -80,7 +79,7 @@ fn fits_one_frame(head: &RequestHead, log: &Logger) -> Result<(), Failure> {
         + head.uri.len()
         + head.method.len()
         + 512;
-    if head_size > session_actor::limits().max_head_frame {
+    if head_size > hopgate_protocol::Limits::default().max_head_frame {
         info!(log, "request head too large"; "bytes" => head_size);
         return Err(Failure::HeadTooLarge);
     }
