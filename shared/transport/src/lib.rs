@@ -11,7 +11,7 @@
 //! no larger than [`TransportConfig::max_datagram_size`]. QUIC keeps its own packet
 //! protection (its loss recovery relies on rejecting stale packets); its TLS handshake
 //! inside DTLS presents the same certificate, which the client accepts only if it is the one
-//! DTLS verified. The README has the measurements behind this choice.
+//! DTLS verified. docs/transport.md has the measurements behind this choice.
 //!
 //! # Layout
 //!
