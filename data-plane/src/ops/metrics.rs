@@ -236,20 +236,93 @@ impl DtlsRefused {
     }
 }
 
+/// `hopgate_dtls_handshakes_total{result}`, one counter per way a hello can end.
+fn register_handshakes(registry: &mut Registry) -> [Counter; Handshake::ALL.len()] {
+    let family = Family::<ResultLabels, Counter>::default();
+    let handshakes = Handshake::ALL.map(|h| {
+        family
+            .get_or_create(&ResultLabels { result: h.label() })
+            .clone()
+    });
+    registry.register(
+        "hopgate_dtls_handshakes",
+        "Agent sessions by how their hello ended",
+        family,
+    );
+    handshakes
+}
+
+/// `hopgate_bytes_total{direction}`: the `in` and `out` counters.
+fn register_bytes(registry: &mut Registry) -> (Counter, Counter) {
+    let bytes = Family::<DirectionLabels, Counter>::default();
+    let bytes_in = bytes
+        .get_or_create(&DirectionLabels { direction: "in" })
+        .clone();
+    let bytes_out = bytes
+        .get_or_create(&DirectionLabels { direction: "out" })
+        .clone();
+    // `hopgate` + unit `_bytes` + counter `_total` = `hopgate_bytes_total`.
+    registry.register_with_unit(
+        "hopgate",
+        "Body bytes through the tunnels: in = visitor to agent, out = agent to visitor",
+        Unit::Bytes,
+        bytes,
+    );
+    (bytes_in, bytes_out)
+}
+
+/// `hopgate_stream_resets_total{reason}`, every reason at 0 from the start (a family
+/// without series isn't exposed).
+fn register_resets(registry: &mut Registry) -> Family<ReasonLabels, Counter> {
+    let resets = Family::<ReasonLabels, Counter>::default();
+    let reasons = hopgate_protocol::ResetCode::ALL.iter().map(|c| c.as_str());
+    for reason in reasons.chain(["visitor_gone"]) {
+        let _ = resets.get_or_create(&ReasonLabels { reason });
+    }
+    registry.register(
+        "hopgate_stream_resets",
+        "Request streams reset, by reason (the agent's reset code, or visitor_gone)",
+        resets.clone(),
+    );
+    resets
+}
+
+/// `hopgate_rejected_total{reason}`, every reason at 0 from the start.
+fn register_rejected(registry: &mut Registry) -> Family<ReasonLabels, Counter> {
+    let rejected = Family::<ReasonLabels, Counter>::default();
+    for reason in REJECT_REASONS {
+        let _ = rejected.get_or_create(&ReasonLabels { reason });
+    }
+    registry.register(
+        "hopgate_rejected",
+        "Visitors, peers and agents turned away or cut off by a limit, by reason",
+        rejected.clone(),
+    );
+    rejected
+}
+
+/// `hopgate_sessions_closed_total{reason}`: the `replaced` and `revoked` counters.
+fn register_session_ends(registry: &mut Registry) -> (Counter, Counter) {
+    let ends = Family::<ReasonLabels, Counter>::default();
+    let replaced = ends
+        .get_or_create(&ReasonLabels { reason: "replaced" })
+        .clone();
+    let revoked = ends
+        .get_or_create(&ReasonLabels { reason: "revoked" })
+        .clone();
+    registry.register(
+        "hopgate_sessions_closed",
+        "Agent sessions closed by the gateway: replaced by a newer one, or revoked by the \
+         control-plane",
+        ends,
+    );
+    (replaced, revoked)
+}
+
 impl Metrics {
     pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
-        let handshake_family = Family::<ResultLabels, Counter>::default();
-        let handshakes = Handshake::ALL.map(|h| {
-            handshake_family
-                .get_or_create(&ResultLabels { result: h.label() })
-                .clone()
-        });
-        registry.register(
-            "hopgate_dtls_handshakes",
-            "Agent sessions by how their hello ended",
-            handshake_family,
-        );
+        let handshakes = register_handshakes(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "hopgate_requests",
@@ -264,53 +337,10 @@ impl Metrics {
             Unit::Seconds,
             request_duration.clone(),
         );
-        let bytes = Family::<DirectionLabels, Counter>::default();
-        let bytes_in = bytes
-            .get_or_create(&DirectionLabels { direction: "in" })
-            .clone();
-        let bytes_out = bytes
-            .get_or_create(&DirectionLabels { direction: "out" })
-            .clone();
-        // `hopgate` + unit `_bytes` + counter `_total` = `hopgate_bytes_total`.
-        registry.register_with_unit(
-            "hopgate",
-            "Body bytes through the tunnels: in = visitor to agent, out = agent to visitor",
-            Unit::Bytes,
-            bytes,
-        );
-        let resets = Family::<ReasonLabels, Counter>::default();
-        // Every reason at 0 from the start (a family without series isn't exposed).
-        let reasons = hopgate_protocol::ResetCode::ALL.iter().map(|c| c.as_str());
-        for reason in reasons.chain(["visitor_gone"]) {
-            let _ = resets.get_or_create(&ReasonLabels { reason });
-        }
-        registry.register(
-            "hopgate_stream_resets",
-            "Request streams reset, by reason (the agent's reset code, or visitor_gone)",
-            resets.clone(),
-        );
-        let rejected = Family::<ReasonLabels, Counter>::default();
-        for reason in REJECT_REASONS {
-            let _ = rejected.get_or_create(&ReasonLabels { reason });
-        }
-        registry.register(
-            "hopgate_rejected",
-            "Visitors, peers and agents turned away or cut off by a limit, by reason",
-            rejected.clone(),
-        );
-        let ends = Family::<ReasonLabels, Counter>::default();
-        let sessions_replaced = ends
-            .get_or_create(&ReasonLabels { reason: "replaced" })
-            .clone();
-        let sessions_revoked = ends
-            .get_or_create(&ReasonLabels { reason: "revoked" })
-            .clone();
-        registry.register(
-            "hopgate_sessions_closed",
-            "Agent sessions closed by the gateway: replaced by a newer one, or revoked by the \
-             control-plane",
-            ends,
-        );
+        let (bytes_in, bytes_out) = register_bytes(&mut registry);
+        let resets = register_resets(&mut registry);
+        let rejected = register_rejected(&mut registry);
+        let (sessions_replaced, sessions_revoked) = register_session_ends(&mut registry);
         // 1 ms … ~33 s.
         let table_propagation = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register_with_unit(
