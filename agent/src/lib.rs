@@ -16,16 +16,16 @@
 //! | `headers` | header conversion and hop-by-hop stripping |
 //! | `upstream` | the pooled HTTP/1.1 client to the local service and its errors |
 //! | `metrics` | Prometheus metrics and the optional `/metrics` listener |
-//! | `logging` | JSON log lines on stdout |
 //!
 //! [`run`] serves the tunnels of validated [`Settings`] until a shutdown future resolves;
 //! `main.rs` only parses, validates and maps the outcome to an exit status.
 //!
 //! # Output
 //!
-//! JSON log lines on stdout (slog; level from `HOP_LOG_LEVEL`, default `info`), with
-//! `domain`, `session_id` (the tunnel's session count) and `request_id` (the gateway's,
-//! so one request can be followed through pod and agent). And a short human status, one
+//! JSON log lines on stdout (`hopgate-logging`; level from `HOP_LOG_LEVEL`, default `info`;
+//! the transport's and quinn's events included), with `domain`, `session_id` (the tunnel's
+//! session count) and `request_id` (the gateway's, so one request can be followed through
+//! pod and agent). And a short human status, one
 //! line per event on stderr: `connected to ADDR (session ready in N ms); forwarding
 //! https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
 //! REASON`, `gateway refused DOMAIN: MESSAGE`, and one line per failed request (every
@@ -39,7 +39,6 @@ pub mod config;
 mod control;
 mod forward;
 mod headers;
-mod logging;
 mod metrics;
 mod tunnel;
 mod upstream;
@@ -103,7 +102,7 @@ impl RunError {
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let client_config = Arc::new(settings.client_config()?);
     let client = upstream::client();
-    let log = logging::root(settings.log_level);
+    let log = hopgate_logging::root("agent", settings.log_level);
     let metrics = Arc::new(metrics::Metrics::new());
     let mut serving_metrics = None;
     if let Some(addr) = settings.metrics_listen {

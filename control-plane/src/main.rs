@@ -3,9 +3,9 @@
 //!
 //! # Layout
 //!
-//! - `settings`, `config`, `logging`: settings from defaults < a `--config` TOML file <
+//! - `settings`, `config`: settings from defaults < a `--config` TOML file <
 //!   `HOP_…` variables < flags (exit code 2 when one is bad; `--print-config`), JSON logs on
-//!   stdout at `HOP_LOG_LEVEL`.
+//!   stdout at `HOP_LOG_LEVEL` (`hopgate-logging`).
 //! - `store`: sqlx over Postgres or SQLite (one portable schema, `/migrations`).
 //! - `domain_name`, `keys`: what a domain may be; client API keys and their hashes.
 //! - `hub`: the table in memory and its fan-out to subscribed pods.
@@ -26,7 +26,6 @@ mod domain_name;
 mod hub;
 mod internal;
 mod keys;
-mod logging;
 mod metrics;
 mod service;
 mod settings;
@@ -60,7 +59,7 @@ async fn main() -> ExitCode {
         }
         Err(err) => return hopgate_settings::exit_code(program, &err),
     };
-    let log = logging::root(level);
+    let log = hopgate_logging::root("control-plane", level.to_slog());
     match run(*config, log.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -2,8 +2,6 @@
 //! listeners and runs it (see the library) until SIGTERM or SIGINT drains it. Exit status:
 //! 0 after the drain, 2 for a bad setting (naming it), 1 otherwise.
 
-mod logging;
-
 use std::process::ExitCode;
 
 use hopgate_data_plane::{Config, Listeners, config};
@@ -25,7 +23,7 @@ async fn main() -> ExitCode {
         };
     }
     let config = loaded.value;
-    let log = logging::root(config.log_level());
+    let log = hopgate_logging::root("data-plane", config.log_level().to_slog());
     match serve(config, log.clone()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

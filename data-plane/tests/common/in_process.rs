@@ -11,7 +11,7 @@ use std::{
 };
 
 use hopgate_data_plane::{Listeners, load};
-use slog::{Drain, Logger, o};
+use slog::Logger;
 
 use super::{BASE_ENV, DataPlane, Runner, TempDir, dev_domains, wait_listening};
 
@@ -90,8 +90,10 @@ impl DataPlane {
     }
 }
 
-/// A logger writing the data-plane's JSON lines (from its `HOP_LOG_LEVEL`) into a list
-/// kept for the test and onto a channel, as a process's stdout is read.
+/// A logger writing the data-plane's JSON lines (from its `HOP_LOG_LEVEL`, as
+/// `hopgate_logging::root` writes them) into a list kept for the test and onto a channel,
+/// as a process's stdout is read. Without the `tracing` bridge: the test's own transport
+/// (its stand-in agents) would log into it too.
 fn captured_logs(
     config: &hopgate_data_plane::Config,
 ) -> (Logger, Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
@@ -102,14 +104,8 @@ fn captured_logs(
         lines: lines.clone(),
         tx,
     };
-    let drain = slog_json::Json::new(sink).add_default_keys().build();
-    let drain = Mutex::new(drain).fuse();
-    let drain = slog::LevelFilter::new(drain, config.log_level().to_slog()).fuse();
-    (
-        Logger::root(drain, o!("process" => "data-plane")),
-        lines,
-        rx,
-    )
+    let level = config.log_level().to_slog();
+    (hopgate_logging::json(sink, "data-plane", level), lines, rx)
 }
 
 /// Splits what the JSON drain writes into lines.

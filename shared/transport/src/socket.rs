@@ -210,7 +210,16 @@ impl AsyncUdpSocket for DtlsSocket {
             .max(1);
         for packet in transmit.contents.chunks(segment) {
             // No association (closed or replaced): the packet is dropped, as on a dead path.
-            let _ = table.encrypt(now, transmit.destination, packet, out);
+            if table
+                .encrypt(now, transmit.destination, packet, out)
+                .is_err()
+            {
+                tracing::debug!(
+                    peer = %transmit.destination,
+                    len = packet.len(),
+                    "dropped an outgoing packet: no established DTLS association with the peer"
+                );
+            }
         }
         let result = self.send_batch(&mut out.transmits, send_buf);
         for event in out.events.drain(..) {

@@ -9,7 +9,7 @@
 //!   spoofed source address can't hold any;
 //! - handshakes in progress are capped in all and per source IP, and forgotten after the
 //!   handshake timeout;
-//! - anything else from an unknown address is counted and dropped;
+//! - anything else from an unknown address is counted, logged at debug and dropped;
 //! - a record that fails to decrypt on an established association is dropped silently
 //!   (§4.1.2.7), so a spoofed datagram can't kill a session;
 //! - a new ClientHello (fresh random, valid cookie) from an established address starts a
@@ -283,6 +283,11 @@ impl DtlsTable {
         } else {
             // Not a ClientHello: a stray record from a forgotten session, or garbage.
             self.counters.unsolicited_dropped += 1;
+            tracing::debug!(
+                peer = %from,
+                len = datagram.len(),
+                "dropped a DTLS record: no association with its sender"
+            );
             return;
         };
         self.feed(now, from, slot, datagram, deliver, out);
@@ -319,6 +324,7 @@ impl DtlsTable {
         let cookie: Option<Cookie> = hello.cookie.as_slice().try_into().ok();
         let Some(cookie) = cookie.filter(|c| server.cookies.verify(now, from, c)) else {
             self.counters.bad_cookies += 1;
+            tracing::debug!(peer = %from, "dropped a ClientHello: its cookie did not verify");
             return;
         };
         // A verified hello with a fresh random: a peer starting over. An unfinished
