@@ -7,8 +7,7 @@
 //!
 //! | module | concern |
 //! | --- | --- |
-//! | [`cli`] | the command line (clap) |
-//! | [`config`] | settings from flags > `HOP_CLIENT_*` environment > TOML file; `validate()` |
+//! | [`config`] | settings from flags > `HOP_CLIENT_*` environment > TOML file (`hopgate-settings`); `validate()` |
 //! | `tunnel` | one tunnel's session loop: connect, hello, serve, reconnect with backoff (`hopgate-backoff`) |
 //! | `control` | the control stream: hello, pings, go-away |
 //! | `forward` | one request stream: the local call and the response streamed back |
@@ -29,12 +28,12 @@
 //! line per event on stderr: `connected to ADDR (session ready in N ms); forwarding
 //! https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
 //! REASON`, `gateway refused DOMAIN: MESSAGE`, and one line per failed request (every
-//! request with `--verbose`). The API key never appears: [`config::ApiKey`] prints `***`.
+//! request with `--verbose`). The API key never appears: it is a
+//! [`hopgate_settings::Secret`], which prints `***`.
 
 #![warn(missing_docs)]
 
 mod body;
-pub mod cli;
 pub mod config;
 mod control;
 mod forward;
@@ -46,9 +45,10 @@ mod upstream;
 use std::{future::Future, sync::Arc, time::Duration};
 
 use hopgate_protocol::HelloCode;
+use hopgate_settings::SettingsError;
 use tokio::{sync::watch, task::JoinSet};
 
-pub use crate::config::{ConfigError, Settings};
+pub use crate::config::Settings;
 use crate::{forward::Forwarder, tunnel::Tunnel};
 
 /// How long stopping may take: sessions are closed and the close sent to the gateway.
@@ -59,7 +59,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 pub enum RunError {
     /// The settings can't be used (e.g. no system root certificates to verify with).
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] SettingsError),
     /// The gateway refused a tunnel for a reason retrying won't fix.
     #[error("gateway refused {domain}: {message} ({code}; not retrying: {hint})")]
     Refused {
@@ -106,13 +106,12 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let metrics = Arc::new(metrics::Metrics::new());
     let mut serving_metrics = None;
     if let Some(addr) = settings.metrics_listen {
-        let listener = metrics::bind(addr).await.map_err(|e| {
-            ConfigError::new(
-                "metrics_listen",
-                None,
-                format!("cannot listen on {addr}: {e}"),
-            )
-        })?;
+        let listener = metrics::bind(addr)
+            .await
+            .map_err(|e| SettingsError::Invalid {
+                setting: "metrics_listen".to_owned(),
+                reason: format!("cannot listen on {addr}: {e}"),
+            })?;
         serving_metrics = Some(AbortOnDrop(tokio::spawn(metrics::serve(
             listener,
             metrics.clone(),

@@ -6,27 +6,19 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use hopgate_agent::{
-    cli::Cli,
-    config::{Config, ProcessEnv},
-};
+use hopgate_agent::config;
+use hopgate_settings::ProcessEnv;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let config = Config::load(&cli, &ProcessEnv);
-    let printed = config.as_ref().ok().map(Config::to_toml);
-    let settings = match config.and_then(|config| config.validate()) {
-        Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::from(2);
-        }
+    let startup = match config::load(std::env::args_os(), &ProcessEnv) {
+        Ok(startup) => startup,
+        Err(err) => return hopgate_settings::exit_code(config::SPEC.program, &err),
     };
-    if let (true, Some(text)) = (cli.print_config, printed) {
+    if let Some(text) = startup.printed {
         print!("{text}");
         return ExitCode::SUCCESS;
     }
+    let settings = startup.settings;
     // One thread: with the transport's driver, the streams and the local client on the
     // same thread, no request pays for a cross-thread wake-up. Measured with bench/http.sh
     // (README): ~25–35 % less CPU per proxied request than the multi-threaded runtime.

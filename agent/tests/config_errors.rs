@@ -33,13 +33,13 @@ async fn bad_settings_name_the_field_and_exit_2() {
     )
     .await;
     assert!(
-        out.contains("invalid configuration: local_target (from TARGET)"),
+        out.contains("hopgate-agent: TARGET: ") && out.contains("1..=65535"),
         "{out}"
     );
 
     let out = refused(&[&["http", "3000", "--debug"][..], &base].concat(), &[]).await;
     assert!(
-        out.contains("invalid configuration: server_fingerprint"),
+        out.contains("hopgate-agent: HOP_CLIENT_SERVER_FINGERPRINT: required"),
         "{out}"
     );
     assert!(out.contains("debug mode"), "{out}");
@@ -53,7 +53,8 @@ async fn bad_settings_name_the_field_and_exit_2() {
     )
     .await;
     assert!(
-        out.contains("server_fingerprint (from HOP_CLIENT_SERVER_FINGERPRINT)"),
+        out.contains("hopgate-agent: HOP_CLIENT_SERVER_FINGERPRINT: ")
+            && out.contains("64 hex digits"),
         "{out}"
     );
 
@@ -63,12 +64,12 @@ async fn bad_settings_name_the_field_and_exit_2() {
     )
     .await;
     assert!(
-        out.contains("invalid configuration: domain: missing"),
+        out.contains("hopgate-agent: HOP_CLIENT_DOMAIN: missing"),
         "{out}"
     );
 
     let out = refused(&["--fingerprint", FP, "--debug", "--server", "gw:1"], &[]).await;
-    assert!(out.contains("invalid configuration: tunnel"), "{out}");
+    assert!(out.contains("hopgate-agent: tunnel: no tunnel"), "{out}");
 
     // A pin outside debug mode is refused: production verifies chain and name.
     let out = refused(
@@ -77,12 +78,11 @@ async fn bad_settings_name_the_field_and_exit_2() {
     )
     .await;
     assert!(
-        out.contains("invalid configuration: server_fingerprint")
-            && out.contains("debug mode only"),
+        out.contains("hopgate-agent: --fingerprint: pinning is for debug mode only"),
         "{out}"
     );
     let out = refused(&["--fingerprint", FP, "--debug", "--server", "gw:1"], &[]).await;
-    assert!(out.contains("invalid configuration: tunnel"), "{out}");
+    assert!(out.contains("hopgate-agent: tunnel: no tunnel"), "{out}");
 
     let out = refused(&["http", "3000", "--bogus-flag"], &[]).await;
     assert!(out.contains("--bogus-flag"), "{out}");
@@ -96,7 +96,7 @@ async fn an_unknown_field_in_the_config_file_is_named() {
     let path = dir.join("agent.toml");
     std::fs::write(&path, format!("server_addr = \"gw:1\"\n[[tunnel]]\ndomain = \"{DOMAIN}\"\napi_key = \"{KEY}\"\nlocal_port = 3000\n")).unwrap();
     let out = refused(&["--config", path.to_str().unwrap()], &[]).await;
-    assert!(out.contains("unknown field `local_port`"), "{out}");
+    assert!(out.contains("unknown key `tunnel[1].local_port`"), "{out}");
     assert!(out.contains("line 5"), "{out}");
     std::fs::remove_dir_all(dir).unwrap();
 }

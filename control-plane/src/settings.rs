@@ -123,11 +123,11 @@ const SETTINGS: &[Setting] = &[
 ];
 
 /// The control-plane's command line and settings.
-pub(crate) const SPEC: Spec = Spec {
-    program: "hopgate-control-plane",
-    about: "HopGate control-plane: the database, the admin API, and the table pushed to pods",
-    settings: SETTINGS,
-};
+pub(crate) const SPEC: Spec = Spec::new(
+    "hopgate-control-plane",
+    "HopGate control-plane: the database, the admin API, and the table pushed to pods",
+    SETTINGS,
+);
 
 /// The settings as a file holds them (field = TOML key).
 #[derive(Debug, Clone, Serialize, Deserialize)]

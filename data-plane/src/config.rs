@@ -234,11 +234,11 @@ pub(crate) const MIN_RELAY_TOKEN_LEN: usize = 32;
 pub(crate) const DEFAULT_RELAY_SERVER_NAME: &str = "hopgate-relay";
 
 /// The data-plane's command line and settings.
-pub const SPEC: Spec = Spec {
-    program: "hopgate-data-plane",
-    about: "HopGate data-plane: HTTPS in, through agents' DTLS sessions",
-    settings: SETTINGS,
-};
+pub const SPEC: Spec = Spec::new(
+    "hopgate-data-plane",
+    "HopGate data-plane: HTTPS in, through agents' DTLS sessions",
+    SETTINGS,
+);
 
 /// `hopgate-data-plane` settings (field = TOML key).
 #[derive(Debug, Clone, Serialize, Deserialize)]

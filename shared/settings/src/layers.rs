@@ -1,12 +1,17 @@
-//! The layers (file < environment < flags) as `config` sources, and where each value came
-//! from.
+//! The layers (file < environment < flags) as `config` sources, and [`build`], which
+//! layers them and records where each value came from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use config::{ConfigError, File, FileFormat, Map, Source, Value, ValueKind};
+use config::{ConfigError, Map, Source, Value, ValueKind};
 use serde::de::DeserializeOwned;
 
-use crate::{Kind, Setting, SettingsError, Spec};
+use crate::{
+    Kind, Origin, Setting, SettingsError, Spec,
+    entries::{self, Entry},
+    file,
+    provenance::Provenance,
+};
 
 /// Where the `HOP_…` variables are read from: the process, or a map in tests.
 pub trait Env {
@@ -20,13 +25,19 @@ pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
     }
 }
 
-impl Env for HashMap<String, String> {
+impl<V: AsRef<str>> Env for HashMap<&str, V> {
     fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned()
+        self.get(name).map(|v| v.as_ref().to_owned())
+    }
+}
+
+impl<V: AsRef<str>> Env for HashMap<String, V> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).map(|v| v.as_ref().to_owned())
     }
 }
 
@@ -46,48 +57,6 @@ pub(crate) fn get(env: &dyn Env, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Where a setting's value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// The binary's default.
-    Default,
-    /// A key of the config file.
-    File { path: String, key: String },
-    /// A `HOP_…` variable.
-    Env(String),
-    /// A command-line flag (`--https-listen`).
-    Flag(String),
-}
-
-/// The origin of every setting, by key.
-#[derive(Debug, Clone, Default)]
-pub struct Provenance {
-    origins: BTreeMap<String, Origin>,
-    /// (key, variable) of every setting, to name a setting by its variable.
-    names: Vec<(&'static str, &'static str)>,
-}
-
-impl Provenance {
-    /// Where the setting `key` came from.
-    pub fn origin(&self, key: &str) -> Origin {
-        self.origins.get(key).cloned().unwrap_or(Origin::Default)
-    }
-
-    /// How an error names the setting whose variable (or key) is `name`: the variable, the
-    /// flag, or `file: key` that set it; a default is named by its variable.
-    pub fn describe(&self, name: &str) -> String {
-        let Some(&(key, env)) = self.names.iter().find(|(k, e)| *e == name || *k == name) else {
-            return name.to_owned();
-        };
-        match self.origin(key) {
-            Origin::Default => env.to_owned(),
-            Origin::File { path, key } => format!("{path}: {key}"),
-            Origin::Env(var) => var,
-            Origin::Flag(flag) => flag,
-        }
-    }
-}
-
 /// A layer of values, each tagged with its origin (a variable or a flag).
 #[derive(Debug, Clone)]
 struct Layer(Map<String, Value>);
@@ -102,25 +71,40 @@ impl Source for Layer {
     }
 }
 
-impl Layer {
-    fn insert(&mut self, setting: &Setting, origin: &String, values: Vec<String>) {
-        let kind = match setting.kind {
-            Kind::List => ValueKind::Array(
-                values
-                    .iter()
-                    .flat_map(|v| v.split(','))
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| Value::new(Some(origin), v))
-                    .collect(),
-            ),
-            Kind::Value | Kind::Switch => {
-                ValueKind::String(values.last().cloned().unwrap_or_default())
-            }
-        };
-        self.0
-            .insert(setting.key.to_owned(), Value::new(Some(origin), kind));
-    }
+/// The value `values` give `setting`: a list or the last one.
+fn value(setting: &Setting, origin: &String, values: Vec<String>) -> Value {
+    let kind = match setting.kind {
+        Kind::List => ValueKind::Array(
+            values
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| Value::new(Some(origin), v))
+                .collect(),
+        ),
+        Kind::Value | Kind::Switch | Kind::Toggle => {
+            ValueKind::String(values.last().cloned().unwrap_or_default())
+        }
+    };
+    Value::new(Some(origin), kind)
+}
+
+/// The settings the environment and the flags give: (setting, origin, values), lowest
+/// first.
+fn given(
+    spec: &Spec,
+    env: &dyn Env,
+    flags: Vec<(Setting, Vec<String>)>,
+) -> Vec<(Setting, Origin, Vec<String>)> {
+    let from_env = spec.settings.iter().filter_map(|setting| {
+        let value = get(env, setting.env)?;
+        Some((*setting, Origin::Env(setting.env.to_owned()), vec![value]))
+    });
+    let from_flags = flags
+        .into_iter()
+        .map(|(setting, values)| (setting, Origin::Flag(setting.flag_name()), values));
+    from_env.chain(from_flags).collect()
 }
 
 /// Builds `T` from the file at `file` (if any), `env` and the `flags`, in that order.
@@ -130,100 +114,64 @@ pub(crate) fn build<T: DeserializeOwned>(
     env: &dyn Env,
     flags: Vec<(Setting, Vec<String>)>,
 ) -> Result<(T, Provenance), SettingsError> {
-    let mut provenance = Provenance {
-        names: spec.settings.iter().map(|s| (s.key, s.env)).collect(),
-        ..Provenance::default()
-    };
+    let mut provenance = Provenance::new(spec);
     let mut builder = config::Config::builder();
+    let mut file_values = Map::new();
     if let Some(path) = file {
-        if let Err(e) = std::fs::metadata(path) {
-            return Err(SettingsError::File {
-                path: path.to_owned(),
-                reason: format!("cannot read: {e}"),
-            });
-        }
-        let source = File::new(path, FileFormat::Toml).required(true);
-        let values = source.collect().map_err(|e| file_error(path, e))?;
-        let mut leaves = Vec::new();
-        flatten("", values, &mut leaves);
-        for key in leaves {
-            if !spec.settings.iter().any(|s| s.key == key) {
-                return Err(SettingsError::File {
-                    path: path.to_owned(),
-                    reason: format!("unknown key `{key}` (`--help` lists the settings)"),
-                });
-            }
+        let read = file::read(path)?;
+        for key in file::check(spec, path, &read)? {
             let origin = Origin::File {
                 path: path.to_owned(),
                 key: key.clone(),
             };
-            provenance.origins.insert(key, origin);
+            provenance.set(key, origin);
         }
-        builder = builder.add_source(source);
+        builder = builder.add_source(Layer(read.values.clone()));
+        file_values = read.values;
     }
-    let mut from_env = Layer(Map::new());
-    for setting in spec.settings {
-        if let Some(value) = get(env, setting.env) {
-            let origin = setting.env.to_owned();
-            from_env.insert(setting, &origin, vec![value]);
-            let key = setting.key.to_owned();
-            provenance.origins.insert(key, Origin::Env(origin));
+    let mut singles: HashMap<&str, Entry> = HashMap::new();
+    let (mut from_env, mut from_flags) = (Layer(Map::new()), Layer(Map::new()));
+    for (setting, origin, values) in given(spec, env, flags) {
+        let (name, layer) = match &origin {
+            Origin::Env(name) => (name.clone(), &mut from_env),
+            Origin::Flag(name) => (name.clone(), &mut from_flags),
+            Origin::Default | Origin::File { .. } => continue,
+        };
+        let value = value(&setting, &name, values);
+        match spec.array_of(&setting) {
+            Some(array) => {
+                let field = &setting.key[array.key.len() + 1..];
+                singles
+                    .entry(array.key)
+                    .or_default()
+                    .set(field, value, origin);
+            }
+            None => {
+                layer.0.insert(setting.key.to_owned(), value);
+                provenance.set(setting.key.to_owned(), origin);
+            }
         }
     }
-    let mut from_flags = Layer(Map::new());
-    for (setting, values) in flags {
-        let origin = setting.flag_name();
-        from_flags.insert(&setting, &origin, values);
-        let key = setting.key.to_owned();
-        provenance.origins.insert(key, Origin::Flag(origin));
+    let mut from_arrays = Layer(Map::new());
+    for array in spec.arrays {
+        let in_file = entries::from_file(array, file.unwrap_or_default(), &file_values);
+        let single = singles.remove(array.key).unwrap_or_default();
+        let merged = entries::merge(spec, array, single, in_file)?;
+        if !merged.is_empty() {
+            let value = entries::into_value(array, merged, &mut provenance);
+            from_arrays.0.insert(array.key.to_owned(), value);
+        }
     }
     let built = builder
         .add_source(from_env)
         .add_source(from_flags)
+        .add_source(from_arrays)
         .build()
         .map_err(|e| invalid(&provenance, e))?;
     let value = built
         .try_deserialize()
         .map_err(|e| invalid(&provenance, e))?;
     Ok((value, provenance))
-}
-
-/// The dotted paths of the values in `table` (arrays are values).
-fn flatten(prefix: &str, table: Map<String, Value>, out: &mut Vec<String>) {
-    for (key, value) in table {
-        let path = if prefix.is_empty() {
-            key
-        } else {
-            format!("{prefix}.{key}")
-        };
-        match value.kind {
-            ValueKind::Table(inner) => flatten(&path, inner, out),
-            _ => out.push(path),
-        }
-    }
-}
-
-fn file_error(path: &str, err: ConfigError) -> SettingsError {
-    let reason = match err {
-        ConfigError::FileParse { cause, .. } => cause.to_string(),
-        ConfigError::Foreign(cause) => cause.to_string(),
-        other => other.to_string(),
-    };
-    // The TOML parser's message spans lines (position, excerpt, caret, reason): keep the
-    // first and the last.
-    let lines: Vec<&str> = reason
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let reason = match (lines.first(), lines.last()) {
-        (Some(first), Some(last)) if lines.len() > 1 => format!("{first}: {last}"),
-        _ => reason.trim().to_owned(),
-    };
-    SettingsError::File {
-        path: path.to_owned(),
-        reason,
-    }
 }
 
 /// A deserialization error, named by where the bad value came from.

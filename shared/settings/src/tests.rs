@@ -47,11 +47,7 @@ const SETTINGS: &[Setting] = &[
     Setting::value("db.max_open", "HOP_DB_MAX_OPEN", "pool"),
 ];
 
-const SPEC: Spec = Spec {
-    program: "demo",
-    about: "demo",
-    settings: SETTINGS,
-};
+const SPEC: Spec = Spec::new("demo", "demo", SETTINGS);
 
 fn file(text: &str) -> (hopgate_dir::Dir, String) {
     let dir = hopgate_dir::Dir::new();

@@ -123,3 +123,55 @@ impl LogLevel {
         }
     }
 }
+
+/// `#[serde(with = "hopgate_settings::values::whole_number")]`: a number like `30`, in the
+/// file or as text from env and flags. Stricter than the `config` crate, which reads
+/// `true`, `"yes"` and `"on"` as 1: those are refused.
+pub mod whole_number {
+    use std::fmt;
+
+    use serde::de::{self, Visitor};
+
+    use super::*;
+
+    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(WholeNumber)
+    }
+
+    struct WholeNumber;
+
+    impl Visitor<'_> for WholeNumber {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::custom(format!("{n} is not a whole number")))
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+            let trimmed = text.trim();
+            // `parse` alone would take "+3".
+            if trimmed.bytes().all(|b| b.is_ascii_digit())
+                && let Ok(n) = trimmed.parse()
+            {
+                return Ok(n);
+            }
+            Err(E::custom(format!("'{text}' is not a whole number")))
+        }
+
+        fn visit_bool<E: de::Error>(self, b: bool) -> Result<u64, E> {
+            Err(E::custom(format!("{b} is not a whole number")))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The agent's command line, variables and file keys, as one table for `hopgate-settings`:
+//! `hopgate-agent http <TARGET> --domain D --key K --server HOST:PORT`, or
+//! `hopgate-agent --config agent.toml` for the tunnels a file lists.
+
+use hopgate_settings::{Array, Setting, Spec, Subcommand};
+
+/// Every setting: file key, variable, help. `tunnel.…` are the fields of a `[[tunnel]]`.
+const SETTINGS: &[Setting] = &[
+    Setting::value(
+        "server_addr",
+        "HOP_CLIENT_SERVER_ADDR",
+        "The gateway's data-plane address, host:port (UDP)",
+    )
+    .flag("server")
+    .value_name("HOST:PORT"),
+    Setting::value(
+        "tunnel.domain",
+        "HOP_CLIENT_DOMAIN",
+        "The public domain to serve, e.g. app.example.com",
+    )
+    .flag("domain")
+    .value_name("DOMAIN"),
+    Setting::value(
+        "tunnel.api_key",
+        "HOP_CLIENT_API_KEY",
+        "The domain's client API key (the variable is better: flags show in `ps`)",
+    )
+    .flag("key")
+    .value_name("KEY"),
+    Setting::value(
+        "tunnel.local_target",
+        "HOP_CLIENT_LOCAL_TARGET",
+        "The local service: a port (3000 = 127.0.0.1:3000), host:port, or http://host:port",
+    )
+    .positional("TARGET"),
+    Setting::value(
+        "server_fingerprint",
+        "HOP_CLIENT_SERVER_FINGERPRINT",
+        "Pin the gateway's certificate by its SHA-256 fingerprint (required with --debug)",
+    )
+    .flag("fingerprint")
+    .value_name("HEX"),
+    Setting::value(
+        "ca_file",
+        "HOP_CLIENT_CA_FILE",
+        "Trust the CA certificates in this PEM file instead of the system's roots",
+    )
+    .value_name("PATH"),
+    Setting::value(
+        "server_name",
+        "HOP_CLIENT_SERVER_NAME",
+        "The name the gateway's certificate must carry [default: the host of --server]",
+    )
+    .value_name("NAME"),
+    Setting::toggle(
+        "debug",
+        "HOP_CLIENT_DEBUG",
+        "Debug mode: the gateway uses a self-signed certificate, pinned with --fingerprint",
+    ),
+    Setting::value(
+        "response_timeout_secs",
+        "HOP_CLIENT_RESPONSE_TIMEOUT_SECS",
+        "Seconds the local service may take to start answering once it has the whole request \
+         [default: 60]",
+    )
+    .flag("response-timeout")
+    .value_name("SECS"),
+    Setting::toggle(
+        "verbose",
+        "HOP_CLIENT_VERBOSE",
+        "Log every request, not only failures",
+    )
+    .short('v'),
+    Setting::value(
+        "metrics_listen",
+        "HOP_METRICS_LISTEN",
+        "Serve /metrics, /healthz and /readyz on this address [default: off]",
+    )
+    .value_name("ADDR"),
+    Setting::value(
+        "log_level",
+        "HOP_LOG_LEVEL",
+        "The lowest level of the JSON log lines on stdout: trace, debug, info, warning, error, \
+         critical [default: info]",
+    )
+    .value_name("LEVEL"),
+];
+
+/// The agent's command line and settings.
+pub const SPEC: Spec = Spec::new(
+    "hopgate-agent",
+    "Expose a local HTTP service on a public HTTPS domain through a HopGate gateway",
+    SETTINGS,
+)
+.config_env("HOP_CLIENT_CONFIG")
+.arrays(&[Array {
+    key: "tunnel",
+    match_on: "domain",
+}])
+.subcommand(Subcommand {
+    name: "http",
+    about: "Forward https://DOMAIN to a local HTTP service",
+});

@@ -1,0 +1,217 @@
+//! Checking: every bad setting is refused, named by where its value came from.
+
+use hopgate_test_support::TempDir;
+
+use super::{tunnels::check_domain, *};
+
+const FINGERPRINT: &str = "AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB:AB";
+
+/// A good configuration, from the environment; flags override it.
+fn good_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("HOP_CLIENT_SERVER_ADDR", "127.0.0.1:4433"),
+        ("HOP_CLIENT_SERVER_FINGERPRINT", FINGERPRINT),
+        ("HOP_CLIENT_DEBUG", "true"),
+        ("HOP_CLIENT_DOMAIN", "app.example.com"),
+        ("HOP_CLIENT_API_KEY", "k-123"),
+        ("HOP_CLIENT_LOCAL_TARGET", "3000"),
+    ]
+}
+
+fn without(names: &[&str]) -> Vec<(&'static str, &'static str)> {
+    let mut env = good_env();
+    env.retain(|(name, _)| !names.contains(name));
+    env
+}
+
+fn check(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, String> {
+    let argv = std::iter::once("hopgate-agent").chain(args.iter().copied());
+    load(argv, &env)
+        .map(|s| s.settings)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_good_config() {
+    let settings = check(&[], &good_env()).unwrap();
+    assert_eq!(settings.server_name, "127.0.0.1");
+    assert_eq!(settings.response_timeout, DEFAULT_RESPONSE_TIMEOUT);
+    assert_eq!(settings.tunnels[0].target.authority(), "127.0.0.1:3000");
+    assert!(matches!(settings.verification, Verification::Pinned(_)));
+    assert!(!format!("{settings:?}").contains("k-123"), "{settings:?}");
+}
+
+/// Flags, variables, how the error must name the setting, and what it must say.
+type Case = (
+    &'static [&'static str],
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
+
+#[test]
+fn each_bad_field_is_named_with_its_source() {
+    let all_tunnel = [
+        "HOP_CLIENT_DOMAIN",
+        "HOP_CLIENT_API_KEY",
+        "HOP_CLIENT_LOCAL_TARGET",
+    ];
+    let cases: Vec<Case> = vec![
+        (
+            &[],
+            without(&["HOP_CLIENT_SERVER_ADDR"]),
+            "HOP_CLIENT_SERVER_ADDR",
+            "missing",
+        ),
+        (
+            &["--server", "gw:http"],
+            good_env(),
+            "--server",
+            "not a number",
+        ),
+        (
+            &["--server-name", "a b"],
+            good_env(),
+            "--server-name",
+            "not a host name",
+        ),
+        (
+            &["--fingerprint", "abc"],
+            good_env(),
+            "--fingerprint",
+            "64 hex digits",
+        ),
+        (
+            &["--ca-file", "/nonexistent.pem"],
+            good_env(),
+            "--ca-file",
+            "not both",
+        ),
+        (
+            &["--response-timeout", "0"],
+            good_env(),
+            "--response-timeout",
+            "outside",
+        ),
+        (&[], without(&all_tunnel), "tunnel", "no tunnel"),
+        (
+            &[],
+            without(&["HOP_CLIENT_DOMAIN"]),
+            "HOP_CLIENT_DOMAIN",
+            "missing",
+        ),
+        (
+            &["--domain", "https://app.example.com"],
+            good_env(),
+            "--domain",
+            "without a scheme",
+        ),
+        (
+            &["--domain", "app_example.com"],
+            good_env(),
+            "--domain",
+            "not a domain",
+        ),
+        (
+            &[],
+            without(&["HOP_CLIENT_API_KEY"]),
+            "HOP_CLIENT_API_KEY",
+            "missing for app.example.com",
+        ),
+        (&["--key", "a b"], good_env(), "--key", "whitespace"),
+        (&["http", "localhost"], good_env(), "TARGET", "no port"),
+    ];
+    for (args, env, named, why) in cases {
+        let err = check(args, &env).unwrap_err();
+        assert!(err.starts_with(&format!("{named}: ")), "{named}: {err}");
+        assert!(err.contains(why), "{named}: {err}");
+    }
+}
+
+#[test]
+fn debug_requires_a_fingerprint() {
+    let err = check(&[], &without(&["HOP_CLIENT_SERVER_FINGERPRINT"])).unwrap_err();
+    assert!(
+        err.starts_with(
+            "HOP_CLIENT_SERVER_FINGERPRINT: required in debug mode (debug is on, from \
+             HOP_CLIENT_DEBUG)"
+        ),
+        "{err}"
+    );
+    // Without debug and without a pin, the system's roots (never nothing).
+    let err = check(
+        &["--fingerprint", FINGERPRINT],
+        &without(&["HOP_CLIENT_SERVER_FINGERPRINT", "HOP_CLIENT_DEBUG"]),
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with("--fingerprint: pinning is for debug mode only"),
+        "{err}"
+    );
+    let env = without(&["HOP_CLIENT_SERVER_FINGERPRINT", "HOP_CLIENT_DEBUG"]);
+    assert_eq!(
+        check(&[], &env).unwrap().verification,
+        Verification::SystemRoots
+    );
+}
+
+#[test]
+fn a_ca_file_is_read_and_checked() {
+    let dir = TempDir::new("agent-ca");
+    let path = dir.0.join("ca.pem");
+    std::fs::write(&path, "not a certificate").unwrap();
+    let env = without(&["HOP_CLIENT_SERVER_FINGERPRINT", "HOP_CLIENT_DEBUG"]);
+    let args = ["--ca-file", path.to_str().unwrap()];
+    let err = check(&args, &env).unwrap_err();
+    assert!(
+        err.starts_with("--ca-file: ") && err.contains("ca.pem"),
+        "{err}"
+    );
+    let identity = hopgate_transport::Identity::self_signed(&["gw.test".into()]).unwrap();
+    std::fs::write(&path, identity.chain_pem()).unwrap();
+    let settings = check(&args, &env).unwrap();
+    assert!(matches!(&settings.verification, Verification::CaFile { path: p, .. } if *p == path));
+    settings.client_config().unwrap();
+}
+
+#[test]
+fn tunnels_in_a_list_are_named_by_position() {
+    let dir = TempDir::new("agent-tunnels");
+    let path = dir.0.join("agent.toml");
+    let tunnel = |domain: &str, target: &str| {
+        format!("[[tunnel]]\ndomain = \"{domain}\"\napi_key = \"k\"\n{target}\n")
+    };
+    let env = without(&[
+        "HOP_CLIENT_DOMAIN",
+        "HOP_CLIENT_API_KEY",
+        "HOP_CLIENT_LOCAL_TARGET",
+    ]);
+    let file = path.to_str().unwrap();
+    let text = tunnel("app.example.com", "local_target = 1")
+        + &tunnel("APP.example.com", "local_target = 2");
+    std::fs::write(&path, text).unwrap();
+    let err = check(&["--config", file], &env).unwrap_err();
+    assert_eq!(
+        err,
+        format!("{file}: tunnel[2].domain: app.example.com is already served by tunnel[1]")
+    );
+    let text = tunnel("app.example.com", "local_target = 1") + &tunnel("api.example.com", "");
+    std::fs::write(&path, text).unwrap();
+    let err = check(&["--config", file], &env).unwrap_err();
+    assert!(
+        err.starts_with(&format!("{file}: tunnel[2].local_target: missing")),
+        "{err}"
+    );
+}
+
+#[test]
+fn domains_are_normalised() {
+    assert_eq!(
+        check_domain(" App.Example.COM. ").unwrap(),
+        "app.example.com"
+    );
+    assert_eq!(check_domain("localhost").unwrap(), "localhost");
+    for bad in ["", "a..b", "-a.b", "a-.b", "a/b", "a:80", &"x".repeat(64)] {
+        assert!(check_domain(bad).is_err(), "{bad:?}");
+    }
+}
