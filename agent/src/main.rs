@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let settings = startup.settings;
     // One thread: with the transport's driver, the streams and the local client on the
     // same thread, no request pays for a cross-thread wake-up. Measured with bench/http.sh
-    // (README): ~25–35 % less CPU per proxied request than the multi-threaded runtime.
+    // (docs/benchmarks.md): ~25–35 % less CPU per proxied request than the multi-threaded runtime.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

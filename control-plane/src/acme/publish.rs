@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// How long an answer is given to reach the pods before the ACME server is told to look
-/// (the push takes a few milliseconds; see the README's propagation figures).
+/// (the push takes a few milliseconds; see docs/benchmarks.md, table propagation).
 pub(crate) const CHALLENGE_GRACE: Duration = Duration::from_millis(250);
 
 impl Domains {
