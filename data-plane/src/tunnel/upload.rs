@@ -98,7 +98,8 @@ impl Handler<VisitorBodyEnded> for RequestActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: VisitorBodyEnded, _ctx: &mut Self::Context) -> Self::Result {
-        if !self.phase.stream().is_some_and(|s| s.queue_end().is_ok()) {
+        let queued = self.phase.stream().map(|stream| stream.queue_end());
+        if !matches!(queued, Some(Ok(()))) {
             return Box::pin(fut::ready(()));
         }
         Box::pin(FlushUp.map(|written, actor: &mut Self, ctx| {

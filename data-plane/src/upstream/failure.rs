@@ -104,6 +104,10 @@ mod tests {
             (Failure::UpgradeBroke, 502),
             (ProxyError::NoStream(Duration::from_secs(1)).into(), 503),
             (ProxyError::BodyStalled(Duration::from_secs(1)).into(), 408),
+            (
+                ProxyError::BodyFailed(actix_web::error::PayloadError::Incomplete(None)).into(),
+                400,
+            ),
             (ProxyError::Timeout(Duration::from_secs(1)).into(), 504),
             (
                 ProxyError::AgentReset {
