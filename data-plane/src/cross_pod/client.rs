@@ -9,13 +9,7 @@
 //! The other pod's answer becomes an [`Answer`] like the agent's session's, and the
 //! visitor's response is built from it by the one response builder of the upstream.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
 use actix_web::{HttpRequest, web};
 use bytes::Bytes;
@@ -26,6 +20,7 @@ use slog::{Logger, info, o};
 use crate::{
     cross_pod::{REQUEST_ID_HEADER, TOKEN_HEADER, VERSION_HEADER, url},
     http::request,
+    ops::in_flight::InFlightGuard,
     tunnel::routing::RelayTargets,
     upstream::{Answer, AppState, Body, Failure},
 };
@@ -63,22 +58,6 @@ impl RelayClient {
     }
 }
 
-/// Counts a relayed request as in flight (so a drain waits for it) until dropped.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn new(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Self(counter.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Relays the visitor's request (`head`, computed on this pod, and its body) to the first
 /// of `targets` that can be reached. `upgrade`: the visitor asked for a WebSocket switch.
 pub(crate) async fn exchange(
@@ -97,7 +76,8 @@ pub(crate) async fn exchange(
     };
     let log = state.log.new(o!("domain" => host.to_owned(),
         "request_id" => head.request_id.clone()));
-    let guard = InFlight::new(&state.in_flight);
+    // In flight (a drain waits for it) until its answer has been sent.
+    let guard = state.in_flight.enter();
     state.relayed.fetch_add(1, Ordering::Relaxed);
     let headers = outgoing_headers(&head, &relay.token, upgrade);
     let method =
@@ -252,7 +232,7 @@ impl Outgoing<'_> {
 async fn switched(
     response: reqwest::Response,
     mut payload: web::Payload,
-    guard: InFlight,
+    guard: InFlightGuard,
     log: &Logger,
 ) -> Result<Answer, Failure> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -325,7 +305,7 @@ fn pump(
 }
 
 /// The other pod's answer, its body streamed with the relay counted in flight.
-fn answer(response: reqwest::Response, guard: InFlight) -> Answer {
+fn answer(response: reqwest::Response, guard: InFlightGuard) -> Answer {
     let head = response_head(&response);
     let body: Body = Box::pin(response.bytes_stream().map(move |chunk| {
         let _held = &guard;

@@ -11,20 +11,22 @@
 //! ([`RoutingTable::mark_moved`]). When nothing is in flight and no agent is left to move
 //! it waits [`SETTLE`] (for the placement to reach the other pods), then exits. A pod that
 //! is the last one of its deployment therefore waits out the drain deadline.
+//!
+//! The waits are woken by each change of what they wait for (the count of requests in
+//! flight, [`InFlight`], and the routing table's placements), never by a timer.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
 use actix_web::dev::ServerHandle;
 use hopgate_transport::Listener;
 use slog::{Logger, info, warn};
+use tokio::time::Instant;
 
 use crate::{
+    ops::in_flight::InFlight,
     table::control_plane::TableStatus,
     tunnel::{routing::RoutingTable, session_actor::GoAwayNow},
 };
@@ -46,8 +48,8 @@ pub(crate) struct Drain {
     pub(crate) relay: Option<ServerHandle>,
     /// Cross-pod routing is on: wait for agents to move (see the module docs).
     pub(crate) cross_pod: bool,
-    /// Visitor requests being proxied (request actors alive).
-    pub(crate) in_flight: Arc<AtomicUsize>,
+    /// Requests in flight, through a session here or relayed to another pod.
+    pub(crate) in_flight: Arc<InFlight>,
     pub(crate) deadline: Duration,
     pub(crate) log: Logger,
 }
@@ -67,11 +69,12 @@ pub(crate) async fn on_signal(drain: Drain, signal: impl Future<Output = &'stati
     // No new visitor connections; requests on open ones are still served.
     drain.visitors.pause().await;
     drain.redirect.pause().await;
-    let started = tokio::time::Instant::now();
-    wait_until_done(&drain, started).await;
-    if drain.cross_pod && started.elapsed() < drain.deadline {
+    let started = Instant::now();
+    let deadline = started + drain.deadline;
+    wait_until_done(&drain, deadline).await;
+    if drain.cross_pod && Instant::now() < deadline {
         tokio::time::sleep(SETTLE).await;
-        wait_until_done(&drain, started).await;
+        wait_until_done(&drain, deadline).await;
     }
     // Idle keep-alive connections (an HTTP/2 client may hold one for ever) are closed
     // now rather than waited for.
@@ -87,32 +90,148 @@ pub(crate) async fn on_signal(drain: Drain, signal: impl Future<Output = &'stati
 }
 
 /// Waits until no request is in flight and (with cross-pod routing) every agent has moved
-/// to another pod, or the deadline.
-async fn wait_until_done(drain: &Drain, started: tokio::time::Instant) {
-    loop {
-        if drain.cross_pod {
-            for handle in drain.routing.all_sessions() {
-                if drain.routing.is_remote(&handle.domain) {
-                    info!(drain.log, "agent moved to another pod";
-                        "domain" => &handle.domain, "session_id" => handle.id);
-                    drain.routing.mark_moved(&handle.domain, handle.id);
-                }
+/// to another pod, or `deadline`. Woken by each change of either, never by a timer.
+async fn wait_until_done(drain: &Drain, deadline: Instant) {
+    let waited = Settle {
+        routing: &drain.routing,
+        in_flight: &drain.in_flight,
+        cross_pod: drain.cross_pod,
+        log: &drain.log,
+    };
+    if let Err(left) = waited.until(deadline).await {
+        warn!(drain.log, "drain deadline reached; cutting what is left";
+            "requests" => left.requests, "agents_not_moved" => left.agents);
+    }
+}
+
+/// What a drain waits on.
+struct Settle<'a> {
+    routing: &'a RoutingTable,
+    in_flight: &'a InFlight,
+    cross_pod: bool,
+    log: &'a Logger,
+}
+
+/// What was left when the drain deadline came.
+#[derive(Debug, PartialEq, Eq)]
+struct Left {
+    requests: usize,
+    agents: usize,
+}
+
+impl Settle<'_> {
+    /// Resolves once nothing is left, or with what is left at `deadline`.
+    async fn until(&self, deadline: Instant) -> Result<(), Left> {
+        let mut requests = self.in_flight.watch();
+        let mut placements = self.routing.placements();
+        loop {
+            placements.borrow_and_update();
+            requests.borrow_and_update();
+            let left = self.left();
+            if left.requests == 0 && left.agents == 0 {
+                return Ok(());
+            }
+            // Both senders live as long as the drain: a change or the deadline ends this.
+            tokio::select! {
+                _ = requests.changed() => {}
+                _ = placements.changed(), if self.cross_pod => {}
+                () = tokio::time::sleep_until(deadline) => return Err(left),
             }
         }
-        let requests = drain.in_flight.load(Ordering::Relaxed);
-        let agents = if drain.cross_pod {
-            drain.routing.live_sessions()
-        } else {
-            0
+    }
+
+    /// Marks the agents live on another pod as moved, and counts what is left.
+    fn left(&self) -> Left {
+        if !self.cross_pod {
+            return Left {
+                requests: self.in_flight.count(),
+                agents: 0,
+            };
+        }
+        for handle in self.routing.all_sessions() {
+            if self.routing.is_remote(&handle.domain) {
+                info!(self.log, "agent moved to another pod";
+                    "domain" => &handle.domain, "session_id" => handle.id);
+                self.routing.mark_moved(&handle.domain, handle.id);
+            }
+        }
+        Left {
+            requests: self.in_flight.count(),
+            agents: self.routing.live_sessions(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settle<'a>(
+        routing: &'a RoutingTable,
+        in_flight: &'a InFlight,
+        log: &'a Logger,
+    ) -> Settle<'a> {
+        Settle {
+            routing,
+            in_flight,
+            cross_pod: true,
+            log,
+        }
+    }
+
+    fn quiet() -> Logger {
+        Logger::root(slog::Discard, slog::o!())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_drain_ends_the_moment_the_last_request_does() {
+        let (routing, in_flight, log) = (RoutingTable::new(), InFlight::new(), quiet());
+        let guards = vec![in_flight.enter(), in_flight.enter(), in_flight.enter()];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let release = async {
+            tokio::time::sleep(Duration::from_secs(7)).await;
+            let released = Instant::now();
+            drop(guards);
+            released
         };
-        if requests == 0 && agents == 0 {
-            return;
-        }
-        if started.elapsed() >= drain.deadline {
-            warn!(drain.log, "drain deadline reached; cutting what is left";
-                "requests" => requests, "agents_not_moved" => agents);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (settled, released) = tokio::join!(
+            async {
+                let result = settle(&routing, &in_flight, &log).until(deadline).await;
+                (result, Instant::now())
+            },
+            release
+        );
+        assert_eq!(settled.0, Ok(()));
+        // Woken by the count itself: not a tick later.
+        assert_eq!(settled.1, released);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_cuts_a_request_that_does_not_end() {
+        let (routing, in_flight, log) = (RoutingTable::new(), InFlight::new(), quiet());
+        let _stuck = in_flight.enter();
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        let result = settle(&routing, &in_flight, &log).until(deadline).await;
+        let left = Left {
+            requests: 1,
+            agents: 0,
+        };
+        assert_eq!(result, Err(left));
+        assert_eq!(Instant::now(), deadline);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_in_flight_and_no_agent_ends_the_drain_at_once() {
+        let (routing, in_flight, log) = (RoutingTable::new(), InFlight::new(), quiet());
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(20);
+        // A placement change with nothing to wait for changes nothing.
+        routing.set_remote(std::collections::HashMap::new());
+        assert_eq!(
+            settle(&routing, &in_flight, &log).until(deadline).await,
+            Ok(())
+        );
+        assert_eq!(Instant::now(), started);
     }
 }

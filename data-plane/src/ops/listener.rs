@@ -3,7 +3,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicU64, Ordering},
 };
 
 use actix_web::{
@@ -14,7 +14,10 @@ use actix_web::{
 use hopgate_transport::Listener;
 
 use crate::{
-    ops::metrics::{self, Metrics},
+    ops::{
+        in_flight::InFlight,
+        metrics::{self, Metrics},
+    },
     table::control_plane::TableStatus,
     tunnel::routing::RoutingTable,
 };
@@ -22,7 +25,7 @@ use crate::{
 pub(crate) struct Gauges {
     pub(crate) table: Arc<RoutingTable>,
     pub(crate) table_status: Arc<TableStatus>,
-    pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) in_flight: Arc<InFlight>,
     pub(crate) relayed: Arc<AtomicU64>,
     pub(crate) listener: Arc<Listener>,
     pub(crate) metrics: Arc<Metrics>,
@@ -67,7 +70,7 @@ async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
 async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
     let now = metrics::Snapshot {
         agent_sessions: gauges.table.live_sessions(),
-        in_flight: gauges.in_flight.load(Ordering::Relaxed),
+        in_flight: gauges.in_flight.count(),
         listener: gauges.listener.stats(),
         table_version: gauges.table_status.version.load(Ordering::Relaxed),
         table_connected: gauges.table_status.connected.load(Ordering::Relaxed),

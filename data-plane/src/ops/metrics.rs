@@ -276,12 +276,12 @@ fn register_bytes(registry: &mut Registry) -> (Counter, Counter) {
 fn register_resets(registry: &mut Registry) -> Family<ReasonLabels, Counter> {
     let resets = Family::<ReasonLabels, Counter>::default();
     let reasons = hopgate_protocol::ResetCode::ALL.iter().map(|c| c.as_str());
-    for reason in reasons.chain(["visitor_gone"]) {
+    for reason in reasons.chain(["visitor_gone", "agent_violation", "agent_malformed"]) {
         let _ = resets.get_or_create(&ReasonLabels { reason });
     }
     registry.register(
         "hopgate_stream_resets",
-        "Request streams reset, by reason (the agent's reset code, or visitor_gone)",
+        "Request streams reset, by reason (the agent's reset code; visitor_gone; agent_violation, agent_malformed: the agent's answer broke the stream's rules or was no valid frame)",
         resets.clone(),
     );
     resets

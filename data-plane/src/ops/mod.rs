@@ -1,6 +1,8 @@
 //! Running the pod: its Prometheus metrics, the operations listener (`/metrics`,
-//! `/healthz`, `/readyz`), and the graceful drain on shutdown.
+//! `/healthz`, `/readyz`), the count of requests in flight, and the graceful drain on
+//! shutdown.
 
 pub(crate) mod drain;
+pub(crate) mod in_flight;
 pub(crate) mod listener;
 pub(crate) mod metrics;

@@ -15,7 +15,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
 };
 
@@ -32,7 +32,7 @@ use crate::{
     config::Config,
     cross_pod,
     listeners::Listeners,
-    ops::metrics::Metrics,
+    ops::{in_flight::InFlight, metrics::Metrics},
     table::{self, control_plane::TableStatus},
     tunnel::{
         self,
@@ -83,8 +83,8 @@ struct Core {
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
     dtls: Arc<Listener>,
-    /// Visitor requests in flight (for the drain and `/metrics`).
-    in_flight: Arc<AtomicUsize>,
+    /// Requests in flight (for the drain and `/metrics`).
+    in_flight: Arc<InFlight>,
     /// Requests relayed to another pod.
     relayed: Arc<AtomicU64>,
     log: Logger,
@@ -103,7 +103,7 @@ impl Core {
             status: Arc::new(status),
             metrics: Arc::new(Metrics::new()),
             dtls: Arc::new(dtls),
-            in_flight: Arc::new(AtomicUsize::new(0)),
+            in_flight: InFlight::new(),
             relayed: Arc::new(AtomicU64::new(0)),
             log,
         }

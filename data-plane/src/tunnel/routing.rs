@@ -60,6 +60,9 @@ pub(crate) struct RoutingTable {
     remote: ArcSwap<HashMap<String, RelayTargets>>,
     /// Signalled whenever the set of live sessions changes (for the session report).
     changed: tokio::sync::Notify,
+    /// Bumped whenever a session comes, goes or moves, or the other pods' placements
+    /// change (for the drain, which waits for agents to move).
+    placements: tokio::sync::watch::Sender<u64>,
 }
 
 /// The key hash the table stores and the control-plane computes (one definition).
@@ -86,7 +89,7 @@ impl RoutingTable {
             .filter_map(|d| self.sessions.remove(&d).map(|(_, h)| h))
             .collect();
         if !removed.is_empty() {
-            self.changed.notify_one();
+            self.sessions_moved();
         }
         removed
     }
@@ -95,7 +98,7 @@ impl RoutingTable {
     pub(crate) fn take(&self, domain: &str) -> Option<SessionHandle> {
         let taken = self.sessions.remove(domain).map(|(_, handle)| handle);
         if taken.is_some() {
-            self.changed.notify_one();
+            self.sessions_moved();
         }
         taken
     }
@@ -115,6 +118,21 @@ impl RoutingTable {
     /// Resolves after the set of live sessions changed (at least once since the last call).
     pub(crate) async fn sessions_changed(&self) {
         self.changed.notified().await;
+    }
+
+    /// Changes whenever a session comes, goes or moves, or other pods' placements change.
+    pub(crate) fn placements(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.placements.subscribe()
+    }
+
+    /// The live sessions changed: tells the session report and the placement watchers.
+    fn sessions_moved(&self) {
+        self.changed.notify_one();
+        self.placements_moved();
+    }
+
+    fn placements_moved(&self) {
+        self.placements.send_modify(|version| *version += 1);
     }
 
     /// Checks an agent's hello: the domain exists and the key's hash matches, compared in
@@ -166,6 +184,7 @@ impl RoutingTable {
     /// Replaces the map of domains with a session on other pods.
     pub(crate) fn set_remote(&self, remote: HashMap<String, RelayTargets>) {
         self.remote.store(Arc::new(remote));
+        self.placements_moved();
     }
 
     /// How many domains have their session on another pod only as far as this pod knows
@@ -184,14 +203,14 @@ impl RoutingTable {
     pub(crate) fn mark_moved(&self, domain: &str, id: u64) {
         if let Some((_, handle)) = self.sessions.remove_if(domain, |_, h| h.id == id) {
             self.moved.insert(domain.to_owned(), handle);
-            self.changed.notify_one();
+            self.sessions_moved();
         }
     }
 
     /// Makes `handle` the domain's session; returns the one it replaces.
     pub(crate) fn register(&self, domain: &str, handle: SessionHandle) -> Option<SessionHandle> {
         let old = self.sessions.insert(domain.to_owned(), handle);
-        self.changed.notify_one();
+        self.sessions_moved();
         old
     }
 
@@ -203,7 +222,7 @@ impl RoutingTable {
             .remove_if(domain, |_, handle| handle.id == id)
             .is_some()
         {
-            self.changed.notify_one();
+            self.sessions_moved();
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode};
 use hopgate_protocol::ResetCode;
 
-use crate::{http::pages, tunnel::request_actor::ProxyError, upstream::NotLive};
+use crate::{http::pages, tunnel::request_error::ProxyError, upstream::NotLive};
 
 /// Why a request got no answer from its upstream. The message is the page's text.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,7 @@ fn session_page(req: &HttpRequest, err: &ProxyError) -> HttpResponse {
     let (status, title) = match err {
         ProxyError::NoStream(_) => return pages::busy(req, &err.to_string()),
         ProxyError::BodyStalled(_) => return pages::body_stalled(req, &err.to_string()),
+        ProxyError::BodyFailed(_) => (StatusCode::BAD_REQUEST, "Bad Request"),
         ProxyError::Timeout(_)
         | ProxyError::AgentReset {
             code: ResetCode::UpstreamTimeout,
@@ -103,6 +104,10 @@ mod tests {
             (Failure::UpgradeBroke, 502),
             (ProxyError::NoStream(Duration::from_secs(1)).into(), 503),
             (ProxyError::BodyStalled(Duration::from_secs(1)).into(), 408),
+            (
+                ProxyError::BodyFailed(actix_web::error::PayloadError::Incomplete(None)).into(),
+                400,
+            ),
             (ProxyError::Timeout(Duration::from_secs(1)).into(), 504),
             (
                 ProxyError::AgentReset {
@@ -112,7 +117,10 @@ mod tests {
                 .into(),
                 413,
             ),
-            (ProxyError::Protocol("bad".into()).into(), 502),
+            (
+                ProxyError::Violation(hopgate_protocol::StreamError::SwitchNotAsked).into(),
+                502,
+            ),
         ];
         for (failure, status) in cases {
             assert_eq!(failure.page(&req).status().as_u16(), status, "{failure:?}");

@@ -18,10 +18,7 @@ mod session;
 use std::{
     io,
     pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, AtomicUsize},
-    },
+    sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
 
@@ -35,7 +32,7 @@ pub(crate) use self::failure::Failure;
 use crate::{
     cross_pod,
     http::{limits::RequestCaps, pages, request},
-    ops::metrics::Metrics,
+    ops::{in_flight::InFlight, metrics::Metrics},
     tunnel::routing::{RelayTargets, Route, RoutingTable, SessionHandle},
 };
 
@@ -49,7 +46,7 @@ pub(crate) struct AppState {
     pub(crate) body_timeout: Duration,
     /// Requests in flight per domain and per client.
     pub(crate) caps: Arc<RequestCaps>,
-    pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) in_flight: Arc<InFlight>,
     /// Requests relayed to another pod (`hopgate_relayed_requests_total`).
     pub(crate) relayed: Arc<AtomicU64>,
     pub(crate) metrics: Arc<Metrics>,

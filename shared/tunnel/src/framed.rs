@@ -4,6 +4,7 @@
 
 use std::{
     collections::VecDeque,
+    future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -35,19 +36,29 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame; `None` when the stream ends cleanly between frames. Cancel-safe:
     /// bytes read before a cut-short call stay buffered for the next one.
     pub async fn next(&mut self) -> Result<Option<Frame>, TunnelError> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next frame if one can be had now: `Pending` (the task woken when more bytes
+    /// arrive) while the stream has no whole frame yet. For owners that drive the reader
+    /// from their own poll loop; what was read stays buffered across `Pending`s.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, TunnelError>> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
-                return Ok(Some(frame));
+                return Poll::Ready(Ok(Some(frame)));
             }
             if self.buf.capacity() - self.buf.len() < 8 * 1024 {
                 self.buf.reserve(64 * 1024);
             }
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return if self.buf.is_empty() {
+            // A read future made for this poll only: it reads into `buf` or registers the
+            // waker and reads nothing, so dropping it while pending loses no byte.
+            let read = std::pin::pin!(self.io.read_buf(&mut self.buf)).poll(cx);
+            if ready!(read)? == 0 {
+                return Poll::Ready(if self.buf.is_empty() {
                     Ok(None)
                 } else {
                     Err(TunnelError::Truncated(self.buf.len()))
-                };
+                });
             }
         }
     }
@@ -126,10 +137,18 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Adds body bytes to what the next flush writes; a large body is queued without being
     /// copied and written out at once. Cancel-safe: the whole body is queued before the
     /// first write, so a cut-short call leaves all of it to the next flush.
-    pub async fn queue_body(&mut self, mut data: Bytes) -> Result<(), TunnelError> {
+    pub async fn queue_body(&mut self, data: Bytes) -> Result<(), TunnelError> {
         if self.queued() + data.len() <= FLUSH_AT {
             return self.queue(&Frame::BodyChunk(data));
         }
+        self.push_body(data)?;
+        self.flush().await
+    }
+
+    /// Adds body bytes to what the next flush writes, as one or more chunks, without
+    /// copying them and without writing: the caller flushes (until then the queue grows
+    /// with every call). For owners that drive the writer from their own poll loop.
+    pub fn push_body(&mut self, mut data: Bytes) -> Result<(), TunnelError> {
         while !data.is_empty() {
             let piece = data.split_to(data.len().min(self.max_chunk));
             self.encoder
@@ -137,7 +156,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             self.hand_over_pending();
             self.ready.push_back(piece);
         }
-        self.flush().await
+        Ok(())
     }
 
     /// Writes what is queued. Cancel-safe: see the type's docs.
@@ -363,6 +382,29 @@ mod tests {
             }
         }
         assert_eq!(got, body);
+    }
+
+    #[tokio::test]
+    async fn a_frame_polled_in_place_arrives_whole_after_pending_polls() {
+        let (mut a, b) = tokio::io::duplex(64);
+        let mut reader = FrameReader::new(b, Limits::default());
+        let mut encoded = BytesMut::new();
+        Encoder::new(Limits::default())
+            .encode(&Frame::Ping(Ping { nonce: 7 }), &mut encoded)
+            .unwrap();
+        let (first, rest) = encoded.split_at(3);
+        a.write_all(first).await.unwrap();
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(
+            reader.poll_next(&mut cx).is_pending(),
+            "half a frame is no frame"
+        );
+        a.write_all(rest).await.unwrap();
+        let polled = std::future::poll_fn(|cx| reader.poll_next(cx)).await;
+        assert_eq!(polled.unwrap(), Some(Frame::Ping(Ping { nonce: 7 })));
+        drop(a);
+        assert_eq!(reader.next().await.unwrap(), None);
     }
 
     #[tokio::test]
