@@ -267,3 +267,32 @@ async fn a_visitor_going_away_mid_upload_aborts_the_request_at_the_local_service
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_silent_past_the_response_timeout_gives_504_and_its_stream_is_cancelled() {
+    let mut held = held(&[("HOP_SERVER_RESPONSE_TIMEOUT", "1s")]).await;
+    let started = Instant::now();
+    let response = held
+        .dp
+        .visitor(&[DOMAIN])
+        .get(url(&held.dp, "/silent"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "504 before the timeout: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "504 after {took:?}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains("didn't answer within 1s"), "{page}");
+    let ended = tokio::time::timeout(Duration::from_secs(5), held.ended.recv())
+        .await
+        .expect("the agent's stream was never stopped")
+        .unwrap();
+    let cancelled = SessionError::StreamReset(u64::from(STREAM_CANCELLED));
+    assert_eq!(ended, Err(cancelled));
+    assert_eq!(held.dp.metric("hopgate_requests_in_flight").await, 0);
+}
