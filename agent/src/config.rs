@@ -16,9 +16,10 @@
 //! - `file`: [`Config`], the settings as a file holds them (and `--print-config` prints).
 //! - `validate`: [`Settings`], what the agent runs with, and [`validate()`];
 //!   `verification` and `tunnels` check the gateway's certificate and the tunnels;
-//!   `target` and `observability` parse single values.
+//!   `target`, `host_header` and `observability` parse single values.
 
 mod file;
+mod host_header;
 mod observability;
 mod spec;
 mod target;
@@ -31,6 +32,7 @@ use std::{ffi::OsString, path::Path};
 use hopgate_settings::{Env, Loaded, Origin, SettingsError};
 
 pub use self::file::{Config, Tunnel};
+pub use self::host_header::HostHeader;
 pub use self::spec::SPEC;
 pub use self::target::{DEFAULT_SERVER_PORT, LocalTarget, ServerAddr};
 pub use self::validate::{

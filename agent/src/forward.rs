@@ -21,7 +21,8 @@ use std::{
 use bytes::Bytes;
 use futures_util::FutureExt;
 use hopgate_protocol::{
-    BodyEvent, Limits, Opening, RequestHead, Reset, ResetCode, ResponseHead, StreamError,
+    BodyEvent, EncodeError, Limits, Opening, RequestHead, Reset, ResetCode, ResponseHead,
+    StreamError,
 };
 use hopgate_transport::{RecvStream, SendStream};
 use hopgate_tunnel::TunnelError;
@@ -33,7 +34,7 @@ use tokio::sync::watch;
 
 use crate::{
     body::{BodySender, RequestBody},
-    config::LocalTarget,
+    config::{HostHeader, LocalTarget, TunnelSettings},
     headers,
     metrics::Metrics,
     upstream::{LocalClient, LocalError},
@@ -122,6 +123,7 @@ impl ForwardError {
 pub(crate) struct Forwarder {
     client: LocalClient,
     target: LocalTarget,
+    host_header: HostHeader,
     domain: String,
     response_timeout: Duration,
     verbose: bool,
@@ -142,8 +144,7 @@ enum StreamEnd {
 impl Forwarder {
     pub(crate) fn new(
         client: LocalClient,
-        target: LocalTarget,
-        domain: String,
+        tunnel: &TunnelSettings,
         response_timeout: Duration,
         verbose: bool,
         metrics: Arc<Metrics>,
@@ -151,8 +152,9 @@ impl Forwarder {
     ) -> Self {
         Self {
             client,
-            target,
-            domain,
+            target: tunnel.target.clone(),
+            host_header: tunnel.host_header.clone(),
+            domain: tunnel.domain.clone(),
             response_timeout,
             verbose,
             limits: Limits::default(),
@@ -290,8 +292,10 @@ impl Forwarder {
             .target
             .uri_for(&head.uri)
             .map_err(|err| GatewayError::Protocol(err.to_string()))?;
-        let headers = headers::to_header_map(&head.headers)
+        let mut headers = headers::to_header_map(&head.headers)
             .map_err(|e| GatewayError::Protocol(format!("request head: {e}")))?;
+        headers::join_cookies(&mut headers);
+        headers::set_host(&mut headers, &self.host_header, &self.target);
         let (mut parts, ()) = Request::new(()).into_parts();
         parts.method = method;
         parts.uri = uri;
@@ -379,14 +383,22 @@ impl Forwarder {
 
     /// Why the local service's answer can't go to the gateway. A status the stream's
     /// rules refuse (informational, or a `101` nobody asked for) is the local service's
-    /// protocol error.
+    /// protocol error; so is a head too large for one frame.
     fn unsendable(&self, err: WriteError) -> ForwardError {
+        let target = self.target.authority().to_owned();
         match err {
             WriteError::Refused(
                 refused @ (StreamError::InvalidStatus { .. } | StreamError::SwitchNotAsked),
             ) => LocalError::Protocol {
-                target: self.target.authority().to_owned(),
+                target,
                 reason: refused.to_string(),
+            }
+            .into(),
+            WriteError::Stream(TunnelError::Encode(
+                too_large @ EncodeError::HeadTooLarge { .. },
+            )) => LocalError::HeadTooLarge {
+                target,
+                reason: too_large.to_string(),
             }
             .into(),
             other => other.into(),

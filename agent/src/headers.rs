@@ -1,11 +1,20 @@
 //! Headers between the wire ([`Header`]: name, raw value, repeats kept in order) and hyper's
 //! [`HeaderMap`], without the hop-by-hop headers that describe one connection only
 //! ([`HOP_BY_HOP_HEADERS`](hopgate_protocol::HOP_BY_HOP_HEADERS), and those named in
-//! `Connection`).
+//! `Connection`); and the two changes made for the local service: several `cookie` fields
+//! joined into one ([`join_cookies`]) and the `Host` it is shown ([`set_host`]).
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use hopgate_protocol::Header;
-use http::{HeaderMap, HeaderName, HeaderValue, header::CONNECTION};
+use http::{
+    HeaderMap, HeaderName, HeaderValue,
+    header::{CONNECTION, COOKIE, HOST},
+};
+
+use crate::config::{HostHeader, LocalTarget};
+
+/// The visitor's `Host` when the local service is shown another one.
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// A request header that hyper can't carry.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +81,41 @@ pub(crate) fn from_header_map(map: &HeaderMap) -> Vec<Header> {
         .filter(|(name, _)| !is_hop_by_hop(name.as_str(), &listed))
         .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
         .collect()
+}
+
+/// Joins several `cookie` fields into one, in order, separated by `"; "`: HTTP/2 clients
+/// send each cookie as its own field, and an HTTP/1.1 service expects one `Cookie` line
+/// (RFC 9113 §8.2.3). One field or none is left as it is.
+pub(crate) fn join_cookies(map: &mut HeaderMap) {
+    let mut values = map.get_all(COOKIE).iter();
+    let (Some(first), Some(_)) = (values.next(), values.next()) else {
+        return;
+    };
+    let mut joined = BytesMut::from(first.as_bytes());
+    for value in map.get_all(COOKIE).iter().skip(1) {
+        joined.put_slice(b"; ");
+        joined.put_slice(value.as_bytes());
+    }
+    // Valid field values joined by "; " are a valid field value.
+    if let Ok(value) = HeaderValue::from_maybe_shared(joined.freeze()) {
+        map.insert(COOKIE, value);
+    }
+}
+
+/// Shows the local service the `Host` that `host_header` asks for. When it isn't the
+/// visitor's, the visitor's goes on in `X-Forwarded-Host` (as the gateway set it).
+pub(crate) fn set_host(map: &mut HeaderMap, host_header: &HostHeader, target: &LocalTarget) {
+    let shown = match host_header {
+        HostHeader::Preserve => return,
+        HostHeader::Rewrite => match HeaderValue::from_str(target.authority()) {
+            Ok(value) => value,
+            Err(_) => return,
+        },
+        HostHeader::Fixed(value) => value.clone(),
+    };
+    if let Some(visitors) = map.insert(HOST, shown) {
+        map.insert(X_FORWARDED_HOST, visitors);
+    }
 }
 
 #[cfg(test)]
@@ -146,6 +190,46 @@ mod tests {
         assert!(err.to_string().contains("bad name"), "{err}");
         let err = to_header_map(&[Header::new("x-split", "a\r\nb: c")]).unwrap_err();
         assert!(err.to_string().contains("x-split"), "{err}");
+    }
+
+    #[test]
+    fn several_cookie_fields_become_one_line() {
+        let mut map = to_header_map(&[
+            Header::new("cookie", "a=1"),
+            Header::new("accept", "*/*"),
+            Header::new("Cookie", "b=2; c=3"),
+            Header::new("cookie", "d=4"),
+        ])
+        .unwrap();
+        join_cookies(&mut map);
+        let cookies: Vec<_> = map.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1; b=2; c=3; d=4"]);
+        assert_eq!(map.len(), 2);
+        let mut one = to_header_map(&[Header::new("cookie", "only=1")]).unwrap();
+        join_cookies(&mut one);
+        assert_eq!(one.get_all("cookie").iter().collect::<Vec<_>>(), ["only=1"]);
+    }
+
+    #[test]
+    fn the_host_shown_to_the_local_service() {
+        let target = LocalTarget::parse("localhost:5173").unwrap();
+        let shown = |mode: &HostHeader| {
+            let mut map = to_header_map(&[Header::new("host", "app.example.com")]).unwrap();
+            set_host(&mut map, mode, &target);
+            let text = |name| {
+                map.get(name)
+                    .map(|v: &HeaderValue| v.to_str().unwrap().to_owned())
+            };
+            (text("host"), text("x-forwarded-host"))
+        };
+        let public = Some("app.example.com".to_owned());
+        assert_eq!(shown(&HostHeader::Preserve), (public.clone(), None));
+        assert_eq!(
+            shown(&HostHeader::Rewrite),
+            (Some("localhost:5173".to_owned()), public.clone())
+        );
+        let fixed = HostHeader::parse("dev.internal").unwrap();
+        assert_eq!(shown(&fixed), (Some("dev.internal".to_owned()), public));
     }
 
     #[test]

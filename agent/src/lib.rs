@@ -12,7 +12,7 @@
 //! | `control` | the control stream: hello, pings, go-away |
 //! | `forward` | one request stream: the local call and the response streamed back |
 //! | `body` | the streamed request body fed from the gateway's frames |
-//! | `headers` | header conversion and hop-by-hop stripping |
+//! | `headers` | header conversion, hop-by-hop stripping, cookie joining, the local `Host` |
 //! | `upstream` | the pooled HTTP/1.1 client to the local service and its errors |
 //! | `metrics` | Prometheus metrics and the optional `/metrics` listener |
 //!
@@ -124,8 +124,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         let tunnel_log = log.new(slog::o!("domain" => tunnel.domain.clone()));
         let forwarder = Arc::new(Forwarder::new(
             client.clone(),
-            tunnel.target.clone(),
-            tunnel.domain.clone(),
+            &tunnel,
             settings.response_timeout,
             settings.verbose,
             metrics.clone(),

@@ -3,7 +3,7 @@
 
 use std::{error::Error as StdError, io, time::Duration};
 
-use hopgate_protocol::ResetCode;
+use hopgate_protocol::{Limits, ResetCode};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
@@ -21,7 +21,10 @@ pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 pub(crate) const POOL_MAX_IDLE: usize = 256;
 
 /// HTTP/1.1 to the local service, connections kept alive and reused. No redirects are
-/// followed and nothing is decompressed: the visitor gets what the service sent.
+/// followed and nothing is decompressed: the visitor gets what the service sent. A
+/// response head may have as many fields as the tunnel's head frame can carry
+/// ([`Limits::max_head_fields`]; hyper's default is 100): its size is what is limited,
+/// by hyper's read buffer (about 400 KiB) and then by the head frame (64 KiB encoded).
 pub(crate) type LocalClient = Client<HttpConnector, RequestBody>;
 
 /// A client for local services.
@@ -33,6 +36,7 @@ pub(crate) fn client() -> LocalClient {
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .pool_max_idle_per_host(POOL_MAX_IDLE)
+        .http1_max_headers(Limits::default().max_head_fields())
         .build(connector)
 }
 
@@ -61,6 +65,14 @@ pub(crate) enum LocalError {
         /// Why.
         reason: String,
     },
+    /// Its response head is larger than the tunnel carries (one head frame).
+    #[error("the response headers from {target} are larger than the gateway carries: {reason}")]
+    HeadTooLarge {
+        /// `host:port`.
+        target: String,
+        /// The encoder's account of it.
+        reason: String,
+    },
     /// The response started but its body broke off.
     #[error("the response body from {target} failed midway: {reason}")]
     BodyFailed {
@@ -77,7 +89,9 @@ impl LocalError {
         match self {
             Self::Unreachable { .. } => ResetCode::UpstreamUnreachable,
             Self::Timeout { .. } => ResetCode::UpstreamTimeout,
-            Self::Protocol { .. } | Self::BodyFailed { .. } => ResetCode::UpstreamProtocolError,
+            Self::Protocol { .. } | Self::HeadTooLarge { .. } | Self::BodyFailed { .. } => {
+                ResetCode::UpstreamProtocolError
+            }
         }
     }
 

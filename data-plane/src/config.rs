@@ -183,7 +183,8 @@ const SETTINGS: &[Setting] = &[
     Setting::value(
         "h2_max_header_list_size",
         "HOP_SERVER_H2_MAX_HEADER_LIST_SIZE",
-        "Largest HTTP/2 header block, in bytes once decoded [default: 65536]",
+        "Largest HTTP/2 header block, in bytes once decoded; heads the tunnel can't carry (over \
+         64 KiB) are answered with the 431 page up to this size [default: 131072]",
     ),
     Setting::value(
         "h2_max_pending_resets",
@@ -344,7 +345,9 @@ impl Default for Config {
             // per host at once; an office behind one NAT several times that).
             max_handshakes_per_ip: 32,
             h2_max_concurrent_streams: 128,
-            h2_max_header_list_size: 64 * 1024,
+            // Twice the head a request may carry (64 KiB encoded): a larger head still gets
+            // the gateway's 431 page, not h2's bare 431; as much as HTTP/1.1's parser reads.
+            h2_max_header_list_size: 128 * 1024,
             // h2's own default, named here.
             h2_max_pending_resets: 20,
             h2_max_error_resets: 256,

@@ -386,7 +386,7 @@ fn connection_limits_have_defaults_and_are_checked() {
     assert_eq!(defaults.max_handshakes_per_ip, 32);
     let h2 = defaults.h2_limits();
     assert_eq!(h2.max_concurrent_streams, Some(128));
-    assert_eq!(h2.max_header_list_size, Some(65536));
+    assert_eq!(h2.max_header_list_size, Some(131072));
     assert_eq!(h2.max_pending_accept_reset_streams, Some(20));
     assert_eq!(h2.max_local_error_reset_streams, Some(256));
     let with = |settings: &[(&'static str, &'static str)]| {

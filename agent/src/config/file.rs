@@ -16,6 +16,7 @@
 //! domain = "app.example.com"
 //! api_key = "..."
 //! local_target = 3000                   # or "localhost:3000", "http://127.0.0.1:3000"
+//! # host_header = "rewrite"             # preserve (default), rewrite, or a host[:port]
 //! ```
 //!
 //! An unknown key is an error naming it; a relative `ca_file` is relative to the file's
@@ -94,6 +95,9 @@ pub struct Tunnel {
         deserialize_with = "port_or_text"
     )]
     pub local_target: Option<String>,
+    /// The `Host` the local service sees: `preserve`, `rewrite` or a `host[:port]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_header: Option<String>,
 }
 
 /// `local_target = 3000` or `local_target = "localhost:3000"`.

@@ -34,6 +34,15 @@ const SETTINGS: &[Setting] = &[
     )
     .positional("TARGET"),
     Setting::value(
+        "tunnel.host_header",
+        "HOP_CLIENT_HOST_HEADER",
+        "The Host the local service sees: preserve (the public domain), rewrite (the local \
+         target's host:port; the public one goes in X-Forwarded-Host), or a host[:port] \
+         [default: preserve]",
+    )
+    .flag("host-header")
+    .value_name("MODE"),
+    Setting::value(
         "server_fingerprint",
         "HOP_CLIENT_SERVER_FINGERPRINT",
         "Pin the gateway's certificate by its SHA-256 fingerprint (required with --debug)",

@@ -4,7 +4,7 @@
 
 use hopgate_settings::{Loaded, Secret, SettingsError};
 
-use super::{Config, LocalTarget, TunnelSettings, file::Tunnel};
+use super::{Config, HostHeader, LocalTarget, TunnelSettings, file::Tunnel};
 
 /// The array of tables the tunnels are.
 const TUNNEL: &str = "tunnel";
@@ -36,10 +36,16 @@ pub(super) fn check(loaded: &Loaded<Config>) -> Result<Vec<TunnelSettings>, Sett
             Some(text) => LocalTarget::parse(text),
         }
         .map_err(|why| bad("local_target", why))?;
+        let host_header = match &tunnel.host_header {
+            None => Ok(HostHeader::default()),
+            Some(text) => HostHeader::parse(text),
+        }
+        .map_err(|why| bad("host_header", why))?;
         tunnels.push(TunnelSettings {
             domain,
             api_key,
             target,
+            host_header,
         });
     }
     Ok(tunnels)

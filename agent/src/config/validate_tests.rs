@@ -120,12 +120,59 @@ fn each_bad_field_is_named_with_its_source() {
         ),
         (&["--key", "a b"], good_env(), "--key", "whitespace"),
         (&["http", "localhost"], good_env(), "TARGET", "no port"),
+        (
+            &["--host-header", "http://localhost"],
+            good_env(),
+            "--host-header",
+            "not preserve, rewrite or a host name",
+        ),
     ];
     for (args, env, named, why) in cases {
         let err = check(args, &env).unwrap_err();
         assert!(err.starts_with(&format!("{named}: ")), "{named}: {err}");
         assert!(err.contains(why), "{named}: {err}");
     }
+}
+
+#[test]
+fn the_host_header_from_each_source() {
+    let host_header = |args: &[&str], env: &[(&'static str, &'static str)]| {
+        let mut all = good_env();
+        all.extend_from_slice(env);
+        check(args, &all).unwrap().tunnels[0]
+            .host_header
+            .to_string()
+    };
+    assert_eq!(host_header(&[], &[]), "preserve");
+    assert_eq!(host_header(&["--host-header", "rewrite"], &[]), "rewrite");
+    let env = [("HOP_CLIENT_HOST_HEADER", "localhost:5173")];
+    assert_eq!(host_header(&[], &env), "localhost:5173");
+    assert_eq!(
+        host_header(&["--host-header", "preserve"], &env),
+        "preserve"
+    );
+
+    let dir = TempDir::new("agent-host-header");
+    let path = dir.0.join("agent.toml");
+    std::fs::write(
+        &path,
+        "[[tunnel]]\ndomain = \"app.example.com\"\nhost_header = \"Rewrite\"\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    assert_eq!(host_header(&["--config", file], &[]), "rewrite");
+    std::fs::write(
+        &path,
+        "[[tunnel]]\ndomain = \"app.example.com\"\nhost_header = \"a b\"\n",
+    )
+    .unwrap();
+    let err = check(&["--config", file], &good_env()).unwrap_err();
+    assert!(
+        err.starts_with(file)
+            && err.contains("tunnel[1].host_header")
+            && err.contains("not preserve, rewrite or a host name"),
+        "{err}"
+    );
 }
 
 #[test]

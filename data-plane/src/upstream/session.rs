@@ -4,7 +4,7 @@
 //! takes them. Dropping the body lets the request go.
 
 use actix_web::{HttpRequest, web};
-use hopgate_protocol::RequestHead;
+use hopgate_protocol::{Encoder, RequestHead};
 use slog::{Logger, info, o};
 
 use crate::{
@@ -62,21 +62,16 @@ pub(super) async fn exchange(
     }
 }
 
-/// The head must fit one frame: what can't be carried is refused before a stream opens.
+/// The head must fit one frame: what can't be carried is refused (431) before a stream
+/// opens, measured exactly as the frame will be encoded.
 fn fits_one_frame(head: &RequestHead, log: &Logger) -> Result<(), Failure> {
-    let head_size: usize = head
-        .headers
-        .iter()
-        .map(|h| h.name.len() + h.value.len() + 8)
-        .sum::<usize>()
-        + head.uri.len()
-        + head.method.len()
-        + 512;
-    if head_size > hopgate_protocol::Limits::default().max_head_frame {
-        info!(log, "request head too large"; "bytes" => head_size);
-        return Err(Failure::HeadTooLarge);
+    match Encoder::default().check_request_head(head) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            info!(log, "request head too large"; "error" => %err);
+            Err(Failure::HeadTooLarge)
+        }
     }
-    Ok(())
 }
 
 /// The answer's body as bytes, read from the request actor as the visitor takes it; the

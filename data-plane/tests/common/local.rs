@@ -119,6 +119,19 @@ impl Agent {
         )
     }
 
+    /// [`Agent::start`] with more flags (`--host-header rewrite`).
+    pub fn start_with_args(
+        dp: &DataPlane,
+        domain: &str,
+        target: SocketAddr,
+        args: &[&str],
+    ) -> Self {
+        let fingerprint = dp.fingerprint.expect("a debug-mode data-plane").to_string();
+        let mut all = vec!["--fingerprint", &fingerprint, "--debug"];
+        all.extend_from_slice(args);
+        Self::spawn(dp, domain, target, KEY, &all)
+    }
+
     /// The agent in production mode: it verifies the gateway's certificate against
     /// `ca_file` and the name `gw.hopgate.test`.
     pub fn start_verified(

@@ -5,6 +5,7 @@
 
 pub mod control_plane;
 pub mod forwarder;
+pub mod head_service;
 pub mod in_process;
 pub mod local;
 pub mod pki;

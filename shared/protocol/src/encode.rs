@@ -1,10 +1,13 @@
 //! [`Encoder`]: frames to bytes, refusing anything over the [`Limits`].
 
+use std::io;
+
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use crate::error::EncodeError;
 use crate::frame::{FRAME_HEADER_LEN, Frame, FrameClass, FrameType};
+use crate::http::RequestHead;
 use crate::limits::Limits;
 
 /// Writes frames into a `BytesMut`. Stateless; cheap to copy.
@@ -48,6 +51,19 @@ impl Encoder {
             Frame::Pong(v) => self.encode_msgpack(FrameType::Pong, v, dst),
             Frame::GoAway(v) => self.encode_msgpack(FrameType::GoAway, v, dst),
         }
+    }
+
+    /// Checks that `head` fits one frame, without writing it anywhere: a request whose head
+    /// can't be carried is refused (431) before a stream is opened for it. Fails with
+    /// [`EncodeError::HeadTooLarge`] exactly when [`encode`](Self::encode) would.
+    pub fn check_request_head(&self, head: &RequestHead) -> Result<(), EncodeError> {
+        let frame_type = FrameType::RequestHead;
+        let mut counted = ByteCount(0);
+        rmp_serde::encode::write_named(&mut counted, head).map_err(|e| EncodeError::Serialize {
+            frame_type,
+            reason: e.to_string(),
+        })?;
+        self.check_len(frame_type, counted.0).map(drop)
     }
 
     /// Appends only the 5-byte header of a body chunk of `len` bytes to `dst`. The caller
@@ -113,5 +129,73 @@ impl Encoder {
                 limit: limit.min(u32::MAX as usize),
             }),
         }
+    }
+}
+
+/// A writer that only counts what it is given.
+struct ByteCount(usize);
+
+impl io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Header, HttpVersion, MIN_ENCODED_HEADER};
+
+    fn head_with(fields: usize) -> RequestHead {
+        RequestHead {
+            request_id: "0123456789abcdef".into(),
+            method: "GET".into(),
+            uri: "/".into(),
+            version: HttpVersion::Http11,
+            headers: vec![Header::new("a", ""); fields],
+        }
+    }
+
+    fn payload_len(head: &RequestHead) -> usize {
+        let mut dst = BytesMut::new();
+        let unlimited = Limits {
+            max_head_frame: usize::MAX,
+            ..Limits::default()
+        };
+        Encoder::new(unlimited)
+            .encode(&Frame::RequestHead(head.clone()), &mut dst)
+            .unwrap();
+        dst.len() - FRAME_HEADER_LEN
+    }
+
+    #[test]
+    fn the_smallest_field_takes_min_encoded_header_bytes() {
+        // 16 and 17 fields: the MessagePack array header is one byte either way.
+        let per_field = payload_len(&head_with(17)) - payload_len(&head_with(16));
+        assert_eq!(per_field, MIN_ENCODED_HEADER);
+        assert_eq!(Limits::default().max_head_fields(), 4096);
+    }
+
+    #[test]
+    fn checking_a_head_agrees_with_encoding_it() {
+        let encoder = Encoder::default();
+        let limit = encoder.limits().max_head_frame;
+        for fields in [0, 500, 4000, 4096, 5000] {
+            let head = head_with(fields);
+            let fits = payload_len(&head) <= limit;
+            let mut dst = BytesMut::new();
+            let encoded = encoder.encode(&Frame::RequestHead(head.clone()), &mut dst);
+            assert_eq!(encoded.is_ok(), fits, "{fields} fields");
+            assert_eq!(encoder.check_request_head(&head).is_ok(), fits, "{fields}");
+        }
+        assert!(matches!(
+            encoder.check_request_head(&head_with(5000)),
+            Err(EncodeError::HeadTooLarge { .. })
+        ));
     }
 }

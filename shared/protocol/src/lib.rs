@@ -59,7 +59,9 @@
 //! arrives and an over-limit length as soon as the header is complete, before waiting for
 //! (and buffering) the payload. An over-limit head is a distinct error
 //! ([`DecodeError::HeadTooLarge`], [`EncodeError::HeadTooLarge`]) so the data-plane can
-//! answer 431/413. Decoding never panics, whatever the input.
+//! answer 431/413. Headers are limited by their size only: a head holds at most
+//! [`Limits::max_head_fields`] fields because each takes at least [`MIN_ENCODED_HEADER`]
+//! bytes. Decoding never panics, whatever the input.
 //!
 //! # Example
 //!
@@ -109,6 +111,7 @@ pub use crate::http::{
 };
 pub use crate::limits::{
     DEFAULT_MAX_BODY_CHUNK, DEFAULT_MAX_CONTROL_FRAME, DEFAULT_MAX_HEAD_FRAME, Limits,
+    MIN_ENCODED_HEADER,
 };
 pub use crate::stream::{
     BodyEvent, End, Exchange, Opening, RequestSide, ResponseSide, STREAM_CANCELLED, Side,

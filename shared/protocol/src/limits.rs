@@ -9,6 +9,9 @@ pub const DEFAULT_MAX_CONTROL_FRAME: usize = 16 * 1024;
 pub const DEFAULT_MAX_HEAD_FRAME: usize = 64 * 1024;
 /// Default [`Limits::max_body_chunk`]: 256 KiB.
 pub const DEFAULT_MAX_BODY_CHUNK: usize = 256 * 1024;
+/// The fewest payload bytes one header field adds to a head: a one-byte name and an empty
+/// value, as a MessagePack map of `name` and `value` (1 + 5 + 2 + 6 + 2 bytes).
+pub const MIN_ENCODED_HEADER: usize = 16;
 
 /// The largest payload accepted (by the decoder) or produced (by the encoder) for each
 /// class of frame.
@@ -45,6 +48,13 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The most header fields a head within [`max_head_frame`](Self::max_head_frame) can
+    /// hold (4096 by default). HTTP parsers that must be given a count get this one, so that
+    /// headers are limited by their size, never by their number.
+    pub const fn max_head_fields(&self) -> usize {
+        self.max_head_frame / MIN_ENCODED_HEADER
+    }
+
     /// The largest payload allowed for a frame of type `frame_type`.
     pub const fn max_payload(&self, frame_type: FrameType) -> usize {
         match frame_type.class() {

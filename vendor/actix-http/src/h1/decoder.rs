@@ -259,50 +259,40 @@ impl MessageType for Request {
 
     fn decode(src: &mut BytesMut) -> Result<Option<(Self, PayloadType)>, ParseError> {
         let mut headers: [HeaderIndex; MAX_HEADERS] = EMPTY_HEADER_INDEX_ARRAY;
-
-        let (len, method, uri, ver, h_len) = {
-            // SAFETY:
-            // Create an uninitialized array of `MaybeUninit`. The `assume_init` is safe because the
-            // type we are claiming to have initialized here is a bunch of `MaybeUninit`s, which
-            // do not require initialization.
-            let mut parsed = unsafe {
-                MaybeUninit::<[MaybeUninit<httparse::Header<'_>>; MAX_HEADERS]>::uninit()
-                    .assume_init()
-            };
-
-            let mut req = httparse::Request::new(&mut []);
-
-            match req.parse_with_uninit_headers(src, &mut parsed)? {
-                httparse::Status::Complete(len) => {
-                    let method = Method::from_bytes(req.method.unwrap().as_bytes())
-                        .map_err(|_| ParseError::Method)?;
-                    let uri = Uri::try_from(req.path.unwrap())?;
-                    let version = if req.version.unwrap() == 1 {
-                        Version::HTTP_11
-                    } else {
-                        Version::HTTP_10
-                    };
-                    HeaderIndex::record(src, req.headers, &mut headers);
-
-                    (len, method, uri, version, req.headers.len())
-                }
-
-                httparse::Status::Partial => {
-                    return if src.len() >= MAX_BUFFER_SIZE {
-                        trace!("MAX_BUFFER_SIZE unprocessed data reached, closing");
-                        Err(ParseError::TooLarge)
-                    } else {
-                        // Return None to notify more read are needed for parsing request
-                        Ok(None)
-                    };
-                }
+        // HopGate patch (docs/security/http2-limits.md): a request head may hold more than
+        // MAX_HEADERS fields; it is parsed again with a slot per line it can hold. Its size
+        // stays bounded by MAX_BUFFER_SIZE, which bounds the slots too.
+        let mut many_headers = Vec::new();
+        let parsed = match parse_request_head(src, &mut headers)? {
+            RequestParse::TooManyHeaders => {
+                many_headers = vec![EMPTY_HEADER_INDEX; lines_in(src)];
+                parse_request_head(src, &mut many_headers)?
             }
+            parsed => parsed,
+        };
+        let (len, method, uri, ver, h_len) = match parsed {
+            RequestParse::Complete(head) => head,
+            RequestParse::TooManyHeaders => return Err(ParseError::TooLarge),
+            RequestParse::Partial => {
+                return if src.len() >= MAX_BUFFER_SIZE {
+                    trace!("MAX_BUFFER_SIZE unprocessed data reached, closing");
+                    Err(ParseError::TooLarge)
+                } else {
+                    // Return None to notify more read are needed for parsing request
+                    Ok(None)
+                };
+            }
+        };
+        let headers = if many_headers.is_empty() {
+            &headers[..h_len]
+        } else {
+            &many_headers[..h_len]
         };
 
         let mut msg = Request::new();
 
         // convert headers
-        let mut length = msg.set_headers(&src.split_to(len).freeze(), &headers[..h_len], ver)?;
+        let mut length = msg.set_headers(&src.split_to(len).freeze(), headers, ver)?;
 
         // disallow HTTP/1.1 requests that do not contain a Host header
         // see https://datatracker.ietf.org/doc/html/rfc9112#section-3.2
@@ -365,6 +355,64 @@ impl MessageType for Request {
 
         Ok(Some((msg, decoder)))
     }
+}
+
+// HopGate patch: the request head's parse, with as many header slots as `indices` has.
+
+/// A request line: its length in bytes, method, target, version and header count.
+type RequestLine = (usize, Method, Uri, Version, usize);
+
+enum RequestParse {
+    Complete(RequestLine),
+    Partial,
+    TooManyHeaders,
+}
+
+/// Parses the request head at the start of `src`, recording its headers in `indices`.
+fn parse_request_head(src: &[u8], indices: &mut [HeaderIndex]) -> Result<RequestParse, ParseError> {
+    if indices.len() <= MAX_HEADERS {
+        // SAFETY: as in the original decoder, an array of `MaybeUninit`s needs no
+        // initialisation.
+        let mut parsed = unsafe {
+            MaybeUninit::<[MaybeUninit<httparse::Header<'_>>; MAX_HEADERS]>::uninit()
+                .assume_init()
+        };
+        let slots = indices.len();
+        parse_request_into(src, indices, &mut parsed[..slots])
+    } else {
+        let mut parsed = vec![MaybeUninit::<httparse::Header<'_>>::uninit(); indices.len()];
+        parse_request_into(src, indices, &mut parsed)
+    }
+}
+
+fn parse_request_into<'b>(
+    src: &'b [u8],
+    indices: &mut [HeaderIndex],
+    parsed: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<RequestParse, ParseError> {
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(src, parsed) {
+        Ok(httparse::Status::Complete(len)) => {
+            let method =
+                Method::from_bytes(req.method.unwrap().as_bytes()).map_err(|_| ParseError::Method)?;
+            let uri = Uri::try_from(req.path.unwrap())?;
+            let version = if req.version.unwrap() == 1 {
+                Version::HTTP_11
+            } else {
+                Version::HTTP_10
+            };
+            HeaderIndex::record(src, req.headers, indices);
+            Ok(RequestParse::Complete((len, method, uri, version, req.headers.len())))
+        }
+        Ok(httparse::Status::Partial) => Ok(RequestParse::Partial),
+        Err(httparse::Error::TooManyHeaders) => Ok(RequestParse::TooManyHeaders),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// How many header fields `src` can hold at most: one per line end.
+fn lines_in(src: &[u8]) -> usize {
+    src.iter().filter(|&&byte| byte == b'\n').count()
 }
 
 impl MessageType for ResponseHead {
