@@ -91,7 +91,7 @@ impl Config {
     /// `HOP_SERVER_DOMAIN`.
     pub(crate) fn validate(&mut self) -> Result<(), ConfigError> {
         if let Some(domain) = &self.server_domain {
-            let normalized = domain_name::normalize(domain)
+            let normalized = domain_name::from_unicode(domain)
                 .map_err(|why| bad("HOP_SERVER_DOMAIN", format!("'{domain}' {why}")))?;
             self.server_domain = Some(normalized);
         }

@@ -15,12 +15,15 @@
 //! - `admin`: the admin API (`HOP_ADMIN_LISTEN`); `internal`: the pods' listener
 //!   (`HOP_INTERNAL_LISTEN`: table stream, session reports), HTTPS through `tls` when
 //!   configured; `metrics`: `/metrics`, `/healthz`, `/readyz` (`HOP_METRICS_LISTEN`).
+//! - `cli`: `hopgate-control-plane admin …`, the operator's command line over the admin API
+//!   of a running control-plane (it starts no server).
 //!
 //! At start it logs one line `{"msg":"listening","admin":…,"internal":…,"metrics":…}` with
 //! the bound addresses (port 0 is allowed everywhere).
 
 mod acme;
 mod admin;
+mod cli;
 mod config;
 mod domain_name;
 mod hub;
@@ -48,10 +51,18 @@ use crate::{
     store::Store,
 };
 
-#[actix_web::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if cli::is_admin(&args) {
+        return cli::main(args);
+    }
+    actix_web::rt::System::new().block_on(serve(args))
+}
+
+/// The control-plane itself.
+async fn serve(args: Vec<std::ffi::OsString>) -> ExitCode {
     let program = settings::SPEC.program;
-    let (config, level) = match settings::load(std::env::args_os(), &ProcessEnv) {
+    let (config, level) = match settings::load(args, &ProcessEnv) {
         Ok(Start::Run(config, level)) => (config, level),
         Ok(Start::Print(text)) => {
             print!("{text}");

@@ -125,7 +125,8 @@ const SETTINGS: &[Setting] = &[
 /// The control-plane's command line and settings.
 pub(crate) const SPEC: Spec = Spec::new(
     "hopgate-control-plane",
-    "HopGate control-plane: the database, the admin API, and the table pushed to pods",
+    "HopGate control-plane: the database, the admin API, and the table pushed to pods. \
+     `hopgate-control-plane admin --help`: the command line over a running one's admin API",
     SETTINGS,
 );
 

@@ -1,6 +1,7 @@
 //! The admin API (`HOP_ADMIN_LISTEN`): domains registered, listed, rotated and removed by
 //! the operator. Every error is JSON `{"error", "code"}` (bad JSON and bad paths included,
-//! through the extractor configs); `auth` guards the routes, `handlers` does the work,
+//! through the extractor configs; a method a route doesn't answer gets 405 with `Allow`);
+//! `auth` guards the routes, `handlers` does the work,
 //! `error` maps failures to statuses, `openapi.json` documents it all.
 
 mod auth;
@@ -10,8 +11,9 @@ mod handlers;
 use std::sync::Arc;
 
 use actix_web::{
-    App, HttpResponse,
+    App, FromRequest, Handler, HttpResponse, Resource, Responder,
     dev::{ServiceFactory, ServiceRequest, ServiceResponse},
+    http::{Method, header::ALLOW},
     middleware::from_fn,
     web,
 };
@@ -63,27 +65,54 @@ pub(crate) fn app(
         .wrap(from_fn(crate::metrics::count_admin_call))
         .service(
             web::scope("/api/v1")
-                .route("/openapi.json", web::get().to(handlers::openapi))
-                .route(
+                .service(only(Method::GET, "/openapi.json", handlers::openapi))
+                .service(only(
+                    Method::POST,
                     "/admin/domains/register",
-                    web::post().to(handlers::register),
-                )
-                .route(
+                    handlers::register,
+                ))
+                .service(only(
+                    Method::POST,
                     "/admin/domains/unregister",
-                    web::post().to(handlers::unregister),
-                )
-                .route("/admin/domains", web::get().to(handlers::list))
-                .route("/admin/domains/{domain}", web::get().to(handlers::get))
-                .route(
+                    handlers::unregister,
+                ))
+                .service(only(Method::GET, "/admin/domains", handlers::list))
+                .service(only(Method::GET, "/admin/domains/{domain}", handlers::get))
+                .service(only(
+                    Method::POST,
                     "/admin/domains/{domain}/rotate-key",
-                    web::post().to(handlers::rotate),
-                ),
+                    handlers::rotate,
+                )),
         )
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(serde_json::json!({
                 "error": "no such route (see /api/v1/openapi.json)",
                 "code": "not_found",
             }))
+        }))
+}
+
+/// The route `path` answering `method` with `handler`, and every other method with 405,
+/// `Allow: METHOD` and a JSON error.
+fn only<F, Args>(method: Method, path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let allow = method.clone();
+    web::resource(path)
+        .route(web::method(method).to(handler))
+        .default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header((ALLOW, allow.as_str()))
+                    .json(serde_json::json!({
+                        "error": format!("this route answers {allow} only"),
+                        "code": "method_not_allowed",
+                    }))
+            }
         }))
 }
 
@@ -107,5 +136,25 @@ mod tests {
         }
         let certificate = &doc["components"]["schemas"]["Domain"]["properties"]["certificate"];
         assert!(certificate.is_object(), "Domain.certificate documented");
+    }
+
+    #[test]
+    fn openapi_domain_names_are_the_ones_the_api_accepts() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let name = &doc["components"]["schemas"]["DomainName"];
+        assert_eq!(name["pattern"], crate::domain_name::PATTERN);
+        assert_eq!(name["maxLength"], crate::domain_name::MAX_LEN);
+        let reference = "#/components/schemas/DomainName";
+        let schemas = &doc["components"]["schemas"];
+        for request in ["RegisterRequest", "UnregisterRequest"] {
+            assert_eq!(
+                schemas[request]["properties"]["domain"]["$ref"], reference,
+                "{request}"
+            );
+        }
+        assert_eq!(
+            doc["components"]["parameters"]["Domain"]["schema"]["$ref"],
+            reference
+        );
     }
 }

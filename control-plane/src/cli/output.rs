@@ -1,0 +1,202 @@
+//! What the admin CLI prints on success: the API's JSON answer as it came (`--json`, the
+//! shapes of the OpenAPI document), or a few lines for people. Keys appear only in the
+//! answers of `add` and `rotate-key`, the one time the API shows them.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::settings::Action;
+
+/// The text to print for `action`'s `answer`.
+pub(crate) fn render(action: Action, json: bool, answer: &Value) -> String {
+    if json {
+        return format!("{answer:#}\n");
+    }
+    match action {
+        Action::Add => added(answer),
+        Action::List => list(answer),
+        Action::Show => show(answer),
+        Action::RotateKey => rotated(answer),
+        Action::Remove => format!("unregistered {}\n", text(answer, "domain")),
+    }
+}
+
+/// A string field, or `""`.
+fn text<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field].as_str().unwrap_or_default()
+}
+
+fn added(answer: &Value) -> String {
+    format!(
+        "registered {}\nclient API key: {}\n  (shown this once: the agent needs it as \
+         HOP_CLIENT_API_KEY or --key)\ncertificate: {}\n",
+        text(answer, "domain"),
+        text(answer, "client_api_key"),
+        certificate(&answer["certificate"]),
+    )
+}
+
+fn rotated(answer: &Value) -> String {
+    format!(
+        "new client API key for {}: {}\n  (shown this once; the old key stopped working and \
+         agents using it are disconnected)\n",
+        text(answer, "domain"),
+        text(answer, "client_api_key"),
+    )
+}
+
+/// `pending`, `valid until …`, `failed: …` or `disabled`.
+fn certificate(value: &Value) -> String {
+    let status = text(value, "status");
+    match (status, value["not_after"].as_str(), value["error"].as_str()) {
+        ("failed", Some(until), Some(error)) => format!("failed: {error} (served until {until})"),
+        ("failed", None, Some(error)) => format!("failed: {error}"),
+        (_, Some(until), _) => format!("{status} until {until}"),
+        _ => status.to_owned(),
+    }
+}
+
+fn connected(domain: &Value) -> String {
+    let pods: Vec<&str> = domain["pods"]
+        .as_array()
+        .map(|pods| pods.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if pods.is_empty() {
+        "no".to_owned()
+    } else {
+        format!("yes ({})", pods.join(", "))
+    }
+}
+
+fn show(domain: &Value) -> String {
+    let rows = [
+        ("domain", text(domain, "domain").to_owned()),
+        ("memo", text(domain, "memo").to_owned()),
+        ("connected", connected(domain)),
+        ("certificate", certificate(&domain["certificate"])),
+        ("created", text(domain, "created_at").to_owned()),
+        ("updated", text(domain, "updated_at").to_owned()),
+        ("key rotated", text(domain, "key_rotated_at").to_owned()),
+    ];
+    rows.iter().fold(String::new(), |mut out, (name, value)| {
+        let _ = writeln!(out, "{:<12} {value}", format!("{name}:"));
+        out
+    })
+}
+
+fn list(answer: &Value) -> String {
+    let domains = answer["domains"].as_array().cloned().unwrap_or_default();
+    if domains.is_empty() {
+        return "no domains registered\n".to_owned();
+    }
+    let header = ["DOMAIN", "CONNECTED", "CERTIFICATE", "CREATED", "MEMO"].map(str::to_owned);
+    let rows: Vec<[String; 5]> = std::iter::once(header)
+        .chain(domains.iter().map(|d| {
+            [
+                text(d, "domain").to_owned(),
+                connected(d),
+                text(&d["certificate"], "status").to_owned(),
+                text(d, "created_at").to_owned(),
+                text(d, "memo").to_owned(),
+            ]
+        }))
+        .collect();
+    table(&rows)
+}
+
+/// Left-aligned columns two spaces apart; the last column is not padded.
+fn table(rows: &[[String; 5]]) -> String {
+    let mut widths = [0; 5];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn domain(name: &str, pods: &[&str]) -> Value {
+        json!({
+            "domain": name, "memo": "a note", "created_at": "2026-01-02T03:04:05.678Z",
+            "updated_at": "2026-01-02T03:04:05.678Z", "key_rotated_at": "2026-01-02T03:04:05.678Z",
+            "connected": !pods.is_empty(), "pods": pods,
+            "certificate": {"status": "valid", "not_after": "2026-04-01T00:00:00.000Z", "error": null},
+        })
+    }
+
+    #[test]
+    fn json_is_the_answer_itself() {
+        let answer = json!({"domains": [domain("a.example.com", &[])]});
+        let printed = render(Action::List, true, &answer);
+        assert_eq!(serde_json::from_str::<Value>(&printed).unwrap(), answer);
+    }
+
+    #[test]
+    fn list_is_a_table_with_a_header() {
+        let answer = json!({"domains": [domain("a.example.com", &["pod-1"]), domain("long-name.example.com", &[])]});
+        let printed = render(Action::List, false, &answer);
+        let lines: Vec<&str> = printed.lines().collect();
+        assert_eq!(lines.len(), 3, "{printed}");
+        assert!(
+            lines[0].starts_with("DOMAIN                 CONNECTED"),
+            "{printed}"
+        );
+        assert!(
+            lines[1].starts_with("a.example.com          yes (pod-1)  valid"),
+            "{printed}"
+        );
+        assert!(lines[2].ends_with("a note"), "{printed}");
+        let empty = render(Action::List, false, &json!({"domains": []}));
+        assert_eq!(empty, "no domains registered\n");
+    }
+
+    #[test]
+    fn keys_are_printed_by_add_and_rotate_key() {
+        let key = "ab".repeat(32);
+        let added = json!({"domain": "a.example.com", "client_api_key": key,
+            "certificate": {"status": "pending", "not_after": null, "error": null}});
+        let printed = render(Action::Add, false, &added);
+        assert!(
+            printed.contains(&format!("client API key: {key}\n")),
+            "{printed}"
+        );
+        assert!(printed.contains("certificate: pending\n"), "{printed}");
+        let rotated = json!({"domain": "a.example.com", "client_api_key": key});
+        let printed = render(Action::RotateKey, false, &rotated);
+        assert!(printed.starts_with(&format!("new client API key for a.example.com: {key}\n")));
+    }
+
+    #[test]
+    fn show_names_each_field() {
+        let printed = render(Action::Show, false, &domain("a.example.com", &["pod-1"]));
+        assert!(
+            printed.contains("domain:      a.example.com\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("connected:   yes (pod-1)\n"), "{printed}");
+        assert!(
+            printed.contains("certificate: valid until 2026-04-01T00:00:00.000Z\n"),
+            "{printed}"
+        );
+    }
+}
