@@ -10,8 +10,6 @@ async fn refused(args: &[&str], env: &[(&str, &str)]) -> String {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let mut agent = Agent::spawn(&args, env);
     let status = agent.exit_status(Duration::from_secs(10)).await;
-    // Let the output readers catch up.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(status.code(), Some(2), "{}", agent.output());
     agent.output()
 }

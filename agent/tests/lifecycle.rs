@@ -132,7 +132,12 @@ async fn a_gateway_gone_silent_is_noticed_and_reconnected_once_it_is_back() {
         "{line}"
     );
     // Attempts fail while it is gone; once it is back, the agent is too.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    hopgate_test_support::poll_until(
+        "an attempt while the gateway is gone",
+        Duration::from_secs(20),
+        || std::future::ready(relay.hellos_dropped() > 0),
+    )
+    .await;
     relay.set_silent(false);
     let second = within(
         "a new session after the outage",
@@ -176,7 +181,11 @@ async fn go_away_starts_a_new_session_at_once_while_requests_finish_on_the_old()
         let session = old.session.clone();
         tokio::spawn(async move { get(&session, "/held").await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reached = || local.seen().iter().any(|seen| seen.uri == "/held");
+    hopgate_test_support::poll_until("the request reaches the service", STEP, || {
+        std::future::ready(reached())
+    })
+    .await;
     let go_away = GoAway::new("gateway restarting for upgrade", Duration::from_secs(10));
     old.control_out.send(&Frame::GoAway(go_away)).await.unwrap();
     let sent = std::time::Instant::now();

@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_service_that_is_down_then_up() {
     let gateway = Gateway::start();
-    let port = hopgate_test_support::unused_port();
+    // Refuses connections until the service comes up on it.
+    let down = hopgate_test_support::ClosedPort::new();
+    let port = down.addr().port();
     let mut agent = Agent::serve(&gateway, &port.to_string(), &[]);
     let session = gateway.next_session().await;
     agent.connected().await;
@@ -36,9 +38,9 @@ async fn a_local_service_that_is_down_then_up() {
     );
 
     // The service comes up on that port: the same agent, same session, now works.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
+    let listener = down.open();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
     let _local = LocalServer::start_on(listener);
     let reply = get(&session.session, "/echo?again=1").await;
     assert_eq!(reply.status(), 200);

@@ -36,6 +36,7 @@ async fn hello_carries_the_domain_and_key_and_connected_is_printed_once() {
     );
     // A request works, and no second `connected` line appears for the same session.
     assert_eq!(get(&session.session, "/echo").await.status(), 200);
+    // Nothing to wait for: the check is that no line comes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         agent
@@ -243,7 +244,8 @@ async fn bursts_of_requests_reuse_pooled_connections() {
             let reply = done.unwrap();
             assert_eq!((reply.status(), reply.text()), (200, "slow".to_owned()));
         }
-        // Answers end before their connections are back in the pool.
+        // Answers end before their connections are back in the pool, and nothing says
+        // when they are: a short pause.
         tokio::time::sleep(Duration::from_millis(100)).await;
         if burst == 0 {
             first = local.connections();
@@ -333,7 +335,11 @@ async fn the_visitor_going_away_aborts_the_local_request() {
         .send_body(Bytes::from_static(b"partial"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reached = || local.seen().iter().any(|seen| seen.uri == "/hang");
+    hopgate_test_support::poll_until("the request reaches the service", STEP, || {
+        std::future::ready(reached())
+    })
+    .await;
     exchange
         .out
         .send(&Frame::Reset(hopgate_protocol::Reset::new(

@@ -75,6 +75,7 @@ async fn issues_certificates(db: Database) {
                 json!({}),
             )
             .await;
+    // Nothing marks "no new certificate": give a wrong one a moment to show.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(table_cert(&s, "app.hopgate.test").as_ref(), Some(&cert));
 
@@ -100,9 +101,11 @@ async fn issues_certificates(db: Database) {
     // A restart reuses the account and keeps the certificates (no new order).
     let mut s = s;
     s.cp.restart();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let logs = s.cp.log_text();
-    assert!(logs.contains(r#""created":false"#), "account reused");
+    s.cp.log
+        .wait_for_async("the account reused", Duration::from_secs(10), |line| {
+            line.contains(r#""created":false"#)
+        })
+        .await;
     let serial_after = verify(
         &table_cert(&s, "app.hopgate.test").unwrap(),
         &s.pebble.root,

@@ -31,7 +31,7 @@ async fn failed_validation_is_reported_and_retried() {
         .lock()
         .unwrap()
         .insert("refused.hopgate.test".into());
-    s.responder.restart().await;
+    s.responder.restart();
     s.cp.api().register("refused.hopgate.test").await;
     s.cp.api().register("fine.hopgate.test").await;
     wait_status(&s, "fine.hopgate.test", "valid", Duration::from_secs(30)).await;
@@ -115,6 +115,7 @@ async fn unregistering_cancels_the_order() {
             .is_some())
         .await
     );
+    // A certificate for the cancelled name would come about as fast: give it the time.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let table = s.responder.subscriber.table();
     assert!(table.get("gone.hopgate.test").is_none());

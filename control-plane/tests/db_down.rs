@@ -74,9 +74,9 @@ async fn postgres_down_gives_503_writes_nothing_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_database_at_start_is_a_clear_error() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = listener.local_addr().unwrap();
-    drop(listener);
+    // Nothing listens there for as long as the test holds it.
+    let port = hopgate_test_support::ClosedPort::new();
+    let closed = port.addr();
     let env = [
         ("HOP_ADMIN_API_KEY", common::ADMIN_KEY),
         ("HOP_INTERNAL_TOKEN", common::INTERNAL_TOKEN),

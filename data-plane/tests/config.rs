@@ -2,6 +2,10 @@
 //! with exit code 2 and a line naming where the value came from; `--print-config` prints
 //! the effective settings with the internal token masked; the layers' precedence.
 
+use std::time::Duration;
+
+use hopgate_test_support::{LineLog, exit_within, unused_port, wait_until};
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config");
 const TOKEN: &str = "secret-internal-token-0123456789";
 const RELAY_TOKEN: &str = "secret-relay-token-0123456789abcdef";
@@ -105,27 +109,48 @@ fn defaults_then_file_then_environment_then_flags() {
     assert_eq!(https(&flag, &env), "\"127.0.0.1:10443\"");
 }
 
-#[test]
-fn hop_log_level_filters_the_log_lines() {
-    let lines = |level: &str| {
+/// What the pod logs at `level` from its start until it drains on SIGTERM: every line up
+/// to `listening` included (its signal handler is installed only after that line, so a
+/// pod that drained, exiting 0, has written it if its level lets it through).
+fn log_until_drained(level: &str) -> String {
+    loop {
+        let ops = format!("127.0.0.1:{}", unused_port());
         let mut command = hopgate_test_support::hop_command(BINARY);
         for listener in ["HTTP", "HTTPS", "DTLS"] {
             command.env(format!("HOP_SERVER_{listener}_LISTEN"), "127.0.0.1:0");
         }
         let mut child = command
             .envs(DEBUG)
-            .env("HOP_METRICS_LISTEN", "127.0.0.1:0")
+            .env("HOP_METRICS_LISTEN", &ops)
             .env("HOP_LOG_LEVEL", level)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        child.kill().unwrap();
-        let output = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let info = lines("info");
+        let log = LineLog::of_child(&mut child, "data-plane");
+        wait_until("the pod serves", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(&ops).is_ok()
+        });
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = exit_within(&mut child, Duration::from_secs(30));
+        let status = status.expect("the pod drains and exits");
+        if status.code() == Some(0) {
+            wait_until("the whole output read", Duration::from_secs(10), || {
+                log.ended()
+            });
+            return log.text();
+        }
+        // Killed by a SIGTERM that came before its handler: start again.
+    }
+}
+
+#[test]
+fn hop_log_level_filters_the_log_lines() {
+    let info = log_until_drained("info");
     assert!(info.contains("\"msg\":\"listening\""), "{info}");
-    let warn = lines("warn");
+    let warn = log_until_drained("warn");
     assert!(!warn.contains("\"level\":\"INFO\""), "{warn}");
 }

@@ -133,9 +133,9 @@ async fn frames_that_break_the_rules_before_the_head_get_the_502_page_and_are_co
     let setup = setup().await;
     // A request on another stream of the same session, in flight all along.
     let bystander = tokio::spawn(setup.visitor.get(setup.url("/ok-later")).send());
-    within(
-        Duration::from_secs(10),
+    poll_until(
         "the bystander in flight",
+        Duration::from_secs(10),
         || async { setup.dp.metric("hopgate_requests_in_flight").await == 1 },
     )
     .await;

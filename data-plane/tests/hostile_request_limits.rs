@@ -1,4 +1,4 @@
-//! Attacks on a domain's share of the gateway, against a real data-plane process: stalled
+//! Attacks on a domain's share of the gateway, against a data-plane run in-process: stalled
 //! uploads, one client holding many requests, an agent whose streams are all taken. Each
 //! must cost the attacker's own requests (a fast 503, a 408), never another tenant's or
 //! another client's, and never leave a visitor hanging.
@@ -168,11 +168,7 @@ async fn stalled_upload(dp: &DataPlane, from: [u8; 4]) -> (u16, Duration) {
 
 /// Polls until `done` or `limit` passes.
 async fn eventually(limit: Duration, what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(what, limit, || std::future::ready(done())).await;
 }
 
 async fn rejected(dp: &DataPlane, reason: &str) -> u64 {
@@ -187,7 +183,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
     // Scaled down: a.test's agent takes 16 streams at once; the caps sit below that.
-    let dp = DataPlane::start(
+    let dp = DataPlane::in_process(
         &[A, B],
         &[
             ("HOP_SERVER_BODY_TIMEOUT", "3s"),
@@ -308,7 +304,7 @@ async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_over_its_cap_gets_503_while_another_client_is_served() {
-    let dp = DataPlane::start(&[A], &[("HOP_SERVER_MAX_REQUESTS_PER_CLIENT", "4")]);
+    let dp = DataPlane::in_process(&[A], &[("HOP_SERVER_MAX_REQUESTS_PER_CLIENT", "4")]);
     let (release, on_release) = watch::channel(false);
     let (_agent, seen) = holding_agent(&dp, A, 1024, on_release).await;
     let greedy = visitor_from(&dp, ATTACKER, &[A]);
@@ -343,7 +339,7 @@ async fn a_client_over_its_cap_gets_503_while_another_client_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_free_stream_on_the_agents_session_is_a_503_after_the_stream_wait() {
-    let dp = DataPlane::start(&[A], &[("HOP_SERVER_STREAM_WAIT", "1s")]);
+    let dp = DataPlane::in_process(&[A], &[("HOP_SERVER_STREAM_WAIT", "1s")]);
     let (release, on_release) = watch::channel(false);
     // The agent takes two streams at once; both are held.
     let (_agent, seen) = holding_agent(&dp, A, 2, on_release).await;

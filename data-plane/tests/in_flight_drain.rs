@@ -13,7 +13,8 @@ use std::{
 };
 
 use bytes::Bytes;
-use common::{local::*, *};
+use common::{InProcess, *};
+use hopgate_e2e::Agent;
 use hopgate_protocol::{Frame, Hello, Limits, ResponseHead, STREAM_CANCELLED};
 use hopgate_transport::{SessionError, TransportConfig};
 use hopgate_tunnel::{FrameReader, FrameWriter};
@@ -118,7 +119,7 @@ async fn a_drain_waits_for_the_requests_in_flight_and_ends_as_soon_as_they_do() 
         let mut dp = dp;
         dp.kill();
     });
-    within(Duration::from_secs(10), "the pod draining", || async {
+    poll_until("the pod draining", Duration::from_secs(10), || async {
         reqwest::get(format!("http://{metrics}/readyz"))
             .await
             .is_ok_and(|r| r.status() == 503)
@@ -187,7 +188,7 @@ async fn a_visitor_going_away_resets_the_stream_at_the_agent() {
         .unwrap();
     let cancelled = SessionError::StreamReset(u64::from(STREAM_CANCELLED));
     assert_eq!(ended, Err(cancelled));
-    within(Duration::from_secs(5), "the request let go", || async {
+    poll_until("the request let go", Duration::from_secs(5), || async {
         held.dp.metric("hopgate_requests_in_flight").await == 0
     })
     .await;
@@ -262,7 +263,7 @@ async fn a_visitor_going_away_mid_upload_aborts_the_request_at_the_local_service
     tokio::time::timeout(Duration::from_secs(10), aborted.recv())
         .await
         .expect("the local service's request was never aborted");
-    within(Duration::from_secs(5), "the request let go", || async {
+    poll_until("the request let go", Duration::from_secs(5), || async {
         dp.metric("hopgate_requests_in_flight").await == 0
     })
     .await;

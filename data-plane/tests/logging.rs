@@ -10,6 +10,7 @@ mod common;
 use std::{net::UdpSocket, time::Duration};
 
 use common::*;
+use hopgate_test_support::garbage::udp::client_hello;
 
 const DOMAIN: &str = "app.gw.hopgate.test";
 const STRAY: &str = "dropped a DTLS record: no association with its sender";
@@ -18,45 +19,20 @@ const BAD_COOKIE: &str = "dropped a ClientHello: its cookie did not verify";
 const TARGET: &str = "hopgate_transport::dtls";
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A well-formed DTLS 1.2 ClientHello record carrying `cookie`.
-fn client_hello(cookie: &[u8]) -> Vec<u8> {
-    let mut body = vec![0xfe, 0xfd];
-    body.extend_from_slice(&[0x5a; 32]);
-    body.push(0); // no session id
-    body.push(cookie.len() as u8);
-    body.extend_from_slice(cookie);
-    body.extend_from_slice(&[0, 2, 0xc0, 0x2b, 1, 0]); // one suite, null compression
-    let len = (body.len() as u32).to_be_bytes();
-    let mut record = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0];
-    record.extend_from_slice(&((12 + body.len()) as u16).to_be_bytes());
-    record.push(1);
-    record.extend_from_slice(&len[1..]);
-    record.extend_from_slice(&[0, 0, 0, 0, 0]);
-    record.extend_from_slice(&len[1..]);
-    record.extend_from_slice(&body);
-    record
-}
-
 /// Sends `dp` seven bytes of garbage and a ClientHello with a forged cookie; returns the
 /// sender's address.
 fn send_strays(dp: &DataPlane) -> String {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.send_to(b"garbage", dp.dtls).unwrap();
-    socket.send_to(&client_hello(&[0xc0; 20]), dp.dtls).unwrap();
+    socket
+        .send_to(&client_hello([0x5a; 32], &[0xc0; 20]), dp.dtls)
+        .unwrap();
     socket.local_addr().unwrap().to_string()
 }
 
 /// The first log line of `dp` whose message is `msg`, waiting for it.
 async fn line_with(dp: &DataPlane, msg: &str) -> String {
-    let wanted = format!("\"msg\":\"{msg}\"");
-    let found = || {
-        dp.logs()
-            .lines()
-            .find(|l| l.contains(&wanted))
-            .map(str::to_owned)
-    };
-    within(LIMIT, msg, || async { found().is_some() }).await;
-    found().unwrap()
+    dp.log.wait_for_msg(msg, LIMIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +62,7 @@ async fn at_info_they_are_not_and_the_log_is_as_before() {
     send_strays(&dp);
     // Both were handled: the listener counted them.
     let dp = &dp;
-    within(LIMIT, "the strays counted", || async move {
+    poll_until("the strays counted", LIMIT, || async move {
         let stray = "hopgate_dtls_dropped_datagrams_total{reason=\"unsolicited\"}";
         let bad_cookie = "hopgate_rejected_total{reason=\"dtls_bad_cookie\"}";
         dp.metric(stray).await >= 1 && dp.metric(bad_cookie).await >= 1

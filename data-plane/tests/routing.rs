@@ -1,15 +1,17 @@
-//! The data-plane as visitors and agents see it: real process, real HTTPS and DTLS.
+//! The data-plane as visitors and agents see it: real HTTPS and DTLS sockets, the pod
+//! run in-process (`common::in_process`) with a stand-in agent.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
-use hopgate_protocol::{Hello, HelloCode};
+use hopgate_protocol::{Hello, HelloCode, Limits};
+use hopgate_tunnel::FrameReader;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_domain_is_404_and_offline_agent_is_502_over_h2() {
-    let dp = DataPlane::start(&["app.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["app.hopgate.test"], &[]);
     let visitor = dp.visitor(&["app.hopgate.test", "nobody.gw.hopgate.test"]);
 
     let response = visitor
@@ -43,7 +45,7 @@ async fn unknown_domain_is_404_and_offline_agent_is_502_over_h2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_key_and_old_protocol_get_clear_answers() {
-    let dp = DataPlane::start(&["app.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["app.hopgate.test"], &[]);
     let agent = fake_agent(
         &dp,
         Hello::new("app.hopgate.test", "wrong-key-0123456789abcdef", "test"),
@@ -69,7 +71,7 @@ async fn wrong_key_and_old_protocol_get_clear_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_carried_to_the_agent_and_back() {
-    let dp = DataPlane::start(&["app.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["app.hopgate.test"], &[]);
     let agent = fake_agent(&dp, Hello::new("app.hopgate.test", KEY, "test")).await;
     assert!(agent.ack.ok, "{}", agent.ack.message);
     serve(agent.session.clone(), |head, body| {
@@ -139,13 +141,17 @@ async fn requests_are_carried_to_the_agent_and_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_agent_gives_502_fast_and_leaves_nothing_behind() {
-    let dp = DataPlane::start(&["app.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["app.hopgate.test"], &[]);
     let agent = fake_agent(&dp, Hello::new("app.hopgate.test", KEY, "test")).await;
     // The agent accepts the request's stream and then dies without answering.
     let session = agent.session.clone();
     tokio::spawn(async move {
-        let _stream = session.accept_stream().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Ok((_send, recv)) = session.accept_stream().await else {
+            return;
+        };
+        // Dies once the request has reached it.
+        let mut reader = FrameReader::new(recv, Limits::default());
+        let _head = reader.next().await;
         session.close("agent crashed");
         std::future::pending::<()>().await;
     });
@@ -158,24 +164,20 @@ async fn a_dead_agent_gives_502_fast_and_leaves_nothing_behind() {
         .unwrap();
     assert_eq!(response.status(), 502);
     assert!(started.elapsed() < Duration::from_secs(5));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let sessions = dp.metric("hopgate_agent_sessions").await;
-        let requests = dp.metric("hopgate_requests_in_flight").await;
-        if sessions == 0 && requests == 0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "left behind: {sessions} sessions, {requests} requests"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "no session or request left behind",
+        Duration::from_secs(5),
+        || async {
+            dp.metric("hopgate_agent_sessions").await == 0
+                && dp.metric("hopgate_requests_in_flight").await == 0
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_redirects_to_https() {
-    let dp = DataPlane::start(&["app.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["app.hopgate.test"], &[]);
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -195,7 +197,7 @@ async fn plain_http_redirects_to_https() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_session_takes_over_from_a_stale_one() {
-    let dp = DataPlane::start(&["app.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["app.hopgate.test"], &[]);
     let mut first = fake_agent(&dp, Hello::new("app.hopgate.test", KEY, "first")).await;
     serve(first.session.clone(), |_, _| {
         (200, vec![], b"first".to_vec())

@@ -1,4 +1,5 @@
-//! Answers stream through unbuffered, and a visitor leaving cleans up at once.
+//! Answers stream through unbuffered, and a visitor leaving cleans up at once. The pod
+//! runs in-process with a stand-in agent.
 
 mod common;
 
@@ -11,7 +12,7 @@ use hopgate_tunnel::{FrameReader, FrameWriter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_arrive_one_by_one_and_a_leaving_visitor_stops_the_agent() {
-    let dp = DataPlane::start(&["sse.hopgate.test"], &[]);
+    let dp = DataPlane::in_process(&["sse.hopgate.test"], &[]);
     let agent = fake_agent(&dp, Hello::new("sse.hopgate.test", KEY, "test")).await;
     assert!(agent.ack.ok);
     let session = agent.session.clone();
@@ -73,12 +74,10 @@ async fn events_arrive_one_by_one_and_a_leaving_visitor_stops_the_agent() {
         .expect("agent never told")
         .unwrap();
     assert!(!why.is_empty());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while dp.metric("hopgate_requests_in_flight").await != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "request actor left behind"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "no request left in flight",
+        Duration::from_secs(5),
+        || async { dp.metric("hopgate_requests_in_flight").await == 0 },
+    )
+    .await;
 }

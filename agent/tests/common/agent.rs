@@ -1,15 +1,13 @@
-//! The real agent binary as a child process, its output read line by line.
+//! The real agent binary as a child process, its output kept line by line
+//! ([`LineLog`]) and read in order.
 
 use std::{
+    fs::File,
     process::{ExitStatus, Stdio},
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    sync::mpsc,
-};
+use hopgate_test_support::{LineLog, peak_rss_kib};
 
 use super::{DOMAIN, Gateway, KEY, STEP};
 
@@ -28,13 +26,12 @@ const ENV_NAMES: &[&str] = &[
     "HOP_CLIENT_CONFIG",
 ];
 
-/// The real agent binary, its output read line by line.
+/// The real agent binary, its output (stdout and stderr) read line by line.
 pub struct Agent {
     child: tokio::process::Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    log: Arc<Mutex<Vec<String>>>,
-    /// The tasks reading stdout and stderr: done once the process closed both.
-    readers: Vec<tokio::task::JoinHandle<()>>,
+    log: LineLog,
+    /// Where [`Agent::wait_for`] looks from: past the last line it returned.
+    next: usize,
 }
 
 impl Agent {
@@ -61,54 +58,30 @@ impl Agent {
         }
         command.envs(env.iter().copied());
         let mut child = command.spawn().expect("spawning the agent");
-        let (tx, lines) = mpsc::unbounded_channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
         let pid = child.id().unwrap_or_default();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        for (name, stream) in [
-            (
-                "stdout",
-                Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-            ),
-            ("stderr", Box::new(stderr)),
-        ] {
-            let tx = tx.clone();
-            let log = log.clone();
-            readers.push(tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    eprintln!("[agent {pid} {name}] {line}");
-                    log.lock().unwrap().push(line.clone());
-                    let _ = tx.send(line);
-                }
-            }));
-        }
+        let log = LineLog::default();
+        let stdout = child.stdout.take().unwrap().into_owned_fd().unwrap();
+        let stderr = child.stderr.take().unwrap().into_owned_fd().unwrap();
+        log.follow(File::from(stdout), format!("agent {pid} stdout"));
+        log.follow(File::from(stderr), format!("agent {pid} stderr"));
         Self {
             child,
-            lines,
             log,
-            readers,
+            next: 0,
         }
     }
 
-    /// Waits for a line that satisfies `want`; panics with the output so far if none comes.
+    /// Waits for a line after the last one this returned that satisfies `want`; panics
+    /// with the output so far if none comes.
     pub async fn wait_for(
         &mut self,
         what: &str,
         limit: Duration,
         want: impl Fn(&str) -> bool,
     ) -> String {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
-                Ok(Some(line)) if want(&line) => return line,
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("the agent's output ended before {what}:\n{}", self.output()),
-                Err(_) => panic!("no {what} within {limit:?}; output:\n{}", self.output()),
-            }
-        }
+        let (index, line) = self.log.wait_for_from(self.next, what, limit, want).await;
+        self.next = index + 1;
+        line
     }
 
     /// Waits for the `connected ...` line of a new session.
@@ -118,7 +91,7 @@ impl Agent {
     }
 
     /// Waits for the process to exit and for the last of its output to be read (the exit
-    /// can be seen before the reader tasks have read the final lines).
+    /// can be seen before the readers have read the final lines).
     pub async fn exit_status(&mut self, limit: Duration) -> ExitStatus {
         let status = match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(status) => status.unwrap(),
@@ -127,26 +100,18 @@ impl Agent {
                 self.output()
             ),
         };
-        for reader in self.readers.drain(..) {
-            let _ = tokio::time::timeout(STEP, reader).await;
-        }
+        self.log.wait_ended(STEP).await;
         status
     }
 
     /// Everything the agent printed so far.
     pub fn output(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.text()
     }
 
     /// The agent's peak resident memory (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
-        let pid = self.child.id().expect("the agent exited");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("no VmHWM in /proc/PID/status")
+        peak_rss_kib(self.child.id().expect("the agent exited"))
     }
 
     /// Sends SIGTERM.

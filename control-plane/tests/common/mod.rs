@@ -9,12 +9,12 @@ pub mod http;
 pub mod pebble;
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
     time::Duration,
 };
+
+use hopgate_test_support::{LineLog, unused_port};
 
 pub use self::{db::Database, http::Api};
 
@@ -31,7 +31,7 @@ pub struct ControlPlane {
     pub internal: SocketAddr,
     pub metrics: SocketAddr,
     /// Every stdout line of every process started by this handle.
-    pub lines: Arc<Mutex<Vec<String>>>,
+    pub log: LineLog,
 }
 
 /// The value of a string field in a JSON log line.
@@ -59,14 +59,19 @@ impl ControlPlane {
             .unwrap()
     }
 
-    /// Starts the binary on `db` with test keys and port-0 listeners; `extra` overrides.
+    /// Starts the binary on `db` with test keys; `extra` overrides.
+    ///
+    /// The listeners are on ports from below the kernel's ephemeral range
+    /// ([`unused_port`]), not port 0: [`ControlPlane::restart`] binds the same ones again,
+    /// and a port-0 port given up could meanwhile go to any other test's socket.
     pub fn start(db: &Database, extra: &[(&str, &str)]) -> Self {
+        let listen = || format!("127.0.0.1:{}", unused_port());
         let mut env: Vec<(String, String)> = vec![
             ("HOP_ADMIN_API_KEY".into(), ADMIN_KEY.into()),
             ("HOP_INTERNAL_TOKEN".into(), INTERNAL_TOKEN.into()),
-            ("HOP_ADMIN_LISTEN".into(), "127.0.0.1:0".into()),
-            ("HOP_INTERNAL_LISTEN".into(), "127.0.0.1:0".into()),
-            ("HOP_METRICS_LISTEN".into(), "127.0.0.1:0".into()),
+            ("HOP_ADMIN_LISTEN".into(), listen()),
+            ("HOP_INTERNAL_LISTEN".into(), listen()),
+            ("HOP_METRICS_LISTEN".into(), listen()),
             ("HOP_DB_ACQUIRE_TIMEOUT".into(), "2s".into()),
         ];
         env.extend(db.env());
@@ -74,15 +79,15 @@ impl ControlPlane {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (child, [admin, internal, metrics]) = spawn(&env, &lines);
+        let log = LineLog::default();
+        let (child, [admin, internal, metrics]) = spawn(&env, &log);
         Self {
             child: Some(child),
             env,
             admin,
             internal,
             metrics,
-            lines,
+            log,
         }
     }
 
@@ -110,21 +115,13 @@ impl ControlPlane {
     /// Kills the process and starts a new one on the same database and addresses.
     pub fn restart(&mut self) {
         self.kill();
-        for (key, addr) in [
-            ("HOP_ADMIN_LISTEN", self.admin),
-            ("HOP_INTERNAL_LISTEN", self.internal),
-            ("HOP_METRICS_LISTEN", self.metrics),
-        ] {
-            self.env.retain(|(k, _)| k != key);
-            self.env.push((key.into(), addr.to_string()));
-        }
-        let (child, _) = spawn(&self.env, &self.lines);
+        let (child, _) = spawn(&self.env, &self.log);
         self.child = Some(child);
     }
 
     /// All log lines so far, joined.
     pub fn log_text(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
+        self.log.text()
     }
 }
 
@@ -134,30 +131,21 @@ impl Drop for ControlPlane {
     }
 }
 
-fn spawn(env: &[(String, String)], lines: &Arc<Mutex<Vec<String>>>) -> (Child, [SocketAddr; 3]) {
+/// Starts the binary with `env`, its stdout into `log`; waits for its `listening` line
+/// (after those of earlier processes in `log`) and returns its addresses.
+fn spawn(env: &[(String, String)], log: &LineLog) -> (Child, [SocketAddr; 3]) {
     let mut child = command(env)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("control-plane binary runs");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let keep = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line.clone());
-            keep.lock().unwrap().push(line);
-        }
-    });
-    let listening = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("control-plane didn't log 'listening'");
-        if field(&line, "msg").as_deref() == Some("listening") {
-            break line;
-        }
-    };
+    let from = log.len();
+    let tag = format!("control-plane {} stdout", child.id());
+    log.follow(child.stdout.take().unwrap(), tag);
+    let (_, listening) =
+        log.wait_for_blocking_from(from, "`listening` line", Duration::from_secs(60), |line| {
+            field(line, "msg").as_deref() == Some("listening")
+        });
     let addr = |name| field(&listening, name).unwrap().parse().unwrap();
     (child, [addr("admin"), addr("internal"), addr("metrics")])
 }

@@ -5,7 +5,10 @@
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use hopgate_table::Table;
@@ -20,12 +23,14 @@ use super::{ControlPlane, INTERNAL_TOKEN, TempDir};
 
 pub use hopgate_test_support::Pebble;
 
-/// Answers HTTP-01 challenges from the table; can be stopped, restarted, or told to
-/// refuse some Host names (404).
+/// Answers HTTP-01 challenges from the table; can stop answering and start again, or be
+/// told to refuse some Host names (404).
 pub struct Responder {
     pub port: u16,
     pub subscriber: Arc<Subscriber>,
     pub refused: Arc<Mutex<HashSet<String>>>,
+    /// Off: every connection is closed unanswered, as if the pod were gone.
+    serving: Arc<AtomicBool>,
     task: Option<JoinHandle<()>>,
     _state: TempDir,
 }
@@ -49,6 +54,7 @@ impl Responder {
             port,
             subscriber,
             refused: Arc::default(),
+            serving: Arc::new(AtomicBool::new(true)),
             task: None,
             _state: state,
         };
@@ -56,11 +62,18 @@ impl Responder {
         responder
     }
 
+    /// Keeps the port for the responder's whole life (a port given up and bound again
+    /// could go to another test's socket in between); whether it answers is `serving`.
     fn serve(&mut self, listener: TcpListener) {
         let subscriber = self.subscriber.clone();
         let refused = self.refused.clone();
+        let serving = self.serving.clone();
         self.task = Some(tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
+                if !serving.load(Ordering::SeqCst) {
+                    drop(conn);
+                    continue;
+                }
                 let table = subscriber.table();
                 let refused = refused.clone();
                 tokio::spawn(answer(conn, table, refused));
@@ -68,25 +81,22 @@ impl Responder {
         }));
     }
 
-    /// Stops listening (connections are refused).
+    /// Stops answering: every connection is closed at once, unanswered.
     pub fn stop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.serving.store(false, Ordering::SeqCst);
     }
 
-    /// Listens again on the same port.
-    pub async fn restart(&mut self) {
-        self.stop();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        self.serve(listener);
+    /// Answers again.
+    pub fn restart(&mut self) {
+        self.serving.store(true, Ordering::SeqCst);
     }
 }
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 

@@ -11,9 +11,11 @@ use std::{
 };
 
 use hopgate_data_plane::{Listeners, load};
+use hopgate_e2e::{
+    DataPlane, LineLog, Runner, Stop, TempDir,
+    data_plane::{BASE_ENV, dev_domains, wait_listening},
+};
 use slog::Logger;
-
-use super::{BASE_ENV, DataPlane, Runner, TempDir, dev_domains, wait_listening};
 
 /// The running pod: what stops it, and what says it stopped.
 pub struct Pod {
@@ -22,10 +24,10 @@ pub struct Pod {
     stopped: Mutex<mpsc::Receiver<Result<(), String>>>,
 }
 
-impl Pod {
+impl Stop for Pod {
     /// Asks the pod to drain and waits (a while) for it to stop; a pod that stopped with an
     /// error fails the test.
-    pub fn stop(&mut self) {
+    fn stop(&mut self) {
         let Some(stop) = self.stop.take() else {
             return;
         };
@@ -43,11 +45,22 @@ impl Pod {
     }
 }
 
-impl DataPlane {
+/// A [`DataPlane`] run in this process.
+pub trait InProcess {
     /// [`DataPlane::start`] in this process: a debug data-plane serving `domains` (with
     /// [`KEY`](super::KEY)), with `extra_env` as its settings' variables.
-    pub fn in_process(domains: &[&str], extra_env: &[(&str, &str)]) -> Self {
-        let state = Arc::new(TempDir::new("dp"));
+    fn in_process(domains: &[&str], extra_env: &[(&str, &str)]) -> Self;
+
+    /// [`InProcess::in_process`] keeping its state in `state`.
+    fn in_process_in(domains: &[&str], extra_env: &[(&str, &str)], state: Arc<TempDir>) -> Self;
+}
+
+impl InProcess for DataPlane {
+    fn in_process(domains: &[&str], extra_env: &[(&str, &str)]) -> Self {
+        Self::in_process_in(domains, extra_env, Arc::new(TempDir::new("dp")))
+    }
+
+    fn in_process_in(domains: &[&str], extra_env: &[(&str, &str)], state: Arc<TempDir>) -> Self {
         let mut env: HashMap<String, String> = BASE_ENV
             .iter()
             .chain(extra_env)
@@ -58,7 +71,7 @@ impl DataPlane {
         let config = load(["hopgate-data-plane"], &env).unwrap().value;
         let listeners = Listeners::bind(&config).unwrap();
         let addresses = listeners.addresses().unwrap();
-        let (log, lines, logged) = captured_logs(&config);
+        let (logger, log) = captured_logs(&config);
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (done, stopped) = mpsc::channel();
         std::thread::spawn(move || {
@@ -66,17 +79,17 @@ impl DataPlane {
                 let _ = stop_rx.await;
                 "the test's end"
             };
-            let pod = hopgate_data_plane::run(listeners, config, log, shutdown);
+            let pod = hopgate_data_plane::run(listeners, config, logger, shutdown);
             let result = actix_web::rt::System::new().block_on(pod);
             let _ = done.send(result.map_err(|err| format!("{err:#}")));
         });
-        let (_, fingerprint) = wait_listening(&logged);
+        let (_, fingerprint) = wait_listening(&log);
         let cert_pem = std::fs::read(state.0.join("debug-cert.pem")).unwrap();
         Self {
-            runner: Runner::InProcess(Pod {
+            runner: Runner::InProcess(Box::new(Pod {
                 stop: Some(stop),
                 stopped: Mutex::new(stopped),
-            }),
+            })),
             https: addresses.https,
             http: addresses.http,
             dtls: addresses.dtls,
@@ -84,35 +97,30 @@ impl DataPlane {
             relay: addresses.relay,
             fingerprint,
             cert_pem,
-            lines,
+            log,
             state,
         }
     }
 }
 
 /// A logger writing the data-plane's JSON lines (from its `HOP_LOG_LEVEL`, as
-/// `hopgate_logging::root` writes them) into a list kept for the test and onto a channel,
-/// as a process's stdout is read. Without the `tracing` bridge: the test's own transport
-/// (its stand-in agents) would log into it too.
-fn captured_logs(
-    config: &hopgate_data_plane::Config,
-) -> (Logger, Arc<Mutex<Vec<String>>>, mpsc::Receiver<String>) {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = mpsc::channel();
+/// `hopgate_logging::root` writes them) into a [`LineLog`], as a process's stdout is read.
+/// Without the `tracing` bridge: the test's own transport (its stand-in agents) would log
+/// into it too.
+fn captured_logs(config: &hopgate_data_plane::Config) -> (Logger, LineLog) {
+    let log = LineLog::default();
     let sink = LineSink {
         pending: Vec::new(),
-        lines: lines.clone(),
-        tx,
+        log: log.clone(),
     };
     let level = config.log_level().to_slog();
-    (hopgate_logging::json(sink, "data-plane", level), lines, rx)
+    (hopgate_logging::json(sink, "data-plane", level), log)
 }
 
 /// Splits what the JSON drain writes into lines.
 struct LineSink {
     pending: Vec<u8>,
-    lines: Arc<Mutex<Vec<String>>>,
-    tx: mpsc::Sender<String>,
+    log: LineLog,
 }
 
 impl Write for LineSink {
@@ -120,9 +128,8 @@ impl Write for LineSink {
         self.pending.extend_from_slice(buf);
         while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line[..end]).into_owned();
-            let _ = self.tx.send(line.clone());
-            self.lines.lock().unwrap().push(line);
+            self.log
+                .push(String::from_utf8_lossy(&line[..end]).into_owned());
         }
         Ok(buf.len())
     }

@@ -1,33 +1,14 @@
 //! The rules of a request stream, one example each: the order within a direction, resets,
 //! the FIN, protocol switches, and how an [`Exchange`] keeps its two directions in step.
 
+mod common;
+
 use bytes::Bytes;
+use common::{request_head, response_head};
 use hopgate_protocol::{
-    BodyEvent, End, EndOfBody, Exchange, Frame, FrameType, Header, HttpVersion, Opening, Ping,
-    RequestHead, RequestSide, Reset, ResetCode, ResponseHead, ResponseSide, SideState, StreamError,
-    Upgrade,
+    BodyEvent, End, EndOfBody, Exchange, Frame, FrameType, Header, Opening, Ping, RequestSide,
+    Reset, ResetCode, ResponseSide, SideState, StreamError, Upgrade,
 };
-
-fn request(upgrade: bool) -> RequestHead {
-    let mut headers = vec![Header::new("host", "app.example.com")];
-    if upgrade {
-        headers.push(Header::new("upgrade", "websocket"));
-    }
-    RequestHead {
-        request_id: "r1".into(),
-        method: "GET".into(),
-        uri: "/".into(),
-        version: HttpVersion::Http11,
-        headers,
-    }
-}
-
-fn answer(status: u16) -> ResponseHead {
-    ResponseHead {
-        status,
-        headers: Vec::new(),
-    }
-}
 
 fn chunk(data: &'static [u8]) -> Frame {
     Frame::BodyChunk(Bytes::from_static(data))
@@ -45,7 +26,7 @@ fn reset() -> Frame {
 fn a_direction_is_head_chunks_end_then_fin() {
     let mut side = RequestSide::new();
     assert_eq!(side.state(), SideState::AwaitingHead);
-    assert_eq!(side.on_head(&request(false)), Ok(SideState::Body));
+    assert_eq!(side.on_head(&request_head(false)), Ok(SideState::Body));
     assert_eq!(side.on_frame(&chunk(b"a")), Ok(SideState::Body));
     assert_eq!(side.on_frame(&chunk(b"b")), Ok(SideState::Body));
     let trailers = Frame::EndOfBody(EndOfBody {
@@ -68,8 +49,8 @@ fn frames_out_of_order_are_refused_and_change_nothing() {
         })
     );
     assert_eq!(side.state(), SideState::AwaitingHead);
-    side.on_head(&request(false)).unwrap();
-    let second_head = side.on_head(&request(false));
+    side.on_head(&request_head(false)).unwrap();
+    let second_head = side.on_head(&request_head(false));
     assert!(matches!(
         second_head,
         Err(StreamError::Unexpected {
@@ -77,7 +58,7 @@ fn frames_out_of_order_are_refused_and_change_nothing() {
             ..
         })
     ));
-    let wrong_direction = side.on_frame(&Frame::ResponseHead(answer(200)));
+    let wrong_direction = side.on_frame(&Frame::ResponseHead(response_head(200)));
     assert!(matches!(
         wrong_direction,
         Err(StreamError::Unexpected {
@@ -118,7 +99,7 @@ fn a_fin_before_end_of_body_cuts_the_direction_off() {
             state: SideState::AwaitingHead
         })
     );
-    side.on_head(&request(false)).unwrap();
+    side.on_head(&request_head(false)).unwrap();
     side.on_data().unwrap();
     let cut = side.on_fin();
     assert_eq!(
@@ -138,7 +119,7 @@ fn a_reset_is_allowed_anywhere_before_the_fin_and_ends_the_direction() {
     let before_head = ResponseSide::new().on_reset();
     assert_eq!(before_head, Ok(SideState::Reset));
     let mut after_end = RequestSide::new();
-    after_end.on_head(&request(false)).unwrap();
+    after_end.on_head(&request_head(false)).unwrap();
     after_end.on_end().unwrap();
     assert_eq!(after_end.on_frame(&reset()), Ok(SideState::Reset));
     // The FIN may still close the stream; nothing else is accepted.
@@ -147,7 +128,7 @@ fn a_reset_is_allowed_anywhere_before_the_fin_and_ends_the_direction() {
         chunk(b"x"),
         end(),
         reset(),
-        Frame::RequestHead(request(false)),
+        Frame::RequestHead(request_head(false)),
     ] {
         let refused = after_end.on_frame(&frame);
         assert_eq!(
@@ -159,7 +140,7 @@ fn a_reset_is_allowed_anywhere_before_the_fin_and_ends_the_direction() {
         );
     }
     let mut finished = RequestSide::new();
-    finished.on_head(&request(false)).unwrap();
+    finished.on_head(&request_head(false)).unwrap();
     finished.on_end().unwrap();
     finished.on_fin().unwrap();
     assert!(matches!(
@@ -178,7 +159,7 @@ fn a_reset_is_allowed_anywhere_before_the_fin_and_ends_the_direction() {
 #[test]
 fn received_frames_come_back_typed() {
     let mut side = RequestSide::new();
-    let head = request(false);
+    let head = request_head(false);
     assert_eq!(
         side.receive_head(Frame::RequestHead(head.clone())),
         Ok(Opening::Head(head))
@@ -191,13 +172,13 @@ fn received_frames_come_back_typed() {
         side.receive_body(end()),
         Ok(BodyEvent::End(EndOfBody::default()))
     );
-    let mut early = ResponseSide::answering(&request(false));
+    let mut early = ResponseSide::answering(&request_head(false));
     assert!(matches!(early.receive_head(reset()), Ok(Opening::Reset(_))));
     // A head is not a body event, nor a body a head.
-    let mut fresh = ResponseSide::answering(&request(false));
+    let mut fresh = ResponseSide::answering(&request_head(false));
     assert!(
         fresh
-            .receive_body(Frame::ResponseHead(answer(200)))
+            .receive_body(Frame::ResponseHead(response_head(200)))
             .is_err()
     );
     assert!(fresh.receive_head(chunk(b"x")).is_err());
@@ -207,37 +188,37 @@ fn received_frames_come_back_typed() {
 #[test]
 fn an_answer_needs_its_request_and_a_final_status() {
     assert_eq!(
-        ResponseSide::new().on_head(&answer(200)),
+        ResponseSide::new().on_head(&response_head(200)),
         Err(StreamError::AnswerBeforeRequest)
     );
-    let plain = ResponseSide::answering(&request(false));
+    let plain = ResponseSide::answering(&request_head(false));
     for status in [0, 99, 100, 103, 199, 1000] {
         let mut side = plain;
         assert_eq!(
-            side.on_head(&answer(status)),
+            side.on_head(&response_head(status)),
             Err(StreamError::InvalidStatus { status }),
             "{status}"
         );
     }
     for status in [200, 204, 404, 502, 999] {
         let mut side = plain;
-        assert_eq!(side.on_head(&answer(status)), Ok(SideState::Body));
+        assert_eq!(side.on_head(&response_head(status)), Ok(SideState::Body));
     }
 }
 
 #[test]
 fn only_an_upgrade_request_may_be_answered_101() {
-    let mut plain = ResponseSide::answering(&request(false));
+    let mut plain = ResponseSide::answering(&request_head(false));
     assert_eq!(
-        plain.on_head(&answer(101)),
+        plain.on_head(&response_head(101)),
         Err(StreamError::SwitchNotAsked)
     );
-    let mut upgrade = ResponseSide::answering(&request(true));
+    let mut upgrade = ResponseSide::answering(&request_head(true));
     assert_eq!(upgrade.upgrade(), Upgrade::Asked);
-    assert_eq!(upgrade.on_head(&answer(101)), Ok(SideState::Pipe));
+    assert_eq!(upgrade.on_head(&response_head(101)), Ok(SideState::Pipe));
     assert_eq!(upgrade.upgrade(), Upgrade::Switched);
-    let mut declined = ResponseSide::answering(&request(true));
-    assert_eq!(declined.on_head(&answer(426)), Ok(SideState::Body));
+    let mut declined = ResponseSide::answering(&request_head(true));
+    assert_eq!(declined.on_head(&response_head(426)), Ok(SideState::Body));
     assert_eq!(declined.upgrade(), Upgrade::Declined);
 }
 
@@ -246,8 +227,8 @@ fn a_101_turns_both_directions_into_a_pipe() {
     for end_at in [End::Gateway, End::Agent] {
         let mut exchange = Exchange::new(end_at);
         let (request_frame, answer_frame) = (
-            Frame::RequestHead(request(true)),
-            Frame::ResponseHead(answer(101)),
+            Frame::RequestHead(request_head(true)),
+            Frame::ResponseHead(response_head(101)),
         );
         match end_at {
             End::Gateway => {
@@ -270,9 +251,11 @@ fn a_101_turns_both_directions_into_a_pipe() {
 #[test]
 fn a_declined_switch_is_an_ordinary_exchange() {
     let mut gateway = Exchange::new(End::Gateway);
-    gateway.send(&Frame::RequestHead(request(true))).unwrap();
+    gateway
+        .send(&Frame::RequestHead(request_head(true)))
+        .unwrap();
     assert_eq!(
-        gateway.receive(&Frame::ResponseHead(answer(400))),
+        gateway.receive(&Frame::ResponseHead(response_head(400))),
         Ok(SideState::Body)
     );
     assert_eq!(gateway.request().state(), SideState::Body);
@@ -282,8 +265,12 @@ fn a_declined_switch_is_an_ordinary_exchange() {
 #[test]
 fn a_reset_either_way_ends_both_directions() {
     let mut agent = Exchange::new(End::Agent);
-    agent.receive(&Frame::RequestHead(request(false))).unwrap();
-    agent.send(&Frame::ResponseHead(answer(200))).unwrap();
+    agent
+        .receive(&Frame::RequestHead(request_head(false)))
+        .unwrap();
+    agent
+        .send(&Frame::ResponseHead(response_head(200)))
+        .unwrap();
     agent.receive(&reset()).unwrap();
     assert!(agent.is_over());
     assert!(matches!(
@@ -294,7 +281,9 @@ fn a_reset_either_way_ends_both_directions() {
     assert_eq!(agent.send_fin(), Ok(SideState::Reset));
 
     let mut gateway = Exchange::new(End::Gateway);
-    gateway.send(&Frame::RequestHead(request(false))).unwrap();
+    gateway
+        .send(&Frame::RequestHead(request_head(false)))
+        .unwrap();
     gateway.receive(&reset()).unwrap();
     assert!(gateway.is_over());
     assert!(matches!(
@@ -303,7 +292,9 @@ fn a_reset_either_way_ends_both_directions() {
     ));
 
     let mut broken = Exchange::new(End::Gateway);
-    broken.send(&Frame::RequestHead(request(false))).unwrap();
+    broken
+        .send(&Frame::RequestHead(request_head(false)))
+        .unwrap();
     broken.abandon();
     assert!(broken.is_over());
 }
@@ -312,7 +303,7 @@ fn a_reset_either_way_ends_both_directions() {
 fn the_agent_cannot_answer_before_reading_the_request() {
     let mut agent = Exchange::new(End::Agent);
     assert_eq!(
-        agent.send(&Frame::ResponseHead(answer(200))),
+        agent.send(&Frame::ResponseHead(response_head(200))),
         Err(StreamError::AnswerBeforeRequest)
     );
     // But it may refuse the stream.
@@ -322,11 +313,11 @@ fn the_agent_cannot_answer_before_reading_the_request() {
 
 #[test]
 fn sides_driven_apart_are_kept_in_step_by_hand() {
-    let head = request(true);
+    let head = request_head(true);
     let mut request_side = RequestSide::new();
     request_side.on_head(&head).unwrap();
     let mut response_side = ResponseSide::answering(&head);
-    response_side.on_head(&answer(101)).unwrap();
+    response_side.on_head(&response_head(101)).unwrap();
     request_side.learn_upgrade(response_side.upgrade());
     assert_eq!(request_side.state(), SideState::Pipe);
     // What is learnt is not unlearnt.

@@ -3,12 +3,15 @@
 //! frames), must agree: whatever one end accepts sending, the other accepts receiving; a
 //! reset ends the exchange at both ends; nothing is accepted after the FIN or a reset.
 
+mod common;
+
 use std::collections::VecDeque;
 
 use bytes::Bytes;
+use common::{request_head, response_head};
 use hopgate_protocol::{
-    End, EndOfBody, Exchange, Frame, Header, HttpVersion, Ping, RequestHead, RequestSide, Reset,
-    ResetCode, ResponseHead, SideState, StreamError,
+    End, EndOfBody, Exchange, Frame, Header, Ping, RequestSide, Reset, ResetCode, ResponseHead,
+    SideState, StreamError,
 };
 use proptest::prelude::*;
 
@@ -63,27 +66,10 @@ fn arb_status() -> impl Strategy<Value = u16> {
     prop::sample::select(&[100, 101, 101, 101, 200, 204, 404, 502, 1000][..])
 }
 
-fn request_head(upgrade: bool) -> RequestHead {
-    let mut headers = vec![Header::new("host", "app.example.com")];
-    if upgrade {
-        headers.push(Header::new("upgrade", "websocket"));
-    }
-    RequestHead {
-        request_id: "r1".into(),
-        method: "GET".into(),
-        uri: "/".into(),
-        version: HttpVersion::Http11,
-        headers,
-    }
-}
-
 fn arb_frame() -> impl Strategy<Value = Frame> {
     prop_oneof![
         any::<bool>().prop_map(|upgrade| Frame::RequestHead(request_head(upgrade))),
-        arb_status().prop_map(|status| Frame::ResponseHead(ResponseHead {
-            status,
-            headers: Vec::new()
-        })),
+        arb_status().prop_map(|status| Frame::ResponseHead(response_head(status))),
         arb_data().prop_map(Frame::BodyChunk),
         prop::collection::vec(arb_header(), 0..3)
             .prop_map(|trailers| Frame::EndOfBody(EndOfBody { trailers })),

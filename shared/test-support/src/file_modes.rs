@@ -1,6 +1,52 @@
-//! File modes of a state directory, for tests that a service keeps its secrets private.
+//! File modes of a state directory, for tests that a service keeps its secrets private,
+//! and a file a planted symbolic link points to, which the service must never write.
 
-use std::{fs, os::unix::fs::PermissionsExt, path::Path};
+use std::{
+    fs,
+    os::unix::fs::{PermissionsExt, symlink},
+    path::{Path, PathBuf},
+};
+
+use crate::TempDir;
+
+/// A `0644` file outside the state directory, the target of links planted in it.
+pub struct LinkTarget {
+    _dir: TempDir,
+    path: PathBuf,
+}
+
+const UNTOUCHED: &[u8] = b"not for the service to write";
+
+impl LinkTarget {
+    pub fn new() -> Self {
+        let dir = TempDir::new("link-target");
+        let path = dir.0.join("victim");
+        fs::write(&path, UNTOUCHED).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        Self { _dir: dir, path }
+    }
+
+    /// Makes `dir/name` a symbolic link to this file.
+    pub fn plant(&self, dir: &Path, name: &str) {
+        symlink(&self.path, dir.join(name)).unwrap();
+    }
+
+    /// Asserts the file's content and mode are as they were.
+    pub fn assert_untouched(&self) {
+        assert_eq!(
+            fs::read(&self.path).unwrap(),
+            UNTOUCHED,
+            "the service wrote through a planted link"
+        );
+        assert_eq!(mode_of(&self.path), 0o644, "the link's target was changed");
+    }
+}
+
+impl Default for LinkTarget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The permission bits of `path` (not following a final symbolic link).
 pub fn mode_of(path: &Path) -> u32 {

@@ -27,6 +27,17 @@ impl ProcStats {
     }
 }
 
+/// The peak resident memory (`VmHWM`) of `pid` so far, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("process {pid} is gone: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmHWM line")
+}
+
 /// How many file descriptors `pid` has open.
 pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -45,7 +56,7 @@ pub fn is_alive(pid: u32) -> bool {
 }
 
 /// Polls until `pid` has at most `limit` descriptors open, for up to `within`; the last
-/// count seen.
+/// count seen (the caller asserts on it, with its own message).
 pub async fn wait_for_fds_at_most(pid: u32, limit: usize, within: Duration) -> usize {
     let deadline = tokio::time::Instant::now() + within;
     loop {

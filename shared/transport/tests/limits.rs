@@ -74,6 +74,7 @@ async fn a_slow_reader_stalls_the_writer_within_the_window() {
     });
     let (_server_send, mut server_recv) = server_side.accept_stream().await.unwrap();
     // Nobody reads: the writer must stop near the stream window, not buffer without end.
+    // A stall is the absence of progress over a while: the pauses are the point.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stalled_at = *progress.borrow();
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -23,7 +23,8 @@ fn write_until_blocked(mut send: SendStream) -> tokio::sync::watch::Receiver<u64
     progress
 }
 
-/// Waits until `progress` stops moving; returns where it stopped.
+/// Waits until `progress` stops moving (no progress for 300 ms: a stall has no other
+/// sign); returns where it stopped.
 async fn stalled(progress: &tokio::sync::watch::Receiver<u64>) -> u64 {
     let mut last = *progress.borrow();
     loop {

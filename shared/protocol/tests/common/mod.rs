@@ -1,4 +1,7 @@
-//! Sample frames shared by the integration tests: one per frame type.
+//! Fixtures shared by the integration tests: a sample frame of every type, and the heads
+//! of one plain or upgrading request and its answer.
+
+#![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{
@@ -80,6 +83,29 @@ pub(crate) fn sample_frames() -> Vec<(&'static str, Frame)> {
             }),
         ),
     ]
+}
+
+/// A GET of `/` for `app.example.com`, asking to switch to WebSocket if `upgrade`.
+pub(crate) fn request_head(upgrade: bool) -> RequestHead {
+    let mut headers = vec![Header::new("host", "app.example.com")];
+    if upgrade {
+        headers.push(Header::new("upgrade", "websocket"));
+    }
+    RequestHead {
+        request_id: "r1".into(),
+        method: "GET".into(),
+        uri: "/".into(),
+        version: HttpVersion::Http11,
+        headers,
+    }
+}
+
+/// An answer with `status` and no headers.
+pub(crate) fn response_head(status: u16) -> ResponseHead {
+    ResponseHead {
+        status,
+        headers: Vec::new(),
+    }
 }
 
 /// `frame` encoded with default limits.

@@ -1,6 +1,7 @@
 //! Garbage datagrams: random bytes and truncated DTLS records (every content type, epoch-0
 //! handshakes cut short of a whole ClientHello), from several source ports, and a count of
-//! what came back.
+//! what came back; and a well-formed ClientHello record ([`client_hello`]) for tests that
+//! knock on a DTLS port themselves.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -71,6 +72,7 @@ impl UdpGarbage {
                 drain(&sockets, &mut report.replies);
             }
         }
+        // Answers to garbage have no end marker: listening for a while is the point.
         tokio::time::sleep(self.listen).await;
         drain(&sockets, &mut report.replies);
         report
@@ -115,5 +117,25 @@ fn datagram(rng: &mut StdRng) -> Vec<u8> {
     let start = record.len();
     record.resize(start + body, 0);
     rng.fill(&mut record[start..]);
+    record
+}
+
+/// A well-formed DTLS 1.2 ClientHello record (one cipher suite, no session id) with
+/// `random` and `cookie` (empty: the first flight of a handshake).
+pub fn client_hello(random: [u8; 32], cookie: &[u8]) -> Vec<u8> {
+    let mut body = vec![0xfe, 0xfd];
+    body.extend_from_slice(&random);
+    body.push(0); // no session id
+    body.push(u8::try_from(cookie.len()).expect("a cookie of at most 255 bytes"));
+    body.extend_from_slice(cookie);
+    body.extend_from_slice(&[0, 2, 0xc0, 0x2b, 1, 0]); // one suite, null compression
+    let len = u32::try_from(body.len()).unwrap().to_be_bytes();
+    let mut record = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0];
+    record.extend_from_slice(&u16::try_from(12 + body.len()).unwrap().to_be_bytes());
+    record.push(1);
+    record.extend_from_slice(&len[1..]);
+    record.extend_from_slice(&[0, 0, 0, 0, 0]);
+    record.extend_from_slice(&len[1..]);
+    record.extend_from_slice(&body);
     record
 }

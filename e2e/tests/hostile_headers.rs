@@ -2,11 +2,9 @@
 //! service; the service sees the visitor's TCP address there (as in `X-Forwarded-For`'s
 //! last entry), computed by the pod the visitor reached even when another pod serves it.
 
-mod common;
-
 use std::{net::IpAddr, time::Duration};
 
-use common::{two_pods::TwoPods, *};
+use hopgate_e2e::{two_pods::TwoPods, *};
 
 const DOMAIN: &str = "shop.gw.hopgate.test";
 /// The visitor's own loopback address (the pods relay to each other from 127.0.0.1).

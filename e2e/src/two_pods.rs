@@ -4,12 +4,9 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use super::{
-    DataPlane, TempDir,
-    control_plane::ControlPlane,
-    local::{Agent, start_local_service},
-    within,
-};
+use hopgate_test_support::{TempDir, poll_until};
+
+use crate::{Agent, ControlPlane, DataPlane, start_local_service};
 
 pub struct TwoPods {
     /// Holds the domain's session.
@@ -41,9 +38,9 @@ impl TwoPods {
         let local = start_local_service("127.0.0.1:0".parse().unwrap());
         let agent = Agent::start_with_key(&a, domain, local, key);
         agent.wait_connected(Duration::from_secs(10));
-        within(
-            Duration::from_secs(10),
+        poll_until(
             "pod-b learns where the agent is",
+            Duration::from_secs(10),
             || async { b.status_of(domain, "/status/204").await == 204 },
         )
         .await;

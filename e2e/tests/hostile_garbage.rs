@@ -6,11 +6,9 @@
 //! agent) is served within 1 s throughout, and afterwards the pod is alive, its memory did
 //! not balloon and its descriptors are back near where they were.
 
-mod common;
-
 use std::{sync::Arc, time::Duration};
 
-use common::{control_plane::ControlPlane, local::*, *};
+use hopgate_e2e::*;
 use hopgate_test_support::{
     Prober, ProcStats,
     garbage::{

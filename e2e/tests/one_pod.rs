@@ -1,21 +1,28 @@
-//! The whole path with real processes: visitor (reqwest) → data-plane → DTLS → the real
-//! agent → a local service, and back.
+//! One pod and the real agent, the whole path with real processes: visitor (reqwest) →
+//! data-plane → DTLS → the real agent → a local service, and back.
 
-mod common;
+use std::time::{Duration, Instant};
 
-use std::{
-    process::Command,
-    time::{Duration, Instant},
-};
-
-use common::{local::*, *};
 use futures_util::StreamExt;
+use hopgate_e2e::*;
+use hopgate_test_support::ClosedPort;
 use sha2::{Digest, Sha256};
 
 const DOMAIN: &str = "app.hopgate.test";
 
 fn url(dp: &DataPlane, path: &str) -> String {
     format!("https://{DOMAIN}:{}{path}", dp.https.port())
+}
+
+/// Waits until a `/slow` request has reached the local service at `local`: it is in
+/// flight through the pod and the agent.
+async fn slow_in_flight(local: std::net::SocketAddr) {
+    poll_until(
+        "a /slow request in flight",
+        Duration::from_secs(10),
+        || async { slow_requests_started(local) >= 1 },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +154,7 @@ async fn a_gigabyte_each_way_streams_with_bounded_memory() {
         hex::encode(expect.finalize())
     );
 
-    let (dp_rss, agent_rss) = (peak_rss_mib(dp.pid()), agent.peak_rss_mib());
+    let (dp_rss, agent_rss) = (dp.peak_rss_mib(), agent.peak_rss_mib());
     assert!(dp_rss < 64.0, "data-plane peaked at {dp_rss:.1} MiB");
     assert!(agent_rss < 64.0, "agent peaked at {agent_rss:.1} MiB");
 }
@@ -166,7 +173,7 @@ async fn killed_agent_gives_502_fast_restart_serves_and_target_outage_is_reporte
         let url = url(&dp, "/slow");
         async move { visitor.get(url).send().await.map(|r| r.status()) }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    slow_in_flight(local).await;
     agent.kill();
     let killed = Instant::now();
     let status = pending.await.unwrap().unwrap();
@@ -176,16 +183,15 @@ async fn killed_agent_gives_502_fast_restart_serves_and_target_outage_is_reporte
         "502 after {:?}",
         killed.elapsed()
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while dp.metric("hopgate_agent_sessions").await != 0
-        || dp.metric("hopgate_requests_in_flight").await != 0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "actors left behind after the agent died"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll_until(
+        "no session or request left after the agent died",
+        Duration::from_secs(10),
+        || async {
+            dp.metric("hopgate_agent_sessions").await == 0
+                && dp.metric("hopgate_requests_in_flight").await == 0
+        },
+    )
+    .await;
 
     // Restarted: serving again within 2 s of its start.
     let restarted = Instant::now();
@@ -201,13 +207,10 @@ async fn killed_agent_gives_502_fast_restart_serves_and_target_outage_is_reporte
 
     // The local service goes away: a clear 502; a service back on the same port: served
     // again with no agent restart.
-    let down_target: std::net::SocketAddr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap()
-    };
-    let agent2_domain = DOMAIN;
+    let down = ClosedPort::new();
+    let down_target = down.addr();
     drop(agent);
-    let agent = Agent::start(&dp, agent2_domain, down_target);
+    let agent = Agent::start(&dp, DOMAIN, down_target);
     agent.wait_connected(Duration::from_secs(10));
     let response = visitor
         .get(url(&dp, "/echo"))
@@ -221,8 +224,8 @@ async fn killed_agent_gives_502_fast_restart_serves_and_target_outage_is_reporte
         body.contains(&down_target.to_string()),
         "the page should say what was unreachable: {body}"
     );
-    start_local_service(down_target);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Listening from here on: the agent's next connection is accepted.
+    serve_local(down.open());
     let response = visitor.get(url(&dp, "/echo")).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
@@ -237,34 +240,25 @@ async fn a_second_agent_takes_the_domain_and_the_first_stops_instead_of_flapping
     second.wait_connected(Duration::from_secs(10));
 
     // The first agent is told it was replaced and exits, saying why.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(status) = first.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the replaced agent kept running");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = first.exited_within(Duration::from_secs(5)).await;
+    let status = status.expect("the replaced agent kept running");
     assert_eq!(status.code(), Some(1));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let said = first.output.lock().unwrap().join("\n");
-    assert!(said.contains("another agent connected"), "{said}");
+    first
+        .output
+        .wait_for_async("why it stopped", Duration::from_secs(5), |line| {
+            line.contains("another agent connected")
+        })
+        .await;
 
     // The second keeps the domain: still connected and serving a while later (a flapping
-    // pair would have reconnected by now).
+    // pair would have reconnected by now). Nothing to wait for: the time is the point.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(second.child.try_wait().unwrap().is_none());
     let response = dp.visitor(&[DOMAIN]).get(url(&dp, "/echo")).send().await;
     assert_eq!(response.unwrap().status(), 200);
     assert_eq!(dp.metric("hopgate_agent_sessions").await, 1);
-    let connects = second
-        .output
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.starts_with("connected"))
-        .count();
-    assert_eq!(connects, 1, "{:?}", second.output.lock().unwrap());
+    let connects = second.output.count(|l| l.starts_with("connected"));
+    assert_eq!(connects, 1, "{}", second.said());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,6 +267,8 @@ async fn sigterm_drains_the_request_in_flight_tells_the_agent_and_exits() {
     let local = start_local_service("127.0.0.1:0".parse().unwrap());
     let agent = Agent::start(&dp, DOMAIN, local);
     agent.wait_connected(Duration::from_secs(10));
+    // A go-away within a second of connecting is retried with backoff (so a gateway that
+    // keeps saying it is not hammered): the session must have been up longer than that.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let visitor = dp.visitor(&[DOMAIN]);
 
@@ -286,32 +282,23 @@ async fn sigterm_drains_the_request_in_flight_tells_the_agent_and_exits() {
             response.text().await.map(|body| (status, body))
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    slow_in_flight(local).await;
     let sent = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-TERM", &dp.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    dp.terminate();
 
     // At once: not ready any more, and the agent is told to go away (it tries again and
     // is refused while this pod drains).
-    let mut ready = 200;
-    for _ in 0..50 {
-        ready = reqwest::get(format!("http://{}/readyz", dp.metrics))
-            .await
-            .map_or(0, |r| r.status().as_u16());
-        if ready == 503 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(ready, 503);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !agent.said().contains("gateway is going away") {
-        assert!(Instant::now() < deadline, "no go-away: {}", agent.said());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let readyz = format!("http://{}/readyz", dp.metrics);
+    poll_until("/readyz says 503", Duration::from_secs(1), || async {
+        reqwest::get(&readyz).await.is_ok_and(|r| r.status() == 503)
+    })
+    .await;
+    agent
+        .output
+        .wait_for_async("go-away", Duration::from_secs(5), |line| {
+            line.contains("gateway is going away")
+        })
+        .await;
 
     // The request in flight completes; then the pod exits cleanly, well before the
     // drain deadline.

@@ -3,11 +3,9 @@
 //! table stream and the cross-pod path are HTTPS (the relay verified against its CA under
 //! a fixed server name, since relay URLs are IP addresses) and plain HTTP is refused.
 
-mod common;
-
 use std::{sync::Arc, time::Duration};
 
-use common::{control_plane::ControlPlane, local::*, pki::Pki, two_pods::TwoPods, *};
+use hopgate_e2e::{pki::Pki, two_pods::TwoPods, *};
 
 const DOMAIN: &str = "shop.gw.hopgate.test";
 

@@ -2,16 +2,14 @@
 //! data-plane (HTTPS, HTTP/1.1 upgrade) → DTLS → the real agent → a local WebSocket
 //! server, and back.
 
-mod common;
-
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use common::{control_plane::ControlPlane, local::*, *};
 use futures_util::{SinkExt, StreamExt};
+use hopgate_e2e::*;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsConnector, client::TlsStream};
 use tokio_tungstenite::{
@@ -131,15 +129,12 @@ async fn websocket_messages_go_both_ways_and_close_cleanly() {
     assert!(headers.contains(&format!("host: {DOMAIN}")), "{headers}");
 
     // The request actor is gone once both sides closed.
-    let mut in_flight = u64::MAX;
-    for _ in 0..50 {
-        in_flight = dp.metric("hopgate_requests_in_flight").await;
-        if in_flight == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(in_flight, 0);
+    poll_until(
+        "no request left in flight",
+        Duration::from_secs(5),
+        || async { dp.metric("hopgate_requests_in_flight").await == 0 },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,6 +183,7 @@ async fn a_websocket_stays_open_ten_minutes_idle_kept_alive_by_pings() {
     let started = tokio::time::Instant::now();
     let mut round = 0u32;
     while started.elapsed() < idle {
+        // Idle is the point: nothing is sent but the pings.
         tokio::time::sleep(Duration::from_secs(30).min(idle)).await;
         round += 1;
         let payload = round.to_be_bytes().to_vec();
@@ -218,16 +214,13 @@ async fn a_websocket_is_relayed_to_the_pod_holding_the_agents_session() {
     let agent = Agent::start_with_key(&a, domain, echo, &key);
     agent.wait_connected(Duration::from_secs(10));
     // The visitor reaches pod B; the agent is on pod A (B answers 502 until it knows).
-    let started = std::time::Instant::now();
-    let mut ws = loop {
-        match visit_host(&b, domain, "/chat").await {
-            Ok(ws) => break ws,
-            Err(err) => {
-                assert!(started.elapsed() < Duration::from_secs(5), "{err}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    // Pod B relays once the agent's session is in its table.
+    let mut ws = hopgate_test_support::poll_for(
+        "pod B relays the WebSocket",
+        Duration::from_secs(5),
+        || async { visit_host(&b, domain, "/chat").await.ok() },
+    )
+    .await;
     expect_echo(&mut ws, Message::text("hello across pods")).await;
     expect_echo(&mut ws, Message::binary(vec![7u8; 3 << 20])).await;
     for i in 0..50 {

@@ -5,11 +5,9 @@
 //! run. Also: one request is followed by its `request_id` through the pod's and the
 //! agent's JSON logs.
 
-mod common;
-
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use common::{control_plane::ControlPlane, local::*, *};
+use hopgate_e2e::*;
 
 const DOMAIN: &str = "metrics.gw.hopgate.test";
 /// Successful GETs the script makes.
@@ -171,9 +169,8 @@ async fn every_process_exposes_what_the_run_did() {
 async fn agent_metrics_count_local_failures_and_readyz_follows_the_session() {
     let dp = DataPlane::start(&["fail.gw.hopgate.test"], &[]);
     // Nothing listens on the target: every request is a local-target error.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = closed.local_addr().unwrap();
-    drop(closed);
+    let closed = hopgate_test_support::ClosedPort::new();
+    let target = closed.addr();
     let mut agent = Agent::start_with_metrics(&dp, "fail.gw.hopgate.test", target, KEY);
     agent.wait_connected(Duration::from_secs(10));
     let addr = agent.metrics_addr(Duration::from_secs(5));
@@ -211,7 +208,7 @@ async fn agent_metrics_count_local_failures_and_readyz_follows_the_session() {
         .map(str::to_owned)
         .unwrap_or_else(|| panic!("no failed request in the pod's logs: {}", dp.logs()));
     let request_id = field(&pod_line, "request_id").expect("the pod logs the request id");
-    let agent_logs = agent.logs.lock().unwrap().join("\n");
+    let agent_logs = agent.logs.text();
     let agent_line = agent_logs
         .lines()
         .find(|l| l.contains(&format!("\"request_id\":\"{request_id}\"")))
@@ -226,18 +223,13 @@ async fn agent_metrics_count_local_failures_and_readyz_follows_the_session() {
     // The pod goes away: the agent's session is gone, so it isn't ready.
     let mut dp = dp;
     dp.kill();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
-        if ready.status() == 503 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "agent still ready without a session"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let readyz = format!("http://{addr}/readyz");
+    poll_until(
+        "the agent is not ready without a session",
+        Duration::from_secs(20),
+        || async { reqwest::get(&readyz).await.unwrap().status() == 503 },
+    )
+    .await;
     let text = scrape(addr).await;
     let down = "hopgate_agent_connected{domain=\"fail.gw.hopgate.test\"}";
     assert_eq!(value(&text, down), 0.0);

@@ -4,11 +4,10 @@
 //! HTTP/1.1 service as one line. Real data-plane and agent processes, and a real local
 //! service (Python's http.server, `services/head_echo.py`).
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{head_service::HeadService, local::Agent, raw_visitor, *};
+use hopgate_e2e::{head_service::HeadService, raw_visitor, *};
 
 const DOMAIN: &str = "app.hopgate.test";
 
@@ -230,7 +229,7 @@ async fn a_flood_of_tiny_fields_is_bounded_by_size() {
         .count();
     assert_eq!(echoed, 3000);
 
-    let rss_before = local::peak_rss_mib(dp.pid());
+    let rss_before = dp.peak_rss_mib();
     // About 115 KiB: within what HTTP/1.1's parser reads (128 KiB).
     let flood = (0..13_000)
         .map(|i| (format!("x{i:x}"), String::new()))
@@ -242,7 +241,7 @@ async fn a_flood_of_tiny_fields_is_bounded_by_size() {
         assert!(answer.contains("larger than this gateway carries"));
     }
     let took = started.elapsed();
-    let grew = local::peak_rss_mib(dp.pid()) - rss_before;
+    let grew = dp.peak_rss_mib() - rss_before;
     println!("20 heads of 13,000 fields: {took:?}, peak RSS +{grew:.1} MiB");
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert!(grew < 64.0, "peak RSS grew {grew:.1} MiB");

@@ -4,11 +4,9 @@
 //! certificates by SNI — checked with curl against Pebble's root, over HTTP/1.1 and
 //! HTTP/2 — while the agent verifies the gateway's DTLS certificate against that root.
 
-mod common;
-
 use std::{process::Command, time::Duration};
 
-use common::{control_plane::ControlPlane, local::*, *};
+use hopgate_e2e::*;
 use hopgate_test_support::Pebble;
 
 const GATEWAY: &str = "gw.hopgate.test";

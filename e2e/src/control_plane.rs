@@ -2,22 +2,22 @@
 //! port 0) and its admin API, for tests of the table push end to end.
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::Arc,
     time::Duration,
 };
 
+use hopgate_test_support::{LineLog, TempDir, field, hop_command, workspace_binary};
 use serde_json::{Value, json};
-
-use super::{TempDir, field, workspace_binary};
 
 pub const ADMIN_KEY: &str = "admin-key-for-tests-0123456789abcdef";
 pub const INTERNAL_TOKEN: &str = "internal-token-for-tests-0123456789";
 
 pub struct ControlPlane {
     child: Child,
+    /// Its JSON log lines.
+    pub log: LineLog,
     pub admin: SocketAddr,
     pub internal: SocketAddr,
     pub metrics: SocketAddr,
@@ -41,8 +41,7 @@ impl ControlPlane {
     }
 
     fn launch(state: Arc<TempDir>, env: &[(String, String)]) -> Self {
-        let mut child = Command::new(workspace_binary("hopgate-control-plane"))
-            .env_remove("HOP_DB_DSN")
+        let mut child = hop_command(workspace_binary("hopgate-control-plane"))
             .env("HOP_SERVER_STATE_DIR", &state.0)
             .env("HOP_ADMIN_LISTEN", "127.0.0.1:0")
             .env("HOP_INTERNAL_LISTEN", "127.0.0.1:0")
@@ -51,31 +50,20 @@ impl ControlPlane {
             .env("HOP_INTERNAL_TOKEN", INTERNAL_TOKEN)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
+            .expect("starting hopgate-control-plane");
+        let log = LineLog::of_child(&mut child, "control-plane");
+        let line = log.wait_for("`listening` line", Duration::from_secs(60), |line| {
+            line.contains("\"msg\":\"listening\"")
         });
-        let line = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .expect("control-plane didn't start");
-            if line.contains("\"msg\":\"listening\"") {
-                break line;
-            }
-        };
         let addr = |name| field(&line, name).unwrap().parse().unwrap();
         Self {
             admin: addr("admin"),
             internal: addr("internal"),
             metrics: addr("metrics"),
             child,
+            log,
             state,
         }
     }

@@ -3,10 +3,7 @@
 //! the agent's session is relayed to the pod with it; a pod told to stop (SIGTERM) under
 //! load loses no visitor request while its agent moves to the other pod.
 
-mod common;
-
 use std::{
-    process::Command,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -14,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{control_plane::ControlPlane, forwarder::Forwarder, local::*, two_pods::TwoPods, *};
+use hopgate_e2e::{forwarder::Forwarder, two_pods::TwoPods, *};
 use sha2::{Digest, Sha256};
 
 const DOMAIN: &str = "shop.gw.hopgate.test";
@@ -219,9 +216,9 @@ async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     )
     .await
     .unwrap();
-    within(
-        Duration::from_secs(5),
+    poll_until(
         "pod-b tries the dead pod first, then goes on",
+        Duration::from_secs(5),
         || async {
             let status = b.status_of(DOMAIN, "/status/204").await;
             assert_eq!(status, 204, "{}", b.logs());
@@ -278,7 +275,7 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
     let local = start_local_service("127.0.0.1:0".parse().unwrap());
     let agent = Agent::start_via(&a, service.addr, DOMAIN, local, &key);
     agent.wait_connected(Duration::from_secs(10));
-    within(Duration::from_secs(5), "pod-b relays to pod-a", || async {
+    poll_until("pod-b relays to pod-a", Duration::from_secs(5), || async {
         b.status_of(DOMAIN, "/status/204").await == 204
     })
     .await;
@@ -303,6 +300,7 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
                 {
                     service.set_target(pods[other]);
                 }
+                // kube-proxy's polling interval.
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -357,12 +355,13 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
         }));
     }
 
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    poll_until(
+        "load reaches both pods",
+        Duration::from_secs(20),
+        || async { ok[0].load(Ordering::SeqCst) > 10 && ok[1].load(Ordering::SeqCst) > 10 },
+    )
+    .await;
     let before = [ok[0].load(Ordering::SeqCst), ok[1].load(Ordering::SeqCst)];
-    assert!(
-        before[0] > 10 && before[1] > 10,
-        "load reaches both pods: {before:?}"
-    );
     // A slow request (10 s) is in flight on pod A when it is told to stop: it must finish
     // on the old session even after the agent has moved.
     let slow = tokio::spawn({
@@ -374,18 +373,19 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
             response.text().await.map(|body| (status, body))
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &a.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    poll_until(
+        "the slow request in flight",
+        Duration::from_secs(10),
+        || async { slow_requests_started(local) >= 1 },
+    )
+    .await;
+    a.terminate();
     let sigterm = Instant::now();
 
     // The agent moves to pod B (its new flow goes there once A is not ready).
-    within(
-        Duration::from_secs(10),
+    poll_until(
         "the admin API shows the agent on pod-b only",
+        Duration::from_secs(10),
         || async { pods_of(&cp, DOMAIN).await == "[\"pod-b\"]" },
     )
     .await;
@@ -393,8 +393,14 @@ async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
         let status = a.wait_exit(Duration::from_secs(25));
         (status, a.logs(), Instant::now())
     });
-    // Load goes on for a while after the move.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Load goes on after the move: pod B serves plenty more.
+    let moved = ok[1].load(Ordering::SeqCst);
+    poll_until(
+        "load goes on after the move",
+        Duration::from_secs(20),
+        || async { ok[1].load(Ordering::SeqCst) > moved + 50 },
+    )
+    .await;
     stop.store(true, Ordering::SeqCst);
     for worker in load {
         worker.await.unwrap();

@@ -1,29 +1,22 @@
 //! The table push end to end with real processes: the control-plane's admin API → its
 //! table stream → data-plane pods → the real agent → a local service.
 
-mod common;
-
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use common::{control_plane::ControlPlane, local::*, *};
+use hopgate_e2e::*;
 
-/// Polls `check` every 10 ms until it holds; how long that took.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+/// Polls `check` until it holds; how long that took.
+async fn within<F, Fut>(limit: Duration, what: &str, check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    poll_until(what, limit, check).await;
+    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,10 @@
 //! `--host-header`: a local service that refuses Hosts it doesn't know (as Vite and
 //! Jupyter do) behind the real data-plane and agent processes.
 
-mod common;
 
 use std::time::Duration;
 
-use common::{head_service::HeadService, local::Agent, *};
+use hopgate_e2e::{head_service::HeadService, *};
 
 const DOMAIN: &str = "app.hopgate.test";
 

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::TempDir;
+use hopgate_test_support::TempDir;
 
 pub struct Pki {
     pub dir: TempDir,
@@ -32,6 +32,12 @@ const NEW_P256_KEY: [&str; 6] = [
     "-nodes",
     "-keyout",
 ];
+
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Pki {
     /// A new CA (see [`Pki::ca`]).

@@ -4,8 +4,6 @@
 //! comes from 127.0.0.1; a well-behaved visitor from 127.0.0.2 (another client IP, so the
 //! per-IP caps don't touch it) must be served throughout, each time on a new connection.
 
-mod common;
-
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{
@@ -15,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{local::*, *};
+use hopgate_e2e::*;
 use hopgate_test_support::{Prober, ProcStats, is_alive, wait_for_fds_at_most};
 use rustls_pki_types::ServerName;
 use tokio::{
@@ -120,6 +118,7 @@ async fn thousands_of_silent_connections_do_not_delay_another_visitor() {
                 if let Ok(tcp) = tcp_from(ATTACKER, https).await {
                     held.push(tcp);
                 }
+                // Paced, so the pod sees a steady stream rather than one burst.
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             while !stop.load(Ordering::Relaxed) {
@@ -128,6 +127,8 @@ async fn thousands_of_silent_connections_do_not_delay_another_visitor() {
             held.len()
         }));
     }
+    // The attack lasts past the pod's TLS handshake timeout while the visitor probes: the
+    // time is the point.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let probes = probes.stop().await;
     stop.store(true, Ordering::Relaxed);
@@ -215,6 +216,7 @@ async fn connections_over_the_per_ip_cap_are_closed_at_once() {
     assert_eq!(rejected(&dp, "connections_per_ip").await, 2);
     // Another address is served meanwhile.
     let probes = visitor(&dp);
+    // A few probes' worth of time.
     tokio::time::sleep(Duration::from_millis(500)).await;
     probes
         .stop()
@@ -395,7 +397,8 @@ async fn one_http2_connection_gets_no_more_streams_than_the_cap() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The refused streams' neighbours stay open while another visitor is served.
+    // The refused streams' neighbours stay open while another visitor is served (for a
+    // while: the time is the point).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let during = ProcStats::of(dp.pid());
     probes
@@ -444,6 +447,7 @@ async fn a_rapid_reset_flood_ends_with_goaway_while_another_visitor_is_served() 
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), watcher).await;
+    // The visitor goes on probing a little after the flood.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let probes = probes.stop().await;
     println!(

@@ -6,14 +6,12 @@
 //! agent is on pod A, the visitor on pod B: every such request is a 400 and the host the
 //! target names never sees a connection.
 
-mod common;
-
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use common::{raw_visitor, two_pods::TwoPods};
+use hopgate_e2e::{raw_visitor, two_pods::TwoPods};
 use tokio::io::AsyncReadExt;
 
 const DOMAIN: &str = "shop.gw.hopgate.test";
@@ -91,7 +89,8 @@ async fn request_targets_that_name_a_host_are_refused_and_reach_nobody() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(pods.b.status_of(DOMAIN, "/status/204").await, 204);
 
-    // Give a connection that might be on its way a moment to arrive.
+    // Give a connection that might be on its way a moment to arrive (nothing marks its
+    // absence).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         stand_in.received(),

@@ -1,0 +1,43 @@
+//! `hopgate-e2e`: HopGate's three binaries run together as real processes, the way an
+//! operator runs them, and the harness that starts them. Every binary is built by the
+//! workspace's own test build before it runs
+//! ([`hopgate_test_support::workspace_binary`]), so a test never runs a stale one.
+//!
+//! The tests in `tests/` are those that need two or more of the binaries (a pod and the
+//! agent, a pod and the control-plane, two pods); tests of one binary live with its crate,
+//! and the data-plane's run its library in-process where the process isn't the point.
+//!
+//! # Layout
+//! - [`data_plane`]: a pod as a process ([`DataPlane`]), or run by the caller's own means
+//!   (the data-plane's tests run its library in-process behind the same handle), and
+//!   what a visitor asks of it.
+//! - [`control_plane`]: the control-plane on its embedded SQLite, and its admin API.
+//! - [`agent`]: the real agent in front of a local service.
+//! - [`local_service`]: that local service (echo, bytes, statuses, a slow answer).
+//! - [`fake_agent`]: a stand-in agent built from the shared crates, for scripted sessions.
+//! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods.
+//! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
+//! - [`pki`]: a throw-away CA for the pods' internal TLS.
+
+pub mod agent;
+pub mod control_plane;
+pub mod data_plane;
+pub mod fake_agent;
+pub mod forwarder;
+pub mod head_service;
+pub mod local_service;
+pub mod pki;
+pub mod raw_visitor;
+pub mod two_pods;
+
+pub use agent::Agent;
+pub use control_plane::ControlPlane;
+pub use data_plane::{DataPlane, Runner, Stop};
+pub use fake_agent::{FakeAgent, fake_agent, fake_agent_with, serve};
+pub use hopgate_test_support::{LineLog, TempDir, field, poll_until};
+pub use local_service::{pattern, serve_local, slow_requests_started, start_local_service};
+
+/// The API key of every domain a debug pod serves from `HOP_DEV_DOMAINS`.
+pub const KEY: &str = "test-key-0123456789abcdef0123456789";
+/// The pods' relay token (`HOP_RELAY_TOKEN`), which the control-plane never sees.
+pub const RELAY_TOKEN: &str = "relay-token-for-tests-0123456789abcdef";

@@ -1,0 +1,118 @@
+//! The developer's local service behind the agent: an actix-web server on its own thread.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc, LazyLock, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+/// Each running service's count of `/slow` requests begun, by address.
+static SLOW_STARTED: LazyLock<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>> =
+    LazyLock::new(Mutex::default);
+
+/// Serves: `/echo` (any method: method, query, body length and SHA-256 in headers),
+/// `/bytes/{n}` (n bytes of a pattern, streamed), `/status/{code}`, `/slow` (10 s, counted:
+/// [`slow_requests_started`]).
+pub fn start_local_service(addr: SocketAddr) -> SocketAddr {
+    serve_local(std::net::TcpListener::bind(addr).unwrap())
+}
+
+/// [`start_local_service`] on a listener the test already holds (a port that was closed
+/// until now: [`hopgate_test_support::ClosedPort::open`]).
+pub fn serve_local(listener: std::net::TcpListener) -> SocketAddr {
+    let bound = listener.local_addr().unwrap();
+    let slow_started = web::Data::new(AtomicUsize::new(0));
+    SLOW_STARTED
+        .lock()
+        .unwrap()
+        .insert(bound, slow_started.clone().into_inner());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(slow_started.clone())
+                    .route("/echo", web::to(echo))
+                    .route("/bytes/{n}", web::to(bytes))
+                    .route("/status/{code}", web::to(status))
+                    .route("/slow", web::get().to(slow))
+            })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        });
+    });
+    bound
+}
+
+async fn echo(req: HttpRequest, mut body: web::Payload) -> HttpResponse {
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        len += chunk.len() as u64;
+        hasher.update(&chunk);
+    }
+    let seen: Vec<String> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| format!("{}: {}", n, v.to_str().unwrap_or("?")))
+        .collect();
+    HttpResponse::Ok()
+        .insert_header(("x-method", req.method().as_str()))
+        .insert_header(("x-query", req.query_string()))
+        .insert_header(("x-body-len", len.to_string()))
+        .insert_header(("x-body-sha256", hex::encode(hasher.finalize())))
+        .append_header(("set-cookie", "a=1"))
+        .append_header(("set-cookie", "b=2"))
+        .body(seen.join("\n"))
+}
+
+/// The byte at offset `i` of every `/bytes/{n}` body.
+pub fn pattern(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+async fn bytes(path: web::Path<u64>) -> HttpResponse {
+    let total = path.into_inner();
+    let stream = futures_util::stream::unfold(0u64, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        let n = (total - sent).min(64 * 1024);
+        let chunk: Vec<u8> = (sent..sent + n).map(pattern).collect();
+        Some((Ok::<_, std::io::Error>(bytes::Bytes::from(chunk)), sent + n))
+    });
+    HttpResponse::Ok().no_chunking(total).streaming(stream)
+}
+
+async fn status(path: web::Path<u16>) -> HttpResponse {
+    HttpResponse::build(actix_web::http::StatusCode::from_u16(path.into_inner()).unwrap()).finish()
+}
+
+/// How many `/slow` requests the service at `addr` has begun to answer: a request in
+/// flight through the whole path once this counts it.
+pub fn slow_requests_started(addr: SocketAddr) -> usize {
+    SLOW_STARTED
+        .lock()
+        .unwrap()
+        .get(&addr)
+        .map_or(0, |started| started.load(Ordering::SeqCst))
+}
+
+async fn slow(started: web::Data<AtomicUsize>) -> HttpResponse {
+    started.fetch_add(1, Ordering::SeqCst);
+    // A slow service is the point: requests in flight while something else happens.
+    actix_web::rt::time::sleep(Duration::from_secs(10)).await;
+    HttpResponse::Ok().body("finally")
+}
