@@ -34,7 +34,12 @@ impl Agent {
     }
 
     /// [`Agent::start`] with more flags (`--host-header rewrite`).
-    pub fn start_with_args(dp: &DataPlane, domain: &str, target: SocketAddr, args: &[&str]) -> Self {
+    pub fn start_with_args(
+        dp: &DataPlane,
+        domain: &str,
+        target: SocketAddr,
+        args: &[&str],
+    ) -> Self {
         let fingerprint = pinned(dp);
         let mut all = vec!["--fingerprint", &fingerprint, "--debug"];
         all.extend_from_slice(args);

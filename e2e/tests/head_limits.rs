@@ -4,7 +4,6 @@
 //! HTTP/1.1 service as one line. Real data-plane and agent processes, and a real local
 //! service (Python's http.server, `services/head_echo.py`).
 
-
 use std::time::{Duration, Instant};
 
 use hopgate_e2e::{head_service::HeadService, raw_visitor, *};

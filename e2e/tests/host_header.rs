@@ -1,7 +1,6 @@
 //! `--host-header`: a local service that refuses Hosts it doesn't know (as Vite and
 //! Jupyter do) behind the real data-plane and agent processes.
 
-
 use std::time::Duration;
 
 use hopgate_e2e::{head_service::HeadService, *};
