@@ -76,6 +76,14 @@ async fn scenario(db: &Database) {
     );
     let (status, body) = api.post_raw(REGISTER, huge).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Postgres can't store NUL: a memo with a control character is refused, not a 500.
+    for memo in ["a\u{0}b", "line\nbreak", "\u{85}"] {
+        let (status, body) = api
+            .post(REGISTER, json!({"domain": "c.example.com", "memo": memo}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{memo:?}: {body}");
+        assert!(error_of(&body).contains("control characters"), "{body}");
+    }
 
     // Wrong or missing bearer → 401.
     for key in ["wrong-key-0123456789abcdef", INTERNAL_TOKEN, ""] {

@@ -19,6 +19,22 @@ use crate::{domain_name, store::DomainRow};
 /// The longest memo accepted.
 pub(crate) const MAX_MEMO: usize = 1024;
 
+/// A memo is a line of text: at most [`MAX_MEMO`] characters, none of them a control
+/// character (the OpenAPI document's pattern says the same; Postgres can't store NUL).
+fn check_memo(memo: &str) -> Result<(), ApiError> {
+    if memo.chars().count() > MAX_MEMO {
+        return Err(ApiError::bad_request(format!(
+            "memo is longer than {MAX_MEMO} characters"
+        )));
+    }
+    if memo.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "memo may not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
@@ -116,11 +132,7 @@ pub(crate) async fn register(
     let body = body.into_inner();
     let domain = domain(&body.domain)?;
     let memo = body.memo.unwrap_or_default();
-    if memo.chars().count() > MAX_MEMO {
-        return Err(ApiError::bad_request(format!(
-            "memo is longer than {MAX_MEMO} characters"
-        )));
-    }
+    check_memo(&memo)?;
     let key = state.domains.register(&domain, &memo).await?;
     state.acme.registered(&domain);
     Ok(HttpResponse::Created().json(KeyResponse {
