@@ -1,5 +1,7 @@
 //! A bad configuration stops the agent at once with status 2 and a message naming the field.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! TOML with every API key masked; precedence file < environment < flags; a bad address in
 //! the environment exits 2 naming the variable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use hopgate_test_support::TempDir;
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/config/two_tunnels.toml");

@@ -3,6 +3,8 @@
 //! them: the real agent refuses each with a Reset that says why, and neither the local
 //! service nor the host the target names sees a connection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

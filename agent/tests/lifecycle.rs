@@ -1,5 +1,7 @@
 //! The agent's life: refused keys, reconnection, go-away, pings, shutdown, several tunnels.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{sync::Arc, time::Duration};

@@ -1,6 +1,8 @@
 //! When the local service fails, the gateway gets a Reset that says how, and the agent
 //! carries on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! Bodies of any size stream through the agent in bounded memory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Requests through the real agent: heads and headers as sent, bodies streamed both ways,
 //! many requests at once on one session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

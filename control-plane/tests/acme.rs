@@ -4,6 +4,8 @@
 //! and the certificates that reach the table verify against Pebble's root. Failures and
 //! renewal are in `acme_retry.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

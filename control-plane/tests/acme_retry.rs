@@ -2,6 +2,8 @@
 //! answered is reported with Pebble's reason and retried with backoff, other domains are
 //! unaffected; a short renewal window replaces the certificate without a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

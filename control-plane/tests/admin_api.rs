@@ -2,6 +2,8 @@
 //! embedded default) and on Postgres; the IP allowlist; the OpenAPI document; wrong keys
 //! that never reach the write path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

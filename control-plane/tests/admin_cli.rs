@@ -4,6 +4,8 @@
 //! their exit codes and `SOURCE: reason` lines: a wrong key, an unknown domain, an invalid
 //! name, a key file others can read, the API down.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{fs, os::unix::fs::PermissionsExt};

@@ -4,6 +4,8 @@
 //! (statuses, bodies, valid data accepted, invalid data refused, undeclared methods, auth),
 //! and must find nothing. Also: methods a route doesn't declare get 405 with `Allow`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{path::Path, process::Command};

@@ -1,6 +1,8 @@
 //! Bad settings: the process refuses to start with exit code 2 and a message naming the
 //! variable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{ADMIN_KEY, INTERNAL_TOKEN, command};

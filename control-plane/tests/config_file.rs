@@ -2,6 +2,8 @@
 //! with exit code 2 naming the key), `--print-config` with every secret masked, a missing
 //! admin key, and the precedence defaults < file < environment < flags.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{ADMIN_KEY, INTERNAL_TOKEN};

@@ -1,6 +1,8 @@
 //! The database going away under a running control-plane (Postgres: connections refused
 //! and existing ones terminated), and an unreachable database at start.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -6,6 +6,8 @@
 //! afterwards the process is alive, its memory did not balloon, its descriptors are back
 //! near where they were, and a pod still gets its table.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

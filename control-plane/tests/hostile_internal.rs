@@ -4,6 +4,8 @@
 //! relay URL from the report's TCP source address, so neither moves a visitor's traffic.
 //! Distinct loopback addresses (127.0.0.2, 127.0.0.3) stand for distinct pods.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{net::IpAddr, time::Duration};

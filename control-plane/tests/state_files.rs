@@ -3,6 +3,8 @@
 //! journal files (`-wal`, `-shm`, `-journal`) `0600`, whatever the umask, and files an older version left open
 //! are tightened at start.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{ControlPlane, Database};

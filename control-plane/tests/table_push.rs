@@ -1,5 +1,7 @@
 //! The table push end to end: `hopgate-table-client`'s `Subscriber` against a real control-plane.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{

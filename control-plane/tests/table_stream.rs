@@ -1,6 +1,8 @@
 //! The internal listener at the HTTP level: frames of the table stream (resume, heartbeats,
 //! bad parameters) and the pods' session reports.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -3,6 +3,8 @@
 //! The data-plane runs in the test's process (`common::in_process`): a process boundary
 //! isn't the point here.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{

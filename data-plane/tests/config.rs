@@ -2,6 +2,8 @@
 //! with exit code 2 and a line naming where the value came from; `--print-config` prints
 //! the effective settings with the internal token masked; the layers' precedence.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use hopgate_test_support::{LineLog, exit_within, unused_port, wait_until};

@@ -5,6 +5,8 @@
 //! the answer is cut off. Either way the reason is counted, the session and the pod stay
 //! up, and a request on another stream of the same session is answered as usual.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{sync::Arc, time::Duration};

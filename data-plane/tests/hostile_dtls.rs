@@ -6,6 +6,8 @@
 //! The pod is a process: what the transport logs through `tracing` (a session forgotten
 //! because its "peer restarted") reaches only the binary's log.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{

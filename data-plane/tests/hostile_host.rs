@@ -6,6 +6,8 @@
 //! is a 421, and port 80 redirects only the gateway's own names. (The 421 needs tenants
 //! from the control-plane's table: `e2e/tests/hostile_host.rs`.) The pod runs in-process.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -3,6 +3,8 @@
 //! must cost the attacker's own requests (a fast 503, a 408), never another tenant's or
 //! another client's, and never leave a visitor hanging.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{

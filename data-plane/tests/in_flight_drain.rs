@@ -4,6 +4,8 @@
 //! stand-in agent sees its stream reset, and behind the real agent the local service sees
 //! its request aborted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{

@@ -5,6 +5,8 @@
 //!
 //! A real process: the binary's own logging set-up is the point.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{net::UdpSocket, time::Duration};

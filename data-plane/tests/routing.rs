@@ -1,6 +1,8 @@
 //! The data-plane as visitors and agents see it: real HTTPS and DTLS sockets, the pod
 //! run in-process (`common::in_process`) with a stand-in agent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 //! through. A debug pod (in-process) here; a pod subscribed to a control-plane on SQLite (whose
 //! state directory is checked too) in `e2e/tests/state_files.rs`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Answers stream through unbuffered, and a visitor leaving cleans up at once. The pod
 //! runs in-process with a stand-in agent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

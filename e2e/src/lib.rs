@@ -19,6 +19,9 @@
 //! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
 //! - [`pki`]: a throw-away CA for the pods' internal TLS.
 
+// A crate for tests only: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod agent;
 pub mod control_plane;
 pub mod data_plane;

@@ -4,6 +4,8 @@
 //! certificates by SNI — checked with curl against Pebble's root, over HTTP/1.1 and
 //! HTTP/2 — while the agent verifies the gateway's DTLS certificate against that root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{process::Command, time::Duration};
 
 use hopgate_e2e::*;

@@ -1,6 +1,8 @@
 //! The table push end to end with real processes: the control-plane's admin API → its
 //! table stream → data-plane pods → the real agent → a local service.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},

@@ -3,6 +3,8 @@
 //! the agent's session is relayed to the pod with it; a pod told to stop (SIGTERM) under
 //! load loses no visitor request while its agent moves to the other pod.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::{
         Arc, Mutex,

@@ -4,6 +4,8 @@
 //! HTTP/1.1 service as one line. Real data-plane and agent processes, and a real local
 //! service (Python's http.server, `services/head_echo.py`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use hopgate_e2e::{head_service::HeadService, raw_visitor, *};

@@ -1,6 +1,8 @@
 //! `--host-header`: a local service that refuses Hosts it doesn't know (as Vite and
 //! Jupyter do) behind the real data-plane and agent processes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use hopgate_e2e::{head_service::HeadService, *};

@@ -4,6 +4,8 @@
 //! comes from 127.0.0.1; a well-behaved visitor from 127.0.0.2 (another client IP, so the
 //! per-IP caps don't touch it) must be served throughout, each time on a new connection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     net::{IpAddr, SocketAddr},
     sync::{

@@ -1,6 +1,8 @@
 //! A burst of fake ClientHellos from one address must not keep a real agent out of its
 //! pod: the hellos are answered statelessly, and the agent's handshake gets through.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     net::{Ipv4Addr, SocketAddr},
     time::{Duration, Instant},

@@ -6,6 +6,8 @@
 //! agent) is served within 1 s throughout, and afterwards the pod is alive, its memory did
 //! not balloon and its descriptors are back near where they were.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{sync::Arc, time::Duration};
 
 use hopgate_e2e::*;

@@ -2,6 +2,8 @@
 //! service; the service sees the visitor's TCP address there (as in `X-Forwarded-For`'s
 //! last entry), computed by the pod the visitor reached even when another pod serves it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{net::IpAddr, time::Duration};
 
 use hopgate_e2e::{two_pods::TwoPods, *};

@@ -6,6 +6,8 @@
 //! agent is on pod A, the visitor on pod B: every such request is a 400 and the host the
 //! target names never sees a connection.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::{Arc, Mutex},
     time::Duration,

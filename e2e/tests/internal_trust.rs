@@ -3,6 +3,8 @@
 //! table stream and the cross-pod path are HTTPS (the relay verified against its CA under
 //! a fixed server name, since relay URLs are IP addresses) and plain HTTP is refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{sync::Arc, time::Duration};
 
 use hopgate_e2e::{pki::Pki, two_pods::TwoPods, *};

@@ -5,6 +5,8 @@
 //! run. Also: one request is followed by its `request_id` through the pod's and the
 //! agent's JSON logs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use hopgate_e2e::*;

@@ -1,6 +1,8 @@
 //! One pod and the real agent, the whole path with real processes: visitor (reqwest) →
 //! data-plane → DTLS → the real agent → a local service, and back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;

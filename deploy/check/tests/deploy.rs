@@ -4,6 +4,8 @@
 //! Failures say which file and which object is wrong, so a broken manifest can be fixed
 //! from the message alone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     io::ErrorKind,

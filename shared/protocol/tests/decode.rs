@@ -1,5 +1,7 @@
 //! Decoder behaviour on incomplete, concatenated and invalid input, and encoder limits.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::{BufMut, Bytes, BytesMut};

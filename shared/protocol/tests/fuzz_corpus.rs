@@ -11,6 +11,8 @@
 //! Regenerate after a wire-format change with
 //! `cargo test -p hopgate-protocol --test fuzz_corpus -- --ignored`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
 //! Property tests: every frame type survives encode-then-decode unchanged, consuming
 //! exactly its own bytes; and no input makes the decoder panic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{
     DEFAULT_MAX_BODY_CHUNK, Decoder, Encoder, EndOfBody, FRAME_HEADER_LEN, Frame, GoAway,

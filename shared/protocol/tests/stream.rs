@@ -1,6 +1,8 @@
 //! The rules of a request stream, one example each: the order within a direction, resets,
 //! the FIN, protocol switches, and how an [`Exchange`] keeps its two directions in step.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use bytes::Bytes;

@@ -3,6 +3,8 @@
 //! frames), must agree: whatever one end accepts sending, the other accepts receiving; a
 //! reset ends the exchange at both ends; nothing is accepted after the FIN or a reset.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::VecDeque;

@@ -17,6 +17,9 @@
 //!   ([`garbage`]), a well-behaved client timed while an attack runs ([`Prober`]), and a
 //!   process's memory and descriptors from `/proc` ([`ProcStats`], [`peak_rss_kib`]).
 
+// A crate for tests only: a panic is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod file_modes;
 pub mod garbage;
 mod line_log;

@@ -1,5 +1,7 @@
 //! Bad input gets a clear error, the offending session is dropped, and nobody else notices.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{sync::Arc, time::Duration};

@@ -1,6 +1,8 @@
 //! A peer that dies without a word is noticed within the idle timeout, and a peer restarted
 //! on the same address and port gets a clean session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::{

@@ -1,5 +1,7 @@
 //! Explicit limits hold: datagram size, and back-pressure from a slow reader.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Before the gateway trusts a session (its hello accepted), the peer may open one stream
 //! and have a small window of bytes in flight; afterwards the configured limits apply.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Many sessions on one server socket, and nothing left behind when they are gone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! Many concurrent streams on one session, clean and through a lossy link.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

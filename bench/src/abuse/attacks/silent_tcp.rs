@@ -65,6 +65,6 @@ async fn hold(https: SocketAddr, stop: &Stop, connects: &AtomicUsize, open: &Ato
 
 async fn connect_from_second_loopback(https: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
-    socket.bind("127.0.0.2:0".parse().expect("an address"))?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 2], 0)))?;
     socket.connect(https).await
 }
