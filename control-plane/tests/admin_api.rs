@@ -31,6 +31,7 @@ fn error_of(body: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error in {body}"))
 }
 
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn scenario(db: &Database) {
     let cp = ControlPlane::start(db, &[]);
     let api = cp.api();

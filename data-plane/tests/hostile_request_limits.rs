@@ -183,6 +183,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
     // Scaled down: a.test's agent takes 16 streams at once; the caps sit below that.
     let dp = DataPlane::in_process(

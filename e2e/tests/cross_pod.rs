@@ -57,6 +57,7 @@ async fn relay_get(dp: &DataPlane, host: &str, token: Option<&str>) -> (u16, Str
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn a_visitor_on_the_other_pod_is_relayed_to_the_agents_session() {
     let cp = ControlPlane::start();
     let key = cp.register(DOMAIN).await;
@@ -259,6 +260,7 @@ impl Ready {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn sigterm_under_load_fails_no_request_and_the_agent_moves_first() {
     let cp = ControlPlane::start();
     let key = cp.register(DOMAIN).await;

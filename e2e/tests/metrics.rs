@@ -43,6 +43,7 @@ fn has_family(text: &str, name: &str, kind: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn every_process_exposes_what_the_run_did() {
     let cp = ControlPlane::start();
     let dp = DataPlane::subscribed(&cp, "pod-metrics", Arc::new(TempDir::new("dp")));

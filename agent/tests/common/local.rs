@@ -158,6 +158,7 @@ fn query(uri: &http::Uri, key: &str) -> Option<u64> {
     })
 }
 
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn handle(state: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let seen = Seen {
         method: req.method().to_string(),

@@ -291,6 +291,7 @@ fn check_secrets(m: &Manifests) {
     }
 }
 
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 fn check_overlay(m: &Manifests) {
     let overlay = &m.overlay;
     let kinds: BTreeSet<&str> = m
@@ -693,6 +694,7 @@ fn compose_env<'a>(service: &'a Value, name: &str, var: &str) -> &'a str {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 fn compose_file_wires_services_ports_and_health_checks() {
     let text = read("deploy/compose/docker-compose.yml");
     let docs = yaml_documents(&text, "docker-compose.yml");
