@@ -47,23 +47,6 @@ fn dtls_barrier(dtls: SocketAddr) {
         .expect("the pod answers a ClientHello");
 }
 
-fn visitor(dp: &DataPlane) -> reqwest::Client {
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&dp.cert_pem).unwrap())
-        .resolve(DOMAIN, dp.https)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-}
-
-async fn status(visitor: &reqwest::Client, dp: &DataPlane) -> u16 {
-    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
-    match visitor.get(url).send().await {
-        Ok(response) => response.status().as_u16(),
-        Err(_) => 0,
-    }
-}
-
 /// `hopgate_rejected_total{reason}`.
 async fn rejected(dp: &DataPlane, reason: &str) -> u64 {
     dp.metric(&format!("hopgate_rejected_total{{reason=\"{reason}\"}}"))
@@ -125,8 +108,8 @@ async fn a_client_hello_spoofed_with_an_agents_address_does_not_end_its_session(
     let agent_addr = socket.local_addr().unwrap();
     let (session, _control) = agent_from(&dp, socket).await;
     serve(session.clone(), |_, _| (200, vec![], b"hi".to_vec()));
-    let visitor = visitor(&dp);
-    assert_eq!(status(&visitor, &dp).await, 200);
+    let visitor = dp.visitor_giving_up_after(&[DOMAIN], Duration::from_secs(5));
+    assert_eq!(dp.try_status(&visitor, DOMAIN, "/echo").await, 200);
 
     for n in 0..3 {
         send_spoofed(agent_addr, dp.dtls, &fake_client_hello(n));
@@ -141,7 +124,7 @@ async fn a_client_hello_spoofed_with_an_agents_address_does_not_end_its_session(
         "the session ended: {:?}",
         session.close_reason()
     );
-    assert_eq!(status(&visitor, &dp).await, 200);
+    assert_eq!(dp.try_status(&visitor, DOMAIN, "/echo").await, 200);
     assert!(!dp.logs().contains("peer restarted"), "{}", dp.logs());
 }
 

@@ -278,9 +278,14 @@ impl DataPlane {
     /// A visitor's client that resolves `domains` to this data-plane and trusts its
     /// certificate.
     pub fn visitor(&self, domains: &[&str]) -> reqwest::Client {
+        self.visitor_giving_up_after(domains, Duration::from_secs(30))
+    }
+
+    /// [`DataPlane::visitor`] that gives up on a request after `timeout`.
+    pub fn visitor_giving_up_after(&self, domains: &[&str], timeout: Duration) -> reqwest::Client {
         let mut builder = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&self.cert_pem).unwrap())
-            .timeout(Duration::from_secs(30));
+            .timeout(timeout);
         for domain in domains {
             builder = builder.resolve(domain, self.https);
         }
@@ -308,6 +313,15 @@ impl DataPlane {
             .unwrap()
             .status()
             .as_u16()
+    }
+
+    /// The status `visitor` gets for a GET of `path` on `domain`; 0 when the request fails.
+    pub async fn try_status(&self, visitor: &reqwest::Client, domain: &str, path: &str) -> u16 {
+        let url = format!("https://{domain}:{}{path}", self.https.port());
+        match visitor.get(url).send().await {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        }
     }
 
     /// The value of the sample `name` (labels included) on the pod's `/metrics`.

@@ -43,30 +43,12 @@ fn burst(
     })
 }
 
-/// A visitor that gives up on a request after 5 s.
-fn visitor(dp: &DataPlane) -> reqwest::Client {
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&dp.cert_pem).unwrap())
-        .resolve(DOMAIN, dp.https)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap()
-}
-
-async fn status(visitor: &reqwest::Client, dp: &DataPlane) -> u16 {
-    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
-    match visitor.get(url).send().await {
-        Ok(response) => response.status().as_u16(),
-        Err(_) => 0,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_fake_client_hellos_does_not_keep_a_real_agent_out() {
     let dp = DataPlane::start(&[DOMAIN], &[]);
     dp.wait_ready(Duration::from_secs(10)).await;
     let service = start_local_service("127.0.0.1:0".parse().unwrap());
-    let visitor = visitor(&dp);
+    let visitor = dp.visitor_giving_up_after(&[DOMAIN], Duration::from_secs(5));
 
     let (halfway_tx, halfway) = tokio::sync::oneshot::channel();
     let attack = burst(dp.dtls, halfway_tx);
@@ -76,7 +58,7 @@ async fn a_burst_of_fake_client_hellos_does_not_keep_a_real_agent_out() {
     poll_until(
         "the agent gets in and serves",
         Duration::from_secs(15),
-        || async { status(&visitor, &dp).await == 200 },
+        || async { dp.try_status(&visitor, DOMAIN, "/echo").await == 200 },
     )
     .await;
     let served = started.elapsed();
