@@ -35,6 +35,14 @@ struct State {
 }
 
 impl State {
+    /// The first line at index `from` or later that satisfies `want`, and its index.
+    fn first_from(&self, from: usize, want: impl Fn(&str) -> bool) -> Option<(usize, String)> {
+        let mut lines = self.lines.iter().enumerate().skip(from);
+        lines
+            .find(|(_, line)| want(line))
+            .map(|(index, line)| (index, line.clone()))
+    }
+
     fn ended(&self) -> bool {
         self.followed > 0 && self.open == 0
     }
@@ -127,9 +135,8 @@ impl LineLog {
         let deadline = Instant::now() + within;
         let mut state = self.lock();
         loop {
-            let mut found = state.lines.iter().enumerate().skip(from);
-            if let Some((index, line)) = found.find(|(_, line)| want(line)) {
-                return (index, line.clone());
+            if let Some(found) = state.first_from(from, &want) {
+                return found;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if state.ended() || left.is_zero() {
@@ -172,9 +179,8 @@ impl LineLog {
             changed.as_mut().enable();
             {
                 let state = self.lock();
-                let mut found = state.lines.iter().enumerate().skip(from);
-                if let Some((index, line)) = found.find(|(_, line)| want(line)) {
-                    return (index, line.clone());
+                if let Some(found) = state.first_from(from, &want) {
+                    return found;
                 }
                 if state.ended() {
                     drop(state);
