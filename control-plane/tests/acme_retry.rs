@@ -99,7 +99,13 @@ async fn unregistering_cancels_the_order() {
     let s = setup(&db, &[]).await;
     let api = s.cp.api();
     api.register("gone.hopgate.test").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Unregister while the name's order is under way.
+    s.cp.log
+        .wait_for_async("its order to start", Duration::from_secs(30), |l| {
+            field(l, "msg").as_deref() == Some("ACME order started")
+                && field(l, "domain").as_deref() == Some("gone.hopgate.test")
+        })
+        .await;
     let (status, body) = api
         .post(
             "/api/v1/admin/domains/unregister",
