@@ -12,8 +12,9 @@
 //! it waits [`SETTLE`] (for the placement to reach the other pods), then exits. A pod that
 //! is the last one of its deployment therefore waits out the drain deadline.
 //!
-//! The waits are woken by each change of what they wait for (the count of requests in
-//! flight, [`InFlight`], and the routing table's placements), never by a timer.
+//! The waits are woken by what they wait for (the last request in flight going,
+//! [`InFlight::emptied`], and each change of the routing table's placements), never by a
+//! timer.
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -122,18 +123,17 @@ struct Left {
 impl Settle<'_> {
     /// Resolves once nothing is left, or with what is left at `deadline`.
     async fn until(&self, deadline: Instant) -> Result<(), Left> {
-        let mut requests = self.in_flight.watch();
         let mut placements = self.routing.placements();
         loop {
             placements.borrow_and_update();
-            requests.borrow_and_update();
             let left = self.left();
             if left.requests == 0 && left.agents == 0 {
                 return Ok(());
             }
-            // Both senders live as long as the drain: a change or the deadline ends this.
+            // The placements' sender lives as long as the drain: the last request going, a
+            // placement change or the deadline ends this.
             tokio::select! {
-                _ = requests.changed() => {}
+                () = self.in_flight.emptied(), if left.requests > 0 => {}
                 _ = placements.changed(), if self.cross_pod => {}
                 () = tokio::time::sleep_until(deadline) => return Err(left),
             }

@@ -1,50 +1,65 @@
 //! The requests in flight on this pod, counted in one place: every request carried through
 //! an agent's session here (its request actor) and every request relayed to another pod
 //! holds an [`InFlightGuard`] for as long as its answer is being sent. `/metrics` reads the
-//! count; the drain waits for it to reach zero ([`InFlight::watch`]), woken by each change
-//! rather than polling.
+//! count; the drain waits for it to reach zero ([`InFlight::emptied`]), woken by the last
+//! guard going rather than polling. Entering and leaving is one atomic add each: every
+//! request pays it.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// The count of requests in flight.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct InFlight {
-    count: watch::Sender<usize>,
+    count: AtomicUsize,
+    /// Told each time the count comes down to zero.
+    emptied: Notify,
 }
 
 impl InFlight {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            count: watch::Sender::new(0),
-        })
+        Arc::new(Self::default())
     }
 
-    /// Counts one more request until the guard is dropped.
+    /// Counts a request in until the guard is dropped.
     pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
-        self.count.send_modify(|count| *count += 1);
+        self.count.fetch_add(1, Ordering::AcqRel);
         InFlightGuard(self.clone())
     }
 
     /// How many requests are in flight now.
     pub(crate) fn count(&self) -> usize {
-        *self.count.borrow()
+        self.count.load(Ordering::Acquire)
     }
 
-    /// The count, to wait on its changes (`changed()`, `wait_for()`) beside other events.
-    pub(crate) fn watch(&self) -> watch::Receiver<usize> {
-        self.count.subscribe()
+    /// Resolves once no request is in flight (at once if none is).
+    pub(crate) async fn emptied(&self) {
+        loop {
+            let told = self.emptied.notified();
+            tokio::pin!(told);
+            // Registered before the count is read: a last guard going in between is seen.
+            told.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            told.await;
+        }
     }
 }
 
-/// One request in flight; dropping it ends the request's count.
+/// A request's place in the count.
 #[derive(Debug)]
 pub(crate) struct InFlightGuard(Arc<InFlight>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        self.0.count.send_modify(|count| *count -= 1);
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.emptied.notify_waiters();
+        }
     }
 }
 
@@ -70,9 +85,9 @@ mod tests {
     async fn a_watcher_is_woken_by_the_last_guard_going_and_not_before() {
         let in_flight = InFlight::new();
         let guards = vec![in_flight.enter(), in_flight.enter()];
-        let mut count = in_flight.watch();
+        let watcher = in_flight.clone();
         let waiting = tokio::spawn(async move {
-            let _ = count.wait_for(|count| *count == 0).await;
+            watcher.emptied().await;
             tokio::time::Instant::now()
         });
         tokio::time::sleep(Duration::from_secs(30)).await;

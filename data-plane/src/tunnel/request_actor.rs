@@ -12,13 +12,14 @@
 //! - [`AnswerDeadline`]: no answer's head within the response timeout (504).
 //! - the visitor's body (`upload`): `VisitorChunk`, `VisitorBodyEnded`,
 //!   `VisitorBodyFailed`, `BodyStalled` (no progress for `body_timeout`: 408 or a reset).
-//! - the handler's side (`request_answer`): `AwaitAnswer` for the head, then
-//!   `NextAnswerChunk` for each piece of the body, read from the stream only when asked.
+//! - the handler's side (`request_answer`): the answer's head goes to the handler on a
+//!   oneshot, its body through a channel of one piece that the actor fills as the
+//!   handler empties it (no message per answer frame).
 //! - [`Cancel`]: the handler let go (the visitor went away, or the answer was sent): what
 //!   is left of the stream is reset both ways with `STREAM_CANCELLED`.
 //!
 //! Both directions are bounded: one visitor chunk at a time is queued on the stream and
-//! acknowledged once written; one answer frame at a time is read, when the handler asks.
+//! acknowledged once written; one answer frame at a time is read ahead of the handler.
 //! A frame from the agent that the stream's rules refuse ends the request as a
 //! [`ProxyError::Violation`] (502), counted in `hopgate_stream_resets_total`.
 
@@ -39,9 +40,9 @@ use slog::{Logger, info};
 use crate::{
     ops::{in_flight::InFlightGuard, metrics::Metrics},
     tunnel::{
-        request_answer::ReadDown,
+        request_answer::{AnswerOut, ReadDown},
         request_error::ProxyError,
-        request_phase::{AnswerSlot, Phase},
+        request_phase::Phase,
         request_stream::RequestStream,
         upload,
     },
@@ -74,18 +75,17 @@ pub(crate) struct RequestLimits {
 
 pub(crate) struct RequestActor {
     pub(super) phase: Phase,
-    pub(super) answer: AnswerSlot,
+    /// Where the answer goes to the handler.
+    pub(super) out: AnswerOut,
     pub(super) has_body: bool,
     pub(super) limits: RequestLimits,
-    /// The handler has read from the answer's body: a visitor leaving now is counted.
-    pub(super) streaming: bool,
     pub(super) metrics: Arc<Metrics>,
     pub(super) log: Logger,
     _in_flight: InFlightGuard,
 }
 
 impl RequestActor {
-    pub(super) fn new(request: Request) -> Self {
+    pub(super) fn new(request: Request, out: AnswerOut) -> Self {
         let Request {
             head,
             payload,
@@ -102,10 +102,9 @@ impl RequestActor {
                 payload,
                 session,
             },
-            answer: AnswerSlot::Empty,
+            out,
             has_body,
             limits,
-            streaming: false,
             metrics,
             log,
             _in_flight: in_flight,
@@ -130,25 +129,22 @@ impl RequestActor {
         self.phase = Phase::Failed;
     }
 
-    /// Hands the answer's head (or why none came) to the handler, now or when it asks.
+    /// Hands the answer's head (or why none came) to the handler, once.
     pub(super) fn deliver(
         &mut self,
         answer: Result<ResponseHead, ProxyError>,
         ctx: &mut Context<Self>,
     ) {
+        let Some(waiter) = self.out.head.take() else {
+            return;
+        };
         let failed = answer.is_err();
-        match std::mem::replace(&mut self.answer, AnswerSlot::Given) {
-            AnswerSlot::Awaited(waiter) => {
-                if waiter.send(answer).is_err() {
-                    // The handler went away meanwhile.
-                    self.abandon();
-                    ctx.stop();
-                } else if failed {
-                    ctx.stop();
-                }
-            }
-            AnswerSlot::Empty => self.answer = AnswerSlot::Known(answer),
-            AnswerSlot::Known(_) | AnswerSlot::Given => {}
+        if waiter.send(answer).is_err() {
+            // The handler went away meanwhile.
+            self.abandon();
+            ctx.stop();
+        } else if failed {
+            ctx.stop();
         }
     }
 
@@ -262,19 +258,22 @@ impl Handler<AnswerDeadline> for RequestActor {
 /// request), and the actor stops.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Cancel;
+pub(crate) struct Cancel {
+    /// The handler had asked for the answer's body.
+    pub(crate) body_asked: bool,
+}
 
 impl Handler<Cancel> for RequestActor {
     type Result = ();
 
-    fn handle(&mut self, _: Cancel, ctx: &mut Self::Context) {
+    fn handle(&mut self, Cancel { body_asked }: Cancel, ctx: &mut Self::Context) {
         let asked = matches!(self.phase, Phase::Asked { .. });
         if let Some(stream) = self.phase.stream() {
             let uploading = !stream.request_done();
             if uploading || !stream.answer_done() {
                 stream.cancel();
                 // Not counted: an answer let go unread (a HEAD, 204 or 304 needs no body).
-                if uploading || asked || self.streaming {
+                if uploading || asked || body_asked {
                     self.metrics.reset("visitor_gone");
                     info!(self.log, "visitor went away: request stream reset");
                 }

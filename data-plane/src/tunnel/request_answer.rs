@@ -1,8 +1,9 @@
-//! The handler's side of a request actor: [`RequestHandle`] starts the actor, asks for the
-//! answer's head ([`AwaitAnswer`]) and then for its body piece by piece
-//! ([`NextAnswerChunk`]); the actor reads the agent's frames only when asked, so a slow
-//! visitor slows the agent (through the stream's flow control) and nothing piles up.
-//! Dropping the handle sends [`Cancel`].
+//! The handler's side of a request actor: [`RequestHandle`] starts the actor, waits for the
+//! answer's head on a oneshot the actor was given at its start, then takes the answer's
+//! body from a channel of one piece that the actor fills ([`PumpDown`]): the actor reads
+//! the agent's next frame only when the last piece was taken, so a slow visitor slows the
+//! agent (through the stream's flow control) and nothing piles up. No message crosses the
+//! actor's mailbox per answer frame. Dropping the handle sends [`Cancel`].
 
 use std::{
     io,
@@ -12,95 +13,89 @@ use std::{
 
 use actix::prelude::*;
 use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_util::StreamExt;
 use hopgate_protocol::{FrameType, ResponseHead, SideState, StreamError};
 use tokio::sync::oneshot;
 
 use crate::tunnel::{
     request_actor::{Cancel, Request, RequestActor},
     request_error::ProxyError,
-    request_phase::{AnswerSlot, Phase},
+    request_phase::Phase,
     request_stream::Incoming,
 };
+
+/// One piece of the answer's body, from the actor to the handler.
+pub(super) enum AnswerPiece {
+    /// Body bytes.
+    Data(Bytes),
+    /// The body is whole.
+    End,
+    /// The body broke off.
+    Failed(io::Error),
+}
+
+/// The actor's ends of what it hands the handler.
+pub(super) struct AnswerOut {
+    /// The answer's head, or why none came.
+    pub(super) head: Option<oneshot::Sender<Result<ResponseHead, ProxyError>>>,
+    /// The answer's body, a piece at a time (`None` once ended).
+    pub(super) body: Option<mpsc::Sender<AnswerPiece>>,
+}
 
 /// The handler's hold on a request carried by a [`RequestActor`]: the actor stops (and
 /// what is left of its stream is reset) when the handle is dropped.
 pub(crate) struct RequestHandle {
     actor: Addr<RequestActor>,
+    head: Option<oneshot::Receiver<Result<ResponseHead, ProxyError>>>,
+    body: mpsc::Receiver<AnswerPiece>,
+    /// The body was asked for: a visitor leaving now left in the middle of it.
+    body_asked: bool,
 }
 
 impl RequestHandle {
     /// Starts carrying `request` on the current worker (the visitor's body is this
     /// thread's).
     pub(crate) fn start(request: Request) -> Self {
+        let (head_out, head) = oneshot::channel();
+        // No buffer beyond the sender's one slot: one piece read ahead at most.
+        let (body_out, body) = mpsc::channel(0);
+        let out = AnswerOut {
+            head: Some(head_out),
+            body: Some(body_out),
+        };
         Self {
-            actor: RequestActor::new(request).start(),
+            actor: RequestActor::new(request, out).start(),
+            head: Some(head),
+            body,
+            body_asked: false,
         }
     }
 
-    /// The answer's head, or why none came; `None` if the actor ended without one.
-    pub(crate) async fn answer(&self) -> Option<Result<ResponseHead, ProxyError>> {
-        self.actor.send(AwaitAnswer).await.ok()?.await.ok()
+    /// The answer's head, or why none came; `None` if the actor ended without one (or it
+    /// was asked for before).
+    pub(crate) async fn answer(&mut self) -> Option<Result<ResponseHead, ProxyError>> {
+        self.head.take()?.await.ok()
     }
 
     /// The next piece of the answer's body; `None` at its end.
-    pub(crate) async fn next_chunk(&self) -> Option<io::Result<Bytes>> {
-        match self.actor.send(NextAnswerChunk).await {
-            Ok(next) => next,
-            Err(_) => Some(Err(io::Error::other("the request ended under its answer"))),
+    pub(crate) async fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
+        self.body_asked = true;
+        match self.body.next().await {
+            Some(AnswerPiece::Data(data)) => Some(Ok(data)),
+            Some(AnswerPiece::End) => None,
+            Some(AnswerPiece::Failed(err)) => Some(Err(err)),
+            None => Some(Err(io::Error::other("the request ended under its answer"))),
         }
     }
 }
 
 impl Drop for RequestHandle {
     fn drop(&mut self) {
-        // The handle waits for each answer it sends: the mailbox has room for this one.
-        let _ = self.actor.try_send(Cancel);
-    }
-}
-
-/// The handler waits for the answer's head.
-#[derive(Message)]
-#[rtype(result = "oneshot::Receiver<Result<ResponseHead, ProxyError>>")]
-struct AwaitAnswer;
-
-impl Handler<AwaitAnswer> for RequestActor {
-    type Result = MessageResult<AwaitAnswer>;
-
-    fn handle(&mut self, _: AwaitAnswer, _ctx: &mut Self::Context) -> Self::Result {
-        let (waiter, answer) = oneshot::channel();
-        match std::mem::replace(&mut self.answer, AnswerSlot::Given) {
-            AnswerSlot::Known(known) => {
-                let _ = waiter.send(known);
-            }
-            AnswerSlot::Empty => self.answer = AnswerSlot::Awaited(waiter),
-            // Asked twice: the second ask gets nothing.
-            AnswerSlot::Awaited(first) => self.answer = AnswerSlot::Awaited(first),
-            AnswerSlot::Given => {}
-        }
-        MessageResult(answer)
-    }
-}
-
-/// The handler asks for the next piece of the answer's body.
-#[derive(Message)]
-#[rtype(result = "Option<io::Result<Bytes>>")]
-struct NextAnswerChunk;
-
-impl Handler<NextAnswerChunk> for RequestActor {
-    type Result = ResponseActFuture<Self, Option<io::Result<Bytes>>>;
-
-    fn handle(&mut self, _: NextAnswerChunk, _ctx: &mut Self::Context) -> Self::Result {
-        let now = match self.phase {
-            Phase::Answered { .. } => {
-                self.streaming = true;
-                return Box::pin(
-                    ReadDown.map(|read, actor: &mut Self, ctx| actor.on_answer_body(read, ctx)),
-                );
-            }
-            Phase::Over { .. } => None,
-            _ => Some(Err(io::Error::other("the answer was cut off"))),
-        };
-        Box::pin(fut::ready(now))
+        // The handle sends nothing else: the mailbox has room for this one.
+        let _ = self.actor.try_send(Cancel {
+            body_asked: self.body_asked,
+        });
     }
 }
 
@@ -117,7 +112,54 @@ impl ActorFuture<RequestActor> for ReadDown {
         _ctx: &mut Context<RequestActor>,
         task: &mut task::Context<'_>,
     ) -> Poll<Self::Output> {
-        let Some(stream) = actor.phase.stream() else {
+        actor.poll_read_down(task)
+    }
+}
+
+/// Moves the answer's body from the stream to the handler, a frame at a time, reading the
+/// next one only when the handler took the last; ends with the body or the request.
+pub(super) struct PumpDown;
+
+impl ActorFuture<RequestActor> for PumpDown {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        actor: &mut RequestActor,
+        ctx: &mut Context<RequestActor>,
+        task: &mut task::Context<'_>,
+    ) -> Poll<()> {
+        loop {
+            let Some(out) = actor.out.body.as_mut() else {
+                return Poll::Ready(());
+            };
+            if ready!(out.poll_ready(task)).is_err() {
+                // The handler let go of the body; its Cancel follows.
+                actor.out.body = None;
+                return Poll::Ready(());
+            }
+            let read = ready!(actor.poll_read_down(task));
+            let piece = actor.on_answer_body(read);
+            let last = !matches!(piece, AnswerPiece::Data(_));
+            if let Some(out) = actor.out.body.as_mut() {
+                let _ = out.start_send(piece);
+            }
+            if last {
+                actor.out.body = None;
+                actor.stop_if_done(ctx);
+                return Poll::Ready(());
+            }
+        }
+    }
+}
+
+impl RequestActor {
+    /// Reads the next frame of the answer; see [`ReadDown`].
+    fn poll_read_down(
+        &mut self,
+        task: &mut task::Context<'_>,
+    ) -> Poll<Option<Result<Option<Incoming>, ProxyError>>> {
+        let Some(stream) = self.phase.stream() else {
             return Poll::Ready(None);
         };
         let read = ready!(stream.poll_incoming(task));
@@ -126,15 +168,13 @@ impl ActorFuture<RequestActor> for ReadDown {
             && let Some(reason) = err.protocol_reason()
         {
             // The answer is whole; what came after its end is refused.
-            actor.metrics.reset(reason);
-            slog::info!(actor.log, "frame after the answer's end"; "error" => %err);
+            self.metrics.reset(reason);
+            slog::info!(self.log, "frame after the answer's end"; "error" => %err);
             stream.cancel();
         }
         Poll::Ready(Some(read))
     }
-}
 
-impl RequestActor {
     /// The first frame of the answer: its head, or a reset, or a violation.
     pub(super) fn on_answer_head(
         &mut self,
@@ -153,7 +193,11 @@ impl RequestActor {
         let err = match read {
             Ok(Some(Incoming::Head(head))) => {
                 self.phase.advance();
-                return self.deliver(Ok(head), ctx);
+                self.deliver(Ok(head), ctx);
+                if matches!(self.phase, Phase::Answered { .. }) {
+                    ctx.spawn(PumpDown);
+                }
+                return;
             }
             Ok(Some(Incoming::Reset(reset))) => {
                 self.metrics.reset(reset.code.as_str());
@@ -172,24 +216,22 @@ impl RequestActor {
         self.fail(err, ctx);
     }
 
-    /// A frame of the answer's body, for the handler.
+    /// A frame of the answer's body, as the piece the handler gets.
     fn on_answer_body(
         &mut self,
         read: Option<Result<Option<Incoming>, ProxyError>>,
-        ctx: &mut Context<Self>,
-    ) -> Option<io::Result<Bytes>> {
+    ) -> AnswerPiece {
         let Some(read) = read else {
-            return Some(Err(io::Error::other("the answer was cut off")));
+            return AnswerPiece::Failed(io::Error::other("the answer was cut off"));
         };
         let err = match read {
             Ok(Some(Incoming::Data(data))) => {
                 self.metrics.bytes_out(data.len());
-                return Some(Ok(data));
+                return AnswerPiece::Data(data);
             }
             Ok(Some(Incoming::End) | None) => {
                 self.phase.advance();
-                self.stop_if_done(ctx);
-                return None;
+                return AnswerPiece::End;
             }
             Ok(Some(Incoming::Reset(reset))) => {
                 self.metrics.reset(reset.code.as_str());
@@ -205,6 +247,6 @@ impl RequestActor {
             }
         };
         self.abandon();
-        Some(Err(err))
+        AnswerPiece::Failed(err)
     }
 }

@@ -1,12 +1,10 @@
-//! Where a request actor is: its [`Phase`] (the stream lives in the phases that have one)
-//! and the [`AnswerSlot`] between the stream and the handler waiting for the answer's head.
+//! Where a request actor is: its [`Phase`] (the stream lives in the phases that have one).
 
 use actix_web::web::Payload;
-use hopgate_protocol::{RequestHead, ResponseHead};
+use hopgate_protocol::RequestHead;
 use hopgate_transport::Session;
-use tokio::sync::oneshot;
 
-use crate::tunnel::{request_error::ProxyError, request_stream::RequestStream};
+use crate::tunnel::request_stream::RequestStream;
 
 /// Where a request is.
 pub(super) enum Phase {
@@ -18,7 +16,7 @@ pub(super) enum Phase {
     },
     /// The head went up; the answer's head has not come.
     Asked { stream: RequestStream },
-    /// The answer's head came and was handed over; its body is read when asked for.
+    /// The answer's head came and was handed over; its body is being read.
     Answered { stream: RequestStream },
     /// The answer came whole (the visitor's body may still be going up).
     Over { stream: RequestStream },
@@ -45,16 +43,4 @@ impl Phase {
             other => other,
         };
     }
-}
-
-/// The answer's head (or why none came), between the stream and the handler.
-pub(super) enum AnswerSlot {
-    /// Nothing known, nobody asked yet.
-    Empty,
-    /// The handler waits for it.
-    Awaited(oneshot::Sender<Result<ResponseHead, ProxyError>>),
-    /// Known before the handler asked.
-    Known(Result<ResponseHead, ProxyError>),
-    /// Handed over.
-    Given,
 }

@@ -33,7 +33,7 @@ pub(super) async fn exchange(
         o!("domain" => host.to_owned(), "session_id" => handle.id, "request_id" => head.request_id.clone()),
     );
     fits_one_frame(&head, &log)?;
-    let request = RequestHandle::start(Request {
+    let mut request = RequestHandle::start(Request {
         head,
         payload,
         // After a protocol switch the visitor's bytes flow up until it closes its side.
@@ -80,7 +80,7 @@ fn answer_body(request: RequestHandle) -> Body {
     Box::pin(futures_util::stream::unfold(
         Some(request),
         |request| async move {
-            let request = request?;
+            let mut request = request?;
             match request.next_chunk().await? {
                 Ok(data) => Some((Ok(data), Some(request))),
                 Err(err) => Some((Err(err), None)),
