@@ -85,12 +85,12 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-REGISTERED=$(curl -sS --fail-with-body -H "Authorization: Bearer $ADMIN_KEY" \
-    -H 'content-type: application/json' \
-    -d "{\"domain\":\"$DEMO_DOMAIN\",\"memo\":\"scripts/dev.sh\"}" \
-    http://127.0.0.1:8081/api/v1/admin/domains/register)
-CLIENT_KEY=$(printf '%s' "$REGISTERED" | sed -n 's/.*"client_api_key":"\([0-9a-f]*\)".*/\1/p')
-[ -n "$CLIENT_KEY" ] || { echo "dev.sh: registration failed: $REGISTERED" >&2; exit 1; }
+# The admin CLI (the same binary) registers the demo domain through the admin API.
+REGISTERED=$(HOP_ADMIN_KEY="$ADMIN_KEY" "$BIN/hopgate-control-plane" admin domains add \
+    "$DEMO_DOMAIN" --url http://127.0.0.1:8081 --memo scripts/dev.sh --json) ||
+    { echo "dev.sh: registering $DEMO_DOMAIN failed" >&2; exit 1; }
+CLIENT_KEY=$(printf '%s' "$REGISTERED" | sed -n 's/.*"client_api_key": *"\([0-9a-f]*\)".*/\1/p')
+[ -n "$CLIENT_KEY" ] || { echo "dev.sh: no client key in: $REGISTERED" >&2; exit 1; }
 
 "$BIN/hopgate-agent" http 127.0.0.1:3000 --domain "$DEMO_DOMAIN" --key "$CLIENT_KEY" \
     --server "127.0.0.1:$HTTPS_PORT" --server-name "$MAIN_DOMAIN" \
