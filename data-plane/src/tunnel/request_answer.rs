@@ -1,8 +1,8 @@
 //! The handler's side of a request actor: [`RequestHandle`] starts the actor, asks for the
 //! answer's head ([`AwaitAnswer`]) and then for its body piece by piece
-//! ([`NextAnswerChunk`]); the actor reads the agent's frames only when asked, so a slow
-//! visitor slows the agent (through the stream's flow control) and nothing piles up.
-//! Dropping the handle sends [`Cancel`].
+//! ([`NextAnswerChunk`]: bytes, and at the end the answer's trailer fields); the actor
+//! reads the agent's frames only when asked, so a slow visitor slows the agent (through
+//! the stream's flow control) and nothing piles up. Dropping the handle sends [`Cancel`].
 
 use std::{
     io,
@@ -11,15 +11,17 @@ use std::{
 };
 
 use actix::prelude::*;
-use bytes::Bytes;
 use hopgate_protocol::{FrameType, ResponseHead, SideState, StreamError};
 use tokio::sync::oneshot;
 
-use crate::tunnel::{
-    request_actor::{Cancel, Request, RequestActor},
-    request_error::ProxyError,
-    request_phase::{AnswerSlot, Phase},
-    request_stream::Incoming,
+use crate::{
+    tunnel::{
+        request_actor::{Cancel, Request, RequestActor},
+        request_error::ProxyError,
+        request_phase::{AnswerSlot, Phase},
+        request_stream::Incoming,
+    },
+    upstream::BodyItem,
 };
 
 /// The handler's hold on a request carried by a [`RequestActor`]: the actor stops (and
@@ -42,8 +44,9 @@ impl RequestHandle {
         self.actor.send(AwaitAnswer).await.ok()?.await.ok()
     }
 
-    /// The next piece of the answer's body; `None` at its end.
-    pub(crate) async fn next_chunk(&self) -> Option<io::Result<Bytes>> {
+    /// The next piece of the answer's body: bytes, or its end with the trailer fields;
+    /// `None` once it is over.
+    pub(crate) async fn next_chunk(&self) -> Option<io::Result<BodyItem>> {
         match self.actor.send(NextAnswerChunk).await {
             Ok(next) => next,
             Err(_) => Some(Err(io::Error::other("the request ended under its answer"))),
@@ -83,11 +86,11 @@ impl Handler<AwaitAnswer> for RequestActor {
 
 /// The handler asks for the next piece of the answer's body.
 #[derive(Message)]
-#[rtype(result = "Option<io::Result<Bytes>>")]
+#[rtype(result = "Option<io::Result<BodyItem>>")]
 struct NextAnswerChunk;
 
 impl Handler<NextAnswerChunk> for RequestActor {
-    type Result = ResponseActFuture<Self, Option<io::Result<Bytes>>>;
+    type Result = ResponseActFuture<Self, Option<io::Result<BodyItem>>>;
 
     fn handle(&mut self, _: NextAnswerChunk, _ctx: &mut Self::Context) -> Self::Result {
         let now = match self.phase {
@@ -121,7 +124,7 @@ impl ActorFuture<RequestActor> for ReadDown {
             return Poll::Ready(None);
         };
         let read = ready!(stream.poll_incoming(task));
-        if let Ok(Some(Incoming::End)) = read
+        if let Ok(Some(Incoming::End(_))) = read
             && let Err(err) = stream.take_fin(task)
             && let Some(reason) = err.protocol_reason()
         {
@@ -163,7 +166,7 @@ impl RequestActor {
                 }
             }
             Ok(Some(Incoming::Data(_))) => ProxyError::Violation(refused(FrameType::BodyChunk)),
-            Ok(Some(Incoming::End)) => ProxyError::Violation(refused(FrameType::EndOfBody)),
+            Ok(Some(Incoming::End(_))) => ProxyError::Violation(refused(FrameType::EndOfBody)),
             Ok(None) => ProxyError::Violation(StreamError::EndedEarly {
                 state: SideState::AwaitingHead,
             }),
@@ -172,21 +175,27 @@ impl RequestActor {
         self.fail(err, ctx);
     }
 
-    /// A frame of the answer's body, for the handler.
+    /// A frame of the answer's body, for the handler: its end comes as the trailer fields
+    /// (maybe none), the handler's last item.
     fn on_answer_body(
         &mut self,
         read: Option<Result<Option<Incoming>, ProxyError>>,
         ctx: &mut Context<Self>,
-    ) -> Option<io::Result<Bytes>> {
+    ) -> Option<io::Result<BodyItem>> {
         let Some(read) = read else {
             return Some(Err(io::Error::other("the answer was cut off")));
         };
         let err = match read {
             Ok(Some(Incoming::Data(data))) => {
                 self.metrics.bytes_out(data.len());
-                return Some(Ok(data));
+                return Some(Ok(BodyItem::Data(data)));
             }
-            Ok(Some(Incoming::End) | None) => {
+            Ok(Some(Incoming::End(trailers))) => {
+                self.phase.advance();
+                self.stop_if_done(ctx);
+                return Some(Ok(BodyItem::Trailers(trailers)));
+            }
+            Ok(None) => {
                 self.phase.advance();
                 self.stop_if_done(ctx);
                 return None;
