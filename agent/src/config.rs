@@ -16,10 +16,11 @@
 //! - `file`: [`Config`], the settings as a file holds them (and `--print-config` prints).
 //! - `validate`: [`Settings`], what the agent runs with, and [`validate()`];
 //!   `verification` and `tunnels` check the gateway's certificate and the tunnels;
-//!   `target`, `host_header` and `observability` parse single values.
+//!   `target`, `host_header`, `local_protocol` and `observability` parse single values.
 
 mod file;
 mod host_header;
+mod local_protocol;
 mod observability;
 mod spec;
 mod target;
@@ -33,6 +34,7 @@ use hopgate_settings::{Env, Loaded, Origin, SettingsError};
 
 pub use self::file::{Config, Tunnel};
 pub use self::host_header::HostHeader;
+pub use self::local_protocol::LocalProtocol;
 pub use self::spec::SPEC;
 pub use self::target::{DEFAULT_SERVER_PORT, LocalTarget, ServerAddr};
 pub use self::validate::{

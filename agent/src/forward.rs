@@ -27,6 +27,7 @@ use hopgate_protocol::{
 use hopgate_transport::{RecvStream, SendStream};
 use hopgate_tunnel::TunnelError;
 use http::{Method, Request, Version, request::Parts};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use prometheus_client::metrics::counter::Counter;
 use slog::{Logger, debug, info, o, warn};
@@ -37,7 +38,7 @@ use crate::{
     config::{HostHeader, LocalTarget, TunnelSettings},
     headers,
     metrics::Metrics,
-    upstream::{LocalClient, LocalError},
+    upstream::{Http1Client, LocalClient, LocalError},
 };
 
 /// How long the gateway may take to send the head on a stream it opened.
@@ -143,7 +144,7 @@ enum StreamEnd {
 
 impl Forwarder {
     pub(crate) fn new(
-        client: LocalClient,
+        http1: Http1Client,
         tunnel: &TunnelSettings,
         response_timeout: Duration,
         verbose: bool,
@@ -151,7 +152,7 @@ impl Forwarder {
         log: Logger,
     ) -> Self {
         Self {
-            client,
+            client: LocalClient::new(http1, &tunnel.target, tunnel.local_protocol),
             target: tunnel.target.clone(),
             host_header: tunnel.host_header.clone(),
             domain: tunnel.domain.clone(),
@@ -234,7 +235,10 @@ impl Forwarder {
         if let Some(protocol) = headers::wants_upgrade(&head.headers) {
             return self.upgrade(head, protocol, reader, writer).await;
         }
-        let parts = self.request_parts(head)?;
+        let version = self
+            .client
+            .version_for(headers::content_type(&head.headers));
+        let parts = self.request_parts(head, version)?;
         // The first frame after the head tells a request without a body (so none is sent,
         // not even an empty chunked one) from one with a body to stream.
         let first = reader.next().await?;
@@ -284,8 +288,13 @@ impl Forwarder {
         }
     }
 
-    /// Method, URI on the local service, and headers, as the gateway gave them.
-    pub(crate) fn request_parts(&self, head: &RequestHead) -> Result<Parts, GatewayError> {
+    /// Method, URI on the local service, and headers, as the gateway gave them, for a
+    /// request of `version` (`HTTP_11`, or `HTTP_2` over h2c).
+    pub(crate) fn request_parts(
+        &self,
+        head: &RequestHead,
+        version: Version,
+    ) -> Result<Parts, GatewayError> {
         let method = Method::from_bytes(head.method.as_bytes())
             .map_err(|_| GatewayError::Protocol(format!("invalid method {:?}", head.method)))?;
         let uri = self
@@ -301,6 +310,9 @@ impl Forwarder {
         parts.uri = uri;
         parts.version = Version::HTTP_11;
         parts.headers = headers;
+        if version == Version::HTTP_2 {
+            headers::for_h2c(&mut parts, &head.headers);
+        }
         Ok(parts)
     }
 
@@ -313,6 +325,7 @@ impl Forwarder {
         mut body_sent: watch::Receiver<bool>,
         writer: &mut Writer,
     ) -> Result<u16, ForwardError> {
+        let method = request.method().clone();
         let request = self.client.request(request);
         tokio::pin!(request);
         let result = tokio::select! {
@@ -333,21 +346,25 @@ impl Forwarder {
             }
         };
         let response = result.map_err(|err| LocalError::from_client(&err, &self.target))?;
-        self.relay_response(response, writer).await
+        self.relay_response(response, &method, writer).await
     }
 
     /// Streams the local service's response to the gateway: head, body, end, finish.
     async fn relay_response(
         &self,
         response: http::Response<hyper::body::Incoming>,
+        method: &Method,
         writer: &mut Writer,
     ) -> Result<u16, ForwardError> {
         let (parts, mut body) = response.into_parts();
         let status = parts.status.as_u16();
-        let head = ResponseHead {
-            status,
-            headers: headers::from_header_map(&parts.headers),
-        };
+        let mut headers = headers::from_header_map(&parts.headers);
+        if headers::ended_with_head(method, &parts, body.is_end_stream()) {
+            // An HTTP/2 answer whose head ended the stream (gRPC's trailers-only errors):
+            // said so, the visitor gets it as one HEADERS frame again.
+            headers.push(hopgate_protocol::Header::new("content-length", "0"));
+        }
+        let head = ResponseHead { status, headers };
         // Head, body and end are queued and written together while the local service has
         // more ready, so a small answer leaves in one packet; whenever it has nothing ready,
         // what is queued goes out first (server-sent events aren't held back).

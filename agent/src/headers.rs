@@ -1,14 +1,18 @@
 //! Headers between the wire ([`Header`]: name, raw value, repeats kept in order) and hyper's
 //! [`HeaderMap`], without the hop-by-hop headers that describe one connection only
 //! ([`HOP_BY_HOP_HEADERS`](hopgate_protocol::HOP_BY_HOP_HEADERS), and those named in
-//! `Connection`); and the two changes made for the local service: several `cookie` fields
-//! joined into one ([`join_cookies`]) and the `Host` it is shown ([`set_host`]).
+//! `Connection`); and the changes made for the local service: several `cookie` fields
+//! joined into one ([`join_cookies`]), the `Host` it is shown ([`set_host`]), and over h2c
+//! that `Host` as the request's authority and `te: trailers` kept ([`for_h2c`]).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hopgate_protocol::Header;
 use http::{
-    HeaderMap, HeaderName, HeaderValue,
-    header::{CONNECTION, COOKIE, HOST},
+    HeaderMap, HeaderName, HeaderValue, Method, Uri, Version,
+    header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, TE},
+    request::Parts,
+    response,
+    uri::Authority,
 };
 
 use crate::config::{HostHeader, LocalTarget};
@@ -34,6 +38,50 @@ pub(crate) fn wants_upgrade(headers: &[Header]) -> Option<HeaderValue> {
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("upgrade"))
         .and_then(|h| HeaderValue::from_maybe_shared(h.value.clone()).ok())
+}
+
+/// The request's `content-type`, if it has one.
+pub(crate) fn content_type(headers: &[Header]) -> Option<&[u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(CONTENT_TYPE.as_str()))
+        .map(|h| &h.value[..])
+}
+
+/// Makes `parts` (built for HTTP/1.1) an HTTP/2 request for an h2c service: the `Host` the
+/// service is shown becomes the request's authority (`:authority`, RFC 9113 §8.3.1; the
+/// connection still goes to the local target), and if the gateway's request (`wire`) takes
+/// trailer fields, `te: trailers` goes along (gRPC servers require it).
+pub(crate) fn for_h2c(parts: &mut Parts, wire: &[Header]) {
+    parts.version = Version::HTTP_2;
+    if let Some(host) = parts.headers.remove(HOST)
+        && let Ok(authority) = Authority::try_from(host.as_bytes())
+    {
+        let mut uri = parts.uri.clone().into_parts();
+        uri.authority = Some(authority);
+        if let Ok(named) = Uri::from_parts(uri) {
+            parts.uri = named;
+        }
+    }
+    let takes_trailers = wire.iter().any(|h| {
+        h.name.eq_ignore_ascii_case(TE.as_str()) && hopgate_protocol::te_lists_trailers(&h.value)
+    });
+    if takes_trailers {
+        parts
+            .headers
+            .insert(TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Whether a response to `method` is whole with its head (`ended`: its body is known to
+/// be over, as when an HTTP/2 HEADERS frame ends the stream) yet doesn't say its length:
+/// then it has an empty body, and a `content-length: 0` says so to the gateway. Not for
+/// answers that never have a body (to a HEAD, `1xx`, `204`, `304`).
+pub(crate) fn ended_with_head(method: &Method, head: &response::Parts, ended: bool) -> bool {
+    let bodiless = *method == Method::HEAD
+        || head.status.is_informational()
+        || matches!(head.status.as_u16(), 204 | 304);
+    ended && !bodiless && !head.headers.contains_key(CONTENT_LENGTH)
 }
 
 /// The lower-cased names listed in `Connection` values.
@@ -182,6 +230,56 @@ mod tests {
                 && map.get("te").is_none()
         );
         assert_eq!(map.len(), 5);
+    }
+
+    #[test]
+    fn over_h2c_the_host_is_the_authority_and_te_trailers_stays() {
+        let wire = [
+            Header::new("host", "app.example.com:8443"),
+            Header::new("content-type", "application/grpc"),
+            Header::new("te", "trailers"),
+        ];
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.uri = "http://127.0.0.1:50051/pkg.Svc/Call".parse().unwrap();
+        parts.headers = to_header_map(&wire).unwrap();
+        assert!(parts.headers.get("te").is_none(), "hop-by-hop for HTTP/1.1");
+        assert_eq!(content_type(&wire), Some(&b"application/grpc"[..]));
+        for_h2c(&mut parts, &wire);
+        assert_eq!(parts.version, Version::HTTP_2);
+        assert_eq!(
+            parts.uri.to_string(),
+            "http://app.example.com:8443/pkg.Svc/Call"
+        );
+        assert!(parts.headers.get("host").is_none());
+        assert_eq!(parts.headers.get("te").unwrap(), "trailers");
+
+        let plain = [
+            Header::new("host", "app.example.com"),
+            Header::new("te", "gzip"),
+        ];
+        let (mut parts, ()) = http::Request::new(()).into_parts();
+        parts.uri = "http://127.0.0.1:50051/".parse().unwrap();
+        parts.headers = to_header_map(&plain).unwrap();
+        for_h2c(&mut parts, &plain);
+        assert_eq!(parts.uri.to_string(), "http://app.example.com/");
+        assert!(parts.headers.get("te").is_none());
+    }
+
+    #[test]
+    fn an_answer_whole_with_its_head_has_a_zero_length() {
+        let head = |status: u16, length: Option<&'static str>| {
+            let mut builder = http::Response::builder().status(status);
+            if let Some(length) = length {
+                builder = builder.header("content-length", length);
+            }
+            builder.body(()).unwrap().into_parts().0
+        };
+        assert!(ended_with_head(&Method::POST, &head(200, None), true));
+        assert!(!ended_with_head(&Method::POST, &head(200, None), false));
+        assert!(!ended_with_head(&Method::GET, &head(200, Some("0")), true));
+        assert!(!ended_with_head(&Method::HEAD, &head(200, None), true));
+        assert!(!ended_with_head(&Method::GET, &head(204, None), true));
+        assert!(!ended_with_head(&Method::GET, &head(304, None), true));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | `forward` | one request stream: the local call and the response streamed back |
 //! | `body` | the streamed request body fed from the gateway's frames |
 //! | `headers` | header conversion, hop-by-hop stripping, cookie joining, the local `Host` |
-//! | `upstream` | the pooled HTTP/1.1 client to the local service and its errors |
+//! | `upstream` | the clients of the local service (pooled HTTP/1.1, a tunnel's h2c) and their errors |
 //! | `metrics` | Prometheus metrics and the optional `/metrics` listener |
 //!
 //! [`run`] serves the tunnels of validated [`Settings`] until a shutdown future resolves;
@@ -101,7 +101,7 @@ impl RunError {
 /// closes the sessions, telling the gateway) or a tunnel is refused for good.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let client_config = Arc::new(settings.client_config()?);
-    let client = upstream::client();
+    let http1 = upstream::http1_client();
     let log = hopgate_logging::root("agent", settings.log_level);
     let metrics = Arc::new(metrics::Metrics::new());
     let mut serving_metrics = None;
@@ -123,7 +123,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     for tunnel in settings.tunnels {
         let tunnel_log = log.new(slog::o!("domain" => tunnel.domain.clone()));
         let forwarder = Arc::new(Forwarder::new(
-            client.clone(),
+            http1.clone(),
             &tunnel,
             settings.response_timeout,
             settings.verbose,

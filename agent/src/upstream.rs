@@ -1,15 +1,23 @@
-//! The local service's side: the pooled HTTP/1.1 client the agent calls it with, and what
-//! that client's failures mean for the visitor ([`LocalError`] and its [`ResetCode`]).
+//! The local service's side: the clients the agent calls it with ([`LocalClient`]: the
+//! pooled HTTP/1.1 client every tunnel shares, and a tunnel's own h2c client, `h2c`), and
+//! what their failures mean for the visitor ([`LocalError`] and its [`ResetCode`]).
+
+mod h2c;
 
 use std::{error::Error as StdError, io, time::Duration};
 
 use hopgate_protocol::{Limits, ResetCode};
+use http::{Request, Version};
 use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
+    client::legacy::{Client, ResponseFuture, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
 };
 
-use crate::{body::RequestBody, config::LocalTarget};
+use self::h2c::H2cClient;
+use crate::{
+    body::RequestBody,
+    config::{LocalProtocol, LocalTarget},
+};
 
 /// Connecting to the local service longer than this means it isn't there.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,10 +33,10 @@ pub(crate) const POOL_MAX_IDLE: usize = 256;
 /// response head may have as many fields as the tunnel's head frame can carry
 /// ([`Limits::max_head_fields`]; hyper's default is 100): its size is what is limited,
 /// by hyper's read buffer (about 400 KiB) and then by the head frame (64 KiB encoded).
-pub(crate) type LocalClient = Client<HttpConnector, RequestBody>;
+pub(crate) type Http1Client = Client<HttpConnector, RequestBody>;
 
-/// A client for local services.
-pub(crate) fn client() -> LocalClient {
+/// The HTTP/1.1 client for local services.
+pub(crate) fn http1_client() -> Http1Client {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -38,6 +46,43 @@ pub(crate) fn client() -> LocalClient {
         .pool_max_idle_per_host(POOL_MAX_IDLE)
         .http1_max_headers(Limits::default().max_head_fields())
         .build(connector)
+}
+
+/// How one tunnel's requests reach its local service: over the shared HTTP/1.1 pool, or
+/// over the tunnel's h2c connection, as its [`LocalProtocol`] says.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalClient {
+    http1: Http1Client,
+    /// `None` with `--local-protocol http1`.
+    h2c: Option<H2cClient>,
+    protocol: LocalProtocol,
+}
+
+impl LocalClient {
+    /// The client of the local service at `target`, spoken to by `protocol`.
+    pub(crate) fn new(http1: Http1Client, target: &LocalTarget, protocol: LocalProtocol) -> Self {
+        Self {
+            http1,
+            h2c: (protocol != LocalProtocol::Http1).then(|| h2c::client(target)),
+            protocol,
+        }
+    }
+
+    /// The version a request of this `content-type` goes with: `HTTP_2` (h2c) or `HTTP_11`.
+    pub(crate) fn version_for(&self, content_type: Option<&[u8]>) -> Version {
+        match self.protocol.uses_h2c(content_type) {
+            true => Version::HTTP_2,
+            false => Version::HTTP_11,
+        }
+    }
+
+    /// Sends `request` with its version: `HTTP_2` over h2c, anything else over HTTP/1.1.
+    pub(crate) fn request(&self, request: Request<RequestBody>) -> ResponseFuture {
+        match &self.h2c {
+            Some(h2c) if request.version() == Version::HTTP_2 => h2c.request(request),
+            _ => self.http1.request(request),
+        }
+    }
 }
 
 /// The local service failed the request.
@@ -206,7 +251,7 @@ mod tests {
         let request = http::Request::get(target.uri_for("/").unwrap())
             .body(RequestBody::empty())
             .unwrap();
-        let err = client().request(request).await.unwrap_err();
+        let err = http1_client().request(request).await.unwrap_err();
         let local = LocalError::from_client(&err, &target);
         assert_eq!(local.reset_code(), ResetCode::UpstreamUnreachable);
         assert_eq!(

@@ -40,10 +40,21 @@ impl Agent {
         target: SocketAddr,
         args: &[&str],
     ) -> Self {
+        Self::start_with_key_and_args(dp, domain, target, KEY, args)
+    }
+
+    /// [`Agent::start_with_key`] with more flags.
+    pub fn start_with_key_and_args(
+        dp: &DataPlane,
+        domain: &str,
+        target: SocketAddr,
+        key: &str,
+        args: &[&str],
+    ) -> Self {
         let fingerprint = pinned(dp);
         let mut all = vec!["--fingerprint", &fingerprint, "--debug"];
         all.extend_from_slice(args);
-        Self::spawn(dp.dtls, domain, target, KEY, &all)
+        Self::spawn(dp.dtls, domain, target, key, &all)
     }
 
     /// The agent in production mode: it verifies the gateway's certificate against

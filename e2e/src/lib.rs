@@ -13,7 +13,9 @@
 //!   what a visitor asks of it.
 //! - [`control_plane`]: the control-plane on its embedded SQLite, and its admin API.
 //! - [`agent`]: the real agent in front of a local service.
-//! - [`local_service`]: that local service (echo, bytes, statuses, a slow answer).
+//! - [`local_service`]: that local service (echo, bytes, statuses, a slow answer);
+//!   [`h2c_service`] one that speaks HTTP/2 without TLS only; [`grpc`] a real gRPC service
+//!   and client (Python's grpcio).
 //! - [`fake_agent`]: a stand-in agent built from the shared crates, for scripted sessions.
 //! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods.
 //! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
@@ -27,6 +29,8 @@ pub mod control_plane;
 pub mod data_plane;
 pub mod fake_agent;
 pub mod forwarder;
+pub mod grpc;
+pub mod h2c_service;
 pub mod head_service;
 pub mod local_service;
 pub mod pki;

@@ -17,6 +17,7 @@
 //! api_key = "..."
 //! local_target = 3000                   # or "localhost:3000", "http://127.0.0.1:3000"
 //! # host_header = "rewrite"             # preserve (default), rewrite, or a host[:port]
+//! # local_protocol = "h2c"              # auto (default), http1, or h2c
 //! ```
 //!
 //! An unknown key is an error naming it; a relative `ca_file` is relative to the file's
@@ -98,6 +99,9 @@ pub struct Tunnel {
     /// The `Host` the local service sees: `preserve`, `rewrite` or a `host[:port]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_header: Option<String>,
+    /// How the agent speaks to the local service: `http1`, `h2c` or `auto`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_protocol: Option<String>,
 }
 
 /// `local_target = 3000` or `local_target = "localhost:3000"`.

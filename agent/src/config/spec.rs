@@ -43,6 +43,14 @@ const SETTINGS: &[Setting] = &[
     .flag("host-header")
     .value_name("MODE"),
     Setting::value(
+        "tunnel.local_protocol",
+        "HOP_CLIENT_LOCAL_PROTOCOL",
+        "How to speak to the local service: http1 (HTTP/1.1), h2c (HTTP/2 without TLS, as gRPC \
+         servers speak), or auto (h2c for gRPC requests, HTTP/1.1 for the rest) [default: auto]",
+    )
+    .flag("local-protocol")
+    .value_name("PROTOCOL"),
+    Setting::value(
         "server_fingerprint",
         "HOP_CLIENT_SERVER_FINGERPRINT",
         "Pin the gateway's certificate by its SHA-256 fingerprint (required with --debug)",

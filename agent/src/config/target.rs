@@ -100,6 +100,8 @@ impl fmt::Display for ServerAddr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalTarget {
     authority: Authority,
+    /// `http://host:port/`.
+    root: Uri,
 }
 
 impl LocalTarget {
@@ -118,7 +120,7 @@ impl LocalTarget {
             if !scheme.eq_ignore_ascii_case("http") {
                 return Err(format!(
                     "{text:?}: only http:// targets are supported (the agent speaks plain \
-                     HTTP/1.1 to the local service)"
+                     HTTP/1.1 or h2c to the local service)"
                 ));
             }
             let uri: Uri = text
@@ -166,12 +168,23 @@ impl LocalTarget {
         if authority.host().is_empty() {
             return Err(format!("{original:?}: the host is empty"));
         }
-        Ok(Self { authority })
+        let root = Uri::builder()
+            .scheme("http")
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| format!("{original:?} is not a host:port: {e}"))?;
+        Ok(Self { authority, root })
     }
 
     /// `host:port`, as in error messages ("connection refused to 127.0.0.1:3000").
     pub fn authority(&self) -> &str {
         self.authority.as_str()
+    }
+
+    /// `http://host:port/`: where connections to the local service go.
+    pub(crate) fn root(&self) -> &Uri {
+        &self.root
     }
 
     /// The absolute URI of `path_and_query` (e.g. `/search?q=x`) on this target, built

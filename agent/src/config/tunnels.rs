@@ -1,10 +1,10 @@
 //! The tunnels' checks: at least one, each with a domain (normalised, distinct), an API
-//! key and a local target. Errors name the tunnel's field by where it came from
+//! key and a local target, and how the local service is spoken to. Errors name the tunnel's field by where it came from
 //! (`--domain`, `HOP_CLIENT_API_KEY`, `agent.toml: tunnel[2].local_target`).
 
 use hopgate_settings::{Loaded, Secret, SettingsError};
 
-use super::{Config, HostHeader, LocalTarget, TunnelSettings, file::Tunnel};
+use super::{Config, HostHeader, LocalProtocol, LocalTarget, TunnelSettings, file::Tunnel};
 
 /// The array of tables the tunnels are.
 const TUNNEL: &str = "tunnel";
@@ -41,11 +41,17 @@ pub(super) fn check(loaded: &Loaded<Config>) -> Result<Vec<TunnelSettings>, Sett
             Some(text) => HostHeader::parse(text),
         }
         .map_err(|why| bad("host_header", why))?;
+        let local_protocol = match &tunnel.local_protocol {
+            None => Ok(LocalProtocol::default()),
+            Some(text) => LocalProtocol::parse(text),
+        }
+        .map_err(|why| bad("local_protocol", why))?;
         tunnels.push(TunnelSettings {
             domain,
             api_key,
             target,
             host_header,
+            local_protocol,
         });
     }
     Ok(tunnels)

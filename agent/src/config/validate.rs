@@ -6,7 +6,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use hopgate_settings::{Loaded, Secret, SettingsError};
 use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification};
 
-use super::{Config, HostHeader, LocalTarget, ServerAddr, observability, tunnels, verification};
+use super::{
+    Config, HostHeader, LocalProtocol, LocalTarget, ServerAddr, observability, tunnels,
+    verification,
+};
 
 /// How long the local service may take to start answering, unless configured.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,6 +43,8 @@ pub struct TunnelSettings {
     pub target: LocalTarget,
     /// The `Host` the local service sees.
     pub host_header: HostHeader,
+    /// How the agent speaks to the local service.
+    pub local_protocol: LocalProtocol,
 }
 
 /// Everything the agent runs with, checked.

@@ -126,6 +126,12 @@ fn each_bad_field_is_named_with_its_source() {
             "--host-header",
             "not preserve, rewrite or a host name",
         ),
+        (
+            &["--local-protocol", "http2"],
+            good_env(),
+            "--local-protocol",
+            "not http1, h2c or auto",
+        ),
     ];
     for (args, env, named, why) in cases {
         let err = check(args, &env).unwrap_err();
@@ -171,6 +177,48 @@ fn the_host_header_from_each_source() {
         err.starts_with(file)
             && err.contains("tunnel[1].host_header")
             && err.contains("not preserve, rewrite or a host name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_local_protocol_from_each_source() {
+    let protocol = |args: &[&str], env: &[(&'static str, &'static str)]| {
+        let mut all = good_env();
+        all.extend_from_slice(env);
+        check(args, &all).unwrap().tunnels[0].local_protocol
+    };
+    assert_eq!(protocol(&[], &[]), LocalProtocol::Auto);
+    assert_eq!(
+        protocol(&["--local-protocol", "h2c"], &[]),
+        LocalProtocol::H2c
+    );
+    let env = [("HOP_CLIENT_LOCAL_PROTOCOL", "http1")];
+    assert_eq!(protocol(&[], &env), LocalProtocol::Http1);
+    assert_eq!(
+        protocol(&["--local-protocol", "auto"], &env),
+        LocalProtocol::Auto
+    );
+
+    let dir = TempDir::new("agent-local-protocol");
+    let path = dir.0.join("agent.toml");
+    std::fs::write(
+        &path,
+        "[[tunnel]]\ndomain = \"app.example.com\"\nlocal_protocol = \"H2C\"\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    assert_eq!(protocol(&["--config", file], &[]), LocalProtocol::H2c);
+    std::fs::write(
+        &path,
+        "[[tunnel]]\ndomain = \"app.example.com\"\nlocal_protocol = \"grpc\"\n",
+    )
+    .unwrap();
+    let err = check(&["--config", file], &good_env()).unwrap_err();
+    assert!(
+        err.starts_with(file)
+            && err.contains("tunnel[1].local_protocol")
+            && err.contains("not http1, h2c or auto"),
         "{err}"
     );
 }

@@ -16,7 +16,7 @@
 use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{BodyEvent, Header, RequestHead, ResponseHead};
 use http::{
-    HeaderValue, Request, StatusCode,
+    HeaderValue, Request, StatusCode, Version,
     header::{CONNECTION, UPGRADE},
 };
 use hyper_util::rt::TokioIo;
@@ -39,11 +39,13 @@ impl Forwarder {
         reader: &mut Reader,
         writer: &mut Writer,
     ) -> Result<u16, ForwardError> {
-        let mut parts = self.request_parts(head)?;
+        // A switch is HTTP/1.1's, whatever the tunnel's protocol.
+        let mut parts = self.request_parts(head, Version::HTTP_11)?;
         parts
             .headers
             .insert(CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(UPGRADE, protocol);
+        let method = parts.method.clone();
         let request = Request::from_parts(parts, RequestBody::empty());
         let response = tokio::time::timeout(self.response_timeout, self.client.request(request))
             .await
@@ -53,7 +55,7 @@ impl Forwarder {
             })?
             .map_err(|err| LocalError::from_client(&err, &self.target))?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return self.relay_response(response, writer).await;
+            return self.relay_response(response, &method, writer).await;
         }
         let mut answer = headers::from_header_map(response.headers());
         if let Some(value) = response.headers().get(UPGRADE) {

@@ -4,7 +4,10 @@
 //! ways with back-pressure. The headers are the ones this pod computed for the agent
 //! (`X-Forwarded-*`, `Forwarded`, the visitor's `Host`), so the agent sees the same request
 //! whichever pod the visitor reached. A WebSocket upgrade is relayed as an HTTP/1.1
-//! upgrade too: on the other pod's `101` both connections become one raw byte pipe.
+//! upgrade too: on the other pod's `101` both connections become one raw byte pipe. The
+//! other pod's answer ends with the agent's trailer fields after its last chunk (HTTP/1.1
+//! chunked trailers); a request's trailer fields are not relayed (an HTTP/1.1 client sends
+//! only those it announced in its head, and a visitor's are known only at its body's end).
 //!
 //! The other pod's answer becomes an [`Answer`] like the agent's session's, and the
 //! visitor's response is built from it by the one response builder of the upstream.
@@ -15,6 +18,7 @@ use actix_web::{HttpRequest, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hopgate_protocol::{Header, RequestHead, ResponseHead};
+use http_body_util::BodyExt;
 use slog::{Logger, info, o};
 
 use crate::{
@@ -22,7 +26,7 @@ use crate::{
     http::request,
     ops::in_flight::InFlightGuard,
     tunnel::routing::RelayTargets,
-    upstream::{Answer, AppState, Body, Failure},
+    upstream::{Answer, AppState, BodyItem, Failure},
 };
 
 /// How much longer than `HOP_SERVER_RESPONSE_TIMEOUT` the relaying pod waits for the
@@ -258,7 +262,10 @@ async fn switched(
             buf.reserve(16 * 1024);
             match from_peer.read_buf(&mut buf).await {
                 Ok(0) => None,
-                Ok(_) => Some((Ok(buf.split().freeze()), Some((from_peer, buf, guard)))),
+                Ok(_) => {
+                    let data = BodyItem::Data(buf.split().freeze());
+                    Some((Ok(data), Some((from_peer, buf, guard))))
+                }
                 Err(err) => Some((Err(err), None)),
             }
         },
@@ -304,25 +311,46 @@ fn pump(
     })
 }
 
-/// The other pod's answer, its body streamed with the relay counted in flight.
+/// The other pod's answer, its body (bytes, then trailer fields) streamed with the relay
+/// counted in flight.
 fn answer(response: reqwest::Response, guard: InFlightGuard) -> Answer {
     let head = response_head(&response);
-    let body: Body = Box::pin(response.bytes_stream().map(move |chunk| {
-        let _held = &guard;
-        chunk.map_err(|e| std::io::Error::other(format!("relayed body: {e}")))
-    }));
-    Answer { head, body }
+    let frames = futures_util::stream::unfold(
+        Some((http::Response::from(response).into_body(), guard)),
+        |state| async move {
+            let (mut body, guard) = state?;
+            let item = match body.frame().await? {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => Ok(BodyItem::Data(data)),
+                    Err(frame) => Ok(BodyItem::Trailers(
+                        frame
+                            .into_trailers()
+                            .map(|map| fields(&map))
+                            .unwrap_or_default(),
+                    )),
+                },
+                Err(err) => Err(std::io::Error::other(format!("relayed body: {err}"))),
+            };
+            Some((item, Some((body, guard))))
+        },
+    );
+    Answer {
+        head,
+        body: Box::pin(frames),
+    }
+}
+
+/// Header fields as the tunnel carries them.
+fn fields(map: &reqwest::header::HeaderMap) -> Vec<Header> {
+    map.iter()
+        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .collect()
 }
 
 /// The other pod's status and headers, as the agent's answers carry them.
 fn response_head(response: &reqwest::Response) -> ResponseHead {
-    let headers = response
-        .headers()
-        .iter()
-        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
-        .collect();
     ResponseHead {
         status: response.status().as_u16(),
-        headers,
+        headers: fields(response.headers()),
     }
 }

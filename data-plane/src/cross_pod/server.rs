@@ -91,7 +91,8 @@ pub(crate) async fn handle(
 }
 
 /// The relayed request's headers as the agent gets them: as the first pod computed them,
-/// minus hop-by-hop headers and this module's own; a WebSocket upgrade as one `upgrade`.
+/// minus hop-by-hop headers (but `te: trailers`) and this module's own; a WebSocket upgrade
+/// as one `upgrade`.
 fn relayed_headers(req: &HttpRequest) -> Vec<Header> {
     let connection_names = headers::named_in_connection(req.headers());
     let mut out: Vec<Header> = req
@@ -110,5 +111,6 @@ fn relayed_headers(req: &HttpRequest) -> Vec<Header> {
             Bytes::copy_from_slice(protocol.as_bytes()),
         ));
     }
+    out.extend(headers::te_trailers(req.headers()));
     out
 }

@@ -1,6 +1,7 @@
 //! A response body that keeps a guard alive until the body has been sent or the visitor
 //! went away: what the guard gives back or counts in its `Drop` (a request's place under
-//! the caps, its metrics record) then happens at the answer's real end.
+//! the caps, its metrics record) then happens at the answer's real end. The body's trailer
+//! fields pass through.
 
 use std::{
     pin::Pin,
@@ -10,6 +11,7 @@ use std::{
 use actix_web::{
     HttpResponse,
     body::{BodySize, BoxBody, MessageBody},
+    http::header::HeaderMap,
 };
 use bytes::Bytes;
 
@@ -31,6 +33,10 @@ impl<G: Unpin> MessageBody for Guarded<G> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
+
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+        Pin::new(&mut self.get_mut().body).take_trailers()
     }
 }
 

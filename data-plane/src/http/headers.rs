@@ -1,4 +1,5 @@
-//! Header rules at the gateway: hop-by-hop headers stop here, forwarding headers are added.
+//! Header rules at the gateway: hop-by-hop headers stop here (but a `TE` that takes
+//! trailers goes on as `te: trailers`), forwarding headers are added.
 
 use actix_web::{
     HttpRequest,
@@ -25,10 +26,21 @@ pub(crate) fn is_hop_by_hop(name: &str, connection_names: &[String]) -> bool {
         || connection_names.iter().any(|n| n == name)
 }
 
-/// The visitor's headers as the agent should send them on: hop-by-hop removed, the
-/// visitor's Host kept, and `X-Forwarded-*` / `Forwarded` / `X-Real-IP` describing the
-/// visitor (the TCP peer: a visitor's own `X-Real-IP` is replaced, never passed on). A
-/// protocol switch the gateway carries (`upgrade`) is passed on as one `upgrade` header.
+/// `te: trailers` if the request's `TE` takes trailer fields: the one `TE` that crosses the
+/// tunnel (an HTTP/2 service, gRPC's above all, needs it; see
+/// [`hopgate_protocol::te_lists_trailers`]).
+pub(crate) fn te_trailers(headers: &HeaderMap) -> Option<Header> {
+    headers
+        .get_all("te")
+        .any(|value| hopgate_protocol::te_lists_trailers(value.as_bytes()))
+        .then(|| Header::new("te", Bytes::from_static(b"trailers")))
+}
+
+/// The visitor's headers as the agent should send them on: hop-by-hop removed (a `TE`
+/// that takes trailers becomes `te: trailers`), the visitor's Host kept, and
+/// `X-Forwarded-*` / `Forwarded` / `X-Real-IP` describing the visitor (the TCP peer: a
+/// visitor's own `X-Real-IP` is replaced, never passed on). A protocol switch the gateway
+/// carries (`upgrade`) is passed on as one `upgrade` header.
 pub(crate) fn request_headers(
     req: &HttpRequest,
     host: &str,
@@ -75,6 +87,7 @@ pub(crate) fn request_headers(
             Bytes::copy_from_slice(protocol.as_bytes()),
         ));
     }
+    out.extend(te_trailers(req.headers()));
     out.push(Header::new("host", Bytes::copy_from_slice(host.as_bytes())));
     out.push(Header::new("x-forwarded-for", Bytes::from(chain)));
     out.push(Header::new("x-real-ip", Bytes::from(peer)));
@@ -145,6 +158,24 @@ mod tests {
             get("forwarded"),
             ["for=192.0.2.7;host=app.test;proto=https"]
         );
+    }
+
+    #[test]
+    fn te_goes_on_only_as_trailers() {
+        let te = |value: &'static str| {
+            let req = TestRequest::default()
+                .insert_header(("connection", "TE"))
+                .insert_header(("te", value))
+                .to_http_request();
+            request_headers(&req, "app.test", None)
+                .into_iter()
+                .filter(|h| h.name == "te")
+                .map(|h| String::from_utf8(h.value.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(te("trailers"), ["trailers"]);
+        assert_eq!(te("gzip, trailers;q=1"), ["trailers"]);
+        assert!(te("gzip").is_empty());
     }
 
     #[test]

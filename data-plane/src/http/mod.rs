@@ -9,7 +9,8 @@
 //! - `limits`: the caps on requests in flight per domain and per client;
 //! - `refusals`, `pages`: the answers for requests that go no further, and how error pages
 //!   look;
-//! - `guarded_body`: a response body holding what must live until the answer ends.
+//! - `guarded_body`: a response body holding what must live until the answer ends;
+//! - `trailers`: which trailer fields pass, both ways.
 
 pub(crate) mod guarded_body;
 pub(crate) mod headers;
@@ -18,3 +19,4 @@ pub(crate) mod pages;
 pub(crate) mod refusals;
 pub(crate) mod request;
 pub(crate) mod target;
+pub(crate) mod trailers;

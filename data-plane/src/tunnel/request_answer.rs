@@ -15,22 +15,25 @@ use actix::prelude::*;
 use bytes::Bytes;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
-use hopgate_protocol::{FrameType, ResponseHead, SideState, StreamError};
+use hopgate_protocol::{FrameType, Header, ResponseHead, SideState, StreamError};
 use tokio::sync::oneshot;
 
-use crate::tunnel::{
-    request_actor::{Cancel, Request, RequestActor},
-    request_error::ProxyError,
-    request_phase::Phase,
-    request_stream::Incoming,
+use crate::{
+    tunnel::{
+        request_actor::{Cancel, Request, RequestActor},
+        request_error::ProxyError,
+        request_phase::Phase,
+        request_stream::Incoming,
+    },
+    upstream::BodyItem,
 };
 
 /// One piece of the answer's body, from the actor to the handler.
 pub(super) enum AnswerPiece {
     /// Body bytes.
     Data(Bytes),
-    /// The body is whole.
-    End,
+    /// The body is whole; its trailer fields (none, mostly).
+    End(Vec<Header>),
     /// The body broke off.
     Failed(io::Error),
 }
@@ -78,12 +81,13 @@ impl RequestHandle {
         self.head.take()?.await.ok()
     }
 
-    /// The next piece of the answer's body; `None` at its end.
-    pub(crate) async fn next_chunk(&mut self) -> Option<io::Result<Bytes>> {
+    /// The next piece of the answer's body: bytes, or its end with the trailer fields
+    /// (the last piece).
+    pub(crate) async fn next_chunk(&mut self) -> Option<io::Result<BodyItem>> {
         self.body_asked = true;
         match self.body.next().await {
-            Some(AnswerPiece::Data(data)) => Some(Ok(data)),
-            Some(AnswerPiece::End) => None,
+            Some(AnswerPiece::Data(data)) => Some(Ok(BodyItem::Data(data))),
+            Some(AnswerPiece::End(trailers)) => Some(Ok(BodyItem::Trailers(trailers))),
             Some(AnswerPiece::Failed(err)) => Some(Err(err)),
             None => Some(Err(io::Error::other("the request ended under its answer"))),
         }
@@ -117,7 +121,8 @@ impl ActorFuture<RequestActor> for ReadDown {
 }
 
 /// Moves the answer's body from the stream to the handler, a frame at a time, reading the
-/// next one only when the handler took the last; ends with the body or the request.
+/// next one only when the handler took the last; ends with the body (its trailer fields
+/// the last piece) or the request.
 pub(super) struct PumpDown;
 
 impl ActorFuture<RequestActor> for PumpDown {
@@ -163,7 +168,7 @@ impl RequestActor {
             return Poll::Ready(None);
         };
         let read = ready!(stream.poll_incoming(task));
-        if let Ok(Some(Incoming::End)) = read
+        if let Ok(Some(Incoming::End(_))) = read
             && let Err(err) = stream.take_fin(task)
             && let Some(reason) = err.protocol_reason()
         {
@@ -207,7 +212,7 @@ impl RequestActor {
                 }
             }
             Ok(Some(Incoming::Data(_))) => ProxyError::Violation(refused(FrameType::BodyChunk)),
-            Ok(Some(Incoming::End)) => ProxyError::Violation(refused(FrameType::EndOfBody)),
+            Ok(Some(Incoming::End(_))) => ProxyError::Violation(refused(FrameType::EndOfBody)),
             Ok(None) => ProxyError::Violation(StreamError::EndedEarly {
                 state: SideState::AwaitingHead,
             }),
@@ -229,9 +234,13 @@ impl RequestActor {
                 self.metrics.bytes_out(data.len());
                 return AnswerPiece::Data(data);
             }
-            Ok(Some(Incoming::End) | None) => {
+            Ok(Some(Incoming::End(trailers))) => {
                 self.phase.advance();
-                return AnswerPiece::End;
+                return AnswerPiece::End(trailers);
+            }
+            Ok(None) => {
+                self.phase.advance();
+                return AnswerPiece::End(Vec::new());
             }
             Ok(Some(Incoming::Reset(reset))) => {
                 self.metrics.reset(reset.code.as_str());

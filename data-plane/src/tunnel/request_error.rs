@@ -42,6 +42,9 @@ pub(crate) enum ProxyError {
     /// The request's head doesn't fit one frame (visitor side).
     #[error("the request's headers are too large to carry: {0}")]
     HeadTooLarge(#[source] TunnelError),
+    /// The request's trailer fields don't fit one frame (visitor side).
+    #[error("the request's trailer fields are too large to carry: {0}")]
+    TrailersTooLarge(#[source] TunnelError),
 }
 
 impl ProxyError {

@@ -11,8 +11,8 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use hopgate_protocol::{
-    End, EndOfBody, Exchange, Frame, Limits, RequestHead, Reset, ResponseHead, STREAM_CANCELLED,
-    SideState,
+    End, EndOfBody, Exchange, Frame, Header, Limits, RequestHead, Reset, ResponseHead,
+    STREAM_CANCELLED, SideState, StreamError,
 };
 use hopgate_transport::{RecvStream, SendStream};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
@@ -26,8 +26,8 @@ pub(crate) enum Incoming {
     Head(ResponseHead),
     /// Body bytes (after a `101`, the switched protocol's bytes).
     Data(Bytes),
-    /// The answer's end (its trailers are not passed on).
-    End,
+    /// The answer's end, with its trailer fields (none, mostly).
+    End(Vec<Header>),
     /// The agent abandoned the exchange.
     Reset(Reset),
 }
@@ -85,9 +85,10 @@ impl RequestStream {
         self.up.push_body(data).map_err(|err| Refused(err.into()))
     }
 
-    /// Queues the request's `EndOfBody`; [`RequestStream::finish`] once it is written.
-    pub(crate) fn queue_end(&mut self) -> Result<(), Refused> {
-        let end = Frame::EndOfBody(EndOfBody::default());
+    /// Queues the request's `EndOfBody` with its `trailers`; [`RequestStream::finish`] once
+    /// it is written.
+    pub(crate) fn queue_end(&mut self, trailers: Vec<Header>) -> Result<(), Refused> {
+        let end = Frame::EndOfBody(EndOfBody { trailers });
         self.rules.send(&end).map_err(|err| Refused(err.into()))?;
         self.up.queue(&end).map_err(|err| Refused(err.into()))
     }
@@ -122,12 +123,16 @@ impl RequestStream {
             return Poll::Ready(Err(ProxyError::Violation(err)));
         }
         // The rules let only these four through on the answer's direction.
-        Poll::Ready(Ok(match frame {
-            Frame::ResponseHead(head) => Some(Incoming::Head(head)),
-            Frame::BodyChunk(data) => Some(Incoming::Data(data)),
-            Frame::Reset(reset) => Some(Incoming::Reset(reset)),
-            _ => Some(Incoming::End),
-        }))
+        Poll::Ready(match frame {
+            Frame::ResponseHead(head) => Ok(Some(Incoming::Head(head))),
+            Frame::BodyChunk(data) => Ok(Some(Incoming::Data(data))),
+            Frame::Reset(reset) => Ok(Some(Incoming::Reset(reset))),
+            Frame::EndOfBody(end) => Ok(Some(Incoming::End(end.trailers))),
+            other => Err(ProxyError::Violation(StreamError::Unexpected {
+                frame: other.frame_type(),
+                state: self.rules.response().state(),
+            })),
+        })
     }
 
     /// Reads the agent's FIN if it is already there (it normally comes with the answer's

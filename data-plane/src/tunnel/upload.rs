@@ -1,7 +1,8 @@
 //! The visitor's body on its way up a request's stream. [`feed`] reads the body at the
 //! visitor's pace and hands it to the request actor one chunk at a time
 //! ([`VisitorChunk`], answered once the chunk is written: waiting for the agent to take it
-//! is back-pressure, not a stall), then says how it ended: [`VisitorBodyEnded`],
+//! is back-pressure, not a stall), then says how it ended: [`VisitorBodyEnded`] (with the
+//! trailer fields of an HTTP/2 request; an HTTP/1.1 chunked body's are not kept),
 //! [`VisitorBodyFailed`], or [`BodyStalled`] when no chunk came for `body_timeout` (the
 //! stream is reset, and the visitor gets 408 unless the answer has started). An upgraded
 //! connection (WebSocket) may stay idle: its bytes have no progress timeout.
@@ -12,21 +13,28 @@ use actix::prelude::*;
 use actix_web::{error::PayloadError, web::Payload};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use hopgate_protocol::Header;
 use slog::{debug, info};
 
-use crate::tunnel::{
-    request_actor::{FlushUp, RequestActor},
-    request_error::ProxyError,
-    request_phase::Phase,
+use crate::{
+    http::trailers,
+    tunnel::{
+        request_actor::{FlushUp, RequestActor},
+        request_error::ProxyError,
+        request_phase::Phase,
+        request_stream::{Refused, RefusedBy},
+    },
 };
 
 /// Reads `payload` and hands it to `actor` until it ends, fails or stalls for
 /// `stall_limit` (`None`: no limit), or the actor takes no more.
 pub(super) async fn feed(
-    mut payload: Payload,
+    payload: Payload,
     actor: Addr<RequestActor>,
     stall_limit: Option<Duration>,
 ) {
+    // actix-http's own payload: it keeps an HTTP/2 request's trailer fields.
+    let mut payload = payload.into_inner();
     loop {
         // Only the visitor's pace is timed.
         let next = match stall_limit {
@@ -50,7 +58,11 @@ pub(super) async fn feed(
                 return;
             }
             None => {
-                let _ = actor.send(VisitorBodyEnded).await;
+                let fields = payload.take_trailers();
+                let trailers = fields.as_ref().map(trailers::for_agent);
+                let _ = actor
+                    .send(VisitorBodyEnded(trailers.unwrap_or_default()))
+                    .await;
                 return;
             }
         }
@@ -89,18 +101,29 @@ impl Handler<VisitorChunk> for RequestActor {
     }
 }
 
-/// The visitor's body ended: its end and the FIN go up.
+/// The visitor's body ended, with these trailer fields: its end and the FIN go up.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct VisitorBodyEnded;
+struct VisitorBodyEnded(Vec<Header>);
 
 impl Handler<VisitorBodyEnded> for RequestActor {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, _: VisitorBodyEnded, _ctx: &mut Self::Context) -> Self::Result {
-        let queued = self.phase.stream().map(|stream| stream.queue_end());
-        if !matches!(queued, Some(Ok(()))) {
-            return Box::pin(fut::ready(()));
+    fn handle(
+        &mut self,
+        VisitorBodyEnded(trailers): VisitorBodyEnded,
+        ctx: &mut Self::Context,
+    ) -> Self::Result {
+        let queued = self.phase.stream().map(|stream| stream.queue_end(trailers));
+        match queued {
+            Some(Ok(())) => {}
+            Some(Err(Refused(RefusedBy::Encoder(too_large)))) => {
+                info!(self.log, "request trailers too large: stream reset");
+                self.end_upload(ProxyError::TrailersTooLarge(too_large), ctx);
+                return Box::pin(fut::ready(()));
+            }
+            // The exchange was reset meanwhile.
+            Some(Err(_)) | None => return Box::pin(fut::ready(())),
         }
         Box::pin(FlushUp.map(|written, actor: &mut Self, ctx| {
             if let (Some(Ok(())), Some(stream)) = (written, actor.phase.stream()) {

@@ -64,6 +64,10 @@ fn session_page(req: &HttpRequest, err: &ProxyError) -> HttpResponse {
         ProxyError::NoStream(_) => return pages::busy(req, &err.to_string()),
         ProxyError::BodyStalled(_) => return pages::body_stalled(req, &err.to_string()),
         ProxyError::BodyFailed(_) => (StatusCode::BAD_REQUEST, "Bad Request"),
+        ProxyError::TrailersTooLarge(_) => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+        ),
         ProxyError::Timeout(_)
         | ProxyError::AgentReset {
             code: ResetCode::UpstreamTimeout,

@@ -1,16 +1,18 @@
 //! Where an admitted request goes: the agent's session on this pod, or the other pods that
 //! hold it. The edge (and the relay listener) hand a request over with
 //! [`forward`] and an [`Upstream`] without knowing which kind it is; each kind gives back
-//! an [`Answer`] (the agent's response head and its body as bytes) or a [`Failure`], and
-//! one response builder (`response`) turns every answer into the visitor's response, so
-//! statuses, headers, bodies and WebSocket switches are handled alike whichever pod holds
-//! the session.
+//! an [`Answer`] (the agent's response head and its body: bytes, then trailer fields) or a
+//! [`Failure`], and one response builder (`response`) turns every answer into the
+//! visitor's response, so statuses, headers, bodies, trailers and WebSocket switches are
+//! handled alike whichever pod holds the session.
 //!
 //! - `session`: the agent's session on this pod, through a request actor;
 //! - [`cross_pod::client`](crate::cross_pod::client): the pods that hold it, over HTTP;
-//! - `response`: the one response builder;
+//! - `response`: the one response builder, and `answer_body` the visitor's response body it
+//!   makes of an answer's;
 //! - `failure`: why no answer came, and the page the visitor gets for it.
 
+mod answer_body;
 mod failure;
 mod response;
 mod session;
@@ -25,7 +27,7 @@ use std::{
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use bytes::Bytes;
 use futures_util::Stream;
-use hopgate_protocol::{RequestHead, ResponseHead};
+use hopgate_protocol::{Header, RequestHead, ResponseHead};
 use slog::Logger;
 
 pub(crate) use self::failure::Failure;
@@ -113,9 +115,17 @@ impl NotLive {
     }
 }
 
-/// A response body as bytes; it holds what must live while it is sent (the request actor,
-/// the relayed request's place in flight).
-pub(crate) type Body = Pin<Box<dyn Stream<Item = Result<Bytes, io::Error>>>>;
+/// An answer's body; it holds what must live while it is sent (the request actor, the
+/// relayed request's place in flight).
+pub(crate) type Body = Pin<Box<dyn Stream<Item = Result<BodyItem, io::Error>>>>;
+
+/// What an answer's body yields: its bytes, then the trailer fields that end it, if any
+/// (gRPC's `grpc-status` travels there), as the last item.
+#[derive(Debug)]
+pub(crate) enum BodyItem {
+    Data(Bytes),
+    Trailers(Vec<Header>),
+}
 
 /// What the agent answered, through whichever upstream: the response head and its body
 /// (after a `101`, the bytes of the switched connection).

@@ -1,19 +1,23 @@
 //! The one response builder: the visitor's response from an upstream's [`Answer`],
 //! whichever upstream gave it. The status is checked (an agent can't answer `1xx`, and
 //! `101` only to a switch the visitor asked for), hop-by-hop headers stop here, the length
-//! is kept, a `HEAD`, `204` or `304` gets no body, and a `101` makes the connection a raw
-//! byte pipe until either side closes.
+//! is kept, the body's trailer fields follow it ([`AnswerBody`]), a `HEAD`, `204` or `304`
+//! gets no body, and a `101` makes the connection a raw byte pipe until either side
+//! closes.
 
 use actix_web::{
     HttpRequest, HttpResponse, HttpResponseBuilder,
-    http::{Method, StatusCode, header::HeaderValue},
+    http::{
+        Method, StatusCode,
+        header::{CONTENT_TYPE, HeaderValue},
+    },
 };
 use bytes::Bytes;
 use hopgate_protocol::{Header, ResponseHead};
 
 use crate::{
     http::{headers, pages},
-    upstream::{Answer, Body},
+    upstream::{Answer, Body, answer_body::AnswerBody},
 };
 
 /// The visitor's response to `req` from `answer`. `upgrade`: the visitor asked to switch
@@ -59,7 +63,15 @@ pub(super) fn build(req: &HttpRequest, answer: Answer, upgrade: bool) -> HttpRes
         }
         return response.finish();
     }
-    response.streaming(body)
+    if !head
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case(CONTENT_TYPE.as_str()))
+    {
+        // What actix's streamed bodies say of content of no stated type.
+        response.insert_header((CONTENT_TYPE, "application/octet-stream"));
+    }
+    response.body(AnswerBody::new(body, length))
 }
 
 /// Copies the answer's end-to-end headers but `Content-Length`, which is returned.
@@ -91,7 +103,7 @@ fn switched(head: &ResponseHead, body: Body) -> HttpResponse {
     for header in headers::response_headers(&head.headers) {
         response.append_header((header.name.as_str(), header.value.as_ref()));
     }
-    response.streaming(body)
+    response.body(AnswerBody::new(body, None))
 }
 
 #[cfg(test)]
@@ -110,6 +122,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+    use crate::upstream::BodyItem;
 
     /// An answer whose body says, through `dropped`, when it was let go.
     fn answer(status: u16, headers: &[(&str, &str)], dropped: &Arc<AtomicBool>) -> Answer {
@@ -120,12 +133,11 @@ mod tests {
             }
         }
         let flag = Flag(dropped.clone());
-        let body = futures_util::stream::iter([Ok(Bytes::from_static(b"hello"))]).map(
-            move |chunk: Result<Bytes, std::io::Error>| {
+        let body = futures_util::stream::iter([Ok(BodyItem::Data(Bytes::from_static(b"hello")))])
+            .map(move |item: Result<BodyItem, std::io::Error>| {
                 let _held = &flag;
-                chunk
-            },
-        );
+                item
+            });
         Answer {
             head: ResponseHead {
                 status,

@@ -1,7 +1,7 @@
 //! The agent's session on this pod as an upstream: a request actor (through its
 //! [`RequestHandle`]) opens a stream on the session, sends the head and the visitor's body
-//! up and hands back the agent's answer's head, then its body as bytes, as the visitor
-//! takes them. Dropping the body lets the request go.
+//! up and hands back the agent's answer's head, then its body (bytes, then trailer fields)
+//! as the visitor takes it. Dropping the body lets the request go.
 
 use actix_web::{HttpRequest, web};
 use hopgate_protocol::{Encoder, RequestHead};
@@ -14,7 +14,7 @@ use crate::{
         request_answer::RequestHandle,
         routing::SessionHandle,
     },
-    upstream::{Answer, AppState, Body, Failure},
+    upstream::{Answer, AppState, Body, BodyItem, Failure},
 };
 
 /// Carries `head` (and the request's body) through the session `handle`: the visitor's
@@ -74,14 +74,17 @@ fn fits_one_frame(head: &RequestHead, log: &Logger) -> Result<(), Failure> {
     }
 }
 
-/// The answer's body as bytes, read from the request actor as the visitor takes it; the
-/// request ends when the body is dropped.
+/// The answer's body, read from the request actor as the visitor takes it: its bytes, then
+/// its trailer fields if it has any. The request ends when the body is dropped.
 fn answer_body(request: RequestHandle) -> Body {
     Box::pin(futures_util::stream::unfold(
         Some(request),
         |request| async move {
             let mut request = request?;
             match request.next_chunk().await? {
+                Ok(BodyItem::Trailers(trailers)) if trailers.is_empty() => None,
+                // The end: the actor is done, and is asked nothing more.
+                Ok(trailers @ BodyItem::Trailers(_)) => Some((Ok(trailers), None)),
                 Ok(data) => Some((Ok(data), Some(request))),
                 Err(err) => Some((Err(err), None)),
             }

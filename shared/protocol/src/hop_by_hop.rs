@@ -32,6 +32,17 @@ pub fn is_proxy_auth(name: &str) -> bool {
         .any(|auth| name.eq_ignore_ascii_case(auth))
 }
 
+/// Whether a `TE` value lists `trailers` (the client takes trailer fields). `TE` is
+/// hop-by-hop, but `TE: trailers` is the one value HTTP/2 allows (RFC 9113 §8.2.2) and
+/// gRPC servers require it, so a request that says it crosses the tunnel as `te: trailers`
+/// (and any other `TE` stops at the first hop).
+pub fn te_lists_trailers(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .map(|member| member.split(|&b| b == b';').next().unwrap_or_default())
+        .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"trailers"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +55,15 @@ mod tests {
         assert!(is_proxy_auth("Proxy-Authorization"));
         assert!(!is_proxy_auth("authorization"));
         assert!(!is_hop_by_hop("proxy-authorization"));
+    }
+
+    #[test]
+    fn te_trailers_is_found_among_other_codings() {
+        assert!(te_lists_trailers(b"trailers"));
+        assert!(te_lists_trailers(b"gzip;q=0.5, Trailers"));
+        assert!(te_lists_trailers(b"deflate ,trailers;q=1"));
+        assert!(!te_lists_trailers(b"gzip, deflate"));
+        assert!(!te_lists_trailers(b"trailers-ish"));
+        assert!(!te_lists_trailers(b""));
     }
 }

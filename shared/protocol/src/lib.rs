@@ -11,7 +11,7 @@
 //! | `frame` | [`FrameType`] (the type byte) and [`Frame`] (any decoded frame) |
 //! | `handshake` | [`Hello`], [`HelloAck`], [`HelloCode`]: the control-stream handshake |
 //! | `http` | [`RequestHead`], [`ResponseHead`], [`Header`], [`HttpVersion`], [`EndOfBody`] |
-//! | `hop_by_hop` | [`HOP_BY_HOP_HEADERS`], [`PROXY_AUTH_HEADERS`]: headers that never cross the tunnel |
+//! | `hop_by_hop` | [`HOP_BY_HOP_HEADERS`], [`PROXY_AUTH_HEADERS`]: headers that never cross the tunnel (but `te: trailers`, [`te_lists_trailers`]) |
 //! | `control` | [`Reset`] and [`ResetCode`], [`Ping`], [`Pong`], [`GoAway`] |
 //! | `limits` | [`Limits`]: the largest payload per frame class, and their defaults |
 //! | `version` | [`PROTOCOL_VERSION`], [`MIN_PROTOCOL_VERSION`], [`check_version`] |
@@ -105,7 +105,9 @@ pub use crate::encode::Encoder;
 pub use crate::error::{DecodeError, EncodeError, StreamError, VersionError};
 pub use crate::frame::{FRAME_HEADER_LEN, Frame, FrameType};
 pub use crate::handshake::{Hello, HelloAck, HelloCode};
-pub use crate::hop_by_hop::{HOP_BY_HOP_HEADERS, PROXY_AUTH_HEADERS, is_hop_by_hop, is_proxy_auth};
+pub use crate::hop_by_hop::{
+    HOP_BY_HOP_HEADERS, PROXY_AUTH_HEADERS, is_hop_by_hop, is_proxy_auth, te_lists_trailers,
+};
 pub use crate::http::{
     EndOfBody, Header, HttpVersion, REDACTED_HEADERS, RequestHead, ResponseHead,
 };

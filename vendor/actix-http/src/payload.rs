@@ -94,6 +94,16 @@ impl<S> Payload<S> {
     pub fn take(&mut self) -> Payload<S> {
         mem::replace(self, Payload::None)
     }
+
+    /// HopGate patch: the trailer fields that ended the payload, once it has ended. Only an
+    /// HTTP/2 request's are kept; an HTTP/1 chunked body's are read and dropped.
+    pub fn take_trailers(&mut self) -> Option<crate::header::HeaderMap> {
+        match self {
+            #[cfg(feature = "http2")]
+            Payload::H2 { payload } => payload.take_trailers(),
+            _ => None,
+        }
+    }
 }
 
 impl<S> Stream for Payload<S>

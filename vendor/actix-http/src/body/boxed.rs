@@ -8,7 +8,7 @@ use std::{
 use bytes::Bytes;
 
 use super::{BodySize, MessageBody, MessageBodyMapErr};
-use crate::body;
+use crate::{body, header::HeaderMap};
 
 /// A boxed message body with boxed errors.
 #[derive(Debug)]
@@ -95,6 +95,15 @@ impl MessageBody for BoxBody {
     #[inline]
     fn boxed(self) -> BoxBody {
         self
+    }
+
+    // HopGate patch: see `MessageBody::take_trailers`.
+    #[inline]
+    fn take_trailers(mut self: Pin<&mut Self>) -> Option<HeaderMap> {
+        match &mut self.0 {
+            BoxBodyInner::Stream(body) => body.as_mut().take_trailers(),
+            BoxBodyInner::None(_) | BoxBodyInner::Bytes(_) => None,
+        }
     }
 }
 

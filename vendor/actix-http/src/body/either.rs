@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pin_project_lite::pin_project;
 
 use super::{BodySize, BoxBody, MessageBody};
-use crate::Error;
+use crate::{header::HeaderMap, Error};
 
 pin_project! {
     /// An "either" type specialized for body types.
@@ -104,6 +104,15 @@ where
         match self {
             EitherBody::Left { body } => body.boxed(),
             EitherBody::Right { body } => body.boxed(),
+        }
+    }
+
+    // HopGate patch: see `MessageBody::take_trailers`.
+    #[inline]
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+        match self.project() {
+            EitherBodyProj::Left { body } => body.take_trailers(),
+            EitherBodyProj::Right { body } => body.take_trailers(),
         }
     }
 }

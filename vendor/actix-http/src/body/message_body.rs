@@ -13,6 +13,7 @@ use futures_core::ready;
 use pin_project_lite::pin_project;
 
 use super::{BodySize, BoxBody};
+use crate::header::HeaderMap;
 
 /// An interface for types that can be used as a response body.
 ///
@@ -117,6 +118,17 @@ pub trait MessageBody {
     {
         BoxBody::new(self)
     }
+
+    /// HopGate patch: the trailer fields that end the body, if it has any.
+    ///
+    /// Asked once, after [`poll_next`](Self::poll_next) returned `Poll::Ready(None)`. The
+    /// HTTP/2 dispatcher sends them as a trailing HEADERS frame; the HTTP/1 dispatcher sends
+    /// them after the last chunk of a chunked body (a body of known length has nowhere to
+    /// put them). The default has none; wrappers pass the question on to what they wrap.
+    #[inline]
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+        None
+    }
 }
 
 mod foreign_impls {
@@ -139,6 +151,11 @@ mod foreign_impls {
             cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Bytes, Self::Error>>> {
             Pin::new(&mut **self).poll_next(cx)
+        }
+
+        // HopGate patch: see `MessageBody::take_trailers`.
+        fn take_trailers(mut self: Pin<&mut Self>) -> Option<HeaderMap> {
+            Pin::new(&mut **self).take_trailers()
         }
     }
 
@@ -197,6 +214,12 @@ mod foreign_impls {
         ) -> Poll<Option<Result<Bytes, Self::Error>>> {
             Pin::new(self.get_mut().as_mut()).poll_next(cx)
         }
+
+        // HopGate patch: see `MessageBody::take_trailers`.
+        #[inline]
+        fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+            Pin::new(self.get_mut().as_mut()).take_trailers()
+        }
     }
 
     impl<T, B> MessageBody for Pin<T>
@@ -217,6 +240,12 @@ mod foreign_impls {
             cx: &mut Context<'_>,
         ) -> Poll<Option<Result<Bytes, Self::Error>>> {
             self.get_mut().as_mut().poll_next(cx)
+        }
+
+        // HopGate patch: see `MessageBody::take_trailers`.
+        #[inline]
+        fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+            self.get_mut().as_mut().take_trailers()
         }
     }
 
@@ -528,6 +557,12 @@ where
     fn try_into_bytes(self) -> Result<Bytes, Self> {
         let Self { body, mapper } = self;
         body.try_into_bytes().map_err(|body| Self { body, mapper })
+    }
+
+    // HopGate patch: see `MessageBody::take_trailers`.
+    #[inline]
+    fn take_trailers(self: Pin<&mut Self>) -> Option<HeaderMap> {
+        self.project().body.take_trailers()
     }
 }
 

@@ -9,7 +9,10 @@ use super::{
     decoder::{self, PayloadDecoder, PayloadItem, PayloadType},
     encoder, Message, MessageType,
 };
-use crate::{body::BodySize, error::ParseError, ConnectionType, Request, Response, ServiceConfig};
+use crate::{
+    body::BodySize, error::ParseError, header::HeaderMap, ConnectionType, Request, Response,
+    ServiceConfig,
+};
 
 bitflags! {
     #[derive(Debug, Clone, Copy)]
@@ -143,6 +146,18 @@ impl Decoder for Codec {
         } else {
             Ok(None)
         }
+    }
+}
+
+impl Codec {
+    /// HopGate patch: ends the response body with its trailer fields (see
+    /// `MessageBody::take_trailers`); only a chunked body can carry them.
+    pub(crate) fn encode_eof_with_trailers(
+        &mut self,
+        trailers: &HeaderMap,
+        dst: &mut BytesMut,
+    ) -> io::Result<()> {
+        self.encoder.encode_eof_with_trailers(trailers, dst)
     }
 }
 

@@ -691,7 +691,15 @@ where
                             }
 
                             Poll::Ready(None) => {
-                                this.codec.encode(Message::Chunk(None), this.write_buf)?;
+                                // HopGate patch: the body's trailer fields, if any, end it.
+                                match body.as_mut().take_trailers() {
+                                    Some(trailers) => this
+                                        .codec
+                                        .encode_eof_with_trailers(&trailers, this.write_buf)?,
+                                    None => {
+                                        this.codec.encode(Message::Chunk(None), this.write_buf)?
+                                    }
+                                }
 
                                 // if we have not yet pipelined to the next request, then
                                 // this.payload was the payload for the request we just finished

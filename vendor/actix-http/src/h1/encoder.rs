@@ -359,6 +359,15 @@ impl<T: MessageType> MessageEncoder<T> {
         self.te.encode_eof(buf)
     }
 
+    /// HopGate patch: encode EOF with the body's trailer fields (a chunked body only).
+    pub fn encode_eof_with_trailers(
+        &mut self,
+        trailers: &HeaderMap,
+        buf: &mut BytesMut,
+    ) -> io::Result<()> {
+        self.te.encode_eof_with_trailers(trailers, buf)
+    }
+
     /// Encode message.
     pub fn encode(
         &mut self,
@@ -487,6 +496,30 @@ impl TransferEncoding {
                     Ok(true)
                 }
             }
+        }
+    }
+
+    /// HopGate patch: encode eof, with `trailers` after the last chunk of a chunked body (RFC
+    /// 9112 §7.1.2); any other encoding has nowhere to put them and ends as without.
+    pub fn encode_eof_with_trailers(
+        &mut self,
+        trailers: &HeaderMap,
+        buf: &mut BytesMut,
+    ) -> io::Result<()> {
+        match self.kind {
+            TransferEncodingKind::Chunked(ref mut eof) if !*eof && !trailers.is_empty() => {
+                *eof = true;
+                buf.extend_from_slice(b"0\r\n");
+                for (name, value) in trailers.iter() {
+                    buf.extend_from_slice(name.as_str().as_bytes());
+                    buf.extend_from_slice(b": ");
+                    buf.extend_from_slice(value.as_bytes());
+                    buf.extend_from_slice(b"\r\n");
+                }
+                buf.extend_from_slice(b"\r\n");
+                Ok(())
+            }
+            _ => self.encode_eof(buf),
         }
     }
 

@@ -265,6 +265,14 @@ where
         }
     }
 
+    // HopGate patch: the body's trailer fields, if any, end the stream (see
+    // `MessageBody::take_trailers`); else an empty DATA frame does.
+    if let Some(trailers) = body.as_mut().take_trailers().filter(|t| !t.is_empty()) {
+        return stream
+            .send_trailers(http::HeaderMap::from(&trailers))
+            .map_err(DispatchError::SendData);
+    }
+
     // response body streaming finished. send end of stream and return.
     stream
         .send_data(Bytes::new(), true)

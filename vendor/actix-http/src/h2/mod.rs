@@ -18,6 +18,7 @@ use tokio::time::{sleep_until, Sleep};
 use crate::{
     config::ServiceConfig,
     error::{DispatchError, PayloadError},
+    header::HeaderMap,
 };
 
 mod dispatcher;
@@ -28,11 +29,22 @@ pub use self::{dispatcher::Dispatcher, service::H2Service};
 /// HTTP/2 peer stream.
 pub struct Payload {
     stream: RecvStream,
+    // HopGate patch: the request's trailer fields, read when its data ends.
+    trailers: Option<HeaderMap>,
 }
 
 impl Payload {
     pub(crate) fn new(stream: RecvStream) -> Self {
-        Self { stream }
+        Self {
+            stream,
+            trailers: None,
+        }
+    }
+
+    /// HopGate patch: the trailer fields that ended the request, once the payload has ended
+    /// (`None` before, or if it had none).
+    pub fn take_trailers(&mut self) -> Option<HeaderMap> {
+        self.trailers.take()
     }
 }
 
@@ -52,7 +64,14 @@ impl Stream for Payload {
                 }
             }
             Some(Err(err)) => Poll::Ready(Some(Err(err.into()))),
-            None => Poll::Ready(None),
+            // HopGate patch: the data ended; the trailer fields, if any, come next.
+            None => match ready!(this.stream.poll_trailers(cx)) {
+                Ok(trailers) => {
+                    this.trailers = trailers.map(HeaderMap::from);
+                    Poll::Ready(None)
+                }
+                Err(err) => Poll::Ready(Some(Err(err.into()))),
+            },
         }
     }
 }

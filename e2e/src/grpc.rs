@@ -1,0 +1,98 @@
+//! gRPC for the tests: `services/grpc_echo.py` (Python's grpcio, pinned and installed by
+//! `scripts/grpcio.sh` into a cached virtualenv) as a real gRPC service speaking h2c, and
+//! as a real gRPC client calling it through a pod over TLS.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+};
+
+use hopgate_test_support::TempDir;
+
+use crate::DataPlane;
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/grpc_echo.py");
+
+/// The python of the grpcio virtualenv, installed on first use.
+fn python() -> &'static str {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/grpcio.sh");
+        let output = Command::new(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        assert!(
+            output.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    })
+}
+
+/// The gRPC service `hopgate.test.Echo` (see the script for its methods) on 127.0.0.1.
+pub struct GrpcService {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl GrpcService {
+    pub fn start() -> Self {
+        let mut child = Command::new(python())
+            .args([SCRIPT, "serve"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the grpcio service starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .strip_prefix("listening ")
+            .and_then(|port| port.trim().parse().ok())
+            .unwrap_or_else(|| panic!("grpc_echo.py said {line:?}"));
+        Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+}
+
+impl Drop for GrpcService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Calls the service behind `domain` through `dp` (HTTP/2 over TLS, as any gRPC client
+/// would), one call per scenario of the script (`unary`, `server_stream`, `client_stream`,
+/// `bidi`, `deadline`, `fail`), in order: `{scenario: {code, details, replies, trailers,
+/// seconds}}`.
+pub fn grpc_calls(dp: &DataPlane, domain: &str, scenarios: &[&str]) -> serde_json::Value {
+    let dir = TempDir::new("grpc-client");
+    let ca = dir.0.join("ca.pem");
+    std::fs::write(&ca, &dp.cert_pem).unwrap();
+    let output = Command::new(python())
+        .args([SCRIPT, "call", "--address", &dp.https.to_string()])
+        .args(["--authority", domain, "--ca"])
+        .arg(&ca)
+        .args(scenarios)
+        .output()
+        .expect("the grpcio client runs");
+    assert!(
+        output.status.success(),
+        "grpc_echo.py call failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "grpc_echo.py printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
