@@ -17,10 +17,11 @@
 //! api_key = "..."
 //! local_target = 3000                   # or "localhost:3000", "http://127.0.0.1:3000"
 //! # host_header = "rewrite"             # preserve (default), rewrite, or a host[:port]
+//! # basic_auth = ["alice:a-long-password"]  # visitors must give one of these (HTTP Basic)
 //! ```
 //!
 //! An unknown key is an error naming it; a relative `ca_file` is relative to the file's
-//! folder. `--print-config` prints this struct (API keys as `***`).
+//! folder. `--print-config` prints this struct (API keys and `basic_auth` entries as `***`).
 
 use std::path::PathBuf;
 
@@ -98,6 +99,9 @@ pub struct Tunnel {
     /// The `Host` the local service sees: `preserve`, `rewrite` or a `host[:port]`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_header: Option<String>,
+    /// `user:password` pairs visitors must give (HTTP Basic); none: no password asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub basic_auth: Vec<Secret>,
 }
 
 /// `local_target = 3000` or `local_target = "localhost:3000"`.

@@ -1,10 +1,10 @@
 //! The tunnels' checks: at least one, each with a domain (normalised, distinct), an API
-//! key and a local target. Errors name the tunnel's field by where it came from
+//! key and a local target, and `user:password` pairs if it asks visitors for them. Errors name the tunnel's field by where it came from
 //! (`--domain`, `HOP_CLIENT_API_KEY`, `agent.toml: tunnel[2].local_target`).
 
 use hopgate_settings::{Loaded, Secret, SettingsError};
 
-use super::{Config, HostHeader, LocalTarget, TunnelSettings, file::Tunnel};
+use super::{BasicUser, Config, HostHeader, LocalTarget, TunnelSettings, file::Tunnel};
 
 /// The array of tables the tunnels are.
 const TUNNEL: &str = "tunnel";
@@ -41,11 +41,21 @@ pub(super) fn check(loaded: &Loaded<Config>) -> Result<Vec<TunnelSettings>, Sett
             Some(text) => HostHeader::parse(text),
         }
         .map_err(|why| bad("host_header", why))?;
+        let basic_auth = tunnel
+            .basic_auth
+            .iter()
+            .enumerate()
+            .map(|(n, pair)| {
+                BasicUser::parse(pair).map_err(|why| format!("entry {}: {why}", n + 1))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|why| bad("basic_auth", why))?;
         tunnels.push(TunnelSettings {
             domain,
             api_key,
             target,
             host_header,
+            basic_auth,
         });
     }
     Ok(tunnels)

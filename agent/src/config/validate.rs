@@ -6,7 +6,9 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use hopgate_settings::{Loaded, Secret, SettingsError};
 use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification};
 
-use super::{Config, HostHeader, LocalTarget, ServerAddr, observability, tunnels, verification};
+use super::{
+    BasicUser, Config, HostHeader, LocalTarget, ServerAddr, observability, tunnels, verification,
+};
 
 /// How long the local service may take to start answering, unless configured.
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,6 +42,8 @@ pub struct TunnelSettings {
     pub target: LocalTarget,
     /// The `Host` the local service sees.
     pub host_header: HostHeader,
+    /// The users visitors must authenticate as (HTTP Basic); empty: anyone.
+    pub basic_auth: Vec<BasicUser>,
 }
 
 /// Everything the agent runs with, checked.
