@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{ControlPlane, Database, INTERNAL_TOKEN, TempDir, wait_for};
+use common::{ADMIN_KEY, ControlPlane, Database, INTERNAL_TOKEN, TempDir, wait_for};
 use hopgate_table::{
     Change, Decoder, Table, TableMessage,
     access::{Denial, basic},
@@ -102,8 +102,19 @@ async fn scenario(db: &Database) {
         let message = answer["error"].as_str().unwrap();
         assert!(message.contains(says), "{body}: {message}");
     }
-    let (status, _) = api.get(ACCESS).await;
-    assert_eq!(status, StatusCode::OK);
+    // Only a JSON object is a policy (serde alone would read `[null, null]` as one).
+    for raw in ["[null, null]", "[]", "null", "\"open\""] {
+        let response = api
+            .client
+            .put(format!("{}{ACCESS}", api.base))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{raw}");
+    }
     assert!(
         pod.table().get(DOMAIN).unwrap().access.is_none(),
         "nothing was set"

@@ -51,7 +51,14 @@ async fn seen(response: reqwest::Response) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn basic_auth_is_enforced_by_every_pod_and_the_credentials_stay_at_the_gateway() {
-    let TwoPods { a, b, cp, .. } = TwoPods::start(DOMAIN).await;
+    // The agent lives as long as it is bound.
+    let TwoPods {
+        a,
+        b,
+        cp,
+        agent: _agent,
+        ..
+    } = TwoPods::start(DOMAIN).await;
     let shown = cp
         .set_access(
             DOMAIN,
@@ -163,7 +170,14 @@ async fn basic_auth_is_enforced_by_every_pod_and_the_credentials_stay_at_the_gat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn address_rules_judge_the_tcp_peer_on_the_pod_the_visitor_reached() {
-    let TwoPods { a, b, cp, .. } = TwoPods::start(DOMAIN).await;
+    // The agent lives as long as it is bound.
+    let TwoPods {
+        a,
+        b,
+        cp,
+        agent: _agent,
+        ..
+    } = TwoPods::start(DOMAIN).await;
     // 127.0.0.1 (the pods' own address when they relay) is in no allowed range: pod A
     // serves pod B's visitors all the same, since B judged them.
     cp.set_access(

@@ -175,14 +175,21 @@ pub(crate) async fn get(
     Ok(HttpResponse::Ok().json(view(domain, policy.as_ref())))
 }
 
+/// The body as a request. Taken as a JSON object first: serde would also read a struct of
+/// optional fields from an array (`[null, null]`).
+fn request(body: serde_json::Map<String, serde_json::Value>) -> Result<AccessRequest, ApiError> {
+    serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
 pub(crate) async fn put(
     _: Admin,
     state: web::Data<AdminState>,
     path: web::Path<String>,
-    body: web::Json<AccessRequest>,
+    body: web::Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let domain = domain(&path)?;
-    let policy = policy(body.into_inner(), state.access_max_entries)?;
+    let policy = policy(request(body.into_inner())?, state.access_max_entries)?;
     let shown = view(domain.clone(), Some(&policy));
     state
         .domains
@@ -202,7 +209,23 @@ mod tests {
     use super::*;
 
     fn request(json: serde_json::Value) -> AccessRequest {
-        serde_json::from_value(json).unwrap()
+        let serde_json::Value::Object(body) = json else {
+            panic!("not an object: {json}")
+        };
+        super::request(body).ok().unwrap()
+    }
+
+    #[test]
+    fn only_an_object_is_a_policy() {
+        let body =
+            serde_json::json!({"basic_auth": [{"user": "a", "password": "long-enough", "x": 1}]});
+        let serde_json::Value::Object(body) = body else {
+            unreachable!()
+        };
+        let Err(err) = super::request(body) else {
+            panic!("an unknown field was accepted")
+        };
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
     }
 
     fn refused(json: serde_json::Value) -> String {
