@@ -16,8 +16,10 @@
 //! - `file`: [`Config`], the settings as a file holds them (and `--print-config` prints).
 //! - `validate`: [`Settings`], what the agent runs with, and [`validate()`];
 //!   `verification` and `tunnels` check the gateway's certificate and the tunnels;
-//!   `target`, `host_header`, `local_protocol` and `observability` parse single values.
+//!   `target`, `host_header`, `local_protocol`, `basic_auth` and `observability` parse single
+//!   values.
 
+mod basic_auth;
 mod file;
 mod host_header;
 mod local_protocol;
@@ -32,6 +34,7 @@ use std::{ffi::OsString, path::Path};
 
 use hopgate_settings::{Env, Loaded, Origin, SettingsError};
 
+pub use self::basic_auth::BasicUser;
 pub use self::file::{Config, Tunnel};
 pub use self::host_header::HostHeader;
 pub use self::local_protocol::LocalProtocol;

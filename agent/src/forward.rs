@@ -20,6 +20,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use hopgate_access::AccessPolicy;
 use hopgate_protocol::{
     BodyEvent, EncodeError, Limits, Opening, RequestHead, Reset, ResetCode, ResponseHead,
     StreamError,
@@ -47,6 +48,7 @@ pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// (normally just its end) before dropping it.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
+mod access;
 mod stream;
 mod upgrade;
 
@@ -125,6 +127,8 @@ pub(crate) struct Forwarder {
     client: LocalClient,
     target: LocalTarget,
     host_header: HostHeader,
+    /// The tunnel's own Basic users (`--basic-auth`), as salted hashes; `None`: anyone.
+    access: Option<AccessPolicy>,
     domain: String,
     response_timeout: Duration,
     verbose: bool,
@@ -155,6 +159,7 @@ impl Forwarder {
             client: LocalClient::new(http1, &tunnel.target, tunnel.local_protocol),
             target: tunnel.target.clone(),
             host_header: tunnel.host_header.clone(),
+            access: access::policy(&tunnel.basic_auth),
             domain: tunnel.domain.clone(),
             response_timeout,
             verbose,
@@ -232,6 +237,9 @@ impl Forwarder {
         reader: &mut Reader,
         writer: &mut Writer,
     ) -> Result<u16, ForwardError> {
+        if let Err(denial) = self.admits(head) {
+            return self.refuse(denial, reader, writer).await;
+        }
         if let Some(protocol) = headers::wants_upgrade(&head.headers) {
             return self.upgrade(head, protocol, reader, writer).await;
         }
@@ -304,6 +312,10 @@ impl Forwarder {
         let mut headers = headers::to_header_map(&head.headers)
             .map_err(|e| GatewayError::Protocol(format!("request head: {e}")))?;
         headers::join_cookies(&mut headers);
+        if self.access.is_some() {
+            // The agent's own credentials: not the local service's business.
+            headers.remove(http::header::AUTHORIZATION);
+        }
         headers::set_host(&mut headers, &self.host_header, &self.target);
         let (mut parts, ()) = Request::new(()).into_parts();
         parts.method = method;

@@ -99,6 +99,9 @@ pub(crate) struct Metrics {
     pub(crate) bytes_in: Counter,
     pub(crate) bytes_out: Counter,
     local_errors: Family<ErrorLabels, Counter>,
+    /// `hopgate_agent_access_denied_total{reason}`: requests refused for want of the
+    /// tunnel's Basic credentials.
+    access_denied: Family<ErrorLabels, Counter>,
     /// Every tunnel's session gauge, for `/readyz`.
     tunnels: Mutex<Vec<Gauge>>,
 }
@@ -181,8 +184,19 @@ impl Metrics {
              upstream_timeout, upstream_protocol_error)",
             local_errors.clone(),
         );
+        let access_denied = Family::<ErrorLabels, Counter>::default();
+        for reason in ["auth_missing", "auth_wrong"] {
+            let _ = access_denied.get_or_create(&ErrorLabels { reason });
+        }
+        registry.register(
+            "hopgate_agent_access_denied",
+            "Requests answered 401 by the agent (--basic-auth): credentials missing \
+             (auth_missing) or wrong (auth_wrong)",
+            access_denied.clone(),
+        );
         Self {
             registry,
+            access_denied,
             sessions,
             reconnects,
             requests,
@@ -236,6 +250,15 @@ impl Metrics {
     pub(crate) fn local_error(&self, reason: &'static str) {
         self.local_errors
             .get_or_create(&ErrorLabels { reason })
+            .inc();
+    }
+
+    /// One request refused for want of the tunnel's Basic credentials.
+    pub(crate) fn access_denied(&self, denial: hopgate_access::Denial) {
+        self.access_denied
+            .get_or_create(&ErrorLabels {
+                reason: denial.reason(),
+            })
             .inc();
     }
 

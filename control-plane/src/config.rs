@@ -11,6 +11,13 @@ use crate::{acme::AcmeSettings, domain_name};
 /// The shortest admin key and internal token accepted.
 pub(crate) const MIN_SECRET_LEN: usize = 16;
 
+/// `HOP_ADMIN_ACCESS_MAX_ENTRIES`'s default: the most users, allowed ranges and denied
+/// ranges (each) in one domain's access policy.
+pub(crate) const DEFAULT_ACCESS_MAX_ENTRIES: usize = 100;
+/// The highest `HOP_ADMIN_ACCESS_MAX_ENTRIES` accepted: policies travel in the table to
+/// every pod, and a snapshot frame holds up to 512 domains in at most 16 MiB.
+pub(crate) const MAX_ACCESS_MAX_ENTRIES: usize = 1000;
+
 pub(crate) use hopgate_settings::Secret;
 
 /// Database settings (names and meaning from the Go prototype).
@@ -49,6 +56,9 @@ pub(crate) struct Config {
     pub(crate) admin_api_key: Secret,
     /// `HOP_ADMIN_ALLOW_IPS`: comma-separated CIDRs (or plain addresses); empty = anyone.
     pub(crate) admin_allow_ips: Vec<IpNet>,
+    /// `HOP_ADMIN_ACCESS_MAX_ENTRIES` (default 100): the most entries in each list of a
+    /// domain's access policy.
+    pub(crate) admin_access_max_entries: usize,
     /// `HOP_INTERNAL_LISTEN` (default `127.0.0.1:8082`): where pods subscribe.
     pub(crate) internal_listen: SocketAddr,
     /// `HOP_INTERNAL_TOKEN` (required, ≥ 16 characters).
@@ -116,6 +126,12 @@ impl Config {
         }
         if let Some(dsn) = &self.db.dsn {
             check_dsn(dsn.expose())?;
+        }
+        if !(1..=MAX_ACCESS_MAX_ENTRIES).contains(&self.admin_access_max_entries) {
+            return Err(bad(
+                "HOP_ADMIN_ACCESS_MAX_ENTRIES",
+                format!("must be from 1 to {MAX_ACCESS_MAX_ENTRIES}"),
+            ));
         }
         if self.db.max_open == 0 {
             return Err(bad("HOP_DB_MAX_OPEN_CONNS", "must be at least 1"));

@@ -211,6 +211,7 @@ fn snapshot_frames(s: &State) -> Vec<TableMessage> {
                 } else {
                     None
                 },
+                access_policies: true,
             })
         })
         .collect()

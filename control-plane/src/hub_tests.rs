@@ -9,6 +9,7 @@ fn record(domain: &str) -> DomainRecord {
         domain: domain.into(),
         key_hash: hash_key(domain),
         certificate: None,
+        access: None,
     }
 }
 

@@ -113,6 +113,7 @@ async fn run(config: Config, log: Logger) -> anyhow::Result<()> {
         domains,
         pods: pods.clone(),
         acme: acme.clone(),
+        access_max_entries: config.admin_access_max_entries,
     });
     let access = web::Data::new(admin::Access {
         key: config.admin_api_key.clone(),

@@ -6,7 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use hopgate_table::{Change, Delta, DomainRecord};
+use hopgate_table::{Change, Delta, DomainRecord, access::AccessPolicy};
 use slog::{Logger, info, warn};
 use tokio::sync::Mutex;
 
@@ -82,19 +82,45 @@ impl Domains {
         let hash = hopgate_table::hash_key(&key);
         let _writer = self.writer.lock().await;
         let version = self.store.rotate(domain, &hex::encode(hash)).await?;
-        // The certificate stays: only the key changes.
-        let certificate = self.hub.record(domain).and_then(|r| r.certificate);
+        // The certificate and the access policy stay: only the key changes.
+        let kept = self.hub.record(domain);
         self.hub.publish(Delta {
             version,
             changes: vec![Change::Upsert(DomainRecord {
                 domain: domain.to_owned(),
                 key_hash: hash,
-                certificate,
+                certificate: kept.as_ref().and_then(|r| r.certificate.clone()),
+                access: kept.and_then(|r| r.access),
             })],
             committed_unix_ms: None,
         });
         info!(self.log, "domain key rotated"; "domain" => domain, "version" => version);
         Ok(key)
+    }
+
+    /// Replaces `domain`'s access policy (`None` or an open policy clears it); pods enforce
+    /// the new one when the delta arrives.
+    pub(crate) async fn set_access(
+        &self,
+        domain: &str,
+        policy: Option<AccessPolicy>,
+    ) -> Result<(), StoreError> {
+        let policy = policy.filter(|p| !p.is_open());
+        let _writer = self.writer.lock().await;
+        let version = self.store.set_access(domain, policy.as_ref()).await?;
+        let record = self.hub.record(domain).ok_or_else(|| {
+            StoreError::other(format!("{domain} is in the database but not the table"))
+        })?;
+        self.hub.publish(Delta {
+            version,
+            changes: vec![Change::Upsert(DomainRecord {
+                access: policy,
+                ..record
+            })],
+            committed_unix_ms: None,
+        });
+        info!(self.log, "domain access policy set"; "domain" => domain, "version" => version);
+        Ok(())
     }
 
     /// Brings the hub up to the database's version (normally a no-op).
@@ -159,6 +185,7 @@ fn upsert(version: u64, domain: &str, key_hash: [u8; 32]) -> Delta {
             domain: domain.to_owned(),
             key_hash,
             certificate: None,
+            access: None,
         })],
         committed_unix_ms: None,
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     acme::{AcmeSettings, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN},
-    config::{Config, ConfigError, DbConfig, TlsFiles, parse_net},
+    config::{Config, ConfigError, DEFAULT_ACCESS_MAX_ENTRIES, DbConfig, TlsFiles, parse_net},
 };
 
 const SETTINGS: &[Setting] = &[
@@ -38,6 +38,12 @@ const SETTINGS: &[Setting] = &[
         "admin_allow_ips",
         "HOP_ADMIN_ALLOW_IPS",
         "CIDRs or addresses allowed to call the admin API [default: anyone]",
+    ),
+    Setting::value(
+        "admin_access_max_entries",
+        "HOP_ADMIN_ACCESS_MAX_ENTRIES",
+        "The most users, allowed ranges and denied ranges (each) in a domain's access policy \
+         [default: 100]",
     ),
     Setting::value(
         "internal_listen",
@@ -141,6 +147,7 @@ pub(crate) struct Settings {
     admin_listen: SocketAddr,
     admin_api_key: Secret,
     admin_allow_ips: Vec<String>,
+    admin_access_max_entries: usize,
     #[serde(with = "values::socket_addr")]
     internal_listen: SocketAddr,
     internal_token: Secret,
@@ -199,6 +206,7 @@ impl Default for Settings {
             admin_listen: localhost(8081),
             admin_api_key: Secret::default(),
             admin_allow_ips: Vec::new(),
+            admin_access_max_entries: DEFAULT_ACCESS_MAX_ENTRIES,
             internal_listen: localhost(8082),
             internal_token: Secret::default(),
             internal_tls_cert: None,
@@ -308,6 +316,7 @@ impl Settings {
             admin_listen: self.admin_listen,
             admin_api_key: self.admin_api_key,
             admin_allow_ips,
+            admin_access_max_entries: self.admin_access_max_entries,
             internal_listen: self.internal_listen,
             internal_token: self.internal_token,
             internal_tls,

@@ -232,6 +232,8 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/admin/domains", "get"),
         ("/api/v1/admin/domains/{domain}", "get"),
         ("/api/v1/admin/domains/{domain}/rotate-key", "post"),
+        ("/api/v1/admin/domains/{domain}/access", "get"),
+        ("/api/v1/admin/domains/{domain}/access", "put"),
         ("/api/v1/openapi.json", "get"),
     ];
     for (path, method) in routes {
@@ -240,7 +242,8 @@ async fn openapi_document_lists_every_route() {
             "{method} {path} missing"
         );
     }
-    assert_eq!(doc["paths"].as_object().unwrap().len(), routes.len());
+    let paths: std::collections::BTreeSet<&str> = routes.iter().map(|(path, _)| *path).collect();
+    assert_eq!(doc["paths"].as_object().unwrap().len(), paths.len());
 }
 
 /// A visitor with a wrong client key is answered from a read: while another writer holds

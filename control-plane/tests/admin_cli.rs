@@ -273,3 +273,179 @@ async fn an_unreachable_api_is_a_clear_failure() {
         assert!(err.to_lowercase().contains("connection refused"), "{err}");
     }
 }
+
+impl Cli {
+    /// `admin domains ARGS…` with `input` on its standard input.
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::{io::Write, process::Stdio};
+        let mut child = hopgate_test_support::hop_command(BIN)
+            .args(["admin", "domains"])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_auth_sets_and_clears_a_policy_without_showing_the_password() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    let api = cp.api();
+    let cli = Cli::for_control_plane(&cp);
+    cli.run(&["add", "app.example.com"]).ok();
+    let access = "/api/v1/admin/domains/app.example.com/access";
+    let password = "a-long-generated-password";
+
+    // The password from stdin (its first line), ranges repeated or comma-separated.
+    let args = [
+        "set-auth",
+        "app.example.com",
+        "--user",
+        "alice",
+        "--password-stdin",
+        "--allow-cidr",
+        "10.1.2.3/8",
+        "--allow-cidr",
+        "192.0.2.0/24,2001:db8::/32",
+        "--deny-cidr",
+        "10.9.0.0/16",
+    ];
+    let text = cli.run_with_stdin(&args, &format!("{password}\n")).ok();
+    assert_eq!(
+        text,
+        "access to app.example.com:\nusers:       alice\nallowed:     10.0.0.0/8, 192.0.2.0/24, \
+         2001:db8::/32\ndenied:      10.9.0.0/16\n"
+    );
+    let (status, policy) = api.get(access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(policy["basic_auth"][0]["user"], "alice");
+    assert_eq!(policy["deny_cidrs"][0], "10.9.0.0/16");
+    assert!(!db.everything_stored().await.contains(password));
+
+    // From a 0600 file, as JSON: the API's answer.
+    let dir = TempDir::new("password");
+    let file = dir.0.join("password");
+    fs::write(&file, format!("{password}-2\n")).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let file = file.display().to_string();
+    let answer = cli.json(&[
+        "set-auth",
+        "app.example.com",
+        "--user",
+        "bob",
+        "--password-file",
+        &file,
+    ]);
+    assert_eq!(
+        answer,
+        serde_json::json!({"domain": "app.example.com", "basic_auth": [{"user": "bob"}],
+            "allow_cidrs": [], "deny_cidrs": []})
+    );
+
+    let text = cli.run(&["set-auth", "app.example.com", "--clear"]).ok();
+    assert_eq!(
+        text,
+        "access to app.example.com: open to everyone (no policy)\n"
+    );
+    let (_, policy) = api.get(access).await;
+    assert_eq!(policy["basic_auth"], serde_json::json!([]));
+
+    assert!(!cp.log_text().contains(password));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_auth_mistakes_are_named_before_any_call_and_refusals_after() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start(&db, &[]);
+    let cli = Cli::for_control_plane(&cp);
+    cli.run(&["add", "app.example.com"]).ok();
+    let dir = TempDir::new("password");
+
+    // Exit 2 before any call, naming the option; the API's refusals exit 1.
+    for (args, says) in [
+        (
+            vec!["set-auth", "app.example.com", "--user", "alice"],
+            "--user: needs its password: --password-stdin or --password-file",
+        ),
+        (
+            vec!["set-auth", "app.example.com", "--allow-cidr", "10.0.0.0/33"],
+            "--allow-cidr: '10.0.0.0/33' has a prefix length that is not a number from 0 to 32",
+        ),
+        (
+            vec![
+                "set-auth",
+                "app.example.com",
+                "--clear",
+                "--deny-cidr",
+                "10.0.0.0/8",
+            ],
+            "--clear: clears the whole policy",
+        ),
+        (vec!["set-auth", "app.example.com"], "nothing to set"),
+    ] {
+        let line = cli.run(&args).failed(2);
+        assert!(line.contains(says), "{args:?}: {line}");
+    }
+    let open = dir.0.join("open");
+    fs::write(&open, "pw-in-an-open-file\n").unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
+    let open = open.display().to_string();
+    let line = cli
+        .run(&[
+            "set-auth",
+            "app.example.com",
+            "--user",
+            "a",
+            "--password-file",
+            &open,
+        ])
+        .failed(2);
+    assert!(
+        line.contains("--password-file: ") && line.contains("chmod 600"),
+        "{line}"
+    );
+    let line = cli
+        .run_with_stdin(
+            &[
+                "set-auth",
+                "app.example.com",
+                "--user",
+                "a",
+                "--password-stdin",
+            ],
+            "short\n",
+        )
+        .failed(1);
+    assert!(
+        line.contains("400 bad_request: basic_auth[0]: password is shorter"),
+        "{line}"
+    );
+    let line = cli
+        .run(&[
+            "set-auth",
+            "nobody.example.com",
+            "--deny-cidr",
+            "10.0.0.0/8",
+        ])
+        .failed(1);
+    assert!(
+        line.ends_with("404 not_found: domain 'nobody.example.com' is not registered"),
+        "{line}"
+    );
+}

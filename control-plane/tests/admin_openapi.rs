@@ -69,6 +69,8 @@ async fn schemathesis_finds_nothing() {
         "GET /api/v1/admin/domains",
         "GET /api/v1/admin/domains/{domain}",
         "POST /api/v1/admin/domains/{domain}/rotate-key",
+        "GET /api/v1/admin/domains/{domain}/access",
+        "PUT /api/v1/admin/domains/{domain}/access",
         "Stateful tests",
     ] {
         assert!(
@@ -99,6 +101,11 @@ async fn undeclared_methods_get_405_with_allow() {
             "POST",
         ),
         (Method::POST, "/api/v1/openapi.json", "GET"),
+        (
+            Method::DELETE,
+            "/api/v1/admin/domains/a.example.com/access",
+            "GET, PUT",
+        ),
     ] {
         let response = api
             .client

@@ -19,7 +19,8 @@
 //! - [`config`]: settings (defaults < `--config` TOML file < `HOP_…` variables < flags;
 //!   exit code 2 when one is wrong); `host`: host-name normalization.
 //! - `edge`: the visitors' side: the HTTPS and port-80 listeners, per-IP admission, SNI
-//!   checks, and the handler that sends each request to its upstream.
+//!   checks, the domains' access policies, and the handler that sends each request to its
+//!   upstream.
 //! - `http`: what the edge and the relay listener share: request-target and header rules,
 //!   the per-domain and per-client caps, error pages.
 //! - `upstream`: one way to the agent, whichever pod holds its session: a local session

@@ -111,6 +111,24 @@ impl ControlPlane {
         body["client_api_key"].as_str().unwrap().to_owned()
     }
 
+    /// Sets `domain`'s access policy (`PUT …/access` with `policy`); the API's answer.
+    pub async fn set_access(&self, domain: &str, policy: Value) -> Value {
+        let response = reqwest::Client::new()
+            .put(format!(
+                "http://{}/api/v1/admin/domains/{domain}/access",
+                self.admin
+            ))
+            .bearer_auth(ADMIN_KEY)
+            .json(&policy)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "set access: {status} {body}");
+        body
+    }
+
     /// The admin API's view of `domain`.
     pub async fn domain(&self, domain: &str) -> Value {
         reqwest::Client::new()

@@ -283,13 +283,26 @@ impl DataPlane {
 
     /// [`DataPlane::visitor`] that gives up on a request after `timeout`.
     pub fn visitor_giving_up_after(&self, domains: &[&str], timeout: Duration) -> reqwest::Client {
+        self.visitor_builder(domains, timeout).build().unwrap()
+    }
+
+    /// [`DataPlane::visitor`] connecting from the loopback address `local` (`127.0.0.2`…),
+    /// so the pod sees another client address.
+    pub fn visitor_from(&self, domains: &[&str], local: std::net::IpAddr) -> reqwest::Client {
+        self.visitor_builder(domains, Duration::from_secs(30))
+            .local_address(local)
+            .build()
+            .unwrap()
+    }
+
+    fn visitor_builder(&self, domains: &[&str], timeout: Duration) -> reqwest::ClientBuilder {
         let mut builder = reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&self.cert_pem).unwrap())
             .timeout(timeout);
         for domain in domains {
             builder = builder.resolve(domain, self.https);
         }
-        builder.build().unwrap()
+        builder
     }
 
     /// GETs `path` on `domain` through this data-plane; the body as text.

@@ -18,10 +18,11 @@
 //! local_target = 3000                   # or "localhost:3000", "http://127.0.0.1:3000"
 //! # host_header = "rewrite"             # preserve (default), rewrite, or a host[:port]
 //! # local_protocol = "h2c"              # auto (default), http1, or h2c
+//! # basic_auth = ["alice:a-long-password"]  # visitors must give one of these (HTTP Basic)
 //! ```
 //!
 //! An unknown key is an error naming it; a relative `ca_file` is relative to the file's
-//! folder. `--print-config` prints this struct (API keys as `***`).
+//! folder. `--print-config` prints this struct (API keys and `basic_auth` entries as `***`).
 
 use std::path::PathBuf;
 
@@ -102,6 +103,9 @@ pub struct Tunnel {
     /// How the agent speaks to the local service: `http1`, `h2c` or `auto`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_protocol: Option<String>,
+    /// `user:password` pairs visitors must give (HTTP Basic); none: no password asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub basic_auth: Vec<Secret>,
 }
 
 /// `local_target = 3000` or `local_target = "localhost:3000"`.

@@ -42,6 +42,14 @@ const SETTINGS: &[Setting] = &[
     )
     .flag("host-header")
     .value_name("MODE"),
+    Setting::list(
+        "tunnel.basic_auth",
+        "HOP_CLIENT_BASIC_AUTH",
+        "Ask visitors for this user and password (HTTP Basic) before calling the local \
+         service; repeatable, or comma-separated (a password with a comma goes in the file)",
+    )
+    .flag("basic-auth")
+    .value_name("USER:PASSWORD"),
     Setting::value(
         "tunnel.local_protocol",
         "HOP_CLIENT_LOCAL_PROTOCOL",

@@ -1,10 +1,13 @@
 //! The tunnels' checks: at least one, each with a domain (normalised, distinct), an API
-//! key and a local target, and how the local service is spoken to. Errors name the tunnel's field by where it came from
+//! key and a local target, how the local service is spoken to, and `user:password` pairs
+//! if it asks visitors for them. Errors name the tunnel's field by where it came from
 //! (`--domain`, `HOP_CLIENT_API_KEY`, `agent.toml: tunnel[2].local_target`).
 
 use hopgate_settings::{Loaded, Secret, SettingsError};
 
-use super::{Config, HostHeader, LocalProtocol, LocalTarget, TunnelSettings, file::Tunnel};
+use super::{
+    BasicUser, Config, HostHeader, LocalProtocol, LocalTarget, TunnelSettings, file::Tunnel,
+};
 
 /// The array of tables the tunnels are.
 const TUNNEL: &str = "tunnel";
@@ -46,12 +49,22 @@ pub(super) fn check(loaded: &Loaded<Config>) -> Result<Vec<TunnelSettings>, Sett
             Some(text) => LocalProtocol::parse(text),
         }
         .map_err(|why| bad("local_protocol", why))?;
+        let basic_auth = tunnel
+            .basic_auth
+            .iter()
+            .enumerate()
+            .map(|(n, pair)| {
+                BasicUser::parse(pair).map_err(|why| format!("entry {}: {why}", n + 1))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|why| bad("basic_auth", why))?;
         tunnels.push(TunnelSettings {
             domain,
             api_key,
             target,
             host_header,
             local_protocol,
+            basic_auth,
         });
     }
     Ok(tunnels)

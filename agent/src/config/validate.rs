@@ -7,7 +7,7 @@ use hopgate_settings::{Loaded, Secret, SettingsError};
 use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification};
 
 use super::{
-    Config, HostHeader, LocalProtocol, LocalTarget, ServerAddr, observability, tunnels,
+    BasicUser, Config, HostHeader, LocalProtocol, LocalTarget, ServerAddr, observability, tunnels,
     verification,
 };
 
@@ -45,6 +45,8 @@ pub struct TunnelSettings {
     pub host_header: HostHeader,
     /// How the agent speaks to the local service.
     pub local_protocol: LocalProtocol,
+    /// The users visitors must authenticate as (HTTP Basic); empty: anyone.
+    pub basic_auth: Vec<BasicUser>,
 }
 
 /// Everything the agent runs with, checked.

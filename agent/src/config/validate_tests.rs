@@ -310,3 +310,50 @@ fn domains_are_normalised() {
         assert!(check_domain(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn basic_auth_users_from_each_source_and_never_printed() {
+    let users = |args: &[&str], env: &[(&'static str, &'static str)]| -> Vec<String> {
+        let mut all = good_env();
+        all.extend_from_slice(env);
+        check(args, &all).unwrap().tunnels[0]
+            .basic_auth
+            .iter()
+            .map(|u| format!("{}={}", u.user, u.password.expose()))
+            .collect()
+    };
+    assert!(users(&[], &[]).is_empty());
+    let flags = ["--basic-auth", "alice:pw:1", "--basic-auth", "bob:pw2"];
+    assert_eq!(users(&flags, &[]), ["alice=pw:1", "bob=pw2"]);
+    let env = [("HOP_CLIENT_BASIC_AUTH", "carol:pw3, dave:pw4")];
+    assert_eq!(users(&[], &env), ["carol=pw3", "dave=pw4"]);
+    assert_eq!(users(&flags[..2], &env), ["alice=pw:1"], "flags win");
+
+    let dir = TempDir::new("agent-basic-auth");
+    let path = dir.0.join("agent.toml");
+    std::fs::write(
+        &path,
+        "[[tunnel]]\ndomain = \"app.example.com\"\nbasic_auth = [\"erin:a,comma\"]\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    assert_eq!(users(&["--config", file], &[]), ["erin=a,comma"]);
+    let printed = load(
+        ["hopgate-agent", "--config", file, "--print-config"],
+        &good_env().as_slice(),
+    )
+    .unwrap()
+    .printed
+    .unwrap();
+    assert!(printed.contains("basic_auth = [\"***\"]"), "{printed}");
+    assert!(!printed.contains("a,comma"), "{printed}");
+
+    let mut env = good_env();
+    env.push(("HOP_CLIENT_BASIC_AUTH", "alice:ok,nocolon"));
+    let err = check(&[], &env).unwrap_err();
+    assert!(
+        err.starts_with("HOP_CLIENT_BASIC_AUTH: entry 2: is not user:password"),
+        "{err}"
+    );
+    assert!(!err.contains("alice:ok"), "{err}");
+}

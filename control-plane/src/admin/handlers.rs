@@ -117,7 +117,7 @@ fn view(row: DomainRow, pods: &HashMap<String, Vec<String>>, acme: bool) -> Doma
 }
 
 /// The normalized name, or 400 naming the problem.
-fn domain(input: &str) -> Result<String, ApiError> {
+pub(super) fn domain(input: &str) -> Result<String, ApiError> {
     domain_name::normalize(input).map_err(|why| {
         let shown: String = input.chars().take(80).collect();
         ApiError::bad_request(format!("domain '{shown}' {why}"))

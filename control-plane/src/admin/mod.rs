@@ -1,9 +1,10 @@
 //! The admin API (`HOP_ADMIN_LISTEN`): domains registered, listed, rotated and removed by
-//! the operator. Every error is JSON `{"error", "code"}` (bad JSON and bad paths included,
+//! the operator, and their access policies (`access`). Every error is JSON `{"error", "code"}` (bad JSON and bad paths included,
 //! through the extractor configs; a method a route doesn't answer gets 405 with `Allow`);
 //! `auth` guards the routes, `handlers` does the work,
 //! `error` maps failures to statuses, `openapi.json` documents it all.
 
+mod access;
 mod auth;
 mod error;
 mod handlers;
@@ -34,6 +35,8 @@ pub(crate) struct AdminState {
     pub(crate) pods: Arc<Pods>,
     /// Told about registrations; says whether ACME is on.
     pub(crate) acme: Acme,
+    /// `HOP_ADMIN_ACCESS_MAX_ENTRIES`: the most entries in each list of an access policy.
+    pub(crate) access_max_entries: usize,
 }
 
 pub(crate) fn app(
@@ -82,7 +85,15 @@ pub(crate) fn app(
                     Method::POST,
                     "/admin/domains/{domain}/rotate-key",
                     handlers::rotate,
-                )),
+                ))
+                .service(
+                    answering(
+                        "/admin/domains/{domain}/access",
+                        &[Method::GET, Method::PUT],
+                    )
+                    .route(web::get().to(access::get))
+                    .route(web::put().to(access::put)),
+                ),
         )
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(serde_json::json!({
@@ -100,20 +111,28 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    let allow = method.clone();
-    web::resource(path)
-        .route(web::method(method).to(handler))
-        .default_service(web::to(move || {
-            let allow = allow.clone();
-            async move {
-                HttpResponse::MethodNotAllowed()
-                    .insert_header((ALLOW, allow.as_str()))
-                    .json(serde_json::json!({
-                        "error": format!("this route answers {allow} only"),
-                        "code": "method_not_allowed",
-                    }))
-            }
-        }))
+    answering(path, std::slice::from_ref(&method)).route(web::method(method).to(handler))
+}
+
+/// The route `path`, whose routes the caller adds for `methods`; every other method gets
+/// 405, `Allow: METHOD, …` and a JSON error.
+fn answering(path: &str, methods: &[Method]) -> Resource {
+    let allow = methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    web::resource(path).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((ALLOW, allow.as_str()))
+                .json(serde_json::json!({
+                    "error": format!("this route answers {allow} only"),
+                    "code": "method_not_allowed",
+                }))
+        }
+    }))
 }
 
 #[cfg(test)]
@@ -130,12 +149,30 @@ mod tests {
             "/api/v1/admin/domains",
             "/api/v1/admin/domains/{domain}",
             "/api/v1/admin/domains/{domain}/rotate-key",
+            "/api/v1/admin/domains/{domain}/access",
             "/api/v1/openapi.json",
         ] {
             assert!(doc["paths"][path].is_object(), "{path} missing");
         }
         let certificate = &doc["components"]["schemas"]["Domain"]["properties"]["certificate"];
         assert!(certificate.is_object(), "Domain.certificate documented");
+    }
+
+    #[test]
+    fn openapi_access_limits_are_the_ones_the_api_applies() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        for list in ["basic_auth", "allow_cidrs", "deny_cidrs"] {
+            assert_eq!(
+                schemas["AccessRequest"]["properties"][list]["maxItems"],
+                crate::config::DEFAULT_ACCESS_MAX_ENTRIES,
+                "{list}"
+            );
+        }
+        let user = &schemas["BasicUser"]["properties"];
+        assert_eq!(user["user"]["maxLength"], access::MAX_USER);
+        assert_eq!(user["password"]["minLength"], access::MIN_PASSWORD);
+        assert_eq!(user["password"]["maxLength"], access::MAX_PASSWORD);
     }
 
     #[test]

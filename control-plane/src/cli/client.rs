@@ -6,7 +6,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 
-use super::settings::{Action, Invocation};
+use super::{
+    access::AccessChange,
+    settings::{Action, Invocation},
+};
 
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -60,6 +63,11 @@ pub(crate) async fn call(invocation: &Invocation) -> Result<Value, CallError> {
             Method::POST,
             &["unregister"],
             Some(json!({ "domain": domain })),
+        ),
+        Action::SetAuth => (
+            Method::PUT,
+            &[domain, "access"],
+            invocation.access.as_ref().map(AccessChange::body),
         ),
     };
     request(invocation, method, path, body).await

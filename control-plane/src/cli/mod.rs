@@ -1,8 +1,9 @@
 //! `hopgate-control-plane admin …`: the operator's command line over the admin API of a
-//! running control-plane (domains add / list / show / rotate-key / remove).
+//! running control-plane (domains add / list / show / rotate-key / remove / set-auth).
 //!
 //! - `settings`: the command line of each action, the API's URL and the admin key
 //!   (`HOP_ADMIN_KEY`, or a `0600` file named by `--admin-key-file`).
+//! - `access`: `set-auth`'s policy, its password (read from stdin or a `0600` file).
 //! - `client`: the HTTP calls, and failures as `SOURCE: reason`.
 //! - `output`: text for people, or the API's JSON with `--json`.
 //!
@@ -10,6 +11,7 @@
 //! 409, …); 2 a wrong command line or setting (an invalid domain, no key, a key file others
 //! can read), as for the servers' settings.
 
+mod access;
 mod client;
 mod output;
 mod settings;
@@ -32,13 +34,18 @@ pub(crate) fn main(args: Vec<OsString>) -> ExitCode {
         Ok(parsed) => parsed,
         Err((program, err)) => return exit_code(program, &err),
     };
-    let invocation = match parsed {
+    let mut invocation = match parsed {
         Parsed::Call(invocation) => invocation,
         Parsed::Print(text) => {
             print!("{text}");
             return ExitCode::SUCCESS;
         }
     };
+    if let Some(change) = invocation.access.as_mut()
+        && let Err(err) = change.read_password(&mut std::io::stdin().lock())
+    {
+        return exit_code(program, &err);
+    }
     let answer = actix_web::rt::System::new().block_on(client::call(&invocation));
     match answer {
         Ok(answer) => {
@@ -78,7 +85,10 @@ fn parse(
 fn commands() -> Command {
     let domains = Action::ALL.into_iter().fold(
         Command::new("domains")
-            .about("Register, list, show, rotate the key of, and remove domains")
+            .about(
+                "Register, list, show, rotate the key of, and remove domains, and set who may \
+                 reach them",
+            )
             .subcommand_required(true),
         |domains, action| {
             let spec = action.spec();

@@ -19,7 +19,50 @@ pub(crate) fn render(action: Action, json: bool, answer: &Value) -> String {
         Action::Show => show(answer),
         Action::RotateKey => rotated(answer),
         Action::Remove => format!("unregistered {}\n", text(answer, "domain")),
+        Action::SetAuth => access_policy(answer),
     }
+}
+
+/// A domain's access policy (users only, never passwords).
+fn access_policy(answer: &Value) -> String {
+    let strings = |field: &str, of: &str| -> Vec<String> {
+        answer[field]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| {
+                        if of.is_empty() {
+                            v.as_str()
+                        } else {
+                            v[of].as_str()
+                        }
+                    })
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let users = strings("basic_auth", "user");
+    let allowed = strings("allow_cidrs", "");
+    let denied = strings("deny_cidrs", "");
+    let domain = text(answer, "domain");
+    if users.is_empty() && allowed.is_empty() && denied.is_empty() {
+        return format!("access to {domain}: open to everyone (no policy)\n");
+    }
+    let listed = |items: &[String], none: &str| {
+        if items.is_empty() {
+            none.to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    format!(
+        "access to {domain}:\nusers:       {}\nallowed:     {}\ndenied:      {}\n",
+        listed(&users, "(no password asked)"),
+        listed(&allowed, "any address"),
+        listed(&denied, "none"),
+    )
 }
 
 /// A string field, or `""`.

@@ -14,6 +14,7 @@ use hopgate_settings::{Env, Loaded, Secret, Setting, SettingsError, Spec};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+use super::access::{self, AccessChange};
 use crate::domain_name;
 
 /// The program name errors start with before an action is known.
@@ -22,8 +23,8 @@ pub(crate) const PROGRAM: &str = "hopgate-control-plane admin";
 pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:8081";
 /// The variable that holds the admin key itself (never a flag: flags show in `ps`).
 pub(crate) const KEY_ENV: &str = "HOP_ADMIN_KEY";
-/// A key file larger than this is not a key.
-const MAX_KEY_FILE: u64 = 4096;
+/// A key or password file larger than this holds no secret of ours.
+const MAX_SECRET_FILE: u64 = 4096;
 
 const URL: Setting = Setting::value(
     "url",
@@ -51,6 +52,42 @@ const DOMAIN: Setting = Setting::value(
     "The domain, e.g. app.example.com (Unicode names are converted to their IDNA form)",
 )
 .positional("DOMAIN");
+pub(super) const USER: Setting = Setting::value(
+    "user",
+    "HOP_ADMIN_USER",
+    "The Basic user visitors must give (its password from --password-stdin or --password-file)",
+)
+.value_name("USER");
+pub(super) const PASSWORD_STDIN: Setting = Setting::toggle(
+    "password_stdin",
+    "HOP_ADMIN_PASSWORD_STDIN",
+    "Read --user's password from the first line of standard input",
+);
+pub(super) const PASSWORD_FILE: Setting = Setting::value(
+    "password_file",
+    "HOP_ADMIN_PASSWORD_FILE",
+    "Read --user's password from this file (its first line), readable by its owner only (mode \
+     0600)",
+)
+.value_name("PATH");
+pub(super) const ALLOW_CIDR: Setting = Setting::list(
+    "allow_cidr",
+    "HOP_ADMIN_ALLOW_CIDR",
+    "Only visitors from these ranges (10.0.0.0/8, 2001:db8::/32, or an address) may reach the \
+     domain; repeatable",
+)
+.value_name("CIDR");
+pub(super) const DENY_CIDR: Setting = Setting::list(
+    "deny_cidr",
+    "HOP_ADMIN_DENY_CIDR",
+    "Visitors from these ranges are refused, whatever else; repeatable",
+)
+.value_name("CIDR");
+pub(super) const CLEAR: Setting = Setting::toggle(
+    "clear",
+    "HOP_ADMIN_CLEAR",
+    "Remove the domain's access policy: everyone may reach it again",
+);
 
 /// What the CLI does to the domains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,15 +97,17 @@ pub(crate) enum Action {
     Show,
     RotateKey,
     Remove,
+    SetAuth,
 }
 
 impl Action {
-    pub(crate) const ALL: [Action; 5] = [
+    pub(crate) const ALL: [Action; 6] = [
         Action::Add,
         Action::List,
         Action::Show,
         Action::RotateKey,
         Action::Remove,
+        Action::SetAuth,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -78,6 +117,7 @@ impl Action {
             Action::Show => "show",
             Action::RotateKey => "rotate-key",
             Action::Remove => "remove",
+            Action::SetAuth => "set-auth",
         }
     }
 
@@ -110,6 +150,23 @@ impl Action {
                 "Unregister a domain: pods drop its agent sessions",
                 ONE,
             ),
+            Action::SetAuth => (
+                "hopgate-control-plane admin domains set-auth",
+                "Set who may reach a domain (a Basic user, allowed and denied address ranges; \
+                 replaces the whole policy), or --clear it",
+                &[
+                    URL,
+                    KEY_FILE,
+                    JSON,
+                    USER,
+                    PASSWORD_STDIN,
+                    PASSWORD_FILE,
+                    ALLOW_CIDR,
+                    DENY_CIDR,
+                    CLEAR,
+                    DOMAIN,
+                ],
+            ),
         };
         Spec::new(program, about, settings).config_env("HOP_ADMIN_CONFIG")
     }
@@ -118,7 +175,7 @@ impl Action {
 /// The settings as a `--config` file holds them (field = TOML key).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct CliSettings {
+pub(super) struct CliSettings {
     url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_key_file: Option<PathBuf>,
@@ -127,6 +184,14 @@ struct CliSettings {
     memo: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) user: Option<String>,
+    pub(super) password_stdin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) password_file: Option<PathBuf>,
+    pub(super) allow_cidr: Vec<String>,
+    pub(super) deny_cidr: Vec<String>,
+    pub(super) clear: bool,
 }
 
 impl Default for CliSettings {
@@ -137,6 +202,12 @@ impl Default for CliSettings {
             json: false,
             memo: None,
             domain: None,
+            user: None,
+            password_stdin: false,
+            password_file: None,
+            allow_cidr: Vec::new(),
+            deny_cidr: Vec::new(),
+            clear: false,
         }
     }
 }
@@ -156,6 +227,8 @@ pub(crate) struct Invocation {
     /// The domain's ASCII form (all actions but `list`).
     pub(crate) domain: Option<String>,
     pub(crate) memo: Option<String>,
+    /// `set-auth`'s policy.
+    pub(crate) access: Option<AccessChange>,
 }
 
 /// What reading the command line gave: a call to make, or `--print-config`'s text.
@@ -186,6 +259,10 @@ pub(crate) fn load(
         ),
         None => None,
     };
+    let access = match action {
+        Action::SetAuth => Some(access::change(&loaded)?),
+        _ => None,
+    };
     Ok(Parsed::Call(Box::new(Invocation {
         action,
         url,
@@ -193,6 +270,7 @@ pub(crate) fn load(
         json: loaded.value.json,
         domain,
         memo: loaded.value.memo.clone(),
+        access,
     })))
 }
 
@@ -207,7 +285,7 @@ fn parse_url(text: &str) -> Result<Url, String> {
 /// The key from the key file if one is named, else from `HOP_ADMIN_KEY`.
 fn admin_key(loaded: &Loaded<CliSettings>, env: &dyn Env) -> Result<AdminKey, SettingsError> {
     if let Some(path) = &loaded.value.admin_key_file {
-        let key = read_key_file(path).map_err(|why| loaded.invalid(KEY_FILE.env, why))?;
+        let key = read_secret_file(path).map_err(|why| loaded.invalid(KEY_FILE.env, why))?;
         let source = path.display().to_string();
         return Ok(AdminKey { key, source });
     }
@@ -227,9 +305,19 @@ fn admin_key(loaded: &Loaded<CliSettings>, env: &dyn Env) -> Result<AdminKey, Se
     }
 }
 
-/// A secret file's content, refused (like `ssh` refuses a private key) if anyone but its
-/// owner may read or write it.
-fn read_key_file(path: &Path) -> Result<Secret, String> {
+/// A key file's content, trimmed; see [`read_private_file`].
+fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = read_private_file(path)?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Secret::new(key))
+}
+
+/// A file that holds a secret (a key or a password), refused (like `ssh` refuses a private
+/// key) if anyone but its owner may read or write it.
+pub(super) fn read_private_file(path: &Path) -> Result<String, String> {
     let shown = path.display();
     let meta = fs::metadata(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
     if !meta.is_file() {
@@ -241,17 +329,12 @@ fn read_key_file(path: &Path) -> Result<Secret, String> {
             "{shown} is open to others (mode {mode:04o}): `chmod 600 {shown}`"
         ));
     }
-    if meta.len() > MAX_KEY_FILE {
+    if meta.len() > MAX_SECRET_FILE {
         return Err(format!(
-            "{shown} is larger than {MAX_KEY_FILE} bytes: not a key"
+            "{shown} is larger than {MAX_SECRET_FILE} bytes: not a key or password"
         ));
     }
-    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-    let key = text.trim();
-    if key.is_empty() {
-        return Err(format!("{shown} is empty"));
-    }
-    Ok(Secret::new(key))
+    fs::read_to_string(path).map_err(|e| format!("cannot read {shown}: {e}"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! (constant-time, → 401):
 //!
 //! - `GET /internal/v1/table?pod=POD&since=EPOCH:VERSION`: the table stream (`stream`);
-//!   With `placement=1` the stream also carries where agents' sessions are (`pods`).
+//!   With `placement=1` the stream also carries where agents' sessions are (`pods`);
+//!   only with `access=1` (the pod enforces them) does it carry restricted domains and
+//!   their access policies.
 //! - `POST /internal/v1/pods/{pod}/sessions`: the pod's session report, MessagePack or
 //!   JSON `{"domains": [..], "relay_port": 8444, "relay_tls": true}` (`pods`). The relay
 //!   URL is built from the connection's source address and the stated port; a pod id
@@ -103,6 +105,8 @@ struct TableQuery {
     since: Option<String>,
     /// `1`: the pod routes across pods and wants [`hopgate_table::Placement`] frames.
     placement: Option<String>,
+    /// `1`: the pod enforces access policies ([`hopgate_table::ACCESS_QUERY`]).
+    access: Option<String>,
 }
 
 async fn table(
@@ -127,12 +131,16 @@ async fn table(
     };
     let placement = (query.placement.as_deref() == Some(hopgate_table::PLACEMENT_QUERY.1))
         .then(|| stream::PlacementFeed::new(state.pods.watch()));
+    let asked = stream::Asked {
+        access: query.access.as_deref() == Some(hopgate_table::ACCESS_QUERY.1),
+    };
     let subscription = state.hub.subscribe(since.as_ref());
     let log = state.log.new(slog::o!("pod" => pod));
     info!(log, "pod subscribed";
         "since" => since.as_ref().map(ToString::to_string),
         "version" => subscription.version,
         "snapshot" => subscription.snapshot, "placement" => placement.is_some(),
+        "access" => asked.access,
         "deltas" => if subscription.snapshot { 0 } else { subscription.initial.len() });
     Ok(HttpResponse::Ok()
         .content_type(TABLE_CONTENT_TYPE)
@@ -142,6 +150,7 @@ async fn table(
             state.hub.clone(),
             subscription,
             placement,
+            asked,
             log,
         )))
 }

@@ -4,6 +4,10 @@
 //! behind gets a fresh snapshot instead of silently missing deltas. The stream ends when
 //! the hub is reset (the pod reconnects); actix drops it when the pod goes away.
 //!
+//! A pod that doesn't enforce access policies (it didn't ask with `access=1`) gets every
+//! frame as [`TableMessage::without_access_policies`] makes it: restricted domains are not
+//! sent to it at all.
+//!
 //! A pod that asked for placements (`placement=1`) also gets a [`Placement`] frame with
 //! every live pod right after its initial frames, and then one with the pods whose report
 //! changed each time the placement does (see [`Pods`](super::Pods)).
@@ -102,6 +106,15 @@ struct Feed {
     log: Logger,
     failed: bool,
     placement: Option<PlacementFeed>,
+    /// The pod enforces access policies (`access=1`).
+    enforces_access: bool,
+}
+
+/// What a pod asked for on its subscription URL.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Asked {
+    /// `access=1`: it enforces access policies.
+    pub(crate) access: bool,
 }
 
 /// The response body for `subscription`.
@@ -109,6 +122,7 @@ pub(crate) fn frames(
     hub: Arc<Hub>,
     subscription: Subscription,
     placement: Option<PlacementFeed>,
+    asked: Asked,
     log: Logger,
 ) -> impl Stream<Item = Result<Bytes, io::Error>> + 'static {
     let mut heartbeat =
@@ -128,6 +142,7 @@ pub(crate) fn frames(
         log,
         failed: false,
         placement,
+        enforces_access: asked.access,
     };
     futures_util::stream::unfold(feed, |mut feed| async move {
         let item = feed.next().await?;
@@ -142,6 +157,11 @@ impl Feed {
         }
         loop {
             if let Some(message) = self.queue.pop_front() {
+                let message = if self.enforces_access {
+                    message
+                } else {
+                    message.without_access_policies()
+                };
                 return Some(self.encode(&message));
             }
             tokio::select! {
@@ -208,7 +228,7 @@ mod tests {
         }));
         let log = Logger::root(slog::Discard, slog::o!());
         let subscription = hub.subscribe(None);
-        let stream = frames(hub.clone(), subscription, None, log);
+        let stream = frames(hub.clone(), subscription, None, Asked::default(), log);
         let total = RECENT as u64 + 50;
         for version in 1..=total {
             hub.publish(Delta {
@@ -217,6 +237,7 @@ mod tests {
                     domain: format!("d{version}.test"),
                     key_hash: [0; 32],
                     certificate: None,
+                    access: None,
                 })],
                 committed_unix_ms: None,
             });

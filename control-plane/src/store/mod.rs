@@ -5,8 +5,10 @@
 //!   bump and the change-log row commit together) and the reads behind the admin API.
 //! - `table`: what the table push needs (the whole table, the changes since a version).
 //! - `certs`: ACME state (account, certificate status, issued certificates).
+//! - `access`: domains' access policies (salted password hashes, address ranges).
 //! - `sqlite_files`: the embedded database's files and directory readable by this user only.
 
+mod access;
 mod certs;
 mod domains;
 mod sqlite_files;

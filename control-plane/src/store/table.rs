@@ -1,5 +1,5 @@
-//! Reads for the table push: the epoch and version, every domain's key hash and
-//! certificate, the gateway's certificate, and what the recent versions touched. One
+//! Reads for the table push: the epoch and version, every domain's key hash,
+//! certificate and access policy, the gateway's certificate, and what the recent versions touched. One
 //! transaction, so the parts agree.
 
 use std::collections::BTreeMap;
@@ -70,7 +70,7 @@ async fn gateway_certificate(
 
 async fn domains(conn: &mut AnyConnection) -> Result<BTreeMap<String, DomainRecord>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT domain, key_hash, {CERT_COLUMNS} FROM domains"
+        "SELECT domain, key_hash, access_policy, {CERT_COLUMNS} FROM domains"
     ))
     .fetch_all(&mut *conn)
     .await?;
@@ -78,6 +78,8 @@ async fn domains(conn: &mut AnyConnection) -> Result<BTreeMap<String, DomainReco
     for row in rows {
         let domain: String = row.try_get("domain")?;
         let stored: String = row.try_get("key_hash")?;
+        let access: Option<String> = row.try_get("access_policy")?;
+        let access = super::access::from_column(&domain, access.as_deref())?;
         let key_hash = keys::parse_hash(&stored)
             .ok_or_else(|| StoreError::other(format!("{domain}: key_hash is not 64 hex digits")))?;
         out.insert(
@@ -86,6 +88,7 @@ async fn domains(conn: &mut AnyConnection) -> Result<BTreeMap<String, DomainReco
                 domain,
                 key_hash,
                 certificate: certificate(&row)?,
+                access,
             },
         );
     }

@@ -82,16 +82,18 @@ impl Database {
     }
 
     /// Every text value stored in the control-plane's tables, and (SQLite) the raw bytes of
-    /// its files: where a plaintext key must never appear.
+    /// its files: where a plaintext key or password must never appear.
     pub async fn everything_stored(&self) -> String {
         let mut conn = self.connect().await;
         let mut out = String::new();
-        let rows = sqlx::query("SELECT id, domain, memo, key_hash FROM domains")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
+        let rows = sqlx::query(
+            "SELECT id, domain, memo, key_hash, COALESCE(access_policy, '') FROM domains",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
         for row in rows {
-            for i in 0..4 {
+            for i in 0..5 {
                 out.push_str(&row.get::<String, _>(i));
                 out.push('\n');
             }

@@ -1,4 +1,5 @@
-//! The visitor-facing handler: checks the request's target and host, finds its upstream (the
+//! The visitor-facing handler: checks the request's target and host, then the domain's
+//! access policy (`access`), finds its upstream (the
 //! agent's session here or the pods that hold it), takes a place under the per-domain and
 //! per-client caps (`limits`; over a cap: a fast 503) and hands the request to
 //! [`upstream::forward`]. Every answer is counted in the metrics when its body ends
@@ -15,7 +16,7 @@ use actix_web::{
 use slog::debug;
 
 use crate::{
-    edge::connection::VisitorConnection,
+    edge::{access, connection::VisitorConnection},
     http::{
         guarded_body::{self, Guarded},
         headers,
@@ -65,10 +66,24 @@ async fn visit(
         Ok(host) => host,
         Err(page) => return *page,
     };
+    // Before the upstream is looked up: whether the agent is connected is nobody else's
+    // business.
+    let granted = match access::check(&req, &host, state) {
+        Ok(granted) => granted,
+        Err(page) => {
+            *class = DomainClass::Tunnel;
+            return *page;
+        }
+    };
     let upgrade = request::websocket_upgrade(&req);
     // What the agent gets: computed here, on the pod the visitor reached, even when another
     // pod serves the request.
-    let headers = headers::request_headers(&req, requested, upgrade.as_ref());
+    let headers = headers::request_headers(
+        &req,
+        requested,
+        upgrade.as_ref(),
+        granted.drops_authorization,
+    );
     let upstream = Upstream::for_visitor(&state.table, &host);
     *class = classify(&upstream, &host, &state.main_domain);
     let upstream = match upstream {

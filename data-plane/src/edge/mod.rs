@@ -5,12 +5,15 @@
 //!   connections and TLS handshakes), the handshake's deadline, HTTP/2's limits;
 //!   `connection`: an admitted connection and what its requests learn of it; `sni`: a
 //!   request's Host must be one its TLS connection was made for (else 421).
+//! - `access`: the domain's access policy (address ranges, Basic credentials), checked
+//!   before the request goes anywhere (401, 403).
 //! - `handler`: every HTTPS request: checked, counted under the caps, sent to its
 //!   [`upstream`](crate::upstream), measured when its answer ends.
 //! - `plain_http`: port 80, ACME HTTP-01 answers and redirects to HTTPS.
 //!
 //! Nothing else in the pod imports this module: requests flow from here to the upstream.
 
+pub(crate) mod access;
 pub(crate) mod admission;
 pub(crate) mod connection;
 pub(crate) mod handler;

@@ -1,5 +1,6 @@
 //! Header rules at the gateway: hop-by-hop headers stop here (but a `TE` that takes
-//! trailers goes on as `te: trailers`), forwarding headers are added.
+//! trailers goes on as `te: trailers`), forwarding headers are added, and the credentials
+//! a domain's access policy asked for stay here too.
 
 use actix_web::{
     HttpRequest,
@@ -40,11 +41,13 @@ pub(crate) fn te_trailers(headers: &HeaderMap) -> Option<Header> {
 /// that takes trailers becomes `te: trailers`), the visitor's Host kept, and
 /// `X-Forwarded-*` / `Forwarded` / `X-Real-IP` describing the visitor (the TCP peer: a
 /// visitor's own `X-Real-IP` is replaced, never passed on). A protocol switch the gateway
-/// carries (`upgrade`) is passed on as one `upgrade` header.
+/// carries (`upgrade`) is passed on as one `upgrade` header. `Authorization` stays here
+/// when it carried the credentials of the domain's access policy (`drops_authorization`).
 pub(crate) fn request_headers(
     req: &HttpRequest,
     host: &str,
     upgrade: Option<&HeaderValue>,
+    drops_authorization: bool,
 ) -> Vec<Header> {
     let connection_names = named_in_connection(req.headers());
     let mut out = Vec::with_capacity(req.headers().len() + 5);
@@ -53,6 +56,7 @@ pub(crate) fn request_headers(
         let name = name.as_str();
         if is_hop_by_hop(name, &connection_names)
             || matches!(name, "host" | "forwarded" | "x-real-ip")
+            || (name == "authorization" && drops_authorization)
         {
             continue;
         }
@@ -138,7 +142,7 @@ mod tests {
             .insert_header(("x-real-ip", "10.9.9.9"))
             .peer_addr("192.0.2.7:5555".parse().unwrap())
             .to_http_request();
-        let headers = request_headers(&req, "app.test", None);
+        let headers = request_headers(&req, "app.test", None, false);
         let get = |name: &str| -> Vec<String> {
             headers
                 .iter()
@@ -167,7 +171,7 @@ mod tests {
                 .insert_header(("connection", "TE"))
                 .insert_header(("te", value))
                 .to_http_request();
-            request_headers(&req, "app.test", None)
+            request_headers(&req, "app.test", None, false)
                 .into_iter()
                 .filter(|h| h.name == "te")
                 .map(|h| String::from_utf8(h.value.to_vec()).unwrap())
@@ -179,6 +183,21 @@ mod tests {
     }
 
     #[test]
+    fn the_gateways_credentials_stay_at_the_gateway() {
+        let req = TestRequest::default()
+            .insert_header(("authorization", "Basic YWxpY2U6cHc="))
+            .to_http_request();
+        let has_authorization =
+            |headers: Vec<Header>| headers.iter().any(|h| h.name == "authorization");
+        assert!(has_authorization(request_headers(
+            &req, "app.test", None, false
+        )));
+        assert!(!has_authorization(request_headers(
+            &req, "app.test", None, true
+        )));
+    }
+
+    #[test]
     fn a_carried_upgrade_is_one_upgrade_header() {
         let req = TestRequest::default()
             .insert_header(("connection", "Upgrade"))
@@ -186,13 +205,13 @@ mod tests {
             .insert_header(("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="))
             .to_http_request();
         let protocol = HeaderValue::from_static("WebSocket");
-        let headers = request_headers(&req, "app.test", Some(&protocol));
+        let headers = request_headers(&req, "app.test", Some(&protocol), false);
         let names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names.iter().filter(|n| **n == "upgrade").count(), 1);
         assert!(!names.contains(&"connection"));
         assert!(names.contains(&"sec-websocket-key"));
         // Without a carried switch the visitor's upgrade stops here.
-        let plain = request_headers(&req, "app.test", None);
+        let plain = request_headers(&req, "app.test", None, false);
         assert!(plain.iter().all(|h| h.name != "upgrade"));
     }
 

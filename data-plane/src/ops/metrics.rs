@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use hopgate_table::access::Denial;
 use hopgate_transport::ListenerStats;
 
 use prometheus_client::{
@@ -161,6 +162,8 @@ pub(crate) struct Metrics {
     bytes_out: Counter,
     resets: Family<ReasonLabels, Counter>,
     rejected: Family<ReasonLabels, Counter>,
+    /// `hopgate_access_denied_total{reason}`, in [`Denial::ALL`]'s order.
+    access_denied: [Counter; Denial::ALL.len()],
     sessions_replaced: Counter,
     sessions_revoked: Counter,
     table_propagation: Histogram,
@@ -301,6 +304,27 @@ fn register_rejected(registry: &mut Registry) -> Family<ReasonLabels, Counter> {
     rejected
 }
 
+/// `hopgate_access_denied_total{reason}`: one counter per [`Denial`], all exposed from the
+/// start.
+fn register_access_denied(registry: &mut Registry) -> [Counter; Denial::ALL.len()] {
+    let family = Family::<ReasonLabels, Counter>::default();
+    let counters = Denial::ALL.map(|denial| {
+        family
+            .get_or_create(&ReasonLabels {
+                reason: denial.reason(),
+            })
+            .clone()
+    });
+    registry.register(
+        "hopgate_access_denied",
+        "Visitor requests refused by the domain's access policy: address denied (cidr_denied) \
+         or not allowed (cidr_not_allowed), Basic credentials missing (auth_missing) or wrong \
+         (auth_wrong)",
+        family,
+    );
+    counters
+}
+
 /// `hopgate_sessions_closed_total{reason}`: the `replaced` and `revoked` counters.
 fn register_session_ends(registry: &mut Registry) -> (Counter, Counter) {
     let ends = Family::<ReasonLabels, Counter>::default();
@@ -340,6 +364,7 @@ impl Metrics {
         let (bytes_in, bytes_out) = register_bytes(&mut registry);
         let resets = register_resets(&mut registry);
         let rejected = register_rejected(&mut registry);
+        let access_denied = register_access_denied(&mut registry);
         let (sessions_replaced, sessions_revoked) = register_session_ends(&mut registry);
         // 1 ms … ~33 s.
         let table_propagation = Histogram::new(exponential_buckets(0.001, 2.0, 16));
@@ -409,6 +434,7 @@ impl Metrics {
             bytes_out,
             resets,
             rejected,
+            access_denied,
             sessions_replaced,
             sessions_revoked,
             table_propagation,
@@ -461,6 +487,12 @@ impl Metrics {
     pub(crate) fn rejected(&self, reason: &'static str) {
         debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
         self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// One request refused by an access policy.
+    pub(crate) fn access_denied(&self, denial: Denial) {
+        let index = Denial::ALL.iter().position(|d| *d == denial).unwrap_or(0);
+        self.access_denied[index].inc();
     }
 
     pub(crate) fn session_replaced(&self) {
@@ -561,6 +593,7 @@ mod tests {
         metrics.request(DomainClass::Tunnel, "GET", 200, Duration::from_millis(3));
         metrics.request(DomainClass::Unknown, "BREW", 404, Duration::ZERO);
         metrics.bytes_out(10);
+        metrics.access_denied(Denial::AuthWrong);
         let text = metrics.encode(&idle());
         for line in [
             "hopgate_dtls_handshakes_total{result=\"bad_key\"} 1",
@@ -582,6 +615,8 @@ mod tests {
             "hopgate_rejected_total{reason=\"dtls_per_ip\"} 6",
             "hopgate_rejected_total{reason=\"dtls_bad_cookie\"} 4",
             "hopgate_rejected_total{reason=\"hello_timeout\"} 0",
+            "hopgate_access_denied_total{reason=\"auth_wrong\"} 1",
+            "hopgate_access_denied_total{reason=\"cidr_denied\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

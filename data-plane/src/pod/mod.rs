@@ -231,6 +231,7 @@ fn fixed_table(config: &Config, core: &Core) {
         .map(|d| {
             let entry = DomainEntry {
                 key_hash: hash_key(&d.key),
+                access: None,
             };
             (d.domain.clone(), entry)
         })

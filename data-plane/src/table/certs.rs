@@ -46,6 +46,8 @@ pub(crate) fn apply(targets: &Targets, table: &Table, changes: &[DomainChange], 
                 }
             }
             ChangeKind::Removed => stop.push(change.domain.clone()),
+            // The routing table picks the new policy up; certificates are as they were.
+            ChangeKind::AccessChanged => {}
             ChangeKind::GatewayCertificateChanged if targets.debug => {
                 info!(
                     log,

@@ -1,5 +1,5 @@
-//! The pod's link to the control-plane: the routing table it pushes (domains and key
-//! hashes, kept on disk so the pod serves from its last copy while the control-plane is
+//! The pod's link to the control-plane: the routing table it pushes (domains, key hashes
+//! and access policies, kept on disk so the pod serves from its last copy while the control-plane is
 //! away), and the report of which domains have a live agent session here.
 //!
 //! Each table change rebuilds the routing table's domain map (swapped whole, so requests
@@ -162,6 +162,7 @@ fn apply(
         .map(|record| {
             let entry = DomainEntry {
                 key_hash: record.key_hash,
+                access: record.access.clone().map(Arc::new),
             };
             (record.domain.clone(), entry)
         })

@@ -1,4 +1,5 @@
-//! The routing table: which domains exist (with their key hashes), which live session
+//! The routing table: which domains exist (with their key hashes and access policies),
+//! which live session
 //! serves each, and which other pods hold a session for a domain (cross-pod routing, from
 //! the control-plane's placements). Read on every request without a global lock: the
 //! domain and remote maps are swapped whole on change, live sessions sit in a sharded
@@ -14,6 +15,7 @@ use std::{collections::HashMap, sync::Arc};
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use hopgate_protocol::HelloCode;
+use hopgate_table::access::AccessPolicy;
 use hopgate_transport::Session;
 use subtle::ConstantTimeEq;
 
@@ -24,6 +26,8 @@ use crate::tunnel::session_actor::SessionActor;
 pub(crate) struct DomainEntry {
     /// SHA-256 of the domain's client API key (keys are 256-bit random, so a fast hash fits).
     pub(crate) key_hash: [u8; 32],
+    /// Who may reach the domain; `None`: everyone.
+    pub(crate) access: Option<Arc<AccessPolicy>>,
 }
 
 /// A live agent session for one domain.
@@ -147,6 +151,11 @@ impl RoutingTable {
         }
     }
 
+    /// The access policy of `host`, if it is a domain of the table and has one.
+    pub(crate) fn access(&self, host: &str) -> Option<Arc<AccessPolicy>> {
+        self.domains.load().get(host)?.access.clone()
+    }
+
     /// Whether `host` is a domain of the table (served, whether or not its agent is live).
     pub(crate) fn is_registered(&self, host: &str) -> bool {
         self.domains.load().contains_key(host)
@@ -242,6 +251,7 @@ mod tests {
             "app.test".to_owned(),
             DomainEntry {
                 key_hash: hash_key("right-key-0123456789"),
+                access: None,
             },
         );
         table.set_domains(domains);

@@ -1,5 +1,6 @@
 //! One subscription attempt: open the stream with the token and the table's
-//! `epoch:version`, then decode frames and apply them until the stream breaks, goes
+//! `epoch:version` ([`Table::resume_point`](hopgate_table::Table::resume_point)), saying the
+//! pod enforces access policies (`access=1`), then decode frames and apply them until the stream breaks, goes
 //! silent for [`SubscriberConfig::dead_after`], or sends something that can't be applied.
 
 use std::{
@@ -9,7 +10,8 @@ use std::{
 
 use bytes::BytesMut;
 use hopgate_table::{
-    ApplyError, DecodeError, Decoder, PLACEMENT_QUERY, TABLE_PATH, TableMessage, valid_pod_id,
+    ACCESS_QUERY, ApplyError, DecodeError, Decoder, PLACEMENT_QUERY, TABLE_PATH, TableMessage,
+    valid_pod_id,
 };
 use reqwest::{StatusCode, Url};
 
@@ -119,7 +121,7 @@ async fn stream(
     let since = {
         let mut table = shared.table.lock().unwrap_or_else(PoisonError::into_inner);
         table.discard_partial();
-        table.since().cloned()
+        table.resume_point().cloned()
     };
     let mut url = request.url.clone();
     url.query_pairs_mut().append_pair("pod", &request.pod_id);
@@ -127,6 +129,8 @@ async fn stream(
         url.query_pairs_mut()
             .append_pair("since", &since.to_string());
     }
+    url.query_pairs_mut()
+        .append_pair(ACCESS_QUERY.0, ACCESS_QUERY.1);
     if request.placement {
         url.query_pairs_mut()
             .append_pair(PLACEMENT_QUERY.0, PLACEMENT_QUERY.1);

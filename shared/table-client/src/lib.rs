@@ -6,6 +6,10 @@
 //! serves from its last copy while the control-plane is away; [`report_sessions`] tells
 //! the control-plane which domains have a live agent session on the pod.
 //!
+//! A subscriber says it enforces access policies (`access=1`), so its table holds the
+//! restricted domains with their [`DomainRecord::access`](hopgate_table::DomainRecord)
+//! policies: whatever serves from it must check them.
+//!
 //! # Layout
 //!
 //! | module | concern |

@@ -137,6 +137,7 @@ mod tests {
             domain: "a.test".into(),
             key_hash: hash_key("k"),
             certificate: None,
+            access: None,
         };
         table
             .apply(TableMessage::Snapshot(Snapshot {

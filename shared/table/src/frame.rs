@@ -158,6 +158,7 @@ mod tests {
             domain: "app.example.com".into(),
             key_hash: [7; 32],
             certificate: None,
+            access: None,
         };
         vec![
             TableMessage::Snapshot(Snapshot {

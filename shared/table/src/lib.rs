@@ -16,7 +16,7 @@
 //!
 //! | module | concern |
 //! | --- | --- |
-//! | `wire` | the messages ([`TableMessage`], [`DomainRecord`], [`Change`], [`Since`], [`Placement`]) and limits |
+//! | `wire` | the messages ([`TableMessage`], [`DomainRecord`] with its [`access`] policy, [`Change`], [`Since`], [`Placement`]) and limits |
 //! | `frame` | sans-IO framing: `u32` big-endian length + MessagePack; [`Encoder`], [`Decoder`] |
 //! | `table` | [`Table`]: the pod's copy; [`Table::apply`] returns the [`DomainChange`]s |
 
@@ -25,10 +25,11 @@ mod table;
 mod wire;
 
 pub use frame::{DecodeError, Decoder, EncodeError, Encoder};
+pub use hopgate_access as access;
 pub use table::{ApplyError, ChangeKind, DomainChange, Table, VerifyError, hash_key};
 pub use wire::{
-    BadSince, CertificateRecord, Change, DEAD_AFTER, Delta, DomainRecord, HEARTBEAT_INTERVAL,
-    MAX_FRAME_LEN, MSGPACK_CONTENT_TYPE, PLACEMENT_QUERY, Placement, PodSessions, REPORT_INTERVAL,
-    REPORT_TTL, SNAPSHOT_CHUNK, SessionReport, Since, Snapshot, TABLE_CONTENT_TYPE, TABLE_PATH,
-    TableMessage, valid_pod_id,
+    ACCESS_QUERY, BadSince, CertificateRecord, Change, DEAD_AFTER, Delta, DomainRecord,
+    HEARTBEAT_INTERVAL, MAX_FRAME_LEN, MSGPACK_CONTENT_TYPE, PLACEMENT_QUERY, Placement,
+    PodSessions, REPORT_INTERVAL, REPORT_TTL, SNAPSHOT_CHUNK, SessionReport, Since, Snapshot,
+    TABLE_CONTENT_TYPE, TABLE_PATH, TableMessage, valid_pod_id,
 };

@@ -1,4 +1,5 @@
-//! The pod's copy of the table: domains (key hashes, certificates), ACME challenge answers,
+//! The pod's copy of the table: domains (key hashes, certificates, access policies), ACME
+//! challenge answers,
 //! and where it stands (`epoch`, `version`). [`Table::apply`] takes one message from the
 //! stream and says which domains changed, so the caller can drop sessions.
 
@@ -24,6 +25,8 @@ pub enum ChangeKind {
     KeyChanged,
     /// Only the certificate changed: reload it, keep sessions.
     CertificateChanged,
+    /// Only the access policy changed: keep sessions, check visitors against the new one.
+    AccessChanged,
     /// The gateway's (main domain's) certificate changed: reload
     /// [`Table::gateway_certificate`]. [`DomainChange::domain`] is empty.
     GatewayCertificateChanged,
@@ -77,6 +80,9 @@ pub struct Table {
     staged: Option<Snapshot>,
     /// When the control-plane committed the last delta applied (`None` after a snapshot).
     last_commit_unix_ms: Option<u64>,
+    /// The snapshot this table grew from carried access policies
+    /// ([`Snapshot::access_policies`]).
+    access_policies: bool,
 }
 
 impl Table {
@@ -92,6 +98,13 @@ impl Table {
     /// `epoch:version`, once loaded.
     pub fn since(&self) -> Option<&Since> {
         self.since.as_ref()
+    }
+
+    /// Where to resume from: [`Table::since`], unless the table grew from a snapshot
+    /// without access policies (an older pod's file, or an older control-plane's stream),
+    /// which may lack restricted domains: then `None`, and a whole snapshot is asked for.
+    pub fn resume_point(&self) -> Option<&Since> {
+        self.since.as_ref().filter(|_| self.access_policies)
     }
 
     /// The version, once loaded.
@@ -152,6 +165,7 @@ impl Table {
             challenges: self.challenges.clone(),
             more: false,
             gateway_certificate: self.gateway_certificate.clone(),
+            access_policies: self.access_policies,
         })
     }
 
@@ -228,6 +242,7 @@ impl Table {
         self.gateway_certificate = whole.gateway_certificate;
         self.domains = new;
         self.challenges = whole.challenges;
+        self.access_policies = whole.access_policies;
         self.since = Some(Since {
             epoch: whole.epoch,
             version: whole.version,
@@ -297,6 +312,7 @@ fn classify(old: Option<&DomainRecord>, new: &DomainRecord) -> Option<ChangeKind
         None => Some(ChangeKind::Added),
         Some(old) if old.key_hash != new.key_hash => Some(ChangeKind::KeyChanged),
         Some(old) if old.certificate != new.certificate => Some(ChangeKind::CertificateChanged),
+        Some(old) if old.access != new.access => Some(ChangeKind::AccessChanged),
         Some(_) => None,
     }
 }

@@ -8,6 +8,7 @@ fn record(domain: &str, key: &str) -> DomainRecord {
         domain: domain.into(),
         key_hash: hash_key(key),
         certificate: None,
+        access: None,
     }
 }
 
@@ -247,4 +248,58 @@ fn challenges_are_added_and_removed() {
         ))
         .unwrap();
     assert_eq!(table.challenge("tok"), None);
+}
+
+#[test]
+fn only_a_table_from_a_snapshot_with_access_policies_is_resumed_from() {
+    let mut older = Table::new();
+    older
+        .apply(snapshot(3, vec![record("a.test", "k")]))
+        .unwrap();
+    assert_eq!(older.since().map(|s| s.version), Some(3));
+    assert_eq!(older.resume_point(), None, "may lack restricted domains");
+    let saved = older.to_snapshot().unwrap();
+    assert!(!saved.access_policies);
+
+    let mut current = Table::new();
+    current
+        .apply(TableMessage::Snapshot(Snapshot {
+            epoch: "e1".into(),
+            version: 3,
+            domains: vec![record("a.test", "k")],
+            access_policies: true,
+            ..Snapshot::default()
+        }))
+        .unwrap();
+    current
+        .apply(delta(4, vec![Change::Upsert(record("b.test", "k"))]))
+        .unwrap();
+    assert_eq!(current.resume_point().map(|s| s.version), Some(4));
+    // What the pod saves says so too, and loads back the same.
+    let saved = current.to_snapshot().unwrap();
+    assert!(saved.access_policies);
+    let mut reloaded = Table::new();
+    reloaded.apply(TableMessage::Snapshot(saved)).unwrap();
+    assert_eq!(reloaded.resume_point().map(|s| s.version), Some(4));
+}
+
+#[test]
+fn a_new_access_policy_is_its_own_kind_of_change() {
+    let mut table = Table::new();
+    table
+        .apply(snapshot(1, vec![record("a.test", "k")]))
+        .unwrap();
+    let restricted = DomainRecord {
+        access: Some(hopgate_access::AccessPolicy {
+            deny_cidrs: vec!["10.0.0.0/8".parse().unwrap()],
+            ..hopgate_access::AccessPolicy::default()
+        }),
+        ..record("a.test", "k")
+    };
+    let changes = table
+        .apply(delta(2, vec![Change::Upsert(restricted.clone())]))
+        .unwrap();
+    assert_eq!(kinds(&changes), [("a.test", ChangeKind::AccessChanged)]);
+    assert!(!changes[0].drops_sessions());
+    assert_eq!(table.get("a.test"), Some(&restricted));
 }

@@ -22,6 +22,18 @@
 //! changed, a pod with no domains meaning "forget this pod" (its report expired or it has
 //! no session left).
 //!
+//! # Access policies
+//!
+//! A domain's [`AccessPolicy`] rides in its [`DomainRecord::access`]. A pod built before
+//! that field would ignore it and let everyone in, so the control-plane sends policies
+//! only to pods that say they enforce them with `access=1` ([`ACCESS_QUERY`]); a pod that
+//! doesn't say so is not told about restricted domains at all
+//! ([`TableMessage::without_access_policies`]): it answers 404 for them and refuses their
+//! agents, which is safe. Snapshots sent with policies say so ([`Snapshot::access_policies`]);
+//! a pod whose table came from a snapshot without them (a file written before it was
+//! upgraded) asks for a whole snapshot rather than the deltas since, or it would never
+//! learn about the domains it wasn't told of.
+//!
 //! A pod never names its relay host: its report states only the relay listener's port
 //! ([`SessionReport::relay_port`]) and whether it speaks TLS, and the control-plane builds
 //! [`PodSessions::relay_url`] from the report's TCP source address. A report without a
@@ -29,6 +41,7 @@
 
 use std::{collections::BTreeMap, fmt, str::FromStr, time::Duration};
 
+use hopgate_access::AccessPolicy;
 use serde::{Deserialize, Serialize};
 
 /// The largest frame payload either side accepts (16 MiB).
@@ -77,6 +90,10 @@ pub enum TableMessage {
 /// [`TableMessage::Placement`] frames.
 pub const PLACEMENT_QUERY: (&str, &str) = ("placement", "1");
 
+/// The query parameter (`access=1`) a pod adds to its subscription to say it enforces
+/// [`DomainRecord::access`] (and so may be told about restricted domains).
+pub const ACCESS_QUERY: (&str, &str) = ("access", "1");
+
 /// Pods with live agent sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
@@ -115,6 +132,10 @@ pub struct Snapshot {
     /// in the first frame of a snapshot only (absent from older control-plane streams).
     #[serde(default)]
     pub gateway_certificate: Option<CertificateRecord>,
+    /// The domains' access policies are in this snapshot: it went to a pod that enforces
+    /// them (see the module docs). Absent from older control-planes and older pods' files.
+    #[serde(default)]
+    pub access_policies: bool,
 }
 
 /// Changes committed together, as version `version`.
@@ -157,6 +178,38 @@ pub struct DomainRecord {
     /// The domain's certificate, once ACME has issued one.
     #[serde(default)]
     pub certificate: Option<CertificateRecord>,
+    /// Who may reach the domain; `None`: everyone. Sent only to pods that enforce it (see
+    /// the module docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessPolicy>,
+}
+
+impl TableMessage {
+    /// The message as a pod that doesn't enforce access policies may see it: restricted
+    /// domains left out of a snapshot (which then doesn't claim to carry policies), and a
+    /// delta's upsert of a restricted domain turned into its removal. Other messages are
+    /// unchanged.
+    pub fn without_access_policies(self) -> Self {
+        match self {
+            Self::Snapshot(mut snapshot) => {
+                snapshot.domains.retain(|record| record.access.is_none());
+                snapshot.access_policies = false;
+                Self::Snapshot(snapshot)
+            }
+            Self::Delta(mut delta) => {
+                for change in &mut delta.changes {
+                    if let Change::Upsert(record) = change
+                        && record.access.is_some()
+                    {
+                        let domain = std::mem::take(&mut record.domain);
+                        *change = Change::Remove { domain };
+                    }
+                }
+                Self::Delta(delta)
+            }
+            other => other,
+        }
+    }
 }
 
 /// A certificate and its key, PEM.
@@ -362,6 +415,83 @@ mod tests {
             Heartbeat { version: u64 },
         }
         assert!(rmp_serde::from_slice::<OldMessage>(&bytes).is_err());
+    }
+
+    fn restricted(domain: &str) -> DomainRecord {
+        DomainRecord {
+            domain: domain.into(),
+            key_hash: [1; 32],
+            certificate: None,
+            access: Some(AccessPolicy {
+                allow_cidrs: vec!["10.0.0.0/8".parse().unwrap()],
+                ..AccessPolicy::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_pod_that_doesnt_enforce_policies_never_sees_a_restricted_domain() {
+        let open = DomainRecord {
+            access: None,
+            ..restricted("open.test")
+        };
+        let snapshot = TableMessage::Snapshot(Snapshot {
+            epoch: "e".into(),
+            version: 2,
+            domains: vec![restricted("closed.test"), open.clone()],
+            access_policies: true,
+            ..Snapshot::default()
+        });
+        let TableMessage::Snapshot(seen) = snapshot.without_access_policies() else {
+            panic!("not a snapshot")
+        };
+        assert_eq!(seen.domains, std::slice::from_ref(&open));
+        assert!(!seen.access_policies);
+        let delta = TableMessage::Delta(Delta {
+            version: 3,
+            changes: vec![
+                Change::Upsert(restricted("closed.test")),
+                Change::Upsert(open.clone()),
+            ],
+            committed_unix_ms: None,
+        });
+        let TableMessage::Delta(seen) = delta.without_access_policies() else {
+            panic!("not a delta")
+        };
+        assert_eq!(
+            seen.changes,
+            [
+                Change::Remove {
+                    domain: "closed.test".into()
+                },
+                Change::Upsert(open)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_without_a_policy_encodes_as_before_and_an_old_one_decodes() {
+        #[derive(Serialize, Deserialize)]
+        struct OldRecord {
+            domain: String,
+            #[serde(with = "serde_bytes")]
+            key_hash: [u8; 32],
+            certificate: Option<CertificateRecord>,
+        }
+        let open = DomainRecord {
+            access: None,
+            ..restricted("open.test")
+        };
+        let bytes = rmp_serde::to_vec_named(&open).unwrap();
+        let old: OldRecord = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(rmp_serde::to_vec_named(&old).unwrap(), bytes);
+        assert_eq!(rmp_serde::from_slice::<DomainRecord>(&bytes).unwrap(), open);
+        let closed = restricted("closed.test");
+        let bytes = rmp_serde::to_vec_named(&closed).unwrap();
+        assert_eq!(
+            rmp_serde::from_slice::<DomainRecord>(&bytes).unwrap(),
+            closed
+        );
     }
 
     #[test]
