@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_KEY, ControlPlane, Database, INTERNAL_TOKEN};
+use common::{ADMIN_KEY, Api, ControlPlane, Database, INTERNAL_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -31,12 +31,34 @@ fn error_of(body: &Value) -> &str {
         .unwrap_or_else(|| panic!("no error in {body}"))
 }
 
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
+/// The admin API's life of two domains: register, refusals, list and get, rotate, what is
+/// stored, unregister by the domain's key and by the admin key, and logs without secrets.
 async fn scenario(db: &Database) {
     let cp = ControlPlane::start(db, &[]);
     let api = cp.api();
+    let first_key = register_normalizes_the_name_and_returns_a_key(&api).await;
+    refuse_bad_registrations(&api).await;
+    refuse_wrong_bearers(&api).await;
+    list_and_get_domains(&api).await;
+    let new_key = rotate_gives_a_different_key(&api, &first_key).await;
+    only_the_keys_hash_is_stored(db, &first_key, &new_key).await;
+    unregister_with_the_domains_own_key(&api, &first_key, &new_key).await;
+    unregister_with_the_admin_key_alone(&api).await;
+    assert_eq!(
+        db.version_and_changes().await,
+        (5, 5),
+        "register x2, rotate, unregister x2"
+    );
+    // No key or token ever appears in a log line.
+    let logs = cp.log_text();
+    assert!(logs.contains("domain registered"));
+    for secret in [ADMIN_KEY, INTERNAL_TOKEN, &first_key, &new_key] {
+        assert!(!logs.contains(secret), "a secret was logged");
+    }
+}
 
-    // Register: 201 and a 64-hex key; the name is normalized.
+/// Register: 201 and a 64-hex key; the name is normalized. Returns the key.
+async fn register_normalizes_the_name_and_returns_a_key(api: &Api) -> String {
     let (status, body) = api
         .post(
             REGISTER,
@@ -46,9 +68,12 @@ async fn scenario(db: &Database) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["domain"], "app.example.com");
     assert!(is_key(&body["client_api_key"]), "{body}");
-    let first_key = body["client_api_key"].as_str().unwrap().to_owned();
+    body["client_api_key"].as_str().unwrap().to_owned()
+}
 
-    // Duplicate → 409; bad names → 400 naming the problem.
+/// Duplicate → 409; bad names → 400 naming the problem; bad JSON, unknown fields,
+/// oversized bodies and control characters → 400 with a JSON error.
+async fn refuse_bad_registrations(api: &Api) {
     let (status, body) = api
         .post(REGISTER, json!({"domain": "app.example.com."}))
         .await;
@@ -63,7 +88,6 @@ async fn scenario(db: &Database) {
         assert!(error_of(&body).contains(why), "{domain}: {body}");
     }
 
-    // Bad JSON, unknown fields, oversized bodies → 400 with a JSON error.
     for raw in [
         "{\"domain\":",
         "[]",
@@ -87,8 +111,10 @@ async fn scenario(db: &Database) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{memo:?}: {body}");
         assert!(error_of(&body).contains("control characters"), "{body}");
     }
+}
 
-    // Wrong or missing bearer → 401.
+/// Wrong or missing bearer → 401.
+async fn refuse_wrong_bearers(api: &Api) {
     for key in ["wrong-key-0123456789abcdef", INTERNAL_TOKEN, ""] {
         let (status, body) = api
             .with_key(key)
@@ -98,8 +124,10 @@ async fn scenario(db: &Database) {
         let (status, _) = api.with_key(key).get("/api/v1/admin/domains").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+}
 
-    // List and get.
+/// Registers a second domain; the list has both in order, and one is got by any case.
+async fn list_and_get_domains(api: &Api) {
     api.register("second.example.com").await;
     let (status, body) = api.get("/api/v1/admin/domains").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -118,8 +146,10 @@ async fn scenario(db: &Database) {
     assert!(body["created_at"].as_str().unwrap().ends_with('Z'));
     let (status, _) = api.get("/api/v1/admin/domains/unknown.example.com").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
 
-    // Rotate: a different key; the old one no longer unregisters.
+/// Rotate: a different key (returned); an unknown domain is 404.
+async fn rotate_gives_a_different_key(api: &Api, first_key: &str) -> String {
     let (status, body) = api
         .post(
             "/api/v1/admin/domains/app.example.com/rotate-key",
@@ -136,21 +166,27 @@ async fn scenario(db: &Database) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    new_key
+}
 
-    // Everything stored: the key's hash, never the key.
+/// Everything stored: the key's hash, never the key.
+async fn only_the_keys_hash_is_stored(db: &Database, first_key: &str, new_key: &str) {
     let stored = db.everything_stored().await;
     assert!(stored.contains(&hex::encode(Sha256::digest(new_key.as_bytes()))));
-    for key in [&first_key, &new_key] {
+    for key in [first_key, new_key] {
         assert!(
-            !stored.contains(key.as_str()),
+            !stored.contains(key),
             "plaintext key in the {} database",
             db.kind()
         );
     }
+}
 
-    // Unregister with the domain's own key (no admin bearer): wrong key → 401, right → 200.
+/// Unregister with the domain's own key (no admin bearer): the old key after a rotation,
+/// a wrong key or none → 401; the current key → 200, and the domain is gone.
+async fn unregister_with_the_domains_own_key(api: &Api, first_key: &str, new_key: &str) {
     let anonymous = api.with_key("");
-    for wrong in [&first_key, &"0".repeat(64)] {
+    for wrong in [first_key, &"0".repeat(64)] {
         let (status, body) = anonymous
             .post(
                 UNREGISTER,
@@ -172,8 +208,10 @@ async fn scenario(db: &Database) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, _) = api.get("/api/v1/admin/domains/app.example.com").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
 
-    // Unregister with the admin key alone.
+/// Unregister with the admin key alone: 200, then 404 for the domain already gone.
+async fn unregister_with_the_admin_key_alone(api: &Api) {
     let (status, _) = api
         .post(UNREGISTER, json!({"domain": "second.example.com"}))
         .await;
@@ -182,18 +220,6 @@ async fn scenario(db: &Database) {
         .post(UNREGISTER, json!({"domain": "second.example.com"}))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        db.version_and_changes().await,
-        (5, 5),
-        "register x2, rotate, unregister x2"
-    );
-
-    // No key or token ever appears in a log line.
-    let logs = cp.log_text();
-    assert!(logs.contains("domain registered"));
-    for secret in [ADMIN_KEY, INTERNAL_TOKEN, &first_key, &new_key] {
-        assert!(!logs.contains(secret), "a secret was logged");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

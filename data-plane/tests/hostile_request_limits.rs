@@ -24,6 +24,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpSocket,
     sync::watch,
+    task::JoinHandle,
 };
 use tokio_rustls::{TlsConnector, client::TlsStream};
 
@@ -182,49 +183,47 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
-async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
-    // Scaled down: a.test's agent takes 16 streams at once; the caps sit below that.
-    let dp = DataPlane::in_process(
-        &[A, B],
-        &[
-            ("HOP_SERVER_BODY_TIMEOUT", "3s"),
-            ("HOP_SERVER_MAX_REQUESTS_PER_DOMAIN", "12"),
-            ("HOP_SERVER_MAX_REQUESTS_PER_CLIENT", "8"),
-        ],
-    );
-    let (_release, never) = watch::channel(false);
-    let (_agent_a, seen_a) = holding_agent(&dp, A, 16, never.clone()).await;
-    let (_agent_b, _) = holding_agent(&dp, B, 1024, never).await;
-    let dp = Arc::new(dp);
-    let bystander = visitor_from(&dp, BYSTANDER, &[A, B]);
-
-    // A well-behaved visitor of b.test, every 50 ms, while the attack lasts.
+/// A well-behaved visitor's GET of `url` every 50 ms until the sender turns true; each
+/// must be a 200. Resolves to how long each took.
+fn spawn_bystander_probe(
+    client: reqwest::Client,
+    url: String,
+) -> (watch::Sender<bool>, JoinHandle<Vec<Duration>>) {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let probe = {
-        let (client, url) = (bystander.clone(), url(&dp, B, "/"));
-        tokio::spawn(async move {
-            let mut took = Vec::new();
-            while !*stop_rx.borrow() {
-                let (status, elapsed, _) = timed_get(&client, &url).await;
-                assert_eq!(status, 200, "b.test during the attack");
-                took.push(elapsed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            took
-        })
-    };
+    let probe = tokio::spawn(async move {
+        let mut took = Vec::new();
+        while !*stop_rx.borrow() {
+            let (status, elapsed, _) = timed_get(&client, &url).await;
+            assert_eq!(status, 200, "b.test during the attack");
+            took.push(elapsed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        took
+    });
+    (stop_tx, probe)
+}
 
-    // 24 stalled uploads from one address: 8 fit its cap, 16 are refused at once.
-    let attack_started = Instant::now();
-    let mut attack = Vec::new();
-    for _ in 0..24 {
-        let dp = dp.clone();
-        attack.push(tokio::spawn(
-            async move { stalled_upload(&dp, ATTACKER).await },
-        ));
-    }
+/// `count` stalled uploads to a.test from `from`, each in its own task.
+fn spawn_stalled_uploads(
+    dp: &Arc<DataPlane>,
+    from: [u8; 4],
+    count: usize,
+) -> Vec<JoinHandle<(u16, Duration)>> {
+    (0..count)
+        .map(|_| {
+            let dp = dp.clone();
+            tokio::spawn(async move { stalled_upload(&dp, from).await })
+        })
+        .collect()
+}
+
+/// 24 stalled uploads from one address: 8 fit its cap, 16 are refused at once, and a.test
+/// still serves someone else. Resolves to the 8 admitted uploads, still running.
+async fn one_address_gets_only_its_clients_cap(
+    dp: &Arc<DataPlane>,
+    bystander: &reqwest::Client,
+) -> Vec<JoinHandle<(u16, Duration)>> {
+    let attack = spawn_stalled_uploads(dp, ATTACKER, 24);
     eventually(Duration::from_secs(20), "16 uploads refused", || {
         attack.iter().filter(|t| t.is_finished()).count() >= 16
     })
@@ -240,28 +239,35 @@ async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
         }
     }
     assert_eq!(stalled.len(), 8, "the client's cap");
-    // a.test still serves someone else.
-    let (status, took, _) = timed_get(&bystander, &url(&dp, A, "/")).await;
+    let (status, took, _) = timed_get(bystander, &url(dp, A, "/")).await;
     assert_eq!(status, 200, "a.test for another client ({took:?})");
+    stalled
+}
 
-    // A second attacker fills the domain's cap (4 more places): a.test turns to fast 503s.
-    for _ in 0..8 {
-        let dp = dp.clone();
-        stalled.push(tokio::spawn(async move {
-            stalled_upload(&dp, OTHER_ATTACKER).await
-        }));
-    }
+/// A second attacker fills the domain's cap (4 more places): a.test turns to fast 503s
+/// that say when to retry. Its 8 uploads join `stalled`.
+async fn a_second_address_fills_the_domains_cap(
+    dp: &Arc<DataPlane>,
+    bystander: &reqwest::Client,
+    stalled: &mut Vec<JoinHandle<(u16, Duration)>>,
+) {
+    stalled.extend(spawn_stalled_uploads(dp, OTHER_ATTACKER, 8));
     eventually(Duration::from_secs(20), "4 more uploads refused", || {
         stalled.iter().filter(|t| t.is_finished()).count() >= 4
     })
     .await;
-    let (status, took, retry_after) = timed_get(&bystander, &url(&dp, A, "/")).await;
+    let (status, took, retry_after) = timed_get(bystander, &url(dp, A, "/")).await;
     assert_eq!(status, 503, "a.test at its cap");
     assert!(took < Duration::from_secs(1), "a.test's 503 took {took:?}");
     assert!(retry_after.is_some(), "a 503 says when to retry");
+}
 
-    // The stalled uploads are cut after the body timeout: 408, and the agent's side of
-    // each stream is reset.
+/// The stalled uploads are cut after the body timeout: 408, and the agent's side of each
+/// stream is reset.
+async fn the_admitted_uploads_are_cut_after_the_body_timeout(
+    stalled: Vec<JoinHandle<(u16, Duration)>>,
+    seen_a: &Seen,
+) {
     let mut cut = 0;
     for task in stalled {
         let (status, took) = task.await.unwrap();
@@ -284,12 +290,15 @@ async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
         || seen_a.cut.load(Ordering::SeqCst) == 12,
     )
     .await;
-    let attack_lasted = attack_started.elapsed();
+}
 
-    // And a.test is whole again.
-    let (status, _, _) = timed_get(&bystander, &url(&dp, A, "/")).await;
-    assert_eq!(status, 200, "a.test after the attack");
-    stop_tx.send(true).unwrap();
+/// b.test's visitor, probing all through the attack, was never slowed down.
+async fn the_other_domain_was_served_throughout(
+    stop: &watch::Sender<bool>,
+    probe: JoinHandle<Vec<Duration>>,
+    attack_lasted: Duration,
+) {
+    stop.send(true).unwrap();
     let mut took = probe.await.unwrap();
     took.sort();
     let max = *took.last().unwrap();
@@ -300,6 +309,36 @@ async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
     );
     assert!(took.len() >= 10, "{} probes", took.len());
     assert!(max < Duration::from_secs(1), "b.test took {max:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_uploads_cost_only_their_own_domain_and_are_cut() {
+    // Scaled down: a.test's agent takes 16 streams at once; the caps sit below that.
+    let dp = DataPlane::in_process(
+        &[A, B],
+        &[
+            ("HOP_SERVER_BODY_TIMEOUT", "3s"),
+            ("HOP_SERVER_MAX_REQUESTS_PER_DOMAIN", "12"),
+            ("HOP_SERVER_MAX_REQUESTS_PER_CLIENT", "8"),
+        ],
+    );
+    let (_release, never) = watch::channel(false);
+    let (_agent_a, seen_a) = holding_agent(&dp, A, 16, never.clone()).await;
+    let (_agent_b, _) = holding_agent(&dp, B, 1024, never).await;
+    let dp = Arc::new(dp);
+    let bystander = visitor_from(&dp, BYSTANDER, &[A, B]);
+    let (stop_probe, probe) = spawn_bystander_probe(bystander.clone(), url(&dp, B, "/"));
+
+    let attack_started = Instant::now();
+    let mut stalled = one_address_gets_only_its_clients_cap(&dp, &bystander).await;
+    a_second_address_fills_the_domains_cap(&dp, &bystander, &mut stalled).await;
+    the_admitted_uploads_are_cut_after_the_body_timeout(stalled, &seen_a).await;
+    let attack_lasted = attack_started.elapsed();
+
+    // And a.test is whole again.
+    let (status, _, _) = timed_get(&bystander, &url(&dp, A, "/")).await;
+    assert_eq!(status, 200, "a.test after the attack");
+    the_other_domain_was_served_throughout(&stop_probe, probe, attack_lasted).await;
     assert_eq!(rejected(&dp, "client_busy").await, 16);
     assert_eq!(rejected(&dp, "domain_busy").await, 5);
     assert_eq!(rejected(&dp, "body_stalled").await, 12);

@@ -43,7 +43,6 @@ fn has_family(text: &str, name: &str, kind: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn every_process_exposes_what_the_run_did() {
     let cp = ControlPlane::start();
     let dp = DataPlane::subscribed(&cp, "pod-metrics", Arc::new(TempDir::new("dp")));
@@ -52,11 +51,7 @@ async fn every_process_exposes_what_the_run_did() {
     let key = cp.register(DOMAIN).await;
     let local = start_local_service("127.0.0.1:0".parse().unwrap());
 
-    // A wrong key: refused for good (the agent exits with 2).
-    let mut wrong = Agent::start_with_key(&dp, DOMAIN, local, "not-the-key");
-    let status = wrong.exited_within(Duration::from_secs(10)).await;
-    assert_eq!(status.and_then(|s| s.code()), Some(2), "{}", wrong.said());
-
+    let _wrong = a_wrong_key_is_refused_for_good(&dp, local).await;
     let agent = Agent::start_with_metrics(&dp, DOMAIN, local, &key);
     agent.wait_connected(Duration::from_secs(10));
     let agent_metrics = agent.metrics_addr(Duration::from_secs(5));
@@ -64,7 +59,24 @@ async fn every_process_exposes_what_the_run_did() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200, "every tunnel has a session");
+    visit_upload_and_ask_for_an_unknown_domain(&dp).await;
 
+    data_plane_metrics_reflect_the_run(&scrape(dp.metrics).await);
+    control_plane_metrics_reflect_the_run(&cp, &dp).await;
+    agent_metrics_reflect_the_run(&scrape(agent_metrics).await);
+}
+
+/// An agent with a wrong key: refused for good (it exits with 2).
+async fn a_wrong_key_is_refused_for_good(dp: &DataPlane, local: SocketAddr) -> Agent {
+    let mut wrong = Agent::start_with_key(dp, DOMAIN, local, "not-the-key");
+    let status = wrong.exited_within(Duration::from_secs(10)).await;
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{}", wrong.said());
+    wrong
+}
+
+/// The script's visitor traffic: [`GETS`] downloads, one upload of [`UPLOAD`] bytes, and
+/// one request for a domain nobody registered.
+async fn visit_upload_and_ask_for_an_unknown_domain(dp: &DataPlane) {
     let visitor = dp.visitor(&[DOMAIN, "nobody.gw.hopgate.test"]);
     let base = format!("https://{DOMAIN}:{}", dp.https.port());
     for _ in 0..GETS {
@@ -90,47 +102,50 @@ async fn every_process_exposes_what_the_run_did() {
         404,
         "unknown domain"
     );
+}
 
-    // --- data-plane ---
-    let text = scrape(dp.metrics).await;
+/// The pod's `/metrics` (`text`) after the script.
+fn data_plane_metrics_reflect_the_run(text: &str) {
     let tunnel_get =
         "hopgate_requests_total{domain_class=\"tunnel\",method=\"GET\",status=\"200\"}";
-    assert!(value(&text, tunnel_get) >= GETS as f64);
+    assert!(value(text, tunnel_get) >= GETS as f64);
     let unknown = "hopgate_requests_total{domain_class=\"unknown\",method=\"GET\",status=\"404\"}";
-    assert_eq!(value(&text, unknown), 1.0);
-    assert!(value(&text, "hopgate_request_duration_seconds_count") >= (GETS + 2) as f64);
-    assert!(value(&text, "hopgate_request_duration_seconds_sum") > 0.0);
-    assert!(value(&text, "hopgate_bytes_total{direction=\"in\"}") >= UPLOAD as f64);
-    assert!(value(&text, "hopgate_bytes_total{direction=\"out\"}") >= (GETS * 1000) as f64);
-    assert!(value(&text, "hopgate_dtls_handshakes_total{result=\"ok\"}") >= 1.0);
+    assert_eq!(value(text, unknown), 1.0);
+    assert!(value(text, "hopgate_request_duration_seconds_count") >= (GETS + 2) as f64);
+    assert!(value(text, "hopgate_request_duration_seconds_sum") > 0.0);
+    assert!(value(text, "hopgate_bytes_total{direction=\"in\"}") >= UPLOAD as f64);
+    assert!(value(text, "hopgate_bytes_total{direction=\"out\"}") >= (GETS * 1000) as f64);
+    assert!(value(text, "hopgate_dtls_handshakes_total{result=\"ok\"}") >= 1.0);
     assert_eq!(
-        value(&text, "hopgate_dtls_handshakes_total{result=\"bad_key\"}"),
+        value(text, "hopgate_dtls_handshakes_total{result=\"bad_key\"}"),
         1.0
     );
-    assert_eq!(value(&text, "hopgate_agent_sessions"), 1.0);
-    assert_eq!(value(&text, "hopgate_requests_in_flight"), 0.0);
-    assert!(value(&text, "hopgate_dtls_associations") >= 1.0);
-    assert!(value(&text, "hopgate_transport_sessions") >= 1.0);
-    assert!(value(&text, "hopgate_table_version") >= 1.0);
-    assert_eq!(value(&text, "hopgate_table_connected"), 1.0);
-    assert!(value(&text, "hopgate_table_propagation_seconds_count") >= 1.0);
+    assert_eq!(value(text, "hopgate_agent_sessions"), 1.0);
+    assert_eq!(value(text, "hopgate_requests_in_flight"), 0.0);
+    assert!(value(text, "hopgate_dtls_associations") >= 1.0);
+    assert!(value(text, "hopgate_transport_sessions") >= 1.0);
+    assert!(value(text, "hopgate_table_version") >= 1.0);
+    assert_eq!(value(text, "hopgate_table_connected"), 1.0);
+    assert!(value(text, "hopgate_table_propagation_seconds_count") >= 1.0);
     // A loopback push: well under a second.
-    let lag = value(&text, "hopgate_table_propagation_seconds_sum")
-        / value(&text, "hopgate_table_propagation_seconds_count");
+    let lag = value(text, "hopgate_table_propagation_seconds_sum")
+        / value(text, "hopgate_table_propagation_seconds_count");
     assert!(lag < 1.0, "propagation lag {lag} s");
     let gone = "hopgate_stream_resets_total{reason=\"visitor_gone\"}";
     assert_eq!(
-        value(&text, gone),
+        value(text, gone),
         0.0,
         "every visitor waited for its answer"
     );
     // One pod: nothing relayed.
-    assert_eq!(value(&text, "hopgate_relayed_requests_total"), 0.0);
-    assert_eq!(value(&text, "hopgate_relay_remote_domains"), 0.0);
-    has_family(&text, "hopgate_stream_resets", "counter");
-    has_family(&text, "hopgate_sessions_closed", "counter");
+    assert_eq!(value(text, "hopgate_relayed_requests_total"), 0.0);
+    assert_eq!(value(text, "hopgate_relay_remote_domains"), 0.0);
+    has_family(text, "hopgate_stream_resets", "counter");
+    has_family(text, "hopgate_sessions_closed", "counter");
+}
 
-    // --- control-plane ---
+/// The control-plane's `/metrics` after the script, its table version the pod's.
+async fn control_plane_metrics_reflect_the_run(cp: &ControlPlane, dp: &DataPlane) {
     let text = scrape(cp.metrics).await;
     let register = "hopgate_admin_requests_total{route=\"/api/v1/admin/domains/register\",method=\"POST\",status=\"201\"}";
     assert_eq!(value(&text, register), 1.0);
@@ -153,19 +168,20 @@ async fn every_process_exposes_what_the_run_did() {
     );
     // No certificates without ACME: the family has no series, so it isn't exposed.
     assert!(!text.contains("hopgate_certificate_expiry_seconds{"));
+}
 
-    // --- agent ---
-    let text = scrape(agent_metrics).await;
+/// The agent's `/metrics` (`text`) after the script.
+fn agent_metrics_reflect_the_run(text: &str) {
     let connected = format!("hopgate_agent_connected{{domain=\"{DOMAIN}\"}}");
-    assert_eq!(value(&text, &connected), 1.0);
-    assert!(value(&text, "hopgate_agent_requests_total{status=\"2xx\"}") >= (GETS + 1) as f64);
-    assert!(value(&text, "hopgate_agent_request_duration_seconds_count") >= (GETS + 1) as f64);
-    assert!(value(&text, "hopgate_agent_bytes_total{direction=\"in\"}") >= UPLOAD as f64);
-    assert!(value(&text, "hopgate_agent_bytes_total{direction=\"out\"}") >= (GETS * 1000) as f64);
+    assert_eq!(value(text, &connected), 1.0);
+    assert!(value(text, "hopgate_agent_requests_total{status=\"2xx\"}") >= (GETS + 1) as f64);
+    assert!(value(text, "hopgate_agent_request_duration_seconds_count") >= (GETS + 1) as f64);
+    assert!(value(text, "hopgate_agent_bytes_total{direction=\"in\"}") >= UPLOAD as f64);
+    assert!(value(text, "hopgate_agent_bytes_total{direction=\"out\"}") >= (GETS * 1000) as f64);
     let lost = format!("hopgate_agent_reconnects_total{{domain=\"{DOMAIN}\",reason=\"lost\"}}");
-    assert_eq!(value(&text, &lost), 0.0, "one session throughout");
+    assert_eq!(value(text, &lost), 0.0, "one session throughout");
     let unreachable = "hopgate_agent_local_errors_total{reason=\"upstream_unreachable\"}";
-    assert_eq!(value(&text, unreachable), 0.0);
+    assert_eq!(value(text, unreachable), 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

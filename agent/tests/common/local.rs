@@ -158,7 +158,7 @@ fn query(uri: &http::Uri, key: &str) -> Option<u64> {
     })
 }
 
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
+/// Records the request, then answers it by its route (see [`LocalServer`]).
 async fn handle(state: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let seen = Seen {
         method: req.method().to_string(),
@@ -178,66 +178,10 @@ async fn handle(state: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
     state.seen.lock().unwrap().push(seen.clone());
     let path = req.uri().path().to_owned();
     let response = match path.as_str() {
-        p if p.starts_with("/echo") => Response::builder()
-            .header("set-cookie", "a=1; Path=/")
-            .header("x-echo", "yes")
-            .header("set-cookie", "b=2; Path=/")
-            .body(full(format!("{} {}", seen.method, seen.uri))),
-        "/upload" => {
-            let mut body = req.into_body();
-            let mut hasher = Sha256::new();
-            let mut len = 0u64;
-            while let Some(frame) = body.frame().await {
-                let Ok(frame) = frame else {
-                    return Ok(Response::builder()
-                        .status(400)
-                        .body(full("body failed"))
-                        .unwrap());
-                };
-                if let Some(data) = frame.data_ref() {
-                    hasher.update(data);
-                    len += data.len() as u64;
-                }
-            }
-            Response::builder().body(full(format!("{} {len}", hex(&hasher.finalize()))))
-        }
-        "/download" => {
-            let bytes = query(req.uri(), "bytes").unwrap_or(0);
-            let seed = query(req.uri(), "seed").unwrap_or(0) as u8;
-            let (tx, body) = channel_body(4);
-            tokio::spawn(async move {
-                for piece in pattern_pieces(bytes, seed, 64 * 1024) {
-                    if tx.send(chunk(piece)).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            Response::builder()
-                .header("content-type", "application/octet-stream")
-                .body(body)
-        }
-        "/sse" => {
-            let (tx, body) = channel_body(1);
-            let state = state.clone();
-            tokio::spawn(async move {
-                for i in 1..=3 {
-                    if i > 1 {
-                        state.sse_step.notified().await;
-                    }
-                    if tx
-                        .send(chunk(format!("data: event {i}\n\n")))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-            Response::builder()
-                .header("content-type", "text/event-stream")
-                .header("cache-control", "no-cache")
-                .body(body)
-        }
+        p if p.starts_with("/echo") => echo(&seen),
+        "/upload" => upload(req.into_body()).await,
+        "/download" => download(req.uri()),
+        "/sse" => sse(state),
         "/hang" => std::future::pending().await,
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -247,29 +191,104 @@ async fn handle(state: Arc<Shared>, req: Request<Incoming>) -> Result<Response<B
             state.release.notified().await;
             Response::builder().body(full("released"))
         }
-        "/forever" => {
-            let (tx, body) = channel_body(1);
-            let state = state.clone();
-            tokio::spawn(async move {
-                loop {
-                    if tx.send(chunk("tick\n")).await.is_err() {
-                        state.forever_dropped.store(true, Ordering::SeqCst);
-                        state.forever_dropped_notify.notify_waiters();
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            });
-            Response::builder().body(body)
-        }
-        "/hop" => Response::builder()
-            .header("connection", "x-private")
-            .header("x-private", "secret-hop")
-            .header("keep-alive", "timeout=5")
-            .header("proxy-connection", "keep-alive")
-            .header("x-kept", "yes")
-            .body(full("hop")),
+        "/forever" => forever(state),
+        "/hop" => hop_by_hop_headers(),
         _ => Response::builder().status(404).body(full("not found")),
     };
     Ok(response.unwrap())
+}
+
+type Built = Result<Response<Body>, http::Error>;
+
+/// 200, two `Set-Cookie`s around another header, body `METHOD URI`.
+fn echo(seen: &Seen) -> Built {
+    Response::builder()
+        .header("set-cookie", "a=1; Path=/")
+        .header("x-echo", "yes")
+        .header("set-cookie", "b=2; Path=/")
+        .body(full(format!("{} {}", seen.method, seen.uri)))
+}
+
+/// Hashes the body as it streams in: body `SHA256HEX LEN`, or 400 if the body failed.
+async fn upload(mut body: Incoming) -> Built {
+    let mut hasher = Sha256::new();
+    let mut len = 0u64;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Response::builder().status(400).body(full("body failed"));
+        };
+        if let Some(data) = frame.data_ref() {
+            hasher.update(data);
+            len += data.len() as u64;
+        }
+    }
+    Response::builder().body(full(format!("{} {len}", hex(&hasher.finalize()))))
+}
+
+/// Streams `bytes` bytes of the pattern from `seed`, chunked.
+fn download(uri: &http::Uri) -> Built {
+    let bytes = query(uri, "bytes").unwrap_or(0);
+    let seed = query(uri, "seed").unwrap_or(0) as u8;
+    let (tx, body) = channel_body(4);
+    tokio::spawn(async move {
+        for piece in pattern_pieces(bytes, seed, 64 * 1024) {
+            if tx.send(chunk(piece)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "application/octet-stream")
+        .body(body)
+}
+
+/// Server-sent events: one at once, then one more per [`LocalServer::next_event`], three
+/// in all.
+fn sse(state: Arc<Shared>) -> Built {
+    let (tx, body) = channel_body(1);
+    tokio::spawn(async move {
+        for i in 1..=3 {
+            if i > 1 {
+                state.sse_step.notified().await;
+            }
+            if tx
+                .send(chunk(format!("data: event {i}\n\n")))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(body)
+}
+
+/// A chunk every 20 ms until the body is dropped, which is noted.
+fn forever(state: Arc<Shared>) -> Built {
+    let (tx, body) = channel_body(1);
+    tokio::spawn(async move {
+        loop {
+            if tx.send(chunk("tick\n")).await.is_err() {
+                state.forever_dropped.store(true, Ordering::SeqCst);
+                state.forever_dropped_notify.notify_waiters();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    Response::builder().body(body)
+}
+
+/// A response with hop-by-hop headers beside one that must be kept.
+fn hop_by_hop_headers() -> Built {
+    Response::builder()
+        .header("connection", "x-private")
+        .header("x-private", "secret-hop")
+        .header("keep-alive", "timeout=5")
+        .header("proxy-connection", "keep-alive")
+        .header("x-kept", "yes")
+        .body(full("hop"))
 }

@@ -291,8 +291,21 @@ fn check_secrets(m: &Manifests) {
     }
 }
 
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
+/// Every check of one rendered overlay.
 fn check_overlay(m: &Manifests) {
+    check_kinds_and_namespace(m);
+    check_data_plane_pod(m);
+    check_data_plane_services(m);
+    check_autoscaling(m);
+    check_control_plane(m);
+    for deployment in m.of_kind("Deployment") {
+        check_hardening(m, deployment);
+    }
+    check_secrets(m);
+}
+
+/// The kinds an overlay needs, two Deployments, and every object in the one Namespace.
+fn check_kinds_and_namespace(m: &Manifests) {
     let overlay = &m.overlay;
     let kinds: BTreeSet<&str> = m
         .objects
@@ -324,8 +337,12 @@ fn check_overlay(m: &Manifests) {
             object["kind"], object["metadata"]["name"]
         );
     }
+}
 
-    // --- data-plane: probes, listeners, state dir, annotations ---
+/// The data-plane's probes and metrics listener, drain time, state dir, Prometheus
+/// annotations and pod id.
+fn check_data_plane_pod(m: &Manifests) {
+    let overlay = &m.overlay;
     let dp = m.deployment(DATA_PLANE);
     let dp_pod = &dp["spec"]["template"]["spec"];
     let dpc = m.container(dp);
@@ -374,8 +391,13 @@ fn check_overlay(m: &Manifests) {
         pod_id["fieldPath"], "metadata.name",
         "{overlay}: HOP_POD_ID"
     );
+}
 
-    // --- the data-plane Service(s): TCP 80, TCP 443, UDP 443 onto the right listeners ---
+/// The data-plane Service(s): TCP 80, TCP 443, UDP 443 onto the right listeners.
+fn check_data_plane_services(m: &Manifests) {
+    let overlay = &m.overlay;
+    let dp = m.deployment(DATA_PLANE);
+    let dpc = m.container(dp);
     let selector_labels = &dp["spec"]["template"]["metadata"]["labels"];
     let selects_data_plane = |service: &&Value| {
         service["spec"]["selector"]
@@ -415,8 +437,13 @@ fn check_overlay(m: &Manifests) {
             "{overlay}: {protocol} {port} must reach the data-plane's {setting}"
         );
     }
+}
 
-    // --- HPA and PDB ---
+/// The data-plane's HPA (on CPU, around its replicas) and PDB (on its pods).
+fn check_autoscaling(m: &Manifests) {
+    let overlay = &m.overlay;
+    let dp = m.deployment(DATA_PLANE);
+    let dpc = m.container(dp);
     let hpa = m.get("HorizontalPodAutoscaler", DATA_PLANE);
     assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
     assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], DATA_PLANE);
@@ -443,8 +470,12 @@ fn check_overlay(m: &Manifests) {
         &pdb["spec"]["selector"]["matchLabels"], &dp["spec"]["selector"]["matchLabels"],
         "{overlay}: the PDB must select the data-plane pods"
     );
+}
 
-    // --- control-plane: one replica, Recreate, its Service, the pods' URL ---
+/// The control-plane: one replica, Recreate, its Service, the pods' URL, its probes.
+fn check_control_plane(m: &Manifests) {
+    let overlay = &m.overlay;
+    let dpc = m.container(m.deployment(DATA_PLANE));
     let cp = m.deployment(CONTROL_PLANE);
     let cpc = m.container(cp);
     assert_eq!(cp["spec"]["replicas"], 1, "{overlay}: one control-plane");
@@ -486,11 +517,6 @@ fn check_overlay(m: &Manifests) {
             "{overlay}: control-plane {probe}"
         );
     }
-
-    for deployment in m.of_kind("Deployment") {
-        check_hardening(m, deployment);
-    }
-    check_secrets(m);
 }
 
 #[test]
@@ -693,8 +719,9 @@ fn compose_env<'a>(service: &'a Value, name: &str, var: &str) -> &'a str {
     )
 }
 
+type Services = serde_json::Map<String, Value>;
+
 #[test]
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 fn compose_file_wires_services_ports_and_health_checks() {
     let text = read("deploy/compose/docker-compose.yml");
     let docs = yaml_documents(&text, "docker-compose.yml");
@@ -702,6 +729,17 @@ fn compose_file_wires_services_ports_and_health_checks() {
     let services = docs[0]["services"]
         .as_object()
         .expect("docker-compose.yml has services");
+    check_compose_services_are_all_there(services);
+    check_compose_secrets_come_from_the_env_file(services);
+    check_compose_builds_from_the_one_dockerfile(services);
+    let internal = check_compose_control_plane(services);
+    check_compose_pods(services, internal);
+    check_prometheus_scrapes_every_hopgate_service(services);
+    check_compose_mounts_exist(services);
+}
+
+/// Every service, each with a health check and an image name.
+fn check_compose_services_are_all_there(services: &Services) {
     for name in [
         "postgres",
         "control-plane",
@@ -722,8 +760,10 @@ fn compose_file_wires_services_ports_and_health_checks() {
             "compose {name}: no image name"
         );
     }
+}
 
-    // Secrets only as interpolations from the env file.
+/// Secrets only as interpolations from the env file.
+fn check_compose_secrets_come_from_the_env_file(services: &Services) {
     for (name, service) in services {
         for var in SECRET_VARS
             .iter()
@@ -740,8 +780,11 @@ fn compose_file_wires_services_ports_and_health_checks() {
             }
         }
     }
+}
 
-    // The HopGate services are built from the one Dockerfile.
+/// The HopGate services are built from the one Dockerfile, listen for metrics on all
+/// interfaces, and are checked on `/readyz` there.
+fn check_compose_builds_from_the_one_dockerfile(services: &Services) {
     for (name, bin) in [
         ("control-plane", CONTROL_PLANE),
         ("data-plane-1", DATA_PLANE),
@@ -766,8 +809,11 @@ fn compose_file_wires_services_ports_and_health_checks() {
             "compose {name}: the health check must ask /readyz on the metrics port"
         );
     }
+}
 
-    // The control-plane's listeners and the pods' URL.
+/// The control-plane's listeners: its database is the postgres service, its internal
+/// listener is not published. Returns the internal listener's port.
+fn check_compose_control_plane(services: &Services) -> u16 {
     let cp = &services["control-plane"];
     let internal = listen_port(compose_env(cp, "control-plane", "HOP_INTERNAL_LISTEN"));
     assert!(
@@ -781,9 +827,12 @@ fn compose_file_wires_services_ports_and_health_checks() {
             "compose: the internal listener must not be published on the host"
         );
     }
+    internal
+}
 
-    // The two pods: HTTPS and DTLS on the same host port, different host ports per pod,
-    // HTTP 80 on the first.
+/// The two pods (`internal`: the control-plane's internal port): HTTPS and DTLS on the
+/// same host port, different host ports per pod, HTTP 80 on the first.
+fn check_compose_pods(services: &Services, internal: u16) {
     let mut host_ports = BTreeSet::new();
     for (name, https_host) in [("data-plane-1", Some(443)), ("data-plane-2", None)] {
         let dp = &services[name];
@@ -831,8 +880,10 @@ fn compose_file_wires_services_ports_and_health_checks() {
             );
         }
     }
+}
 
-    // Prometheus scrapes every HopGate service's metrics port.
+/// Prometheus scrapes every HopGate service's metrics port.
+fn check_prometheus_scrapes_every_hopgate_service(services: &Services) {
     let prometheus = &yaml_documents(&read("deploy/compose/prometheus.yml"), "prometheus.yml")[0];
     let targets: BTreeSet<String> = array(&prometheus["scrape_configs"], "scrape_configs")
         .iter()
@@ -847,9 +898,11 @@ fn compose_file_wires_services_ports_and_health_checks() {
             "prometheus.yml doesn't scrape {name}:{port} (targets: {targets:?})"
         );
     }
+}
 
-    // Every file mounted from the repository exists (Prometheus config, Grafana
-    // provisioning, the dashboard).
+/// Every file mounted from the repository exists (Prometheus config, Grafana
+/// provisioning, the dashboard), and Grafana mounts the dashboard and its provisioning.
+fn check_compose_mounts_exist(services: &Services) {
     for (name, service) in services {
         for volume in service["volumes"].as_array().into_iter().flatten() {
             let source = str_of(volume, "volume")
