@@ -2,17 +2,11 @@
 //! `scripts/grpcio.sh` into a cached virtualenv) as a real gRPC service speaking h2c, and
 //! as a real gRPC client calling it through a pod over TLS.
 
-use std::{
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::OnceLock,
-};
+use std::{net::SocketAddr, path::Path, process::Command, sync::OnceLock};
 
 use hopgate_test_support::TempDir;
 
-use crate::DataPlane;
+use crate::{DataPlane, listening_child::ListeningChild};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/grpc_echo.py");
 
@@ -36,36 +30,19 @@ fn python() -> &'static str {
 
 /// The gRPC service `hopgate.test.Echo` (see the script for its methods) on 127.0.0.1.
 pub struct GrpcService {
-    child: Child,
+    _process: ListeningChild,
     pub addr: SocketAddr,
 }
 
 impl GrpcService {
     pub fn start() -> Self {
-        let mut child = Command::new(python())
-            .args([SCRIPT, "serve"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the grpcio service starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .strip_prefix("listening ")
-            .and_then(|port| port.trim().parse().ok())
-            .unwrap_or_else(|| panic!("grpc_echo.py said {line:?}"));
+        let mut command = Command::new(python());
+        command.args([SCRIPT, "serve"]);
+        let process = ListeningChild::spawn(command, "grpc_echo.py");
         Self {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: process.addr,
+            _process: process,
         }
-    }
-}
-
-impl Drop for GrpcService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

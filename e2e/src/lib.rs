@@ -15,7 +15,8 @@
 //! - [`agent`]: the real agent in front of a local service.
 //! - [`local_service`]: that local service (echo, bytes, statuses, a slow answer);
 //!   [`h2c_service`] one that speaks HTTP/2 without TLS only; [`grpc`] a real gRPC service
-//!   and client (Python's grpcio).
+//!   and client (Python's grpcio); [`head_service`] a Host-checking dev server;
+//!   [`listening_child`] how such a service is run as a child process.
 //! - [`fake_agent`]: a stand-in agent built from the shared crates, for scripted sessions.
 //! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods.
 //! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
@@ -32,6 +33,7 @@ pub mod forwarder;
 pub mod grpc;
 pub mod h2c_service;
 pub mod head_service;
+pub mod listening_child;
 pub mod local_service;
 pub mod pki;
 pub mod raw_visitor;

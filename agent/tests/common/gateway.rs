@@ -194,13 +194,14 @@ impl Exchange {
         }
     }
 
-    /// Ends the request body and finishes the stream.
+    /// Ends the request body and finishes the stream. An agent that refused the request
+    /// from its head alone has already reset the stream both ways: the end then has
+    /// nowhere to go, and the refusal is in the reply.
     pub async fn end_body(&mut self) {
-        self.out
-            .send(&Frame::EndOfBody(EndOfBody::default()))
-            .await
-            .unwrap();
-        self.out.get_mut().finish().unwrap();
+        let end = Frame::EndOfBody(EndOfBody::default());
+        if self.out.send(&end).await.is_ok() {
+            let _ = self.out.get_mut().finish();
+        }
     }
 
     /// Reads the whole reply.
