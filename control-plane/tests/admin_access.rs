@@ -42,14 +42,10 @@ async fn put(cp: &ControlPlane, body: Value) -> (StatusCode, Value) {
     cp.api().call(Method::PUT, ACCESS, Some(body)).await
 }
 
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
-async fn scenario(db: &Database) {
-    let cp = ControlPlane::start(db, &[("HOP_ADMIN_ACCESS_MAX_ENTRIES", "3")]);
+/// Before any policy: a domain is open, an unknown or malformed name is refused, and every
+/// malformed policy is a 400 naming what is wrong.
+async fn nothing_set_and_every_mistake_refused(cp: &ControlPlane) {
     let api = cp.api();
-    api.register(DOMAIN).await;
-    let state = TempDir::new("pod");
-    let pod = subscribe(&cp, &state);
-
     // Nothing set: open. Unknown domains are 404, bad names 400.
     let (status, body) = api.get(ACCESS).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -97,7 +93,7 @@ async fn scenario(db: &Database) {
             "missing field `password`",
         ),
     ] {
-        let (status, answer) = put(&cp, body.clone()).await;
+        let (status, answer) = put(cp, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         let message = answer["error"].as_str().unwrap();
         assert!(message.contains(says), "{body}: {message}");
@@ -115,6 +111,16 @@ async fn scenario(db: &Database) {
             .unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{raw}");
     }
+}
+
+async fn scenario(db: &Database) {
+    let cp = ControlPlane::start(db, &[("HOP_ADMIN_ACCESS_MAX_ENTRIES", "3")]);
+    let api = cp.api();
+    api.register(DOMAIN).await;
+    let state = TempDir::new("pod");
+    let pod = subscribe(&cp, &state);
+
+    nothing_set_and_every_mistake_refused(&cp).await;
     assert!(
         pod.table().get(DOMAIN).unwrap().access.is_none(),
         "nothing was set"

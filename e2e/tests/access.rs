@@ -48,8 +48,81 @@ async fn seen(response: reqwest::Response) -> String {
     response.text().await.unwrap()
 }
 
+/// Through `dp` (`other` being the second pod, `relaying` the one that relays): no or
+/// wrong credentials get the 401 page, the right ones reach the service without their
+/// `Authorization`, and each refusal is counted once, on `dp`, and never relayed.
+async fn credentials_are_asked_for_and_kept_at(
+    dp: &DataPlane,
+    other: &DataPlane,
+    relaying: &DataPlane,
+) {
+    let visitor = dp.visitor(&[DOMAIN]);
+    wait_for_status(dp, &visitor, 401).await;
+    let (missing, wrong) = (
+        denied(dp, "auth_missing").await,
+        denied(dp, "auth_wrong").await,
+    );
+    let other_missing = denied(other, "auth_missing").await;
+    let relayed = relaying.metric("hopgate_relayed_requests_total").await;
+
+    // No credentials, or another scheme: 401 asking for them, the gateway's own page.
+    for authorization in [None, Some("Bearer the-services-own-token")] {
+        let mut request = visitor
+            .get(url(dp, "/echo"))
+            .header("accept", "application/json");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            format!("Basic realm=\"{DOMAIN}\", charset=\"UTF-8\"")
+        );
+        let page: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(page["error"]["status"], 401, "{page}");
+    }
+    // Wrong ones: 401 again (a wrong user as a wrong password).
+    for (user, password) in [(USER, "not the password"), ("bob", PASSWORD)] {
+        let response = visitor
+            .get(url(dp, "/echo"))
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{user}");
+        assert!(response.headers().contains_key("www-authenticate"));
+    }
+    // The right ones: through, and the service never sees them.
+    let through = seen(
+        visitor
+            .post(url(dp, "/echo"))
+            .basic_auth(USER, Some(PASSWORD))
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        !through.to_lowercase().contains("authorization"),
+        "{through}"
+    );
+    assert!(through.contains(&format!("host: {DOMAIN}")), "{through}");
+
+    // Each refusal counted once, on the pod that refused it, and none was relayed.
+    assert_eq!(denied(dp, "auth_missing").await, missing + 2);
+    assert_eq!(denied(dp, "auth_wrong").await, wrong + 2);
+    assert_eq!(denied(other, "auth_missing").await, other_missing);
+    let relayed_now = relaying.metric("hopgate_relayed_requests_total").await;
+    let expected = relayed + u64::from(std::ptr::eq(dp, relaying));
+    assert_eq!(
+        relayed_now, expected,
+        "only the admitted request was relayed"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, reason = "one scenario, told step by step")]
 async fn basic_auth_is_enforced_by_every_pod_and_the_credentials_stay_at_the_gateway() {
     // The agent lives as long as it is bound.
     let TwoPods {
@@ -70,70 +143,7 @@ async fn basic_auth_is_enforced_by_every_pod_and_the_credentials_stay_at_the_gat
 
     // Pod A holds the agent's session; pod B relays to it.
     for (dp, other) in [(&a, &b), (&b, &a)] {
-        let visitor = dp.visitor(&[DOMAIN]);
-        wait_for_status(dp, &visitor, 401).await;
-        let (missing, wrong) = (
-            denied(dp, "auth_missing").await,
-            denied(dp, "auth_wrong").await,
-        );
-        let other_missing = denied(other, "auth_missing").await;
-        let relayed = b.metric("hopgate_relayed_requests_total").await;
-
-        // No credentials, or another scheme: 401 asking for them, the gateway's own page.
-        for authorization in [None, Some("Bearer the-services-own-token")] {
-            let mut request = visitor
-                .get(url(dp, "/echo"))
-                .header("accept", "application/json");
-            if let Some(value) = authorization {
-                request = request.header("authorization", value);
-            }
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), 401);
-            assert_eq!(
-                response.headers()["www-authenticate"],
-                format!("Basic realm=\"{DOMAIN}\", charset=\"UTF-8\"")
-            );
-            let page: serde_json::Value = response.json().await.unwrap();
-            assert_eq!(page["error"]["status"], 401, "{page}");
-        }
-        // Wrong ones: 401 again (a wrong user as a wrong password).
-        for (user, password) in [(USER, "not the password"), ("bob", PASSWORD)] {
-            let response = visitor
-                .get(url(dp, "/echo"))
-                .basic_auth(user, Some(password))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 401, "{user}");
-            assert!(response.headers().contains_key("www-authenticate"));
-        }
-        // The right ones: through, and the service never sees them.
-        let through = seen(
-            visitor
-                .post(url(dp, "/echo"))
-                .basic_auth(USER, Some(PASSWORD))
-                .body("hello")
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert!(
-            !through.to_lowercase().contains("authorization"),
-            "{through}"
-        );
-        assert!(through.contains(&format!("host: {DOMAIN}")), "{through}");
-
-        // Each refusal counted once, on the pod that refused it, and none was relayed.
-        assert_eq!(denied(dp, "auth_missing").await, missing + 2);
-        assert_eq!(denied(dp, "auth_wrong").await, wrong + 2);
-        assert_eq!(denied(other, "auth_missing").await, other_missing);
-        let relayed_now = b.metric("hopgate_relayed_requests_total").await;
-        let expected = relayed + u64::from(std::ptr::eq(dp, &b));
-        assert_eq!(
-            relayed_now, expected,
-            "only the admitted request was relayed"
-        );
+        credentials_are_asked_for_and_kept_at(dp, other, &b).await;
     }
 
     // A request straight to the relay listener, without the pods' token, is no way around.
