@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
 use common::{ADMIN_KEY, ControlPlane, Database, TempDir};
 use reqwest::{Method, StatusCode};
@@ -18,17 +18,7 @@ const MAX_EXAMPLES: &str = "50";
 
 /// The `st` command, installed if it isn't yet.
 fn schemathesis() -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/schemathesis.sh");
-    let output = Command::new(&script)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    assert!(
-        output.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    hopgate_test_support::tool_from_script("schemathesis.sh")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! `scripts/grpcio.sh` into a cached virtualenv) as a real gRPC service speaking h2c, and
 //! as a real gRPC client calling it through a pod over TLS.
 
-use std::{net::SocketAddr, path::Path, process::Command, sync::OnceLock};
+use std::{net::SocketAddr, process::Command, sync::OnceLock};
 
 use hopgate_test_support::TempDir;
 
@@ -13,19 +13,7 @@ const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/services/grpc_e
 /// The python of the grpcio virtualenv, installed on first use.
 fn python() -> &'static str {
     static PYTHON: OnceLock<String> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/grpcio.sh");
-        let output = Command::new(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-        assert!(
-            output.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    })
+    PYTHON.get_or_init(|| hopgate_test_support::tool_from_script("grpcio.sh"))
 }
 
 /// The gRPC service `hopgate.test.Echo` (see the script for its methods) on 127.0.0.1.

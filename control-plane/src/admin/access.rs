@@ -171,7 +171,7 @@ pub(crate) async fn get(
         .store
         .access(&domain)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("domain '{domain}' is not registered")))?;
+        .ok_or_else(|| ApiError::not_registered(&domain))?;
     Ok(HttpResponse::Ok().json(view(domain, policy.as_ref())))
 }
 
@@ -196,9 +196,7 @@ pub(crate) async fn put(
         .set_access(&domain, Some(policy))
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => {
-                ApiError::not_found(format!("domain '{domain}' is not registered"))
-            }
+            StoreError::NotFound => ApiError::not_registered(&domain),
             e => e.into(),
         })?;
     Ok(HttpResponse::Ok().json(shown))

@@ -40,6 +40,11 @@ impl ApiError {
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+
+    /// 404 for a domain the store doesn't hold.
+    pub(crate) fn not_registered(domain: &str) -> Self {
+        Self::not_found(format!("domain '{domain}' is not registered"))
+    }
 }
 
 impl fmt::Display for ApiError {

@@ -190,7 +190,7 @@ pub(crate) async fn get(
         .store
         .get(&domain)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("domain '{domain}' is not registered")))?;
+        .ok_or_else(|| ApiError::not_registered(&domain))?;
     let acme = state.acme.enabled();
     Ok(HttpResponse::Ok().json(view(row, &state.pods.by_domain(), acme)))
 }

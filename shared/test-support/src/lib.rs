@@ -3,7 +3,8 @@
 //!
 //! - Processes: a binary run with only the `HOP_…` variables the test sets ([`run`],
 //!   [`hop_command`]); another workspace crate's binary, built first
-//!   ([`workspace_binary`]); a child's output kept line by line and waited on
+//!   ([`workspace_binary`]); a pinned tool installed by its script ([`tool_from_script`]);
+//!   a child's output kept line by line and waited on
 //!   ([`LineLog`]); a JSON log line's fields ([`field`]).
 //! - Waiting on conditions instead of sleeping: [`poll_until`], [`poll_for`],
 //!   [`wait_until`], [`exit_within`].
@@ -41,4 +42,4 @@ pub use proc_stats::{ProcStats, is_alive, open_fds, peak_rss_kib, wait_for_fds_a
 pub use process::{hop_command, run};
 pub use temp_dir::TempDir;
 pub use victim::{ProbeReport, Prober, Sample};
-pub use workspace::workspace_binary;
+pub use workspace::{tool_from_script, workspace_binary};

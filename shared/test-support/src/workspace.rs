@@ -99,3 +99,20 @@ fn set_for_tests_only(name: &str) -> bool {
         ]
         .contains(&name)
 }
+
+/// Runs the workspace's `scripts/<script>` (an installer of a pinned tool, such as
+/// `schemathesis.sh` or `grpcio.sh`) and returns what it printed: the installed tool's path.
+/// Panics with the script's stderr if it fails.
+pub fn tool_from_script(script: &str) -> String {
+    let path = Path::new(WORKSPACE).join("scripts").join(script);
+    let output = Command::new(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
