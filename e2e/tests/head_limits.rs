@@ -1,14 +1,15 @@
 //! Header fields are limited by the head's size (64 KiB as the tunnel carries it), never
 //! by their number, both ways and over HTTP/1.1 and HTTP/2; a head over the limit gets
 //! the gateway's 431 (request) or 502 (response) page; HTTP/2 `cookie` fields reach an
-//! HTTP/1.1 service as one line. Real data-plane and agent processes, and a real local
-//! service (Python's http.server, `services/head_echo.py`).
+//! HTTP/1.1 service as one line. Real data-plane and agent processes (and a control-plane
+//! for the cross-pod case), and a real local service (Python's http.server,
+//! `services/head_echo.py`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
-use hopgate_e2e::{head_service::HeadService, raw_visitor, *};
+use hopgate_e2e::{head_service::HeadService, raw_visitor, two_pods::TwoPods, *};
 
 const DOMAIN: &str = "app.hopgate.test";
 
@@ -152,6 +153,37 @@ async fn five_hundred_response_fields_reach_the_visitor_over_both_versions() {
         .collect();
     received.sort();
     assert_all_fields(&received, 500);
+}
+
+/// Through the cross-pod relay (a visitor on the pod without the session) the fields
+/// pass both ways as well: the relay's HTTP/1.1 client and server count size, not fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_fields_pass_both_ways_through_the_cross_pod_relay() {
+    let service = HeadService::start(&[]);
+    let pods =
+        TwoPods::start_in_front_of(DOMAIN, service.addr, &["--host-header", "rewrite"]).await;
+    let relaying = &pods.b;
+    let request = |path: &str, fields: &[(String, String)]| {
+        let mut request = format!("GET {path} HTTP/1.1\r\nhost: {DOMAIN}\r\n");
+        for (name, value) in fields {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request + "connection: close\r\n\r\n"
+    };
+    let (status, answer) =
+        raw_visitor::h1(relaying.https, Some(DOMAIN), &request("/fields/500", &[])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_all_fields(&field_lines(&answer), 500);
+
+    let (status, echoed) = raw_visitor::h1(
+        relaying.https,
+        Some(DOMAIN),
+        &request("/echo", &fields(500)),
+    )
+    .await;
+    assert_eq!(status, 200, "{echoed}");
+    assert_all_fields(&field_lines(&echoed), 500);
+    assert!(relaying.metric("hopgate_relayed_requests_total").await >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

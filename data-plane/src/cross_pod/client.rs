@@ -1,7 +1,8 @@
 //! Cross-pod routing, the relaying side: a visitor's request for a domain whose agent
 //! session lives on another pod goes to that pod's relay listener (see `server`) over
 //! HTTP/1.1 with keep-alive (one connection pool per worker thread), bodies streamed both
-//! ways with back-pressure. The headers are the ones this pod computed for the agent
+//! ways with back-pressure. The client is hyper's, told to accept as many header fields
+//! as a head within the size limits can hold (HTTP clients default to 100). The headers are the ones this pod computed for the agent
 //! (`X-Forwarded-*`, `Forwarded`, the visitor's `Host`), so the agent sees the same request
 //! whichever pod the visitor reached. A WebSocket upgrade is relayed as an HTTP/1.1
 //! upgrade too: on the other pod's `101` both connections become one raw byte pipe. The
@@ -18,7 +19,13 @@ use actix_web::{HttpRequest, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use hopgate_protocol::{Header, RequestHead, ResponseHead};
-use http_body_util::BodyExt;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use http_body_util::{BodyExt, Empty, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+};
 use slog::{Logger, info, o};
 
 use crate::{
@@ -33,33 +40,66 @@ use crate::{
 /// other pod's answer (which enforces that timeout itself and answers 504).
 const RELAY_SLACK: Duration = Duration::from_secs(5);
 
+/// Header fields a relayed answer's head may hold: far more than a head within the
+/// agent's size limit can carry, so the size limit is the one that counts.
+const MAX_ANSWER_FIELDS: usize = 8_192;
+
+/// A relayed request's body as the HTTP client sends it.
+type RelayBody = BoxBody<Bytes, std::io::Error>;
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, RelayBody>;
+
 /// One worker thread's client for relayed requests.
 pub(crate) struct RelayClient {
-    client: reqwest::Client,
+    client: HttpClient,
     token: String,
 }
 
 impl RelayClient {
     /// A client sending `token` (`HOP_RELAY_TOKEN`); with `tls` (see `tls`), it
-    /// relays over HTTPS only.
-    pub(crate) fn new(token: &str, tls: Option<rustls::ClientConfig>) -> reqwest::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .http1_only()
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(3))
+    /// relays over HTTPS only. Pods talk to each other directly: no proxy from the
+    /// environment sees the visitors' requests or the relay secret, and no redirect is
+    /// followed.
+    pub(crate) fn new(
+        token: &str,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Result<Self, rustls::Error> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(Duration::from_secs(3)));
+        tcp.enforce_http(false);
+        let connector = match tls {
+            Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_only()
+                .enable_http1()
+                .wrap_connector(tcp),
+            None => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(plain_only()?)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tcp),
+        };
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-            // Pods talk to each other directly: no proxy from the environment sees the
-            // visitors' requests or the relay secret.
-            .no_proxy();
-        if let Some(tls) = tls {
-            builder = builder.use_preconfigured_tls(tls).https_only(true);
-        }
+            .pool_timer(TokioTimer::new())
+            .http1_max_headers(MAX_ANSWER_FIELDS)
+            .build(connector);
         Ok(Self {
-            client: builder.build()?,
+            client,
             token: token.to_owned(),
         })
     }
+}
+
+/// The TLS settings of a client that relays over plain HTTP (no relay TLS configured):
+/// `url::build` only ever names the pods' `http://` relay URLs then, so this is never
+/// used for a handshake; it trusts nothing, so an `https://` URL could not connect.
+fn plain_only() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
 }
 
 /// Relays the visitor's request (`head`, computed on this pod, and its body) to the first
@@ -84,8 +124,7 @@ pub(crate) async fn exchange(
     let guard = state.in_flight.enter();
     state.relayed.fetch_add(1, Ordering::Relaxed);
     let headers = outgoing_headers(&head, &relay.token, upgrade);
-    let method =
-        reqwest::Method::from_bytes(head.method.as_bytes()).map_err(|_| Failure::UnknownMethod)?;
+    let method = Method::from_bytes(head.method.as_bytes()).map_err(|_| Failure::UnknownMethod)?;
     let safe = matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS");
     let outgoing = Outgoing {
         client: &relay.client,
@@ -101,7 +140,7 @@ pub(crate) async fn exchange(
     let mut payload = Some(payload);
     let response = outgoing.send(targets, &mut payload).await?;
     if upgrade
-        && response.status() == reqwest::StatusCode::SWITCHING_PROTOCOLS
+        && response.status() == http::StatusCode::SWITCHING_PROTOCOLS
         && let Some(payload) = payload
     {
         return switched(response, payload, guard, &log).await;
@@ -125,12 +164,12 @@ fn streams_body(req: &HttpRequest, safe: bool) -> bool {
 
 /// The headers of the relayed request: the ones this pod computed for the agent, the
 /// switch it asks for, and the relay's own (token, visitor's version, request id).
-fn outgoing_headers(head: &RequestHead, token: &str, upgrade: bool) -> reqwest::header::HeaderMap {
-    let mut outgoing = reqwest::header::HeaderMap::with_capacity(head.headers.len() + 3);
+fn outgoing_headers(head: &RequestHead, token: &str, upgrade: bool) -> HeaderMap {
+    let mut outgoing = HeaderMap::with_capacity(head.headers.len() + 3);
     for header in &head.headers {
         let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(header.name.as_bytes()),
-            reqwest::header::HeaderValue::from_bytes(&header.value),
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_bytes(&header.value),
         ) else {
             continue;
         };
@@ -138,17 +177,14 @@ fn outgoing_headers(head: &RequestHead, token: &str, upgrade: bool) -> reqwest::
     }
     let version = head.version.number();
     if upgrade {
-        outgoing.insert(
-            reqwest::header::CONNECTION,
-            reqwest::header::HeaderValue::from_static("upgrade"),
-        );
+        outgoing.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
     for (name, value) in [
         (TOKEN_HEADER, token),
         (VERSION_HEADER, version),
         (REQUEST_ID_HEADER, head.request_id.as_str()),
     ] {
-        if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+        if let Ok(value) = HeaderValue::from_str(value) {
             outgoing.insert(name, value);
         }
     }
@@ -157,9 +193,9 @@ fn outgoing_headers(head: &RequestHead, token: &str, upgrade: bool) -> reqwest::
 
 /// A relayed request, ready to go to one pod after another.
 struct Outgoing<'a> {
-    client: &'a reqwest::Client,
-    method: reqwest::Method,
-    headers: reqwest::header::HeaderMap,
+    client: &'a HttpClient,
+    method: Method,
+    headers: HeaderMap,
     /// The visitor's origin-form target.
     path: &'a str,
     /// A GET, HEAD or OPTIONS.
@@ -181,28 +217,31 @@ impl Outgoing<'_> {
         &self,
         targets: &RelayTargets,
         payload: &mut Option<web::Payload>,
-    ) -> Result<reqwest::Response, Failure> {
+    ) -> Result<http::Response<Incoming>, Failure> {
         let log = self.log;
         let attempts = if self.streams_body { 1 } else { targets.len() };
         let mut last_error = None;
         for target in targets.iter().take(attempts) {
-            let url = match url::build(target, self.path) {
-                Ok(url) => url,
+            let uri = match url::build(target, self.path) {
+                Ok(url) => url.as_str().parse::<Uri>().map_err(|e| e.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            let uri = match uri {
+                Ok(uri) => uri,
                 Err(err) => {
-                    info!(log, "relay URL refused"; "to" => target.to_string(), "error" => %err);
+                    info!(log, "relay URL refused"; "to" => target.to_string(), "error" => err);
                     continue;
                 }
             };
-            let mut request = self
-                .client
-                .request(self.method.clone(), url)
-                .headers(self.headers.clone());
-            if self.streams_body
-                && let Some(body) = payload.take()
-            {
-                request = request.body(reqwest::Body::wrap_stream(pump(body)));
-            }
-            match tokio::time::timeout(self.limit, request.send()).await {
+            let body = match self.streams_body.then(|| payload.take()).flatten() {
+                Some(body) => streamed(body),
+                None => Empty::new().map_err(|never| match never {}).boxed(),
+            };
+            let mut request = http::Request::new(body);
+            *request.method_mut() = self.method.clone();
+            *request.uri_mut() = uri;
+            *request.headers_mut() = self.headers.clone();
+            match tokio::time::timeout(self.limit, self.client.request(request)).await {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(err)) => {
                     info!(log, "relay to another pod failed"; "to" => target.to_string(),
@@ -234,18 +273,18 @@ impl Outgoing<'_> {
 /// The other pod switched protocols: the visitor's bytes go to it and its bytes come back
 /// until either side closes.
 async fn switched(
-    response: reqwest::Response,
+    response: http::Response<Incoming>,
     mut payload: web::Payload,
     guard: InFlightGuard,
     log: &Logger,
 ) -> Result<Answer, Failure> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let head = response_head(&response);
-    let upgraded = response.upgrade().await.map_err(|err| {
+    let upgraded = hyper::upgrade::on(response).await.map_err(|err| {
         info!(log, "relayed upgrade failed"; "error" => %err);
         Failure::UpgradeBroke
     })?;
-    let (from_peer, mut to_peer) = tokio::io::split(upgraded);
+    let (from_peer, mut to_peer) = tokio::io::split(TokioIo::new(upgraded));
     actix_web::rt::spawn(async move {
         while let Some(Ok(chunk)) = payload.next().await {
             if to_peer.write_all(&chunk).await.is_err() {
@@ -277,7 +316,7 @@ async fn switched(
 }
 
 /// Whether the request certainly never reached the other pod (no connection).
-fn never_reached(err: &reqwest::Error) -> bool {
+fn never_reached(err: &hyper_util::client::legacy::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>()
@@ -290,11 +329,9 @@ fn never_reached(err: &reqwest::Error) -> bool {
     err.is_connect()
 }
 
-/// The visitor's body as a `Send` stream for the HTTP client: a task on this worker reads
+/// The visitor's body as a `Send` body for the HTTP client: a task on this worker reads
 /// it and hands the chunks over a small channel (back-pressure: at most 4 chunks queued).
-fn pump(
-    mut payload: web::Payload,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+fn streamed(mut payload: web::Payload) -> RelayBody {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     actix_web::rt::spawn(async move {
         while let Some(chunk) = payload.next().await {
@@ -305,19 +342,19 @@ fn pump(
             }
         }
     });
-    futures_util::stream::unfold(rx, |mut rx| async move {
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = rx.recv().await?;
-        Some((item, rx))
-    })
+        Some((item.map(Frame::data), rx))
+    });
+    BodyExt::boxed(StreamBody::new(frames))
 }
 
 /// The other pod's answer, its body (bytes, then trailer fields) streamed with the relay
 /// counted in flight.
-fn answer(response: reqwest::Response, guard: InFlightGuard) -> Answer {
+fn answer(response: http::Response<Incoming>, guard: InFlightGuard) -> Answer {
     let head = response_head(&response);
-    let frames = futures_util::stream::unfold(
-        Some((http::Response::from(response).into_body(), guard)),
-        |state| async move {
+    let frames =
+        futures_util::stream::unfold(Some((response.into_body(), guard)), |state| async move {
             let (mut body, guard) = state?;
             let item = match body.frame().await? {
                 Ok(frame) => match frame.into_data() {
@@ -332,8 +369,7 @@ fn answer(response: reqwest::Response, guard: InFlightGuard) -> Answer {
                 Err(err) => Err(std::io::Error::other(format!("relayed body: {err}"))),
             };
             Some((item, Some((body, guard))))
-        },
-    );
+        });
     Answer {
         head,
         body: Box::pin(frames),
@@ -341,14 +377,14 @@ fn answer(response: reqwest::Response, guard: InFlightGuard) -> Answer {
 }
 
 /// Header fields as the tunnel carries them.
-fn fields(map: &reqwest::header::HeaderMap) -> Vec<Header> {
+fn fields(map: &HeaderMap) -> Vec<Header> {
     map.iter()
         .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
         .collect()
 }
 
 /// The other pod's status and headers, as the agent's answers carry them.
-fn response_head(response: &reqwest::Response) -> ResponseHead {
+fn response_head(response: &http::Response<Incoming>) -> ResponseHead {
     ResponseHead {
         status: response.status().as_u16(),
         headers: fields(response.headers()),

@@ -32,7 +32,15 @@ impl Certificate {
         log: &Logger,
     ) -> Result<(Self, Identity), RunError> {
         let mut names = vec![domain.to_owned(), format!("*.{domain}")];
-        names.extend(config.dev_domains.iter().map(|d| d.domain.clone()));
+        // A debug pod with thousands of development domains under its own name keeps a
+        // small certificate: the wildcard names them already.
+        names.extend(
+            config
+                .dev_domains
+                .iter()
+                .filter(|d| !under_wildcard(&d.domain, domain))
+                .map(|d| d.domain.clone()),
+        );
         let saved = config
             .state_dir
             .as_deref()
@@ -87,5 +95,26 @@ impl Certificate {
                 .map_err(RunError::Certificate)?;
         }
         Ok(())
+    }
+}
+
+/// Whether `*.domain` covers `name` (exactly one label more).
+fn under_wildcard(name: &str, domain: &str) -> bool {
+    name.strip_suffix(domain)
+        .and_then(|label| label.strip_suffix('.'))
+        .is_some_and(|label| !label.is_empty() && !label.contains('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under_wildcard;
+
+    #[test]
+    fn the_wildcard_covers_one_label_only() {
+        assert!(under_wildcard("app.gw.test", "gw.test"));
+        assert!(!under_wildcard("a.b.gw.test", "gw.test"));
+        assert!(!under_wildcard("gw.test", "gw.test"));
+        assert!(!under_wildcard("appgw.test", "gw.test"));
+        assert!(!under_wildcard("app.other.test", "gw.test"));
     }
 }
