@@ -107,7 +107,13 @@ pub(crate) fn server_config(
         bidi_streams: 1,
         receive_window: pre_hello_window.min(config.session_receive_window),
     };
-    server.transport_config(Arc::new(transport_config(config, &before_hello)?));
+    let mut transport = transport_config(config, &before_hello)?;
+    // The agent's keepalives (and the gateway's acknowledgements of them) keep both ends'
+    // idle timers fresh and its NAT binding open; the gateway sending its own as well
+    // would double what every idle session costs it. A silent agent is still found dead
+    // after the idle timeout.
+    transport.keep_alive_interval(None);
+    server.transport_config(Arc::new(transport));
     // Addresses are already validated by the DTLS handshake.
     server.migration(false);
     Ok(server)
