@@ -178,6 +178,10 @@ fn dtls_settings(config: &Config, identity: hopgate_transport::Identity) -> Serv
     listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
     listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
     listener.pre_hello_receive_window = config.hello_receive_window;
+    // An agent opens its control stream and nothing else (the pod opens every request's
+    // stream); allowing it more would only cost memory per session, and buffers it could
+    // fill on streams nobody reads.
+    listener.peer_streams_after_hello = Some(1);
     listener
 }
 

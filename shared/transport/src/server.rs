@@ -39,6 +39,11 @@ pub struct ServerConfig {
     /// [`Session::lift_pre_hello_limits`]; until then the peer may also open only one
     /// stream. Bounds what an unauthenticated agent can make the gateway buffer.
     pub pre_hello_receive_window: u32,
+    /// Streams the peer may have open at once after [`Session::lift_pre_hello_limits`];
+    /// `None`: the transport's `max_concurrent_streams`. The stream layer sets up state for
+    /// every stream it allows the peer up front, so a gateway whose peers open only their
+    /// control stream (it opens the request streams itself) allows just that one.
+    pub peer_streams_after_hello: Option<u32>,
 }
 
 impl ServerConfig {
@@ -52,6 +57,7 @@ impl ServerConfig {
             max_handshakes_per_ip: 8,
             dtls_handshake_timeout: Duration::from_secs(5),
             pre_hello_receive_window: 64 * 1024,
+            peer_streams_after_hello: None,
         }
     }
 
@@ -68,6 +74,12 @@ impl ServerConfig {
             return Err(ConfigError::new(
                 "dtls_handshake_timeout",
                 "must be non-zero",
+            ));
+        }
+        if self.peer_streams_after_hello == Some(0) {
+            return Err(ConfigError::new(
+                "peer_streams_after_hello",
+                "must be at least 1 (the control stream)",
             ));
         }
         if self.pre_hello_receive_window < 16 * 1024 {
@@ -167,7 +179,9 @@ impl Listener {
                 handshake_timeout: config.transport.handshake_timeout,
                 full_limits: FullLimits {
                     receive_window: config.transport.session_receive_window,
-                    max_streams: config.transport.max_concurrent_streams,
+                    max_streams: config
+                        .peer_streams_after_hello
+                        .unwrap_or(config.transport.max_concurrent_streams),
                 },
             },
         ));

@@ -71,3 +71,42 @@ async fn an_untrusted_session_gets_one_stream_and_a_small_window() {
         "the full stream window applies after the hello: {held_after} bytes"
     );
 }
+
+/// A gateway that allows its peers one stream after the hello (its control stream) still
+/// gives them the full window on it, and no second stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_may_keep_trusted_peers_to_their_control_stream() {
+    let id = identity();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut config = hopgate_transport::ServerConfig::new(id.clone());
+    config.peer_streams_after_hello = Some(1);
+    let listener = hopgate_transport::Listener::bind(socket, config).unwrap();
+    let session = connect(
+        listener.local_addr(),
+        &client_config(&id, TransportConfig::default()),
+    )
+    .await;
+    let server_side = listener.accept().await.unwrap();
+    let (control, _control_recv) = session.open_stream().await.unwrap();
+    let progress = write_until_blocked(control);
+    let (_server_send, _server_recv) = server_side.accept_stream().await.unwrap();
+    stalled(&progress).await;
+
+    server_side.lift_pre_hello_limits();
+    let held_after = stalled(&progress).await;
+    assert!(
+        held_after > 1024 * 1024,
+        "the full stream window applies after the hello: {held_after} bytes"
+    );
+    let second = tokio::time::timeout(Duration::from_millis(500), session.open_stream()).await;
+    assert!(second.is_err(), "a second stream opened");
+    // The gateway's own streams are the peer's allowance, not this one.
+    let (mut to_peer, _) = server_side.open_stream().await.unwrap();
+    to_peer.write_all(b"request").await.unwrap();
+    let (_, mut from_gateway) = session.accept_stream().await.unwrap();
+    let mut got = [0u8; 7];
+    tokio::io::AsyncReadExt::read_exact(&mut from_gateway, &mut got)
+        .await
+        .unwrap();
+    assert_eq!(&got, b"request");
+}
