@@ -1,9 +1,10 @@
 //! Agent pools with real processes: one pod, real agents started with `--pool` (each in
-//! front of its own local service), real visitors. Requests are spread over the pool; an
-//! agent killed under load fails no request that can be retried; a POST whose body was on
-//! its way when its agent died gets a 502 and is never sent twice; the pool's cap refuses
-//! the agent too many; agents without `--pool` still replace; the admin API lists a
-//! pool's sessions.
+//! front of its own local service), real visitors. Requests are spread over the pool, and
+//! a long request keeps the next ones off its session while it lasts; an agent killed
+//! under load fails no request that can be retried; a POST whose body was on its way when
+//! its agent died gets a 502 and is never sent twice; the pool's cap refuses the agent
+//! too many; agents without `--pool` still replace; the admin API lists a pool's
+//! sessions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -106,6 +107,36 @@ async fn a_pool_spreads_requests_and_loses_none_when_an_agent_is_killed() {
     let retried = "hopgate_request_retries_total{reason=\"stream_broke\"}";
     assert!(dp.metric(retried).await >= 1);
     drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_request_weighs_on_its_session_while_it_lasts() {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    let (_first, first_local) = pooled(&dp);
+    let (_second, second_local) = pooled(&dp);
+    // A 10-second answer holds one session (as an open WebSocket or a long download does).
+    let visitor = dp.visitor(&[DOMAIN]);
+    let slow = tokio::spawn(visitor.get(url(&dp, "/slow")).send());
+    poll_until(
+        "the slow request in flight",
+        Duration::from_secs(10),
+        || async { slow_requests_started(first_local) + slow_requests_started(second_local) == 1 },
+    )
+    .await;
+    let (busy, idle) = if slow_requests_started(first_local) == 1 {
+        (first_local, second_local)
+    } else {
+        (second_local, first_local)
+    };
+    // Every request meanwhile goes to the other, least loaded, session.
+    for _ in 0..10 {
+        let response = visitor.get(url(&dp, "/echo")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!((echoes(busy), echoes(idle)), (0, 10));
+    let least = "hopgate_pool_choices_total{choice=\"least_outstanding\"}";
+    assert!(dp.metric(least).await >= 10);
+    slow.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
