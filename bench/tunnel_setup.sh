@@ -1,7 +1,7 @@
 # Sourced by bench/http.sh and bench/cpu_per_request.sh: builds the release binaries and
 # starts nginx (1 worker, a 100-byte and a 100 MB file), a debug data-plane and an agent on
-# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, HTTPS_PORT, DP_PID, AGENT_PID, CURL_TUNNEL;
-# cleans up on exit.
+# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS_PORT, DP_PID,
+# AGENT_PID; cleans up on exit. AGENT_ARGS (an array, optional) goes to the agent's command.
 for tool in nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$0 needs $tool (apt-get install nginx wrk curl)" >&2; exit 2; }
 done
@@ -56,6 +56,6 @@ HTTPS_PORT=${HTTPS##*:}
 
 target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
   --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug \
-  > "$WORK/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
+  ${AGENT_ARGS[@]+"${AGENT_ARGS[@]}"} > "$WORK/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
 for _ in $(seq 100); do grep -q '^connected' "$WORK/agent.log" 2>/dev/null && break; sleep 0.1; done
 grep -q '^connected' "$WORK/agent.log" || { echo "agent did not connect:" >&2; cat "$WORK/agent.log" >&2; exit 1; }

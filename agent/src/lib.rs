@@ -74,12 +74,15 @@ pub enum RunError {
     },
     /// Another agent connected for the same domain and the gateway gave it the domain.
     #[error(
-        "another agent connected for {domain} and the gateway handed the domain to it; \
-         this agent stops serving it (run one agent per domain)"
+        "another agent connected for {domain} and the gateway handed the domain to it \
+         ({reason}); this agent stops serving it (run one agent per domain, or start every \
+         agent of the domain with --pool)"
     )]
     Replaced {
         /// The tunnel's domain.
         domain: String,
+        /// What the gateway said.
+        reason: String,
     },
     /// A tunnel's task failed unexpectedly.
     #[error("internal error: {0}")]

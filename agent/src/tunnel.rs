@@ -2,6 +2,8 @@
 //! streams, and after any loss connect again with [`Backoff`]. A go-away from the gateway
 //! (it is restarting) starts a fresh session at once while the requests in flight finish
 //! on the old one; a go-away saying another agent took the domain over stops the tunnel.
+//! With `pool`, the hello asks to serve the domain together with the other pooled agents;
+//! the gateway's answer says whether it joined a pool or replaced someone.
 
 use std::{
     net::SocketAddr,
@@ -53,8 +55,8 @@ enum EstablishError {
 enum SessionEnd {
     /// The gateway is restarting; the session drains in the background.
     GoAway(String),
-    /// Another agent's session for this domain took over.
-    Replaced,
+    /// Another agent's session for this domain took over (the gateway says why).
+    Replaced(String),
     /// The session or its control stream is gone.
     Lost(String),
     /// The agent is stopping.
@@ -85,17 +87,24 @@ impl Tunnel {
                 _ = shutdown.changed() => return Ok(()),
             };
             let reason = match established {
-                Ok((session, control, ready_in)) => {
+                Ok((session, control, ready_in, admitted)) => {
                     session_seq += 1;
                     let gateway = self.describe_peer(session.remote_addr());
+                    // What the gateway said of the admission (joined a pool, replaced …).
+                    let told = if admitted.trim().is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", one_line(&admitted))
+                    };
                     eprintln!(
-                        "connected to {gateway} (session ready in {} ms); forwarding https://{domain} -> {}",
+                        "connected to {gateway} (session ready in {} ms); forwarding https://{domain} -> {}{told}",
                         ready_in.as_millis(),
                         self.settings.target,
                     );
                     info!(self.log, "connected"; "session_seq" => session_seq,
                         "gateway" => &gateway, "ready_ms" => ready_in.as_millis() as u64,
-                        "target" => self.settings.target.to_string());
+                        "target" => self.settings.target.to_string(), "pool" => self.settings.pool,
+                        "admitted" => told.trim_start_matches("; "));
                     self.metrics.connected(true);
                     let up = Instant::now();
                     let end = self.serve(&session, control, &mut shutdown).await;
@@ -103,7 +112,7 @@ impl Tunnel {
                     match &end {
                         SessionEnd::GoAway(_) => self.metrics.reconnect(Reconnect::GoAway),
                         SessionEnd::Lost(_) => self.metrics.reconnect(Reconnect::Lost),
-                        SessionEnd::Replaced | SessionEnd::Shutdown => {}
+                        SessionEnd::Replaced(_) | SessionEnd::Shutdown => {}
                     }
                     if up.elapsed() >= STABLE_AFTER {
                         backoff.reset();
@@ -112,9 +121,10 @@ impl Tunnel {
                         SessionEnd::Shutdown => return Ok(()),
                         // Reconnecting would take the domain back, and the two agents
                         // would take turns: the newer one keeps it.
-                        SessionEnd::Replaced => {
+                        SessionEnd::Replaced(reason) => {
                             return Err(RunError::Replaced {
                                 domain: domain.clone(),
+                                reason: one_line(&reason),
                             });
                         }
                         SessionEnd::GoAway(why) if up.elapsed() >= MIN_UPTIME_FOR_IMMEDIATE => {
@@ -165,8 +175,9 @@ impl Tunnel {
         }
     }
 
-    /// Resolves, connects, says hello; the session, its control stream, and how long it took.
-    async fn establish(&self) -> Result<(Session, Control, Duration), EstablishError> {
+    /// Resolves, connects, says hello; the session, its control stream, how long it took,
+    /// and what the gateway said of the admission (joined a pool, replaced an agent).
+    async fn establish(&self) -> Result<(Session, Control, Duration, String), EstablishError> {
         let started = Instant::now();
         let addr = self.resolve().await?;
         let session = hopgate_transport::connect(addr, &self.client_config).await?;
@@ -174,7 +185,8 @@ impl Tunnel {
             self.settings.domain.clone(),
             self.settings.api_key.expose(),
             env!("CARGO_PKG_VERSION"),
-        );
+        )
+        .joining_pool(self.settings.pool);
         let (control, ack) = match Control::hello(&session, hello).await {
             Ok(answer) => answer,
             Err(err) => {
@@ -186,7 +198,7 @@ impl Tunnel {
             session.close("hello refused");
             return Err(EstablishError::Refused(ack));
         }
-        Ok((session, control, started.elapsed()))
+        Ok((session, control, started.elapsed(), ack.message))
     }
 
     /// The gateway's address now (a name may move). IPv4 first: that is where gateways
@@ -231,7 +243,7 @@ impl Tunnel {
             event = control.next_event() => match event {
                 ControlEvent::GoAway(go_away) if go_away.is_replaced() => {
                     session.close("replaced by another agent");
-                    SessionEnd::Replaced
+                    SessionEnd::Replaced(go_away.reason)
                 }
                 ControlEvent::GoAway(go_away) => {
                     let old = session.clone();

@@ -209,6 +209,7 @@ async fn placements_reach_pods_that_ask_and_only_them() {
         domains: vec!["live.example.com".to_owned()],
         relay_port: Some(8444),
         relay_tls: false,
+        sessions: Vec::new(),
     };
     let sent = Instant::now();
     report_sessions(&client, &url, INTERNAL_TOKEN, "pod-a", &report)

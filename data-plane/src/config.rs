@@ -9,6 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// DTLS handshakes the listener holds in progress at once, from all sources.
 pub(crate) const MAX_HANDSHAKES: u32 = 4_096;
+
+/// The largest pool `HOP_SERVER_MAX_POOL_SESSIONS` may allow.
+const MAX_POOL_SESSIONS: u32 = 1_024;
 /// The longest an unauthenticated handshake or hello may be waited for.
 const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -222,6 +225,12 @@ const SETTINGS: &[Setting] = &[
          [default: 65536]",
     ),
     Setting::value(
+        "max_pool_sessions",
+        "HOP_SERVER_MAX_POOL_SESSIONS",
+        "Agents one domain's pool may hold on this pod (agents started with --pool); more \
+         are refused with pool_full [default: 16]",
+    ),
+    Setting::value(
         "log_level",
         "HOP_LOG_LEVEL",
         "error, warn, info or debug [default: info]",
@@ -306,6 +315,7 @@ pub struct Config {
     #[serde(with = "values::duration")]
     pub(crate) hello_timeout: Duration,
     pub(crate) hello_receive_window: u32,
+    pub(crate) max_pool_sessions: u32,
     pub(crate) log_level: LogLevel,
 }
 
@@ -355,6 +365,7 @@ impl Default for Config {
             dtls_handshake_timeout: Duration::from_secs(5),
             hello_timeout: Duration::from_secs(5),
             hello_receive_window: 64 * 1024,
+            max_pool_sessions: 16,
             log_level: LogLevel::Info,
         }
     }
@@ -611,6 +622,12 @@ impl Config {
             return Err(bad(
                 "HOP_SERVER_HELLO_RECEIVE_WINDOW",
                 "must be 16384..=1048576 bytes (a hello must fit; more is held for strangers)",
+            ));
+        }
+        if !(1..=MAX_POOL_SESSIONS).contains(&self.max_pool_sessions) {
+            return Err(bad(
+                "HOP_SERVER_MAX_POOL_SESSIONS",
+                format!("must be 1..={MAX_POOL_SESSIONS} (each session holds its own state)"),
             ));
         }
         Ok(())

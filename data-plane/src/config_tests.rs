@@ -441,6 +441,7 @@ fn agent_limits_have_defaults_and_are_checked() {
     assert_eq!(defaults.dtls_handshake_timeout, Duration::from_secs(5));
     assert_eq!(defaults.hello_timeout, Duration::from_secs(5));
     assert_eq!(defaults.hello_receive_window, 65536);
+    assert_eq!(defaults.max_pool_sessions, 16);
     let with = |name, value| {
         let mut env = base.to_vec();
         env.push((name, value));
@@ -450,7 +451,11 @@ fn agent_limits_have_defaults_and_are_checked() {
     assert_eq!(set.dtls_handshakes_per_ip, 2);
     let set = with("HOP_SERVER_HELLO_TIMEOUT", "1500ms").unwrap();
     assert_eq!(set.hello_timeout, Duration::from_millis(1500));
+    let set = with("HOP_SERVER_MAX_POOL_SESSIONS", "2").unwrap();
+    assert_eq!(set.max_pool_sessions, 2);
     for (name, value) in [
+        ("HOP_SERVER_MAX_POOL_SESSIONS", "0"),
+        ("HOP_SERVER_MAX_POOL_SESSIONS", "100000"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "0"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "5000"),
         ("HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT", "0"),

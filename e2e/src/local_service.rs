@@ -14,13 +14,24 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-/// Each running service's count of `/slow` requests begun, by address.
-static SLOW_STARTED: LazyLock<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>> =
-    LazyLock::new(Mutex::default);
+/// What each running service has seen, by address.
+static SEEN: LazyLock<Mutex<HashMap<SocketAddr, Arc<Seen>>>> = LazyLock::new(Mutex::default);
+
+/// What one service counted.
+#[derive(Default)]
+pub struct Seen {
+    /// `/slow` requests begun.
+    pub slow_started: AtomicUsize,
+    /// `/echo` requests answered (any method).
+    pub echoes: AtomicUsize,
+    /// `/upload` requests begun: counted as their head arrives, before the body is read.
+    pub uploads_begun: AtomicUsize,
+}
 
 /// Serves: `/echo` (any method: method, query, body length and SHA-256 in headers),
 /// `/bytes/{n}` (n bytes of a pattern, streamed), `/status/{code}`, `/slow` (10 s, counted:
-/// [`slow_requests_started`]).
+/// [`slow_requests_started`]), `/upload` (reads the body, answers its length). What it
+/// saw: [`seen_by`].
 pub fn start_local_service(addr: SocketAddr) -> SocketAddr {
     serve_local(std::net::TcpListener::bind(addr).unwrap())
 }
@@ -29,20 +40,20 @@ pub fn start_local_service(addr: SocketAddr) -> SocketAddr {
 /// until now: [`hopgate_test_support::ClosedPort::open`]).
 pub fn serve_local(listener: std::net::TcpListener) -> SocketAddr {
     let bound = listener.local_addr().unwrap();
-    let slow_started = web::Data::new(AtomicUsize::new(0));
-    SLOW_STARTED
-        .lock()
+    let seen = web::Data::new(Seen::default());
+    SEEN.lock()
         .unwrap()
-        .insert(bound, slow_started.clone().into_inner());
+        .insert(bound, seen.clone().into_inner());
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             HttpServer::new(move || {
                 App::new()
-                    .app_data(slow_started.clone())
+                    .app_data(seen.clone())
                     .route("/echo", web::to(echo))
                     .route("/bytes/{n}", web::to(bytes))
                     .route("/status/{code}", web::to(status))
                     .route("/slow", web::get().to(slow))
+                    .route("/upload", web::post().to(upload))
             })
             .workers(1)
             .listen(listener)
@@ -55,7 +66,8 @@ pub fn serve_local(listener: std::net::TcpListener) -> SocketAddr {
     bound
 }
 
-async fn echo(req: HttpRequest, mut body: web::Payload) -> HttpResponse {
+async fn echo(req: HttpRequest, mut body: web::Payload, seen: web::Data<Seen>) -> HttpResponse {
+    seen.echoes.fetch_add(1, Ordering::SeqCst);
     let mut hasher = Sha256::new();
     let mut len = 0u64;
     while let Some(chunk) = body.next().await {
@@ -103,15 +115,29 @@ async fn status(path: web::Path<u16>) -> HttpResponse {
 /// How many `/slow` requests the service at `addr` has begun to answer: a request in
 /// flight through the whole path once this counts it.
 pub fn slow_requests_started(addr: SocketAddr) -> usize {
-    SLOW_STARTED
-        .lock()
-        .unwrap()
-        .get(&addr)
-        .map_or(0, |started| started.load(Ordering::SeqCst))
+    seen_by(addr).slow_started.load(Ordering::SeqCst)
 }
 
-async fn slow(started: web::Data<AtomicUsize>) -> HttpResponse {
-    started.fetch_add(1, Ordering::SeqCst);
+/// What the service at `addr` has seen so far.
+pub fn seen_by(addr: SocketAddr) -> Arc<Seen> {
+    SEEN.lock().unwrap().get(&addr).cloned().unwrap_or_default()
+}
+
+/// Counts the upload as soon as its head is here, then reads the body whole.
+async fn upload(mut body: web::Payload, seen: web::Data<Seen>) -> HttpResponse {
+    seen.uploads_begun.fetch_add(1, Ordering::SeqCst);
+    let mut len = 0u64;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => len += chunk.len() as u64,
+            Err(_) => return HttpResponse::BadRequest().finish(),
+        }
+    }
+    HttpResponse::Ok().body(len.to_string())
+}
+
+async fn slow(seen: web::Data<Seen>) -> HttpResponse {
+    seen.slow_started.fetch_add(1, Ordering::SeqCst);
     // A slow service is the point: requests in flight while something else happens.
     actix_web::rt::time::sleep(Duration::from_secs(10)).await;
     HttpResponse::Ok().body("finally")

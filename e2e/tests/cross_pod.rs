@@ -233,6 +233,7 @@ async fn an_unreachable_pod_is_passed_over_for_the_next(cp: &ControlPlane, b: &D
         domains: vec![DOMAIN.to_owned()],
         relay_port: Some(1),
         relay_tls: false,
+        sessions: Vec::new(),
     };
     let cp_url = format!("http://{}", cp.internal);
     let internal = control_plane::INTERNAL_TOKEN;

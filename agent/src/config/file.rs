@@ -19,6 +19,8 @@
 //! # host_header = "rewrite"             # preserve (default), rewrite, or a host[:port]
 //! # local_protocol = "h2c"              # auto (default), http1, or h2c
 //! # basic_auth = ["alice:a-long-password"]  # visitors must give one of these (HTTP Basic)
+//! # pool = true                        # serve the domain with the other agents started
+//! #                                     # with --pool, instead of replacing the live one
 //! ```
 //!
 //! An unknown key is an error naming it; a relative `ca_file` is relative to the file's
@@ -106,6 +108,9 @@ pub struct Tunnel {
     /// `user:password` pairs visitors must give (HTTP Basic); none: no password asked.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub basic_auth: Vec<Secret>,
+    /// Join the domain's pool of agents instead of replacing the live one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pool: bool,
 }
 
 /// `local_target = 3000` or `local_target = "localhost:3000"`.

@@ -58,6 +58,14 @@ const SETTINGS: &[Setting] = &[
     )
     .flag("local-protocol")
     .value_name("PROTOCOL"),
+    Setting::toggle(
+        "tunnel.pool",
+        "HOP_CLIENT_POOL",
+        "Join the domain's pool: serve it together with the other agents started with --pool \
+         (requests are spread over them, and a request whose agent dies is retried on another \
+         when that is safe) instead of replacing the agent that serves it",
+    )
+    .flag("pool"),
     Setting::value(
         "server_fingerprint",
         "HOP_CLIENT_SERVER_FINGERPRINT",

@@ -65,6 +65,7 @@ pub(super) fn check(loaded: &Loaded<Config>) -> Result<Vec<TunnelSettings>, Sett
             host_header,
             local_protocol,
             basic_auth,
+            pool: tunnel.pool,
         });
     }
     Ok(tunnels)

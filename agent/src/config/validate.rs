@@ -47,6 +47,8 @@ pub struct TunnelSettings {
     pub local_protocol: LocalProtocol,
     /// The users visitors must authenticate as (HTTP Basic); empty: anyone.
     pub basic_auth: Vec<BasicUser>,
+    /// Join the domain's pool of agents (`--pool`) instead of replacing the live one.
+    pub pool: bool,
 }
 
 /// Everything the agent runs with, checked.

@@ -14,7 +14,7 @@ use super::{
     auth::{Admin, Caller},
     error::ApiError,
 };
-use crate::{domain_name, store::DomainRow};
+use crate::{domain_name, internal::pods::PodSession, store::DomainRow};
 
 /// The longest memo accepted.
 pub(crate) const MAX_MEMO: usize = 1024;
@@ -94,7 +94,35 @@ struct DomainView {
     key_rotated_at: String,
     connected: bool,
     pods: Vec<String>,
+    sessions: Vec<SessionView>,
     certificate: CertificateView,
+}
+
+/// One live agent session of a domain, as its pod last reported it.
+#[derive(Serialize)]
+struct SessionView {
+    pod: String,
+    session_id: u64,
+    /// The agent joined the domain's pool (`--pool`).
+    pooled: bool,
+    since: String,
+    /// Requests it carried at the pod's last report (at most 10 s ago).
+    in_flight: u64,
+}
+
+/// What the pods report: which pods hold each domain, and its sessions there.
+struct Reported {
+    pods: HashMap<String, Vec<String>>,
+    sessions: HashMap<String, Vec<PodSession>>,
+}
+
+impl Reported {
+    fn now(state: &AdminState) -> Self {
+        Self {
+            pods: state.pods.by_domain(),
+            sessions: state.pods.sessions_by_domain(),
+        }
+    }
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -102,12 +130,29 @@ fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn view(row: DomainRow, pods: &HashMap<String, Vec<String>>, acme: bool) -> DomainView {
-    let pods = pods.get(&row.domain).cloned().unwrap_or_default();
+fn view(row: DomainRow, reported: &Reported, acme: bool) -> DomainView {
+    let pods = reported.pods.get(&row.domain).cloned().unwrap_or_default();
+    let sessions = reported
+        .sessions
+        .get(&row.domain)
+        .map(|sessions| {
+            sessions
+                .iter()
+                .map(|s| SessionView {
+                    pod: s.pod.clone(),
+                    session_id: s.session.id,
+                    pooled: s.session.pooled,
+                    since: rfc3339(i64::try_from(s.session.since_unix_ms).unwrap_or(i64::MAX)),
+                    in_flight: s.session.in_flight,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     DomainView {
         certificate: certificate_view(row.cert_status.as_deref(), row.cert_not_after, acme),
         connected: !pods.is_empty(),
         pods,
+        sessions,
         created_at: rfc3339(row.created_at),
         updated_at: rfc3339(row.updated_at),
         key_rotated_at: rfc3339(row.key_rotated_at),
@@ -173,9 +218,9 @@ pub(crate) async fn unregister(
 
 pub(crate) async fn list(_: Admin, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
     let rows = state.domains.store.list().await?;
-    let pods = state.pods.by_domain();
+    let reported = Reported::now(&state);
     let acme = state.acme.enabled();
-    let domains: Vec<DomainView> = rows.into_iter().map(|r| view(r, &pods, acme)).collect();
+    let domains: Vec<DomainView> = rows.into_iter().map(|r| view(r, &reported, acme)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "domains": domains })))
 }
 
@@ -192,7 +237,7 @@ pub(crate) async fn get(
         .await?
         .ok_or_else(|| ApiError::not_registered(&domain))?;
     let acme = state.acme.enabled();
-    Ok(HttpResponse::Ok().json(view(row, &state.pods.by_domain(), acme)))
+    Ok(HttpResponse::Ok().json(view(row, &Reported::now(&state), acme)))
 }
 
 pub(crate) async fn rotate(

@@ -122,10 +122,37 @@ fn show(domain: &Value) -> String {
         ("updated", text(domain, "updated_at").to_owned()),
         ("key rotated", text(domain, "key_rotated_at").to_owned()),
     ];
-    rows.iter().fold(String::new(), |mut out, (name, value)| {
+    let mut out = rows.iter().fold(String::new(), |mut out, (name, value)| {
         let _ = writeln!(out, "{:<12} {value}", format!("{name}:"));
         out
-    })
+    });
+    out.push_str(&sessions(domain));
+    out
+}
+
+/// The domain's live sessions, one line each: pod, session id, pooled or not, since when,
+/// requests in flight at the pod's last report.
+fn sessions(domain: &Value) -> String {
+    let Some(sessions) = domain["sessions"].as_array().filter(|s| !s.is_empty()) else {
+        return String::new();
+    };
+    let mut out = format!("{:<12} {}\n", "sessions:", sessions.len());
+    for session in sessions {
+        let pooled = if session["pooled"].as_bool() == Some(true) {
+            "pool"
+        } else {
+            "single"
+        };
+        let _ = writeln!(
+            out,
+            "  {} session {} ({pooled}) since {}, {} in flight",
+            text(session, "pod"),
+            session["session_id"].as_u64().unwrap_or_default(),
+            text(session, "since"),
+            session["in_flight"].as_u64().unwrap_or_default(),
+        );
+    }
+    out
 }
 
 fn list(answer: &Value) -> String {
@@ -241,5 +268,25 @@ mod tests {
             printed.contains("certificate: valid until 2026-04-01T00:00:00.000Z\n"),
             "{printed}"
         );
+        assert!(!printed.contains("sessions:"), "{printed}");
+    }
+
+    #[test]
+    fn show_lists_the_sessions_of_a_pool() {
+        let mut pooled = domain("a.example.com", &["pod-1"]);
+        pooled["sessions"] = json!([
+            {"pod": "pod-1", "session_id": 3, "pooled": true,
+             "since": "2026-01-02T03:04:05.678Z", "in_flight": 2},
+            {"pod": "pod-1", "session_id": 7, "pooled": true,
+             "since": "2026-01-02T03:04:06.000Z", "in_flight": 0},
+        ]);
+        let printed = render(Action::Show, false, &pooled);
+        assert!(printed.contains("sessions:    2\n"), "{printed}");
+        assert!(
+            printed
+                .contains("  pod-1 session 3 (pool) since 2026-01-02T03:04:05.678Z, 2 in flight\n"),
+            "{printed}"
+        );
+        assert!(printed.contains("  pod-1 session 7 (pool)"), "{printed}");
     }
 }

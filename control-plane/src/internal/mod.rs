@@ -13,7 +13,7 @@
 //!
 //! The listener serves HTTPS when `HOP_INTERNAL_TLS_CERT`/`_KEY` are set (see `tls`).
 
-mod pods;
+pub(crate) mod pods;
 mod stream;
 
 use std::{
@@ -30,7 +30,9 @@ use actix_web::{
     },
     web,
 };
-use hopgate_table::{MSGPACK_CONTENT_TYPE, SessionReport, Since, TABLE_CONTENT_TYPE, valid_pod_id};
+use hopgate_table::{
+    MSGPACK_CONTENT_TYPE, ReportedSession, SessionReport, Since, TABLE_CONTENT_TYPE, valid_pod_id,
+};
 use serde::Deserialize;
 use slog::{Logger, info, warn};
 
@@ -182,12 +184,20 @@ async fn report(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON report: {e}")))?
     };
-    if report.domains.len() > pods::MAX_REPORTED {
+    if report.domains.len() > pods::MAX_REPORTED || report.sessions.len() > pods::MAX_REPORTED {
         return Err(ApiError::bad_request(format!(
-            "a report lists at most {} domains",
+            "a report lists at most {} domains and {0} sessions",
             pods::MAX_REPORTED
         )));
     }
+    let sessions: Vec<ReportedSession> = report
+        .sessions
+        .into_iter()
+        .filter_map(|mut session| {
+            session.domain = domain_name::normalize(&session.domain).ok()?;
+            Some(session)
+        })
+        .collect();
     let domains: Vec<String> = report
         .domains
         .iter()
@@ -202,7 +212,10 @@ async fn report(
         Some(port) => Some(pods::relay_url(source, port, report.relay_tls)),
         None => None,
     };
-    if let Err(taken) = state.pods.report(&pod, source, domains, relay_url) {
+    if let Err(taken) = state
+        .pods
+        .report_sessions(&pod, source, domains, relay_url, sessions)
+    {
         state.metrics.report_refused("address_changed");
         warn!(state.log, "session report refused: the pod id reports from another address";
             "pod" => &pod, "source" => source.to_string());

@@ -7,6 +7,11 @@
 //! internal token can't take over a live pod's id. The relay URL is built here from that
 //! address ([`relay_url`]), never taken from a report.
 //!
+//! Each report also lists the pod's sessions one by one (a domain served by a pool has
+//! several); they are kept beside the report, outside the placement, so that their
+//! changing request counts never move the placement ([`Pods::sessions_by_domain`], for the
+//! admin API).
+//!
 //! The live reports are also published as a [`watch`] of the whole placement (pod →
 //! relay URL and domains), which every table stream that asked for placements turns into
 //! [`hopgate_table::Placement`] frames: at once when a report changes, and when one expires
@@ -20,6 +25,7 @@ use std::{
 };
 
 pub(crate) use hopgate_table::REPORT_TTL;
+use hopgate_table::ReportedSession;
 use tokio::sync::watch;
 
 /// The most domains one report may list.
@@ -40,6 +46,14 @@ struct Live {
     at: Instant,
     source: IpAddr,
     report: PodReport,
+    sessions: Vec<ReportedSession>,
+}
+
+/// One live session as the admin API lists it: the pod's report of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PodSession {
+    pub(crate) pod: String,
+    pub(crate) session: ReportedSession,
 }
 
 /// A report for a pod id whose live report came from another address.
@@ -72,12 +86,26 @@ impl Default for Pods {
 
 impl Pods {
     /// Replaces `pod`'s report, unless a live report for `pod` came from another address.
+    #[cfg(test)]
     pub(crate) fn report(
         &self,
         pod: &str,
         source: IpAddr,
         domains: impl IntoIterator<Item = String>,
         relay_url: Option<String>,
+    ) -> Result<(), AddressChanged> {
+        self.report_sessions(pod, source, domains, relay_url, Vec::new())
+    }
+
+    /// Replaces `pod`'s report with its domains and its sessions one by one, unless a live
+    /// report for `pod` came from another address.
+    pub(crate) fn report_sessions(
+        &self,
+        pod: &str,
+        source: IpAddr,
+        domains: impl IntoIterator<Item = String>,
+        relay_url: Option<String>,
+        sessions: Vec<ReportedSession>,
     ) -> Result<(), AddressChanged> {
         let now = Instant::now();
         let source = source.to_canonical();
@@ -94,6 +122,7 @@ impl Pods {
             at: now,
             source,
             report,
+            sessions,
         };
         reports.insert(pod.to_owned(), live);
         self.publish(&reports);
@@ -161,6 +190,30 @@ impl Pods {
         out
     }
 
+    /// Domain → its live sessions on every pod with a fresh report (by pod, then id).
+    pub(crate) fn sessions_by_domain(&self) -> HashMap<String, Vec<PodSession>> {
+        let now = Instant::now();
+        let reports = self.reports.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: HashMap<String, Vec<PodSession>> = HashMap::new();
+        for (pod, live) in reports.iter() {
+            if now.saturating_duration_since(live.at) >= REPORT_TTL {
+                continue;
+            }
+            for session in &live.sessions {
+                out.entry(session.domain.clone())
+                    .or_default()
+                    .push(PodSession {
+                        pod: pod.clone(),
+                        session: session.clone(),
+                    });
+            }
+        }
+        for sessions in out.values_mut() {
+            sessions.sort_by(|a, b| (&a.pod, a.session.id).cmp(&(&b.pod, b.session.id)));
+        }
+        out
+    }
+
     /// Pods with a fresh report, for `/metrics`.
     pub(crate) fn live(&self) -> usize {
         let now = Instant::now();
@@ -195,6 +248,54 @@ mod tests {
         pods.expire_at(Instant::now() + REPORT_TTL + Duration::from_secs(1));
         pods.report("pod-a", POD_B, ["b.test".to_owned()], None)
             .unwrap();
+    }
+
+    #[test]
+    fn sessions_are_listed_by_domain_and_leave_the_placement_alone() {
+        let pods = Pods::default();
+        let mut watch = pods.watch();
+        let session = |id, in_flight| ReportedSession {
+            domain: "a.test".into(),
+            id,
+            pooled: true,
+            since_unix_ms: 1,
+            in_flight,
+        };
+        let domains = || ["a.test".to_owned()];
+        pods.report_sessions("pod-b", POD_B, domains(), None, vec![session(4, 0)])
+            .unwrap();
+        pods.report_sessions(
+            "pod-a",
+            POD_A,
+            domains(),
+            None,
+            vec![session(2, 1), session(1, 0)],
+        )
+        .unwrap();
+        let listed: Vec<(String, u64)> = pods.sessions_by_domain()["a.test"]
+            .iter()
+            .map(|s| (s.pod.clone(), s.session.id))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("pod-a".into(), 1),
+                ("pod-a".into(), 2),
+                ("pod-b".into(), 4)
+            ]
+        );
+        watch.borrow_and_update();
+        // Only the request counts changed: no new placement.
+        pods.report_sessions(
+            "pod-a",
+            POD_A,
+            domains(),
+            None,
+            vec![session(2, 7), session(1, 3)],
+        )
+        .unwrap();
+        assert!(!watch.has_changed().unwrap());
+        assert_eq!(pods.sessions_by_domain()["a.test"][1].session.in_flight, 7);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::{
     ops::{
         in_flight::InFlight,
         metrics::{self, Metrics},
+        pool_metrics::PoolSnapshot,
     },
     table::control_plane::TableStatus,
     tunnel::routing::RoutingTable,
@@ -76,6 +77,10 @@ async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
         table_connected: gauges.table_status.connected.load(Ordering::Relaxed),
         relayed_requests: gauges.relayed.load(Ordering::Relaxed),
         relay_remote_domains: gauges.table.remote_domains(),
+        pools: PoolSnapshot {
+            pooled_sessions: gauges.table.pooled_sessions(),
+            choices: gauges.table.pool_choices(),
+        },
     };
     HttpResponse::Ok()
         .content_type(metrics::CONTENT_TYPE)

@@ -10,6 +10,8 @@
 use std::time::Duration;
 
 use hopgate_table::access::Denial;
+
+use crate::ops::pool_metrics::{PoolMetrics, PoolSnapshot};
 use hopgate_transport::ListenerStats;
 
 use prometheus_client::{
@@ -32,6 +34,8 @@ pub(crate) enum Handshake {
     BadVersion,
     /// Refused while the pod drains.
     Unavailable,
+    /// Refused: the domain's pool holds as many sessions as it may.
+    PoolFull,
     /// The hello couldn't be read (garbage, wrong framing).
     BadHello,
     /// No control stream within the deadline, or the session ended before its hello.
@@ -39,12 +43,13 @@ pub(crate) enum Handshake {
 }
 
 impl Handshake {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Ok,
         Self::BadKey,
         Self::UnknownDomain,
         Self::BadVersion,
         Self::Unavailable,
+        Self::PoolFull,
         Self::BadHello,
         Self::Failed,
     ];
@@ -56,6 +61,7 @@ impl Handshake {
             Self::UnknownDomain => "unknown_domain",
             Self::BadVersion => "bad_version",
             Self::Unavailable => "unavailable",
+            Self::PoolFull => "pool_full",
             Self::BadHello => "bad_hello",
             Self::Failed => "failed",
         }
@@ -150,6 +156,7 @@ pub(crate) struct Snapshot {
     pub(crate) table_connected: bool,
     pub(crate) relayed_requests: u64,
     pub(crate) relay_remote_domains: usize,
+    pub(crate) pools: PoolSnapshot,
 }
 
 /// Every metric of the pod. One per process, shared behind an `Arc`.
@@ -177,6 +184,7 @@ pub(crate) struct Metrics {
     relay_remote_domains: Gauge,
     /// Copied from the listener's counters at scrape time.
     dtls_refused: DtlsRefused,
+    pools: PoolMetrics,
 }
 
 /// What the DTLS listener turned away before any hello: the agents that never get as far
@@ -422,7 +430,9 @@ impl Metrics {
             "Domains whose agent session is on another pod (placements)",
         );
         let dtls_refused = DtlsRefused::register(&mut registry, &rejected);
+        let pools = PoolMetrics::register(&mut registry);
         Self {
+            pools,
             registry,
             dtls_refused,
             relayed_requests,
@@ -499,6 +509,11 @@ impl Metrics {
         self.sessions_replaced.inc();
     }
 
+    /// A request tried once more on another session, for `reason`.
+    pub(crate) fn request_retried(&self, reason: &'static str) {
+        self.pools.retried(reason);
+    }
+
     pub(crate) fn session_revoked(&self) {
         self.sessions_revoked.inc();
     }
@@ -529,6 +544,7 @@ impl Metrics {
         set(&self.table_version, now.table_version);
         set(&self.table_connected, u64::from(now.table_connected));
         set(&self.relay_remote_domains, now.relay_remote_domains as u64);
+        self.pools.set(now.pools);
         self.relayed_requests
             .inner()
             .store(now.relayed_requests, std::sync::atomic::Ordering::Relaxed);
@@ -583,6 +599,10 @@ mod tests {
             table_connected: true,
             relayed_requests: 3,
             relay_remote_domains: 2,
+            pools: crate::ops::pool_metrics::PoolSnapshot {
+                pooled_sessions: 2,
+                choices: (5, 7),
+            },
         }
     }
 
@@ -594,6 +614,8 @@ mod tests {
         metrics.request(DomainClass::Unknown, "BREW", 404, Duration::ZERO);
         metrics.bytes_out(10);
         metrics.access_denied(Denial::AuthWrong);
+        metrics.request_retried("stream_broke");
+        metrics.handshake(Handshake::PoolFull);
         let text = metrics.encode(&idle());
         for line in [
             "hopgate_dtls_handshakes_total{result=\"bad_key\"} 1",
@@ -617,6 +639,12 @@ mod tests {
             "hopgate_rejected_total{reason=\"hello_timeout\"} 0",
             "hopgate_access_denied_total{reason=\"auth_wrong\"} 1",
             "hopgate_access_denied_total{reason=\"cidr_denied\"} 0",
+            "hopgate_dtls_handshakes_total{result=\"pool_full\"} 1",
+            "hopgate_pool_sessions 2",
+            "hopgate_pool_choices_total{choice=\"least_outstanding\"} 5",
+            "hopgate_pool_choices_total{choice=\"tie\"} 7",
+            "hopgate_request_retries_total{reason=\"stream_broke\"} 1",
+            "hopgate_request_retries_total{reason=\"session_lost\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -1,4 +1,4 @@
-//! Running the pod: its Prometheus metrics, the operations listener (`/metrics`,
+//! Running the pod: its Prometheus metrics (`pool_metrics`: pools and retries), the operations listener (`/metrics`,
 //! `/healthz`, `/readyz`), the count of requests in flight, and the graceful drain on
 //! shutdown.
 
@@ -6,3 +6,4 @@ pub(crate) mod drain;
 pub(crate) mod in_flight;
 pub(crate) mod listener;
 pub(crate) mod metrics;
+pub(crate) mod pool_metrics;

@@ -152,7 +152,10 @@ pub async fn run(
 fn accept_agents(config: &Config, core: &Core) {
     actix::spawn(tunnel::accept::accept(
         core.dtls.clone(),
-        config.hello_timeout,
+        tunnel::accept::AcceptSettings {
+            hello_timeout: config.hello_timeout,
+            pool_cap: config.max_pool_sessions as usize,
+        },
         core.table.clone(),
         core.status.clone(),
         core.metrics.clone(),

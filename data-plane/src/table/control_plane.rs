@@ -23,7 +23,9 @@ use std::{
 };
 
 use anyhow::Context;
-use hopgate_table::{ChangeKind, Placement, PodSessions, REPORT_INTERVAL, SessionReport, Table};
+use hopgate_table::{
+    ChangeKind, Placement, PodSessions, REPORT_INTERVAL, ReportedSession, SessionReport, Table,
+};
 use hopgate_table_client::{Event, Subscriber, SubscriberConfig, report_sessions};
 use slog::{Logger, info, warn};
 
@@ -227,8 +229,9 @@ fn apply_placement(
     );
 }
 
-/// Tells the control-plane which domains have a live session here: when the set changes
-/// (checked often, sent at once) and every [`REPORT_INTERVAL`] regardless.
+/// Tells the control-plane which domains have a live session here, and the sessions
+/// themselves (for the admin API): when the set of sessions changes (sent at once) and
+/// every [`REPORT_INTERVAL`] regardless (with their requests in flight then).
 async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(5));
     if let Some(ca) = &link.ca {
@@ -243,22 +246,24 @@ async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
             return;
         }
     };
-    let mut last: Option<Vec<String>> = None;
+    let mut last: Option<Vec<(String, u64)>> = None;
     let mut last_sent = tokio::time::Instant::now();
     let mut failing = false;
     loop {
-        let domains = routing.live_domains();
-        let due = last.as_ref() != Some(&domains) || last_sent.elapsed() >= REPORT_INTERVAL;
+        let sessions = reported_sessions(&routing);
+        let ids: Vec<(String, u64)> = sessions.iter().map(|s| (s.domain.clone(), s.id)).collect();
+        let due = last.as_ref() != Some(&ids) || last_sent.elapsed() >= REPORT_INTERVAL;
         if due {
             let report = SessionReport {
-                domains: domains.clone(),
+                domains: routing.live_domains(),
                 relay_port: link.relay_port,
                 relay_tls: link.relay_tls,
+                sessions,
             };
             match report_sessions(&client, &link.url, &link.token, &link.pod_id, &report).await {
                 Ok(()) => {
                     failing = false;
-                    last = Some(domains);
+                    last = Some(ids);
                     last_sent = tokio::time::Instant::now();
                 }
                 Err(err) => {
@@ -274,4 +279,22 @@ async fn report_loop(link: Link, routing: Arc<RoutingTable>, log: Logger) {
             () = tokio::time::sleep(if failing { Duration::from_secs(1) } else { REPORT_INTERVAL }) => {}
         }
     }
+}
+
+/// The live sessions as the report lists them.
+fn reported_sessions(routing: &RoutingTable) -> Vec<ReportedSession> {
+    routing
+        .summaries()
+        .into_iter()
+        .map(|s| ReportedSession {
+            since_unix_ms: s
+                .since
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            domain: s.domain,
+            id: s.id,
+            pooled: s.pooled,
+            in_flight: s.in_flight as u64,
+        })
+        .collect()
 }

@@ -1,5 +1,7 @@
 //! The DTLS side: accepts agents' sessions, checks each one's hello against the routing
-//! table, and starts a session actor for every agent that proves its domain.
+//! table, admits every agent that proves its domain to the domain's sessions (replacing
+//! the live one, or joining its pool: [`crate::tunnel::pool`]) and starts its session
+//! actor. The hello's answer says which happened, and the agents replaced are told why.
 
 use std::{
     sync::{
@@ -9,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use actix::{AsyncContext, Context};
 use hopgate_protocol::Hello;
 use hopgate_protocol::{HelloAck, HelloCode, Limits, PROTOCOL_VERSION, check_version};
 use hopgate_transport::{Listener, RecvStream, SendStream, Session};
@@ -18,25 +21,52 @@ use slog::{Logger, info, o, warn};
 use crate::{
     ops::metrics::{Handshake, Metrics},
     table::control_plane::TableStatus,
-    tunnel::{routing::RoutingTable, session_actor::SessionActor},
+    tunnel::{
+        pool::{Load, SessionHandle},
+        routing::{Admitted, RoutingTable},
+        session_actor::{Admission, Replaced, SessionActor},
+    },
 };
 
+/// How agents are admitted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AcceptSettings {
+    /// How long a session may take to send its hello.
+    pub(crate) hello_timeout: Duration,
+    /// The most pooled sessions one domain may hold on this pod.
+    pub(crate) pool_cap: usize,
+}
+
+/// What every admission shares.
+#[derive(Clone)]
+struct Shared {
+    settings: AcceptSettings,
+    table: Arc<RoutingTable>,
+    status: Arc<TableStatus>,
+    metrics: Arc<Metrics>,
+}
+
 /// Accepts sessions until the listener closes. Each must send its hello within
-/// `hello_timeout`.
+/// `settings.hello_timeout`.
 pub(crate) async fn accept(
     listener: Arc<Listener>,
-    hello_timeout: Duration,
+    settings: AcceptSettings,
     table: Arc<RoutingTable>,
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
     log: Logger,
 ) {
+    let shared = Shared {
+        settings,
+        table,
+        status,
+        metrics,
+    };
     let ids = Arc::new(AtomicU64::new(1));
     while let Some(session) = listener.accept().await {
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
-        let shared = (table.clone(), status.clone(), metrics.clone());
-        actix::spawn(admit(session, id, hello_timeout, shared, log));
+        actix::spawn(admit(session, id, shared.clone(), log));
     }
 }
 
@@ -64,79 +94,132 @@ async fn read_control_hello(session: &Session) -> Result<(Control, Hello), NoHel
     Ok(((writer, reader), hello))
 }
 
-/// Runs the hello; on success hands the session to a new [`SessionActor`].
-async fn admit(
-    session: Session,
-    id: u64,
+/// Waits for the session's hello; `None` (the session closed, and counted) if none came.
+async fn hello_of(
+    session: &Session,
     hello_timeout: Duration,
-    (table, status, metrics): (Arc<RoutingTable>, Arc<TableStatus>, Arc<Metrics>),
-    log: Logger,
-) {
+    metrics: &Metrics,
+    log: &Logger,
+) -> Option<(Control, Hello)> {
     // Until the hello is accepted the session may hold one stream and a small window
     // (the transport's pre-hello limits), and only for this long.
-    let ((mut writer, reader), hello) =
-        match tokio::time::timeout(hello_timeout, read_control_hello(&session)).await {
-            Ok(Ok(control_and_hello)) => control_and_hello,
-            Ok(Err(NoHello::Ended(reason))) => {
-                info!(log, "session ended before its hello"; "reason" => reason);
-                metrics.handshake(Handshake::Failed);
-                return;
-            }
-            Ok(Err(NoHello::Bad(err))) => {
-                warn!(log, "bad hello; closing the session"; "error" => &err);
-                session.close(&format!("bad hello: {err}"));
-                metrics.handshake(Handshake::BadHello);
-                return;
-            }
-            Err(_) => {
-                warn!(log, "no hello in time; closing"; "timeout" => ?hello_timeout);
-                session.close(&format!("no hello within {hello_timeout:?}"));
-                metrics.rejected("hello_timeout");
-                metrics.handshake(Handshake::Failed);
-                return;
-            }
-        };
-    let domain = crate::host::normalize(&hello.domain).unwrap_or_default();
-    let log =
-        log.new(o!("domain" => domain.clone(), "agent_version" => hello.agent_version.clone()));
-    let draining = status.draining.load(Ordering::Relaxed);
-    let verdict = check_version(hello.protocol_version)
-        .map_err(|err| (err.hello_code(), err.to_string()))
-        .and_then(|_| match draining {
-            // Retryable: the agent backs off and reaches another pod.
-            true => Err((
-                HelloCode::Unavailable,
-                "this gateway is shutting down; connect again".to_owned(),
-            )),
-            false => Ok(()),
+    match tokio::time::timeout(hello_timeout, read_control_hello(session)).await {
+        Ok(Ok(control_and_hello)) => Some(control_and_hello),
+        Ok(Err(NoHello::Ended(reason))) => {
+            info!(log, "session ended before its hello"; "reason" => reason);
+            metrics.handshake(Handshake::Failed);
+            None
+        }
+        Ok(Err(NoHello::Bad(err))) => {
+            warn!(log, "bad hello; closing the session"; "error" => &err);
+            session.close(&format!("bad hello: {err}"));
+            metrics.handshake(Handshake::BadHello);
+            None
+        }
+        Err(_) => {
+            warn!(log, "no hello in time; closing"; "timeout" => ?hello_timeout);
+            session.close(&format!("no hello within {hello_timeout:?}"));
+            metrics.rejected("hello_timeout");
+            metrics.handshake(Handshake::Failed);
+            None
+        }
+    }
+}
+
+/// Whether `hello` may serve `domain` here: its version, the pod not draining, its key.
+fn check_hello(hello: &Hello, domain: &str, shared: &Shared) -> Result<(), (HelloCode, String)> {
+    check_version(hello.protocol_version).map_err(|err| (err.hello_code(), err.to_string()))?;
+    if shared.status.draining.load(Ordering::Relaxed) {
+        // Retryable: the agent backs off and reaches another pod.
+        return Err((
+            HelloCode::Unavailable,
+            "this gateway is shutting down; connect again".to_owned(),
+        ));
+    }
+    shared
+        .table
+        .verify(domain, &hello.client_api_key)
+        .map_err(|code| {
+            let message = match code {
+                HelloCode::UnknownDomain => {
+                    format!("domain {domain} is not registered on this gateway")
+                }
+                _ => format!("wrong API key for {domain}"),
+            };
+            (code, message)
         })
-        .and_then(|_| {
-            table
-                .verify(&domain, &hello.client_api_key)
-                .map_err(|code| {
-                    let message = match code {
-                        HelloCode::UnknownDomain => {
-                            format!("domain {domain} is not registered on this gateway")
-                        }
-                        _ => format!("wrong API key for {domain}"),
-                    };
-                    (code, message)
-                })
-        });
-    let ack = match &verdict {
-        Ok(()) => HelloAck::accepted(domain.clone(), PROTOCOL_VERSION),
+}
+
+/// Runs the hello; on success hands the session to a new [`SessionActor`].
+async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
+    let metrics = shared.metrics.clone();
+    let Some(((mut writer, reader), hello)) =
+        hello_of(&session, shared.settings.hello_timeout, &metrics, &log).await
+    else {
+        return;
+    };
+    let domain = crate::host::normalize(&hello.domain).unwrap_or_default();
+    let log = log.new(o!("domain" => domain.clone(),
+        "agent_version" => hello.agent_version.clone(), "pool" => hello.pool));
+    // The actor's address exists before the actor: the table holds it from the hello on,
+    // so the pool's cap and the replacement are decided at once, and the answer says so.
+    let ctx = Context::<SessionActor>::new();
+    let admitted = check_hello(&hello, &domain, &shared).and_then(|()| {
+        let handle = SessionHandle {
+            id,
+            domain: domain.clone(),
+            session: session.clone(),
+            actor: ctx.address(),
+            pooled: hello.pool,
+            since: std::time::SystemTime::now(),
+            load: Load::default(),
+        };
+        let cap = shared.settings.pool_cap;
+        shared.table.register(&domain, handle, cap).map_err(|full| {
+            let message = format!(
+                "{full} ({domain}, HOP_SERVER_MAX_POOL_SESSIONS); stop an agent of the pool \
+                 or raise the cap"
+            );
+            (HelloCode::PoolFull, message)
+        })
+    });
+    let ack = match &admitted {
+        Ok(admitted) => HelloAck {
+            message: admission_text(admitted, hello.pool, &domain),
+            ..HelloAck::accepted(domain.clone(), PROTOCOL_VERSION)
+        },
         Err((code, message)) => HelloAck::rejected(*code, message.clone(), domain.clone()),
     };
-    if let Err(err) = answer_hello(&mut writer, ack).await {
-        info!(log, "agent left during the hello"; "error" => %err);
-        metrics.handshake(Handshake::Failed);
-        return;
-    }
-    match verdict {
-        Ok(()) => {
+    let answered = answer_hello(&mut writer, ack).await;
+    match admitted {
+        Ok(admitted) => {
+            for old in admitted.replaced {
+                old.actor.do_send(Replaced {
+                    by_pool: hello.pool,
+                    metrics: metrics.clone(),
+                });
+            }
+            if let Err(err) = answered {
+                info!(log, "agent left during the hello"; "error" => %err);
+                metrics.handshake(Handshake::Failed);
+                shared.table.deregister(&domain, id);
+                session.close("the hello's answer could not be written");
+                return;
+            }
+            info!(log, "agent admitted"; "serving" => admitted.serving);
             session.lift_pre_hello_limits();
             metrics.handshake(Handshake::Ok);
-            SessionActor::start(id, domain, session, table, (writer, reader), metrics, log);
+            let table = shared.table.clone();
+            let control = (writer, reader);
+            let admission = Admission {
+                id,
+                domain,
+                session,
+                table,
+                control,
+                log,
+            };
+            SessionActor::start(ctx, admission);
         }
         Err((code, message)) => {
             metrics.handshake(match code {
@@ -144,13 +227,41 @@ async fn admit(
                 HelloCode::UnknownDomain => Handshake::UnknownDomain,
                 HelloCode::UnsupportedVersion => Handshake::BadVersion,
                 HelloCode::Unavailable => Handshake::Unavailable,
+                HelloCode::PoolFull => Handshake::PoolFull,
                 _ => Handshake::Failed,
             });
             warn!(log, "hello refused"; "code" => code.as_str(), "reason" => &message);
+            if answered.is_err() {
+                session.close(&message);
+                return;
+            }
             // Let the answer reach the agent before the session goes.
             let _ = writer.get_mut().finish();
             tokio::time::sleep(Duration::from_millis(200)).await;
             session.close(&message);
         }
+    }
+}
+
+/// What the agent is told it now does for `domain` (shown on its `connected` line).
+fn admission_text(admitted: &Admitted, pooled: bool, domain: &str) -> String {
+    let replaced = admitted.replaced.len();
+    match (pooled, replaced) {
+        (true, 0) => format!(
+            "joined the pool for {domain}; agents in it on this gateway: {}",
+            admitted.serving
+        ),
+        (true, _) => format!(
+            "replaced the agent for {domain} that was not started with --pool; the pool \
+             starts with this agent"
+        ),
+        (false, 0) => String::new(),
+        (false, 1) if !admitted.replaced[0].pooled => {
+            format!("replaced the previous agent for {domain}")
+        }
+        (false, n) => format!(
+            "replaced the pool of {n} agents for {domain} (this agent was not started with \
+             --pool)"
+        ),
     }
 }

@@ -5,17 +5,21 @@
 //! - `session_actor`: one actor per agent session;
 //! - `request_actor`: one actor per request carried over a session, with its phases;
 //!   `request_answer` is the handler's side of it (the answer's head, then its body),
+//!   `request_retry` when a request whose session died may be tried on another,
 //!   `upload` the visitor's body on its way up, `request_stream` the stream it owns (both
 //!   halves, checked by the stream's rules), `request_phase` where it is, `request_error`
 //!   why a request failed;
 //! - `routing`: the domain table (key hashes), the live sessions, and the other pods that
-//!   hold a domain's session, read without a global lock.
+//!   hold a domain's session, read without a global lock; `pool` the sessions of one
+//!   domain (one, or a pool of agents) and which of them a request goes to.
 
 pub(crate) mod accept;
+pub(crate) mod pool;
 pub(crate) mod request_actor;
 pub(crate) mod request_answer;
 pub(crate) mod request_error;
 mod request_phase;
+pub(crate) mod request_retry;
 mod request_stream;
 pub(crate) mod routing;
 pub(crate) mod session_actor;

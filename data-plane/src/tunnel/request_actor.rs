@@ -22,6 +22,9 @@
 //! acknowledged once written; one answer frame at a time is read ahead of the handler.
 //! A frame from the agent that the stream's rules refuse ends the request as a
 //! [`ProxyError::Violation`] (502), counted in `hopgate_stream_resets_total`.
+//!
+//! A request that fails before its answer's head because its session or stream died may
+//! be handed back to be tried on another session (`request_retry` says when).
 
 use std::{
     pin::Pin,
@@ -40,9 +43,11 @@ use slog::{Logger, info};
 use crate::{
     ops::{in_flight::InFlightGuard, metrics::Metrics},
     tunnel::{
+        pool::LoadGuard,
         request_answer::{AnswerOut, ReadDown},
         request_error::ProxyError,
         request_phase::Phase,
+        request_retry::{Replay, Retry, Unanswered, safe_method},
         request_stream::RequestStream,
         upload,
     },
@@ -58,6 +63,8 @@ pub(crate) struct Request {
     pub(crate) limits: RequestLimits,
     /// The request's place in flight, held until the actor stops.
     pub(crate) in_flight: InFlightGuard,
+    /// The request's weight on its session, held until the actor stops.
+    pub(crate) load: LoadGuard,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) log: Logger,
 }
@@ -81,7 +88,10 @@ pub(crate) struct RequestActor {
     pub(super) limits: RequestLimits,
     pub(super) metrics: Arc<Metrics>,
     pub(super) log: Logger,
+    /// What a retry after the stream broke would need.
+    pub(super) replay: Replay,
     _in_flight: InFlightGuard,
+    _load: LoadGuard,
 }
 
 impl RequestActor {
@@ -93,6 +103,7 @@ impl RequestActor {
             session,
             limits,
             in_flight,
+            load,
             metrics,
             log,
         } = request;
@@ -107,18 +118,25 @@ impl RequestActor {
             limits,
             metrics,
             log,
+            replay: Replay::default(),
             _in_flight: in_flight,
+            _load: load,
         }
     }
 
     /// The request failed before its answer's head: the stream (if any) is reset both
-    /// ways, and the handler told why.
+    /// ways, and the handler told why (and given the request back if it may be retried).
     pub(super) fn fail(&mut self, err: ProxyError, ctx: &mut Context<Self>) {
-        if let Some(reason) = err.protocol_reason() {
+        let retry = self.retry_after(&err);
+        self.fail_with(Unanswered { error: err, retry }, ctx);
+    }
+
+    fn fail_with(&mut self, unanswered: Unanswered, ctx: &mut Context<Self>) {
+        if let Some(reason) = unanswered.error.protocol_reason() {
             self.metrics.reset(reason);
         }
         self.abandon();
-        self.deliver(Err(err), ctx);
+        self.deliver(Err(unanswered), ctx);
     }
 
     /// Resets what is left of the stream both ways; the request is over.
@@ -132,7 +150,7 @@ impl RequestActor {
     /// Hands the answer's head (or why none came) to the handler, once.
     pub(super) fn deliver(
         &mut self,
-        answer: Result<ResponseHead, ProxyError>,
+        answer: Result<ResponseHead, Unanswered>,
         ctx: &mut Context<Self>,
     ) {
         let Some(waiter) = self.out.head.take() else {
@@ -201,9 +219,18 @@ impl Handler<StreamOpened> for RequestActor {
                 if matches!(err, ProxyError::NoStream(_)) {
                     self.metrics.rejected("stream_wait");
                 }
-                return self.fail(err, ctx);
+                // Nothing reached the agent: the request may go elsewhere as it is.
+                let retry = matches!(err, ProxyError::SessionLost(_)).then(|| Retry {
+                    head,
+                    payload: Some(payload),
+                    reason: "session_lost",
+                });
+                return self.fail_with(Unanswered { error: err, retry }, ctx);
             }
         };
+        if safe_method(&head.method) {
+            self.replay.head = Some(head.clone());
+        }
         let mut stream = RequestStream::new(send, recv);
         // Without a body, the head, its end and the FIN leave together.
         let queued = stream.queue_head(head, !self.has_body);

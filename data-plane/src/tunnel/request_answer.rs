@@ -23,6 +23,7 @@ use crate::{
         request_actor::{Cancel, Request, RequestActor},
         request_error::ProxyError,
         request_phase::Phase,
+        request_retry::Unanswered,
         request_stream::Incoming,
     },
     upstream::BodyItem,
@@ -41,7 +42,7 @@ pub(super) enum AnswerPiece {
 /// The actor's ends of what it hands the handler.
 pub(super) struct AnswerOut {
     /// The answer's head, or why none came.
-    pub(super) head: Option<oneshot::Sender<Result<ResponseHead, ProxyError>>>,
+    pub(super) head: Option<oneshot::Sender<Result<ResponseHead, Unanswered>>>,
     /// The answer's body, a piece at a time (`None` once ended).
     pub(super) body: Option<mpsc::Sender<AnswerPiece>>,
 }
@@ -50,7 +51,7 @@ pub(super) struct AnswerOut {
 /// what is left of its stream is reset) when the handle is dropped.
 pub(crate) struct RequestHandle {
     actor: Addr<RequestActor>,
-    head: Option<oneshot::Receiver<Result<ResponseHead, ProxyError>>>,
+    head: Option<oneshot::Receiver<Result<ResponseHead, Unanswered>>>,
     body: mpsc::Receiver<AnswerPiece>,
     /// The body was asked for: a visitor leaving now left in the middle of it.
     body_asked: bool,
@@ -75,9 +76,9 @@ impl RequestHandle {
         }
     }
 
-    /// The answer's head, or why none came; `None` if the actor ended without one (or it
-    /// was asked for before).
-    pub(crate) async fn answer(&mut self) -> Option<Result<ResponseHead, ProxyError>> {
+    /// The answer's head, or why none came (with the request, if it may be retried);
+    /// `None` if the actor ended without one (or it was asked for before).
+    pub(crate) async fn answer(&mut self) -> Option<Result<ResponseHead, Unanswered>> {
         self.head.take()?.await.ok()
     }
 

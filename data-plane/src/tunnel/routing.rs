@@ -1,25 +1,33 @@
 //! The routing table: which domains exist (with their key hashes and access policies),
-//! which live session
-//! serves each, and which other pods hold a session for a domain (cross-pod routing, from
-//! the control-plane's placements). Read on every request without a global lock: the
-//! domain and remote maps are swapped whole on change, live sessions sit in a sharded
-//! concurrent map. A local session always wins over a remote one.
+//! which live sessions serve each (one, or a pool: `pool`), and which other pods hold a
+//! session for a domain (cross-pod routing, from the control-plane's placements). Read on
+//! every request without a global lock: the domain and remote maps are swapped whole on
+//! change, live sessions sit in a sharded concurrent map whose shard lock is held only to
+//! pick a session, never across an await. Local sessions always win over remote ones: a
+//! request goes to the least loaded session here, and to another pod only when this pod
+//! has none.
 //!
 //! While the pod drains, a session whose agent has already connected to another pod is
 //! *moved*: this pod's visitors are relayed to the new pod, but requests other pods relay
 //! here still use the old session (it stays open until the pod exits) and it is no longer
 //! reported.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+};
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use hopgate_protocol::HelloCode;
 use hopgate_table::access::AccessPolicy;
-use hopgate_transport::Session;
 use subtle::ConstantTimeEq;
 
-use crate::tunnel::session_actor::SessionActor;
+use crate::tunnel::pool::Sessions;
+pub(crate) use crate::tunnel::pool::{Admitted, Picked, PoolFull, SessionHandle};
 
 /// A domain the gateway serves.
 #[derive(Debug, Clone)]
@@ -30,23 +38,14 @@ pub(crate) struct DomainEntry {
     pub(crate) access: Option<Arc<AccessPolicy>>,
 }
 
-/// A live agent session for one domain.
-#[derive(Clone)]
-pub(crate) struct SessionHandle {
-    pub(crate) id: u64,
-    pub(crate) domain: String,
-    pub(crate) session: Session,
-    pub(crate) actor: actix::Addr<SessionActor>,
-}
-
 /// What a request finds for its host.
 pub(crate) enum Route {
     /// Nobody registered this domain.
     Unknown,
     /// Registered, but no agent is connected.
     Offline,
-    /// Forward through this session.
-    Live(SessionHandle),
+    /// Forward through this session (the least loaded of the domain's here).
+    Live(Picked),
     /// No session here; relay to one of these pods (relay URLs, in a stable order).
     Remote(RelayTargets),
 }
@@ -54,12 +53,22 @@ pub(crate) enum Route {
 /// Relay URLs of the other pods holding a domain's session.
 pub(crate) type RelayTargets = Arc<[Arc<str>]>;
 
+/// One live session as the session report and the admin API show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionSummary {
+    pub(crate) domain: String,
+    pub(crate) id: u64,
+    pub(crate) pooled: bool,
+    pub(crate) since: std::time::SystemTime,
+    pub(crate) in_flight: usize,
+}
+
 #[derive(Default)]
 pub(crate) struct RoutingTable {
     domains: ArcSwap<HashMap<String, DomainEntry>>,
-    sessions: DashMap<String, SessionHandle>,
+    sessions: DashMap<String, Sessions>,
     /// Sessions of a draining pod whose agents are live on another pod.
-    moved: DashMap<String, SessionHandle>,
+    moved: DashMap<String, Sessions>,
     /// Domain → other pods holding its session (from the control-plane's placements).
     remote: ArcSwap<HashMap<String, RelayTargets>>,
     /// Signalled whenever the set of live sessions changes (for the session report).
@@ -67,6 +76,10 @@ pub(crate) struct RoutingTable {
     /// Bumped whenever a session comes, goes or moves, or the other pods' placements
     /// change (for the drain, which waits for agents to move).
     placements: tokio::sync::watch::Sender<u64>,
+    /// Advanced by every choice among several sessions: where the next scan starts.
+    turn: AtomicUsize,
+    /// Choices among several sessions: `[one was least loaded, a tie the rotation broke]`.
+    choices: [AtomicU64; 2],
 }
 
 /// The key hash the table stores and the control-plane computes (one definition).
@@ -88,28 +101,46 @@ impl RoutingTable {
             .filter(|entry| !domains.contains_key(entry.key()))
             .map(|entry| entry.key().clone())
             .collect();
-        let removed: Vec<SessionHandle> = stale
-            .into_iter()
-            .filter_map(|d| self.sessions.remove(&d).map(|(_, h)| h))
-            .collect();
-        if !removed.is_empty() {
-            self.sessions_moved();
-        }
-        removed
+        stale.iter().flat_map(|d| self.take(d)).collect()
     }
 
-    /// Takes the domain's session out of the table (its key was rotated).
-    pub(crate) fn take(&self, domain: &str) -> Option<SessionHandle> {
-        let taken = self.sessions.remove(domain).map(|(_, handle)| handle);
-        if taken.is_some() {
-            self.sessions_moved();
-        }
-        taken
+    /// Takes the domain's sessions out of the table (its key was rotated).
+    pub(crate) fn take(&self, domain: &str) -> Vec<SessionHandle> {
+        let Some((_, taken)) = self.sessions.remove(domain) else {
+            return Vec::new();
+        };
+        self.sessions_moved();
+        taken.iter().cloned().collect()
     }
 
     /// Every live session (for a drain).
     pub(crate) fn all_sessions(&self) -> Vec<SessionHandle> {
-        self.sessions.iter().map(|e| e.value().clone()).collect()
+        self.sessions
+            .iter()
+            .flat_map(|e| e.value().iter().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Every live session, as reported (sorted by domain, then id).
+    pub(crate) fn summaries(&self) -> Vec<SessionSummary> {
+        let mut all: Vec<SessionSummary> = self
+            .sessions
+            .iter()
+            .flat_map(|e| {
+                e.value()
+                    .iter()
+                    .map(|s| SessionSummary {
+                        domain: s.domain.clone(),
+                        id: s.id,
+                        pooled: s.pooled,
+                        since: s.since,
+                        in_flight: s.load.get(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by(|a, b| (&a.domain, a.id).cmp(&(&b.domain, b.id)));
+        all
     }
 
     /// The domains with a live session, sorted.
@@ -161,10 +192,32 @@ impl RoutingTable {
         self.domains.load().contains_key(host)
     }
 
+    /// The least loaded of `host`'s sessions in `map`, but `except`.
+    fn pick(
+        &self,
+        map: &DashMap<String, Sessions>,
+        host: &str,
+        except: Option<u64>,
+    ) -> Option<Picked> {
+        let sessions = map.get(host)?;
+        if sessions.len() < 2 {
+            return sessions.pick(0, except);
+        }
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        let picked = sessions.pick(turn, except)?;
+        self.choices[usize::from(picked.tie)].fetch_add(1, Ordering::Relaxed);
+        Some(picked)
+    }
+
     /// Where a visitor's request for `host` goes: a local session, else another pod.
     pub(crate) fn route(&self, host: &str) -> Route {
-        if let Some(handle) = self.sessions.get(host) {
-            return Route::Live(handle.clone());
+        self.route_except(host, None)
+    }
+
+    /// [`RoutingTable::route`], avoiding session `except` (it just failed the request).
+    pub(crate) fn route_except(&self, host: &str, except: Option<u64>) -> Route {
+        if let Some(picked) = self.pick(&self.sessions, host, except) {
+            return Route::Live(picked);
         }
         if !self.domains.load().contains_key(host) {
             return Route::Unknown;
@@ -172,16 +225,22 @@ impl RoutingTable {
         if let Some(targets) = self.remote.load().get(host) {
             return Route::Remote(targets.clone());
         }
-        match self.moved.get(host) {
-            Some(handle) => Route::Live(handle.clone()),
+        match self.pick(&self.moved, host, except) {
+            Some(picked) => Route::Live(picked),
             None => Route::Offline,
         }
     }
 
     /// Where a request another pod relayed here goes: local sessions only (one hop).
     pub(crate) fn route_relayed(&self, host: &str) -> Route {
-        if let Some(handle) = self.sessions.get(host).or_else(|| self.moved.get(host)) {
-            return Route::Live(handle.clone());
+        self.route_relayed_except(host, None)
+    }
+
+    /// [`RoutingTable::route_relayed`], avoiding session `except`.
+    pub(crate) fn route_relayed_except(&self, host: &str, except: Option<u64>) -> Route {
+        let local = self.pick(&self.sessions, host, except);
+        if let Some(picked) = local.or_else(|| self.pick(&self.moved, host, except)) {
+            return Route::Live(picked);
         }
         if self.domains.load().contains_key(host) {
             Route::Offline
@@ -207,36 +266,81 @@ impl RoutingTable {
         self.remote.load().contains_key(domain)
     }
 
-    /// The agent of `domain` is live on another pod: visitors here go there from now on,
-    /// relayed requests still use this session (see the module docs).
+    /// The agent of `domain`'s session `id` is live on another pod: visitors here go there
+    /// from now on, relayed requests still use this session (see the module docs).
     pub(crate) fn mark_moved(&self, domain: &str, id: u64) {
-        if let Some((_, handle)) = self.sessions.remove_if(domain, |_, h| h.id == id) {
-            self.moved.insert(domain.to_owned(), handle);
-            self.sessions_moved();
-        }
-    }
-
-    /// Makes `handle` the domain's session; returns the one it replaces.
-    pub(crate) fn register(&self, domain: &str, handle: SessionHandle) -> Option<SessionHandle> {
-        let old = self.sessions.insert(domain.to_owned(), handle);
+        let Some(handle) = self.remove_session(domain, id) else {
+            return;
+        };
+        self.moved
+            .entry(domain.to_owned())
+            .or_default()
+            .push(handle);
         self.sessions_moved();
-        old
     }
 
-    /// Removes the domain's session if it is still session `id`.
-    pub(crate) fn deregister(&self, domain: &str, id: u64) {
-        self.moved.remove_if(domain, |_, handle| handle.id == id);
-        if self
+    /// Admits `handle` among the domain's sessions (see [`crate::tunnel::pool`]): the
+    /// sessions it replaces are returned, or the pool is full (`cap` sessions).
+    pub(crate) fn register(
+        &self,
+        domain: &str,
+        handle: SessionHandle,
+        cap: usize,
+    ) -> Result<Admitted, PoolFull> {
+        let admitted = self
             .sessions
-            .remove_if(domain, |_, handle| handle.id == id)
-            .is_some()
-        {
+            .entry(domain.to_owned())
+            .or_default()
+            .admit(handle, cap);
+        // A refusal may leave an empty entry behind: no session, no entry.
+        self.sessions
+            .remove_if(domain, |_, sessions| sessions.is_empty());
+        if admitted.is_ok() {
+            self.sessions_moved();
+        }
+        admitted
+    }
+
+    /// Removes the domain's session `id`, wherever it is.
+    pub(crate) fn deregister(&self, domain: &str, id: u64) {
+        if let Some(mut moved) = self.moved.get_mut(domain) {
+            moved.remove(id);
+        }
+        self.moved
+            .remove_if(domain, |_, sessions| sessions.is_empty());
+        if self.remove_session(domain, id).is_some() {
             self.sessions_moved();
         }
     }
 
+    /// Takes session `id` out of the live sessions (dropping the domain's entry with its
+    /// last session).
+    fn remove_session(&self, domain: &str, id: u64) -> Option<SessionHandle> {
+        let removed = self.sessions.get_mut(domain)?.remove(id);
+        self.sessions
+            .remove_if(domain, |_, sessions| sessions.is_empty());
+        removed
+    }
+
+    /// Live sessions, every domain's.
     pub(crate) fn live_sessions(&self) -> usize {
-        self.sessions.len()
+        self.sessions.iter().map(|e| e.value().len()).sum()
+    }
+
+    /// Live sessions that joined a pool.
+    pub(crate) fn pooled_sessions(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|e| e.value().iter().filter(|s| s.pooled).count())
+            .sum()
+    }
+
+    /// Choices among several sessions so far: `(one was least loaded, ties)`.
+    pub(crate) fn pool_choices(&self) -> (u64, u64) {
+        (
+            self.choices[0].load(Ordering::Relaxed),
+            self.choices[1].load(Ordering::Relaxed),
+        )
     }
 }
 

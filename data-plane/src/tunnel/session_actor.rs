@@ -1,6 +1,6 @@
-//! One actor per agent session: registers its domain when it starts, deregisters when it
-//! stops, answers the agent's control stream, and steps aside (go-away, close) when a newer
-//! session for the same domain takes over.
+//! One actor per agent session: admitted to its domain's sessions by the hello (`accept`),
+//! deregistered when it stops; it answers the agent's control stream, and steps aside
+//! (go-away, close) when a newer session for the same domain replaces it.
 //!
 //! The actor owns the control stream's writer: every frame it sends there (a pong, a
 //! go-away) is queued on it in the actor's context and written by [`FlushControl`], so
@@ -21,10 +21,7 @@ use hopgate_transport::{RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug, info};
 
-use crate::{
-    ops::metrics::Metrics,
-    tunnel::routing::{RoutingTable, SessionHandle},
-};
+use crate::{ops::metrics::Metrics, tunnel::routing::RoutingTable};
 
 /// How long a go-away may take to be written before the actor gives up on it.
 const GO_AWAY_WRITE: Duration = Duration::from_secs(1);
@@ -40,34 +37,42 @@ pub(crate) struct SessionActor {
     /// The control stream's writing half: frames are queued on it, then flushed by
     /// [`FlushControl`] from the actor's context.
     control: FrameWriter<SendStream>,
-    metrics: Arc<Metrics>,
+    /// The control stream's reading half, until the actor starts reading it.
+    reader: Option<FrameReader<RecvStream>>,
     log: Logger,
 }
 
+/// What a session actor is made of: its session, admitted to its domain, and the control
+/// stream the hello was answered on.
+pub(crate) struct Admission {
+    pub(crate) id: u64,
+    pub(crate) domain: String,
+    pub(crate) session: Session,
+    pub(crate) table: Arc<RoutingTable>,
+    pub(crate) control: (FrameWriter<SendStream>, FrameReader<RecvStream>),
+    pub(crate) log: Logger,
+}
+
 impl SessionActor {
-    /// Starts the actor of a session that passed its hello; `control` is its control
-    /// stream (the hello answered), read by the actor from then on.
-    pub(crate) fn start(
-        id: u64,
-        domain: String,
-        session: Session,
-        table: Arc<RoutingTable>,
-        (writer, reader): (FrameWriter<SendStream>, FrameReader<RecvStream>),
-        metrics: Arc<Metrics>,
-        log: Logger,
-    ) -> Addr<Self> {
-        Self::create(move |ctx| {
-            let actor = Self {
-                id,
-                domain,
-                session,
-                table,
-                control: writer,
-                metrics,
-                log,
-            };
-            ctx.spawn(read_control(reader, ctx.address()).into_actor(&actor));
-            actor
+    /// Starts the actor of a session that passed its hello in `ctx`, whose address the
+    /// routing table already holds; the actor reads its control stream from then on.
+    pub(crate) fn start(ctx: Context<Self>, admission: Admission) -> Addr<Self> {
+        let Admission {
+            id,
+            domain,
+            session,
+            table,
+            control: (writer, reader),
+            log,
+        } = admission;
+        ctx.run(Self {
+            id,
+            domain,
+            session,
+            table,
+            control: writer,
+            reader: Some(reader),
+            log,
         })
     }
 
@@ -83,15 +88,8 @@ impl Actor for SessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let handle = SessionHandle {
-            id: self.id,
-            domain: self.domain.clone(),
-            session: self.session.clone(),
-            actor: ctx.address(),
-        };
-        if let Some(old) = self.table.register(&self.domain, handle) {
-            self.metrics.session_replaced();
-            old.actor.do_send(Replaced);
+        if let Some(reader) = self.reader.take() {
+            ctx.spawn(read_control(reader, ctx.address()).into_actor(self));
         }
         info!(self.log, "agent session up"; "remote" => %self.session.remote_addr());
 
@@ -174,19 +172,34 @@ impl Handler<ControlStreamEnded> for SessionActor {
     }
 }
 
-/// A newer session for the same domain took over: tell the agent, then close.
+/// A newer session for the same domain took over: tell the agent why, then close.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub(crate) struct Replaced;
+pub(crate) struct Replaced {
+    /// The newer agent joined a pool (this one had not), rather than asking to replace.
+    pub(crate) by_pool: bool,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Replaced {
+    /// What the replaced agent is told.
+    pub(crate) const fn reason(&self) -> &'static str {
+        if self.by_pool {
+            "another agent connected for this domain to serve it as a pool; this agent was \
+             not started with --pool"
+        } else {
+            "another agent connected for this domain without --pool and replaced this one"
+        }
+    }
+}
 
 impl Handler<Replaced> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, _: Replaced, ctx: &mut Self::Context) {
-        info!(self.log, "agent session replaced by a newer one");
-        self.queue_control(&Frame::GoAway(GoAway::replaced(
-            "another agent connected for this domain",
-        )));
+    fn handle(&mut self, replaced: Replaced, ctx: &mut Self::Context) {
+        replaced.metrics.session_replaced();
+        info!(self.log, "agent session replaced by a newer one"; "reason" => replaced.reason());
+        self.queue_control(&Frame::GoAway(GoAway::replaced(replaced.reason())));
         ctx.spawn(
             FlushControl
                 .timeout(GO_AWAY_WRITE)

@@ -87,6 +87,7 @@ impl Handler<VisitorChunk> for RequestActor {
         _ctx: &mut Self::Context,
     ) -> Self::Result {
         self.metrics.bytes_in(data.len());
+        self.replay.body_sent |= !data.is_empty();
         let queued = match self.phase.stream() {
             Some(stream) => stream.queue_data(data).is_ok(),
             None => false,
@@ -114,9 +115,10 @@ impl Handler<VisitorBodyEnded> for RequestActor {
         VisitorBodyEnded(trailers): VisitorBodyEnded,
         ctx: &mut Self::Context,
     ) -> Self::Result {
+        let had_trailers = !trailers.is_empty();
         let queued = self.phase.stream().map(|stream| stream.queue_end(trailers));
         match queued {
-            Some(Ok(())) => {}
+            Some(Ok(())) => self.replay.body_ended = !had_trailers,
             Some(Err(Refused(RefusedBy::Encoder(too_large)))) => {
                 info!(self.log, "request trailers too large: stream reset");
                 self.end_upload(ProxyError::TrailersTooLarge(too_large), ctx);

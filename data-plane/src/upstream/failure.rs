@@ -18,6 +18,13 @@ pub(crate) enum Failure {
     /// The agent's session here didn't answer.
     #[error(transparent)]
     Session(#[from] ProxyError),
+    /// The agent's session died after the request went up, and sending it again might
+    /// make the service act twice.
+    #[error(
+        "The connection to the agent was lost while the {method} request was on its way \
+         ({cause}). It was not retried: the service may already have received it."
+    )]
+    NotRetried { method: String, cause: ProxyError },
     /// The request actor ended without an answer.
     #[error("The request was abandoned.")]
     Abandoned,
@@ -50,9 +57,10 @@ impl Failure {
             ),
             Self::UnknownMethod => (StatusCode::BAD_REQUEST, "Bad Request"),
             Self::PodTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
-            Self::Abandoned | Self::PodsUnreachable { .. } | Self::UpgradeBroke => {
-                (StatusCode::BAD_GATEWAY, "Bad Gateway")
-            }
+            Self::Abandoned
+            | Self::NotRetried { .. }
+            | Self::PodsUnreachable { .. }
+            | Self::UpgradeBroke => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
         };
         pages::error(req, status, title, &self.to_string())
     }
@@ -95,6 +103,13 @@ mod tests {
         let cases = [
             (Failure::HeadTooLarge, 431),
             (Failure::Abandoned, 502),
+            (
+                Failure::NotRetried {
+                    method: "POST".into(),
+                    cause: ProxyError::SessionLost(hopgate_transport::SessionError::TimedOut),
+                },
+                502,
+            ),
             (Failure::NoRelayClient { host: host() }, 502),
             (Failure::UnknownMethod, 400),
             (

@@ -6,7 +6,8 @@
 //! visitor's response, so statuses, headers, bodies, trailers and WebSocket switches are
 //! handled alike whichever pod holds the session.
 //!
-//! - `session`: the agent's session on this pod, through a request actor;
+//! - `session`: the agent's session on this pod, through a request actor; `retry` tries a
+//!   request whose session died once more on another of the domain's sessions;
 //! - [`cross_pod::client`](crate::cross_pod::client): the pods that hold it, over HTTP;
 //! - `response`: the one response builder, and `answer_body` the visitor's response body it
 //!   makes of an answer's;
@@ -15,6 +16,7 @@
 mod answer_body;
 mod failure;
 mod response;
+mod retry;
 mod session;
 
 use std::{
@@ -35,7 +37,7 @@ use crate::{
     cross_pod,
     http::{limits::RequestCaps, pages, request},
     ops::{in_flight::InFlight, metrics::Metrics},
-    tunnel::routing::{RelayTargets, Route, RoutingTable, SessionHandle},
+    tunnel::routing::{Picked, RelayTargets, Route, RoutingTable},
 };
 
 /// Shared by every request handler.
@@ -59,8 +61,12 @@ pub(crate) struct AppState {
 
 /// Where a request's answer comes from.
 pub(crate) enum Upstream {
-    /// The agent's session on this pod.
-    Session(SessionHandle),
+    /// An agent's session on this pod (the least loaded of the domain's).
+    Session {
+        picked: Picked,
+        /// The request was relayed here by another pod: a retry stays on this pod.
+        relayed: bool,
+    },
     /// The other pods holding the agent's session (relay URLs, in a stable order).
     Pods(RelayTargets),
 }
@@ -77,17 +83,17 @@ pub(crate) enum NotLive {
 impl Upstream {
     /// The upstream of a visitor's request for `host`: the session here, else other pods.
     pub(crate) fn for_visitor(table: &RoutingTable, host: &str) -> Result<Self, NotLive> {
-        Self::of(table.route(host))
+        Self::of(table.route(host), false)
     }
 
     /// The upstream of a request another pod relayed here: a session here only (one hop).
     pub(crate) fn for_relayed(table: &RoutingTable, host: &str) -> Result<Self, NotLive> {
-        Self::of(table.route_relayed(host))
+        Self::of(table.route_relayed(host), true)
     }
 
-    fn of(route: Route) -> Result<Self, NotLive> {
+    fn of(route: Route, relayed: bool) -> Result<Self, NotLive> {
         match route {
-            Route::Live(handle) => Ok(Self::Session(handle)),
+            Route::Live(picked) => Ok(Self::Session { picked, relayed }),
             Route::Remote(targets) => Ok(Self::Pods(targets)),
             Route::Unknown => Err(NotLive::Unknown),
             Route::Offline => Err(NotLive::Offline),
@@ -146,8 +152,22 @@ pub(crate) async fn forward(
 ) -> HttpResponse {
     let upgrade = request::websocket_upgrade(req).is_some();
     let answer = match upstream {
-        Upstream::Session(handle) => {
-            session::exchange(req, payload, state, handle, host, head, upgrade).await
+        Upstream::Session { picked, relayed } => {
+            let failed = picked.handle.id;
+            match session::exchange(req, payload, state, picked, host, head, upgrade).await {
+                Err(session::Failed {
+                    failure,
+                    retry: Some(retry),
+                }) => {
+                    let again = retry::Again {
+                        failed,
+                        relayed,
+                        upgrade,
+                    };
+                    retry::once(req, state, host, (failure, retry), again).await
+                }
+                answer => answer.map_err(|failed| failed.failure),
+            }
         }
         Upstream::Pods(targets) => {
             cross_pod::client::exchange(req, payload, state, &targets, host, head, upgrade).await

@@ -1,7 +1,9 @@
 //! The agent's session on this pod as an upstream: a request actor (through its
 //! [`RequestHandle`]) opens a stream on the session, sends the head and the visitor's body
 //! up and hands back the agent's answer's head, then its body (bytes, then trailer fields)
-//! as the visitor takes it. Dropping the body lets the request go.
+//! as the visitor takes it. Dropping the body lets the request go. A request whose session
+//! died before the answer's head comes back with what a retry needs, when it may have one
+//! (`request_retry`).
 
 use actix_web::{HttpRequest, web};
 use hopgate_protocol::{Encoder, RequestHead};
@@ -12,10 +14,27 @@ use crate::{
     tunnel::{
         request_actor::{Request, RequestLimits},
         request_answer::RequestHandle,
-        routing::SessionHandle,
+        request_retry::{Retry, Unanswered, peer_died},
+        routing::Picked,
     },
     upstream::{Answer, AppState, Body, BodyItem, Failure},
 };
+
+/// Why a request got no answer through the session, and the request back if it may be
+/// tried on another.
+pub(super) struct Failed {
+    pub(super) failure: Failure,
+    pub(super) retry: Option<Retry>,
+}
+
+impl From<Failure> for Failed {
+    fn from(failure: Failure) -> Self {
+        Self {
+            failure,
+            retry: None,
+        }
+    }
+}
 
 /// Carries `head` (and the request's body) through the session `handle`: the visitor's
 /// request here, or one another pod relayed. `upgrade`: the visitor asked for a WebSocket
@@ -24,15 +43,17 @@ pub(super) async fn exchange(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    handle: SessionHandle,
+    picked: Picked,
     host: &str,
     head: RequestHead,
     upgrade: bool,
-) -> Result<Answer, Failure> {
+) -> Result<Answer, Failed> {
+    let Picked { handle, load, .. } = picked;
     let log = state.log.new(
         o!("domain" => host.to_owned(), "session_id" => handle.id, "request_id" => head.request_id.clone()),
     );
     fits_one_frame(&head, &log)?;
+    let method = head.method.clone();
     let mut request = RequestHandle::start(Request {
         head,
         payload,
@@ -46,6 +67,7 @@ pub(super) async fn exchange(
             body_timeout: (!upgrade).then_some(state.body_timeout),
         },
         in_flight: state.in_flight.enter(),
+        load,
         metrics: state.metrics.clone(),
         log: log.clone(),
     });
@@ -54,11 +76,22 @@ pub(super) async fn exchange(
             head,
             body: answer_body(request),
         }),
-        Some(Err(err)) => {
-            info!(log, "request failed"; "error" => %err);
-            Err(Failure::Session(err))
+        Some(Err(Unanswered { error, retry })) => {
+            let retried = retry.is_some();
+            info!(log, "request failed"; "error" => %error, "retry" => retried);
+            let failure = if peer_died(&error) && !retried {
+                info!(log, "not retried: the request may have reached the service";
+                    "method" => &method);
+                Failure::NotRetried {
+                    method,
+                    cause: error,
+                }
+            } else {
+                Failure::Session(error)
+            };
+            Err(Failed { failure, retry })
         }
-        None => Err(Failure::Abandoned),
+        None => Err(Failure::Abandoned.into()),
     }
 }
 

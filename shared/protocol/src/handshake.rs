@@ -21,6 +21,11 @@ pub struct Hello {
     pub client_api_key: String,
     /// The agent's software version (free text, for logs), e.g. `"0.1.0"`.
     pub agent_version: String,
+    /// The agent joins the domain's pool: it serves the domain alongside the other pooled
+    /// agents instead of replacing the live one. Absent (older agents) means `false`:
+    /// replace. An older gateway ignores the field (and replaces).
+    #[serde(default)]
+    pub pool: bool,
 }
 
 impl Hello {
@@ -35,7 +40,14 @@ impl Hello {
             domain: domain.into(),
             client_api_key: client_api_key.into(),
             agent_version: agent_version.into(),
+            pool: false,
         }
+    }
+
+    /// The same hello, asking to join the domain's pool (`true`) or to replace (`false`).
+    #[must_use]
+    pub fn joining_pool(self, pool: bool) -> Self {
+        Self { pool, ..self }
     }
 
     /// Checks the hello's protocol version against the versions this build speaks; see
@@ -52,6 +64,7 @@ impl fmt::Debug for Hello {
             .field("domain", &self.domain)
             .field("client_api_key", &format_args!("***"))
             .field("agent_version", &self.agent_version)
+            .field("pool", &self.pool)
             .finish()
     }
 }
@@ -117,6 +130,9 @@ wire_enum! {
         UnsupportedVersion = "unsupported_version",
         /// The gateway is draining or overloaded. Retry later with backoff.
         Unavailable = "unavailable",
+        /// The domain's pool on this gateway holds as many agents as it may; `message`
+        /// gives the cap. Retry later with backoff (a place frees when an agent leaves).
+        PoolFull = "pool_full",
         /// The gateway failed internally (e.g. its control plane was unreachable). Retry
         /// with backoff.
         Internal = "internal",
@@ -134,7 +150,7 @@ impl HelloCode {
     pub const fn is_retryable(self) -> bool {
         match self {
             Self::Ok | Self::UnknownDomain | Self::BadKey | Self::UnsupportedVersion => false,
-            Self::Unavailable | Self::Internal | Self::Unknown => true,
+            Self::Unavailable | Self::PoolFull | Self::Internal | Self::Unknown => true,
         }
     }
 }
@@ -163,6 +179,53 @@ mod tests {
             !frame.contains("VERY_SECRET"),
             "key leaked via Frame: {frame}"
         );
+    }
+
+    /// A hello as agents from before pools encode it.
+    #[derive(Serialize)]
+    struct HelloWithoutPool {
+        protocol_version: u16,
+        domain: String,
+        client_api_key: String,
+        agent_version: String,
+    }
+
+    #[test]
+    fn a_hello_without_pool_means_replace_and_a_pooled_one_round_trips() {
+        let old = HelloWithoutPool {
+            protocol_version: PROTOCOL_VERSION,
+            domain: "alice.example".into(),
+            client_api_key: "k".into(),
+            agent_version: "0.1.0".into(),
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let decoded: Hello = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(decoded, Hello::new("alice.example", "k", "0.1.0"));
+        assert!(!decoded.pool);
+
+        let pooled = Hello::new("alice.example", "k", "0.2.0").joining_pool(true);
+        let bytes = rmp_serde::to_vec_named(&pooled).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Hello>(&bytes).unwrap(), pooled);
+        // A gateway from before pools reads the fields it knows and ignores `pool`.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldGatewayHello {
+            protocol_version: u16,
+            domain: String,
+            client_api_key: String,
+            agent_version: String,
+        }
+        let read: OldGatewayHello = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(read.domain, "alice.example");
+    }
+
+    #[test]
+    fn a_full_pool_is_retried_and_old_agents_read_it_as_unknown() {
+        assert!(HelloCode::PoolFull.is_retryable());
+        let ack = HelloAck::rejected(HelloCode::PoolFull, "pool full", "alice.example");
+        let bytes = rmp_serde::to_vec_named(&ack).unwrap();
+        assert_eq!(rmp_serde::from_slice::<HelloAck>(&bytes).unwrap(), ack);
+        assert_eq!(HelloCode::from_wire("pool_full"), Some(HelloCode::PoolFull));
     }
 
     #[test]

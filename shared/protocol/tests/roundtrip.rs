@@ -43,15 +43,17 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             any::<u16>(),
             any::<String>(),
             any::<String>(),
-            any::<String>()
+            any::<String>(),
+            any::<bool>()
         )
             .prop_map(
-                |(protocol_version, domain, client_api_key, agent_version)| {
+                |(protocol_version, domain, client_api_key, agent_version, pool)| {
                     Frame::Hello(Hello {
                         protocol_version,
                         domain,
                         client_api_key,
                         agent_version,
+                        pool,
                     })
                 }
             ),

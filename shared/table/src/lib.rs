@@ -30,6 +30,6 @@ pub use table::{ApplyError, ChangeKind, DomainChange, Table, VerifyError, hash_k
 pub use wire::{
     ACCESS_QUERY, BadSince, CertificateRecord, Change, DEAD_AFTER, Delta, DomainRecord,
     HEARTBEAT_INTERVAL, MAX_FRAME_LEN, MSGPACK_CONTENT_TYPE, PLACEMENT_QUERY, Placement,
-    PodSessions, REPORT_INTERVAL, REPORT_TTL, SNAPSHOT_CHUNK, SessionReport, Since, Snapshot,
-    TABLE_CONTENT_TYPE, TABLE_PATH, TableMessage, valid_pod_id,
+    PodSessions, REPORT_INTERVAL, REPORT_TTL, ReportedSession, SNAPSHOT_CHUNK, SessionReport,
+    Since, Snapshot, TABLE_CONTENT_TYPE, TABLE_PATH, TableMessage, valid_pod_id,
 };

@@ -241,6 +241,26 @@ pub struct SessionReport {
     /// The relay listener speaks HTTPS.
     #[serde(default)]
     pub relay_tls: bool,
+    /// Each live session of [`SessionReport::domains`] (a domain served by a pool has
+    /// several); empty from a pod built before pools. For the admin API's view only: the
+    /// placement is made of `domains`.
+    #[serde(default)]
+    pub sessions: Vec<ReportedSession>,
+}
+
+/// One live agent session as its pod reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedSession {
+    pub domain: String,
+    /// The pod's id for the session (its logs' `session_id`).
+    pub id: u64,
+    /// The agent joined the domain's pool.
+    #[serde(default)]
+    pub pooled: bool,
+    /// When the session was admitted (Unix milliseconds).
+    pub since_unix_ms: u64,
+    /// Requests it carried when the report was made.
+    pub in_flight: u64,
 }
 
 /// Whether `id` can name a pod: 1 to 128 characters of `[A-Za-z0-9._-]` (it travels in a
@@ -388,6 +408,37 @@ mod tests {
         let report: SessionReport = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(report.domains, ["a.test"]);
         assert_eq!((report.relay_port, report.relay_tls), (None, false));
+        assert!(report.sessions.is_empty());
+    }
+
+    #[test]
+    fn a_report_with_sessions_round_trips() {
+        let report = SessionReport {
+            domains: vec!["a.test".into()],
+            relay_port: Some(8444),
+            relay_tls: false,
+            sessions: vec![
+                ReportedSession {
+                    domain: "a.test".into(),
+                    id: 3,
+                    pooled: true,
+                    since_unix_ms: 1_700_000_000_000,
+                    in_flight: 2,
+                },
+                ReportedSession {
+                    domain: "a.test".into(),
+                    id: 9,
+                    pooled: true,
+                    since_unix_ms: 1_700_000_000_500,
+                    in_flight: 0,
+                },
+            ],
+        };
+        let bytes = rmp_serde::to_vec_named(&report).unwrap();
+        assert_eq!(
+            rmp_serde::from_slice::<SessionReport>(&bytes).unwrap(),
+            report
+        );
     }
 
     #[test]

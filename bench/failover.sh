@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Agent pools and failover: nginx (1 worker) as the local service, wrk as the load, a debug
+# data-plane and agents started with --pool, all on loopback, release builds, one run.
+# Prints, one figure a line (`name value unit`):
+#   failover.pool1_c64_rps, failover.pool2_c64_rps  wrk -c64 through one pooled agent, then
+#                                                   through two (the same nginx behind both);
+#                                                   medians of three rounds, interleaved
+#   failover.pool2_c64_rps_ratio                    two ÷ one (target >= 0.9)
+#   failover.agent_kill_requests                    requests wrk completed while one of the
+#                                                   two agents was killed (SIGKILL) mid-run
+#   failover.agent_kill_failed                      of those, non-2xx answers and socket
+#                                                   errors (target 0)
+#   failover.retries                                hopgate_request_retries_total, all reasons
+# Needs: nginx, wrk, curl (Debian packages). Usage: bench/failover.sh [seconds per load run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-5}
+AGENT_ARGS=(--pool)
+source bench/tunnel_setup.sh
+
+URL="https://127.0.0.1:$HTTPS_PORT/100b"
+METRICS=$(grep -o '"metrics":"[^"]*"' "$WORK/dp.log" | head -1 | cut -d'"' -f4)
+rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+
+start_agent() { # log file
+  target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
+    --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug --pool \
+    > "$1" 2>&1 & PIDS+=($!)
+  for _ in $(seq 100); do grep -q '^connected' "$1" 2>/dev/null && break; sleep 0.1; done
+  grep -q 'joined the pool' "$1" || { echo "agent did not join the pool:" >&2; cat "$1" >&2; exit 1; }
+}
+
+# One agent, then two, three times over (the second leaves between rounds), so that a
+# change in the machine's load hits both figures alike; the medians are printed.
+pooled() { curl -s "http://$METRICS/metrics" | awk '/^hopgate_pool_sessions / {print $2}'; }
+ones=(); twos=()
+for round in 1 2 3; do
+  ones+=("$(rps "$(wrk -t1 -c64 -d"${DURATION}s" -H "Host: $DOMAIN" "$URL")")")
+  start_agent "$WORK/agent2_$round.log"
+  SECOND_PID=${PIDS[-1]}
+  twos+=("$(rps "$(wrk -t1 -c64 -d"${DURATION}s" -H "Host: $DOMAIN" "$URL")")")
+  if [ "$round" -lt 3 ]; then
+    kill -TERM "$SECOND_PID"; wait "$SECOND_PID" || true
+    for _ in $(seq 100); do [ "$(pooled)" = 1 ] && break; sleep 0.1; done
+  fi
+done
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+one=$(median "${ones[@]}"); two=$(median "${twos[@]}")
+echo "failover.pool1_c64_rps $one rps"
+echo "failover.pool2_c64_rps $two rps"
+awk -v a="$two" -v b="$one" 'BEGIN {printf "failover.pool2_c64_rps_ratio %.2f ratio\n", a/b}'
+
+# Kill the first agent 2 s into a 10 s run; a request on its session waits for the session
+# to be declared dead (4 s of silence), then is retried on the other: wrk's timeout is
+# above that, and the run lasts long enough for those requests to be counted.
+(sleep 2; kill -9 "$AGENT_PID") & KILLER=$!
+killed=$(wrk -t1 -c16 -d10s --timeout 15s -H "Host: $DOMAIN" "$URL")
+wait "$KILLER"
+requests=$(awk '/requests in/ {print $1}' <<<"$killed")
+non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$killed")
+socket=$(awk -F'[ ,]+' '/Socket errors/ {print $4 + $6 + $8 + $10}' <<<"$killed")
+echo "failover.agent_kill_requests ${requests:-0} requests"
+echo "failover.agent_kill_failed $(( ${non2xx:-0} + ${socket:-0} )) requests"
+retries=$(curl -s "http://$METRICS/metrics" | awk '/^hopgate_request_retries_total/ {n += $2} END {print n + 0}')
+echo "failover.retries $retries requests"
+kill -0 "$SECOND_PID" || { echo "the second agent died" >&2; exit 1; }
