@@ -20,8 +20,11 @@ use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::{
-    events, page,
-    replay::{self, Edits},
+    capture::Exchange,
+    events,
+    metrics::Refusal,
+    page,
+    replay::{self, Edits, ReplayError},
     store::Store,
     view::{Detail, Summary},
 };
@@ -58,24 +61,13 @@ pub(super) async fn answer(request: Request<Incoming>, app: &App) -> Response<Re
         }
         (&Method::GET, ["api", "exchanges", id]) => match find(app, id) {
             Ok(exchange) => json(StatusCode::OK, &Detail::of(&exchange, secrets)),
-            Err(err) => err,
+            Err(err) => err.reply(),
         },
         (&Method::POST, ["api", "exchanges", id, "replay"]) => {
-            let exchange = match find(app, id) {
-                Ok(exchange) => exchange,
-                Err(err) => return err,
-            };
-            let edits = match read_edits(request, app.max_request_bytes, &app.store).await {
-                Ok(edits) => edits,
-                Err(err) => return err,
-            };
-            match replay::run(app, &exchange, edits).await {
-                Ok(id) => match app.store.get(id) {
-                    Some(new) => json(StatusCode::OK, &Summary::of(&new)),
-                    None => json(StatusCode::OK, &serde_json::json!({ "id": id })),
-                },
-                Err(err) => error(err.status(), err.code(), &err.to_string()),
-            }
+            let id = (*id).to_owned();
+            replay(request, app, &id)
+                .await
+                .unwrap_or_else(|err| err.reply())
         }
         (&Method::GET, ["api", "events"]) => {
             // A reconnecting EventSource says where it was.
@@ -94,59 +86,78 @@ pub(super) async fn answer(request: Request<Incoming>, app: &App) -> Response<Re
     }
 }
 
-/// The exchange named by `id`, or the error to answer.
-#[allow(clippy::result_large_err)]
-fn find(app: &App, id: &str) -> Result<Arc<super::capture::Exchange>, Response<Reply>> {
-    let Ok(id) = id.parse::<u64>() else {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "bad_id",
-            "an exchange id is a number",
-        ));
-    };
-    app.store.get(id).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("exchange {id} is not kept (evicted, or never was)"),
-        )
+/// Why an API request failed.
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("an exchange id is a number")]
+    BadId,
+    #[error("exchange {0} is not kept (evicted, or never was)")]
+    NotFound(u64),
+    #[error(
+        "the request body must be at most {limit} bytes, sent within {} s",
+        replay::BODY_READ_TIMEOUT.as_secs()
+    )]
+    TooLarge { limit: usize },
+    #[error("the edits are not valid: {0}")]
+    BadEdits(#[source] serde_json::Error),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+impl ApiError {
+    fn reply(&self) -> Response<Reply> {
+        let (status, code) = match self {
+            Self::BadId => (StatusCode::BAD_REQUEST, "bad_id"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::BadEdits(_) => (StatusCode::BAD_REQUEST, "bad_edits"),
+            Self::Replay(err) => (err.status(), err.code()),
+        };
+        error(status, code, &self.to_string())
+    }
+}
+
+/// The exchange named by `id`.
+fn find(app: &App, id: &str) -> Result<Arc<Exchange>, ApiError> {
+    let id = id.parse::<u64>().map_err(|_| ApiError::BadId)?;
+    app.store.get(id).ok_or(ApiError::NotFound(id))
+}
+
+/// Replays exchange `id` with the request's edits; the new exchange's summary.
+async fn replay(
+    request: Request<Incoming>,
+    app: &App,
+    id: &str,
+) -> Result<Response<Reply>, ApiError> {
+    let exchange = find(app, id)?;
+    let edits = read_edits(request, app.max_request_bytes, &app.store).await?;
+    let id = replay::run(app, &exchange, edits).await?;
+    Ok(match app.store.get(id) {
+        Some(new) => json(StatusCode::OK, &Summary::of(&new)),
+        // Evicted at once: larger than the whole budget.
+        None => json(StatusCode::OK, &serde_json::json!({ "id": id })),
     })
 }
 
 /// The replay's edits: none for an empty body, else JSON, at most `limit` bytes, within
 /// [`replay::BODY_READ_TIMEOUT`].
-#[allow(clippy::result_large_err)]
 async fn read_edits(
     request: Request<Incoming>,
     limit: usize,
     store: &Store,
-) -> Result<Edits, Response<Reply>> {
-    let too_large = || {
-        store.metrics().refused(super::metrics::Refusal::TooLarge);
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            &format!(
-                "the request body must be at most {limit} bytes, sent within {} s",
-                replay::BODY_READ_TIMEOUT.as_secs()
-            ),
-        )
-    };
+) -> Result<Edits, ApiError> {
     let limited = http_body_util::Limited::new(request.into_body(), limit);
     let body = match tokio::time::timeout(replay::BODY_READ_TIMEOUT, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(_)) | Err(_) => return Err(too_large()),
+        Ok(Err(_)) | Err(_) => {
+            store.metrics().refused(Refusal::TooLarge);
+            return Err(ApiError::TooLarge { limit });
+        }
     };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Edits::default());
     }
-    serde_json::from_slice(&body).map_err(|err| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "bad_edits",
-            &format!("the edits are not valid: {err}"),
-        )
-    })
+    serde_json::from_slice(&body).map_err(ApiError::BadEdits)
 }
 
 /// The value of `name` in the query string.

@@ -13,9 +13,6 @@ use hopgate_protocol::{Header, RequestHead};
 
 use super::store::Store;
 
-/// Where the first allocation of a prefix starts when the first chunk is small.
-const FIRST_RESERVE: usize = 1024;
-
 /// The first bytes of a body, at most a limit, and how many bytes the body had in all.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BodyPrefix {
@@ -34,17 +31,18 @@ impl BodyPrefix {
     }
 
     /// Counts `chunk` and keeps what fits under the limit. Allocates only while the prefix
-    /// is filling: once for a body whose first chunk reaches the limit.
+    /// is filling: once, exactly, for a body that comes in one chunk; doubling (never past
+    /// the limit) for one in several.
     pub(crate) fn tee(&mut self, chunk: &[u8]) {
         self.total += chunk.len() as u64;
-        let room = self.limit - self.kept.len();
-        if room == 0 || chunk.is_empty() {
+        let take = (self.limit - self.kept.len()).min(chunk.len());
+        if take == 0 {
             return;
         }
-        let take = room.min(chunk.len());
-        if self.kept.capacity() == 0 {
-            self.kept
-                .reserve_exact(self.limit.min(take.max(FIRST_RESERVE)));
+        let needed = self.kept.len() + take;
+        if needed > self.kept.capacity() {
+            let target = self.limit.min(needed.max(2 * self.kept.capacity()));
+            self.kept.reserve_exact(target - self.kept.len());
         }
         self.kept.extend_from_slice(&chunk[..take]);
     }
@@ -198,7 +196,10 @@ mod tests {
         assert_eq!(prefix.kept(), b"hello worl");
         assert_eq!(prefix.total(), 21);
         assert_eq!(prefix.missing(), 11);
-        assert_eq!(prefix.size(), 10, "allocated once, exactly");
+        assert_eq!(prefix.size(), 10, "grown to the limit, not past it");
+        let mut whole = BodyPrefix::new(1024);
+        whole.tee(b"small");
+        assert_eq!(whole.size(), 5, "one chunk: allocated once, exactly");
         let mut nothing = BodyPrefix::new(0);
         nothing.tee(b"abc");
         assert_eq!((nothing.kept().len(), nothing.total()), (0, 3));
