@@ -189,13 +189,12 @@ impl Forwarder {
         let path = head.uri.split('?').next().unwrap_or_default();
         let what = format!("{} {path}", head.method);
         let log = self.log.new(o!("request_id" => head.request_id.clone()));
-        let mut capture = self.recorder.as_ref().map(|r| r.begin(&head));
+        let mut capture = self.recorder.as_ref().map(Recorder::begin);
         let outcome = self
             .exchange(&head, &mut reader, &mut writer, capture.as_mut())
             .await;
-        if let Some(capture) = capture {
-            capture.finish(outcome.as_ref().map(|s| *s).map_err(ToString::to_string));
-        }
+        let recorded =
+            capture.map(|c| (c, outcome.as_ref().map(|s| *s).map_err(|e| e.to_string())));
         match outcome {
             Ok(status) => {
                 let took = started.elapsed();
@@ -214,6 +213,10 @@ impl Forwarder {
                 self.metrics.request(None, started.elapsed());
                 self.fail(&mut writer, &what, err, &log).await;
             }
+        }
+        if let Some((capture, outcome)) = recorded {
+            // The head is done with: the capture takes it as it is, without a copy.
+            capture.finish(head, outcome);
         }
     }
 

@@ -27,7 +27,6 @@ mod view;
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
-use hopgate_protocol::RequestHead;
 use slog::{Logger, info, warn};
 use tokio::{net::TcpListener, task::JoinHandle};
 
@@ -46,9 +45,9 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Starts capturing the exchange that `head` opens.
-    pub(crate) fn begin(&self, head: &RequestHead) -> Capture {
-        Capture::new(self.store.clone(), self.domain.clone(), head)
+    /// Starts capturing an exchange.
+    pub(crate) fn begin(&self) -> Capture {
+        Capture::new(self.store.clone(), self.domain.clone())
     }
 }
 

@@ -1,15 +1,16 @@
 //! Capturing one exchange as it passes: the request's head, a bounded prefix of each body
 //! teed from the chunks streaming by ([`BodyPrefix`]), the answer's head, and how it ended.
 //! Nothing here waits or takes a lock: the forward path pays one copy of at most
-//! `inspect_body_prefix_bytes` per body and a copy of the heads, and the finished
-//! exchange goes to the [`Store`] once, at the end.
+//! `inspect_body_prefix_bytes` per body and a copy of the answer's head; the request's
+//! head is handed over at the end, when the forward path is done with it, and the
+//! finished exchange goes to the [`Store`] once.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
-use hopgate_protocol::{Header, RequestHead};
+use hopgate_protocol::{Header, HttpVersion, RequestHead};
 
 use super::store::Store;
 
@@ -136,7 +137,9 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
-    pub(crate) fn new(store: Arc<Store>, domain: Arc<str>, request: &RequestHead) -> Self {
+    /// Starts capturing; the request's head comes at the end ([`Capture::finish`]), when the
+    /// forward path no longer needs it.
+    pub(crate) fn new(store: Arc<Store>, domain: Arc<str>) -> Self {
         let prefix = store.body_prefix_bytes();
         Self {
             store,
@@ -147,7 +150,13 @@ impl Capture {
                 domain,
                 started_at: SystemTime::now(),
                 duration: Duration::ZERO,
-                request: request.clone(),
+                request: RequestHead {
+                    request_id: String::new(),
+                    method: String::new(),
+                    uri: String::new(),
+                    version: HttpVersion::Http11,
+                    headers: Vec::new(),
+                },
                 request_body: BodyPrefix::new(prefix),
                 response: ResponseCapture {
                     body: BodyPrefix::new(prefix),
@@ -170,10 +179,11 @@ impl Capture {
         (&mut self.exchange.request_body, &mut self.exchange.response)
     }
 
-    /// Records how it ended (the status, or why there was none) and stores it; the
-    /// stored exchange's id.
-    pub(crate) fn finish(mut self, outcome: Result<u16, String>) -> u64 {
+    /// Records the request and how it ended (the status, or why there was none) and stores
+    /// it; the stored exchange's id.
+    pub(crate) fn finish(mut self, request: RequestHead, outcome: Result<u16, String>) -> u64 {
         self.exchange.duration = self.started.elapsed();
+        self.exchange.request = request;
         self.exchange.request_body.shrink();
         self.exchange.response.body.shrink();
         match outcome {

@@ -90,12 +90,12 @@ pub(super) async fn run(app: &App, original: &Exchange, edits: Edits) -> Result<
     }
     app.store.metrics().replays.inc();
     let mut capture =
-        Capture::new(app.store.clone(), original.domain.clone(), &head).replay_of(original.id);
+        Capture::new(app.store.clone(), original.domain.clone()).replay_of(original.id);
     if let Some(body) = &body {
         capture.taps().0.tee(body);
     }
     let outcome = send(forwarder, &head, body, &mut capture).await;
-    Ok(capture.finish(outcome))
+    Ok(capture.finish(head, outcome))
 }
 
 /// Calls the local service and captures the answer as it is read.

@@ -135,9 +135,9 @@ mod tests {
             version: HttpVersion::Http11,
             headers: Vec::new(),
         };
-        let mut capture = Capture::new(store.clone(), "a.example.com".into(), &head);
+        let mut capture = Capture::new(store.clone(), "a.example.com".into());
         capture.taps().0.tee(body);
-        capture.finish(Ok(200))
+        capture.finish(head, Ok(200))
     }
 
     #[test]
