@@ -22,11 +22,8 @@ URL="https://127.0.0.1:$HTTPS_PORT/100b"
 METRICS=$(grep -o '"metrics":"[^"]*"' "$WORK/dp.log" | head -1 | cut -d'"' -f4)
 rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
 
-start_agent() { # log file
-  target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
-    --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug --pool \
-    > "$1" 2>&1 & PIDS+=($!)
-  for _ in $(seq 100); do grep -q '^connected' "$1" 2>/dev/null && break; sleep 0.1; done
+start_pooled_agent() { # log file
+  start_agent "$DOMAIN" "$1" --inspect off --pool
   grep -q 'joined the pool' "$1" || { echo "agent did not join the pool:" >&2; cat "$1" >&2; exit 1; }
 }
 
@@ -36,8 +33,8 @@ pooled() { curl -s "http://$METRICS/metrics" | awk '/^hopgate_pool_sessions / {p
 ones=(); twos=()
 for round in 1 2 3; do
   ones+=("$(rps "$(wrk -t1 -c64 -d"${DURATION}s" -H "Host: $DOMAIN" "$URL")")")
-  start_agent "$WORK/agent2_$round.log"
-  SECOND_PID=${PIDS[-1]}
+  start_pooled_agent "$WORK/agent2_$round.log"
+  SECOND_PID=$STARTED_PID
   twos+=("$(rps "$(wrk -t1 -c64 -d"${DURATION}s" -H "Host: $DOMAIN" "$URL")")")
   if [ "$round" -lt 3 ]; then
     kill -TERM "$SECOND_PID"; wait "$SECOND_PID" || true

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # HTTP benchmark: nginx (1 worker) as the local service, wrk as the load, all on
 # loopback, in one run for `direct` (wrk -> nginx), `hopgate_https` (wrk -> data-plane
-# over HTTPS -> DTLS -> agent -> nginx) and, as the bar, nginx itself in the gateway's places
-# (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). One figure a line:
-# `name value unit`.
+# over HTTPS -> DTLS -> agent -> nginx, the agent's inspector off), `hopgate_https_inspect`
+# (the same through a second agent with its inspector on, capturing every exchange) and, as
+# the bar, nginx itself in the gateway's places (`nginx_1hop_https`, `nginx_2hop_https`:
+# bench/nginx_reference.sh). One figure a line: `name value unit`.
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/http.sh [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +15,14 @@ source bench/nginx_reference.sh
 CURL_TUNNEL=(curl -sS --fail --resolve "$DOMAIN:$HTTPS_PORT:127.0.0.1" --cacert "$WORK/dp/debug-cert.pem")
 "${CURL_TUNNEL[@]}" -o /dev/null "https://$DOMAIN:$HTTPS_PORT/100b"
 
+declare -A RPS
 # wrk: requests/s and latency percentiles (ms).
 load() { # system url connections extra-args...
   local system=$1 url=$2 c=$3; shift 3
   local out; out=$(wrk -t1 -c"$c" -d"${DURATION}s" --latency "$@" "$url")
   local rps; rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   echo "$system.c${c}_rps $rps rps"
+  RPS["$system.c$c"]=$rps
   if [ "$c" != 16 ]; then
     local to_ms='function ms(v){ if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }'
     [ "$c" = 1 ] && echo "$system.c${c}_p50_ms $(awk "$to_ms"' /^ +50%/ {print ms($2)}' <<<"$out") ms"
@@ -35,6 +38,11 @@ bulk() { # system curl-args... ; median MB/s of 3 downloads of 100 MB
 
 for c in 1 16 64; do load direct "http://127.0.0.1:$NGINX_PORT/100b" "$c"; done
 for c in 1 16 64; do load hopgate_https "https://127.0.0.1:$HTTPS_PORT/100b" "$c" -H "Host: $DOMAIN"; done
+start_agent "$INSPECT_DOMAIN" "$WORK/agent-inspect.log" --inspect on --inspect-addr 127.0.0.1:0
+INSPECT_PID=$STARTED_PID
+for c in 1 16 64; do
+  load hopgate_https_inspect "https://127.0.0.1:$HTTPS_PORT/100b" "$c" -H "Host: $INSPECT_DOMAIN"
+done
 # The bar: nginx itself as the gateway's hops (bench/nginx_reference.sh).
 load nginx_1hop_https "https://127.0.0.1:$NGINX_1HOP_PORT/100b" 64
 for c in 1 16 64; do load nginx_2hop_https "https://127.0.0.1:$NGINX_2HOP_PORT/100b" "$c"; done
@@ -43,3 +51,18 @@ bulk hopgate_https "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
 bulk nginx_2hop_https curl -sSk --fail "https://127.0.0.1:$NGINX_2HOP_PORT/100mb"
 echo "hopgate.dp_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$DP_PID/status) MiB"
 echo "hopgate.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"
+# The inspector's cost: off and on alternated at c64, five runs each, so that the rest of
+# the machine's load falls on both alike; the ratio of the medians.
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+OFF=(); ON=()
+for _ in 1 2 3 4 5; do
+  load hopgate_https_ab "https://127.0.0.1:$HTTPS_PORT/100b" 64 -H "Host: $DOMAIN" >/dev/null
+  OFF+=("${RPS[hopgate_https_ab.c64]}")
+  load hopgate_https_ab "https://127.0.0.1:$HTTPS_PORT/100b" 64 -H "Host: $INSPECT_DOMAIN" >/dev/null
+  ON+=("${RPS[hopgate_https_ab.c64]}")
+done
+echo "hopgate_https.c64_alternated_rps $(median "${OFF[@]}") rps"
+echo "hopgate_https_inspect.c64_alternated_rps $(median "${ON[@]}") rps"
+awk -v on="$(median "${ON[@]}")" -v off="$(median "${OFF[@]}")" \
+  'BEGIN {printf "hopgate_https_inspect.c64_vs_off %.3f ratio\n", on/off}'
+echo "hopgate_inspect.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$INSPECT_PID/status) MiB"

@@ -1,7 +1,9 @@
 # Sourced by bench/http.sh and bench/cpu_per_request.sh: builds the release binaries and
 # starts nginx (1 worker, a 100-byte and a 100 MB file), a debug data-plane and an agent on
 # loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS_PORT, DP_PID,
-# AGENT_PID; cleans up on exit. AGENT_ARGS (an array, optional) goes to the agent's command.
+# AGENT_PID; cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
+# optional) goes to its command. `start_agent DOMAIN LOG ARGS...` starts another agent
+# (for INSPECT_DOMAIN, the pod's second domain) with other settings.
 for tool in nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$0 needs $tool (apt-get install nginx wrk curl)" >&2; exit 2; }
 done
@@ -43,19 +45,25 @@ nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 # address at once: the per-IP handshake cap is raised to the benchmark's largest count.
 KEY=bench-key-0123456789abcdef0123456789
 DOMAIN=bench.hopgate.test
+INSPECT_DOMAIN=inspect.bench.hopgate.test
 HOP_SERVER_MAX_HANDSHAKES_PER_IP=64 \
 HOP_SERVER_DOMAIN=gw.hopgate.test HOP_SERVER_DEBUG=true \
 HOP_SERVER_HTTP_LISTEN=127.0.0.1:0 HOP_SERVER_HTTPS_LISTEN=127.0.0.1:0 \
 HOP_SERVER_DTLS_LISTEN=127.0.0.1:0 HOP_METRICS_LISTEN=127.0.0.1:0 \
-HOP_SERVER_STATE_DIR="$WORK/dp" HOP_DEV_DOMAINS="$DOMAIN=$KEY" \
+HOP_SERVER_STATE_DIR="$WORK/dp" HOP_DEV_DOMAINS="$DOMAIN=$KEY,$INSPECT_DOMAIN=$KEY" \
   target/release/hopgate-data-plane > "$WORK/dp.log" 2>&1 & DP_PID=$!; PIDS+=($DP_PID)
 for _ in $(seq 100); do grep -q '"msg":"listening"' "$WORK/dp.log" 2>/dev/null && break; sleep 0.1; done
 field() { grep -o "\"$1\":\"[^\"]*\"" "$WORK/dp.log" | head -1 | cut -d'"' -f4; }
 HTTPS=$(field https); DTLS=$(field dtls); FINGERPRINT=$(field fingerprint)
 HTTPS_PORT=${HTTPS##*:}
 
-target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
-  --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug \
-  ${AGENT_ARGS[@]+"${AGENT_ARGS[@]}"} > "$WORK/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
-for _ in $(seq 100); do grep -q '^connected' "$WORK/agent.log" 2>/dev/null && break; sleep 0.1; done
-grep -q '^connected' "$WORK/agent.log" || { echo "agent did not connect:" >&2; cat "$WORK/agent.log" >&2; exit 1; }
+start_agent() { # domain log extra-args... ; sets STARTED_PID once the agent is connected
+  local domain=$1 log=$2; shift 2
+  target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$domain" --key "$KEY" \
+    --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug "$@" \
+    > "$log" 2>&1 & STARTED_PID=$!; PIDS+=($STARTED_PID)
+  for _ in $(seq 100); do grep -q '^connected' "$log" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^connected' "$log" || { echo "agent did not connect:" >&2; cat "$log" >&2; exit 1; }
+}
+start_agent "$DOMAIN" "$WORK/agent.log" --inspect off ${AGENT_ARGS[@]+"${AGENT_ARGS[@]}"}
+AGENT_PID=$STARTED_PID

@@ -105,6 +105,7 @@ HopGate is running (logs in $STATE/):
   control-plane  admin API http://127.0.0.1:8081  (admin key: $ADMIN_KEY)
   data-plane     HTTPS + DTLS 127.0.0.1:$HTTPS_PORT, metrics http://127.0.0.1:9100/metrics
   agent          https://$DEMO_DOMAIN:$HTTPS_PORT -> http://127.0.0.1:3000 (demo service)
+                 $(grep -o '^inspector: .*' "$STATE/agent.log" | head -1)
 
 Open https://$DEMO_DOMAIN:$HTTPS_PORT/ (names under .localhost resolve to this machine;
 the certificate is the debug one: $STATE/dp/debug-cert.pem), or:

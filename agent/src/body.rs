@@ -35,6 +35,8 @@ pub(crate) struct BodyAborted;
 pub(crate) struct RequestBody {
     // `None`: no body at all.
     inner: Option<(mpsc::Receiver<Frame<Bytes>>, Arc<AtomicBool>)>,
+    /// The length, when known before it is sent (a whole body).
+    length: Option<u64>,
 }
 
 /// Feeds a [`RequestBody`].
@@ -47,7 +49,21 @@ pub(crate) struct BodySender {
 impl RequestBody {
     /// A request without a body (the gateway's first frame after the head was `EndOfBody`).
     pub(crate) fn empty() -> Self {
-        Self { inner: None }
+        Self {
+            inner: None,
+            length: None,
+        }
+    }
+
+    /// A body already whole (a replay's), sent with its `content-length`.
+    pub(crate) fn whole(data: Bytes) -> Self {
+        let length = data.len() as u64;
+        let (tx, mut body) = Self::channel();
+        // The queue is empty: the one frame fits.
+        let _ = tx.tx.try_send(Frame::data(data));
+        tx.complete.store(true, Ordering::Release);
+        body.length = Some(length);
+        body
     }
 
     /// A streamed body and its feeder.
@@ -61,6 +77,7 @@ impl RequestBody {
             },
             Self {
                 inner: Some((rx, complete)),
+                length: None,
             },
         )
     }
@@ -107,9 +124,10 @@ impl Body for RequestBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.inner {
-            None => SizeHint::with_exact(0),
-            Some(_) => SizeHint::default(),
+        match (&self.inner, self.length) {
+            (None, _) => SizeHint::with_exact(0),
+            (Some(_), Some(length)) => SizeHint::with_exact(length),
+            (Some(_), None) => SizeHint::default(),
         }
     }
 }
@@ -166,6 +184,15 @@ mod tests {
         let blocked =
             tokio::time::timeout(std::time::Duration::from_millis(50), tx.data(Bytes::new())).await;
         assert!(blocked.is_err(), "a full queue must make the feeder wait");
+    }
+
+    #[tokio::test]
+    async fn a_whole_body_says_its_length_and_ends() {
+        let mut body = RequestBody::whole(Bytes::from_static(b"edited"));
+        assert_eq!(body.size_hint().exact(), Some(6));
+        let data = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(data, "edited");
+        assert!(body.frame().await.is_none());
     }
 
     #[test]

@@ -17,11 +17,12 @@
 //! - `validate`: [`Settings`], what the agent runs with, and [`validate()`];
 //!   `verification` and `tunnels` check the gateway's certificate and the tunnels;
 //!   `target`, `host_header`, `local_protocol`, `basic_auth` and `observability` parse single
-//!   values.
+//!   values; `inspector` checks the request inspector's.
 
 mod basic_auth;
 mod file;
 mod host_header;
+mod inspector;
 mod local_protocol;
 mod observability;
 mod spec;
@@ -37,6 +38,7 @@ use hopgate_settings::{Env, Loaded, Origin, SettingsError};
 pub use self::basic_auth::BasicUser;
 pub use self::file::{Config, Tunnel};
 pub use self::host_header::HostHeader;
+pub use self::inspector::{DEFAULT_INSPECT_ADDR, InspectorSettings};
 pub use self::local_protocol::LocalProtocol;
 pub use self::spec::SPEC;
 pub use self::target::{DEFAULT_SERVER_PORT, LocalTarget, ServerAddr};

@@ -30,14 +30,14 @@ use hopgate_tunnel::TunnelError;
 use http::{Method, Request, Version, request::Parts};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use prometheus_client::metrics::counter::Counter;
 use slog::{Logger, debug, info, o, warn};
 use tokio::sync::watch;
 
 use crate::{
-    body::{BodySender, RequestBody},
+    body::RequestBody,
     config::{HostHeader, LocalTarget, TunnelSettings},
     headers,
+    inspector::{Capture, Recorder, ResponseCapture},
     metrics::Metrics,
     upstream::{Http1Client, LocalClient, LocalError},
 };
@@ -51,8 +51,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 mod access;
 mod stream;
 mod upgrade;
+mod upload;
 
-use self::stream::{RequestReader as Reader, ResponseWriter as Writer, WriteError};
+use self::{
+    stream::{RequestReader as Reader, ResponseWriter as Writer, WriteError},
+    upload::{StreamEnd, watch_request_stream},
+};
 
 /// Why a request didn't complete, tagged by the side at fault.
 #[derive(Debug, thiserror::Error)]
@@ -134,16 +138,10 @@ pub(crate) struct Forwarder {
     verbose: bool,
     limits: Limits,
     metrics: Arc<Metrics>,
+    /// Where exchanges are captured, when the inspector runs.
+    recorder: Option<Recorder>,
     /// Carries the tunnel's `domain`.
     log: Logger,
-}
-
-/// How the watch over the request stream ended.
-enum StreamEnd {
-    /// The body was delivered and the gateway finished the stream.
-    Done,
-    /// The exchange can't go on.
-    Failed(GatewayError),
 }
 
 impl Forwarder {
@@ -153,6 +151,7 @@ impl Forwarder {
         response_timeout: Duration,
         verbose: bool,
         metrics: Arc<Metrics>,
+        recorder: Option<Recorder>,
         log: Logger,
     ) -> Self {
         Self {
@@ -165,6 +164,7 @@ impl Forwarder {
             verbose,
             limits: Limits::default(),
             metrics,
+            recorder,
             log,
         }
     }
@@ -189,7 +189,13 @@ impl Forwarder {
         let path = head.uri.split('?').next().unwrap_or_default();
         let what = format!("{} {path}", head.method);
         let log = self.log.new(o!("request_id" => head.request_id.clone()));
-        match self.exchange(&head, &mut reader, &mut writer).await {
+        let mut capture = self.recorder.as_ref().map(Recorder::begin);
+        let outcome = self
+            .exchange(&head, &mut reader, &mut writer, capture.as_mut())
+            .await;
+        let recorded =
+            capture.map(|c| (c, outcome.as_ref().map(|s| *s).map_err(|e| e.to_string())));
+        match outcome {
             Ok(status) => {
                 let took = started.elapsed();
                 self.metrics.request(Some(status), took);
@@ -207,6 +213,10 @@ impl Forwarder {
                 self.metrics.request(None, started.elapsed());
                 self.fail(&mut writer, &what, err, &log).await;
             }
+        }
+        if let Some((capture, outcome)) = recorded {
+            // The head is done with: the capture takes it as it is, without a copy.
+            capture.finish(head, outcome);
         }
     }
 
@@ -236,6 +246,7 @@ impl Forwarder {
         head: &RequestHead,
         reader: &mut Reader,
         writer: &mut Writer,
+        capture: Option<&mut Capture>,
     ) -> Result<u16, ForwardError> {
         if let Err(denial) = self.admits(head) {
             return self.refuse(denial, reader, writer).await;
@@ -271,8 +282,10 @@ impl Forwarder {
         // The response timeout runs from the end of the request body: a slow upload is
         // not a slow service.
         let (body_done, body_sent) = watch::channel(sender.is_none());
-        let watch = watch_request_stream(reader, sender, first, body_done, &self.metrics.bytes_in);
-        let respond = self.respond(request, body_sent, writer);
+        let (request_tap, response_tap) = capture.map(Capture::taps).unzip();
+        let bytes_in = &self.metrics.bytes_in;
+        let watch = watch_request_stream(reader, sender, first, body_done, bytes_in, request_tap);
+        let respond = self.respond(request, body_sent, writer, response_tap);
         tokio::pin!(watch, respond);
         let mut watched = false;
         loop {
@@ -328,6 +341,29 @@ impl Forwarder {
         Ok(parts)
     }
 
+    /// Calls the local service as [`Self::exchange`] does (the same head handling, client
+    /// and response timeout) with a body already whole: the inspector's replays.
+    pub(crate) async fn call_local(
+        &self,
+        head: &RequestHead,
+        body: Option<Bytes>,
+    ) -> Result<http::Response<hyper::body::Incoming>, ForwardError> {
+        let version = self
+            .client
+            .version_for(headers::content_type(&head.headers));
+        let parts = self.request_parts(head, version)?;
+        let body = body.map_or_else(RequestBody::empty, RequestBody::whole);
+        let call = self.client.request(Request::from_parts(parts, body));
+        match tokio::time::timeout(self.response_timeout, call).await {
+            Ok(result) => Ok(result.map_err(|err| LocalError::from_client(&err, &self.target))?),
+            Err(_) => Err(LocalError::Timeout {
+                target: self.target.authority().to_owned(),
+                after: self.response_timeout,
+            }
+            .into()),
+        }
+    }
+
     /// Calls the local service and streams its response to the gateway. The local
     /// service has `response_timeout` to start answering once `body_sent` says the whole
     /// request body was handed over.
@@ -336,6 +372,7 @@ impl Forwarder {
         request: Request<RequestBody>,
         mut body_sent: watch::Receiver<bool>,
         writer: &mut Writer,
+        tap: Option<&mut ResponseCapture>,
     ) -> Result<u16, ForwardError> {
         let method = request.method().clone();
         let request = self.client.request(request);
@@ -358,7 +395,7 @@ impl Forwarder {
             }
         };
         let response = result.map_err(|err| LocalError::from_client(&err, &self.target))?;
-        self.relay_response(response, &method, writer).await
+        self.relay_response(response, &method, writer, tap).await
     }
 
     /// Streams the local service's response to the gateway: head, body, end, finish.
@@ -367,6 +404,7 @@ impl Forwarder {
         response: http::Response<hyper::body::Incoming>,
         method: &Method,
         writer: &mut Writer,
+        mut tap: Option<&mut ResponseCapture>,
     ) -> Result<u16, ForwardError> {
         let (parts, mut body) = response.into_parts();
         let status = parts.status.as_u16();
@@ -375,6 +413,9 @@ impl Forwarder {
             // An HTTP/2 answer whose head ended the stream (gRPC's trailers-only errors):
             // said so, the visitor gets it as one HEADERS frame again.
             headers.push(hopgate_protocol::Header::new("content-length", "0"));
+        }
+        if let Some(tap) = &mut tap {
+            tap.head(status, &headers);
         }
         let head = ResponseHead { status, headers };
         // Head, body and end are queued and written together while the local service has
@@ -397,6 +438,9 @@ impl Forwarder {
             match frame.into_data() {
                 Ok(data) => {
                     self.metrics.bytes_out.inc_by(data.len() as u64);
+                    if let Some(tap) = &mut tap {
+                        tap.body.tee(&data);
+                    }
                     writer.queue_body(data).await?;
                 }
                 Err(frame) => {
@@ -447,64 +491,6 @@ async fn read_head(reader: &mut Reader) -> Result<Option<RequestHead>, GatewayEr
             "no RequestHead within {} s",
             HEAD_TIMEOUT.as_secs()
         ))),
-    }
-}
-
-/// Feeds the request body (starting with `first`, already read) to the local request, then
-/// waits for the gateway to finish the stream; a Reset or a broken stream at any point
-/// ends the exchange.
-async fn watch_request_stream(
-    reader: &mut Reader,
-    mut sender: Option<BodySender>,
-    mut first: Option<BodyEvent>,
-    body_done: watch::Sender<bool>,
-    bytes_in: &Counter,
-) -> StreamEnd {
-    loop {
-        let event = match first.take() {
-            Some(event) => event,
-            None => match reader.next().await {
-                Ok(Some(event)) => event,
-                Ok(None) => return StreamEnd::Done,
-                Err(err) => return StreamEnd::Failed(err),
-            },
-        };
-        match event {
-            // The sender may be gone if hyper stopped reading the body.
-            BodyEvent::Data(data) => {
-                bytes_in.inc_by(data.len() as u64);
-                feed(&mut sender, data).await
-            }
-            BodyEvent::End(end) => {
-                let trailers = match end.trailers.is_empty() {
-                    true => None,
-                    false => match headers::to_header_map(&end.trailers) {
-                        Ok(map) => Some(map),
-                        Err(e) => {
-                            return StreamEnd::Failed(GatewayError::Protocol(format!(
-                                "trailers: {e}"
-                            )));
-                        }
-                    },
-                };
-                if let Some(sender) = sender.take() {
-                    sender.finish(trailers).await;
-                }
-                body_done.send_replace(true);
-            }
-            BodyEvent::Reset(reset) => return StreamEnd::Failed(cancelled(&reset)),
-        }
-    }
-}
-
-/// Queues a chunk for the local request; once hyper stops reading the body (the local
-/// service answered without reading it all), later chunks are discarded.
-async fn feed(sender: &mut Option<BodySender>, data: Bytes) {
-    if let Some(tx) = sender
-        && !tx.data(data).await
-    {
-        // Dropping without `finish` would fail a body hyper no longer reads: harmless.
-        *sender = None;
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `headers` | header conversion, hop-by-hop stripping, cookie joining, the local `Host` |
 //! | `upstream` | the clients of the local service (pooled HTTP/1.1, a tunnel's h2c) and their errors |
 //! | `metrics` | Prometheus metrics and the optional `/metrics` listener |
+//! | `inspector` | the request inspector: captured exchanges, their web page and JSON API, replay |
 //!
 //! [`run`] serves the tunnels of validated [`Settings`] until a shutdown future resolves;
 //! `main.rs` only parses, validates and maps the outcome to an exit status.
@@ -38,18 +39,19 @@ pub mod config;
 mod control;
 mod forward;
 mod headers;
+mod inspector;
 mod metrics;
 mod tunnel;
 mod upstream;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{collections::HashMap, future::Future, sync::Arc, time::Duration};
 
 use hopgate_protocol::HelloCode;
 use hopgate_settings::SettingsError;
 use tokio::{sync::watch, task::JoinSet};
 
 pub use crate::config::Settings;
-use crate::{forward::Forwarder, tunnel::Tunnel};
+use crate::{forward::Forwarder, inspector::Inspector, tunnel::Tunnel};
 
 /// How long stopping may take: sessions are closed and the close sent to the gateway.
 const STOP_GRACE: Duration = Duration::from_secs(1);
@@ -121,6 +123,11 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             log.clone(),
         ))));
     }
+    let inspector = match &settings.inspector {
+        Some(inspect) => Inspector::bind(inspect, &metrics, &log).await,
+        None => None,
+    };
+    let mut forwarders = HashMap::new();
     let (stop, stopped) = watch::channel(false);
     let mut tunnels = JoinSet::new();
     for tunnel in settings.tunnels {
@@ -131,8 +138,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             settings.response_timeout,
             settings.verbose,
             metrics.clone(),
+            inspector.as_ref().map(|i| i.recorder(&tunnel.domain)),
             tunnel_log.clone(),
         ));
+        forwarders.insert(tunnel.domain.clone(), forwarder.clone());
         let tunnel = Tunnel {
             metrics: metrics.tunnel(&tunnel.domain),
             log: tunnel_log,
@@ -143,6 +152,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         };
         tunnels.spawn(tunnel.run(stopped.clone()));
     }
+    let inspecting = inspector.map(|i| AbortOnDrop(i.serve(forwarders, &log)));
     let result = tokio::select! {
         () = shutdown => Ok(()),
         Some(joined) = tunnels.join_next() => match joined {
@@ -158,6 +168,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     })
     .await;
     drop(serving_metrics);
+    drop(inspecting);
     result
 }
 

@@ -30,6 +30,8 @@ use prometheus_client::{
 use slog::{Logger, info, warn};
 use tokio::net::TcpListener;
 
+use crate::inspector::InspectorMetrics;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DomainLabels {
     domain: String,
@@ -104,6 +106,8 @@ pub(crate) struct Metrics {
     access_denied: Family<ErrorLabels, Counter>,
     /// Every tunnel's session gauge, for `/readyz`.
     tunnels: Mutex<Vec<Gauge>>,
+    /// The request inspector's.
+    pub(crate) inspector: InspectorMetrics,
 }
 
 /// One tunnel's view of the metrics: its session gauge, and its domain for reconnects.
@@ -194,8 +198,10 @@ impl Metrics {
              (auth_missing) or wrong (auth_wrong)",
             access_denied.clone(),
         );
+        let inspector = InspectorMetrics::register(&mut registry);
         Self {
             registry,
+            inspector,
             access_denied,
             sessions,
             reconnects,

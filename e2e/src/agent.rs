@@ -22,6 +22,9 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// The flags that turn the inspector on at a port of its choosing ([`crate::inspector`]).
+    pub const INSPECT_ON_ANY_PORT: [&str; 4] = ["--inspect", "on", "--inspect-addr", "127.0.0.1:0"];
+
     pub fn start(dp: &DataPlane, domain: &str, target: SocketAddr) -> Self {
         Self::start_with_key(dp, domain, target, KEY)
     }
@@ -107,7 +110,10 @@ impl Agent {
     ) -> Self {
         let target = target.to_string();
         let server = server.to_string();
+        // Many agents run at once: the inspector only where a test asks for it
+        // (`--inspect on --inspect-addr 127.0.0.1:0`).
         let mut child = hop_command(workspace_binary("hopgate-agent"))
+            .env("HOP_CLIENT_INSPECT", "off")
             .args(["http", &target, "--domain", domain, "--key", key])
             .args(["--server", &server, "--server-name", "gw.hopgate.test"])
             .args(extra)

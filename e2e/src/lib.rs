@@ -13,6 +13,9 @@
 //!   what a visitor asks of it.
 //! - [`control_plane`]: the control-plane on its embedded SQLite, and its admin API.
 //! - [`agent`]: the real agent in front of a local service.
+//! - [`browser`]: a headless chromium driven over WebDriver, for web pages.
+//! - [`inspector`]: the agent's request inspector, found from its log, and its JSON API;
+//!   [`recording_service`] a local service that remembers what reached it.
 //! - [`local_service`]: that local service (echo, bytes, statuses, a slow answer);
 //!   [`h2c_service`] one that speaks HTTP/2 without TLS only; [`grpc`] a real gRPC service
 //!   and client (Python's grpcio); [`head_service`] a Host-checking dev server;
@@ -26,6 +29,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod agent;
+pub mod browser;
 pub mod control_plane;
 pub mod data_plane;
 pub mod fake_agent;
@@ -33,17 +37,19 @@ pub mod forwarder;
 pub mod grpc;
 pub mod h2c_service;
 pub mod head_service;
+pub mod inspector;
 pub mod listening_child;
 pub mod local_service;
 pub mod pki;
 pub mod raw_visitor;
+pub mod recording_service;
 pub mod two_pods;
 
 pub use agent::Agent;
 pub use control_plane::ControlPlane;
 pub use data_plane::{DataPlane, Runner, Stop};
 pub use fake_agent::{FakeAgent, fake_agent, fake_agent_with, serve};
-pub use hopgate_test_support::{LineLog, TempDir, field, poll_until};
+pub use hopgate_test_support::{LineLog, TempDir, field, poll_for, poll_until};
 pub use local_service::{
     pattern, seen_by, serve_local, slow_requests_started, start_local_service,
 };

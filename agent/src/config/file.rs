@@ -11,6 +11,13 @@
 //! # verbose = false
 //! # metrics_listen = "127.0.0.1:9100"   # /metrics, /healthz, /readyz (off by default)
 //! # log_level = "info"                  # trace, debug, info, warning, error, critical
+//! # inspect = "on"                      # the request inspector (on by default)
+//! # inspect_addr = "127.0.0.1:4040"     # its web page and JSON API
+//! # inspect_max_exchanges = 200         # requests kept, the newest
+//! # inspect_body_prefix_bytes = 16384   # bytes kept of each body
+//! # inspect_budget_bytes = 8388608      # bytes kept in all
+//! # inspect_max_connections = 32        # connections to the inspector at once
+//! # inspect_max_request_bytes = 1048576 # the largest request it reads (a replay's edits)
 //!
 //! [[tunnel]]
 //! domain = "app.example.com"
@@ -31,7 +38,7 @@ use std::path::PathBuf;
 use hopgate_settings::{Secret, values};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::DEFAULT_RESPONSE_TIMEOUT;
+use super::{DEFAULT_RESPONSE_TIMEOUT, inspector};
 
 /// Every setting, merged, not yet checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +69,27 @@ pub struct Config {
     /// The lowest log level written (default `info`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
+    /// The request inspector: `on` (default) or `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inspect: Option<String>,
+    /// Where the inspector listens (default `127.0.0.1:4040`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inspect_addr: Option<String>,
+    /// Requests the inspector keeps.
+    #[serde(with = "values::whole_number")]
+    pub inspect_max_exchanges: u64,
+    /// Bytes the inspector keeps of each body.
+    #[serde(with = "values::whole_number")]
+    pub inspect_body_prefix_bytes: u64,
+    /// Bytes the inspector keeps in all.
+    #[serde(with = "values::whole_number")]
+    pub inspect_budget_bytes: u64,
+    /// Connections the inspector serves at once.
+    #[serde(with = "values::whole_number")]
+    pub inspect_max_connections: u64,
+    /// The largest request body the inspector reads.
+    #[serde(with = "values::whole_number")]
+    pub inspect_max_request_bytes: u64,
     /// The tunnels to serve, one session each.
     pub tunnel: Vec<Tunnel>,
 }
@@ -78,6 +106,13 @@ impl Default for Config {
             verbose: false,
             metrics_listen: None,
             log_level: None,
+            inspect: None,
+            inspect_addr: None,
+            inspect_max_exchanges: inspector::DEFAULT_INSPECT_MAX_EXCHANGES,
+            inspect_body_prefix_bytes: inspector::DEFAULT_INSPECT_BODY_PREFIX_BYTES,
+            inspect_budget_bytes: inspector::DEFAULT_INSPECT_BUDGET_BYTES,
+            inspect_max_connections: inspector::DEFAULT_INSPECT_MAX_CONNECTIONS,
+            inspect_max_request_bytes: inspector::DEFAULT_INSPECT_MAX_REQUEST_BYTES,
             tunnel: Vec::new(),
         }
     }

@@ -111,6 +111,49 @@ const SETTINGS: &[Setting] = &[
     )
     .value_name("ADDR"),
     Setting::value(
+        "inspect",
+        "HOP_CLIENT_INSPECT",
+        "The request inspector (a web page and JSON API of the latest requests, with replay): \
+         on or off [default: on]",
+    )
+    .value_name("on|off"),
+    Setting::value(
+        "inspect_addr",
+        "HOP_CLIENT_INSPECT_ADDR",
+        "Where the inspector listens [default: 127.0.0.1:4040]",
+    )
+    .value_name("ADDR"),
+    Setting::value(
+        "inspect_max_exchanges",
+        "HOP_CLIENT_INSPECT_MAX_EXCHANGES",
+        "Requests the inspector keeps, the newest [default: 200]",
+    )
+    .value_name("N"),
+    Setting::value(
+        "inspect_body_prefix_bytes",
+        "HOP_CLIENT_INSPECT_BODY_PREFIX_BYTES",
+        "Bytes the inspector keeps of each request and response body [default: 16384]",
+    )
+    .value_name("BYTES"),
+    Setting::value(
+        "inspect_budget_bytes",
+        "HOP_CLIENT_INSPECT_BUDGET_BYTES",
+        "Bytes the inspector keeps in all; the oldest requests go first [default: 8388608]",
+    )
+    .value_name("BYTES"),
+    Setting::value(
+        "inspect_max_connections",
+        "HOP_CLIENT_INSPECT_MAX_CONNECTIONS",
+        "Connections the inspector serves at once [default: 32]",
+    )
+    .value_name("N"),
+    Setting::value(
+        "inspect_max_request_bytes",
+        "HOP_CLIENT_INSPECT_MAX_REQUEST_BYTES",
+        "The largest request body the inspector reads (a replay's edits) [default: 1048576]",
+    )
+    .value_name("BYTES"),
+    Setting::value(
         "log_level",
         "HOP_LOG_LEVEL",
         "The lowest level of the JSON log lines on stdout: trace, debug, info, warning, error, \

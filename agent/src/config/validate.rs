@@ -7,8 +7,8 @@ use hopgate_settings::{Loaded, Secret, SettingsError};
 use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification};
 
 use super::{
-    BasicUser, Config, HostHeader, LocalProtocol, LocalTarget, ServerAddr, observability, tunnels,
-    verification,
+    BasicUser, Config, HostHeader, InspectorSettings, LocalProtocol, LocalTarget, ServerAddr,
+    inspector, observability, tunnels, verification,
 };
 
 /// How long the local service may take to start answering, unless configured.
@@ -68,6 +68,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The lowest log level written.
     pub log_level: slog::Level,
+    /// The request inspector, unless turned off.
+    pub inspector: Option<InspectorSettings>,
     /// The tunnels, one session each; at least one, domains distinct.
     pub tunnels: Vec<TunnelSettings>,
 }
@@ -112,6 +114,7 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
         .map_err(|why| loaded.invalid("metrics_listen", why))?;
     let log_level = observability::log_level(config.log_level.as_deref())
         .map_err(|why| loaded.invalid("log_level", why))?;
+    let inspector = inspector::check(loaded)?;
     Ok(Settings {
         server,
         server_name,
@@ -120,6 +123,7 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
         verbose: config.verbose,
         metrics_listen,
         log_level,
+        inspector,
         tunnels,
     })
 }

@@ -55,7 +55,7 @@ impl Forwarder {
             })?
             .map_err(|err| LocalError::from_client(&err, &self.target))?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return self.relay_response(response, &method, writer).await;
+            return self.relay_response(response, &method, writer, None).await;
         }
         let mut answer = headers::from_header_map(response.headers());
         if let Some(value) = response.headers().get(UPGRADE) {

@@ -56,6 +56,8 @@ impl Agent {
         for name in ENV_NAMES {
             command.env_remove(name);
         }
+        // Many agents run at once: the inspector only where a test asks for it.
+        command.env("HOP_CLIENT_INSPECT", "off");
         command.envs(env.iter().copied());
         let mut child = command.spawn().expect("spawning the agent");
         let pid = child.id().unwrap_or_default();

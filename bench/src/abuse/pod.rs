@@ -162,7 +162,7 @@ fn spawn_agent(
             key,
         ])
         .args(["--server", &dtls.to_string(), "--server-name", MAIN_DOMAIN])
-        .args(["--fingerprint", fingerprint, "--debug"])
+        .args(["--fingerprint", fingerprint, "--debug", "--inspect", "off"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
