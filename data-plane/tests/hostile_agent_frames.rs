@@ -3,7 +3,8 @@
 //! stand-in agent speaks the protocol directly over a real DTLS session to a pod run in
 //! the test's process. Before the answer's head the visitor gets the 502 page; after it
 //! the answer is cut off. Either way the reason is counted, the session and the pod stay
-//! up, and a request on another stream of the same session is answered as usual.
+//! up, and a request on another stream of the same session is answered as usual. And an
+//! agent can't open streams of its own beside its control stream.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -89,7 +90,7 @@ struct Setup {
     dp: DataPlane,
     visitor: reqwest::Client,
     release: Arc<Notify>,
-    _agent: FakeAgent,
+    agent: FakeAgent,
 }
 
 async fn setup() -> Setup {
@@ -103,7 +104,7 @@ async fn setup() -> Setup {
         dp,
         visitor,
         release,
-        _agent: agent,
+        agent,
     }
 }
 
@@ -185,4 +186,18 @@ async fn frames_that_break_the_rules_after_the_head_cut_the_answer_and_are_count
     assert_eq!(setup.resets("agent_violation").await, 2);
     setup.still_serves().await;
     assert_eq!(setup.dp.metric("hopgate_requests_in_flight").await, 0);
+}
+
+/// An agent may open its control stream and nothing else: streams the pod would never
+/// read can't be opened to fill its buffers, and the session serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_opens_no_stream_beside_its_control_stream() {
+    let setup = setup().await;
+    let extra = tokio::time::timeout(
+        Duration::from_millis(500),
+        setup.agent.session.open_stream(),
+    )
+    .await;
+    assert!(extra.is_err(), "the agent opened a second stream");
+    setup.still_serves().await;
 }
