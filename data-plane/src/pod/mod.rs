@@ -178,6 +178,7 @@ fn dtls_settings(config: &Config, identity: hopgate_transport::Identity) -> Serv
     listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
     listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
     listener.pre_hello_receive_window = config.hello_receive_window;
+    listener.transport.stream_send_queue_bytes = config.tcp_send_queue_bytes as usize;
     listener
 }
 

@@ -1,4 +1,4 @@
-//! The DTLS side: accepts agents' sessions, checks each one's hello against the routing
+//! The agents' side: accepts their sessions (over DTLS, or TLS over TCP), checks each one's hello against the routing
 //! table, and starts a session actor for every agent that proves its domain.
 
 use std::{
@@ -34,7 +34,10 @@ pub(crate) async fn accept(
     let ids = Arc::new(AtomicU64::new(1));
     while let Some(session) = listener.accept().await {
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
+        let log = log.new(
+            o!("session_id" => id, "remote" => session.remote_addr().to_string(),
+            "transport" => session.carrier().as_str()),
+        );
         let shared = (table.clone(), status.clone(), metrics.clone());
         actix::spawn(admit(session, id, hello_timeout, shared, log));
     }
