@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # HTTP benchmark: nginx (1 worker) as the local service, wrk as the load, all on
 # loopback, in one run for `direct` (wrk -> nginx), `hopgate_https` (wrk -> data-plane
-# over HTTPS -> DTLS -> agent -> nginx) and, as the bar, nginx itself in the gateway's places
+# over HTTPS -> DTLS -> agent -> nginx), `hopgate_https_tcp` (the same with the agent's
+# session over TLS/TCP to the HTTPS port, `--transport tcp`) and, as the bar, nginx itself in the gateway's places
 # (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). One figure a line:
 # `name value unit`.
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/http.sh [seconds per load run]
@@ -43,3 +44,8 @@ bulk hopgate_https "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
 bulk nginx_2hop_https curl -sSk --fail "https://127.0.0.1:$NGINX_2HOP_PORT/100mb"
 echo "hopgate.dp_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$DP_PID/status) MiB"
 echo "hopgate.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"
+# The same with the agent's session over TLS/TCP to the HTTPS port (the UDP fallback).
+start_agent --transport tcp --tcp-server "$HTTPS"
+for c in 1 16 64; do load hopgate_https_tcp "https://127.0.0.1:$HTTPS_PORT/100b" "$c" -H "Host: $DOMAIN"; done
+bulk hopgate_https_tcp "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
+echo "hopgate_tcp.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"

@@ -1,6 +1,7 @@
 # Sourced by bench/http.sh and bench/cpu_per_request.sh: builds the release binaries and
 # starts nginx (1 worker, a 100-byte and a 100 MB file), a debug data-plane and an agent on
-# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, HTTPS_PORT, DP_PID, AGENT_PID, CURL_TUNNEL;
+# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, HTTPS, HTTPS_PORT, DP_PID, AGENT_PID,
+# CURL_TUNNEL and start_agent (to restart the agent with other flags);
 # cleans up on exit.
 for tool in nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$0 needs $tool (apt-get install nginx wrk curl)" >&2; exit 2; }
@@ -54,8 +55,13 @@ field() { grep -o "\"$1\":\"[^\"]*\"" "$WORK/dp.log" | head -1 | cut -d'"' -f4; 
 HTTPS=$(field https); DTLS=$(field dtls); FINGERPRINT=$(field fingerprint)
 HTTPS_PORT=${HTTPS##*:}
 
-target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
-  --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug \
-  > "$WORK/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
-for _ in $(seq 100); do grep -q '^connected' "$WORK/agent.log" 2>/dev/null && break; sleep 0.1; done
-grep -q '^connected' "$WORK/agent.log" || { echo "agent did not connect:" >&2; cat "$WORK/agent.log" >&2; exit 1; }
+# start_agent [extra agent args...]: (re)starts the agent, waits for its session.
+start_agent() {
+  [ -n "${AGENT_PID:-}" ] && { kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true; }
+  target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
+    --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug "$@" \
+    > "$WORK/agent.log" 2>&1 & AGENT_PID=$!; PIDS+=($AGENT_PID)
+  for _ in $(seq 100); do grep -q '^connected' "$WORK/agent.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q '^connected' "$WORK/agent.log" || { echo "agent did not connect:" >&2; cat "$WORK/agent.log" >&2; exit 1; }
+}
+start_agent

@@ -20,7 +20,7 @@ static SLOW_STARTED: LazyLock<Mutex<HashMap<SocketAddr, Arc<AtomicUsize>>>> =
 
 /// Serves: `/echo` (any method: method, query, body length and SHA-256 in headers),
 /// `/bytes/{n}` (n bytes of a pattern, streamed), `/status/{code}`, `/slow` (10 s, counted:
-/// [`slow_requests_started`]).
+/// [`slow_requests_started`]), `/events/{n}` (n server-sent events, 100 ms apart).
 pub fn start_local_service(addr: SocketAddr) -> SocketAddr {
     serve_local(std::net::TcpListener::bind(addr).unwrap())
 }
@@ -43,6 +43,7 @@ pub fn serve_local(listener: std::net::TcpListener) -> SocketAddr {
                     .route("/bytes/{n}", web::to(bytes))
                     .route("/status/{code}", web::to(status))
                     .route("/slow", web::get().to(slow))
+                    .route("/events/{n}", web::get().to(events))
             })
             .workers(1)
             .listen(listener)
@@ -115,4 +116,23 @@ async fn slow(started: web::Data<AtomicUsize>) -> HttpResponse {
     // A slow service is the point: requests in flight while something else happens.
     actix_web::rt::time::sleep(Duration::from_secs(10)).await;
     HttpResponse::Ok().body("finally")
+}
+
+/// Server-sent events `data: 0` … `data: n-1`, one every 100 ms: each must reach the
+/// visitor when it is sent, not when the answer ends.
+async fn events(path: web::Path<u32>) -> HttpResponse {
+    let total = path.into_inner();
+    let stream = futures_util::stream::unfold(0u32, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        if sent > 0 {
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        let event = bytes::Bytes::from(format!("data: {sent}\n\n"));
+        Some((Ok::<_, std::io::Error>(event), sent + 1))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(stream)
 }
