@@ -108,9 +108,10 @@ pub(crate) struct FrameWriter<W> {
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub(crate) fn new(io: W) -> Self {
+        // Grows with the first bursts: an idle connection holds little.
         Self {
             io,
-            buf: Vec::with_capacity(WRITE_BATCH),
+            buf: Vec::new(),
         }
     }
 

@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     handshake_timeout: Duration,
     pub(crate) refused: AtomicU64,
     pub(crate) bad_frames: AtomicU64,
+    /// The listener's runtime, where its endpoints run: connections are carried there too.
+    runtime: tokio::runtime::Handle,
 }
 
 impl StreamAcceptor {
@@ -81,6 +83,7 @@ impl StreamAcceptor {
                 handshake_timeout,
                 refused: AtomicU64::new(0),
                 bad_frames: AtomicU64::new(0),
+                runtime: tokio::runtime::Handle::current(),
             }),
         }
     }
@@ -92,7 +95,27 @@ impl StreamAcceptor {
     /// Carries a session on `stream` (a TLS connection with the tunnel's ALPN) until the
     /// session or the connection ends; returns why the session ended. A connection that
     /// carries no established session within the handshake timeout is closed.
+    ///
+    /// The connection's packets are handled on the listener's runtime, beside its
+    /// endpoints (as DTLS records are), not on the caller's: a gateway's HTTP workers keep
+    /// their time for visitors.
     pub async fn serve<S>(&self, stream: S) -> Result<String, StreamServeError>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let acceptor = self.clone();
+        let carried = self
+            .inner
+            .runtime
+            .spawn(async move { acceptor.carry(stream).await });
+        match carried.await {
+            Ok(result) => result,
+            // The runtime is shutting down (the listener's process is ending).
+            Err(_) => Err(StreamServeError::Link(LinkError::EndedEarly)),
+        }
+    }
+
+    async fn carry<S>(&self, stream: S) -> Result<String, StreamServeError>
     where
         S: AsyncRead + AsyncWrite,
     {
