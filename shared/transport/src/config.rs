@@ -15,7 +15,7 @@ pub(crate) const MIN_QUIC_PACKET: usize = 1200;
 pub(crate) const MIN_DATAGRAM_SIZE: usize = MIN_QUIC_PACKET + DTLS_RECORD_OVERHEAD;
 
 /// QUIC packet size on the TCP fallback by default (docs/transport.md has the measurements).
-pub(crate) const DEFAULT_STREAM_PACKET: u16 = 16 * 1024;
+pub(crate) const DEFAULT_STREAM_PACKET: u16 = MAX_STREAM_PACKET;
 
 /// Largest QUIC packet quinn takes (and a 2-byte length prefix can describe).
 pub(crate) const MAX_STREAM_PACKET: u16 = 65_527;

@@ -49,6 +49,9 @@ pub(crate) struct FrameReader<R> {
     io: R,
     buf: BytesMut,
     max: usize,
+    /// The next frame must be able to start a QUIC connection; checked on its first byte,
+    /// so garbage is refused before a whole (claimed) frame arrives.
+    initial: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -58,7 +61,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
             max,
+            initial: false,
         }
+    }
+
+    /// The first frame must be a QUIC Initial packet ([`check_initial`]): a gateway's
+    /// reader, whose peer must be a tunnel client.
+    pub(crate) fn expecting_initial(mut self) -> Self {
+        self.initial = true;
+        self
     }
 
     /// The next packet; `None` at a clean end of the stream.
@@ -69,8 +80,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 if len == 0 || len > self.max {
                     return Err(FrameError::Length { len, max: self.max });
                 }
+                if self.initial
+                    && let Some(&first) = self.buf.get(PREFIX)
+                {
+                    check_start(len, first)?;
+                }
                 if self.buf.len() >= PREFIX + len {
                     self.buf.advance(PREFIX);
+                    self.initial = false;
                     return Ok(Some(self.buf.split_to(len).freeze()));
                 }
             }
@@ -89,13 +106,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
 /// Checks that a gateway's first packet from a peer can start a QUIC connection: a long
 /// header (the two top bits set) padded to an Initial's minimum size.
+#[cfg(test)]
 pub(crate) fn check_initial(packet: &[u8]) -> Result<(), FrameError> {
-    let first = packet.first().copied().unwrap_or(0);
-    if packet.len() < MIN_INITIAL || first & 0xc0 != 0xc0 {
-        return Err(FrameError::NotInitial {
-            len: packet.len(),
-            first,
-        });
+    check_start(packet.len(), packet.first().copied().unwrap_or(0))
+}
+
+/// [`check_initial`] on a frame's length and first byte.
+fn check_start(len: usize, first: u8) -> Result<(), FrameError> {
+    if len < MIN_INITIAL || first & 0xc0 != 0xc0 {
+        return Err(FrameError::NotInitial { len, first });
     }
     Ok(())
 }
@@ -185,5 +204,15 @@ mod tests {
         assert!(check_initial(&[0xc3; 1199]).is_err());
         assert!(check_initial(&[0x43; 1200]).is_err());
         assert!(check_initial(b"GET / HTTP/1.1\r\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn garbage_is_refused_on_its_first_bytes() {
+        // "GE" claims an 18,245-byte frame; "T" can't start a QUIC packet.
+        let mut reader = FrameReader::new(&b"GET / HTTP/1.1\r\n"[..], 65_527).expecting_initial();
+        assert!(matches!(
+            reader.next().await,
+            Err(FrameError::NotInitial { first: b'T', .. })
+        ));
     }
 }

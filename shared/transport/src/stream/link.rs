@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use super::{
-    frame::{FrameError, FrameReader, FrameWriter, check_initial},
+    frame::{FrameError, FrameReader, FrameWriter},
     socket::{PeerIo, StreamSocket},
 };
 use crate::session::CLOSE_GRACE;
@@ -89,12 +89,13 @@ where
         inbound,
     } = io;
     let (read_half, write_half) = tokio::io::split(stream);
-    let reading = read_loop(
-        FrameReader::new(read_half, max_packet),
-        addr,
-        inbound,
-        expect_initial,
-    );
+    let reader = FrameReader::new(read_half, max_packet);
+    let reader = if expect_initial {
+        reader.expecting_initial()
+    } else {
+        reader
+    };
+    let reading = read_loop(reader, addr, inbound);
     let writing = write_loop(FrameWriter::new(write_half), outbound, queued);
     tokio::pin!(reading, writing);
     let detach = || socket.detach(&addr);
@@ -154,13 +155,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: FrameReader<R>,
     addr: SocketAddr,
     inbound: mpsc::Sender<(SocketAddr, Bytes)>,
-    expect_initial: bool,
 ) -> Result<(), FrameError> {
-    let mut first = expect_initial;
     while let Some(packet) = reader.next().await? {
-        if std::mem::take(&mut first) {
-            check_initial(&packet)?;
-        }
         if inbound.send((addr, packet)).await.is_err() {
             break;
         }
