@@ -2,9 +2,11 @@
 # HTTP benchmark: nginx (1 worker) as the local service, wrk as the load, all on
 # loopback, in one run for `direct` (wrk -> nginx), `hopgate_https` (wrk -> data-plane
 # over HTTPS -> DTLS -> agent -> nginx, the agent's inspector off), `hopgate_https_inspect`
-# (the same through a second agent with its inspector on, capturing every exchange) and, as
-# the bar, nginx itself in the gateway's places (`nginx_1hop_https`, `nginx_2hop_https`:
-# bench/nginx_reference.sh). One figure a line: `name value unit`.
+# (the same through a second agent with its inspector on, capturing every exchange),
+# `hopgate_https_tcp` (the first agent again with its session over TLS/TCP to the HTTPS
+# port, `--transport tcp`) and, as the bar, nginx itself in the gateway's places
+# (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). One figure a line:
+# `name value unit`.
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/http.sh [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,3 +68,10 @@ echo "hopgate_https_inspect.c64_alternated_rps $(median "${ON[@]}") rps"
 awk -v on="$(median "${ON[@]}")" -v off="$(median "${OFF[@]}")" \
   'BEGIN {printf "hopgate_https_inspect.c64_vs_off %.3f ratio\n", on/off}'
 echo "hopgate_inspect.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$INSPECT_PID/status) MiB"
+# The same with the agent's session over TLS/TCP to the HTTPS port (the UDP fallback).
+kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
+start_agent "$DOMAIN" "$WORK/agent.log" --inspect off --transport tcp --tcp-server "$HTTPS"
+AGENT_PID=$STARTED_PID
+for c in 1 16 64; do load hopgate_https_tcp "https://127.0.0.1:$HTTPS_PORT/100b" "$c" -H "Host: $DOMAIN"; done
+bulk hopgate_https_tcp "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
+echo "hopgate_tcp.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"

@@ -1,9 +1,9 @@
 # Sourced by bench/http.sh and bench/cpu_per_request.sh: builds the release binaries and
 # starts nginx (1 worker, a 100-byte and a 100 MB file), a debug data-plane and an agent on
-# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS_PORT, DP_PID,
-# AGENT_PID; cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
+# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS, HTTPS_PORT,
+# DP_PID, AGENT_PID; cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
 # optional) goes to its command. `start_agent DOMAIN LOG ARGS...` starts another agent
-# (for INSPECT_DOMAIN, the pod's second domain) with other settings.
+# (for INSPECT_DOMAIN, the pod's second domain, or the first again with other flags).
 for tool in nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$0 needs $tool (apt-get install nginx wrk curl)" >&2; exit 2; }
 done

@@ -16,6 +16,7 @@
 //! - `file`: [`Config`], the settings as a file holds them (and `--print-config` prints).
 //! - `validate`: [`Settings`], what the agent runs with, and [`validate()`];
 //!   `verification` and `tunnels` check the gateway's certificate and the tunnels;
+//!   `transport` what carries the sessions (udp, tcp, auto);
 //!   `target`, `host_header`, `local_protocol`, `basic_auth` and `observability` parse single
 //!   values; `inspector` checks the request inspector's.
 
@@ -27,6 +28,7 @@ mod local_protocol;
 mod observability;
 mod spec;
 mod target;
+mod transport;
 mod tunnels;
 mod validate;
 mod verification;
@@ -42,6 +44,7 @@ pub use self::inspector::{DEFAULT_INSPECT_ADDR, InspectorSettings};
 pub use self::local_protocol::LocalProtocol;
 pub use self::spec::SPEC;
 pub use self::target::{DEFAULT_SERVER_PORT, LocalTarget, ServerAddr};
+pub use self::transport::{DEFAULT_UDP_TIMEOUT, TransportChoice, TransportMode};
 pub use self::validate::{
     DEFAULT_RESPONSE_TIMEOUT, Settings, TunnelSettings, Verification, validate,
 };

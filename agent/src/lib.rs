@@ -1,5 +1,5 @@
 //! HopGate's agent: runs next to a local HTTP service, dials the gateway's data-plane over
-//! the DTLS stream transport, proves with the domain's API key that it may serve the
+//! the DTLS stream transport (or, where UDP is blocked, TLS over TCP to its HTTPS port), proves with the domain's API key that it may serve the
 //! domain, and then answers every visitor request the gateway sends it by calling the local
 //! service, streaming both ways.
 //!
@@ -9,6 +9,7 @@
 //! | --- | --- |
 //! | [`config`] | settings from flags > `HOP_CLIENT_*` environment > TOML file (`hopgate-settings`); `validate()` |
 //! | `tunnel` | one tunnel's session loop: connect, hello, serve, reconnect with backoff (`hopgate-backoff`) |
+//! | `dial` | what carries a session: DTLS, TLS over TCP to the HTTPS port, or DTLS then TCP (`auto`) |
 //! | `control` | the control stream: hello, pings, go-away |
 //! | `forward` | one request stream: the local call and the response streamed back |
 //! | `body` | the streamed request body fed from the gateway's frames |
@@ -26,8 +27,8 @@
 //! the transport's and quinn's events included), with `domain`, `session_id` (the tunnel's
 //! session count) and `request_id` (the gateway's, so one request can be followed through
 //! pod and agent). And a short human status, one
-//! line per event on stderr: `connected to ADDR (session ready in N ms); forwarding
-//! https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
+//! line per event on stderr: `connected to ADDR over udp|tcp [(why tcp)] (session ready in
+//! N ms); forwarding https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
 //! REASON`, `gateway refused DOMAIN: MESSAGE`, and one line per failed request (every
 //! request with `--verbose`). The API key never appears: it is a
 //! [`hopgate_settings::Secret`], which prints `***`.
@@ -37,6 +38,7 @@
 mod body;
 pub mod config;
 mod control;
+mod dial;
 mod forward;
 mod headers;
 mod inspector;
@@ -147,6 +149,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             log: tunnel_log,
             settings: tunnel,
             server: settings.server.clone(),
+            transport: settings.transport.clone(),
             client_config: client_config.clone(),
             forwarder,
         };

@@ -13,6 +13,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use hopgate_transport::Carrier;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
@@ -35,6 +36,12 @@ use crate::inspector::InspectorMetrics;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DomainLabels {
     domain: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TransportLabels {
+    domain: String,
+    transport: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -94,6 +101,8 @@ const LOCAL_ERRORS: [&str; 3] = [
 pub(crate) struct Metrics {
     registry: Registry,
     sessions: Family<DomainLabels, Gauge>,
+    /// `hopgate_agent_transport{domain,transport}`: 1 for what carries the live session.
+    transports: Family<TransportLabels, Gauge>,
     reconnects: Family<ReconnectLabels, Counter>,
     /// `1xx` … `5xx`, then `error` (no answer: the local target failed).
     requests: [Counter; 6],
@@ -116,11 +125,16 @@ pub(crate) struct TunnelMetrics {
     pub(crate) all: Arc<Metrics>,
     domain: String,
     connected: Gauge,
+    /// `udp` and `tcp`.
+    transport: [Gauge; 2],
 }
 
 impl TunnelMetrics {
-    pub(crate) fn connected(&self, up: bool) {
-        self.connected.set(i64::from(up));
+    /// The session is up over `carrier`, or (`None`) down.
+    pub(crate) fn connected(&self, carrier: Option<Carrier>) {
+        self.connected.set(i64::from(carrier.is_some()));
+        self.transport[0].set(i64::from(carrier == Some(Carrier::Udp)));
+        self.transport[1].set(i64::from(carrier == Some(Carrier::Tcp)));
     }
 
     pub(crate) fn reconnect(&self, why: Reconnect) {
@@ -140,6 +154,13 @@ impl Metrics {
             "hopgate_agent_connected",
             "1 while the tunnel of this domain has a live session",
             sessions.clone(),
+        );
+        let transports = Family::<TransportLabels, Gauge>::default();
+        registry.register(
+            "hopgate_agent_transport",
+            "1 for what carries the tunnel's live session: udp (DTLS) or tcp (TLS to the \
+             gateway's HTTPS port, where UDP is blocked)",
+            transports.clone(),
         );
         let reconnects = Family::<ReconnectLabels, Counter>::default();
         registry.register(
@@ -204,6 +225,7 @@ impl Metrics {
             inspector,
             access_denied,
             sessions,
+            transports,
             reconnects,
             requests,
             request_duration,
@@ -220,6 +242,13 @@ impl Metrics {
             domain: domain.to_owned(),
         };
         let connected = self.sessions.get_or_create(&labels).clone();
+        let transport = [Carrier::Udp, Carrier::Tcp].map(|carrier| {
+            let labels = TransportLabels {
+                domain: domain.to_owned(),
+                transport: carrier.as_str(),
+            };
+            self.transports.get_or_create(&labels).clone()
+        });
         for why in [
             Reconnect::Lost,
             Reconnect::GoAway,
@@ -240,6 +269,7 @@ impl Metrics {
             all: self.clone(),
             domain: domain.to_owned(),
             connected,
+            transport,
         }
     }
 
@@ -354,13 +384,20 @@ mod tests {
         assert!(!metrics.ready(), "no tunnel");
         let a = metrics.tunnel("a.example.com");
         let b = metrics.tunnel("b.example.com");
-        a.connected(true);
+        a.connected(Some(Carrier::Udp));
         assert!(!metrics.ready());
-        b.connected(true);
+        b.connected(Some(Carrier::Tcp));
         assert!(metrics.ready());
         metrics.request(Some(204), std::time::Duration::from_millis(1));
         metrics.request(None, std::time::Duration::ZERO);
         let text = metrics.text();
+        for line in [
+            "hopgate_agent_transport{domain=\"a.example.com\",transport=\"udp\"} 1",
+            "hopgate_agent_transport{domain=\"b.example.com\",transport=\"udp\"} 0",
+            "hopgate_agent_transport{domain=\"b.example.com\",transport=\"tcp\"} 1",
+        ] {
+            assert!(text.contains(line), "no {line} in {text}");
+        }
         assert!(
             text.contains("hopgate_agent_requests_total{status=\"2xx\"} 1"),
             "{text}"

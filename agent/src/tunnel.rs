@@ -1,26 +1,26 @@
-//! One tunnel's life: resolve the gateway, connect, say hello, serve the gateway's request
-//! streams, and after any loss connect again with [`Backoff`]. A go-away from the gateway
+//! One tunnel's life: dial the gateway (`dial`: UDP, TCP, or UDP then TCP), say hello,
+//! serve the gateway's request streams, and after any loss connect again with [`Backoff`]. A go-away from the gateway
 //! (it is restarting) starts a fresh session at once while the requests in flight finish
 //! on the old one; a go-away saying another agent took the domain over stops the tunnel.
 //! With `pool`, the hello asks to serve the domain together with the other pooled agents;
 //! the gateway's answer says whether it joined a pool or replaced someone.
 
 use std::{
-    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use hopgate_backoff::Backoff;
 use hopgate_protocol::{Hello, HelloAck, HelloCode};
-use hopgate_transport::{ClientConfig, ConnectError, Session};
+use hopgate_transport::{ClientConfig, Session};
 use slog::{Logger, info, warn};
 use tokio::sync::watch;
 
 use crate::{
     RunError,
-    config::{ServerAddr, TunnelSettings},
+    config::{ServerAddr, TransportChoice, TunnelSettings},
     control::{Control, ControlEvent, HelloError},
+    dial::{DialError, Dialed, dial},
     forward::Forwarder,
     metrics::{Reconnect, TunnelMetrics},
 };
@@ -41,10 +41,8 @@ const MIN_UPTIME_FOR_IMMEDIATE: Duration = Duration::from_secs(1);
 /// Getting a session failed.
 #[derive(Debug, thiserror::Error)]
 enum EstablishError {
-    #[error("cannot resolve {server}: {reason}")]
-    Resolve { server: String, reason: String },
     #[error("{0}")]
-    Connect(#[from] ConnectError),
+    Dial(#[from] DialError),
     #[error("{0}")]
     Hello(#[from] HelloError),
     #[error("refused ({})", .0.code)]
@@ -67,6 +65,8 @@ enum SessionEnd {
 pub(crate) struct Tunnel {
     pub(crate) settings: TunnelSettings,
     pub(crate) server: ServerAddr,
+    /// What carries the sessions.
+    pub(crate) transport: TransportChoice,
     pub(crate) client_config: Arc<ClientConfig>,
     pub(crate) forwarder: Arc<Forwarder>,
     pub(crate) metrics: TunnelMetrics,
@@ -87,9 +87,10 @@ impl Tunnel {
                 _ = shutdown.changed() => return Ok(()),
             };
             let reason = match established {
-                Ok((session, control, ready_in, admitted)) => {
+                Ok((dialed, control, ready_in, admitted)) => {
                     session_seq += 1;
-                    let gateway = self.describe_peer(session.remote_addr());
+                    let gateway = Self::describe_peer(&dialed);
+                    let session = dialed.session;
                     // What the gateway said of the admission (joined a pool, replaced …).
                     let told = if admitted.trim().is_empty() {
                         String::new()
@@ -102,13 +103,15 @@ impl Tunnel {
                         self.settings.target,
                     );
                     info!(self.log, "connected"; "session_seq" => session_seq,
-                        "gateway" => &gateway, "ready_ms" => ready_in.as_millis() as u64,
+                        "gateway" => dialed.addr.to_string(), "ready_ms" => ready_in.as_millis() as u64,
+                        "transport" => session.carrier().as_str(),
+                        "fallback_reason" => dialed.fell_back.as_deref(),
                         "target" => self.settings.target.to_string(), "pool" => self.settings.pool,
                         "admitted" => told.trim_start_matches("; "));
-                    self.metrics.connected(true);
+                    self.metrics.connected(Some(session.carrier()));
                     let up = Instant::now();
                     let end = self.serve(&session, control, &mut shutdown).await;
-                    self.metrics.connected(false);
+                    self.metrics.connected(None);
                     match &end {
                         SessionEnd::GoAway(_) => self.metrics.reconnect(Reconnect::GoAway),
                         SessionEnd::Lost(_) => self.metrics.reconnect(Reconnect::Lost),
@@ -175,19 +178,19 @@ impl Tunnel {
         }
     }
 
-    /// Resolves, connects, says hello; the session, its control stream, how long it took,
-    /// and what the gateway said of the admission (joined a pool, replaced an agent).
-    async fn establish(&self) -> Result<(Session, Control, Duration, String), EstablishError> {
+    /// Dials, says hello; the session, its control stream, how long it took, and what the
+    /// gateway said of the admission (joined a pool, replaced an agent).
+    async fn establish(&self) -> Result<(Dialed, Control, Duration, String), EstablishError> {
         let started = Instant::now();
-        let addr = self.resolve().await?;
-        let session = hopgate_transport::connect(addr, &self.client_config).await?;
+        let dialed = dial(&self.server, &self.transport, &self.client_config).await?;
+        let session = &dialed.session;
         let hello = Hello::new(
             self.settings.domain.clone(),
             self.settings.api_key.expose(),
             env!("CARGO_PKG_VERSION"),
         )
         .joining_pool(self.settings.pool);
-        let (control, ack) = match Control::hello(&session, hello).await {
+        let (control, ack) = match Control::hello(session, hello).await {
             Ok(answer) => answer,
             Err(err) => {
                 session.close("hello failed");
@@ -198,35 +201,22 @@ impl Tunnel {
             session.close("hello refused");
             return Err(EstablishError::Refused(ack));
         }
-        Ok((session, control, started.elapsed(), ack.message))
+        Ok((dialed, control, started.elapsed(), ack.message))
     }
 
-    /// The gateway's address now (a name may move). IPv4 first: that is where gateways
-    /// listen unless told otherwise, and `localhost` often resolves to `::1` first.
-    async fn resolve(&self) -> Result<SocketAddr, EstablishError> {
-        let failed = |reason: String| EstablishError::Resolve {
-            server: self.server.to_string(),
-            reason,
-        };
-        let addrs: Vec<SocketAddr> =
-            tokio::net::lookup_host((self.server.host(), self.server.port()))
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .collect();
-        addrs
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or_else(|| addrs.first())
-            .copied()
-            .ok_or_else(|| failed("no address".into()))
-    }
-
-    /// `127.0.0.1:4433`, or `gw.example.com:443 (203.0.113.7:443)` for a name.
-    fn describe_peer(&self, addr: SocketAddr) -> String {
-        if self.server.host().parse::<std::net::IpAddr>().is_ok() {
+    /// `127.0.0.1:4433 over udp`, or `gw.example.com:443 (203.0.113.7:443) over tcp (udp
+    /// did not answer within 3 s)` for a name.
+    fn describe_peer(dialed: &Dialed) -> String {
+        let addr = dialed.addr;
+        let peer = if dialed.server.host().parse::<std::net::IpAddr>().is_ok() {
             addr.to_string()
         } else {
-            format!("{} ({addr})", self.server)
+            format!("{} ({addr})", dialed.server)
+        };
+        let over = dialed.carrier().as_str();
+        match &dialed.fell_back {
+            Some(why) => format!("{peer} over {over} ({why})"),
+            None => format!("{peer} over {over}"),
         }
     }
 

@@ -26,7 +26,10 @@ async fn hello_carries_the_domain_and_key_and_connected_is_printed_once() {
     assert_eq!(session.hello.agent_version, env!("CARGO_PKG_VERSION"));
     let line = agent.connected().await;
     assert!(
-        line.starts_with(&format!("connected to {} (session ready in ", gateway.addr)),
+        line.starts_with(&format!(
+            "connected to {} over udp (session ready in ",
+            gateway.addr
+        )),
         "{line}"
     );
     assert!(

@@ -2,7 +2,8 @@
 //!
 //! Everything runs on loopback in this process: a gateway-side [`Listener`] and agent-side
 //! sessions, through the lossy relay where a figure says so, plus a plain UDP blast and a
-//! TCP stream as baselines measured in the same run.
+//! TCP stream as baselines measured in the same run; and the same sessions over the TCP
+//! fallback (TLS over loopback TCP) at several packet sizes (`transport_tcp`).
 
 use std::{
     net::SocketAddr,
@@ -16,6 +17,8 @@ use hopgate_transport::{
     ClientConfig, Identity, Listener, ServerConfig, ServerVerification, Session,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod transport_tcp;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -79,6 +82,18 @@ async fn run(quick: bool) -> Result<()> {
     }
     setups.sort_by(f64::total_cmp);
     report("transport.setup_ms", setups[setups.len() / 2], "ms");
+
+    // The TCP fallback, by QUIC packet size (1,313 bytes is the DTLS path's).
+    for packet in [1313, 16 * 1024, 65_527] {
+        let (rate, p50) =
+            transport_tcp::figures(&identity, &client, packet, 1024 * MIB / scale).await?;
+        report(
+            &format!("transport_tcp.p{packet}.one_stream_MBps"),
+            rate,
+            "MB/s",
+        );
+        report(&format!("transport_tcp.p{packet}.rtt_p50_us"), p50, "us");
+    }
 
     let lossy = |drop: f64, reorder: f64, delay_ms: u64| Impairment {
         drop,

@@ -90,10 +90,12 @@ impl CertStore {
     }
 }
 
-const ALPN_H2_H11: &[u8] = b"\x02h2\x08http/1.1";
+/// What the HTTPS listener speaks, in its order of preference: HTTP/2, HTTP/1.1, and the
+/// agents' tunnel over TCP (`hopgate-tunnel/1`, offered only by agents).
+const ALPN_PROTOCOLS: &[u8] = b"\x02h2\x08http/1.1\x10hopgate-tunnel/1";
 
 fn select_alpn(client: &[u8]) -> Result<&[u8], AlpnError> {
-    openssl::ssl::select_next_proto(ALPN_H2_H11, client).ok_or(AlpnError::NOACK)
+    openssl::ssl::select_next_proto(ALPN_PROTOCOLS, client).ok_or(AlpnError::NOACK)
 }
 
 fn context(chain_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<SslContext> {
@@ -131,7 +133,8 @@ pub(crate) fn acceptor(
     // 5-byte record header first and the record after it. The setting is taken when a
     // connection starts, so it holds whichever per-name context SNI picks.
     builder.set_read_ahead(true);
-    // HTTP/2 or HTTP/1.1 by ALPN, also for names without a certificate of their own.
+    // HTTP/2, HTTP/1.1 or the agents' tunnel by ALPN, also for names without a certificate
+    // of their own.
     builder.set_alpn_select_callback(|_, client| select_alpn(client));
     builder.set_servername_callback(move |ssl, _alert| {
         if let Some(name) = ssl.servername(NameType::HOST_NAME)
@@ -188,4 +191,34 @@ pub(crate) fn save_debug_certificate(
 ) -> std::io::Result<()> {
     hopgate_private_files::write_private(&dir.join(DEBUG_CERT_FILE), chain.as_bytes())?;
     hopgate_private_files::write_private(&dir.join(DEBUG_KEY_FILE), key.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ALPN wire format: each protocol prefixed by its length.
+    fn offer(protocols: &[&[u8]]) -> Vec<u8> {
+        protocols
+            .iter()
+            .flat_map(|p| std::iter::once(p.len() as u8).chain(p.iter().copied()))
+            .collect()
+    }
+
+    #[test]
+    fn visitors_get_http_and_agents_the_tunnel() {
+        let tunnel = hopgate_transport::TUNNEL_ALPN;
+        assert_eq!(
+            select_alpn(&offer(&[b"h2", b"http/1.1"])).ok(),
+            Some(&b"h2"[..])
+        );
+        assert_eq!(
+            select_alpn(&offer(&[b"http/1.1"])).ok(),
+            Some(&b"http/1.1"[..])
+        );
+        assert_eq!(select_alpn(&offer(&[tunnel])).ok(), Some(tunnel));
+        // A client offering both is a visitor.
+        assert_eq!(select_alpn(&offer(&[tunnel, b"h2"])).ok(), Some(&b"h2"[..]));
+        assert!(select_alpn(&offer(&[b"spdy/3"])).is_err());
+    }
 }

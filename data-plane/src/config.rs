@@ -210,7 +210,9 @@ const SETTINGS: &[Setting] = &[
     Setting::value(
         "dtls_handshake_timeout",
         "HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT",
-        "How long a DTLS handshake may take before its state is dropped [default: 5s]",
+        "How long a DTLS handshake may take before its state is dropped, and an agent's TLS \
+         connection on the tunnel's ALPN to set its session up before it is closed \
+         [default: 5s]",
     ),
     Setting::value(
         "hello_timeout",
@@ -229,6 +231,13 @@ const SETTINGS: &[Setting] = &[
         "HOP_SERVER_MAX_POOL_SESSIONS",
         "Agents one domain's pool may hold on this pod (agents started with --pool); more \
          are refused with pool_full [default: 16]",
+    ),
+    Setting::value(
+        "tcp_send_queue_bytes",
+        "HOP_SERVER_TCP_SEND_QUEUE_BYTES",
+        "Bytes queued towards one agent whose session runs over TCP (the fallback on the \
+         HTTPS port); beyond this its packets are dropped, so a slow reader slows only its own \
+         session [default: 4194304]",
     ),
     Setting::value(
         "log_level",
@@ -316,6 +325,7 @@ pub struct Config {
     pub(crate) hello_timeout: Duration,
     pub(crate) hello_receive_window: u32,
     pub(crate) max_pool_sessions: u32,
+    pub(crate) tcp_send_queue_bytes: u32,
     pub(crate) log_level: LogLevel,
 }
 
@@ -366,6 +376,7 @@ impl Default for Config {
             hello_timeout: Duration::from_secs(5),
             hello_receive_window: 64 * 1024,
             max_pool_sessions: 16,
+            tcp_send_queue_bytes: 4 * 1024 * 1024,
             log_level: LogLevel::Info,
         }
     }
@@ -628,6 +639,12 @@ impl Config {
             return Err(bad(
                 "HOP_SERVER_MAX_POOL_SESSIONS",
                 format!("must be 1..={MAX_POOL_SESSIONS} (each session holds its own state)"),
+            ));
+        }
+        if !(256 * 1024..=64 * 1024 * 1024).contains(&self.tcp_send_queue_bytes) {
+            return Err(bad(
+                "HOP_SERVER_TCP_SEND_QUEUE_BYTES",
+                "must be 262144..=67108864 bytes (several packets; more is held per slow agent)",
             ));
         }
         Ok(())

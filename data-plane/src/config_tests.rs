@@ -442,6 +442,7 @@ fn agent_limits_have_defaults_and_are_checked() {
     assert_eq!(defaults.hello_timeout, Duration::from_secs(5));
     assert_eq!(defaults.hello_receive_window, 65536);
     assert_eq!(defaults.max_pool_sessions, 16);
+    assert_eq!(defaults.tcp_send_queue_bytes, 4 * 1024 * 1024);
     let with = |name, value| {
         let mut env = base.to_vec();
         env.push((name, value));
@@ -464,6 +465,8 @@ fn agent_limits_have_defaults_and_are_checked() {
         ("HOP_SERVER_HELLO_TIMEOUT", "1h"),
         ("HOP_SERVER_HELLO_RECEIVE_WINDOW", "1000"),
         ("HOP_SERVER_HELLO_RECEIVE_WINDOW", "33554432"),
+        ("HOP_SERVER_TCP_SEND_QUEUE_BYTES", "1000"),
+        ("HOP_SERVER_TCP_SEND_QUEUE_BYTES", "1073741824"),
     ] {
         let err = with(name, value).unwrap_err();
         assert!(err.starts_with(name), "{name}={value}: {err}");

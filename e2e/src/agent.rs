@@ -87,6 +87,26 @@ impl Agent {
         Self::spawn(server, domain, target, key, &pin)
     }
 
+    /// The agent for `domain` dialing `server` with exactly `args` for verification and
+    /// transport (no pinned certificate added).
+    pub fn start_bare(server: SocketAddr, domain: &str, target: SocketAddr, args: &[&str]) -> Self {
+        Self::spawn(server, domain, target, KEY, args)
+    }
+
+    /// [`Agent::start_via`] with more flags (`--transport tcp --tcp-server ADDR`).
+    pub fn start_via_with_args(
+        dp: &DataPlane,
+        server: SocketAddr,
+        domain: &str,
+        target: SocketAddr,
+        args: &[&str],
+    ) -> Self {
+        let fingerprint = pinned(dp);
+        let mut all = vec!["--fingerprint", &fingerprint, "--debug"];
+        all.extend_from_slice(args);
+        Self::spawn(server, domain, target, KEY, &all)
+    }
+
     /// The agent for `domain` with `key`, pinning the debug certificate, with its metrics
     /// listener on port 0 (it logs where: [`Agent::metrics_addr`]).
     pub fn start_with_metrics(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str) -> Self {

@@ -23,6 +23,7 @@
 //! - [`fake_agent`]: a stand-in agent built from the shared crates, for scripted sessions.
 //! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods.
 //! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
+//! - [`websocket_echo`]: a local WebSocket echo server and a visitor's `wss://` client.
 //! - [`pki`]: a throw-away CA for the pods' internal TLS.
 
 // A crate for tests only: a panic is how a test fails.
@@ -44,6 +45,7 @@ pub mod pki;
 pub mod raw_visitor;
 pub mod recording_service;
 pub mod two_pods;
+pub mod websocket_echo;
 
 pub use agent::Agent;
 pub use control_plane::ControlPlane;

@@ -30,8 +30,8 @@ pub struct Seen {
 
 /// Serves: `/echo` (any method: method, query, body length and SHA-256 in headers),
 /// `/bytes/{n}` (n bytes of a pattern, streamed), `/status/{code}`, `/slow` (10 s, counted:
-/// [`slow_requests_started`]), `/upload` (reads the body, answers its length). What it
-/// saw: [`seen_by`].
+/// [`slow_requests_started`]), `/upload` (reads the body, answers its length),
+/// `/events/{n}` (n server-sent events, 100 ms apart). What it saw: [`seen_by`].
 pub fn start_local_service(addr: SocketAddr) -> SocketAddr {
     serve_local(std::net::TcpListener::bind(addr).unwrap())
 }
@@ -54,6 +54,7 @@ pub fn serve_local(listener: std::net::TcpListener) -> SocketAddr {
                     .route("/status/{code}", web::to(status))
                     .route("/slow", web::get().to(slow))
                     .route("/upload", web::post().to(upload))
+                    .route("/events/{n}", web::get().to(events))
             })
             .workers(1)
             .listen(listener)
@@ -141,4 +142,23 @@ async fn slow(seen: web::Data<Seen>) -> HttpResponse {
     // A slow service is the point: requests in flight while something else happens.
     actix_web::rt::time::sleep(Duration::from_secs(10)).await;
     HttpResponse::Ok().body("finally")
+}
+
+/// Server-sent events `data: 0` … `data: n-1`, one every 100 ms: each must reach the
+/// visitor when it is sent, not when the answer ends.
+async fn events(path: web::Path<u32>) -> HttpResponse {
+    let total = path.into_inner();
+    let stream = futures_util::stream::unfold(0u32, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        if sent > 0 {
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+        let event = bytes::Bytes::from(format!("data: {sent}\n\n"));
+        Some((Ok::<_, std::io::Error>(event), sent + 1))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .streaming(stream)
 }

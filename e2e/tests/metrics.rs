@@ -123,7 +123,7 @@ fn data_plane_metrics_reflect_the_run(text: &str) {
     assert_eq!(value(text, "hopgate_agent_sessions"), 1.0);
     assert_eq!(value(text, "hopgate_requests_in_flight"), 0.0);
     assert!(value(text, "hopgate_dtls_associations") >= 1.0);
-    assert!(value(text, "hopgate_transport_sessions") >= 1.0);
+    assert!(value(text, "hopgate_transport_sessions{transport=\"udp\"}") >= 1.0);
     assert!(value(text, "hopgate_table_version") >= 1.0);
     assert_eq!(value(text, "hopgate_table_connected"), 1.0);
     assert!(value(text, "hopgate_table_propagation_seconds_count") >= 1.0);

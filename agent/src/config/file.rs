@@ -4,6 +4,9 @@
 //! ```toml
 //! server_addr = "gw.example.com:443"
 //! # server_name = "gw.example.com"      # default: the host of server_addr
+//! # transport = "auto"                  # udp, tcp (TLS to the HTTPS port), or auto
+//! # tcp_server_addr = "gw.example.com:443"  # default: server_addr
+//! # udp_timeout_ms = 3000                # auto: wait this long for UDP, then try tcp
 //! # server_fingerprint = "ab:cd:..."    # pin the gateway's certificate (required with debug)
 //! # ca_file = "ca.pem"                  # trust this CA instead of the system's roots
 //! # debug = false
@@ -38,7 +41,7 @@ use std::path::PathBuf;
 use hopgate_settings::{Secret, values};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{DEFAULT_RESPONSE_TIMEOUT, inspector};
+use super::{DEFAULT_RESPONSE_TIMEOUT, DEFAULT_UDP_TIMEOUT, inspector};
 
 /// Every setting, merged, not yet checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +53,15 @@ pub struct Config {
     /// The name the gateway's certificate must carry (default: the host of `server_addr`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
+    /// What carries the session: `auto` (default), `udp` or `tcp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// The gateway's HTTPS address for the `tcp` transport (default: `server_addr`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_server_addr: Option<String>,
+    /// `auto`: how long to wait for a UDP session before trying TCP.
+    #[serde(with = "values::whole_number")]
+    pub udp_timeout_ms: u64,
     /// The pinned SHA-256 fingerprint of the gateway's certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_fingerprint: Option<String>,
@@ -99,6 +111,9 @@ impl Default for Config {
         Self {
             server_addr: None,
             server_name: None,
+            transport: None,
+            tcp_server_addr: None,
+            udp_timeout_ms: DEFAULT_UDP_TIMEOUT.as_millis() as u64,
             server_fingerprint: None,
             ca_file: None,
             debug: false,

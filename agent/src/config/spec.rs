@@ -14,6 +14,28 @@ const SETTINGS: &[Setting] = &[
     .flag("server")
     .value_name("HOST:PORT"),
     Setting::value(
+        "transport",
+        "HOP_CLIENT_TRANSPORT",
+        "What carries the session: udp (DTLS), tcp (TLS to the gateway's HTTPS port, where UDP \
+         is blocked), or auto (udp, then tcp if udp doesn't answer) [default: auto]",
+    )
+    .flag("transport")
+    .value_name("MODE"),
+    Setting::value(
+        "tcp_server_addr",
+        "HOP_CLIENT_TCP_SERVER_ADDR",
+        "The gateway's HTTPS address for the tcp transport, host:port [default: --server]",
+    )
+    .flag("tcp-server")
+    .value_name("HOST:PORT"),
+    Setting::value(
+        "udp_timeout_ms",
+        "HOP_CLIENT_UDP_TIMEOUT_MS",
+        "With --transport auto: milliseconds to wait for a UDP session before trying tcp \
+         [default: 3000]",
+    )
+    .value_name("MS"),
+    Setting::value(
         "tunnel.domain",
         "HOP_CLIENT_DOMAIN",
         "The public domain to serve, e.g. app.example.com",

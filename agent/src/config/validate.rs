@@ -8,7 +8,7 @@ use hopgate_transport::{ClientConfig, Fingerprint, ServerVerification};
 
 use super::{
     BasicUser, Config, HostHeader, InspectorSettings, LocalProtocol, LocalTarget, ServerAddr,
-    inspector, observability, tunnels, verification,
+    TransportChoice, inspector, observability, transport, tunnels, verification,
 };
 
 /// How long the local service may take to start answering, unless configured.
@@ -56,8 +56,10 @@ pub struct TunnelSettings {
 pub struct Settings {
     /// The gateway's data-plane address.
     pub server: ServerAddr,
-    /// The name the gateway's certificate must carry (DTLS server name).
+    /// The name the gateway's certificate must carry (DTLS and TLS server name).
     pub server_name: String,
+    /// What carries the sessions, and where the gateway's TLS port is.
+    pub transport: TransportChoice,
     /// How the gateway's certificate is checked.
     pub verification: Verification,
     /// How long the local service may take to start its response.
@@ -106,6 +108,14 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
         None => server.host().to_owned(),
         Some(name) => server_name(name).map_err(|why| loaded.invalid("server_name", why))?,
     };
+    let transport = TransportChoice {
+        mode: transport::mode(config.transport.as_deref())
+            .map_err(|why| loaded.invalid("transport", why))?,
+        tcp_server: transport::tcp_server(config.tcp_server_addr.as_deref(), &server)
+            .map_err(|why| loaded.invalid("tcp_server_addr", why))?,
+        udp_timeout: transport::udp_timeout(config.udp_timeout_ms)
+            .map_err(|why| loaded.invalid("udp_timeout_ms", why))?,
+    };
     let verification = verification::check(loaded)?;
     let response_timeout = response_timeout(config.response_timeout_secs)
         .map_err(|why| loaded.invalid("response_timeout_secs", why))?;
@@ -118,6 +128,7 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
     Ok(Settings {
         server,
         server_name,
+        transport,
         verification,
         response_timeout,
         verbose: config.verbose,

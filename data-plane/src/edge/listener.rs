@@ -6,6 +6,8 @@
 //! 2. HTTPS only: the TLS handshake (OpenSSL, the certificate chosen by SNI) under a
 //!    per-IP cap on handshakes in progress and a deadline (`HOP_SERVER_TLS_HANDSHAKE_TIMEOUT`);
 //!    no handshake waits for another, so silent connections can't hold up a visitor;
+//!    a connection that negotiated the tunnel's ALPN is an agent's session over TCP and goes
+//!    to [`tunnel_tcp`](crate::edge::tunnel_tcp) instead;
 //! 3. actix-http's HTTP/1.1 and HTTP/2 service, with explicit HTTP/2 limits
 //!    ([`H2Limits`]; docs/security/http2-limits.md), then the actix-web `App`.
 //!
@@ -23,6 +25,7 @@ use actix_service::{
     IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt, fn_service, map_config,
 };
 use actix_web::{Error, dev::AppConfig};
+use hopgate_transport::TUNNEL_ALPN;
 use openssl::ssl::{Ssl, SslAcceptor};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -31,6 +34,7 @@ use crate::{
     edge::{
         admission::ConnectionCaps,
         connection::{self, Admitted, Negotiated},
+        tunnel_tcp::TunnelIntake,
     },
     ops::metrics::Metrics,
 };
@@ -50,6 +54,8 @@ pub(crate) struct Edge {
     pub(crate) caps: Arc<ConnectionCaps>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: EdgeLimits,
+    /// Where agents' TLS connections (the tunnel's ALPN) go.
+    pub(crate) tunnel: TunnelIntake,
 }
 
 /// Why a connection ended before or while it was served (the listener drops it).
@@ -61,6 +67,8 @@ pub(crate) enum Ended {
     Tls,
     /// The HTTP service ended with an error (HTTP/2 GOAWAY, I/O, timeouts).
     Http(DispatchError),
+    /// It was an agent's session over TCP, not a visitor's, and it is over.
+    Tunnel,
 }
 
 /// The HTTPS listener on `listener`, serving the App `app` builds (once per worker).
@@ -156,7 +164,7 @@ fn admit(
 }
 
 /// Step 2: the TLS handshake, under the client's handshake cap and the deadline; ALPN
-/// picks HTTP/2 or HTTP/1.1.
+/// picks HTTP/2 or HTTP/1.1, or an agent's session over TCP (carried here until it ends).
 async fn handshake(
     edge: Arc<Edge>,
     acceptor: SslAcceptor,
@@ -184,6 +192,11 @@ async fn handshake(
     }
     let protocol = match conn.stream().ssl().selected_alpn_protocol() {
         Some(b"h2") => Protocol::Http2,
+        Some(TUNNEL_ALPN) => {
+            drop(_in_progress);
+            edge.tunnel.carry(conn, &edge.metrics).await;
+            return Err(Ended::Tunnel);
+        }
         _ => Protocol::Http1,
     };
     let peer = conn.peer();

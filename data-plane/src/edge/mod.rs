@@ -10,6 +10,8 @@
 //! - `handler`: every HTTPS request: checked, counted under the caps, sent to its
 //!   [`upstream`](crate::upstream), measured when its answer ends.
 //! - `plain_http`: port 80, ACME HTTP-01 answers and redirects to HTTPS.
+//! - `tunnel_tcp`: agents whose UDP is blocked: HTTPS connections that negotiated the
+//!   tunnel's ALPN are handed to the transport's listener.
 //!
 //! Nothing else in the pod imports this module: requests flow from here to the upstream.
 
@@ -20,3 +22,4 @@ pub(crate) mod handler;
 pub(crate) mod listener;
 pub(crate) mod plain_http;
 pub(crate) mod sni;
+pub(crate) mod tunnel_tcp;

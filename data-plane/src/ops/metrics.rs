@@ -138,6 +138,15 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     "hello_timeout",
     // A relayed request without the right HOP_RELAY_TOKEN (401).
     "relay_token",
+    // An agent's TLS connection on the tunnel's ALPN refused: the pod held its limit of
+    // sessions (DTLS and TCP together).
+    "tunnel_tcp_at_capacity",
+    // An agent's TLS connection on the tunnel's ALPN sent garbage (not QUIC, a bad length
+    // prefix): closed.
+    "tunnel_tcp_bad_frame",
+    // An agent's TLS connection on the tunnel's ALPN set no session up within
+    // HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT: closed.
+    "tunnel_tcp_no_session",
 ];
 
 /// `{reason}`: stream resets, closed sessions, DTLS failures and drops.
@@ -177,7 +186,10 @@ pub(crate) struct Metrics {
     agent_sessions: Gauge,
     in_flight: Gauge,
     dtls_associations: Gauge,
-    transport_sessions: Gauge,
+    /// `hopgate_transport_sessions{transport}`: `udp` (DTLS) and `tcp` (the fallback).
+    transport_sessions: [Gauge; 2],
+    /// Packets to slow TCP agents dropped (their queue was full): copied at scrape time.
+    tcp_queue_dropped: Counter,
     table_version: Gauge,
     table_connected: Gauge,
     relayed_requests: Counter,
@@ -261,6 +273,34 @@ fn register_handshakes(registry: &mut Registry) -> [Counter; Handshake::ALL.len(
         family,
     );
     handshakes
+}
+
+/// `{transport}` of a session: what carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TransportLabels {
+    transport: &'static str,
+}
+
+/// `hopgate_transport_sessions{transport}`: the `udp` and `tcp` gauges; and the packets
+/// dropped towards slow agents over TCP.
+fn register_transport(registry: &mut Registry) -> ([Gauge; 2], Counter) {
+    let family = Family::<TransportLabels, Gauge>::default();
+    let gauges = ["udp", "tcp"]
+        .map(|transport| family.get_or_create(&TransportLabels { transport }).clone());
+    registry.register(
+        "hopgate_transport_sessions",
+        "Stream-layer sessions held by the listener, by what carries them: DTLS (udp) or \
+         the TLS fallback on the HTTPS port (tcp)",
+        family,
+    );
+    let tcp_queue_dropped = Counter::default();
+    registry.register(
+        "hopgate_tcp_tunnel_dropped_packets",
+        "Packets to agents over TCP dropped because the agent read too slowly (its queue \
+         of HOP_SERVER_TCP_SEND_QUEUE_BYTES was full); the session slows down",
+        tcp_queue_dropped.clone(),
+    );
+    (gauges, tcp_queue_dropped)
 }
 
 /// `hopgate_bytes_total{direction}`: the `in` and `out` counters.
@@ -402,11 +442,7 @@ impl Metrics {
             "hopgate_dtls_associations",
             "DTLS associations held by the listener",
         );
-        let transport_sessions = gauge(
-            &mut registry,
-            "hopgate_transport_sessions",
-            "Stream-layer sessions held by the listener",
-        );
+        let (transport_sessions, tcp_queue_dropped) = register_transport(&mut registry);
         let table_version = gauge(
             &mut registry,
             "hopgate_table_version",
@@ -452,6 +488,7 @@ impl Metrics {
             in_flight,
             dtls_associations,
             transport_sessions,
+            tcp_queue_dropped,
             table_version,
             table_connected,
         }
@@ -539,7 +576,15 @@ impl Metrics {
             &self.dtls_associations,
             now.listener.dtls_associations as u64,
         );
-        set(&self.transport_sessions, now.listener.sessions as u64);
+        set(&self.transport_sessions[0], now.listener.sessions as u64);
+        set(
+            &self.transport_sessions[1],
+            now.listener.tcp_sessions as u64,
+        );
+        self.tcp_queue_dropped.inner().store(
+            now.listener.tcp_queue_full_dropped,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.dtls_refused.copy_from(&now.listener);
         set(&self.table_version, now.table_version);
         set(&self.table_connected, u64::from(now.table_connected));
@@ -594,6 +639,11 @@ mod tests {
                 bad_cookies: 4,
                 handshake_records_refused: 3,
                 handshakes_expired: 5,
+                tcp_sessions: 2,
+                tcp_connections: 2,
+                tcp_refused: 0,
+                tcp_bad_frames: 0,
+                tcp_queue_full_dropped: 9,
             },
             table_version: 7,
             table_connected: true,
@@ -634,6 +684,10 @@ mod tests {
             "hopgate_dtls_dropped_datagrams_total{reason=\"undecryptable\"} 2",
             "hopgate_dtls_dropped_datagrams_total{reason=\"bad_handshake_record\"} 3",
             "hopgate_dtls_associations 1",
+            "hopgate_transport_sessions{transport=\"udp\"} 1",
+            "hopgate_transport_sessions{transport=\"tcp\"} 2",
+            "hopgate_tcp_tunnel_dropped_packets_total 9",
+            "hopgate_rejected_total{reason=\"tunnel_tcp_bad_frame\"} 0",
             "hopgate_rejected_total{reason=\"dtls_per_ip\"} 6",
             "hopgate_rejected_total{reason=\"dtls_bad_cookie\"} 4",
             "hopgate_rejected_total{reason=\"hello_timeout\"} 0",

@@ -185,6 +185,7 @@ fn dtls_settings(config: &Config, identity: hopgate_transport::Identity) -> Serv
     // stream); allowing it more would only cost memory per session, and buffers it could
     // fill on streams nobody reads.
     listener.peer_streams_after_hello = Some(1);
+    listener.transport.stream_send_queue_bytes = config.tcp_send_queue_bytes as usize;
     listener
 }
 

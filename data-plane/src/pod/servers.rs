@@ -18,6 +18,7 @@ use crate::{
         admission::ConnectionCaps,
         listener::{Edge, EdgeLimits},
         plain_http,
+        tunnel_tcp::TunnelIntake,
     },
     http::limits::RequestCaps,
     listeners::Listeners,
@@ -182,6 +183,10 @@ fn edge_of(config: &Config, core: &Core) -> Edge {
             header_timeout: config.header_timeout,
             tls_handshake_timeout: config.tls_handshake_timeout,
             h2: config.h2_limits(),
+        },
+        tunnel: TunnelIntake {
+            acceptor: core.dtls.stream_acceptor(),
+            log: core.log.clone(),
         },
     }
 }

@@ -1,7 +1,8 @@
-//! The DTLS side: accepts agents' sessions, checks each one's hello against the routing
-//! table, admits every agent that proves its domain to the domain's sessions (replacing
-//! the live one, or joining its pool: [`crate::tunnel::pool`]) and starts its session
-//! actor. The hello's answer says which happened, and the agents replaced are told why.
+//! The agents' side: accepts their sessions (over DTLS, or TLS over TCP), checks each
+//! one's hello against the routing table, admits every agent that proves its domain to the
+//! domain's sessions (replacing the live one, or joining its pool: [`crate::tunnel::pool`])
+//! and starts its session actor. The hello's answer says which happened, and the agents
+//! replaced are told why.
 
 use std::{
     sync::{
@@ -65,7 +66,10 @@ pub(crate) async fn accept(
     let ids = Arc::new(AtomicU64::new(1));
     while let Some(session) = listener.accept().await {
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let log = log.new(o!("session_id" => id, "remote" => session.remote_addr().to_string()));
+        let log = log.new(
+            o!("session_id" => id, "remote" => session.remote_addr().to_string(),
+            "transport" => session.carrier().as_str()),
+        );
         actix::spawn(admit(session, id, shared.clone(), log));
     }
 }

@@ -9,7 +9,8 @@
 //! - Waiting on conditions instead of sleeping: [`poll_until`], [`poll_for`],
 //!   [`wait_until`], [`exit_within`].
 //! - Ports: one where nothing listens until the test opens it ([`ClosedPort`]), one for a
-//!   process that binds a fixed port itself ([`unused_port`]).
+//!   process that binds a fixed port itself ([`unused_port`]); a TCP relay that can stop
+//!   reading for its client ([`PausableRelay`]).
 //! - A temporary directory removed on drop ([`TempDir`]); file modes of a state directory
 //!   ([`assert_private_dir`]) and a file links planted in it point to ([`LinkTarget`]).
 //! - A private Pebble (a real ACME server, from Debian's `pebble` package) started by
@@ -29,6 +30,7 @@ mod poll;
 mod ports;
 mod proc_stats;
 mod process;
+mod tcp_relay;
 mod temp_dir;
 mod victim;
 mod workspace;
@@ -40,6 +42,7 @@ pub use poll::{exit_within, poll_for, poll_until, wait_until};
 pub use ports::{ClosedPort, unused_port};
 pub use proc_stats::{ProcStats, is_alive, open_fds, peak_rss_kib, wait_for_fds_at_most};
 pub use process::{hop_command, run};
+pub use tcp_relay::PausableRelay;
 pub use temp_dir::TempDir;
 pub use victim::{ProbeReport, Prober, Sample};
 pub use workspace::{tool_from_script, workspace_binary};

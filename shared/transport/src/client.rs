@@ -7,10 +7,10 @@ use std::{
 };
 
 use crate::{
-    config::TransportConfig,
+    config::{Carrier, TransportConfig},
     dtls::{DtlsTable, PeerEvent, TableLimits},
     dtls_config::{self, ServerVerification},
-    error::{ConfigError, ConnectError, DtlsError, StreamSetupError},
+    error::{ConnectError, DtlsError, StreamSetupError},
     quic,
     session::{OnEnd, Session},
     socket::DtlsSocket,
@@ -69,20 +69,12 @@ pub async fn connect_from(
         max_handshakes_per_ip: 1,
         max_peers: 1,
         stale_after: config.transport.idle_timeout * 2,
+        other_sessions: Arc::default(),
     };
     let (socket, mut events) =
         DtlsSocket::new(socket, DtlsTable::client(local, limits)).map_err(ConnectError::Socket)?;
-    let mut endpoint_config = quinn::EndpointConfig::default();
-    endpoint_config
-        .max_udp_payload_size(config.transport.quic_packet_size())
-        .map_err(|e| ConfigError::from_source("max_datagram_size", e))?;
-    let endpoint = quinn::Endpoint::new_with_abstract_socket(
-        endpoint_config,
-        None,
-        socket.clone(),
-        Arc::new(quinn::TokioRuntime),
-    )
-    .map_err(ConnectError::Socket)?;
+    let endpoint = quic::endpoint(socket.clone(), None, &config.transport, Carrier::Udp)
+        .map_err(ConnectError::Socket)?;
 
     // A session whose handshake completed on our side but whose last flight was lost can
     // sit unconfirmed while QUIC's probe backoff (grown during a handshake storm) outlasts
@@ -122,7 +114,13 @@ pub async fn connect_from(
         socket,
         dtls_id: id,
     };
-    Ok(Session::new(conn, on_end, Some(endpoint), transport_reason))
+    Ok(Session::new(
+        conn,
+        on_end,
+        Some(endpoint),
+        transport_reason,
+        Carrier::Udp,
+    ))
 }
 
 enum Attempt {
@@ -178,7 +176,7 @@ async fn attempt(
         .into_iter()
         .next()
         .ok_or_else(|| dtls_error(DtlsError::NoCertificate))?;
-    let quic_config = quic::client_config(leaf.into(), &config.transport)?;
+    let quic_config = quic::client_config(leaf.into(), &config.transport, Carrier::Udp)?;
     let connecting = endpoint
         .connect_with(quic_config, remote, "hopgate")
         .map_err(|e| stream_error(StreamSetupError::Start(e)))?;
@@ -188,29 +186,31 @@ async fn attempt(
         Ok(Ok(conn)) => conn,
     };
     let confirm_within = (conn.rtt() * 4).max(Duration::from_secs(1));
-    let confirmed = async {
-        let mut ready = conn
-            .accept_uni()
-            .await
-            .map_err(StreamSetupError::Connection)?;
-        let mut byte = [0u8; 1];
-        ready
-            .read_exact(&mut byte)
-            .await
-            .map_err(StreamSetupError::Confirmation)?;
-        if byte[0] == quic::READY {
-            Ok(())
-        } else {
-            Err(StreamSetupError::BadConfirmation)
-        }
-    };
     let until = deadline.min(tokio::time::Instant::now() + confirm_within);
-    match tokio::time::timeout_at(until, confirmed).await {
+    match tokio::time::timeout_at(until, confirmed(&conn)).await {
         Ok(Ok(())) => Ok(Attempt::Confirmed(conn, id)),
         Ok(Err(cause)) => Err(stream_error(cause)),
         Err(_) => {
             conn.close(quinn::VarInt::from_u32(0), b"not confirmed in time");
             Ok(Attempt::Unconfirmed)
         }
+    }
+}
+
+/// Waits for the gateway's confirmation that the session is ready (see `server.rs`).
+pub(crate) async fn confirmed(conn: &quinn::Connection) -> Result<(), StreamSetupError> {
+    let mut ready = conn
+        .accept_uni()
+        .await
+        .map_err(StreamSetupError::Connection)?;
+    let mut byte = [0u8; 1];
+    ready
+        .read_exact(&mut byte)
+        .await
+        .map_err(StreamSetupError::Confirmation)?;
+    if byte[0] == quic::READY {
+        Ok(())
+    } else {
+        Err(StreamSetupError::BadConfirmation)
     }
 }

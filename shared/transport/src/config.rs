@@ -14,6 +14,12 @@ pub(crate) const MIN_QUIC_PACKET: usize = 1200;
 /// The smallest UDP payload the transport can run on: a minimal QUIC packet in one record.
 pub(crate) const MIN_DATAGRAM_SIZE: usize = MIN_QUIC_PACKET + DTLS_RECORD_OVERHEAD;
 
+/// QUIC packet size on the TCP fallback by default (docs/transport.md has the measurements).
+pub(crate) const DEFAULT_STREAM_PACKET: u16 = MAX_STREAM_PACKET;
+
+/// Largest QUIC packet quinn takes (and a 2-byte length prefix can describe).
+pub(crate) const MAX_STREAM_PACKET: u16 = 65_527;
+
 /// How a session behaves; shared by both ends.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -38,6 +44,39 @@ pub struct TransportConfig {
     pub congestion: Congestion,
     /// DTLS anti-replay window in records: wide, so that reordering isn't turned into loss.
     pub replay_window: usize,
+    /// Largest QUIC packet on the TCP fallback, where no path MTU applies (each packet is
+    /// one length-prefixed frame in the TLS byte stream).
+    pub stream_packet_size: u16,
+    /// Bytes of packets queued towards one TCP peer; beyond this, packets are dropped
+    /// (the stream layer sees loss and slows down) so a slow reader never blocks others.
+    pub stream_send_queue_bytes: usize,
+}
+
+/// What carries a session's packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    /// DTLS records in UDP datagrams: the normal way.
+    Udp,
+    /// Length-prefixed frames in a TLS connection over TCP: where UDP is blocked.
+    Tcp,
+}
+
+impl Carrier {
+    /// `udp` or `tcp`, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+
+    /// The largest QUIC packet on this carrier.
+    pub(crate) fn packet_size(self, config: &TransportConfig) -> u16 {
+        match self {
+            Self::Udp => config.quic_packet_size(),
+            Self::Tcp => config.stream_packet_size,
+        }
+    }
 }
 
 /// Which congestion controller drives the send rate.
@@ -65,6 +104,8 @@ impl Default for TransportConfig {
             max_concurrent_streams: 1024,
             congestion: Congestion::Bbr,
             replay_window: 1024,
+            stream_packet_size: DEFAULT_STREAM_PACKET,
+            stream_send_queue_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -108,6 +149,18 @@ impl TransportConfig {
             return Err(ConfigError::new(
                 "replay_window",
                 "must be at least 64 records",
+            ));
+        }
+        if !(MIN_QUIC_PACKET as u16..=MAX_STREAM_PACKET).contains(&self.stream_packet_size) {
+            return Err(ConfigError::new(
+                "stream_packet_size",
+                format!("must be within {MIN_QUIC_PACKET}..={MAX_STREAM_PACKET}"),
+            ));
+        }
+        if self.stream_send_queue_bytes < 4 * usize::from(self.stream_packet_size) {
+            return Err(ConfigError::new(
+                "stream_send_queue_bytes",
+                "must hold at least four packets of stream_packet_size",
             ));
         }
         Ok(())

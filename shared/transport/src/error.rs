@@ -112,6 +112,23 @@ pub enum ConnectError {
         /// The limit that ran out.
         timeout_ms: u128,
     },
+    /// The TCP connection to the gateway (the fallback) couldn't be opened.
+    #[error("TCP connection to {peer} failed: {source}")]
+    Tcp {
+        /// The gateway's TCP address.
+        peer: SocketAddr,
+        /// What the system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake over TCP failed: certificate refused, or not a tunnel gateway.
+    #[error("TLS handshake with {peer} failed: {reason}")]
+    Tls {
+        /// The gateway's TCP address.
+        peer: SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
     /// The stream layer's handshake inside DTLS failed.
     #[error("stream-layer handshake with {peer} failed: {cause}")]
     Stream {
@@ -121,6 +138,21 @@ pub enum ConnectError {
         #[source]
         cause: StreamSetupError,
     },
+}
+
+impl ConnectError {
+    /// Whether the gateway never answered: a handshake that timed out, or DTLS flights
+    /// resent until given up (UDP to it may be blocked), as opposed to a refusal.
+    pub fn is_unanswered(&self) -> bool {
+        match self {
+            Self::Timeout { .. } => true,
+            Self::Dtls {
+                cause: DtlsError::Ended(reason),
+                ..
+            } => reason == crate::dtls::RETRANSMISSIONS_EXHAUSTED,
+            _ => false,
+        }
+    }
 }
 
 /// Why an agent's DTLS handshake failed.

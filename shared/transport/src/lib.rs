@@ -1,5 +1,6 @@
 //! HopGate's transport between agent and data-plane: many reliable, ordered, flow- and
-//! congestion-controlled byte streams inside one DTLS 1.2 session over UDP.
+//! congestion-controlled byte streams inside one DTLS 1.2 session over UDP, or — where UDP
+//! is blocked — inside one TLS connection over TCP.
 //!
 //! # Design
 //!
@@ -28,6 +29,10 @@
 //! - `server`: [`Listener`], one UDP socket serving any number of sessions;
 //!   `supervisor` keeps each session and its DTLS association tied together.
 //! - `client`: [`connect()`], [`connect_from`].
+//! - `stream`: the TCP fallback: the same sessions in a TLS connection, each QUIC packet a
+//!   length-prefixed frame; [`connect_tcp`] on the agent's side, [`StreamAcceptor`] on the
+//!   gateway's (whose HTTPS listener does the TLS and hands over connections that
+//!   negotiated [`TUNNEL_ALPN`]).
 //! - `session`: [`Session`] and its streams, [`SendStream`] and [`RecvStream`].
 //! - `error`: one error per operation: [`ConfigError`], [`ListenError`], [`ConnectError`]
 //!   (with [`DtlsError`] and [`StreamSetupError`] as its causes), [`IdentityError`],
@@ -43,10 +48,11 @@ mod quic;
 mod server;
 mod session;
 mod socket;
+mod stream;
 mod supervisor;
 
 pub use client::{ClientConfig, connect, connect_from};
-pub use config::{Congestion, TransportConfig};
+pub use config::{Carrier, Congestion, TransportConfig};
 pub use dtls_config::ServerVerification;
 pub use error::{
     ConfigError, ConnectError, DtlsError, IdentityError, ListenError, SessionError,
@@ -55,3 +61,7 @@ pub use error::{
 pub use identity::{Fingerprint, Identity};
 pub use server::{Listener, ListenerStats, ServerConfig};
 pub use session::{RecvStream, SendStream, Session};
+pub use stream::{
+    FrameError, LinkError, StreamAcceptor, StreamServeError, TUNNEL_ALPN, connect_tcp,
+    tls_server_config,
+};

@@ -21,7 +21,7 @@ use rustls::{
 };
 
 use crate::{
-    config::{Congestion, TransportConfig},
+    config::{Carrier, Congestion, TransportConfig},
     error::ConfigError,
     identity::Identity,
 };
@@ -50,9 +50,10 @@ pub(crate) struct PeerAllowance {
 pub(crate) fn transport_config(
     config: &TransportConfig,
     peer: &PeerAllowance,
+    carrier: Carrier,
 ) -> Result<quinn::TransportConfig, ConfigError> {
     let mut transport = quinn::TransportConfig::default();
-    let packet = config.quic_packet_size();
+    let packet = carrier.packet_size(config);
     transport
         .initial_mtu(packet)
         .min_mtu(packet.min(1200))
@@ -91,6 +92,7 @@ pub(crate) fn server_config(
     identity: &Identity,
     config: &TransportConfig,
     pre_hello_window: u32,
+    carrier: Carrier,
 ) -> Result<quinn::ServerConfig, ConfigError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -107,14 +109,14 @@ pub(crate) fn server_config(
         bidi_streams: 1,
         receive_window: pre_hello_window.min(config.session_receive_window),
     };
-    let mut transport = transport_config(config, &before_hello)?;
+    let mut transport = transport_config(config, &before_hello, carrier)?;
     // The agent's keepalives (and the gateway's acknowledgements of them) keep both ends'
     // idle timers fresh and its NAT binding open; the gateway sending its own as well
     // would double what every idle session costs it. A silent agent is still found dead
     // after the idle timeout.
     transport.keep_alive_interval(None);
     server.transport_config(Arc::new(transport));
-    // Addresses are already validated by the DTLS handshake.
+    // Addresses are already validated by the DTLS or TLS handshake.
     server.migration(false);
     Ok(server)
 }
@@ -122,6 +124,7 @@ pub(crate) fn server_config(
 pub(crate) fn client_config(
     dtls_verified_leaf: CertificateDer<'static>,
     config: &TransportConfig,
+    carrier: Carrier,
 ) -> Result<quinn::ClientConfig, ConfigError> {
     let provider = provider();
     let verifier = Arc::new(SameCertificateAsDtls {
@@ -142,8 +145,28 @@ pub(crate) fn client_config(
         bidi_streams: config.max_concurrent_streams,
         receive_window: config.session_receive_window,
     };
-    client.transport_config(Arc::new(transport_config(config, &gateway)?));
+    client.transport_config(Arc::new(transport_config(config, &gateway, carrier)?));
     Ok(client)
+}
+
+/// An endpoint for one carrier, on `socket`, taking packets up to the carrier's size.
+pub(crate) fn endpoint(
+    socket: Arc<dyn quinn::AsyncUdpSocket>,
+    server: Option<quinn::ServerConfig>,
+    config: &TransportConfig,
+    carrier: Carrier,
+) -> std::io::Result<quinn::Endpoint> {
+    let mut endpoint_config = quinn::EndpointConfig::default();
+    // Within quinn's bounds once the configuration is validated.
+    endpoint_config
+        .max_udp_payload_size(carrier.packet_size(config))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    quinn::Endpoint::new_with_abstract_socket(
+        endpoint_config,
+        server,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
 }
 
 /// Accepts the inner handshake's certificate only if it is the one the DTLS layer verified

@@ -1,15 +1,19 @@
-//! The gateway side: one UDP socket, any number of sessions.
+//! The gateway side: one UDP socket, any number of sessions, and the same sessions over
+//! TLS connections handed over by the gateway's HTTPS listener (`stream`).
 
 use std::{
     net::SocketAddr,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use tokio::sync::mpsc;
 
 use crate::{
-    config::TransportConfig,
+    config::{Carrier, TransportConfig},
     dtls::{CookieSeed, DtlsTable, ServerRole, TableLimits},
     dtls_config,
     error::{ConfigError, ListenError},
@@ -17,6 +21,7 @@ use crate::{
     quic,
     session::{FullLimits, OnEnd, Session},
     socket::DtlsSocket,
+    stream::{self, StreamAcceptor},
     supervisor::{self, Notice},
 };
 
@@ -27,13 +32,15 @@ pub struct ServerConfig {
     pub identity: Identity,
     /// Session tunables.
     pub transport: TransportConfig,
-    /// Sessions (DTLS associations) held at once; more handshakes are refused.
+    /// Sessions held at once, DTLS associations and TCP connections together; more are
+    /// refused.
     pub max_sessions: usize,
     /// Handshakes in progress at once; more are refused until some finish.
     pub max_handshakes: usize,
     /// Handshakes in progress at once from one source IP (after its cookie round trip).
     pub max_handshakes_per_ip: usize,
-    /// A DTLS handshake that hasn't completed in this time is forgotten.
+    /// A DTLS handshake that hasn't completed in this time is forgotten; a TCP connection
+    /// that carries no established session after this long is closed.
     pub dtls_handshake_timeout: Duration,
     /// Receive window of a session, across its streams, until
     /// [`Session::lift_pre_hello_limits`]; until then the peer may also open only one
@@ -99,8 +106,18 @@ pub struct ListenerStats {
     pub dtls_associations: usize,
     /// DTLS handshakes in progress.
     pub dtls_handshaking: usize,
-    /// Stream-layer connections.
+    /// Stream-layer connections over DTLS.
     pub sessions: usize,
+    /// Stream-layer connections over TCP.
+    pub tcp_sessions: usize,
+    /// TCP connections carrying (or setting up) a session.
+    pub tcp_connections: usize,
+    /// TCP connections refused at `max_sessions`.
+    pub tcp_refused: u64,
+    /// TCP connections closed for a bad frame (garbage, an oversized length).
+    pub tcp_bad_frames: u64,
+    /// Packets to TCP peers dropped because the peer's queue was full (a slow reader).
+    pub tcp_queue_full_dropped: u64,
     /// Datagrams dropped because they came from no known session and weren't a ClientHello.
     pub unsolicited_dropped: u64,
     /// Records dropped on established sessions because they didn't authenticate.
@@ -128,6 +145,9 @@ pub struct Listener {
     transport: TransportConfig,
     pre_hello_receive_window: u32,
     accepted: tokio::sync::Mutex<mpsc::Receiver<Session>>,
+    /// The TCP fallback's endpoint and what takes its connections.
+    stream_endpoint: quinn::Endpoint,
+    stream: StreamAcceptor,
 }
 
 impl Listener {
@@ -140,14 +160,17 @@ impl Listener {
             &config.identity,
             &config.transport,
             config.pre_hello_receive_window,
+            Carrier::Udp,
         )?;
         let local = socket.local_addr().map_err(ListenError::Socket)?;
+        let tcp_connections = Arc::new(AtomicUsize::new(0));
         let limits = TableLimits {
             handshake_timeout: config.dtls_handshake_timeout,
             max_handshaking: config.max_handshakes,
             max_handshakes_per_ip: config.max_handshakes_per_ip,
             max_peers: config.max_sessions,
             stale_after: config.transport.idle_timeout * 2,
+            other_sessions: tcp_connections.clone(),
         };
         let role = ServerRole::new(
             Instant::now(),
@@ -157,19 +180,28 @@ impl Listener {
         );
         let table = DtlsTable::server(local, role, limits);
         let (socket, events) = DtlsSocket::new(socket, table).map_err(ListenError::Socket)?;
-        let mut endpoint_config = quinn::EndpointConfig::default();
-        endpoint_config
-            .max_udp_payload_size(config.transport.quic_packet_size())
-            .map_err(|e| ConfigError::from_source("max_datagram_size", e))?;
-        let endpoint = quinn::Endpoint::new_with_abstract_socket(
-            endpoint_config,
-            Some(quic_server),
+        let endpoint = quic::endpoint(
             socket.clone(),
-            Arc::new(quinn::TokioRuntime),
+            Some(quic_server),
+            &config.transport,
+            Carrier::Udp,
         )
         .map_err(ListenError::Socket)?;
         let (accepted_tx, accepted_rx) = mpsc::channel(1024);
         let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+        let full_limits = FullLimits {
+            receive_window: config.transport.session_receive_window,
+            max_streams: config
+                .peer_streams_after_hello
+                .unwrap_or(config.transport.max_concurrent_streams),
+        };
+        let (stream_endpoint, stream) = stream::server::start(
+            &config,
+            socket.clone(),
+            tcp_connections,
+            accepted_tx.clone(),
+            full_limits,
+        )?;
         tokio::spawn(accept_loop(
             endpoint.clone(),
             socket.clone(),
@@ -177,12 +209,7 @@ impl Listener {
             notices_tx,
             AcceptSettings {
                 handshake_timeout: config.transport.handshake_timeout,
-                full_limits: FullLimits {
-                    receive_window: config.transport.session_receive_window,
-                    max_streams: config
-                        .peer_streams_after_hello
-                        .unwrap_or(config.transport.max_concurrent_streams),
-                },
+                full_limits,
             },
         ));
         tokio::spawn(supervisor::run(socket.clone(), events, notices_rx));
@@ -192,7 +219,15 @@ impl Listener {
             transport: config.transport,
             pre_hello_receive_window: config.pre_hello_receive_window,
             accepted: tokio::sync::Mutex::new(accepted_rx),
+            stream_endpoint,
+            stream,
         })
+    }
+
+    /// Takes TLS connections that negotiated the tunnel's ALPN: sessions over TCP, for
+    /// agents whose UDP is blocked.
+    pub fn stream_acceptor(&self) -> StreamAcceptor {
+        self.stream.clone()
     }
 
     /// Presents `identity` from now on (a renewed certificate): new sessions handshake with
@@ -203,11 +238,22 @@ impl Listener {
             .with_table(|table, _| table.cookie_seed())
             .unwrap_or_default();
         let handshake = dtls_config::server(identity, &self.transport, &seed)?;
-        let quic_server =
-            quic::server_config(identity, &self.transport, self.pre_hello_receive_window)?;
+        let quic_server = quic::server_config(
+            identity,
+            &self.transport,
+            self.pre_hello_receive_window,
+            Carrier::Udp,
+        )?;
+        let quic_tcp = quic::server_config(
+            identity,
+            &self.transport,
+            self.pre_hello_receive_window,
+            Carrier::Tcp,
+        )?;
         self.socket
             .with_table(|table, _| table.set_server_config(handshake));
         self.endpoint.set_server_config(Some(quic_server));
+        self.stream_endpoint.set_server_config(Some(quic_tcp));
         Ok(())
     }
 
@@ -224,7 +270,17 @@ impl Listener {
     /// What the listener holds right now.
     pub fn stats(&self) -> ListenerStats {
         let sessions = self.endpoint.open_connections();
+        let tcp = self.stream.shared();
         self.socket.with_table(|table, _| ListenerStats {
+            tcp_sessions: self.stream_endpoint.open_connections(),
+            tcp_connections: tcp.connections.load(Ordering::Relaxed),
+            tcp_refused: tcp.refused.load(Ordering::Relaxed),
+            tcp_bad_frames: tcp.bad_frames.load(Ordering::Relaxed),
+            tcp_queue_full_dropped: tcp
+                .socket
+                .counters
+                .queue_full_dropped
+                .load(Ordering::Relaxed),
             dtls_associations: table.len(),
             dtls_handshaking: table.handshaking(),
             sessions,
@@ -242,6 +298,8 @@ impl Listener {
     /// Closes every session with `reason` and stops accepting.
     pub fn close(&self, reason: &str) {
         self.endpoint
+            .close(quinn::VarInt::from_u32(0), reason.as_bytes());
+        self.stream_endpoint
             .close(quinn::VarInt::from_u32(0), reason.as_bytes());
         // DTLS close_notify after quinn's CONNECTION_CLOSE, so peers see the reason. Without
         // a runtime (the process is ending) there is no later: close the associations now.
@@ -320,8 +378,8 @@ async fn accept_loop(
                     reason,
                 });
             }));
-            let session =
-                Session::new(conn, on_end, None, reason).with_full_limits(settings.full_limits);
+            let session = Session::new(conn, on_end, None, reason, Carrier::Udp)
+                .with_full_limits(settings.full_limits);
             if accepted.send(session).await.is_err() {
                 // Nobody accepts any more: the session is dropped and closes.
             }
@@ -329,7 +387,7 @@ async fn accept_loop(
     }
 }
 
-async fn send_ready(conn: &quinn::Connection) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn send_ready(conn: &quinn::Connection) -> Result<(), Box<dyn std::error::Error>> {
     let mut ready = conn.open_uni().await?;
     ready.write_all(&[quic::READY]).await?;
     ready.finish()?;

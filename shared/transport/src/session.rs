@@ -1,4 +1,4 @@
-//! One authenticated DTLS session and the streams it carries.
+//! One authenticated session (over DTLS, or TLS over TCP) and the streams it carries.
 
 use std::{
     io,
@@ -11,7 +11,7 @@ use std::{
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{error::SessionError, socket::DtlsSocket};
+use crate::{config::Carrier, error::SessionError, socket::DtlsSocket};
 
 /// What happens to the DTLS association when the session ends.
 pub(crate) enum OnEnd {
@@ -22,6 +22,8 @@ pub(crate) enum OnEnd {
     },
     /// Tell the gateway's supervisor, which knows whether the association is still in use.
     Notify(Box<dyn FnOnce(String) + Send>),
+    /// Nothing: a TCP connection's link watches the session itself (`stream::link`).
+    Linked,
 }
 
 /// How long after the stream layer closed its DTLS association is closed.
@@ -37,6 +39,7 @@ pub struct Session {
     _endpoint: Option<Arc<quinn::Endpoint>>,
     // A gateway's session starts with pre-hello limits; these replace them.
     full_limits: Option<FullLimits>,
+    carrier: Carrier,
 }
 
 /// What a gateway session may hold once its peer is trusted.
@@ -52,6 +55,7 @@ impl Session {
         on_end: OnEnd,
         endpoint: Option<quinn::Endpoint>,
         transport_reason: Arc<OnceLock<String>>,
+        carrier: Carrier,
     ) -> Self {
         let endpoint = endpoint.map(Arc::new);
         // When the stream layer ends (closed by either side, or the peer went silent), the
@@ -71,6 +75,7 @@ impl Session {
                     });
                 }
                 OnEnd::Notify(notify) => notify(reason),
+                OnEnd::Linked => {}
             }
             drop(keep_endpoint);
         });
@@ -79,6 +84,7 @@ impl Session {
             transport_reason,
             _endpoint: endpoint,
             full_limits: None,
+            carrier,
         }
     }
 
@@ -141,9 +147,15 @@ impl Session {
         self.conn.close_reason().map(|e| self.error(e))
     }
 
-    /// The peer's address.
+    /// The peer's address: its UDP address, or for a session over TCP an address of its
+    /// own in `100::/64` that names the connection (the TCP peer's is the caller's to keep).
     pub fn remote_addr(&self) -> SocketAddr {
         self.conn.remote_address()
+    }
+
+    /// What carries the session.
+    pub fn carrier(&self) -> Carrier {
+        self.carrier
     }
 }
 

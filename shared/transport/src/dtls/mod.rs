@@ -26,7 +26,10 @@ mod wire;
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -103,6 +106,9 @@ impl Peer {
     }
 }
 
+/// Why a handshake ended when the peer never answered its flights.
+pub(crate) const RETRANSMISSIONS_EXHAUSTED: &str = "DTLS handshake retransmissions exhausted";
+
 /// Limits the table enforces.
 #[derive(Debug, Clone)]
 pub(crate) struct TableLimits {
@@ -113,6 +119,8 @@ pub(crate) struct TableLimits {
     /// An established peer that hasn't sent anything for this long is dropped (the stream
     /// layer's idle timeout normally acts first).
     pub(crate) stale_after: Duration,
+    /// Sessions the listener holds on other carriers (TCP): they count against `max_peers`.
+    pub(crate) other_sessions: Arc<AtomicUsize>,
 }
 
 /// What a server needs to answer ClientHellos.
@@ -358,7 +366,8 @@ impl DtlsTable {
         datagram: &[u8],
     ) -> Option<Peer> {
         let server = self.server.as_ref()?;
-        if self.len() >= self.limits.max_peers {
+        let others = self.limits.other_sessions.load(Ordering::Relaxed);
+        if self.len() + others >= self.limits.max_peers {
             self.counters.handshakes_refused += 1;
             return None;
         }
@@ -677,7 +686,7 @@ fn expiry(
                 drain_transmits(&mut peer.dtls, out);
                 if let Err(err) = result {
                     tracing::debug!(peer = %addr, error = %err, "handshake retransmission gave up");
-                    return gave_up("DTLS handshake retransmissions exhausted");
+                    return gave_up(RETRANSMISSIONS_EXHAUSTED);
                 }
             }
             None

@@ -22,6 +22,7 @@ fn limits(per_ip: usize) -> TableLimits {
         max_handshakes_per_ip: per_ip,
         max_peers: 1000,
         stale_after: Duration::from_secs(3600),
+        other_sessions: std::sync::Arc::default(),
     }
 }
 

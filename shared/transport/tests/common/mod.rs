@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tcp;
+
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use hopgate_transport::{

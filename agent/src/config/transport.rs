@@ -1,0 +1,94 @@
+//! What carries the agent's sessions: `transport` (`auto`, `udp`, `tcp`), the gateway's TCP
+//! address when it differs from the UDP one, and how long `auto` waits for DTLS before it
+//! falls back to TLS over TCP.
+
+use std::time::Duration;
+
+use super::ServerAddr;
+
+/// How long `auto` gives DTLS before trying TCP, unless configured.
+pub const DEFAULT_UDP_TIMEOUT: Duration = Duration::from_secs(3);
+/// The range `udp_timeout_ms` may take.
+const UDP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+
+/// Which transport the agent dials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportMode {
+    /// DTLS first; TLS over TCP if no session comes within the UDP timeout.
+    Auto,
+    /// DTLS only.
+    Udp,
+    /// TLS over TCP only (to the gateway's HTTPS port).
+    Tcp,
+}
+
+/// The transport settings, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportChoice {
+    /// What to dial.
+    pub mode: TransportMode,
+    /// The gateway's TLS address (its HTTPS port).
+    pub tcp_server: ServerAddr,
+    /// How long `auto` waits for a DTLS session.
+    pub udp_timeout: Duration,
+}
+
+/// `auto` (the default), `udp` or `tcp`.
+pub(super) fn mode(value: Option<&str>) -> Result<TransportMode, String> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("auto") => Ok(TransportMode::Auto),
+        Some("udp") => Ok(TransportMode::Udp),
+        Some("tcp") => Ok(TransportMode::Tcp),
+        Some(_) => Err(format!(
+            "{:?} is not a transport: auto, udp or tcp",
+            value.unwrap_or_default()
+        )),
+    }
+}
+
+/// The TLS address: given, or the UDP one (same host and port).
+pub(super) fn tcp_server(value: Option<&str>, server: &ServerAddr) -> Result<ServerAddr, String> {
+    value.map_or_else(|| Ok(server.clone()), ServerAddr::parse)
+}
+
+/// Milliseconds, within bounds.
+pub(super) fn udp_timeout(ms: u64) -> Result<Duration, String> {
+    match ms {
+        ms if UDP_TIMEOUT_MS.contains(&ms) => Ok(Duration::from_millis(ms)),
+        ms => Err(format!(
+            "{ms} is outside {}..={} milliseconds",
+            UDP_TIMEOUT_MS.start(),
+            UDP_TIMEOUT_MS.end()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_by_default_and_names_checked() {
+        assert_eq!(mode(None).unwrap(), TransportMode::Auto);
+        assert_eq!(mode(Some("TCP")).unwrap(), TransportMode::Tcp);
+        assert_eq!(mode(Some("udp")).unwrap(), TransportMode::Udp);
+        assert!(mode(Some("quic")).unwrap_err().contains("auto, udp or tcp"));
+    }
+
+    #[test]
+    fn tcp_address_defaults_to_the_udp_one() {
+        let udp = ServerAddr::parse("gw.example.com:4433").unwrap();
+        assert_eq!(tcp_server(None, &udp).unwrap(), udp);
+        let tcp = tcp_server(Some("gw.example.com:443"), &udp).unwrap();
+        assert_eq!(tcp.port(), 443);
+        assert!(tcp_server(Some("gw.example.com:x"), &udp).is_err());
+    }
+
+    #[test]
+    fn udp_timeout_is_checked_within_bounds() {
+        assert_eq!(DEFAULT_UDP_TIMEOUT, Duration::from_secs(3));
+        assert_eq!(udp_timeout(500).unwrap(), Duration::from_millis(500));
+        assert!(udp_timeout(0).is_err());
+        assert!(udp_timeout(600_000).is_err());
+    }
+}
