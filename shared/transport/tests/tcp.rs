@@ -239,6 +239,10 @@ async fn a_peer_that_stops_reading_stalls_no_other_session() {
     let relay = hopgate_test_support::PausableRelay::start(front).await;
     let client = client_config(&identity, transport);
     let stalled = connect_tcp(relay.addr, &client).await;
+    // A transfer first, so the stalled session's congestion window has grown as a busy
+    // session's would: once paused, what it sends fills the socket buffers and its queue
+    // (from the initial window alone it fills them only by probe retransmissions, slowly).
+    exchange(&stalled, 10, 32 << 20, 9).await.unwrap();
     relay.pause();
     // The stalled session asks for far more than socket buffers and its queue hold.
     let stalled_download = tokio::spawn(async move {
