@@ -7,8 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
 cargo build --release --locked -q -p hopgate-data-plane -p hopgate-bench
-# One UDP socket per session on the dialling side.
-ulimit -n $((N * 2 + 1024))
+# One UDP socket per session on the dialling side, and some room.
+NEED=$((N + 512))
+if [ "$(ulimit -n)" -lt "$NEED" ]; then
+  [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$NEED" ] && {
+    echo "N=$N needs $NEED open files; the hard limit is $(ulimit -Hn)" >&2; exit 2; }
+  ulimit -n "$NEED"
+fi
 WORK=$(mktemp -d)
 DP_PID=
 cleanup() { [ -n "$DP_PID" ] && kill "$DP_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
