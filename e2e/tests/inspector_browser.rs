@@ -1,8 +1,8 @@
 //! The agent's inspector page in a real headless chromium (Debian's chromium and
 //! chromedriver): a request that goes through the tunnel while the page is open appears on
-//! it (live, over server-sent events), its details show with the secrets masked, and the
-//! Replay button sends it to the local service again. A screenshot of the page is saved in
-//! `target/test-output/inspector/`.
+//! it (live, over server-sent events), its details show with the secrets masked and the
+//! visitor's markup as text, and the Replay button sends it to the local service again. A
+//! screenshot of the page is saved in `target/test-output/inspector/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,7 +40,8 @@ async fn the_page_shows_a_request_live_and_replays_it() {
             dp.https.port()
         ))
         .header("authorization", "Bearer browser-secret")
-        .body("page body")
+        .header("x-probe", "<img id=\"injected\" src=\"x\">")
+        .body("page body <b id=\"injected-body\">bold</b>")
         .send()
         .await
         .unwrap();
@@ -61,6 +62,16 @@ async fn the_page_shows_a_request_live_and_replays_it() {
         !shown.contains("browser-secret"),
         "the secret is masked: {shown}"
     );
+    // What visitors sent is shown as text, never made into the page's elements.
+    assert!(shown.contains("<img id=\"injected\""), "{shown}");
+    let injected = browser
+        .run(
+            "return document.getElementById('injected') !== null \
+             || document.getElementById('injected-body') !== null;",
+            &[],
+        )
+        .await;
+    assert_eq!(injected, json!(false), "a visitor's markup became elements");
 
     browser.click("#replay", STEP).await;
     poll_until("the replay reaches the local service", STEP, || async {
@@ -68,7 +79,10 @@ async fn the_page_shows_a_request_live_and_replays_it() {
     })
     .await;
     let replayed = service.received_for("/from-the-page?n=1");
-    assert_eq!(replayed[1].body, b"page body");
+    assert_eq!(
+        replayed[1].body,
+        b"page body <b id=\"injected-body\">bold</b>"
+    );
     let marked = poll_for("the replay listed on the page", STEP, || async {
         let text = browser
             .run(
