@@ -228,15 +228,14 @@ impl Handler<StreamOpened> for RequestActor {
                 return self.fail_with(Unanswered { error: err, retry }, ctx);
             }
         };
-        if safe_method(&head.method) {
-            self.replay.head = Some(head.clone());
-        }
         let mut stream = RequestStream::new(send, recv);
         // Without a body, the head, its end and the FIN leave together.
         let queued = stream.queue_head(head, !self.has_body);
         self.phase = Phase::Asked { stream };
-        if let Err(err) = queued {
-            return self.fail(err, ctx);
+        match queued {
+            Ok(Some(head)) if safe_method(&head.method) => self.replay.head = Some(head),
+            Ok(_) => {}
+            Err(err) => return self.fail(err, ctx),
         }
         ctx.notify_later(AnswerDeadline, self.limits.response_timeout);
         ctx.spawn(FlushUp.map(|written, actor: &mut Self, ctx| actor.head_written(written, ctx)));

@@ -64,16 +64,25 @@ impl RequestStream {
     }
 
     /// Queues the request's head; with `ends`, its end too (no body follows).
-    pub(crate) fn queue_head(&mut self, head: RequestHead, ends: bool) -> Result<(), ProxyError> {
-        let head = Frame::RequestHead(head);
-        self.rules.send(&head).map_err(ProxyError::Violation)?;
-        self.up.queue(&head).map_err(ProxyError::HeadTooLarge)?;
+    /// The head comes back once encoded (always `Some`), for whoever keeps it for a retry,
+    /// without a copy.
+    pub(crate) fn queue_head(
+        &mut self,
+        head: RequestHead,
+        ends: bool,
+    ) -> Result<Option<RequestHead>, ProxyError> {
+        let frame = Frame::RequestHead(head);
+        self.rules.send(&frame).map_err(ProxyError::Violation)?;
+        self.up.queue(&frame).map_err(ProxyError::HeadTooLarge)?;
         if ends {
             let end = Frame::EndOfBody(EndOfBody::default());
             self.rules.send(&end).map_err(ProxyError::Violation)?;
             self.up.queue(&end).map_err(ProxyError::StreamBroke)?;
         }
-        Ok(())
+        Ok(match frame {
+            Frame::RequestHead(head) => Some(head),
+            _ => None,
+        })
     }
 
     /// Queues body bytes (not copied).
