@@ -23,7 +23,7 @@ use rustls::{
 use crate::{
     config::{Carrier, Congestion, TransportConfig},
     error::ConfigError,
-    identity::Identity,
+    identity::{Fingerprint, Identity},
 };
 
 /// ALPN of the stream layer, versioned with the transport.
@@ -127,8 +127,8 @@ pub(crate) fn client_config(
     carrier: Carrier,
 ) -> Result<quinn::ClientConfig, ConfigError> {
     let provider = provider();
-    let verifier = Arc::new(SameCertificateAsDtls {
-        leaf: dtls_verified_leaf,
+    let verifier = Arc::new(ExactCertificate {
+        accepted: Accepted::Leaf(dtls_verified_leaf),
         provider: provider.clone(),
     });
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -169,15 +169,24 @@ pub(crate) fn endpoint(
     )
 }
 
-/// Accepts the inner handshake's certificate only if it is the one the DTLS layer verified
-/// (chain and name, or pinned fingerprint), and checks the handshake signature with it.
+/// Which certificate an [`ExactCertificate`] accepts.
 #[derive(Debug)]
-struct SameCertificateAsDtls {
-    leaf: CertificateDer<'static>,
-    provider: Arc<CryptoProvider>,
+pub(crate) enum Accepted {
+    /// This one, byte for byte (the inner handshake: the certificate the outer layer verified).
+    Leaf(CertificateDer<'static>),
+    /// The one with this SHA-256 fingerprint (debug mode's pin).
+    Fingerprint(Fingerprint),
 }
 
-impl ServerCertVerifier for SameCertificateAsDtls {
+/// Accepts exactly one certificate, in place of chain verification, and checks the TLS 1.3
+/// handshake's signature with it; TLS 1.2 is refused.
+#[derive(Debug)]
+pub(crate) struct ExactCertificate {
+    pub(crate) accepted: Accepted,
+    pub(crate) provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for ExactCertificate {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -186,12 +195,23 @@ impl ServerCertVerifier for SameCertificateAsDtls {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.leaf.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
+        match &self.accepted {
+            Accepted::Leaf(leaf) if end_entity.as_ref() == leaf.as_ref() => {
+                Ok(ServerCertVerified::assertion())
+            }
+            Accepted::Leaf(_) => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
-            ))
+            )),
+            Accepted::Fingerprint(pinned) => {
+                let got = Fingerprint::of(end_entity);
+                if got == *pinned {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::General(format!(
+                        "server certificate fingerprint {got} does not match the pinned {pinned}"
+                    )))
+                }
+            }
         }
     }
 

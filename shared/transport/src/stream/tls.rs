@@ -6,17 +6,13 @@
 
 use std::sync::Arc;
 
-use rustls::{
-    DigitallySignedStruct, SignatureScheme,
-    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime},
-};
+use rustls::crypto::CryptoProvider;
 
 use crate::{
     dtls_config::ServerVerification,
     error::ConfigError,
-    identity::{Fingerprint, Identity},
+    identity::Identity,
+    quic::{Accepted, ExactCertificate},
 };
 
 /// The ALPN protocol that marks a TLS connection as an agent's session, not a visitor's.
@@ -31,8 +27,9 @@ pub(crate) fn client_config(
     verification: &ServerVerification,
 ) -> Result<rustls::ClientConfig, ConfigError> {
     let provider = provider();
+    // TLS 1.3 only, as the QUIC handshake inside it (the pod's OpenSSL offers it).
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ConfigError::from_source("tls", e))?;
     let mut config = match verification {
         ServerVerification::Roots(roots) => {
@@ -47,8 +44,8 @@ pub(crate) fn client_config(
         ServerVerification::Pinned(pinned) => builder
             .dangerous()
             // Chain verification is replaced by the pin, as over DTLS (debug mode only).
-            .with_custom_certificate_verifier(Arc::new(PinnedCertificate {
-                pinned: *pinned,
+            .with_custom_certificate_verifier(Arc::new(ExactCertificate {
+                accepted: Accepted::Fingerprint(*pinned),
                 provider,
             }))
             .with_no_client_auth(),
@@ -67,67 +64,4 @@ pub fn server_config(identity: &Identity) -> Result<rustls::ServerConfig, Config
         .map_err(|e| ConfigError::from_source("identity", e))?;
     config.alpn_protocols = vec![TUNNEL_ALPN.to_vec()];
     Ok(config)
-}
-
-/// Accepts exactly the certificate with the pinned fingerprint, and checks the handshake's
-/// signature with it.
-#[derive(Debug)]
-struct PinnedCertificate {
-    pinned: Fingerprint,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = Fingerprint::of(end_entity);
-        if got == self.pinned {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "server certificate fingerprint {got} does not match the pinned {}",
-                self.pinned
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
