@@ -6,11 +6,7 @@ use hopgate_table::access::{AccessPolicy, Cidr, Credential, SALT_LEN};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{
-    Store, StoreError,
-    domains::{bump_version, log_change},
-    now_ms,
-};
+use super::{Store, StoreError};
 
 /// The column's JSON.
 #[derive(Serialize, Deserialize)]
@@ -96,22 +92,13 @@ impl Store {
         policy: Option<&AccessPolicy>,
     ) -> Result<u64, StoreError> {
         let column = to_column(policy)?;
-        let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        let version = bump_version(&mut tx).await?;
-        let updated =
-            sqlx::query("UPDATE domains SET access_policy = $1, updated_at = $2 WHERE domain = $3")
-                .bind(column)
-                .bind(now)
-                .bind(domain)
-                .execute(&mut *tx)
-                .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        log_change(&mut tx, version, domain, "access", now).await?;
-        tx.commit().await?;
-        Ok(version)
+        self.update_domain(
+            domain,
+            "access",
+            "UPDATE domains SET access_policy = $1, updated_at = $2 WHERE domain = $3",
+            column,
+        )
+        .await
     }
 
     /// `domain`'s access policy (`Ok(None)`: the domain is not registered; `Some(None)`:

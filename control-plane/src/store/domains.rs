@@ -158,21 +158,42 @@ impl Store {
 
     /// Replaces the domain's key hash; returns the new table version.
     pub(crate) async fn rotate(&self, domain: &str, key_hash: &str) -> Result<u64, StoreError> {
+        self.update_domain(
+            domain,
+            "rotate",
+            "UPDATE domains SET key_hash = $1, key_rotated_at = $2, updated_at = $2 \
+             WHERE domain = $3",
+            key_hash,
+        )
+        .await
+    }
+
+    /// Changes one column of `domain`'s row in a write transaction (version bump, update,
+    /// change-log row `op`); returns the new table version. `update` is the SQL `UPDATE`:
+    /// `$1` is `value`, `$2` the time now (Unix ms), `$3` the domain.
+    pub(super) async fn update_domain<'q, T>(
+        &self,
+        domain: &'q str,
+        op: &str,
+        update: &'static str,
+        value: T,
+    ) -> Result<u64, StoreError>
+    where
+        T: 'q + Send + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let version = bump_version(&mut tx).await?;
-        let updated = sqlx::query(
-            "UPDATE domains SET key_hash = $1, key_rotated_at = $2, updated_at = $2 WHERE domain = $3",
-        )
-        .bind(key_hash)
-        .bind(now)
-        .bind(domain)
-        .execute(&mut *tx)
-        .await?;
+        let updated = sqlx::query(update)
+            .bind(value)
+            .bind(now)
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        log_change(&mut tx, version, domain, "rotate", now).await?;
+        log_change(&mut tx, version, domain, op, now).await?;
         tx.commit().await?;
         Ok(version)
     }
