@@ -1,23 +1,16 @@
-//! The agent's Prometheus metrics (prometheus-client) and the optional listener that serves
-//! them (`HOP_METRICS_LISTEN`): `/metrics`, `/healthz` (the process runs) and `/readyz`
-//! (every tunnel has a live session).
+//! The agent's Prometheus metrics (prometheus-client): the process's requests and bytes
+//! here, each tunnel's sessions in `tunnel`, and the optional listener that serves them
+//! (`HOP_METRICS_LISTEN`) in `serve`.
 //!
 //! Series with fixed labels (status classes, byte directions, a tunnel's gauge) are
 //! created once and their handles kept, so counting a request takes no lock and allocates
 //! nothing.
 
-use std::{
-    convert::Infallible,
-    net::SocketAddr,
-    sync::{Arc, Mutex, PoisonError},
-};
+mod serve;
+mod tunnel;
 
-use bytes::Bytes;
-use hopgate_transport::Carrier;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::{body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -28,27 +21,11 @@ use prometheus_client::{
     },
     registry::{Registry, Unit},
 };
-use slog::{Logger, info, warn};
-use tokio::net::TcpListener;
 
+pub(crate) use self::serve::{bind, serve};
+use self::tunnel::TunnelFamilies;
+pub(crate) use self::tunnel::{Reconnect, SetGauges, TunnelMetrics};
 use crate::inspector::InspectorMetrics;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct DomainLabels {
-    domain: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct TransportLabels {
-    domain: String,
-    transport: &'static str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ReconnectLabels {
-    domain: String,
-    reason: &'static str,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct StatusLabels {
@@ -65,30 +42,6 @@ struct ErrorLabels {
     reason: &'static str,
 }
 
-/// Why a tunnel connects again (`hopgate_agent_reconnects_total{reason}`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Reconnect {
-    /// The session or its control stream was lost.
-    Lost,
-    /// The gateway said go-away (it is restarting).
-    GoAway,
-    /// The gateway refused the hello for a retryable reason.
-    Refused,
-    /// No session: resolve, DTLS or hello failed.
-    ConnectFailed,
-}
-
-impl Reconnect {
-    fn label(self) -> &'static str {
-        match self {
-            Self::Lost => "lost",
-            Self::GoAway => "go_away",
-            Self::Refused => "refused",
-            Self::ConnectFailed => "connect_failed",
-        }
-    }
-}
-
 /// The reset codes of a failed local call.
 const LOCAL_ERRORS: [&str; 3] = [
     "upstream_unreachable",
@@ -100,10 +53,7 @@ const LOCAL_ERRORS: [&str; 3] = [
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Registry,
-    sessions: Family<DomainLabels, Gauge>,
-    /// `hopgate_agent_transport{domain,transport}`: 1 for what carries the live session.
-    transports: Family<TransportLabels, Gauge>,
-    reconnects: Family<ReconnectLabels, Counter>,
+    tunnels: TunnelFamilies,
     /// `1xx` … `5xx`, then `error` (no answer: the local target failed).
     requests: [Counter; 6],
     request_duration: Histogram,
@@ -113,61 +63,16 @@ pub(crate) struct Metrics {
     /// `hopgate_agent_access_denied_total{reason}`: requests refused for want of the
     /// tunnel's Basic credentials.
     access_denied: Family<ErrorLabels, Counter>,
-    /// Every tunnel's session gauge, for `/readyz`.
-    tunnels: Mutex<Vec<Gauge>>,
+    /// Every tunnel's connected gauge, for `/readyz`.
+    connected: Mutex<Vec<Gauge>>,
     /// The request inspector's.
     pub(crate) inspector: InspectorMetrics,
-}
-
-/// One tunnel's view of the metrics: its session gauge, and its domain for reconnects.
-#[derive(Debug, Clone)]
-pub(crate) struct TunnelMetrics {
-    pub(crate) all: Arc<Metrics>,
-    domain: String,
-    connected: Gauge,
-    /// `udp` and `tcp`.
-    transport: [Gauge; 2],
-}
-
-impl TunnelMetrics {
-    /// The session is up over `carrier`, or (`None`) down.
-    pub(crate) fn connected(&self, carrier: Option<Carrier>) {
-        self.connected.set(i64::from(carrier.is_some()));
-        self.transport[0].set(i64::from(carrier == Some(Carrier::Udp)));
-        self.transport[1].set(i64::from(carrier == Some(Carrier::Tcp)));
-    }
-
-    pub(crate) fn reconnect(&self, why: Reconnect) {
-        let labels = ReconnectLabels {
-            domain: self.domain.clone(),
-            reason: why.label(),
-        };
-        self.all.reconnects.get_or_create(&labels).inc();
-    }
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
-        let sessions = Family::<DomainLabels, Gauge>::default();
-        registry.register(
-            "hopgate_agent_connected",
-            "1 while the tunnel of this domain has a live session",
-            sessions.clone(),
-        );
-        let transports = Family::<TransportLabels, Gauge>::default();
-        registry.register(
-            "hopgate_agent_transport",
-            "1 for what carries the tunnel's live session: udp (DTLS) or tcp (TLS to the \
-             gateway's HTTPS port, where UDP is blocked)",
-            transports.clone(),
-        );
-        let reconnects = Family::<ReconnectLabels, Counter>::default();
-        registry.register(
-            "hopgate_agent_reconnects",
-            "Times a tunnel connected again, by why (lost, go_away, refused, connect_failed)",
-            reconnects.clone(),
-        );
+        let tunnels = TunnelFamilies::register(&mut registry);
         let by_status = Family::<StatusLabels, Counter>::default();
         let requests = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"]
             .map(|status| by_status.get_or_create(&StatusLabels { status }).clone());
@@ -224,53 +129,24 @@ impl Metrics {
             registry,
             inspector,
             access_denied,
-            sessions,
-            transports,
-            reconnects,
+            tunnels,
             requests,
             request_duration,
             bytes_in,
             bytes_out,
             local_errors,
-            tunnels: Mutex::new(Vec::new()),
+            connected: Mutex::new(Vec::new()),
         }
     }
 
-    /// The handle of one tunnel (its gauge appears at 0 at once).
+    /// The handle of one tunnel (its gauges appear at 0 at once).
     pub(crate) fn tunnel(self: &Arc<Self>, domain: &str) -> TunnelMetrics {
-        let labels = DomainLabels {
-            domain: domain.to_owned(),
-        };
-        let connected = self.sessions.get_or_create(&labels).clone();
-        let transport = [Carrier::Udp, Carrier::Tcp].map(|carrier| {
-            let labels = TransportLabels {
-                domain: domain.to_owned(),
-                transport: carrier.as_str(),
-            };
-            self.transports.get_or_create(&labels).clone()
-        });
-        for why in [
-            Reconnect::Lost,
-            Reconnect::GoAway,
-            Reconnect::Refused,
-            Reconnect::ConnectFailed,
-        ] {
-            let labels = ReconnectLabels {
-                domain: domain.to_owned(),
-                reason: why.label(),
-            };
-            let _ = self.reconnects.get_or_create(&labels);
-        }
-        self.tunnels
+        let tunnel = TunnelMetrics::new(self, domain);
+        self.connected
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(connected.clone());
-        TunnelMetrics {
-            all: self.clone(),
-            domain: domain.to_owned(),
-            connected,
-            transport,
-        }
+            .push(tunnel.connected_gauge());
+        tunnel
     }
 
     /// One request answered with `status`, or not answered (`None`).
@@ -299,79 +175,20 @@ impl Metrics {
     }
 
     /// Every tunnel has a live session (and there is at least one).
-    fn ready(&self) -> bool {
-        let tunnels = self.tunnels.lock().unwrap_or_else(PoisonError::into_inner);
+    pub(super) fn ready(&self) -> bool {
+        let tunnels = self
+            .connected
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         !tunnels.is_empty() && tunnels.iter().all(|up| up.get() == 1)
     }
 
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         let mut out = String::new();
         // Writing to a String can't fail.
         let _ = encode(&mut out, &self.registry);
         out
     }
-}
-
-/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, metrics: Arc<Metrics>, log: Logger) {
-    if let Ok(addr) = listener.local_addr() {
-        info!(log, "metrics listening"; "metrics" => addr.to_string());
-    }
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                warn!(log, "metrics listener: accept failed"; "error" => %err);
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &metrics)) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-/// Binds the metrics listener.
-pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
-fn answer(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match req.uri().path() {
-        "/metrics" => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.text(),
-        ),
-        "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" if metrics.ready() => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
-        "/readyz" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "a tunnel has no live session\n".to_owned(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain",
-            "not found\n".to_owned(),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = http::HeaderValue::from_str(content_type) {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, value);
-    }
-    response
 }
 
 #[cfg(test)]
@@ -384,9 +201,16 @@ mod tests {
         assert!(!metrics.ready(), "no tunnel");
         let a = metrics.tunnel("a.example.com");
         let b = metrics.tunnel("b.example.com");
-        a.connected(Some(Carrier::Udp));
+        let one_over = |udp, tcp| SetGauges {
+            held: 1,
+            wanted: 2,
+            pods: 1,
+            udp,
+            tcp,
+        };
+        a.sessions(one_over(true, false));
         assert!(!metrics.ready());
-        b.connected(Some(Carrier::Tcp));
+        b.sessions(one_over(false, true));
         assert!(metrics.ready());
         metrics.request(Some(204), std::time::Duration::from_millis(1));
         metrics.request(None, std::time::Duration::ZERO);
@@ -395,6 +219,9 @@ mod tests {
             "hopgate_agent_transport{domain=\"a.example.com\",transport=\"udp\"} 1",
             "hopgate_agent_transport{domain=\"b.example.com\",transport=\"udp\"} 0",
             "hopgate_agent_transport{domain=\"b.example.com\",transport=\"tcp\"} 1",
+            "hopgate_agent_tunnel_sessions{domain=\"a.example.com\"} 1",
+            "hopgate_agent_tunnel_sessions_wanted{domain=\"a.example.com\"} 2",
+            "hopgate_agent_tunnel_pods{domain=\"b.example.com\"} 1",
         ] {
             assert!(text.contains(line), "no {line} in {text}");
         }
