@@ -252,6 +252,7 @@ fn fixed_table(config: &Config, core: &Core) {
     info!(core.log, "fixed development routing table"; "domains" => dev.len());
     core.table.set_domains(dev);
     core.status.loaded.store(true, Ordering::Relaxed);
+    core.status.placements_known.store(true, Ordering::Relaxed);
 }
 
 /// The line that says the pod serves, with every address (tests and operators read it).
