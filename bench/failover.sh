@@ -11,6 +11,17 @@
 #   failover.agent_kill_failed                      of those, non-2xx answers and socket
 #                                                   errors (target 0)
 #   failover.retries                                hopgate_request_retries_total, all reasons
+#   failover.pod_kill_requests, _failed             three pods, one agent with two sessions
+#                                                   (--ha-connections 2), ~200 GETs/s by
+#                                                   reqwest through the third pod and the
+#                                                   survivor; one session's pod SIGKILLed
+#                                                   (target 0 failed)
+#   failover.pod_kill_two_pods_again_ms             until the agent held two pods again
+#   failover.rolling_restart_requests, _failed      the same three pods restarted one by one
+#                                                   (SIGTERM, wait, start) under that load
+#                                                   (target 0 failed)
+# The last two are e2e/tests/ha_failover.rs in a release build (a control-plane, a UDP
+# load balancer that sends new flows to ready pods, visitors sent to ready pods only).
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/failover.sh [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,3 +72,7 @@ echo "failover.agent_kill_failed $(( ${non2xx:-0} + ${socket:-0} )) requests"
 retries=$(curl -s "http://$METRICS/metrics" | awk '/^hopgate_request_retries_total/ {n += $2} END {print n + 0}')
 echo "failover.retries $retries requests"
 kill -0 "$SECOND_PID" || { echo "the second agent died" >&2; exit 1; }
+
+# Pod kill and rolling restart, release builds (CARGO_TARGET_DIR is honoured).
+cargo test --release --locked -q -p hopgate-e2e --test ha_failover -- --nocapture \
+  --test-threads 1 2>/dev/null | grep '^failover\.'

@@ -44,7 +44,9 @@ pub use self::inspector::{DEFAULT_INSPECT_ADDR, InspectorSettings};
 pub use self::local_protocol::LocalProtocol;
 pub use self::spec::SPEC;
 pub use self::target::{DEFAULT_SERVER_PORT, LocalTarget, ServerAddr};
-pub use self::transport::{DEFAULT_UDP_TIMEOUT, TransportChoice, TransportMode};
+pub use self::transport::{
+    DEFAULT_HA_CONNECTIONS, DEFAULT_UDP_TIMEOUT, MAX_HA_CONNECTIONS, TransportChoice, TransportMode,
+};
 pub use self::validate::{
     DEFAULT_RESPONSE_TIMEOUT, Settings, TunnelSettings, Verification, validate,
 };

@@ -1,5 +1,6 @@
 //! The control stream: the first stream of a session, opened by the agent. It carries the
-//! hello handshake, then the gateway's pings (answered at once) and its go-away.
+//! hello handshake, then the gateway's pings (answered at once) and its go-away, and the
+//! agent's own `leaving` go-away when it retires the session.
 
 use std::time::Duration;
 
@@ -79,6 +80,12 @@ impl Control {
                 }
             }
         }
+    }
+
+    /// Tells the gateway this session is leaving: it routes no new request to it and
+    /// closes it once the requests in flight are over.
+    pub(crate) async fn leave(&mut self, why: &str) -> Result<(), TunnelError> {
+        self.writer.send(&Frame::GoAway(GoAway::leaving(why))).await
     }
 
     /// Keeps answering pings while a session drains after a go-away; returns when `drain`

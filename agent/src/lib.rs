@@ -8,14 +8,14 @@
 //! | module | concern |
 //! | --- | --- |
 //! | [`config`] | settings from flags > `HOP_CLIENT_*` environment > TOML file (`hopgate-settings`); `validate()` |
-//! | `tunnel` | one tunnel's session loop: connect, hello, serve, reconnect with backoff (`hopgate-backoff`) |
+//! | `tunnel` | one tunnel's sessions: `ha_connections` of them on distinct pods, each connected, said hello, served, replaced after a loss (with backoff, `hopgate-backoff`, when none serves) |
 //! | `dial` | what carries a session: DTLS, TLS over TCP to the HTTPS port, or DTLS then TCP (`auto`) |
-//! | `control` | the control stream: hello, pings, go-away |
+//! | `control` | the control stream: hello, pings, go-away (the gateway's, and the agent's `leaving`) |
 //! | `forward` | one request stream: the local call and the response streamed back |
 //! | `body` | the streamed request body fed from the gateway's frames |
 //! | `headers` | header conversion, hop-by-hop stripping, cookie joining, the local `Host` |
 //! | `upstream` | the clients of the local service (pooled HTTP/1.1, a tunnel's h2c) and their errors |
-//! | `metrics` | Prometheus metrics and the optional `/metrics` listener |
+//! | `metrics` | Prometheus metrics (the process's, each tunnel's sessions) and the optional `/metrics` listener |
 //! | `inspector` | the request inspector: captured exchanges, their web page and JSON API, replay |
 //!
 //! [`run`] serves the tunnels of validated [`Settings`] until a shutdown future resolves;
@@ -28,9 +28,10 @@
 //! session count) and `request_id` (the gateway's, so one request can be followed through
 //! pod and agent). And a short human status, one
 //! line per event on stderr: `connected to ADDR over udp|tcp [(why tcp)] (session ready in
-//! N ms); forwarding https://DOMAIN -> TARGET` once per established session, `reconnecting in N s: DOMAIN:
-//! REASON`, `gateway refused DOMAIN: MESSAGE`, and one line per failed request (every
-//! request with `--verbose`). The API key never appears: it is a
+//! N ms); forwarding https://DOMAIN -> TARGET[; on pods POD, POD (2 of 2 wanted)]` once per
+//! session kept, `DOMAIN: serving on 1 pod of 2 wanted: …` when no second pod could be
+//! reached, `reconnecting in N s: DOMAIN: REASON`, `gateway refused DOMAIN: MESSAGE`, and
+//! one line per failed request (every request with `--verbose`). The API key never appears: it is a
 //! [`hopgate_settings::Secret`], which prints `***`.
 
 #![warn(missing_docs)]
@@ -104,7 +105,7 @@ impl RunError {
     }
 }
 
-/// Serves every tunnel of `settings`, one session each, until `shutdown` resolves (then
+/// Serves every tunnel of `settings` (each on `ha_connections` sessions) until `shutdown` resolves (then
 /// closes the sessions, telling the gateway) or a tunnel is refused for good.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let client_config = Arc::new(settings.client_config()?);

@@ -107,6 +107,21 @@ impl Agent {
         Self::spawn(server, domain, target, KEY, &all)
     }
 
+    /// [`Agent::start_via`] with more flags.
+    pub fn start_via_with_key_and_args(
+        dp: &DataPlane,
+        server: SocketAddr,
+        domain: &str,
+        target: SocketAddr,
+        key: &str,
+        args: &[&str],
+    ) -> Self {
+        let fingerprint = pinned(dp);
+        let mut all = vec!["--fingerprint", &fingerprint, "--debug"];
+        all.extend_from_slice(args);
+        Self::spawn(server, domain, target, key, &all)
+    }
+
     /// The agent for `domain` with `key`, pinning the debug certificate, with its metrics
     /// listener on port 0 (it logs where: [`Agent::metrics_addr`]).
     pub fn start_with_metrics(dp: &DataPlane, domain: &str, target: SocketAddr, key: &str) -> Self {
@@ -131,9 +146,12 @@ impl Agent {
         let target = target.to_string();
         let server = server.to_string();
         // Many agents run at once: the inspector only where a test asks for it
-        // (`--inspect on --inspect-addr 127.0.0.1:0`).
+        // (`--inspect on --inspect-addr 127.0.0.1:0`). One session per tunnel unless a
+        // test asks for more (`--ha-connections 2`): most tests run one pod, and count its
+        // sessions and handshakes.
         let mut child = hop_command(workspace_binary("hopgate-agent"))
             .env("HOP_CLIENT_INSPECT", "off")
+            .env("HOP_CLIENT_HA_CONNECTIONS", "1")
             .args(["http", &target, "--domain", domain, "--key", key])
             .args(["--server", &server, "--server-name", "gw.hopgate.test"])
             .args(extra)

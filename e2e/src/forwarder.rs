@@ -1,7 +1,7 @@
 //! A stand-in for a Kubernetes Service in front of the pods' DTLS ports: a UDP forwarder
-//! that sends each new flow (a client address it hasn't seen) to the current target and
-//! keeps existing flows where they are, as kube-proxy does once a not-ready endpoint is
-//! taken out. (`shared/lossy-relay` forwards every flow to one fixed upstream, so it can't
+//! that sends each new flow (a client address it hasn't seen: a new source port) to the
+//! next of its targets in turn and keeps existing flows where they are, as kube-proxy
+//! does once a not-ready endpoint is taken out. (`shared/lossy-relay` forwards every flow to one fixed upstream, so it can't
 //! stand in here.)
 
 use std::{
@@ -12,19 +12,44 @@ use std::{
 
 use tokio::{net::UdpSocket, task::JoinHandle};
 
+/// Where new flows go: each to the next in `pods`, in turn.
+struct Targets {
+    pods: Vec<SocketAddr>,
+    next: usize,
+}
+
+impl Targets {
+    fn peek(&self) -> SocketAddr {
+        self.pods[self.next % self.pods.len()]
+    }
+
+    fn take(&mut self) -> SocketAddr {
+        let pod = self.peek();
+        self.next = self.next.wrapping_add(1);
+        pod
+    }
+}
+
 pub struct Forwarder {
     pub addr: SocketAddr,
-    target: Arc<Mutex<SocketAddr>>,
+    target: Arc<Mutex<Targets>>,
     /// Flows (client → pod they were sent to), for assertions.
     pub flows: Arc<Mutex<Vec<(SocketAddr, SocketAddr)>>>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Forwarder {
+    /// Every new flow to `target`.
     pub async fn start(target: SocketAddr) -> Self {
+        Self::spreading(vec![target]).await
+    }
+
+    /// New flows to `pods` in turn (a pod listed twice gets two turns in a round).
+    pub async fn spreading(pods: Vec<SocketAddr>) -> Self {
+        assert!(!pods.is_empty());
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = front.local_addr().unwrap();
-        let target = Arc::new(Mutex::new(target));
+        let target = Arc::new(Mutex::new(Targets { pods, next: 0 }));
         let flows = Arc::new(Mutex::new(Vec::new()));
         let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let main = tokio::spawn({
@@ -39,7 +64,7 @@ impl Forwarder {
                     let upstream = match upstreams.get(&client) {
                         Some(upstream) => upstream.clone(),
                         None => {
-                            let pod = *target.lock().unwrap();
+                            let pod = target.lock().unwrap().take();
                             let upstream = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
                             upstream.connect(pod).await.unwrap();
                             flows.lock().unwrap().push((client, pod));
@@ -72,11 +97,20 @@ impl Forwarder {
 
     /// Where new flows go from now on.
     pub fn set_target(&self, pod: SocketAddr) {
-        *self.target.lock().unwrap() = pod;
+        self.set_targets(vec![pod]);
     }
 
+    /// New flows go to `pods` in turn from now on (unchanged if `pods` is empty).
+    pub fn set_targets(&self, pods: Vec<SocketAddr>) {
+        let mut target = self.target.lock().unwrap();
+        if !pods.is_empty() && target.pods != pods {
+            *target = Targets { pods, next: 0 };
+        }
+    }
+
+    /// Where the next new flow goes.
     pub fn target(&self) -> SocketAddr {
-        *self.target.lock().unwrap()
+        self.target.lock().unwrap().peek()
     }
 }
 

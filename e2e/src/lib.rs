@@ -21,7 +21,8 @@
 //!   and client (Python's grpcio); [`head_service`] a Host-checking dev server;
 //!   [`listening_child`] how such a service is run as a child process.
 //! - [`fake_agent`]: a stand-in agent built from the shared crates, for scripted sessions.
-//! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods.
+//! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods;
+//!   [`ha`]: pods behind a load balancer that watches their readiness, and visitors' load.
 //! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
 //! - [`websocket_echo`]: a local WebSocket echo server and a visitor's `wss://` client.
 //! - [`pki`]: a throw-away CA for the pods' internal TLS.
@@ -37,6 +38,7 @@ pub mod fake_agent;
 pub mod forwarder;
 pub mod grpc;
 pub mod h2c_service;
+pub mod ha;
 pub mod head_service;
 pub mod inspector;
 pub mod listening_child;

@@ -7,6 +7,7 @@
 //! # transport = "auto"                  # udp, tcp (TLS to the HTTPS port), or auto
 //! # tcp_server_addr = "gw.example.com:443"  # default: server_addr
 //! # udp_timeout_ms = 3000                # auto: wait this long for UDP, then try tcp
+//! # ha_connections = 2                  # sessions per tunnel, on distinct pods (1 to 4)
 //! # server_fingerprint = "ab:cd:..."    # pin the gateway's certificate (required with debug)
 //! # ca_file = "ca.pem"                  # trust this CA instead of the system's roots
 //! # debug = false
@@ -41,7 +42,7 @@ use std::path::PathBuf;
 use hopgate_settings::{Secret, values};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{DEFAULT_RESPONSE_TIMEOUT, DEFAULT_UDP_TIMEOUT, inspector};
+use super::{DEFAULT_HA_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_UDP_TIMEOUT, inspector};
 
 /// Every setting, merged, not yet checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +63,9 @@ pub struct Config {
     /// `auto`: how long to wait for a UDP session before trying TCP.
     #[serde(with = "values::whole_number")]
     pub udp_timeout_ms: u64,
+    /// Sessions each tunnel keeps, on distinct pods.
+    #[serde(with = "values::whole_number")]
+    pub ha_connections: u64,
     /// The pinned SHA-256 fingerprint of the gateway's certificate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_fingerprint: Option<String>,
@@ -114,6 +118,7 @@ impl Default for Config {
             transport: None,
             tcp_server_addr: None,
             udp_timeout_ms: DEFAULT_UDP_TIMEOUT.as_millis() as u64,
+            ha_connections: DEFAULT_HA_CONNECTIONS as u64,
             server_fingerprint: None,
             ca_file: None,
             debug: false,

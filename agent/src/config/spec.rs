@@ -36,6 +36,14 @@ const SETTINGS: &[Setting] = &[
     )
     .value_name("MS"),
     Setting::value(
+        "ha_connections",
+        "HOP_CLIENT_HA_CONNECTIONS",
+        "Sessions each tunnel keeps, on distinct gateway pods, so that losing a pod loses no \
+         request; 1 keeps one session [default: 2, at most 4]",
+    )
+    .flag("ha-connections")
+    .value_name("N"),
+    Setting::value(
         "tunnel.domain",
         "HOP_CLIENT_DOMAIN",
         "The public domain to serve, e.g. app.example.com",

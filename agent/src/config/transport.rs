@@ -1,6 +1,7 @@
 //! What carries the agent's sessions: `transport` (`auto`, `udp`, `tcp`), the gateway's TCP
-//! address when it differs from the UDP one, and how long `auto` waits for DTLS before it
-//! falls back to TLS over TCP.
+//! address when it differs from the UDP one, how long `auto` waits for DTLS before it
+//! falls back to TLS over TCP, and how many sessions each tunnel keeps on distinct pods
+//! (`ha_connections`).
 
 use std::time::Duration;
 
@@ -10,6 +11,12 @@ use super::ServerAddr;
 pub const DEFAULT_UDP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The range `udp_timeout_ms` may take.
 const UDP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+
+/// Sessions each tunnel keeps on distinct pods, unless configured.
+pub const DEFAULT_HA_CONNECTIONS: usize = 2;
+/// The most sessions a tunnel may keep: each costs the gateway a session, and two pods
+/// already survive the loss of one.
+pub const MAX_HA_CONNECTIONS: usize = 4;
 
 /// Which transport the agent dials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +38,8 @@ pub struct TransportChoice {
     pub tcp_server: ServerAddr,
     /// How long `auto` waits for a DTLS session.
     pub udp_timeout: Duration,
+    /// Sessions each tunnel keeps, on distinct pods (1: one session, as a single pod).
+    pub ha_connections: usize,
 }
 
 /// `auto` (the default), `udp` or `tcp`.
@@ -63,6 +72,17 @@ pub(super) fn udp_timeout(ms: u64) -> Result<Duration, String> {
     }
 }
 
+/// 1 to [`MAX_HA_CONNECTIONS`].
+pub(super) fn ha_connections(n: u64) -> Result<usize, String> {
+    match usize::try_from(n) {
+        Ok(n @ 1..=MAX_HA_CONNECTIONS) => Ok(n),
+        _ => Err(format!(
+            "{n} is outside 1..={MAX_HA_CONNECTIONS} (1 keeps one session; 2 survives the \
+             loss of a pod)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +102,16 @@ mod tests {
         let tcp = tcp_server(Some("gw.example.com:443"), &udp).unwrap();
         assert_eq!(tcp.port(), 443);
         assert!(tcp_server(Some("gw.example.com:x"), &udp).is_err());
+    }
+
+    #[test]
+    fn ha_connections_are_bounded() {
+        assert_eq!(DEFAULT_HA_CONNECTIONS, 2);
+        assert_eq!(ha_connections(1).unwrap(), 1);
+        assert_eq!(ha_connections(4).unwrap(), 4);
+        assert!(ha_connections(0).unwrap_err().contains("outside 1..=4"));
+        assert!(ha_connections(5).is_err());
+        assert!(ha_connections(u64::MAX).is_err());
     }
 
     #[test]

@@ -115,6 +115,8 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
             .map_err(|why| loaded.invalid("tcp_server_addr", why))?,
         udp_timeout: transport::udp_timeout(config.udp_timeout_ms)
             .map_err(|why| loaded.invalid("udp_timeout_ms", why))?,
+        ha_connections: transport::ha_connections(config.ha_connections)
+            .map_err(|why| loaded.invalid("ha_connections", why))?,
     };
     let verification = verification::check(loaded)?;
     let response_timeout = response_timeout(config.response_timeout_secs)

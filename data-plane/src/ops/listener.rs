@@ -53,14 +53,17 @@ pub(crate) fn app(
         .route("/metrics", web::get().to(metrics))
 }
 
-/// Ready once a routing table is loaded (pushed, or from the last snapshot on disk) and
-/// the gateway has a certificate clients can verify.
+/// Ready once a routing table is loaded (pushed, or from the last snapshot on disk), the
+/// other pods' placements are known (or waited for long enough) and the gateway has a
+/// certificate clients can verify.
 async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
     let status = &gauges.table_status;
     if status.draining.load(Ordering::Relaxed) {
         HttpResponse::ServiceUnavailable().body("draining\n")
     } else if !status.loaded.load(Ordering::Relaxed) {
         HttpResponse::ServiceUnavailable().body("no routing table yet\n")
+    } else if !status.placements_known.load(Ordering::Relaxed) {
+        HttpResponse::ServiceUnavailable().body("no placements of the other pods yet\n")
     } else if !status.gateway_certificate.load(Ordering::Relaxed) {
         HttpResponse::ServiceUnavailable().body("no certificate for the gateway's domain yet\n")
     } else {

@@ -180,8 +180,7 @@ pub(crate) struct Metrics {
     rejected: Family<ReasonLabels, Counter>,
     /// `hopgate_access_denied_total{reason}`, in [`Denial::ALL`]'s order.
     access_denied: [Counter; Denial::ALL.len()],
-    sessions_replaced: Counter,
-    sessions_revoked: Counter,
+    session_ends: SessionEnds,
     table_propagation: Histogram,
     agent_sessions: Gauge,
     in_flight: Gauge,
@@ -373,22 +372,35 @@ fn register_access_denied(registry: &mut Registry) -> [Counter; Denial::ALL.len(
     counters
 }
 
-/// `hopgate_sessions_closed_total{reason}`: the `replaced` and `revoked` counters.
-fn register_session_ends(registry: &mut Registry) -> (Counter, Counter) {
+/// `hopgate_sessions_closed_total{reason}`, one counter per reason.
+#[derive(Debug)]
+struct SessionEnds {
+    replaced: Counter,
+    revoked: Counter,
+    /// Left by its agent once its requests were over.
+    left: Counter,
+    /// Left by its agent, closed at the drain limit with requests still on it.
+    left_at_limit: Counter,
+}
+
+fn register_session_ends(registry: &mut Registry) -> SessionEnds {
     let ends = Family::<ReasonLabels, Counter>::default();
-    let replaced = ends
-        .get_or_create(&ReasonLabels { reason: "replaced" })
-        .clone();
-    let revoked = ends
-        .get_or_create(&ReasonLabels { reason: "revoked" })
-        .clone();
+    let [replaced, revoked, left, left_at_limit] =
+        ["replaced", "revoked", "left", "left_drain_limit"]
+            .map(|reason| ends.get_or_create(&ReasonLabels { reason }).clone());
     registry.register(
         "hopgate_sessions_closed",
-        "Agent sessions closed by the gateway: replaced by a newer one, or revoked by the \
-         control-plane",
+        "Agent sessions closed by the gateway: replaced by a newer one, revoked by the \
+         control-plane, or left by their agent once their requests were over (left) or at \
+         the drain limit (left_drain_limit)",
         ends,
     );
-    (replaced, revoked)
+    SessionEnds {
+        replaced,
+        revoked,
+        left,
+        left_at_limit,
+    }
 }
 
 impl Metrics {
@@ -413,7 +425,7 @@ impl Metrics {
         let resets = register_resets(&mut registry);
         let rejected = register_rejected(&mut registry);
         let access_denied = register_access_denied(&mut registry);
-        let (sessions_replaced, sessions_revoked) = register_session_ends(&mut registry);
+        let session_ends = register_session_ends(&mut registry);
         // 1 ms … ~33 s.
         let table_propagation = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         registry.register_with_unit(
@@ -481,8 +493,7 @@ impl Metrics {
             resets,
             rejected,
             access_denied,
-            sessions_replaced,
-            sessions_revoked,
+            session_ends,
             table_propagation,
             agent_sessions,
             in_flight,
@@ -543,7 +554,7 @@ impl Metrics {
     }
 
     pub(crate) fn session_replaced(&self) {
-        self.sessions_replaced.inc();
+        self.session_ends.replaced.inc();
     }
 
     /// A request tried once more on another session, for `reason`.
@@ -551,8 +562,18 @@ impl Metrics {
         self.pools.retried(reason);
     }
 
+    /// A session its agent left was closed: its requests were over (`idle`), or the drain
+    /// limit came first.
+    pub(crate) fn session_left(&self, idle: bool) {
+        if idle {
+            self.session_ends.left.inc();
+        } else {
+            self.session_ends.left_at_limit.inc();
+        }
+    }
+
     pub(crate) fn session_revoked(&self) {
-        self.sessions_revoked.inc();
+        self.session_ends.revoked.inc();
     }
 
     /// A delta committed at `committed_unix_ms` was applied now.

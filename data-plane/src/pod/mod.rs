@@ -131,8 +131,10 @@ pub async fn run(
         .or_else(|| relay_addr.map(|addr| addr.port()));
     let relay_client_tls = cross_pod::tls::client_for(&config).map_err(RunError::RelayTls)?;
     // Kept for the life of the pod: dropping it ends the subscription.
-    let subscriber = routing_source(&config, &core, &certificate.store, relay_port)?;
-    accept_agents(&config, &core);
+    // One name for the pod's life: the hello's answers and the placement reports use it.
+    let pod_id: Arc<str> = config.pod_id.clone().unwrap_or_else(default_pod_id).into();
+    let subscriber = routing_source(&config, &core, &certificate.store, relay_port, &pod_id)?;
+    accept_agents(&config, &core, pod_id);
     let servers = sockets.serve(
         &config,
         &core,
@@ -149,13 +151,15 @@ pub async fn run(
 }
 
 /// Accepts agents' sessions on the DTLS listener until it closes.
-fn accept_agents(config: &Config, core: &Core) {
+fn accept_agents(config: &Config, core: &Core, pod_id: Arc<str>) {
     actix::spawn(tunnel::accept::accept(
         core.dtls.clone(),
         tunnel::accept::AcceptSettings {
             hello_timeout: config.hello_timeout,
             pool_cap: config.max_pool_sessions as usize,
+            leaving_drain: config.drain_timeout,
         },
+        pod_id,
         core.table.clone(),
         core.status.clone(),
         core.metrics.clone(),
@@ -196,6 +200,7 @@ fn routing_source(
     core: &Core,
     store: &Arc<CertStore>,
     relay_port: Option<u16>,
+    pod_id: &str,
 ) -> Result<Option<Subscriber>, RunError> {
     let (Some(url), Some(token)) = (&config.control_plane_url, &config.internal_token) else {
         fixed_table(config, core);
@@ -204,7 +209,7 @@ fn routing_source(
     let link = table::control_plane::Link {
         url: url.clone(),
         token: token.expose().to_owned(),
-        pod_id: config.pod_id.clone().unwrap_or_else(default_pod_id),
+        pod_id: pod_id.to_owned(),
         state_dir: config.state_dir.clone(),
         relay_port,
         relay_tls: config.relay_tls_cert.is_some(),
@@ -247,6 +252,7 @@ fn fixed_table(config: &Config, core: &Core) {
     info!(core.log, "fixed development routing table"; "domains" => dev.len());
     core.table.set_domains(dev);
     core.status.loaded.store(true, Ordering::Relaxed);
+    core.status.placements_known.store(true, Ordering::Relaxed);
 }
 
 /// The line that says the pod serves, with every address (tests and operators read it).

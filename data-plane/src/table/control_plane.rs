@@ -53,7 +53,17 @@ pub(crate) struct TableStatus {
     pub(crate) gateway_certificate: AtomicBool,
     /// Shutting down: not ready, new agent sessions refused.
     pub(crate) draining: AtomicBool,
+    /// The pod knows which other pods hold which domains' sessions: the control-plane's
+    /// first placements arrived, or [`PLACEMENT_WAIT`] passed without them (the
+    /// control-plane is away: the pod serves from its snapshot), or there is no
+    /// control-plane. A pod restarted from its snapshot is not ready before that, so a
+    /// load balancer sends it no visitor it would answer "agent offline".
+    pub(crate) placements_known: AtomicBool,
 }
+
+/// How long a pod waits for the control-plane's first placements before it is ready
+/// without them.
+pub(crate) const PLACEMENT_WAIT: Duration = Duration::from_secs(3);
 
 /// How to reach the control-plane.
 pub(crate) struct Link {
@@ -110,9 +120,18 @@ pub(crate) fn start(
     let placement_routing = routing.clone();
     let own_pod = link.pod_id.clone();
     let known = Mutex::new(BTreeMap::new());
+    let placement_status = status.clone();
     config = config.on_placement(move |placement| {
         let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
         apply_placement(&mut known, placement, &own_pod, &placement_routing);
+        placement_status
+            .placements_known
+            .store(true, Ordering::Relaxed);
+    });
+    let waited = status.clone();
+    actix::spawn(async move {
+        tokio::time::sleep(PLACEMENT_WAIT).await;
+        waited.placements_known.store(true, Ordering::Relaxed);
     });
     let change_log = log.clone();
     let change_routing = routing.clone();

@@ -36,12 +36,16 @@ pub(crate) struct AcceptSettings {
     pub(crate) hello_timeout: Duration,
     /// The most pooled sessions one domain may hold on this pod.
     pub(crate) pool_cap: usize,
+    /// How long a session its agent said is leaving may take to finish its requests.
+    pub(crate) leaving_drain: Duration,
 }
 
 /// What every admission shares.
 #[derive(Clone)]
 struct Shared {
     settings: AcceptSettings,
+    /// This pod's name, told to every agent in the hello's answer.
+    pod: Arc<str>,
     table: Arc<RoutingTable>,
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
@@ -52,6 +56,7 @@ struct Shared {
 pub(crate) async fn accept(
     listener: Arc<Listener>,
     settings: AcceptSettings,
+    pod: Arc<str>,
     table: Arc<RoutingTable>,
     status: Arc<TableStatus>,
     metrics: Arc<Metrics>,
@@ -59,6 +64,7 @@ pub(crate) async fn accept(
 ) {
     let shared = Shared {
         settings,
+        pod,
         table,
         status,
         metrics,
@@ -163,8 +169,11 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
         return;
     };
     let domain = crate::host::normalize(&hello.domain).unwrap_or_default();
+    let agent_id: Option<Arc<str>> = hello.valid_agent_id().map(Arc::from);
     let log = log.new(o!("domain" => domain.clone(),
-        "agent_version" => hello.agent_version.clone(), "pool" => hello.pool));
+        "agent_version" => hello.agent_version.clone(), "pool" => hello.pool,
+        "agent_id" => agent_id.as_deref().map(str::to_owned)));
+    let load = Load::default();
     // The actor's address exists before the actor: the table holds it from the hello on,
     // so the pool's cap and the replacement are decided at once, and the answer says so.
     let ctx = Context::<SessionActor>::new();
@@ -175,8 +184,9 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
             session: session.clone(),
             actor: ctx.address(),
             pooled: hello.pool,
+            agent_id,
             since: std::time::SystemTime::now(),
-            load: Load::default(),
+            load: load.clone(),
         };
         let cap = shared.settings.pool_cap;
         shared.table.register(&domain, handle, cap).map_err(|full| {
@@ -193,7 +203,8 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
             ..HelloAck::accepted(domain.clone(), PROTOCOL_VERSION)
         },
         Err((code, message)) => HelloAck::rejected(*code, message.clone(), domain.clone()),
-    };
+    }
+    .from_pod(&*shared.pod);
     let answered = answer_hello(&mut writer, ack).await;
     match admitted {
         Ok(admitted) => {
@@ -210,7 +221,7 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
                 session.close("the hello's answer could not be written");
                 return;
             }
-            info!(log, "agent admitted"; "serving" => admitted.serving);
+            info!(log, "agent admitted"; "serving" => admitted.serving, "own" => admitted.own);
             session.lift_pre_hello_limits();
             metrics.handshake(Handshake::Ok);
             let table = shared.table.clone();
@@ -221,6 +232,9 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
                 session,
                 table,
                 control,
+                load,
+                leaving_drain: shared.settings.leaving_drain,
+                metrics: metrics.clone(),
                 log,
             };
             SessionActor::start(ctx, admission);
@@ -250,6 +264,12 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
 /// What the agent is told it now does for `domain` (shown on its `connected` line).
 fn admission_text(admitted: &Admitted, pooled: bool, domain: &str) -> String {
     let replaced = admitted.replaced.len();
+    if admitted.own > 0 && replaced == 0 {
+        return format!(
+            "joined this agent's other sessions for {domain}; its sessions on this gateway: {}",
+            admitted.own + 1
+        );
+    }
     match (pooled, replaced) {
         (true, 0) => format!(
             "joined the pool for {domain}; agents in it on this gateway: {}",

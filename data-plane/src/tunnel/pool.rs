@@ -7,8 +7,13 @@
 //!   pools) replaces every live session of the domain;
 //! - a pooled agent joins the pooled sessions, and replaces a session that didn't ask for
 //!   a pool;
-//! - a pool holds at most `cap` sessions (`HOP_SERVER_MAX_POOL_SESSIONS`): one key can't
-//!   make a pod hold sessions without bound; beyond it the hello is refused.
+//! - a session of the same agent (its hello's `agent_id` matches a live session's) joins
+//!   that agent's sessions and never replaces them: one agent keeps a session on several
+//!   pods, and more than one here while it moves; towards other agents it follows the two
+//!   rules above;
+//! - a pool holds at most `cap` sessions (`HOP_SERVER_MAX_POOL_SESSIONS`), an agent's own
+//!   included: one key can't make a pod hold sessions without bound; beyond it the hello
+//!   is refused.
 //!
 //! A request goes to the session with the fewest requests outstanding ([`Sessions::pick`]):
 //! each session carries a [`Load`] counter that a request holds ([`LoadGuard`]) from the
@@ -64,6 +69,8 @@ pub(crate) struct SessionHandle {
     pub(crate) actor: actix::Addr<SessionActor>,
     /// The agent joined the domain's pool.
     pub(crate) pooled: bool,
+    /// The agent's id from its hello, when it sent a well-formed one.
+    pub(crate) agent_id: Option<Arc<str>>,
     /// When the session was admitted.
     pub(crate) since: SystemTime,
     /// Requests outstanding on it.
@@ -74,6 +81,7 @@ pub(crate) struct SessionHandle {
 pub(crate) trait Member: Clone {
     fn id(&self) -> u64;
     fn pooled(&self) -> bool;
+    fn agent_id(&self) -> Option<&str>;
     fn load(&self) -> &Load;
 }
 
@@ -84,6 +92,10 @@ impl Member for SessionHandle {
 
     fn pooled(&self) -> bool {
         self.pooled
+    }
+
+    fn agent_id(&self) -> Option<&str> {
+        self.agent_id.as_deref()
     }
 
     fn load(&self) -> &Load {
@@ -112,6 +124,8 @@ pub(crate) struct Admitted<H = SessionHandle> {
     pub(crate) replaced: Vec<H>,
     /// How many sessions serve the domain now, the new one included.
     pub(crate) serving: usize,
+    /// How many of the others are the same agent's.
+    pub(crate) own: usize,
 }
 
 /// The live sessions of one domain.
@@ -128,17 +142,21 @@ impl<H: Member> Sessions<H> {
     /// Admits `handle` under the rules in the module docs; on success it serves the domain.
     pub(crate) fn admit(&mut self, handle: H, cap: usize) -> Result<Admitted<H>, PoolFull> {
         let pooled = handle.pooled();
-        let stays = |old: &H| pooled && old.pooled();
+        let agent = handle.agent_id().map(str::to_owned);
+        let same_agent = |old: &H| agent.is_some() && old.agent_id() == agent.as_deref();
+        let stays = |old: &H| same_agent(old) || (pooled && old.pooled());
         let staying = self.0.iter().filter(|old| stays(old)).count();
-        if pooled && staying >= cap {
+        if staying > 0 && staying >= cap {
             return Err(PoolFull { cap });
         }
+        let own = self.0.iter().filter(|old| same_agent(old)).count();
         let (kept, replaced): (Vec<_>, Vec<_>) = self.0.drain(..).partition(stays);
         self.0 = kept;
         self.0.push(handle);
         Ok(Admitted {
             replaced,
             serving: self.0.len(),
+            own,
         })
     }
 
@@ -203,6 +221,7 @@ mod tests {
     struct Agent {
         id: u64,
         pooled: bool,
+        agent_id: Option<&'static str>,
         load: Load,
     }
 
@@ -213,6 +232,9 @@ mod tests {
         fn pooled(&self) -> bool {
             self.pooled
         }
+        fn agent_id(&self) -> Option<&str> {
+            self.agent_id
+        }
         fn load(&self) -> &Load {
             &self.load
         }
@@ -222,8 +244,70 @@ mod tests {
         Agent {
             id,
             pooled,
+            agent_id: None,
             load: Load::default(),
         }
+    }
+
+    /// Session `id` of the agent `agent_id`.
+    fn session_of(agent_id: &'static str, id: u64, pooled: bool) -> Agent {
+        Agent {
+            agent_id: Some(agent_id),
+            ..agent(id, pooled)
+        }
+    }
+
+    #[test]
+    fn an_agents_second_session_joins_its_first_and_never_replaces_it() {
+        let mut sessions = Sessions::default();
+        sessions.admit(session_of("a", 1, false), 16).unwrap();
+        let second = sessions.admit(session_of("a", 2, false), 16).unwrap();
+        assert!(second.replaced.is_empty(), "the agent's own session stays");
+        assert_eq!((second.serving, second.own), (2, 1));
+        // Another agent without --pool still replaces both.
+        let other = sessions.admit(session_of("b", 3, false), 16).unwrap();
+        let replaced: Vec<u64> = other.replaced.iter().map(|s| s.id).collect();
+        assert_eq!(replaced, [1, 2]);
+        assert_eq!(other.own, 0);
+        // A session without an id is its own agent: it replaces b's.
+        let anonymous = sessions.admit(agent(4, false), 16).unwrap();
+        assert_eq!(anonymous.replaced.len(), 1);
+        let again = sessions.admit(agent(5, false), 16).unwrap();
+        assert_eq!(again.replaced.len(), 1, "no id: no joining");
+        // In a pool, an agent's second session joins; a different unpooled agent's
+        // session doesn't survive a pooled one.
+        let mut pool = Sessions::default();
+        pool.admit(session_of("a", 1, true), 16).unwrap();
+        pool.admit(session_of("b", 2, true), 16).unwrap();
+        let own = pool.admit(session_of("a", 3, true), 16).unwrap();
+        assert_eq!((own.replaced.len(), own.serving, own.own), (0, 3, 1));
+        // Requests spread over every session, the agent's two included.
+        let mut picked = [0usize; 4];
+        for turn in 0..30 {
+            picked[pool.pick(turn, None).unwrap().handle.id as usize] += 1;
+        }
+        assert_eq!(picked, [0, 10, 10, 10]);
+    }
+
+    #[test]
+    fn an_agents_own_sessions_count_towards_the_cap() {
+        let mut sessions = Sessions::default();
+        sessions.admit(session_of("a", 1, false), 2).unwrap();
+        sessions.admit(session_of("a", 2, false), 2).unwrap();
+        assert_eq!(
+            sessions.admit(session_of("a", 3, false), 2).err(),
+            Some(PoolFull { cap: 2 })
+        );
+        assert_eq!(ids(&sessions), [1, 2], "a refusal changes nothing");
+        // Another agent replacing them is not refused.
+        assert_eq!(
+            sessions
+                .admit(session_of("b", 4, false), 2)
+                .unwrap()
+                .replaced
+                .len(),
+            2
+        );
     }
 
     fn ids(sessions: &Sessions<Agent>) -> Vec<u64> {

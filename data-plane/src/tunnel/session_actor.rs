@@ -1,6 +1,9 @@
 //! One actor per agent session: admitted to its domain's sessions by the hello (`accept`),
 //! deregistered when it stops; it answers the agent's control stream, and steps aside
-//! (go-away, close) when a newer session for the same domain replaces it.
+//! (go-away, close) when a newer session for the same domain replaces it. When the agent
+//! says the session is leaving (a `leaving` go-away on the control stream: it holds
+//! another session where it wants to be), the session is taken out of request routing at
+//! once, and closed when its requests in flight are over, or after the drain limit.
 //!
 //! The actor owns the control stream's writer: every frame it sends there (a pong, a
 //! go-away) is queued on it in the actor's context and written by [`FlushControl`], so
@@ -21,13 +24,19 @@ use hopgate_transport::{RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
 use slog::{Logger, debug, info};
 
-use crate::{ops::metrics::Metrics, tunnel::routing::RoutingTable};
+use crate::{
+    ops::metrics::Metrics,
+    tunnel::{pool::Load, routing::RoutingTable},
+};
 
 /// How long a go-away may take to be written before the actor gives up on it.
 const GO_AWAY_WRITE: Duration = Duration::from_secs(1);
 
 /// How long a replaced session has to read its go-away before it is closed.
 const REPLACED_GRACE: Duration = Duration::from_millis(500);
+
+/// How often a leaving session looks whether its requests are over.
+const LEAVING_CHECK: Duration = Duration::from_millis(50);
 
 pub(crate) struct SessionActor {
     id: u64,
@@ -39,6 +48,11 @@ pub(crate) struct SessionActor {
     control: FrameWriter<SendStream>,
     /// The control stream's reading half, until the actor starts reading it.
     reader: Option<FrameReader<RecvStream>>,
+    /// Requests outstanding on the session.
+    load: Load,
+    /// How long the session may take to finish its requests once its agent said it leaves.
+    leaving_drain: Duration,
+    metrics: Arc<Metrics>,
     log: Logger,
 }
 
@@ -50,6 +64,10 @@ pub(crate) struct Admission {
     pub(crate) session: Session,
     pub(crate) table: Arc<RoutingTable>,
     pub(crate) control: (FrameWriter<SendStream>, FrameReader<RecvStream>),
+    /// The session's load counter (the one its handle in the table carries).
+    pub(crate) load: Load,
+    pub(crate) leaving_drain: Duration,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) log: Logger,
 }
 
@@ -63,6 +81,9 @@ impl SessionActor {
             session,
             table,
             control: (writer, reader),
+            load,
+            leaving_drain,
+            metrics,
             log,
         } = admission;
         ctx.run(Self {
@@ -72,6 +93,9 @@ impl SessionActor {
             table,
             control: writer,
             reader: Some(reader),
+            load,
+            leaving_drain,
+            metrics,
             log,
         })
     }
@@ -111,17 +135,57 @@ impl Actor for SessionActor {
 }
 
 /// Reads the control stream: each ping goes to the actor, and the next frame is read once
-/// the actor has written its pong. Its end is the agent leaving.
+/// the actor has written its pong; the agent's first `leaving` go-away goes to the actor
+/// (later ones are ignored). Its end is the agent leaving.
 async fn read_control(mut control: FrameReader<RecvStream>, actor: Addr<SessionActor>) {
+    let mut said_leaving = false;
     while let Ok(Some(frame)) = control.next().await {
-        if let Frame::Ping(ping) = frame {
-            let answered = actor.send(AgentPing { nonce: ping.nonce }).await;
-            if !matches!(answered, Ok(Ok(()))) {
-                break;
+        match frame {
+            Frame::Ping(ping) => {
+                let answered = actor.send(AgentPing { nonce: ping.nonce }).await;
+                if !matches!(answered, Ok(Ok(()))) {
+                    break;
+                }
             }
+            Frame::GoAway(away) if away.is_leaving() && !said_leaving => {
+                said_leaving = true;
+                actor.do_send(AgentLeaving);
+            }
+            _ => {}
         }
     }
     actor.do_send(ControlStreamEnded);
+}
+
+/// The agent says this session is leaving: no new request is routed to it; it closes once
+/// its requests in flight are over, or after the drain limit.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AgentLeaving;
+
+impl Handler<AgentLeaving> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: AgentLeaving, ctx: &mut Self::Context) {
+        self.table.deregister(&self.domain, self.id);
+        info!(self.log, "agent session leaving"; "in_flight" => self.load.get());
+        let deadline = tokio::time::Instant::now() + self.leaving_drain;
+        ctx.run_interval(LEAVING_CHECK, move |actor, ctx| {
+            let idle = actor.load.get() == 0;
+            if !idle && tokio::time::Instant::now() < deadline {
+                return;
+            }
+            actor.metrics.session_left(idle);
+            info!(actor.log, "agent session left";
+                "requests_over" => idle, "in_flight" => actor.load.get());
+            actor.session.close(if idle {
+                "the agent left; its requests are over"
+            } else {
+                "the agent left; drain limit reached"
+            });
+            ctx.stop();
+        });
+    }
 }
 
 /// Writes what is queued on the actor's control stream; resolves once all of it is

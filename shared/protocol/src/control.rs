@@ -1,5 +1,7 @@
 //! Control frames: [`Reset`] (with its [`ResetCode`]), [`Ping`]/[`Pong`] and [`GoAway`]
-//! (with its [`GoAwayCode`]).
+//! (with its [`GoAwayCode`]). The gateway sends a go-away to say it restarts or that a
+//! newer agent took over; the agent sends one (`leaving`) to retire a session it no
+//! longer wants.
 
 use std::time::Duration;
 
@@ -126,6 +128,10 @@ wire_enum! {
         /// A newer agent session for the same domain took over. Reconnecting would take
         /// the domain back from it, and the two agents would take turns: stop instead.
         Replaced = "replaced",
+        /// Sent by the agent: this session is leaving (the agent holds another where it
+        /// wants to be). The gateway routes no new request to it, lets the requests in
+        /// flight finish, then closes it. An older gateway ignores it.
+        Leaving = "leaving",
         /// A code this build does not know; treat like [`GoAwayCode::Shutdown`].
         Unknown = "unknown",
     }
@@ -148,6 +154,20 @@ impl GoAway {
             code: GoAwayCode::Replaced,
             ..Self::new(reason, Duration::ZERO)
         }
+    }
+
+    /// The go-away an agent sends on a session it is leaving (see
+    /// [`GoAwayCode::Leaving`]).
+    pub fn leaving(reason: impl Into<String>) -> Self {
+        Self {
+            code: GoAwayCode::Leaving,
+            ..Self::new(reason, Duration::ZERO)
+        }
+    }
+
+    /// Whether the agent says this session is leaving.
+    pub const fn is_leaving(&self) -> bool {
+        matches!(self.code, GoAwayCode::Leaving)
     }
 
     /// Whether the agent should stop serving this domain rather than reconnect.
@@ -182,6 +202,17 @@ mod tests {
         let decoded: GoAway = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(decoded, GoAway::new("restarting", Duration::from_millis(5)));
         assert!(!decoded.is_replaced());
+    }
+
+    #[test]
+    fn leaving_round_trips_and_older_peers_read_it_as_unknown() {
+        let away = GoAway::leaving("another session serves");
+        let bytes = rmp_serde::to_vec_named(&away).unwrap();
+        let decoded: GoAway = rmp_serde::from_slice(&bytes).unwrap();
+        assert!(decoded.is_leaving());
+        assert!(!decoded.is_replaced());
+        assert_eq!(GoAwayCode::from_wire("leaving"), Some(GoAwayCode::Leaving));
+        assert_eq!(GoAwayCode::from_wire("moved_on"), None);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use crate::error::VersionError;
 use crate::version::{self, PROTOCOL_VERSION};
 use crate::wire_enum::wire_enum;
 
+/// The longest [`Hello::agent_id`] a gateway takes as one (a 128-bit id is 32 hex digits).
+pub const MAX_AGENT_ID_LEN: usize = 64;
+
 /// The agent's first frame on its control stream: who it is and which protocol it speaks.
 ///
 /// `Debug` prints the key as `***`; never log `client_api_key` any other way.
@@ -26,6 +29,13 @@ pub struct Hello {
     /// replace. An older gateway ignores the field (and replaces).
     #[serde(default)]
     pub pool: bool,
+    /// Names the agent process's tunnel (random, 128 bits as 32 hex digits; not a secret),
+    /// the same on every session it holds. A session whose `agent_id` matches a live
+    /// session of the domain on the gateway joins it, never replaces it: one agent keeps
+    /// several sessions (on distinct pods, or one while it moves). Absent (older agents):
+    /// every session is its own agent. An older gateway ignores the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }
 
 impl Hello {
@@ -41,7 +51,26 @@ impl Hello {
             client_api_key: client_api_key.into(),
             agent_version: agent_version.into(),
             pool: false,
+            agent_id: None,
         }
+    }
+
+    /// The same hello, naming the agent's tunnel (see [`Hello::agent_id`]).
+    #[must_use]
+    pub fn from_agent(self, agent_id: impl Into<String>) -> Self {
+        Self {
+            agent_id: Some(agent_id.into()),
+            ..self
+        }
+    }
+
+    /// The agent id when it is well formed: 1 to [`MAX_AGENT_ID_LEN`] ASCII letters and
+    /// digits. Anything else is treated as absent (the session is its own agent).
+    pub fn valid_agent_id(&self) -> Option<&str> {
+        self.agent_id.as_deref().filter(|id| {
+            (1..=MAX_AGENT_ID_LEN).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
     }
 
     /// The same hello, asking to join the domain's pool (`true`) or to replace (`false`).
@@ -65,6 +94,7 @@ impl fmt::Debug for Hello {
             .field("client_api_key", &format_args!("***"))
             .field("agent_version", &self.agent_version)
             .field("pool", &self.pool)
+            .field("agent_id", &self.agent_id)
             .finish()
     }
 }
@@ -83,6 +113,11 @@ pub struct HelloAck {
     pub protocol_version: u16,
     /// Machine-readable outcome, so the agent can decide whether to retry.
     pub code: HelloCode,
+    /// The pod that answered, by its stable name (`HOP_POD_ID`, default the host name):
+    /// an agent that keeps sessions on several pods tells them apart by it. Absent from
+    /// older gateways (the agent then keeps one session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
 }
 
 impl HelloAck {
@@ -94,6 +129,16 @@ impl HelloAck {
             domain: domain.into(),
             protocol_version,
             code: HelloCode::Ok,
+            pod: None,
+        }
+    }
+
+    /// The same ack, naming the pod that answered.
+    #[must_use]
+    pub fn from_pod(self, pod: impl Into<String>) -> Self {
+        Self {
+            pod: Some(pod.into()),
+            ..self
         }
     }
 
@@ -111,6 +156,7 @@ impl HelloAck {
             domain: domain.into(),
             protocol_version: PROTOCOL_VERSION,
             code,
+            pod: None,
         }
     }
 }
@@ -217,6 +263,75 @@ mod tests {
         }
         let read: OldGatewayHello = rmp_serde::from_slice(&bytes).unwrap();
         assert_eq!(read.domain, "alice.example");
+    }
+
+    #[test]
+    fn agent_ids_and_pod_names_are_optional_both_ways() {
+        // An older agent's hello has no agent id; a newer one's round-trips.
+        let old = HelloWithoutPool {
+            protocol_version: PROTOCOL_VERSION,
+            domain: "alice.example".into(),
+            client_api_key: "k".into(),
+            agent_version: "0.1.0".into(),
+        };
+        let decoded: Hello =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&old).unwrap()).unwrap();
+        assert_eq!(decoded.agent_id, None);
+        assert_eq!(decoded.valid_agent_id(), None);
+        let id = "0123456789abcdef0123456789abcdef";
+        let new = Hello::new("alice.example", "k", "0.3.0").from_agent(id);
+        let bytes = rmp_serde::to_vec_named(&new).unwrap();
+        let decoded: Hello = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(decoded.valid_agent_id(), Some(id));
+        // A gateway from before agent ids reads the rest.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldGatewayHello {
+            domain: String,
+            pool: bool,
+        }
+        let read: OldGatewayHello = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(read.domain, "alice.example");
+        // Malformed ids count as none.
+        for bad in ["", "has space", "é", &"a".repeat(MAX_AGENT_ID_LEN + 1)] {
+            let hello = Hello::new("a", "k", "0").from_agent(bad);
+            assert_eq!(hello.valid_agent_id(), None, "{bad:?}");
+        }
+
+        // An older gateway's ack names no pod; a newer one's does, and an older agent
+        // reads it all the same.
+        #[derive(Serialize)]
+        struct AckWithoutPod {
+            ok: bool,
+            message: String,
+            domain: String,
+            protocol_version: u16,
+            code: HelloCode,
+        }
+        let old_ack = AckWithoutPod {
+            ok: true,
+            message: String::new(),
+            domain: "alice.example".into(),
+            protocol_version: PROTOCOL_VERSION,
+            code: HelloCode::Ok,
+        };
+        let bytes = rmp_serde::to_vec_named(&old_ack).unwrap();
+        let decoded: HelloAck = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(
+            decoded,
+            HelloAck::accepted("alice.example", PROTOCOL_VERSION)
+        );
+        let named = HelloAck::accepted("alice.example", PROTOCOL_VERSION).from_pod("pod-a");
+        let bytes = rmp_serde::to_vec_named(&named).unwrap();
+        assert_eq!(rmp_serde::from_slice::<HelloAck>(&bytes).unwrap(), named);
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct OldAgentAck {
+            ok: bool,
+            code: HelloCode,
+        }
+        let read: OldAgentAck = rmp_serde::from_slice(&bytes).unwrap();
+        assert!(read.ok);
     }
 
     #[test]

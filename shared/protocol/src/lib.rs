@@ -4,6 +4,13 @@
 //! touches a socket or a runtime. The agent opens one control stream (handshake, pings,
 //! go-away) and the gateway opens one bidirectional stream per visitor HTTP request.
 //!
+//! An agent may hold several sessions for one domain (on distinct pods): every hello of
+//! its tunnel carries the same [`Hello::agent_id`], the ack names the pod that answered
+//! ([`HelloAck::pod`]), and the agent retires a session it no longer wants with a
+//! [`GoAway`] of its own ([`GoAwayCode::Leaving`]): the pod routes it nothing new and
+//! closes it once its requests are over. All three are optional fields or codes that
+//! older peers ignore or read as unknown.
+//!
 //! # Layout
 //!
 //! | module | concern |
@@ -104,7 +111,7 @@ pub use crate::decode::{Decoder, FrameHeader};
 pub use crate::encode::Encoder;
 pub use crate::error::{DecodeError, EncodeError, StreamError, VersionError};
 pub use crate::frame::{FRAME_HEADER_LEN, Frame, FrameType};
-pub use crate::handshake::{Hello, HelloAck, HelloCode};
+pub use crate::handshake::{Hello, HelloAck, HelloCode, MAX_AGENT_ID_LEN};
 pub use crate::hop_by_hop::{
     HOP_BY_HOP_HEADERS, PROXY_AUTH_HEADERS, is_hop_by_hop, is_proxy_auth, te_lists_trailers,
 };

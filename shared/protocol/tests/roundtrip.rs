@@ -44,16 +44,18 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             any::<String>(),
             any::<String>(),
             any::<String>(),
-            any::<bool>()
+            any::<bool>(),
+            proptest::option::of("[0-9a-f]{32}")
         )
             .prop_map(
-                |(protocol_version, domain, client_api_key, agent_version, pool)| {
+                |(protocol_version, domain, client_api_key, agent_version, pool, agent_id)| {
                     Frame::Hello(Hello {
                         protocol_version,
                         domain,
                         client_api_key,
                         agent_version,
                         pool,
+                        agent_id,
                     })
                 }
             ),
@@ -62,15 +64,17 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             any::<String>(),
             any::<String>(),
             any::<u16>(),
-            arb_hello_code()
+            arb_hello_code(),
+            proptest::option::of(any::<String>())
         )
-            .prop_map(|(ok, message, domain, protocol_version, code)| {
+            .prop_map(|(ok, message, domain, protocol_version, code, pod)| {
                 Frame::HelloAck(HelloAck {
                     ok,
                     message,
                     domain,
                     protocol_version,
                     code,
+                    pod,
                 })
             }),
         (
@@ -96,11 +100,11 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             .prop_map(|(code, message)| Frame::Reset(Reset { code, message })),
         any::<u64>().prop_map(|nonce| Frame::Ping(Ping { nonce })),
         any::<u64>().prop_map(|nonce| Frame::Pong(Pong { nonce })),
-        (any::<String>(), any::<u64>(), any::<bool>()).prop_map(|(reason, drain_ms, replaced)| {
-            let code = if replaced {
-                GoAwayCode::Replaced
-            } else {
-                GoAwayCode::Shutdown
+        (any::<String>(), any::<u64>(), 0..3u8).prop_map(|(reason, drain_ms, which)| {
+            let code = match which {
+                0 => GoAwayCode::Shutdown,
+                1 => GoAwayCode::Replaced,
+                _ => GoAwayCode::Leaving,
             };
             Frame::GoAway(GoAway {
                 reason,
