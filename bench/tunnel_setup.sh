@@ -1,13 +1,15 @@
 # Sourced by bench/http.sh and bench/cpu_per_request.sh: builds the release binaries and
 # starts nginx (1 worker, a 100-byte and a 100 MB file), a debug data-plane and an agent on
 # loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS, HTTPS_PORT,
-# DP_PID, AGENT_PID; cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
+# DP_PID, AGENT_PID, BIN (where the release binaries are: $CARGO_TARGET_DIR/release, or
+# target/release); cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
 # optional) goes to its command. `start_agent DOMAIN LOG ARGS...` starts another agent
 # (for INSPECT_DOMAIN, the pod's second domain, or the first again with other flags).
 for tool in nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$0 needs $tool (apt-get install nginx wrk curl)" >&2; exit 2; }
 done
 cargo build --release --locked -q -p hopgate-data-plane -p hopgate-agent
+BIN=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -51,7 +53,7 @@ HOP_SERVER_DOMAIN=gw.hopgate.test HOP_SERVER_DEBUG=true \
 HOP_SERVER_HTTP_LISTEN=127.0.0.1:0 HOP_SERVER_HTTPS_LISTEN=127.0.0.1:0 \
 HOP_SERVER_DTLS_LISTEN=127.0.0.1:0 HOP_METRICS_LISTEN=127.0.0.1:0 \
 HOP_SERVER_STATE_DIR="$WORK/dp" HOP_DEV_DOMAINS="$DOMAIN=$KEY,$INSPECT_DOMAIN=$KEY" \
-  target/release/hopgate-data-plane > "$WORK/dp.log" 2>&1 & DP_PID=$!; PIDS+=($DP_PID)
+  "$BIN"/hopgate-data-plane > "$WORK/dp.log" 2>&1 & DP_PID=$!; PIDS+=($DP_PID)
 for _ in $(seq 100); do grep -q '"msg":"listening"' "$WORK/dp.log" 2>/dev/null && break; sleep 0.1; done
 field() { grep -o "\"$1\":\"[^\"]*\"" "$WORK/dp.log" | head -1 | cut -d'"' -f4; }
 HTTPS=$(field https); DTLS=$(field dtls); FINGERPRINT=$(field fingerprint)
@@ -59,7 +61,7 @@ HTTPS_PORT=${HTTPS##*:}
 
 start_agent() { # domain log extra-args... ; sets STARTED_PID once the agent is connected
   local domain=$1 log=$2; shift 2
-  target/release/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$domain" --key "$KEY" \
+  "$BIN"/hopgate-agent http "127.0.0.1:$NGINX_PORT" --domain "$domain" --key "$KEY" \
     --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug "$@" \
     > "$log" 2>&1 & STARTED_PID=$!; PIDS+=($STARTED_PID)
   for _ in $(seq 100); do grep -q '^connected' "$log" 2>/dev/null && break; sleep 0.1; done
