@@ -10,6 +10,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// DTLS handshakes the listener holds in progress at once, from all sources.
 pub(crate) const MAX_HANDSHAKES: u32 = 4_096;
 
+/// The most sessions of one IP a record from a new port may be tried against.
+const MAX_MIGRATION_CANDIDATES: u32 = 64;
+/// The most such trials one IP may cause per second.
+const MAX_MIGRATION_TRIALS: u32 = 10_000;
+
 /// The largest pool `HOP_SERVER_MAX_POOL_SESSIONS` may allow.
 const MAX_POOL_SESSIONS: u32 = 1_024;
 /// The longest an unauthenticated handshake or hello may be waited for.
@@ -208,6 +213,20 @@ const SETTINGS: &[Setting] = &[
          more are refused [default: 8]",
     ),
     Setting::value(
+        "dtls_migration_candidates",
+        "HOP_SERVER_DTLS_MIGRATION_CANDIDATES",
+        "A DTLS record from a new port of an agent's IP (a NAT rebinding) is tried against \
+         this many of that IP's sessions, the most recently active; one it authenticates \
+         under moves there. 0 turns this off (the agent reconnects after its idle timeout) \
+         [default: 8]",
+    ),
+    Setting::value(
+        "dtls_migration_trials_per_ip",
+        "HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP",
+        "Such records one source IP may have tried per second; more are dropped \
+         (hopgate_dtls_migrations_total{result=\"rate_limited\"}) [default: 32]",
+    ),
+    Setting::value(
         "dtls_handshake_timeout",
         "HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT",
         "How long a DTLS handshake may take before its state is dropped, and an agent's TLS \
@@ -319,6 +338,8 @@ pub struct Config {
     pub(crate) h2_max_pending_resets: u32,
     pub(crate) h2_max_error_resets: u32,
     pub(crate) dtls_handshakes_per_ip: u32,
+    pub(crate) dtls_migration_candidates: u32,
+    pub(crate) dtls_migration_trials_per_ip: u32,
     #[serde(with = "values::duration")]
     pub(crate) dtls_handshake_timeout: Duration,
     #[serde(with = "values::duration")]
@@ -372,6 +393,10 @@ impl Default for Config {
             h2_max_pending_resets: 20,
             h2_max_error_resets: 256,
             dtls_handshakes_per_ip: 8,
+            // A NAT rebinding needs one trial; several agents behind one NAT may rebind at
+            // once. A record that fails costs one AEAD check per candidate.
+            dtls_migration_candidates: 8,
+            dtls_migration_trials_per_ip: 32,
             dtls_handshake_timeout: Duration::from_secs(5),
             hello_timeout: Duration::from_secs(5),
             hello_receive_window: 64 * 1024,
@@ -613,6 +638,18 @@ impl Config {
             return Err(bad(
                 "HOP_SERVER_DTLS_HANDSHAKES_PER_IP",
                 format!("must be 1..={MAX_HANDSHAKES} (the listener's limit in all)"),
+            ));
+        }
+        if self.dtls_migration_candidates > MAX_MIGRATION_CANDIDATES {
+            return Err(bad(
+                "HOP_SERVER_DTLS_MIGRATION_CANDIDATES",
+                format!("must be 0..={MAX_MIGRATION_CANDIDATES} (each costs an AEAD check)"),
+            ));
+        }
+        if !(1..=MAX_MIGRATION_TRIALS).contains(&self.dtls_migration_trials_per_ip) {
+            return Err(bad(
+                "HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP",
+                format!("must be 1..={MAX_MIGRATION_TRIALS} per second"),
             ));
         }
         if self.dtls_handshake_timeout.is_zero()

@@ -438,6 +438,8 @@ fn agent_limits_have_defaults_and_are_checked() {
     ];
     let defaults = parse(&[], &base).unwrap();
     assert_eq!(defaults.dtls_handshakes_per_ip, 8);
+    assert_eq!(defaults.dtls_migration_candidates, 8);
+    assert_eq!(defaults.dtls_migration_trials_per_ip, 32);
     assert_eq!(defaults.dtls_handshake_timeout, Duration::from_secs(5));
     assert_eq!(defaults.hello_timeout, Duration::from_secs(5));
     assert_eq!(defaults.hello_receive_window, 65536);
@@ -450,6 +452,10 @@ fn agent_limits_have_defaults_and_are_checked() {
     };
     let set = with("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "2").unwrap();
     assert_eq!(set.dtls_handshakes_per_ip, 2);
+    let set = with("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "0").unwrap();
+    assert_eq!(set.dtls_migration_candidates, 0);
+    let set = with("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "100").unwrap();
+    assert_eq!(set.dtls_migration_trials_per_ip, 100);
     let set = with("HOP_SERVER_HELLO_TIMEOUT", "1500ms").unwrap();
     assert_eq!(set.hello_timeout, Duration::from_millis(1500));
     let set = with("HOP_SERVER_MAX_POOL_SESSIONS", "2").unwrap();
@@ -459,6 +465,9 @@ fn agent_limits_have_defaults_and_are_checked() {
         ("HOP_SERVER_MAX_POOL_SESSIONS", "100000"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "0"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "5000"),
+        ("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "65"),
+        ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "0"),
+        ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "10001"),
         ("HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT", "0"),
         ("HOP_SERVER_DTLS_HANDSHAKE_TIMEOUT", "2m"),
         ("HOP_SERVER_HELLO_TIMEOUT", "0"),

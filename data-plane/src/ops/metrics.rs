@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use hopgate_table::access::Denial;
 
-use crate::ops::pool_metrics::{PoolMetrics, PoolSnapshot};
+use crate::ops::{
+    migration_metrics::MigrationMetrics,
+    pool_metrics::{PoolMetrics, PoolSnapshot},
+};
 use hopgate_transport::ListenerStats;
 
 use prometheus_client::{
@@ -195,6 +198,7 @@ pub(crate) struct Metrics {
     relay_remote_domains: Gauge,
     /// Copied from the listener's counters at scrape time.
     dtls_refused: DtlsRefused,
+    migrations: MigrationMetrics,
     pools: PoolMetrics,
 }
 
@@ -479,8 +483,10 @@ impl Metrics {
         );
         let dtls_refused = DtlsRefused::register(&mut registry, &rejected);
         let pools = PoolMetrics::register(&mut registry);
+        let migrations = MigrationMetrics::register(&mut registry);
         Self {
             pools,
+            migrations,
             registry,
             dtls_refused,
             relayed_requests,
@@ -607,6 +613,7 @@ impl Metrics {
             std::sync::atomic::Ordering::Relaxed,
         );
         self.dtls_refused.copy_from(&now.listener);
+        self.migrations.copy_from(&now.listener);
         set(&self.table_version, now.table_version);
         set(&self.table_connected, u64::from(now.table_connected));
         set(&self.relay_remote_domains, now.relay_remote_domains as u64);
@@ -665,6 +672,10 @@ mod tests {
                 tcp_refused: 0,
                 tcp_bad_frames: 0,
                 tcp_queue_full_dropped: 9,
+                migrations_moved: 3,
+                migrations_unauthenticated: 11,
+                migrations_stale: 12,
+                migrations_rate_limited: 13,
             },
             table_version: 7,
             table_connected: true,
@@ -705,6 +716,10 @@ mod tests {
             "hopgate_dtls_dropped_datagrams_total{reason=\"undecryptable\"} 2",
             "hopgate_dtls_dropped_datagrams_total{reason=\"bad_handshake_record\"} 3",
             "hopgate_dtls_associations 1",
+            "hopgate_dtls_migrations_total{result=\"moved\"} 3",
+            "hopgate_dtls_migrations_total{result=\"unauthenticated\"} 11",
+            "hopgate_dtls_migrations_total{result=\"stale\"} 12",
+            "hopgate_dtls_migrations_total{result=\"rate_limited\"} 13",
             "hopgate_transport_sessions{transport=\"udp\"} 1",
             "hopgate_transport_sessions{transport=\"tcp\"} 2",
             "hopgate_tcp_tunnel_dropped_packets_total 9",

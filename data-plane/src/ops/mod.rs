@@ -6,4 +6,5 @@ pub(crate) mod drain;
 pub(crate) mod in_flight;
 pub(crate) mod listener;
 pub(crate) mod metrics;
+pub(crate) mod migration_metrics;
 pub(crate) mod pool_metrics;

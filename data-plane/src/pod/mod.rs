@@ -184,6 +184,8 @@ fn dtls_settings(config: &Config, identity: hopgate_transport::Identity) -> Serv
     listener.max_handshakes = crate::config::MAX_HANDSHAKES as usize;
     listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
     listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
+    listener.migration_candidates = config.dtls_migration_candidates as usize;
+    listener.migration_attempts_per_ip_per_s = config.dtls_migration_trials_per_ip;
     listener.pre_hello_receive_window = config.hello_receive_window;
     // An agent opens its control stream and nothing else (the pod opens every request's
     // stream); allowing it more would only cost memory per session, and buffers it could

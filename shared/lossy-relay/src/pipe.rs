@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -29,6 +30,8 @@ pub(crate) struct Pipe<T> {
     queue: DelayQueue<T>,
     counters: Arc<Counters>,
     direction: Direction,
+    /// While set, every datagram is discarded, on arrival and on release from the queue.
+    blocked: Arc<AtomicBool>,
 }
 
 impl<T: Target> Pipe<T> {
@@ -37,6 +40,7 @@ impl<T: Target> Pipe<T> {
         seed: u64,
         counters: Arc<Counters>,
         direction: Direction,
+        blocked: Arc<AtomicBool>,
     ) -> Self {
         Self {
             impairment,
@@ -44,7 +48,17 @@ impl<T: Target> Pipe<T> {
             queue: DelayQueue::new(),
             counters,
             direction,
+            blocked,
         }
+    }
+
+    /// Counts and reports a datagram the relay is blocked for.
+    fn blocked(&self) -> bool {
+        let blocked = self.blocked.load(Ordering::Relaxed);
+        if blocked {
+            bump(&self.counters().blocked);
+        }
+        blocked
     }
 
     fn counters(&self) -> &DirectionCounters {
@@ -60,6 +74,9 @@ impl<T: Target> Pipe<T> {
         counters
             .largest
             .fetch_max(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if self.blocked() {
+            return;
+        }
         if imp.drop > 0.0 && self.rng.random_bool(imp.drop) {
             bump(&counters.dropped);
             return;
@@ -99,6 +116,9 @@ impl<T: Target> Pipe<T> {
     }
 
     async fn transmit(&self, data: &[u8], target: &T) {
+        if self.blocked() {
+            return;
+        }
         match target.transmit(data).await {
             Ok(_) => bump(&self.counters().forwarded),
             Err(_) => bump(&self.counters().errors),

@@ -7,14 +7,16 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
 use crate::config::{Impairment, RelayConfig, RelayOptions};
+use crate::control::{self, Command};
 use crate::pipe::{Pipe, Target};
 use crate::stats::{Counters, Direction, Stats, bump};
 
@@ -41,13 +43,17 @@ pub async fn start_with(config: RelayConfig, options: RelayOptions) -> io::Resul
     let listener = Arc::new(UdpSocket::bind(options.listen).await?);
     let local_addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
+    let blocked = Arc::new(AtomicBool::new(false));
+    let (commands, commands_rx) = control::channel();
     let gateway = Gateway {
         pipe: Pipe::new(
             config.to_server,
             config.seed,
             counters.clone(),
             Direction::ToServer,
+            blocked.clone(),
         ),
+        blocked: blocked.clone(),
         listener,
         upstream: config.upstream,
         upstream_bind: upstream_bind_addr(config.upstream),
@@ -59,12 +65,14 @@ pub async fn start_with(config: RelayConfig, options: RelayOptions) -> io::Resul
         epoch: Instant::now(),
         idle_timeout: options.idle_timeout,
     };
-    let task = tokio::spawn(gateway.run());
+    let task = tokio::spawn(gateway.run(commands_rx));
     Ok(Relay {
         local_addr,
         upstream: config.upstream,
         counters,
         task,
+        commands,
+        blocked,
     })
 }
 
@@ -76,6 +84,8 @@ pub struct Relay {
     upstream: SocketAddr,
     counters: Arc<Counters>,
     task: JoinHandle<()>,
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) blocked: Arc<AtomicBool>,
 }
 
 impl Relay {
@@ -215,10 +225,11 @@ struct Gateway {
     counters: Arc<Counters>,
     epoch: Instant,
     idle_timeout: Duration,
+    blocked: Arc<AtomicBool>,
 }
 
 impl Gateway {
-    async fn run(mut self) {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         let listener = self.listener.clone();
         let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut timer = Timer::new();
@@ -243,6 +254,11 @@ impl Gateway {
                     }
                 }
                 () = &mut timer.sleep, if timer.armed.is_some() => timer.armed = None,
+                Some(command) = commands.recv() => match command {
+                    Command::Rebind(answer) => {
+                        let _ = answer.send(self.rebind(Instant::now()).await);
+                    }
+                },
                 // Only a wake-up when idle: under load the check below runs the sweep.
                 _ = sweep.tick() => {}
             }
@@ -282,6 +298,7 @@ impl Gateway {
             mapping_seed(self.seed, self.mappings_opened),
             self.counters.clone(),
             Direction::ToClient,
+            self.blocked.clone(),
         );
         self.mappings_opened += 1;
         let downstream = Downstream {
@@ -307,6 +324,19 @@ impl Gateway {
             .mappings
             .store(self.mappings.len(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Gives every mapping a fresh upstream socket; the old one closes with its task.
+    async fn rebind(&mut self, now: Instant) -> io::Result<usize> {
+        let clients: Vec<SocketAddr> = self.mappings.keys().copied().collect();
+        for client in &clients {
+            if let Err(error) = self.open(*client, now).await {
+                self.mappings.remove(client);
+                return Err(error);
+            }
+            self.counters.rebinds.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(clients.len())
     }
 
     /// Forgets mappings without traffic for the idle timeout, closing their sockets.

@@ -17,6 +17,8 @@ pub struct DirectionStats {
     pub reordered: u64,
     /// Datagrams lost to a socket error (failed send, or no upstream socket could be opened).
     pub errors: u64,
+    /// Datagrams discarded because the relay was blocked ([`crate::Relay::block`]).
+    pub blocked: u64,
     /// Size of the largest datagram received, in bytes.
     pub largest: u64,
 }
@@ -30,6 +32,8 @@ pub struct Stats {
     pub to_client: DirectionStats,
     /// Client mappings (upstream sockets) currently open.
     pub mappings: usize,
+    /// Upstream sockets replaced by [`crate::Relay::rebind`].
+    pub rebinds: u64,
 }
 
 /// Live counters of one direction.
@@ -41,6 +45,7 @@ pub(crate) struct DirectionCounters {
     pub(crate) duplicated: AtomicU64,
     pub(crate) reordered: AtomicU64,
     pub(crate) errors: AtomicU64,
+    pub(crate) blocked: AtomicU64,
     pub(crate) largest: AtomicU64,
 }
 
@@ -59,6 +64,7 @@ impl DirectionCounters {
             duplicated: get(&self.duplicated),
             reordered: get(&self.reordered),
             errors: get(&self.errors),
+            blocked: get(&self.blocked),
             largest: get(&self.largest),
         }
     }
@@ -77,6 +83,7 @@ pub(crate) struct Counters {
     to_server: DirectionCounters,
     to_client: DirectionCounters,
     pub(crate) mappings: AtomicUsize,
+    pub(crate) rebinds: AtomicU64,
 }
 
 impl Counters {
@@ -92,6 +99,7 @@ impl Counters {
             to_server: self.to_server.snapshot(),
             to_client: self.to_client.snapshot(),
             mappings: self.mappings.load(Ordering::Relaxed),
+            rebinds: self.rebinds.load(Ordering::Relaxed),
         }
     }
 }

@@ -116,8 +116,10 @@ pub(crate) fn server_config(
     // after the idle timeout.
     transport.keep_alive_interval(None);
     server.transport_config(Arc::new(transport));
-    // Addresses are already validated by the DTLS or TLS handshake.
-    server.migration(false);
+    // Over DTLS, the association table moves a session to its agent's new address after a
+    // NAT rebinding, once a record from there authenticated (dtls/migration.rs); QUIC then
+    // sees its peer move, validates the new path and carries on. A TCP peer never moves.
+    server.migration(carrier == Carrier::Udp);
     Ok(server)
 }
 

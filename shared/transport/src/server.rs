@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     config::{Carrier, TransportConfig},
-    dtls::{CookieSeed, DtlsTable, ServerRole, TableLimits},
+    dtls::{CookieSeed, DtlsTable, MigrationLimits, ServerRole, TableLimits},
     dtls_config,
     error::{ConfigError, ListenError},
     identity::Identity,
@@ -51,6 +51,12 @@ pub struct ServerConfig {
     /// every stream it allows the peer up front, so a gateway whose peers open only their
     /// control stream (it opens the request streams itself) allows just that one.
     pub peer_streams_after_hello: Option<u32>,
+    /// A DTLS record from a new port of an established agent's IP (a NAT rebinding) is
+    /// tried against this many of that IP's associations, the most recently active; 0 turns
+    /// migration off (the agent then reconnects after its idle timeout).
+    pub migration_candidates: usize,
+    /// Such trials one source IP may cause per second; beyond, its records are dropped.
+    pub migration_attempts_per_ip_per_s: u32,
 }
 
 impl ServerConfig {
@@ -65,6 +71,8 @@ impl ServerConfig {
             dtls_handshake_timeout: Duration::from_secs(5),
             pre_hello_receive_window: 64 * 1024,
             peer_streams_after_hello: None,
+            migration_candidates: 8,
+            migration_attempts_per_ip_per_s: 32,
         }
     }
 
@@ -87,6 +95,12 @@ impl ServerConfig {
             return Err(ConfigError::new(
                 "peer_streams_after_hello",
                 "must be at least 1 (the control stream)",
+            ));
+        }
+        if self.migration_candidates > 0 && self.migration_attempts_per_ip_per_s == 0 {
+            return Err(ConfigError::new(
+                "migration_attempts_per_ip_per_s",
+                "must be at least 1 while migration is on (migration_candidates > 0)",
             ));
         }
         if self.pre_hello_receive_window < 16 * 1024 {
@@ -135,6 +149,15 @@ pub struct ListenerStats {
     /// Handshakes given up on (timed out, or the peer stopped answering), e.g. an agent
     /// that rejected this server's certificate.
     pub handshakes_expired: u64,
+    /// Sessions moved to their agent's new address after a NAT rebinding.
+    pub migrations_moved: u64,
+    /// Records from a new port of a known IP that no association authenticated.
+    pub migrations_unauthenticated: u64,
+    /// Records from a new port of a known IP that were not newer than everything its
+    /// associations had accepted (replayed, or late from the old path): refused unread.
+    pub migrations_stale: u64,
+    /// Records from a new port of a known IP refused because the IP had used its trials.
+    pub migrations_rate_limited: u64,
 }
 
 /// Accepts sessions on one UDP socket.
@@ -171,6 +194,10 @@ impl Listener {
             max_peers: config.max_sessions,
             stale_after: config.transport.idle_timeout * 2,
             other_sessions: tcp_connections.clone(),
+            migration: MigrationLimits {
+                candidates: config.migration_candidates,
+                attempts_per_ip_per_s: config.migration_attempts_per_ip_per_s,
+            },
         };
         let role = ServerRole::new(
             Instant::now(),
@@ -292,6 +319,10 @@ impl Listener {
             bad_cookies: table.counters.bad_cookies,
             handshake_records_refused: table.counters.handshakes_failed,
             handshakes_expired: table.counters.handshakes_expired,
+            migrations_moved: table.counters.migration.moved,
+            migrations_unauthenticated: table.counters.migration.unauthenticated,
+            migrations_stale: table.counters.migration.stale,
+            migrations_rate_limited: table.counters.migration.rate_limited,
         })
     }
 
@@ -350,7 +381,7 @@ async fn accept_loop(
             };
             let failed = |reason: String| {
                 tracing::debug!(peer = %addr, %reason, "stream-layer handshake failed");
-                let _ = notices.send(Notice::HandshakeFailed { addr, id, reason });
+                let _ = notices.send(Notice::HandshakeFailed { id, reason });
             };
             let conn = match tokio::time::timeout(settings.handshake_timeout, incoming).await {
                 Ok(Ok(conn)) => conn,
@@ -363,7 +394,6 @@ async fn accept_loop(
             }
             let reason = Arc::new(std::sync::OnceLock::new());
             let _ = notices.send(Notice::Registered {
-                addr,
                 id,
                 conn: conn.clone(),
                 reason: reason.clone(),
@@ -372,7 +402,6 @@ async fn accept_loop(
             let ended = notices.clone();
             let on_end = OnEnd::Notify(Box::new(move |reason| {
                 let _ = ended.send(Notice::Ended {
-                    addr,
                     id,
                     stable_id,
                     reason,

@@ -69,9 +69,8 @@ impl Session {
                     // Let quinn put its CONNECTION_CLOSE on the wire before DTLS's
                     // close_notify, so the peer learns the real reason.
                     tokio::time::sleep(CLOSE_GRACE).await;
-                    let addr = watched.remote_address();
                     socket.with_table(|table, out| {
-                        table.remove_if(Instant::now(), addr, dtls_id, &reason, out)
+                        table.remove_if(Instant::now(), dtls_id, &reason, out)
                     });
                 }
                 OnEnd::Notify(notify) => notify(reason),

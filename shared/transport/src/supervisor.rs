@@ -7,10 +7,12 @@
 //! - when an association ends first (close_notify, a restarted agent, expiry), its
 //!   connection is closed at once with that reason, rather than after the idle timeout;
 //! - a stream-layer handshake that fails frees its association if nothing else uses it.
+//!
+//! Associations are known by id, not address: an association moves when its agent's NAT
+//! rebinds (`dtls/migration.rs`).
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -21,26 +23,20 @@ use crate::{dtls::PeerEvent, session::CLOSE_GRACE, socket::DtlsSocket};
 
 /// What the accept path and sessions tell the supervisor.
 pub(crate) enum Notice {
-    /// A connection completed its handshake on association `id` at `addr`.
+    /// A connection completed its handshake on association `id`.
     Registered {
-        addr: SocketAddr,
         id: u64,
         conn: quinn::Connection,
         reason: Arc<OnceLock<String>>,
     },
     /// The connection `stable_id` on association `id` ended.
     Ended {
-        addr: SocketAddr,
         id: u64,
         stable_id: usize,
         reason: String,
     },
     /// A handshake on association `id` failed.
-    HandshakeFailed {
-        addr: SocketAddr,
-        id: u64,
-        reason: String,
-    },
+    HandshakeFailed { id: u64, reason: String },
 }
 
 struct Live {
@@ -53,40 +49,40 @@ pub(crate) async fn run(
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
     mut notices: mpsc::UnboundedReceiver<Notice>,
 ) {
-    let mut live: HashMap<(SocketAddr, u64), Live> = HashMap::new();
-    let close_association = |addr: SocketAddr, id: u64, reason: String, delay: Duration| {
+    let mut live: HashMap<u64, Live> = HashMap::new();
+    let close_association = |id: u64, reason: String, delay: Duration| {
         let socket = socket.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            socket.with_table(|table, out| table.remove_if(Instant::now(), addr, id, &reason, out));
+            socket.with_table(|table, out| table.remove_if(Instant::now(), id, &reason, out));
         });
     };
     loop {
         tokio::select! {
             notice = notices.recv() => match notice {
-                Some(Notice::Registered { addr, id, conn, reason }) => {
-                    if let Some(old) = live.insert((addr, id), Live { conn, reason }) {
+                Some(Notice::Registered { id, conn, reason }) => {
+                    if let Some(old) = live.insert(id, Live { conn, reason }) {
                         old.conn.close(0u32.into(), b"replaced by a newer session");
                     }
                 }
-                Some(Notice::Ended { addr, id, stable_id, reason }) => {
-                    let ours = live.get(&(addr, id)).is_some_and(|l| l.conn.stable_id() == stable_id);
+                Some(Notice::Ended { id, stable_id, reason }) => {
+                    let ours = live.get(&id).is_some_and(|l| l.conn.stable_id() == stable_id);
                     if ours {
-                        live.remove(&(addr, id));
+                        live.remove(&id);
                         // After quinn's CONNECTION_CLOSE, so the agent learns the reason.
-                        close_association(addr, id, reason, CLOSE_GRACE);
+                        close_association(id, reason, CLOSE_GRACE);
                     }
                 }
-                Some(Notice::HandshakeFailed { addr, id, reason }) => {
-                    if !live.contains_key(&(addr, id)) {
-                        close_association(addr, id, reason, Duration::ZERO);
+                Some(Notice::HandshakeFailed { id, reason }) => {
+                    if !live.contains_key(&id) {
+                        close_association(id, reason, Duration::ZERO);
                     }
                 }
                 None => return,
             },
             event = events.recv() => match event {
-                Some(PeerEvent::Closed { addr, id, reason }) => {
-                    if let Some(gone) = live.remove(&(addr, id)) {
+                Some(PeerEvent::Closed { id, reason, .. }) => {
+                    if let Some(gone) = live.remove(&id) {
                         let _ = gone.reason.set(format!("DTLS session ended: {reason}"));
                         gone.conn.close(0u32.into(), reason.as_bytes());
                     }

@@ -15,16 +15,19 @@
 //! - a new ClientHello (fresh random, valid cookie) from an established address starts a
 //!   *successor* handshake beside the live association, which keeps serving until the
 //!   successor completes and replaces it (§4.2.8): a peer that restarted gets a clean
-//!   association, an unauthenticated datagram ends nothing.
+//!   association, an unauthenticated datagram ends nothing;
+//! - an authenticated, newer-than-any-before record from a new port of an established
+//!   peer's IP moves its association there (a NAT rebinding, [`migration`]).
 
 mod budget;
 mod cookie;
+mod migration;
+mod peers;
 #[cfg(test)]
 mod tests;
 mod wire;
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     sync::{
         Arc,
@@ -45,9 +48,12 @@ use crate::error::DtlsError;
 use self::{
     budget::{HandshakeBudget, Refusal},
     cookie::{COOKIE_LEN, Cookie, CookieJar},
-    wire::ClientHello,
+    migration::TrialBuckets,
+    peers::Peers,
+    wire::{ClientHello, RecordPosition},
 };
 pub(crate) use cookie::CookieSeed;
+pub(crate) use migration::{MigrationCounters, MigrationLimits};
 
 /// Something the owner of the table must react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +84,8 @@ pub(crate) struct DtlsCounters {
     pub(crate) cookies_sent: u64,
     /// ClientHellos whose cookie did not verify: forged, expired or from another address.
     pub(crate) bad_cookies: u64,
+    /// Records from new ports of known IPs, by outcome.
+    pub(crate) migration: MigrationCounters,
 }
 
 /// What one call produced: datagrams to send and events.
@@ -95,9 +103,14 @@ enum Phase {
 struct Peer {
     id: u64,
     dtls: Endpoint,
+    /// The address rtc-dtls knows the association by: where it started. The table's key is
+    /// where the peer is now ([`migration`]).
+    dtls_addr: SocketAddr,
     phase: Phase,
     client_random: Option<[u8; 32]>,
     last_rx: Instant,
+    /// The newest application-data record the association accepted.
+    newest_rx: Option<RecordPosition>,
 }
 
 impl Peer {
@@ -121,6 +134,8 @@ pub(crate) struct TableLimits {
     pub(crate) stale_after: Duration,
     /// Sessions the listener holds on other carriers (TCP): they count against `max_peers`.
     pub(crate) other_sessions: Arc<AtomicUsize>,
+    /// What records from new ports of known IPs may cost.
+    pub(crate) migration: MigrationLimits,
 }
 
 /// What a server needs to answer ClientHellos.
@@ -159,9 +174,10 @@ enum Slot {
 pub(crate) struct DtlsTable {
     local_addr: SocketAddr,
     server: Option<ServerRole>,
-    peers: HashMap<SocketAddr, Peer>,
-    successors: HashMap<SocketAddr, Peer>,
+    peers: Peers,
+    successors: Peers,
     budget: HandshakeBudget,
+    trial_buckets: TrialBuckets,
     next_id: u64,
     limits: TableLimits,
     pub(crate) counters: DtlsCounters,
@@ -191,9 +207,10 @@ impl DtlsTable {
         Self {
             local_addr,
             server,
-            peers: HashMap::new(),
-            successors: HashMap::new(),
+            peers: Peers::default(),
+            successors: Peers::default(),
             budget: HandshakeBudget::new(limits.max_handshaking, limits.max_handshakes_per_ip),
+            trial_buckets: TrialBuckets::default(),
             next_id: 1,
             limits,
             counters: DtlsCounters::default(),
@@ -227,11 +244,17 @@ impl DtlsTable {
         self.peers.get(addr).map(|p| p.id)
     }
 
+    /// Where association `id` is now.
+    #[cfg(test)]
+    pub(crate) fn peer_addr(&self, id: u64) -> Option<SocketAddr> {
+        self.peers.addr_of(id)
+    }
+
     /// The DER certificates the peer at `addr` presented.
     pub(crate) fn peer_certificates(&self, addr: &SocketAddr) -> Vec<Vec<u8>> {
         self.peers
             .get(addr)
-            .and_then(|p| p.dtls.get_connection_state(*addr))
+            .and_then(|p| p.dtls.get_connection_state(p.dtls_addr))
             .map(|s| s.peer_certificates.clone())
             .unwrap_or_default()
     }
@@ -258,15 +281,17 @@ impl DtlsTable {
             return Err(DtlsError::Busy);
         }
         let id = self.allocate_id();
-        let peer = Peer {
+        let mut peer = Peer {
             id,
             dtls,
+            dtls_addr: remote,
             phase: Phase::Handshaking { started: now },
             client_random: None,
             last_rx: now,
+            newest_rx: None,
         };
-        let peer = self.peers.entry(remote).insert_entry(peer).into_mut();
-        drain_transmits(&mut peer.dtls, out);
+        drain_transmits(&mut peer.dtls, remote, out);
+        self.peers.insert(remote, peer);
         Ok(id)
     }
 
@@ -288,6 +313,8 @@ impl DtlsTable {
             Slot::Successor
         } else if self.peers.contains_key(&from) {
             Slot::Current
+        } else if self.server.is_some() && self.try_migrate(now, from, &datagram, deliver, out) {
+            return;
         } else {
             // Not a ClientHello: a stray record from a forgotten session, or garbage.
             self.counters.unsolicited_dropped += 1;
@@ -394,20 +421,22 @@ impl DtlsTable {
         Some(Peer {
             id,
             dtls,
+            dtls_addr: from,
             phase: Phase::Handshaking { started: now },
             client_random: Some(hello.random),
             last_rx: now,
+            newest_rx: None,
         })
     }
 
-    fn slot_ref(&self, slot: Slot) -> &HashMap<SocketAddr, Peer> {
+    fn slot_ref(&self, slot: Slot) -> &Peers {
         match slot {
             Slot::Current => &self.peers,
             Slot::Successor => &self.successors,
         }
     }
 
-    fn slot_map(&mut self, slot: Slot) -> &mut HashMap<SocketAddr, Peer> {
+    fn slot_map(&mut self, slot: Slot) -> &mut Peers {
         match slot {
             Slot::Current => &mut self.peers,
             Slot::Successor => &mut self.successors,
@@ -429,7 +458,16 @@ impl DtlsTable {
         };
         peer.last_rx = now;
         let was_handshaking = peer.handshaking();
+        let position = wire::sole_application_record(&datagram);
         let read = read_peer(peer, now, from, datagram, out);
+        if !read.data.is_empty()
+            && let Some(position) = position
+            && peer.newest_rx.is_none_or(|newest| {
+                (position.epoch, position.sequence) > (newest.epoch, newest.sequence)
+            })
+        {
+            peer.newest_rx = Some(position);
+        }
         if read.established && was_handshaking {
             self.establish(from, slot, out);
         }
@@ -468,7 +506,8 @@ impl DtlsTable {
                 // The old association's peer has started over: its keys are gone, so no
                 // close_notify, just forget it.
                 self.forget(from, "peer restarted (its new handshake completed)", out);
-                Some(self.peers.entry(from).insert_entry(successor).into_mut())
+                self.peers.insert(from, successor);
+                self.peers.get_mut(&from)
             }
         };
         if let Some(peer) = peer {
@@ -521,8 +560,10 @@ impl DtlsTable {
         if peer.handshaking() {
             return Err(());
         }
-        peer.dtls.write(now, to, payload).map_err(|_| ())?;
-        drain_transmits(&mut peer.dtls, out);
+        peer.dtls
+            .write(now, peer.dtls_addr, payload)
+            .map_err(|_| ())?;
+        drain_transmits(&mut peer.dtls, to, out);
         Ok(())
     }
 
@@ -531,6 +572,8 @@ impl DtlsTable {
         if let Some(server) = &mut self.server {
             server.cookies.rotate_if_due(now);
         }
+        self.trial_buckets
+            .prune(now, self.limits.migration.attempts_per_ip_per_s);
         for slot in [Slot::Current, Slot::Successor] {
             let limits = self.limits.clone();
             let mut expired = Vec::new();
@@ -544,31 +587,25 @@ impl DtlsTable {
                     self.counters.handshakes_expired += 1;
                 }
                 match slot {
-                    Slot::Current => self.remove_if(now, addr, id, reason, out),
+                    Slot::Current => self.remove_if(now, id, reason, out),
                     Slot::Successor => self.forget_successor(addr, reason, out),
                 }
             }
         }
     }
 
-    /// Sends close_notify to `addr` (if it is still association `id`) and forgets it.
-    pub(crate) fn remove_if(
-        &mut self,
-        now: Instant,
-        addr: SocketAddr,
-        id: u64,
-        reason: &str,
-        out: &mut Output,
-    ) {
-        if self.peer_id(&addr) == Some(id) {
+    /// Sends close_notify to association `id` (wherever it is now, if it is still
+    /// current) and forgets it.
+    pub(crate) fn remove_if(&mut self, now: Instant, id: u64, reason: &str, out: &mut Output) {
+        if let Some(addr) = self.peers.addr_of(id) {
             self.remove(now, addr, reason, out);
         }
     }
 
     fn remove(&mut self, now: Instant, addr: SocketAddr, reason: &str, out: &mut Output) {
         if let Some(peer) = self.peers.get_mut(&addr) {
-            let _ = peer.dtls.stop(now, addr);
-            drain_transmits(&mut peer.dtls, out);
+            let _ = peer.dtls.stop(now, peer.dtls_addr);
+            drain_transmits(&mut peer.dtls, addr, out);
             self.forget(addr, reason, out);
         }
     }
@@ -643,7 +680,7 @@ fn replay_cookie_exchange(
     let fed = dtls.read(now, from, None, first);
     let undrawn = server.seed.take_undrawn();
     let mut issued = Output::default();
-    drain_transmits(&mut dtls, &mut issued);
+    drain_transmits(&mut dtls, from, &mut issued);
     let echoed = issued
         .transmits
         .iter()
@@ -681,9 +718,13 @@ fn expiry(
             if now.duration_since(started) >= limits.handshake_timeout {
                 return gave_up("DTLS handshake timed out");
             }
-            if peer.dtls.poll_timeout(&addr).is_some_and(|at| at <= now) {
-                let result = peer.dtls.handle_timeout(addr, now);
-                drain_transmits(&mut peer.dtls, out);
+            if peer
+                .dtls
+                .poll_timeout(&peer.dtls_addr)
+                .is_some_and(|at| at <= now)
+            {
+                let result = peer.dtls.handle_timeout(peer.dtls_addr, now);
+                drain_transmits(&mut peer.dtls, addr, out);
                 if let Err(err) = result {
                     tracing::debug!(peer = %addr, error = %err, "handshake retransmission gave up");
                     return gave_up(RETRANSMISSIONS_EXHAUSTED);
@@ -708,8 +749,8 @@ fn read_peer(
     datagram: BytesMut,
     out: &mut Output,
 ) -> Read {
-    let result = peer.dtls.read(now, from, None, datagram);
-    drain_transmits(&mut peer.dtls, out);
+    let result = peer.dtls.read(now, peer.dtls_addr, None, datagram);
+    drain_transmits(&mut peer.dtls, from, out);
     let mut read = Read::default();
     match result {
         Ok(events) => {
@@ -733,9 +774,9 @@ fn read_peer(
     read
 }
 
-fn drain_transmits(dtls: &mut Endpoint, out: &mut Output) {
+/// Queues what `dtls` has to send, to `to`: where its peer is now.
+fn drain_transmits(dtls: &mut Endpoint, to: SocketAddr, out: &mut Output) {
     while let Some(message) = dtls.poll_transmit() {
-        out.transmits
-            .push((message.transport.peer_addr, message.message));
+        out.transmits.push((to, message.message));
     }
 }

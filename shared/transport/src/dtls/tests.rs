@@ -23,6 +23,10 @@ fn limits(per_ip: usize) -> TableLimits {
         max_peers: 1000,
         stale_after: Duration::from_secs(3600),
         other_sessions: std::sync::Arc::default(),
+        migration: MigrationLimits {
+            candidates: 8,
+            attempts_per_ip_per_s: 16,
+        },
     }
 }
 
@@ -272,3 +276,5 @@ fn one_source_ip_gets_a_limited_number_of_handshakes() {
     assert_eq!(net.server.handshaking(), 0);
     assert_eq!(net.server.counters.handshakes_expired, 2);
 }
+
+mod migration;

@@ -5,6 +5,7 @@
 use bytes::BytesMut;
 
 const CONTENT_HANDSHAKE: u8 = 22;
+const CONTENT_APPLICATION_DATA: u8 = 23;
 const HANDSHAKE_CLIENT_HELLO: u8 = 1;
 const HANDSHAKE_HELLO_VERIFY_REQUEST: u8 = 3;
 /// DTLS 1.2 on the wire.
@@ -37,6 +38,30 @@ fn be(bytes: &[u8]) -> u64 {
 /// The content type and epoch of the datagram's first record, if it has a header.
 pub(crate) fn first_record(datagram: &[u8]) -> Option<(u8, u16)> {
     (datagram.len() >= RECORD_HEADER).then(|| (datagram[0], be(&datagram[3..5]) as u16))
+}
+
+/// Where an application-data record sits in its association's record stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordPosition {
+    pub(crate) epoch: u16,
+    pub(crate) sequence: u64,
+}
+
+/// The epoch and sequence number of a datagram that is exactly one application-data record
+/// of an established epoch (1 or later), as every packet of the stream layer is; `None` for
+/// anything else (handshake or alert records, several records, a length that doesn't match).
+pub(crate) fn sole_application_record(datagram: &[u8]) -> Option<RecordPosition> {
+    if datagram.len() < RECORD_HEADER
+        || datagram[0] != CONTENT_APPLICATION_DATA
+        || RECORD_HEADER + be(&datagram[11..13]) as usize != datagram.len()
+    {
+        return None;
+    }
+    let epoch = be(&datagram[3..5]) as u16;
+    (epoch >= 1).then(|| RecordPosition {
+        epoch,
+        sequence: be(&datagram[5..11]),
+    })
 }
 
 /// Reads the ClientHello that starts `datagram`; `None` for anything else, including a
@@ -172,6 +197,28 @@ mod tests {
         assert_eq!(client_hello(&fragment), None);
         assert_eq!(client_hello(&hello[..40]), None);
         assert_eq!(client_hello(&hello[..hello.len() - 1]), None);
+    }
+
+    #[test]
+    fn only_a_lone_application_record_of_an_established_epoch_has_a_position() {
+        let mut record = vec![23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 1, 2, 0, 3, 9, 9, 9];
+        assert_eq!(
+            sole_application_record(&record),
+            Some(RecordPosition {
+                epoch: 1,
+                sequence: 258
+            })
+        );
+        record.push(0);
+        assert_eq!(sole_application_record(&record), None, "trailing bytes");
+        record.pop();
+        let mut epoch0 = record.clone();
+        epoch0[4] = 0;
+        assert_eq!(sole_application_record(&epoch0), None);
+        let mut alert = record.clone();
+        alert[0] = 21;
+        assert_eq!(sole_application_record(&alert), None);
+        assert_eq!(sole_application_record(&record[..12]), None);
     }
 
     #[test]

@@ -1,0 +1,85 @@
+//! The associations of one slot (current or successor), keyed by the peer's address and
+//! indexed by association id and by source IP: the supervisor ends an association by id
+//! (its address may have changed since), and a record from an unknown port is matched
+//! only against the associations of its IP ([`super::migration`]).
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+};
+
+use super::Peer;
+
+#[derive(Default)]
+pub(super) struct Peers {
+    by_addr: HashMap<SocketAddr, Peer>,
+    by_id: HashMap<u64, SocketAddr>,
+    by_ip: HashMap<IpAddr, Vec<SocketAddr>>,
+}
+
+impl Peers {
+    pub(super) fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    pub(super) fn get(&self, addr: &SocketAddr) -> Option<&Peer> {
+        self.by_addr.get(addr)
+    }
+
+    pub(super) fn get_mut(&mut self, addr: &SocketAddr) -> Option<&mut Peer> {
+        self.by_addr.get_mut(addr)
+    }
+
+    pub(super) fn contains_key(&self, addr: &SocketAddr) -> bool {
+        self.by_addr.contains_key(addr)
+    }
+
+    pub(super) fn keys(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.by_addr.keys()
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&SocketAddr, &mut Peer)> {
+        self.by_addr.iter_mut()
+    }
+
+    /// The address association `id` is at now.
+    pub(super) fn addr_of(&self, id: u64) -> Option<SocketAddr> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The addresses of the associations whose peer has this IP.
+    pub(super) fn at_ip(&self, ip: IpAddr) -> &[SocketAddr] {
+        self.by_ip.get(&ip).map_or(&[], Vec::as_slice)
+    }
+
+    /// Puts `peer` at `addr`; returns the association it displaced, if any.
+    pub(super) fn insert(&mut self, addr: SocketAddr, peer: Peer) -> Option<Peer> {
+        let displaced = self.remove(&addr);
+        self.by_id.insert(peer.id, addr);
+        self.by_ip.entry(addr.ip()).or_default().push(addr);
+        self.by_addr.insert(addr, peer);
+        displaced
+    }
+
+    pub(super) fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
+        let peer = self.by_addr.remove(addr)?;
+        self.by_id.remove(&peer.id);
+        if let Some(same_ip) = self.by_ip.get_mut(&addr.ip()) {
+            same_ip.retain(|a| a != addr);
+            if same_ip.is_empty() {
+                self.by_ip.remove(&addr.ip());
+            }
+        }
+        Some(peer)
+    }
+
+    /// Moves the association at `from` to `to` (where there must be none); returns it.
+    pub(super) fn relocate(&mut self, from: SocketAddr, to: SocketAddr) -> Option<&mut Peer> {
+        if self.by_addr.contains_key(&to) {
+            return None;
+        }
+        let peer = self.remove(&from)?;
+        self.insert(to, peer);
+        self.by_addr.get_mut(&to)
+    }
+}
