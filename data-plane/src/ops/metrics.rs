@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use hopgate_table::access::Denial;
 
-use crate::ops::pool_metrics::{PoolMetrics, PoolSnapshot};
+use crate::ops::{
+    pool_metrics::{PoolMetrics, PoolSnapshot},
+    tls_metrics::TlsMetrics,
+};
 use hopgate_transport::ListenerStats;
 
 use prometheus_client::{
@@ -125,6 +128,9 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     "handshakes_per_ip",
     // A TLS handshake not done within HOP_SERVER_TLS_HANDSHAKE_TIMEOUT: closed.
     "tls_handshake_timeout",
+    // A TLS handshake that resumed a session made for another SNI name (or for none):
+    // refused with an alert.
+    "tls_resumed_for_other_name",
     // An HTTP/2 connection the pod closed with an error GOAWAY (rapid reset, floods h2
     // detects, protocol errors).
     "h2_abuse",
@@ -197,6 +203,7 @@ pub(crate) struct Metrics {
     /// Copied from the listener's counters at scrape time.
     dtls_refused: DtlsRefused,
     pools: PoolMetrics,
+    tls: TlsMetrics,
 }
 
 /// What the DTLS listener turned away before any hello: the agents that never get as far
@@ -467,8 +474,10 @@ impl Metrics {
         );
         let dtls_refused = DtlsRefused::register(&mut registry, &rejected);
         let pools = PoolMetrics::register(&mut registry);
+        let tls = TlsMetrics::register(&mut registry);
         Self {
             pools,
+            tls,
             registry,
             dtls_refused,
             relayed_requests,
@@ -534,6 +543,16 @@ impl Metrics {
     pub(crate) fn rejected(&self, reason: &'static str) {
         debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
         self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// One visitor's TLS handshake finished: a full one or a resumed session.
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.tls.handshake(resumed);
+    }
+
+    /// The HTTPS listener's session ticket keys were replaced.
+    pub(crate) fn tls_ticket_keys_rotated(&self) {
+        self.tls.rotated();
     }
 
     /// One request refused by an access policy.
