@@ -5,8 +5,10 @@
 # (the same through a second agent with its inspector on, capturing every exchange),
 # `hopgate_https_tcp` (the first agent again with its session over TLS/TCP to the HTTPS
 # port, `--transport tcp`) and, as the bar, nginx itself in the gateway's places
-# (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). One figure a line:
-# `name value unit`.
+# (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). Besides keep-alive
+# loads and 100 MB downloads: `close_c16_rps` (wrk -c16 with `Connection: close`, a TCP
+# connection and a TLS handshake per request) and `upload100_MBps` (curl -T of a 100 MB
+# file that the service reads whole before it answers). One figure a line: `name value unit`.
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/http.sh [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +33,34 @@ load() { # system url connections extra-args...
     echo "$system.c${c}_p99_ms $(awk "$to_ms"' /^ +99%/ {print ms($2)}' <<<"$out") ms"
   fi
 }
+# wrk with `Connection: close`: every request on a new connection, so a TLS handshake each
+# (wrk resumes its TLS session where the server allows it; both sides here do).
+load_close() { # system url extra-args...
+  local system=$1 url=$2; shift 2
+  local out; out=$(wrk -t1 -c16 -d"${DURATION}s" -H 'Connection: close' "$@" "$url")
+  echo "$system.close_c16_rps $(awk '/Requests\/sec/ {print $2}' <<<"$out") rps"
+  local failed; failed=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
+  echo "$system.close_c16_failed $failed requests"
+}
 bulk() { # system curl-args... ; median MB/s of 3 downloads of 100 MB
   local system=$1; shift
   local speeds=()
   for _ in 1 2 3; do speeds+=("$("$@" -o /dev/null -w '%{speed_download}')"); done
   printf '%s\n' "${speeds[@]}" | sort -n | sed -n 2p | awk -v s="$system" '{printf "%s.bulk100_MBps %.1f MB/s\n", s, $1/1e6}'
+}
+# Median MB/s of 3 uploads (PUT) of the 100 MB file to the service's /upload/, which writes
+# the body to memory and answers only once it has all of it; each upload is checked there.
+# `Expect:` is left out: curl would otherwise wait for a `100 Continue` first.
+upload() { # system url curl-args...
+  local system=$1 url=$2; shift 2
+  local speeds=()
+  for i in 1 2 3; do
+    rm -f "$SINK/upload/$system-$i"
+    speeds+=("$("$@" -H 'Expect:' -T "$WORK/www/100mb" -o /dev/null -w '%{speed_upload}' "$url/upload/$system-$i")")
+    cmp -s "$WORK/www/100mb" "$SINK/upload/$system-$i" || { echo "$system: upload $i did not arrive whole" >&2; exit 1; }
+    rm -f "$SINK/upload/$system-$i"
+  done
+  printf '%s\n' "${speeds[@]}" | sort -n | sed -n 2p | awk -v s="$system" '{printf "%s.upload100_MBps %.1f MB/s\n", s, $1/1e6}'
 }
 
 for c in 1 16 64; do load direct "http://127.0.0.1:$NGINX_PORT/100b" "$c"; done
@@ -51,6 +76,11 @@ for c in 1 16 64; do load nginx_2hop_https "https://127.0.0.1:$NGINX_2HOP_PORT/1
 bulk direct curl -sS --fail "http://127.0.0.1:$NGINX_PORT/100mb"
 bulk hopgate_https "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
 bulk nginx_2hop_https curl -sSk --fail "https://127.0.0.1:$NGINX_2HOP_PORT/100mb"
+load_close hopgate_https "https://127.0.0.1:$HTTPS_PORT/100b" -H "Host: $DOMAIN"
+load_close nginx_1hop_https "https://127.0.0.1:$NGINX_1HOP_PORT/100b"
+upload direct "http://127.0.0.1:$NGINX_PORT" curl -sS --fail
+upload hopgate_https "https://$DOMAIN:$HTTPS_PORT" "${CURL_TUNNEL[@]}"
+upload nginx_2hop_https "https://127.0.0.1:$NGINX_2HOP_PORT" curl -sSk --fail
 echo "hopgate.dp_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$DP_PID/status) MiB"
 echo "hopgate.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"
 # The inspector's cost: off and on alternated at c64, five runs each, so that the rest of

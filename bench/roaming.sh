@@ -14,8 +14,8 @@ cargo build --release --locked -q -p hopgate-bench --bin hopgate-roaming-bench
 source bench/tunnel_setup.sh
 kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
 
-"$BIN/hopgate-roaming-bench" "$HTTPS" "$DOMAIN" "$WORK/dp/debug-cert.pem" "$DTLS" \
+"$RELEASE/hopgate-roaming-bench" "$HTTPS" "$DOMAIN" "$WORK/dp/debug-cert.pem" "$DTLS" \
   "$WORK/roaming-agent.log" -- \
-  "$BIN/hopgate-agent" http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
+  "$RELEASE/hopgate-agent" http "127.0.0.1:$NGINX_PORT" --domain "$DOMAIN" --key "$KEY" \
   --server '{relay}' --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug \
   --inspect off --transport auto --tcp-server "$HTTPS"

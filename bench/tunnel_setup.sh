@@ -1,6 +1,7 @@
 # Sourced by bench/http.sh and bench/cpu_per_request.sh: builds the release binaries and
-# starts nginx (1 worker, a 100-byte and a 100 MB file), a debug data-plane and an agent on
-# loopback. Sets WORK, PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS, HTTPS_PORT,
+# starts nginx (1 worker, a 100-byte and a 100 MB file, and `PUT /upload/NAME`, which reads a
+# whole body into a file before it answers), a debug data-plane and an agent on loopback.
+# Sets WORK, SINK (where uploads land), PIDS, NGINX_PORT, DOMAIN, KEY, DTLS, FINGERPRINT, HTTPS, HTTPS_PORT,
 # DP_PID, AGENT_PID; cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
 # optional) goes to its command. `start_agent DOMAIN LOG ARGS...` starts another agent
 # (for INSPECT_DOMAIN, the pod's second domain, or the first again with other flags).
@@ -11,15 +12,24 @@ cargo build --release --locked -q -p hopgate-data-plane -p hopgate-agent
 RELEASE=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+# Uploads land in memory (tmpfs), so that the disk is not what an upload measures.
+SINK=$(mktemp -d /dev/shm/hopgate-bench.XXXXXX)
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK" "$SINK"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# The local service: nginx, one worker, a 100-byte file and a 100 MB file.
+# The local service: nginx, one worker, a 100-byte file and a 100 MB file; `PUT /upload/x`
+# (WebDAV) reads the whole body into a temporary file, renames it to $SINK/upload/x and
+# only then answers 201 or 204.
 NGINX_PORT=$(free_port)
-mkdir -p "$WORK/www" "$WORK/nginx"
+mkdir -p "$WORK/www" "$WORK/nginx" "$SINK/upload" "$SINK/tmp"
 chmod 755 "$WORK" "$WORK/www"   # nginx workers may run as another user
+chmod 777 "$SINK" "$SINK/upload" "$SINK/tmp"
 head -c 100 /dev/zero | tr '\0' 'x' > "$WORK/www/100b"
 head -c 100000000 /dev/urandom > "$WORK/www/100mb"
 cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -37,7 +47,13 @@ http {
   fastcgi_temp_path $WORK/nginx;
   uwsgi_temp_path $WORK/nginx;
   scgi_temp_path $WORK/nginx;
-  server { listen 127.0.0.1:$NGINX_PORT; root $WORK/www; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT; root $WORK/www;
+    location /upload/ {
+      root $SINK; dav_methods PUT; client_max_body_size 0;
+      client_body_temp_path $SINK/tmp; client_body_buffer_size 1m;
+    }
+  }
 }
 CONF
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)

@@ -17,6 +17,9 @@ const MAX_MIGRATION_TRIALS: u32 = 10_000;
 
 /// The largest pool `HOP_SERVER_MAX_POOL_SESSIONS` may allow.
 const MAX_POOL_SESSIONS: u32 = 1_024;
+/// The longest the HTTPS listener's session ticket keys may live: OpenSSL's session
+/// lifetime, past which a ticket no longer resumes whatever its keys.
+const MAX_TICKET_KEY_ROTATION: Duration = Duration::from_secs(2 * 3600);
 /// The longest an unauthenticated handshake or hello may be waited for.
 const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -169,6 +172,13 @@ const SETTINGS: &[Setting] = &[
         "HOP_SERVER_TLS_HANDSHAKE_TIMEOUT",
         "How long a visitor's TLS handshake may take from the accept before the connection \
          is closed [default: 3s]",
+    ),
+    Setting::value(
+        "tls_ticket_key_rotation",
+        "HOP_SERVER_TLS_TICKET_KEY_ROTATION",
+        "How long the HTTPS listener's TLS session ticket keys live: a visitor coming back \
+         within it resumes its session without a full handshake; at most 2h, 0 turns \
+         resumption off [default: 1h]",
     ),
     Setting::value(
         "max_connections_per_ip",
@@ -331,6 +341,8 @@ pub struct Config {
     pub(crate) max_requests_per_client: u32,
     #[serde(with = "values::duration")]
     pub(crate) tls_handshake_timeout: Duration,
+    #[serde(with = "values::duration")]
+    pub(crate) tls_ticket_key_rotation: Duration,
     pub(crate) max_connections_per_ip: u32,
     pub(crate) max_handshakes_per_ip: u32,
     pub(crate) h2_max_concurrent_streams: u32,
@@ -381,6 +393,7 @@ impl Default for Config {
             max_requests_per_domain: 768,
             max_requests_per_client: 384,
             tls_handshake_timeout: Duration::from_secs(3),
+            tls_ticket_key_rotation: Duration::from_secs(3600),
             max_connections_per_ip: 256,
             // Above the bursts of one busy client (browsers open at most 6 connections
             // per host at once; an office behind one NAT several times that).
@@ -590,6 +603,12 @@ impl Config {
     fn validate_connection_limits(&self) -> Result<(), Problem> {
         if self.tls_handshake_timeout.is_zero() {
             return Err(bad("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "must be positive"));
+        }
+        if self.tls_ticket_key_rotation > MAX_TICKET_KEY_ROTATION {
+            return Err(bad(
+                "HOP_SERVER_TLS_TICKET_KEY_ROTATION",
+                "must be at most 2h (OpenSSL ends a session after 2 hours anyway)",
+            ));
         }
         for (var, value) in [
             (

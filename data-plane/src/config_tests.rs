@@ -44,6 +44,7 @@ fn the_valid_fixture_sets_every_value() {
         (500, 50)
     );
     assert_eq!(c.tls_handshake_timeout, Duration::from_secs(2));
+    assert_eq!(c.tls_ticket_key_rotation, Duration::from_secs(1800));
     assert_eq!(
         (c.max_connections_per_ip, c.max_handshakes_per_ip),
         (100, 10)
@@ -382,6 +383,7 @@ fn connection_limits_have_defaults_and_are_checked() {
     ];
     let defaults = parse(&[], &base).unwrap();
     assert_eq!(defaults.tls_handshake_timeout, Duration::from_secs(3));
+    assert_eq!(defaults.tls_ticket_key_rotation, Duration::from_secs(3600));
     assert_eq!(defaults.max_connections_per_ip, 256);
     assert_eq!(defaults.max_handshakes_per_ip, 32);
     let h2 = defaults.h2_limits();
@@ -426,6 +428,14 @@ fn connection_limits_have_defaults_and_are_checked() {
     .unwrap_err();
     assert!(
         err.starts_with("HOP_SERVER_MAX_HANDSHAKES_PER_IP: 9 is above"),
+        "{err}"
+    );
+    // 0 turns resumption off; keys may live at most as long as OpenSSL's sessions.
+    let off = with(&[("HOP_SERVER_TLS_TICKET_KEY_ROTATION", "0s")]).unwrap();
+    assert!(off.tls_ticket_key_rotation.is_zero());
+    let err = with(&[("HOP_SERVER_TLS_TICKET_KEY_ROTATION", "3h")]).unwrap_err();
+    assert!(
+        err.starts_with("HOP_SERVER_TLS_TICKET_KEY_ROTATION"),
         "{err}"
     );
 }

@@ -30,7 +30,8 @@
 //! - `cross_pod`: relaying to the pod that holds a session (`client`) and the relay
 //!   listener other pods relay to (`server`), with their TLS and URLs.
 //! - `table`: the control-plane's routing table, session reports, certificates from the
-//!   table; `certs`: the SNI certificate store and the debug self-signed certificate.
+//!   table; `certs`: the SNI certificate store, the debug self-signed certificate and
+//!   (`certs::sessions`) TLS session resumption under ticket keys rotated on a timer.
 //! - `ops`: metrics, the operations listener (`/metrics`, `/healthz`, `/readyz`), the
 //!   graceful drain.
 //! - `pod`: start-up, assembling the parts above; `listeners`: the bound sockets;

@@ -3,7 +3,8 @@
 //!
 //! 1. accept (actix-server) → [`admission`](crate::edge::admission): a client IP over
 //!    `HOP_SERVER_MAX_CONNECTIONS_PER_IP` open connections is closed at once;
-//! 2. HTTPS only: the TLS handshake (OpenSSL, the certificate chosen by SNI) under a
+//! 2. HTTPS only: the TLS handshake (OpenSSL, the certificate chosen by SNI, a session
+//!    resumed from its ticket: [`sessions`](crate::certs::sessions)) under a
 //!    per-IP cap on handshakes in progress and a deadline (`HOP_SERVER_TLS_HANDSHAKE_TIMEOUT`);
 //!    no handshake waits for another, so silent connections can't hold up a visitor;
 //!    a connection that negotiated the tunnel's ALPN is an agent's session over TCP and goes
@@ -26,11 +27,12 @@ use actix_service::{
 };
 use actix_web::{Error, dev::AppConfig};
 use hopgate_transport::TUNNEL_ALPN;
-use openssl::ssl::{Ssl, SslAcceptor};
+use openssl::ssl::Ssl;
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use crate::{
+    certs::sessions::SessionContexts,
     edge::{
         admission::ConnectionCaps,
         connection::{self, Admitted, Negotiated},
@@ -71,11 +73,12 @@ pub(crate) enum Ended {
     Tunnel,
 }
 
-/// The HTTPS listener on `listener`, serving the App `app` builds (once per worker).
+/// The HTTPS listener on `listener`, with the TLS context `tls` holds at each accept,
+/// serving the App `app` builds (once per worker).
 pub(crate) fn https<F, I, S, B>(
     edge: Arc<Edge>,
     listener: std::net::TcpListener,
-    acceptor: SslAcceptor,
+    tls: Arc<SessionContexts>,
     app: F,
 ) -> io::Result<Server>
 where
@@ -93,10 +96,10 @@ where
     let shutdown = builder.graceful_shutdown_signal();
     let server = builder.listen("https", listener, move || {
         let (tls_edge, metrics) = (edge.clone(), edge.metrics.clone());
-        let acceptor = acceptor.clone();
+        let tls = tls.clone();
         admit(edge.clone())
             .and_then(fn_service(move |conn| {
-                handshake(tls_edge.clone(), acceptor.clone(), conn)
+                handshake(tls_edge.clone(), tls.clone(), conn)
             }))
             .and_then(http(edge.limits, addr, true, app(), shutdown.clone()).map_err(Ended::Http))
             .map_err(move |ended| count(&metrics, ended))
@@ -167,7 +170,7 @@ fn admit(
 /// picks HTTP/2 or HTTP/1.1, or an agent's session over TCP (carried here until it ends).
 async fn handshake(
     edge: Arc<Edge>,
-    acceptor: SslAcceptor,
+    tls: Arc<SessionContexts>,
     conn: Admitted<TcpStream>,
 ) -> Result<(Admitted<SslStream<TcpStream>>, Protocol, Option<SocketAddr>), Ended> {
     let _in_progress = edge
@@ -177,13 +180,15 @@ async fn handshake(
             edge.metrics.rejected(refused.reason());
             Ended::Refused
         })?;
-    let ssl = Ssl::new(acceptor.context()).map_err(|_| Ended::Tls)?;
+    let ssl = Ssl::new(&tls.current()).map_err(|_| Ended::Tls)?;
     let mut conn = conn
         .try_map(|tcp| SslStream::new(ssl, tcp))
         .map_err(|_| Ended::Tls)?;
     let accept = Pin::new(conn.stream_mut()).accept();
     match tokio::time::timeout(edge.limits.tls_handshake_timeout, accept).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => edge
+            .metrics
+            .tls_handshake(conn.stream().ssl().session_reused()),
         Ok(Err(_)) => return Err(Ended::Tls),
         Err(_) => {
             edge.metrics.rejected("tls_handshake_timeout");

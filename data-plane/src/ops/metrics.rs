@@ -14,6 +14,7 @@ use hopgate_table::access::Denial;
 use crate::ops::{
     migration_metrics::MigrationMetrics,
     pool_metrics::{PoolMetrics, PoolSnapshot},
+    tls_metrics::TlsMetrics,
 };
 use hopgate_transport::ListenerStats;
 
@@ -128,6 +129,9 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     "handshakes_per_ip",
     // A TLS handshake not done within HOP_SERVER_TLS_HANDSHAKE_TIMEOUT: closed.
     "tls_handshake_timeout",
+    // A TLS handshake that resumed a session made for another SNI name (or for none):
+    // refused with an alert.
+    "tls_resumed_for_other_name",
     // An HTTP/2 connection the pod closed with an error GOAWAY (rapid reset, floods h2
     // detects, protocol errors).
     "h2_abuse",
@@ -200,6 +204,7 @@ pub(crate) struct Metrics {
     dtls_refused: DtlsRefused,
     migrations: MigrationMetrics,
     pools: PoolMetrics,
+    tls: TlsMetrics,
 }
 
 /// What the DTLS listener turned away before any hello: the agents that never get as far
@@ -484,9 +489,11 @@ impl Metrics {
         let dtls_refused = DtlsRefused::register(&mut registry, &rejected);
         let pools = PoolMetrics::register(&mut registry);
         let migrations = MigrationMetrics::register(&mut registry);
+        let tls = TlsMetrics::register(&mut registry);
         Self {
             pools,
             migrations,
+            tls,
             registry,
             dtls_refused,
             relayed_requests,
@@ -551,6 +558,16 @@ impl Metrics {
     pub(crate) fn rejected(&self, reason: &'static str) {
         debug_assert!(REJECT_REASONS.contains(&reason), "unlisted reason {reason}");
         self.rejected.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// One visitor's TLS handshake finished: a full one or a resumed session.
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.tls.handshake(resumed);
+    }
+
+    /// The HTTPS listener's session ticket keys were replaced.
+    pub(crate) fn tls_ticket_keys_rotated(&self) {
+        self.tls.rotated();
     }
 
     /// One request refused by an access policy.

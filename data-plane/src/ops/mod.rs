@@ -1,4 +1,5 @@
-//! Running the pod: its Prometheus metrics (`pool_metrics`: pools and retries), the operations listener (`/metrics`,
+//! Running the pod: its Prometheus metrics (`pool_metrics`: pools and retries;
+//! `tls_metrics`: visitors' TLS handshakes and session ticket keys), the operations listener (`/metrics`,
 //! `/healthz`, `/readyz`), the count of requests in flight, and the graceful drain on
 //! shutdown.
 
@@ -8,3 +9,4 @@ pub(crate) mod listener;
 pub(crate) mod metrics;
 pub(crate) mod migration_metrics;
 pub(crate) mod pool_metrics;
+pub(crate) mod tls_metrics;

@@ -10,7 +10,7 @@ use slog::{Logger, error};
 
 use super::{Core, RunError, certificate::Certificate};
 use crate::{
-    certs,
+    certs::{self, sessions::SessionContexts},
     config::Config,
     cross_pod::{self, client::RelayClient},
     edge::{
@@ -100,7 +100,8 @@ impl Sockets {
             tls: relay_client_tls,
             log: core.log.clone(),
         };
-        let visitors = visitors_server(edge.clone(), self.https, certificate, state, relays)?;
+        let tls = session_contexts(config, core, certificate)?;
+        let visitors = visitors_server(edge.clone(), self.https, tls, state, relays)?;
         let http_addr = self.http.local_addr()?;
         let redirect = redirect_server(edge, self.http, core, subscriber)?;
         let ops_addr = self.ops.local_addr()?;
@@ -210,20 +211,46 @@ impl Relays {
     }
 }
 
+/// The HTTPS listener's TLS context (the SNI store behind it), with its session ticket
+/// keys replaced every `HOP_SERVER_TLS_TICKET_KEY_ROTATION` by a task on this thread's
+/// runtime (it ends with the pod).
+fn session_contexts(
+    config: &Config,
+    core: &Core,
+    certificate: Certificate,
+) -> Result<Arc<SessionContexts>, RunError> {
+    let Certificate { chain, key, store } = certificate;
+    let period = config.tls_ticket_key_rotation;
+    let metrics = core.metrics.clone();
+    let fresh = move || {
+        let resumption = !period.is_zero();
+        let builder = certs::acceptor(
+            store.clone(),
+            chain.as_bytes(),
+            key.as_bytes(),
+            resumption,
+            metrics.clone(),
+        )?;
+        Ok(builder.build().into_context())
+    };
+    let tls =
+        Arc::new(SessionContexts::new(fresh, core.metrics.clone()).map_err(RunError::Certificate)?);
+    if !period.is_zero() {
+        actix_web::rt::spawn(tls.clone().rotate_every(period, core.log.clone()));
+    }
+    Ok(tls)
+}
+
 /// The visitors' HTTPS server: TLS with the SNI store, every request to the edge's
 /// handler.
 fn visitors_server(
     edge: Arc<Edge>,
     https: std::net::TcpListener,
-    certificate: Certificate,
+    tls: Arc<SessionContexts>,
     state: web::Data<AppState>,
     relays: Relays,
 ) -> Result<Server, RunError> {
-    let Certificate { chain, key, store } = certificate;
-    let acceptor = certs::acceptor(store, chain.as_bytes(), key.as_bytes())
-        .map_err(RunError::Certificate)?
-        .build();
-    let server = edge::listener::https(edge, https, acceptor, move || {
+    let server = edge::listener::https(edge, https, tls, move || {
         let app = App::new().app_data(state.clone());
         let app = match relays.client() {
             Some(relay) => app.app_data(web::Data::new(relay)),

@@ -3,16 +3,24 @@
 //!
 //! OpenSSL hands the connection to the context the servername callback picks, including
 //! that context's ALPN callback: every per-name context sets its own, or HTTP/2 silently
-//! falls back to HTTP/1.1.
+//! falls back to HTTP/1.1. Session tickets are issued and opened by the first context, the
+//! listener's ([`sessions`]), whichever one SNI picks.
 
 use std::{collections::HashMap, sync::Arc};
 
 use arc_swap::ArcSwap;
 use openssl::{
     pkey::PKey,
-    ssl::{AlpnError, NameType, SniError, SslAcceptor, SslAcceptorBuilder, SslContext, SslMethod},
+    ssl::{
+        AlpnError, NameType, SniError, SslAcceptor, SslAcceptorBuilder, SslAlert, SslContext,
+        SslMethod, SslOptions, SslSessionCacheMode,
+    },
     x509::X509,
 };
+
+use crate::ops::metrics::Metrics;
+
+pub(crate) mod sessions;
 
 /// Name → TLS context, swapped whole on change so lookups never lock.
 pub(crate) struct CertStore {
@@ -121,14 +129,25 @@ fn load(builder: &mut SslAcceptorBuilder, chain_pem: &[u8], key_pem: &[u8]) -> a
 }
 
 /// The acceptor for the HTTPS listener: `default` when the name is unknown (or absent),
-/// otherwise the store's context for the SNI name.
+/// otherwise the store's context for the SNI name. With `resumption`, it issues session
+/// tickets under keys of its own (a new acceptor, new keys) and resumes a session only
+/// for the name it was made for (refusals counted in `metrics`); without, every
+/// handshake is a full one.
 pub(crate) fn acceptor(
     store: Arc<CertStore>,
     default_chain: &[u8],
     default_key: &[u8],
+    resumption: bool,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<SslAcceptorBuilder> {
     let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
     load(&mut builder, default_chain, default_key)?;
+    // Sessions live in the visitors' tickets only: OpenSSL's server-side cache (TLS 1.2
+    // session IDs, up to 20,480 sessions) would hold memory for every visitor.
+    builder.set_session_cache_mode(SslSessionCacheMode::OFF);
+    if !resumption {
+        builder.set_options(SslOptions::NO_TICKET);
+    }
     // Read whole TLS records (and whatever follows) in one system call instead of the
     // 5-byte record header first and the record after it. The setting is taken when a
     // connection starts, so it holds whichever per-name context SNI picks.
@@ -136,7 +155,12 @@ pub(crate) fn acceptor(
     // HTTP/2, HTTP/1.1 or the agents' tunnel by ALPN, also for names without a certificate
     // of their own.
     builder.set_alpn_select_callback(|_, client| select_alpn(client));
-    builder.set_servername_callback(move |ssl, _alert| {
+    builder.set_servername_callback(move |ssl, alert| {
+        if !sessions::check_resumption(ssl) {
+            metrics.rejected("tls_resumed_for_other_name");
+            *alert = SslAlert::ILLEGAL_PARAMETER;
+            return Err(SniError::ALERT_FATAL);
+        }
         if let Some(name) = ssl.servername(NameType::HOST_NAME)
             && let Some(context) = store.lookup(name)
         {
