@@ -107,7 +107,7 @@ async fn a_gateway_that_names_no_pod_gets_one_session_said_once() {
             .next_session_within(Duration::from_secs(2))
             .await
             .is_none(),
-        "a second session"
+        "the gateway opened no extra tunnel to the agent"
     );
     assert_eq!(get(&only.session, "/echo").await.status(), 200);
     assert_eq!(

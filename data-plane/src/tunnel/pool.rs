@@ -274,8 +274,8 @@ mod tests {
         assert_eq!(anonymous.replaced.len(), 1);
         let again = sessions.admit(agent(5, false), 16).unwrap();
         assert_eq!(again.replaced.len(), 1, "no id: no joining");
-        // In a pool, an agent's second session joins; a different unpooled agent's
-        // session doesn't survive a pooled one.
+        // In a pool, another tunnel connection of the same agent joins; a different
+        // unpooled agent's session doesn't survive a pooled one.
         let mut pool = Sessions::default();
         pool.admit(session_of("a", 1, true), 16).unwrap();
         pool.admit(session_of("b", 2, true), 16).unwrap();
