@@ -2,7 +2,8 @@
 # What a change of the agent's network path costs visitors: the agent dials the pod through
 # a UDP relay (hopgate-roaming-bench) while a visitor GET goes out every 100 ms; the relay
 # rebinds (a new source port, as a NAT does), then drops all UDP for 10 s. The agent runs
-# with `--transport auto` and `--tcp-server` on the pod's HTTPS port. One figure a line:
+# with `--transport auto` and `--tcp-server` on the pod's HTTPS port: it moves to TCP when
+# its UDP goes silent, and back once UDP answers again. One figure a line:
 # `name value unit`. Release builds go to CARGO_TARGET_DIR (default target/).
 # Needs: nginx, wrk, curl (bench/tunnel_setup.sh). Usage: bench/roaming.sh
 set -euo pipefail

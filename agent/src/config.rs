@@ -45,7 +45,8 @@ pub use self::local_protocol::LocalProtocol;
 pub use self::spec::SPEC;
 pub use self::target::{DEFAULT_SERVER_PORT, LocalTarget, ServerAddr};
 pub use self::transport::{
-    DEFAULT_HA_CONNECTIONS, DEFAULT_UDP_TIMEOUT, MAX_HA_CONNECTIONS, TransportChoice, TransportMode,
+    DEFAULT_HA_CONNECTIONS, DEFAULT_UDP_PROBE_FIRST, DEFAULT_UDP_PROBE_MAX, DEFAULT_UDP_SILENCE,
+    DEFAULT_UDP_TIMEOUT, MAX_HA_CONNECTIONS, TransportChoice, TransportMode,
 };
 pub use self::validate::{
     DEFAULT_RESPONSE_TIMEOUT, Settings, TunnelSettings, Verification, validate,

@@ -36,10 +36,12 @@ pub(crate) enum DialError {
     Both { udp: String, tcp: ConnectError },
 }
 
-/// Dials as `choice` says.
+/// Dials over `mode` (the configured one, or what the tunnel's footing says: TCP straight
+/// away while `auto` is on TCP, UDP for a probe), with `choice`'s addresses and timeout.
 pub(crate) async fn dial(
     udp_server: &ServerAddr,
     choice: &TransportChoice,
+    mode: TransportMode,
     config: &ClientConfig,
 ) -> Result<Dialed, DialError> {
     let over_udp = async {
@@ -62,7 +64,7 @@ pub(crate) async fn dial(
         server: udp_server.clone(),
         fell_back: None,
     };
-    match choice.mode {
+    match mode {
         TransportMode::Udp => over_udp.await.map(udp_dialed),
         TransportMode::Tcp => over_tcp(None).await,
         TransportMode::Auto => {
@@ -84,7 +86,7 @@ pub(crate) async fn dial(
 }
 
 /// `3 s`, `0.5 s`, `1.7 s`: to a tenth of a second.
-fn seconds(duration: std::time::Duration) -> String {
+pub(crate) fn seconds(duration: std::time::Duration) -> String {
     let tenths = (duration.as_millis() + 50) / 100;
     match tenths % 10 {
         0 => format!("{} s", tenths / 10),

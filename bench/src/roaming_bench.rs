@@ -5,14 +5,18 @@
 //! relay's address), then sends a visitor GET every 100 ms through the pod's HTTPS port
 //! while it changes the path twice:
 //! 1. **rebind**: the relay gives the flow a new source port, as a NAT rebinding does;
-//! 2. **UDP block**: the relay drops every datagram both ways for 10 s, then lets them through.
+//! 2. **UDP block**: the relay drops every datagram both ways for 10 s, then lets them
+//!    through; the agent (on `--transport auto`) moves to TCP and, once UDP answers, back.
 //!
 //! Prints (`name value unit`), per change: `roaming.<change>_outage_ms`, from the change
 //! until service was back for good (the end of the first request that started after the
 //! change and after which none failed; a request is sent every 100 ms, so this is never
 //! below that request's own time), and `roaming.<change>_failed`, the requests that failed
 //! (no answer within 5 s, or not 200) from one second before the change to the end of the
-//! run.
+//! run. For the UDP block also `roaming.udp_block_served_again_ms`, from the block until
+//! the first request that started after it succeeded (requests held up by the block may
+//! end later, and still succeed), and `roaming.udp_block_back_on_udp_ms`, from the block
+//! until the agent said it was back on UDP (-1: not within the run).
 //!
 //! Usage: `hopgate-roaming-bench HTTPS_ADDR DOMAIN CERT_PEM DTLS_ADDR AGENT_LOG -- AGENT…`
 //! (bench/roaming.sh starts the pod and passes these).
@@ -35,6 +39,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const BEFORE: Duration = Duration::from_secs(1);
 /// How long UDP is blocked.
 const BLOCK: Duration = Duration::from_secs(10);
+/// Requests go on this long after the block, through the move back to UDP (the agent's
+/// probes come at most 5 s, then 10 s apart).
+const AFTER_BLOCK: Duration = Duration::from_secs(16);
+/// What the agent says once it is back on UDP.
+const BACK_ON_UDP: &str = "udp answers again: back on udp";
 
 struct Args {
     https: SocketAddr,
@@ -171,6 +180,34 @@ fn outage(outcomes: &[Outcome], changed_at: Duration) -> Duration {
         })
 }
 
+/// From the change until a request that started after it first succeeded.
+fn served_again(outcomes: &[Outcome], changed_at: Duration) -> Option<Duration> {
+    outcomes
+        .iter()
+        .filter(|o| o.started >= changed_at && o.ok)
+        .map(|o| o.ended.saturating_sub(changed_at))
+        .min()
+}
+
+/// Waits up to `limit` for `line` in the agent's log; how long that took.
+async fn agent_says(log: &str, line: &str, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if std::fs::read_to_string(log).is_ok_and(|said| said.contains(line)) {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+fn ms(duration: Option<Duration>) -> String {
+    duration.map_or_else(
+        || "-1".to_owned(),
+        |d| format!("{:.0}", d.as_secs_f64() * 1000.0),
+    )
+}
+
 fn print(change: &str, outcomes: &[Outcome], changed_at: Duration) {
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     let outage = outage(outcomes, changed_at);
@@ -212,18 +249,19 @@ async fn main() -> anyhow::Result<()> {
         let _ = block_rx.await;
         tokio::time::sleep(BLOCK).await;
         relay.block(false);
+        agent_says(&args.agent_log, BACK_ON_UDP, AFTER_BLOCK)
+            .await
+            .map(|after| after + BLOCK)
     };
-    let run = requests_around(
-        &client,
-        &url,
-        BEFORE + BLOCK + Duration::from_secs(6),
-        async || {
-            relay.block(true);
-            let _ = block_tx.send(());
-        },
-    );
-    let ((outcomes, changed_at), ()) = tokio::join!(run, unblock);
+    let run = requests_around(&client, &url, BEFORE + BLOCK + AFTER_BLOCK, async || {
+        relay.block(true);
+        let _ = block_tx.send(());
+    });
+    let ((outcomes, changed_at), back_on_udp) = tokio::join!(run, unblock);
     print("udp_block", &outcomes, changed_at);
+    let served = served_again(&outcomes, changed_at);
+    println!("roaming.udp_block_served_again_ms {} ms", ms(served));
+    println!("roaming.udp_block_back_on_udp_ms {} ms", ms(back_on_udp));
     let stats = relay.stats();
     eprintln!(
         "relay: {} rebinds, {} datagrams blocked to the pod, {} to the agent",

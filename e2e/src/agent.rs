@@ -107,6 +107,20 @@ impl Agent {
         Self::spawn(server, domain, target, KEY, &all)
     }
 
+    /// [`Agent::start_via_with_args`] with `HOP_CLIENT_…` variables set as well.
+    pub fn start_via_with_env_and_args(
+        dp: &DataPlane,
+        server: SocketAddr,
+        (domain, target): (&str, SocketAddr),
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
+        let fingerprint = pinned(dp);
+        let mut all = vec!["--fingerprint", &fingerprint, "--debug"];
+        all.extend_from_slice(args);
+        Self::spawn_with_env(server, domain, target, KEY, &all, env)
+    }
+
     /// [`Agent::start_via`] with more flags.
     pub fn start_via_with_key_and_args(
         dp: &DataPlane,
@@ -143,6 +157,17 @@ impl Agent {
         key: &str,
         extra: &[&str],
     ) -> Self {
+        Self::spawn_with_env(server, domain, target, key, extra, &[])
+    }
+
+    fn spawn_with_env(
+        server: SocketAddr,
+        domain: &str,
+        target: SocketAddr,
+        key: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let target = target.to_string();
         let server = server.to_string();
         // Many agents run at once: the inspector only where a test asks for it
@@ -152,6 +177,7 @@ impl Agent {
         let mut child = hop_command(workspace_binary("hopgate-agent"))
             .env("HOP_CLIENT_INSPECT", "off")
             .env("HOP_CLIENT_HA_CONNECTIONS", "1")
+            .envs(env.iter().copied())
             .args(["http", &target, "--domain", domain, "--key", key])
             .args(["--server", &server, "--server-name", "gw.hopgate.test"])
             .args(extra)

@@ -24,6 +24,7 @@
 //! - [`two_pods`]: cross-pod routing set up; [`forwarder`]: a Service in front of pods;
 //!   [`ha`]: pods behind a load balancer that watches their readiness, and visitors' load.
 //! - [`raw_visitor`]: a hostile visitor's TLS, HTTP/1.1 bytes and HTTP/2 frames.
+//! - [`visits`]: a GET every 100 ms around a change under a live tunnel, and the outage.
 //! - [`websocket_echo`]: a local WebSocket echo server and a visitor's `wss://` client.
 //! - [`pki`]: a throw-away CA for the pods' internal TLS.
 
@@ -47,6 +48,7 @@ pub mod pki;
 pub mod raw_visitor;
 pub mod recording_service;
 pub mod two_pods;
+pub mod visits;
 pub mod websocket_echo;
 
 pub use agent::Agent;

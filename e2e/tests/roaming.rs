@@ -15,77 +15,27 @@ use std::{
     time::{Duration, Instant},
 };
 
-use hopgate_e2e::*;
+use hopgate_e2e::{
+    visits::{Outcome, outage},
+    *,
+};
 use hopgate_lossy_relay::RelayConfig;
-use tokio::{net::UdpSocket, task::JoinSet};
+use tokio::net::UdpSocket;
 
-const DOMAIN: &str = "app.gw.hopgate.test";
-const EVERY: Duration = Duration::from_millis(100);
-/// The agent's keepalive interval (the transport's default).
-const KEEPALIVE: Duration = Duration::from_secs(1);
-
-/// One visitor request: when it started and ended (since the test's start) and its status
-/// (0: it failed without one).
-#[derive(Debug, Clone, Copy)]
-struct Outcome {
-    started: Duration,
-    ended: Duration,
-    status: u16,
-}
-
-/// Starts a GET of `/echo` every [`EVERY`] for `total`; `at` runs once, `change_after` in.
+/// [`hopgate_e2e::visits::requests_around`] for this file's domain, from now.
 async fn requests_around(
     dp: &DataPlane,
     total: Duration,
     change_after: Duration,
     at: impl AsyncFnOnce(),
 ) -> (Vec<Outcome>, Duration) {
-    let visitor = dp.visitor_giving_up_after(&[DOMAIN], Duration::from_secs(5));
-    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
     let origin = Instant::now();
-    let mut requests = JoinSet::new();
-    let mut tick = tokio::time::interval(EVERY);
-    let mut at = Some(at);
-    let mut changed_at = Duration::ZERO;
-    while origin.elapsed() < total {
-        tick.tick().await;
-        if origin.elapsed() >= change_after
-            && let Some(change) = at.take()
-        {
-            changed_at = origin.elapsed();
-            change().await;
-        }
-        let (visitor, url) = (visitor.clone(), url.clone());
-        requests.spawn(async move {
-            let started = origin.elapsed();
-            let status = match visitor.get(url).send().await {
-                Ok(response) => response.status().as_u16(),
-                Err(_) => 0,
-            };
-            Outcome {
-                started,
-                ended: origin.elapsed(),
-                status,
-            }
-        });
-    }
-    let mut outcomes: Vec<Outcome> = requests.join_all().await;
-    outcomes.sort_by_key(|o| o.started);
-    (outcomes, changed_at)
+    visits::requests_around(dp, DOMAIN, origin, (total, change_after), at).await
 }
 
-/// How long after `changed_at` service was back for good: when the first request that
-/// started after the change, and after which no request failed, ended.
-fn outage(outcomes: &[Outcome], changed_at: Duration) -> Duration {
-    let last_failure = outcomes.iter().rposition(|o| o.status != 200);
-    outcomes
-        .iter()
-        .enumerate()
-        .filter(|(i, o)| o.started >= changed_at && last_failure.is_none_or(|f| *i > f))
-        .map(|(_, o)| o.ended.saturating_sub(changed_at))
-        .next()
-        .expect("a request succeeded after the change")
-}
+const DOMAIN: &str = "app.gw.hopgate.test";
+/// The agent's keepalive interval (the transport's default).
+const KEEPALIVE: Duration = Duration::from_secs(1);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nat_rebinding_costs_no_request_and_no_reconnection() {
@@ -133,7 +83,7 @@ async fn a_nat_rebinding_costs_no_request_and_no_reconnection() {
             .all(|(i, b)| *b == pattern(i as u64))
     );
 
-    let failed: Vec<_> = outcomes.iter().filter(|o| o.status != 200).collect();
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).collect();
     let back_after = outage(&outcomes, changed_at);
     let slowest = outcomes.iter().map(|o| o.ended - o.started).max().unwrap();
     eprintln!(
@@ -179,7 +129,7 @@ async fn with_migration_off_a_rebinding_costs_the_session() {
         },
     )
     .await;
-    let failed = outcomes.iter().filter(|o| o.status != 200).count();
+    let failed = outcomes.iter().filter(|o| !o.ok()).count();
     let back_after = outage(&outcomes, changed_at);
     eprintln!("migration off: {failed} failed, service back {back_after:?} after the rebinding");
     // The session died at its idle timeout and the agent dialled a new one.
@@ -310,7 +260,7 @@ async fn records_from_other_ports_of_the_agents_ip_move_nothing() {
     let ([replayed, forged, garbage], flood_took) = flood.join().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let failed: Vec<_> = outcomes.iter().filter(|o| o.status != 200).collect();
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).collect();
     assert!(failed.is_empty(), "failed: {failed:?}");
     let metric = async |result: &str| {
         dp.metric(&format!(

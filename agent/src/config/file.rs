@@ -7,6 +7,9 @@
 //! # transport = "auto"                  # udp, tcp (TLS to the HTTPS port), or auto
 //! # tcp_server_addr = "gw.example.com:443"  # default: server_addr
 //! # udp_timeout_ms = 3000                # auto: wait this long for UDP, then try tcp
+//! # udp_silence_ms = 1500                # auto: UDP unheard this long: move to tcp
+//! # udp_probe_first_ms = 5000            # auto, on tcp: try UDP again after at most this,
+//! # udp_probe_max_ms = 60000             #   doubling up to this
 //! # ha_connections = 2                  # sessions per tunnel, on distinct pods (1 to 4)
 //! # server_fingerprint = "ab:cd:..."    # pin the gateway's certificate (required with debug)
 //! # ca_file = "ca.pem"                  # trust this CA instead of the system's roots
@@ -42,7 +45,10 @@ use std::path::PathBuf;
 use hopgate_settings::{Secret, values};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{DEFAULT_HA_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_UDP_TIMEOUT, inspector};
+use super::{
+    DEFAULT_HA_CONNECTIONS, DEFAULT_RESPONSE_TIMEOUT, DEFAULT_UDP_PROBE_FIRST,
+    DEFAULT_UDP_PROBE_MAX, DEFAULT_UDP_SILENCE, DEFAULT_UDP_TIMEOUT, inspector,
+};
 
 /// Every setting, merged, not yet checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +69,15 @@ pub struct Config {
     /// `auto`: how long to wait for a UDP session before trying TCP.
     #[serde(with = "values::whole_number")]
     pub udp_timeout_ms: u64,
+    /// `auto`: how long a UDP session may go unheard before the tunnel moves to TCP.
+    #[serde(with = "values::whole_number")]
+    pub udp_silence_ms: u64,
+    /// `auto`, on TCP: the longest first wait before trying UDP again.
+    #[serde(with = "values::whole_number")]
+    pub udp_probe_first_ms: u64,
+    /// `auto`, on TCP: the longest wait between tries of UDP.
+    #[serde(with = "values::whole_number")]
+    pub udp_probe_max_ms: u64,
     /// Sessions each tunnel keeps, on distinct pods.
     #[serde(with = "values::whole_number")]
     pub ha_connections: u64,
@@ -118,6 +133,9 @@ impl Default for Config {
             transport: None,
             tcp_server_addr: None,
             udp_timeout_ms: DEFAULT_UDP_TIMEOUT.as_millis() as u64,
+            udp_silence_ms: DEFAULT_UDP_SILENCE.as_millis() as u64,
+            udp_probe_first_ms: DEFAULT_UDP_PROBE_FIRST.as_millis() as u64,
+            udp_probe_max_ms: DEFAULT_UDP_PROBE_MAX.as_millis() as u64,
             ha_connections: DEFAULT_HA_CONNECTIONS as u64,
             server_fingerprint: None,
             ca_file: None,

@@ -36,6 +36,27 @@ const SETTINGS: &[Setting] = &[
     )
     .value_name("MS"),
     Setting::value(
+        "udp_silence_ms",
+        "HOP_CLIENT_UDP_SILENCE_MS",
+        "With --transport auto: a UDP session unheard this long (milliseconds) moves the \
+         tunnel to tcp at once, make-before-break [default: 1500]",
+    )
+    .value_name("MS"),
+    Setting::value(
+        "udp_probe_first_ms",
+        "HOP_CLIENT_UDP_PROBE_FIRST_MS",
+        "With --transport auto, while on tcp: try UDP again after at most this many \
+         milliseconds (jittered), then after twice that, and so on [default: 5000]",
+    )
+    .value_name("MS"),
+    Setting::value(
+        "udp_probe_max_ms",
+        "HOP_CLIENT_UDP_PROBE_MAX_MS",
+        "With --transport auto, while on tcp: the longest wait between tries of UDP, \
+         milliseconds [default: 60000]",
+    )
+    .value_name("MS"),
+    Setting::value(
         "ha_connections",
         "HOP_CLIENT_HA_CONNECTIONS",
         "Sessions each tunnel keeps, on distinct gateway pods, so that losing a pod loses no \

@@ -1,16 +1,30 @@
 //! What carries the agent's sessions: `transport` (`auto`, `udp`, `tcp`), the gateway's TCP
 //! address when it differs from the UDP one, how long `auto` waits for DTLS before it
-//! falls back to TLS over TCP, and how many sessions each tunnel keeps on distinct pods
-//! (`ha_connections`).
+//! falls back to TLS over TCP, when `auto` moves a live tunnel to TCP (its UDP sessions
+//! unheard for `udp_silence_ms`) and how often it then tries UDP again (`udp_probe_*_ms`),
+//! and how many sessions each tunnel keeps on distinct pods (`ha_connections`).
 
-use std::time::Duration;
+use std::{ops::RangeInclusive, time::Duration};
 
 use super::ServerAddr;
 
 /// How long `auto` gives DTLS before trying TCP, unless configured.
 pub const DEFAULT_UDP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The range `udp_timeout_ms` may take.
-const UDP_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+const UDP_TIMEOUT_MS: RangeInclusive<u64> = 100..=60_000;
+
+/// How long `auto` lets a UDP session go unheard before it moves the tunnel to TCP, unless
+/// configured: the session sends a keepalive every second and the gateway acknowledges
+/// it, so a working path is never silent much longer than a second.
+pub const DEFAULT_UDP_SILENCE: Duration = Duration::from_millis(1500);
+/// The range `udp_silence_ms` may take.
+const UDP_SILENCE_MS: RangeInclusive<u64> = 500..=60_000;
+/// While on TCP, the longest first wait before trying UDP again, unless configured.
+pub const DEFAULT_UDP_PROBE_FIRST: Duration = Duration::from_secs(5);
+/// While on TCP, the longest wait between tries of UDP, unless configured.
+pub const DEFAULT_UDP_PROBE_MAX: Duration = Duration::from_secs(60);
+/// The range `udp_probe_first_ms` and `udp_probe_max_ms` may take.
+const UDP_PROBE_MS: RangeInclusive<u64> = 500..=3_600_000;
 
 /// Sessions each tunnel keeps on distinct pods, unless configured.
 pub const DEFAULT_HA_CONNECTIONS: usize = 2;
@@ -38,6 +52,12 @@ pub struct TransportChoice {
     pub tcp_server: ServerAddr,
     /// How long `auto` waits for a DTLS session.
     pub udp_timeout: Duration,
+    /// `auto`: a UDP session unheard this long moves the tunnel to TCP.
+    pub udp_silence: Duration,
+    /// `auto`, on TCP: the first wait before trying UDP again (at most this, jittered)...
+    pub udp_probe_first: Duration,
+    /// ...doubling up to this.
+    pub udp_probe_max: Duration,
     /// Sessions each tunnel keeps, on distinct pods (1: one session, as a single pod).
     pub ha_connections: usize,
 }
@@ -60,16 +80,44 @@ pub(super) fn tcp_server(value: Option<&str>, server: &ServerAddr) -> Result<Ser
     value.map_or_else(|| Ok(server.clone()), ServerAddr::parse)
 }
 
-/// Milliseconds, within bounds.
-pub(super) fn udp_timeout(ms: u64) -> Result<Duration, String> {
-    match ms {
-        ms if UDP_TIMEOUT_MS.contains(&ms) => Ok(Duration::from_millis(ms)),
-        ms => Err(format!(
+/// Milliseconds, within `range`.
+fn millis(ms: u64, range: &RangeInclusive<u64>) -> Result<Duration, String> {
+    if range.contains(&ms) {
+        Ok(Duration::from_millis(ms))
+    } else {
+        Err(format!(
             "{ms} is outside {}..={} milliseconds",
-            UDP_TIMEOUT_MS.start(),
-            UDP_TIMEOUT_MS.end()
-        )),
+            range.start(),
+            range.end()
+        ))
     }
+}
+
+/// `udp_timeout_ms`, within bounds.
+pub(super) fn udp_timeout(ms: u64) -> Result<Duration, String> {
+    millis(ms, &UDP_TIMEOUT_MS)
+}
+
+/// `udp_silence_ms`, within bounds.
+pub(super) fn udp_silence(ms: u64) -> Result<Duration, String> {
+    millis(ms, &UDP_SILENCE_MS)
+}
+
+/// `udp_probe_first_ms`, within bounds.
+pub(super) fn udp_probe_first(ms: u64) -> Result<Duration, String> {
+    millis(ms, &UDP_PROBE_MS)
+}
+
+/// `udp_probe_max_ms`, within bounds and not below the first wait.
+pub(super) fn udp_probe_max(ms: u64, first: Duration) -> Result<Duration, String> {
+    let max = millis(ms, &UDP_PROBE_MS)?;
+    if max < first {
+        return Err(format!(
+            "{ms} is below udp_probe_first_ms ({} ms)",
+            first.as_millis()
+        ));
+    }
+    Ok(max)
 }
 
 /// 1 to [`MAX_HA_CONNECTIONS`].
@@ -120,5 +168,25 @@ mod tests {
         assert_eq!(udp_timeout(500).unwrap(), Duration::from_millis(500));
         assert!(udp_timeout(0).is_err());
         assert!(udp_timeout(600_000).is_err());
+    }
+
+    #[test]
+    fn silence_and_probe_waits_are_checked() {
+        assert_eq!(DEFAULT_UDP_SILENCE, Duration::from_millis(1500));
+        assert_eq!(udp_silence(1500).unwrap(), DEFAULT_UDP_SILENCE);
+        assert!(
+            udp_silence(100)
+                .unwrap_err()
+                .contains("outside 500..=60000")
+        );
+        let first = udp_probe_first(5000).unwrap();
+        assert_eq!(udp_probe_max(60_000, first).unwrap(), DEFAULT_UDP_PROBE_MAX);
+        assert_eq!(udp_probe_max(5000, first).unwrap(), first);
+        assert!(
+            udp_probe_max(4000, first)
+                .unwrap_err()
+                .contains("below udp_probe_first_ms (5000 ms)")
+        );
+        assert!(udp_probe_first(0).is_err());
     }
 }

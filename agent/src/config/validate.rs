@@ -108,6 +108,8 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
         None => server.host().to_owned(),
         Some(name) => server_name(name).map_err(|why| loaded.invalid("server_name", why))?,
     };
+    let udp_probe_first = transport::udp_probe_first(config.udp_probe_first_ms)
+        .map_err(|why| loaded.invalid("udp_probe_first_ms", why))?;
     let transport = TransportChoice {
         mode: transport::mode(config.transport.as_deref())
             .map_err(|why| loaded.invalid("transport", why))?,
@@ -115,6 +117,11 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
             .map_err(|why| loaded.invalid("tcp_server_addr", why))?,
         udp_timeout: transport::udp_timeout(config.udp_timeout_ms)
             .map_err(|why| loaded.invalid("udp_timeout_ms", why))?,
+        udp_silence: transport::udp_silence(config.udp_silence_ms)
+            .map_err(|why| loaded.invalid("udp_silence_ms", why))?,
+        udp_probe_first,
+        udp_probe_max: transport::udp_probe_max(config.udp_probe_max_ms, udp_probe_first)
+            .map_err(|why| loaded.invalid("udp_probe_max_ms", why))?,
         ha_connections: transport::ha_connections(config.ha_connections)
             .map_err(|why| loaded.invalid("ha_connections", why))?,
     };

@@ -1,5 +1,6 @@
 //! One tunnel's metrics: whether it is connected and over what, how many sessions it
-//! holds and wants and on how many pods, and why it connected again.
+//! holds and wants and on how many pods, why it connected again, and why it changed
+//! transport.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use prometheus_client::{
 };
 
 use super::Metrics;
+use crate::tunnel::SwitchReason;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct DomainLabels {
@@ -25,6 +27,13 @@ pub(super) struct TransportLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub(super) struct ReconnectLabels {
     domain: String,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub(super) struct SwitchLabels {
+    domain: String,
+    to: &'static str,
     reason: &'static str,
 }
 
@@ -61,6 +70,7 @@ pub(super) struct TunnelFamilies {
     /// `hopgate_agent_transport{domain,transport}`: 1 for what carries a live session.
     transports: Family<TransportLabels, Gauge>,
     reconnects: Family<ReconnectLabels, Counter>,
+    switches: Family<SwitchLabels, Counter>,
     held: Family<DomainLabels, Gauge>,
     wanted: Family<DomainLabels, Gauge>,
     pods: Family<DomainLabels, Gauge>,
@@ -72,6 +82,7 @@ impl TunnelFamilies {
             connected: Family::default(),
             transports: Family::default(),
             reconnects: Family::default(),
+            switches: Family::default(),
             held: Family::default(),
             wanted: Family::default(),
             pods: Family::default(),
@@ -91,6 +102,13 @@ impl TunnelFamilies {
             "hopgate_agent_reconnects",
             "Times a tunnel connected again, by why (lost, go_away, refused, connect_failed)",
             families.reconnects.clone(),
+        );
+        registry.register(
+            "hopgate_agent_transport_switches",
+            "Times a tunnel on --transport auto changed transport, by where to and why \
+             (udp_silent: its DTLS session went unheard; udp_unanswered: DTLS did not answer a \
+             dial; udp_answers: a probe got a DTLS session)",
+            families.switches.clone(),
         );
         registry.register(
             "hopgate_agent_tunnel_sessions",
@@ -156,6 +174,9 @@ impl TunnelMetrics {
             };
             let _ = families.reconnects.get_or_create(&labels);
         }
+        for why in SwitchReason::ALL {
+            let _ = families.switches.get_or_create(&switch_labels(domain, why));
+        }
         Self {
             all: all.clone(),
             domain: domain.to_owned(),
@@ -189,5 +210,19 @@ impl TunnelMetrics {
             reason: why.label(),
         };
         self.all.tunnels.reconnects.get_or_create(&labels).inc();
+    }
+
+    /// The tunnel changed transport, for `why`.
+    pub(crate) fn switched(&self, why: SwitchReason) {
+        let labels = switch_labels(&self.domain, why);
+        self.all.tunnels.switches.get_or_create(&labels).inc();
+    }
+}
+
+fn switch_labels(domain: &str, why: SwitchReason) -> SwitchLabels {
+    SwitchLabels {
+        domain: domain.to_owned(),
+        to: why.to(),
+        reason: why.label(),
     }
 }

@@ -10,6 +10,7 @@ use hopgate_transport::Carrier;
 
 use super::Tunnel;
 use crate::{
+    config::TransportMode,
     control::{Control, HelloError},
     dial::{DialError, Dialed, dial},
 };
@@ -23,6 +24,9 @@ pub(super) enum EstablishError {
     Hello(#[from] HelloError),
     #[error("refused ({})", .0.code)]
     Refused(HelloAck),
+    /// A UDP probe got no accepted session within the UDP timeout.
+    #[error("udp did not answer within {} ms", .0.as_millis())]
+    UdpTimedOut(Duration),
 }
 
 /// A session whose hello the gateway accepted.
@@ -57,13 +61,21 @@ impl Established {
     }
 }
 
-/// Dials and says hello as `agent_id`, the id every session of this tunnel shares.
+/// Dials over `mode` and says hello as `agent_id`, the id every session of this tunnel
+/// shares.
 pub(super) async fn establish(
     tunnel: &Tunnel,
     agent_id: &str,
+    mode: TransportMode,
 ) -> Result<Established, EstablishError> {
     let started = Instant::now();
-    let dialed = dial(&tunnel.server, &tunnel.transport, &tunnel.client_config).await?;
+    let dialed = dial(
+        &tunnel.server,
+        &tunnel.transport,
+        mode,
+        &tunnel.client_config,
+    )
+    .await?;
     let session = &dialed.session;
     let hello = Hello::new(
         tunnel.settings.domain.clone(),

@@ -10,8 +10,10 @@
 //!   go-away (draining in the background), replacement, loss, or when told to leave;
 //! - `plan`: the rules, without I/O: which sessions stay (distinct pods), how many
 //!   attempts a missing session gets, make before break;
-//! - `session_set`: the one owner of the sessions, which drives the plan and says what it
-//!   does on the status line, the JSON log and the metrics.
+//! - `switching`: the rules, without I/O, of `--transport auto` under a live tunnel: which
+//!   transport new sessions dial, when a DTLS session is silent, when to probe UDP again;
+//! - `session_set`: the one owner of the sessions, which drives the plan and the
+//!   switching and says what it does on the status line, the JSON log and the metrics.
 //!
 //! With one session wanted, or a gateway that doesn't name its pods, it is the agent as it
 //! always was: one session, reconnected with backoff after any loss, at once after a
@@ -22,6 +24,7 @@ mod establish;
 mod one_session;
 mod plan;
 mod session_set;
+mod switching;
 
 use std::sync::Arc;
 
@@ -29,6 +32,7 @@ use hopgate_transport::ClientConfig;
 use slog::Logger;
 use tokio::sync::watch;
 
+pub(crate) use self::switching::SwitchReason;
 use crate::{
     RunError,
     config::{ServerAddr, TransportChoice, TunnelSettings},

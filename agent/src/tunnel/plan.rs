@@ -12,7 +12,9 @@
 //!   what it has until it changes (a session ends), which starts a new round;
 //! - *make before break*: a session marked as retiring ([`Plan::retire_when_replaced`])
 //!   keeps serving but counts as missing; the next session that stays replaces it (it may
-//!   be on the same pod), and the caller then tells it to leave.
+//!   be on the same pod; with several retiring, the one on its pod, else the oldest), and
+//!   the caller then tells it to leave. A session may also come up to replace one of a
+//!   few given sessions ([`Plan::arrived_replacing`]: a UDP probe replacing a TCP session).
 
 /// Attempts per missing session once the set serves on at least one pod.
 pub(super) const MAX_ATTEMPTS: u32 = 4;
@@ -39,8 +41,8 @@ pub(super) enum Arrival {
 pub(super) struct Plan {
     ha_connections: usize,
     live: Vec<Held>,
-    /// The session a newer one is to replace (make before break).
-    retiring: Option<u64>,
+    /// The sessions newer ones are to replace (make before break), oldest first.
+    retiring: Vec<u64>,
     /// Attempts for the missing session since the set last changed.
     attempts: u32,
     /// What those attempts reached: a pod's name, or why they failed.
@@ -56,7 +58,7 @@ impl Plan {
         Self {
             ha_connections: ha_connections.max(1),
             live: Vec::new(),
-            retiring: None,
+            retiring: Vec::new(),
             attempts: 0,
             reached: Vec::new(),
             said_short: false,
@@ -77,7 +79,7 @@ impl Plan {
     fn serving(&self) -> impl Iterator<Item = &Held> {
         self.live
             .iter()
-            .filter(move |held| Some(held.seq) != self.retiring)
+            .filter(move |held| !self.retiring.contains(&held.seq))
     }
 
     /// Sessions held (serving, a retiring one included).
@@ -119,11 +121,44 @@ impl Plan {
                 .push(pod.unwrap_or_else(|| "a pod that gives no name".to_owned()));
             return Arrival::Leaves;
         }
+        let retire = self
+            .retiring
+            .iter()
+            .position(|old| self.live.iter().any(|h| h.seq == *old && h.pod == pod))
+            .or((!self.retiring.is_empty()).then_some(0))
+            .map(|at| self.retiring.remove(at));
         self.live.push(Held { seq, pod });
         self.new_round();
-        Arrival::Stays {
-            retire: self.retiring.take(),
-        }
+        Arrival::Stays { retire }
+    }
+
+    /// Session `seq` is up, on `pod`, to replace one of `replaceable` (preferably the one
+    /// on its pod) rather than to fill a gap; the rest of them keep serving as they were.
+    pub(super) fn arrived_replacing(
+        &mut self,
+        seq: u64,
+        pod: Option<String>,
+        replaceable: &[u64],
+    ) -> Arrival {
+        let added: Vec<u64> = replaceable
+            .iter()
+            .copied()
+            .filter(|old| !self.retiring.contains(old) && self.live.iter().any(|h| h.seq == *old))
+            .collect();
+        self.retiring.extend(&added);
+        let arrival = self.arrived(seq, pod);
+        self.retiring.retain(|old| !added.contains(old));
+        arrival
+    }
+
+    /// Whether session `seq` is waiting to be replaced.
+    pub(super) fn is_retiring(&self, seq: u64) -> bool {
+        self.retiring.contains(&seq)
+    }
+
+    /// Whether any session is waiting to be replaced.
+    pub(super) fn any_retiring(&self) -> bool {
+        !self.retiring.is_empty()
     }
 
     /// An attempt failed (`why`); it counts when the set serves already.
@@ -140,25 +175,15 @@ impl Plan {
             return false;
         };
         self.live.remove(at);
-        if self.retiring == Some(seq) {
-            self.retiring = None;
-        }
+        self.retiring.retain(|old| *old != seq);
         self.new_round();
         true
     }
 
     /// Make before break: session `seq` serves until a newer one stays, which replaces it.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the primitive a move between transports is built on; only its tests \
-                      call it yet"
-        )
-    )]
     pub(super) fn retire_when_replaced(&mut self, seq: u64) {
-        if self.live.iter().any(|held| held.seq == seq) {
-            self.retiring = Some(seq);
+        if self.live.iter().any(|held| held.seq == seq) && !self.retiring.contains(&seq) {
+            self.retiring.push(seq);
             self.new_round();
         }
     }
@@ -331,5 +356,59 @@ mod tests {
             plan.arrived(4, pod("pod-c")),
             Arrival::Stays { retire: Some(1) }
         );
+    }
+
+    #[test]
+    fn several_retiring_are_replaced_one_each_the_same_pod_first() {
+        let mut plan = Plan::new(2);
+        plan.arrived(1, pod("pod-a"));
+        plan.arrived(2, pod("pod-b"));
+        plan.retire_when_replaced(1);
+        plan.retire_when_replaced(2);
+        plan.retire_when_replaced(2);
+        assert!(plan.is_retiring(1) && plan.is_retiring(2));
+        assert!(plan.is_down() && plan.wants_more());
+        assert_eq!(
+            plan.arrived(3, pod("pod-b")),
+            Arrival::Stays { retire: Some(2) }
+        );
+        assert!(plan.ended(2));
+        // On a new pod: the oldest retiring one goes.
+        assert_eq!(
+            plan.arrived(4, pod("pod-c")),
+            Arrival::Stays { retire: Some(1) }
+        );
+        assert!(plan.ended(1));
+        assert!(!plan.any_retiring());
+        assert_eq!(plan.pods(), ["pod-b", "pod-c"]);
+    }
+
+    #[test]
+    fn a_probe_replaces_one_of_the_given_sessions_and_leaves_the_rest_serving() {
+        let mut plan = Plan::new(2);
+        plan.arrived(1, pod("pod-a"));
+        plan.arrived(2, pod("pod-b"));
+        assert_eq!(
+            plan.arrived_replacing(3, pod("pod-b"), &[1, 2]),
+            Arrival::Stays { retire: Some(2) }
+        );
+        assert!(!plan.is_retiring(1), "the other keeps serving as it was");
+        assert!(plan.ended(2));
+        assert!(!plan.wants_more());
+        // With one session wanted, the probe replaces it wherever it lands.
+        let mut single = Plan::new(1);
+        single.arrived(1, pod("pod-a"));
+        assert_eq!(
+            single.arrived_replacing(2, pod("pod-z"), &[1]),
+            Arrival::Stays { retire: Some(1) }
+        );
+        // Nothing to replace (a session not of the set): a full set sends it away.
+        let mut full = Plan::new(1);
+        full.arrived(1, pod("pod-a"));
+        assert_eq!(
+            full.arrived_replacing(2, pod("pod-a"), &[9]),
+            Arrival::Leaves
+        );
+        assert!(!full.any_retiring());
     }
 }

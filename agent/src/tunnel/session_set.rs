@@ -7,26 +7,31 @@
 //! with backoff (`reconnecting in N s: …`), at once after a go-away. A refusal that
 //! retrying won't fix, or a go-away saying another agent took the domain over, stops the
 //! tunnel and closes every session.
+//!
+//! With `--transport auto` it also watches what carries the sessions (`switch`, with the
+//! rules in [`Switching`]): a DTLS session gone silent is replaced by one over TCP, and
+//! while on TCP, UDP is probed and a DTLS session replaces the TCP ones once UDP answers.
+
+mod status;
+mod switch;
 
 use std::{collections::HashMap, future::Future, pin::Pin, time::Duration};
 
 use hopgate_backoff::Backoff;
-use hopgate_protocol::HelloCode;
-use hopgate_transport::{Carrier, Session};
+use hopgate_transport::Session;
 use slog::{info, warn};
 use tokio::{sync::watch, task::JoinSet};
 
+use self::status::{hint, one_line_or_empty};
 use super::{
     Tunnel,
     establish::{EstablishError, Established, establish},
     one_line,
     one_session::{Running, SessionEnd},
     plan::{Arrival, Plan},
+    switching::Switching,
 };
-use crate::{
-    RunError,
-    metrics::{Reconnect, SetGauges},
-};
+use crate::{RunError, metrics::Reconnect};
 
 /// The longest first delay before reconnecting (the first retry comes within a second).
 pub(super) const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -47,6 +52,9 @@ type Opening<'a> = Pin<Box<dyn Future<Output = Result<Established, EstablishErro
 /// What woke the set up.
 enum Event {
     Opened(Box<Result<Established, EstablishError>>),
+    Probed(Box<Result<Established, EstablishError>>),
+    /// Time to look at the sessions' paths (`auto` only).
+    Check,
     Ended(u64, SessionEnd),
     TimeToOpen,
     Shutdown,
@@ -58,6 +66,8 @@ pub(super) struct SessionSet<'a> {
     /// Names this process's tunnel in every hello (not a secret).
     agent_id: String,
     plan: Plan,
+    /// Which transport new sessions dial; UDP probes while on TCP.
+    switching: Switching,
     live: HashMap<u64, Running>,
     /// Sessions told to leave, until they have.
     leaving: HashMap<u64, Session>,
@@ -77,6 +87,7 @@ impl<'a> SessionSet<'a> {
             tunnel,
             agent_id: format!("{:032x}", rand::random::<u128>()),
             plan: Plan::new(tunnel.transport.ha_connections),
+            switching: Switching::new(&tunnel.transport),
             live: HashMap::new(),
             leaving: HashMap::new(),
             tasks: JoinSet::new(),
@@ -91,23 +102,44 @@ impl<'a> SessionSet<'a> {
     pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), RunError> {
         let tunnel = self.tunnel;
         let mut opening: Option<Opening<'a>> = None;
+        let mut probing: Option<Opening<'a>> = None;
+        let mut checks = tokio::time::interval(self.switching.check_every());
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             let now = tokio::time::Instant::now();
             if opening.is_none() && self.plan.wants_more() && now >= self.next_attempt {
                 let agent_id = self.agent_id.clone();
-                opening = Some(Box::pin(async move { establish(tunnel, &agent_id).await }));
+                let mode = self.switching.next_dial();
+                opening = Some(Box::pin(
+                    async move { establish(tunnel, &agent_id, mode).await },
+                ));
+            }
+            if probing.is_none() && self.switching.probe_due(now.into_std()) {
+                probing = Some(self.probe());
             }
             let may_open = opening.is_none() && self.plan.wants_more();
+            let watching = self.switching.is_auto();
             let event = tokio::select! {
                 result = until_opened(&mut opening) => Event::Opened(Box::new(result)),
+                result = until_opened(&mut probing) => Event::Probed(Box::new(result)),
                 Some(Ok((seq, end))) = self.tasks.join_next() => Event::Ended(seq, end),
                 () = tokio::time::sleep_until(self.next_attempt), if may_open => Event::TimeToOpen,
+                _ = checks.tick(), if watching => Event::Check,
                 _ = shutdown.changed() => Event::Shutdown,
             };
             let step = match event {
                 Event::Opened(result) => {
                     opening = None;
                     self.opened(*result)
+                }
+                Event::Probed(result) => {
+                    probing = None;
+                    self.probed(*result);
+                    Ok(())
+                }
+                Event::Check => {
+                    self.check_paths(opening.is_none());
+                    Ok(())
                 }
                 Event::Ended(seq, end) => self.ended(seq, end),
                 Event::TimeToOpen => Ok(()),
@@ -128,7 +160,8 @@ impl<'a> SessionSet<'a> {
     fn opened(&mut self, result: Result<Established, EstablishError>) -> Result<(), RunError> {
         match result {
             Ok(established) => {
-                self.arrived(established);
+                let established = self.note_fallback(established);
+                self.arrived(established, None);
                 Ok(())
             }
             Err(EstablishError::Refused(ack)) if !ack.code.is_retryable() => {
@@ -173,12 +206,16 @@ impl<'a> SessionSet<'a> {
         }
     }
 
-    /// A session is up: it stays, or it reached a pod already served and leaves.
-    fn arrived(&mut self, established: Established) {
+    /// A session is up: it stays, or it reached a pod already served and leaves. With
+    /// `replacing`, it came to replace one of those sessions (a UDP probe, TCP sessions).
+    fn arrived(&mut self, established: Established, replacing: Option<&[u64]>) {
         self.seq += 1;
         let seq = self.seq;
         let pod = established.ack.pod.clone();
-        let arrival = self.plan.arrived(seq, pod.clone());
+        let arrival = match replacing {
+            Some(replaceable) => self.plan.arrived_replacing(seq, pod.clone(), replaceable),
+            None => self.plan.arrived(seq, pod.clone()),
+        };
         let peer = established.peer();
         let (ready_ms, admitted) = (
             established.ready_in.as_millis() as u64,
@@ -237,21 +274,6 @@ impl<'a> SessionSet<'a> {
             }
         }
         self.update_metrics();
-    }
-
-    /// `; on pods pod-a, pod-b (2 of 2 wanted)` when more than one session is wanted.
-    fn pods_text(&self) -> String {
-        let pods = self.plan.pods();
-        if self.plan.wanted() < 2 || pods.is_empty() {
-            return String::new();
-        }
-        let noun = if pods.len() == 1 { "pod" } else { "pods" };
-        format!(
-            "; on {noun} {} ({} of {} wanted)",
-            pods.join(", "),
-            self.plan.held(),
-            self.plan.wanted()
-        )
     }
 
     /// A session's task ended.
@@ -331,26 +353,6 @@ impl<'a> SessionSet<'a> {
         self.next_attempt = tokio::time::Instant::now() + delay;
     }
 
-    /// Says once per round that the set serves on fewer pods than wanted.
-    fn say_if_short(&mut self) {
-        if let Some(text) = self.plan.short_of_pods() {
-            eprintln!("{}: {text}", self.tunnel.settings.domain);
-            warn!(self.tunnel.log, "{}", text; "sessions" => self.plan.held(),
-                "wanted" => self.plan.wanted());
-        }
-    }
-
-    fn update_metrics(&self) {
-        let over = |carrier| self.live.values().any(|r| r.carrier == carrier);
-        self.tunnel.metrics.sessions(SetGauges {
-            held: self.plan.held(),
-            wanted: self.plan.wanted(),
-            pods: self.plan.pods().len(),
-            udp: over(Carrier::Udp),
-            tcp: over(Carrier::Tcp),
-        });
-    }
-
     /// Closes every session, serving or leaving.
     fn close_all(&mut self, why: &str) {
         for running in self.live.values() {
@@ -363,13 +365,6 @@ impl<'a> SessionSet<'a> {
         self.leaving.clear();
         self.update_metrics_down();
     }
-
-    fn update_metrics_down(&self) {
-        self.tunnel.metrics.sessions(SetGauges {
-            wanted: self.plan.wanted(),
-            ..SetGauges::default()
-        });
-    }
 }
 
 /// The attempt's outcome; pending while there is none.
@@ -377,24 +372,5 @@ async fn until_opened(opening: &mut Option<Opening<'_>>) -> Result<Established, 
     match opening {
         Some(attempt) => attempt.await,
         None => std::future::pending().await,
-    }
-}
-
-/// The gateway's words on one line, or nothing.
-fn one_line_or_empty(text: &str) -> String {
-    if text.trim().is_empty() {
-        String::new()
-    } else {
-        one_line(text)
-    }
-}
-
-/// What to do about a refusal that retrying won't fix.
-fn hint(code: HelloCode) -> &'static str {
-    match code {
-        HelloCode::BadKey => "check the API key",
-        HelloCode::UnknownDomain => "check the domain; is it registered?",
-        HelloCode::UnsupportedVersion => "upgrade the agent or the gateway",
-        _ => "check the configuration",
     }
 }

@@ -4,7 +4,7 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::{Arc, Mutex, OnceLock, PoisonError},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
@@ -40,6 +40,15 @@ pub struct Session {
     // A gateway's session starts with pre-hello limits; these replace them.
     full_limits: Option<FullLimits>,
     carrier: Carrier,
+    // What `silent_for` saw last: the datagrams received then, and when that count moved.
+    heard: Arc<Mutex<Heard>>,
+}
+
+/// When the peer was last heard from, as far as [`Session::silent_for`] has seen.
+#[derive(Debug)]
+struct Heard {
+    datagrams: u64,
+    at: Instant,
 }
 
 /// What a gateway session may hold once its peer is trusted.
@@ -84,6 +93,10 @@ impl Session {
             _endpoint: endpoint,
             full_limits: None,
             carrier,
+            heard: Arc::new(Mutex::new(Heard {
+                datagrams: 0,
+                at: Instant::now(),
+            })),
         }
     }
 
@@ -155,6 +168,28 @@ impl Session {
     /// What carries the session.
     pub fn carrier(&self) -> Carrier {
         self.carrier
+    }
+
+    /// How long the peer has been silent: the time since the count of datagrams this
+    /// session took from it last moved, as seen by the calls to this method (any clone's).
+    /// Called every `period`, it is exact to within `period`; it costs one look at the
+    /// connection's counters. On a working path it stays near the keepalive interval or
+    /// below: the peer acknowledges every keepalive, and the keepalive timer restarts with
+    /// each packet received.
+    pub fn silent_for(&self) -> Duration {
+        let datagrams = self.conn.stats().udp_rx.datagrams;
+        let now = Instant::now();
+        let mut heard = self.heard.lock().unwrap_or_else(PoisonError::into_inner);
+        if datagrams != heard.datagrams {
+            heard.datagrams = datagrams;
+            heard.at = now;
+        }
+        now.saturating_duration_since(heard.at)
+    }
+
+    /// The current estimate of the round trip to the peer.
+    pub fn rtt(&self) -> Duration {
+        self.conn.rtt()
     }
 }
 

@@ -1,0 +1,158 @@
+//! The set's side of moving between transports (`--transport auto`; the rules are
+//! [`Switching`](super::Switching)'s): it looks at each DTLS session's silence, retires a
+//! silent one for a session over TCP at once, notes a dial that fell back to TCP, runs the
+//! UDP probes while on TCP, and once a probe's DTLS session is accepted, replaces the TCP
+//! sessions with DTLS ones, one at a time, each old one leaving only once its replacement
+//! serves.
+
+use std::time::Instant;
+
+use hopgate_transport::Carrier;
+use slog::{info, warn};
+
+use super::{Opening, SessionSet};
+use crate::{
+    config::TransportMode,
+    dial::seconds,
+    tunnel::{
+        establish::{EstablishError, Established, establish},
+        one_line,
+        switching::SwitchReason,
+    },
+};
+
+impl<'a> SessionSet<'a> {
+    /// Looks at the paths: a silent DTLS session is retired for one over TCP; back on UDP,
+    /// one TCP session at a time is retired for one dialled the `auto` way (`idle`: no
+    /// attempt is running).
+    pub(super) fn check_paths(&mut self, idle: bool) {
+        let keepalive = self.tunnel.client_config.transport.keepalive_interval;
+        let silent: Vec<(u64, std::time::Duration)> = self
+            .live
+            .iter()
+            .filter(|(seq, running)| {
+                running.carrier == Carrier::Udp && !self.plan.is_retiring(**seq)
+            })
+            .filter_map(|(seq, running)| {
+                let silent = running.session.silent_for();
+                let rtt = running.session.rtt();
+                self.switching
+                    .is_silent(silent, keepalive, rtt)
+                    .then_some((*seq, silent))
+            })
+            .collect();
+        for (seq, silent) in silent {
+            self.retire_silent(seq, silent);
+        }
+        let back_on_udp = self.switching.is_auto() && self.switching.on_tcp().is_none();
+        if back_on_udp && idle && !self.plan.any_retiring() {
+            let oldest_tcp = self
+                .live
+                .iter()
+                .filter(|(_, running)| running.carrier == Carrier::Tcp)
+                .min_by_key(|(seq, _)| **seq)
+                .map(|(seq, _)| *seq);
+            if let Some(seq) = oldest_tcp {
+                info!(self.tunnel.log, "udp answers: replacing a tcp session";
+                    "session_seq" => seq);
+                self.plan.retire_when_replaced(seq);
+                self.next_attempt = tokio::time::Instant::now();
+            }
+        }
+    }
+
+    /// DTLS session `seq` was unheard for `silent`: the tunnel goes on TCP (said once) and
+    /// the session serves until its TCP replacement does.
+    fn retire_silent(&mut self, seq: u64, silent: std::time::Duration) {
+        let why = format!("udp silent for {}", seconds(silent));
+        let reason = SwitchReason::Silence;
+        if self
+            .switching
+            .move_to_tcp(reason, why.clone(), Instant::now())
+        {
+            self.tunnel.metrics.switched(reason);
+            eprintln!("{}: {why}: moving to tcp", self.tunnel.settings.domain);
+        }
+        let pod = self.live.get(&seq).and_then(|r| r.pod.clone());
+        warn!(self.tunnel.log, "udp silent; replacing the session over tcp";
+            "session_seq" => seq, "silent_ms" => silent.as_millis() as u64,
+            "pod" => pod, "from" => "udp", "to" => "tcp", "reason" => reason.label());
+        self.plan.retire_when_replaced(seq);
+        self.next_attempt = tokio::time::Instant::now();
+    }
+
+    /// A regular attempt's session: if an `auto` dial fell back to TCP, the tunnel goes on
+    /// TCP; a TCP session dialled while on TCP carries the reason for its status line.
+    pub(super) fn note_fallback(&mut self, mut established: Established) -> Established {
+        if established.carrier() != Carrier::Tcp {
+            return established;
+        }
+        let dialed = &mut established.dialed;
+        match &dialed.fell_back {
+            Some(why) => {
+                let reason = SwitchReason::NoAnswer;
+                if self
+                    .switching
+                    .move_to_tcp(reason, why.clone(), Instant::now())
+                {
+                    self.tunnel.metrics.switched(reason);
+                    info!(self.tunnel.log, "udp unanswered; serving over tcp";
+                        "from" => "udp", "to" => "tcp", "reason" => reason.label(),
+                        "why" => why.as_str());
+                }
+            }
+            None => dialed.fell_back = self.switching.on_tcp().map(str::to_owned),
+        }
+        established
+    }
+
+    /// A UDP probe: a full DTLS session and hello, within the UDP timeout.
+    pub(super) fn probe(&self) -> Opening<'a> {
+        let tunnel = self.tunnel;
+        let agent_id = self.agent_id.clone();
+        let within = tunnel.transport.udp_timeout;
+        info!(tunnel.log, "probing udp");
+        Box::pin(async move {
+            let attempt = establish(tunnel, &agent_id, TransportMode::Udp);
+            tokio::time::timeout(within, attempt)
+                .await
+                .unwrap_or(Err(EstablishError::UdpTimedOut(within)))
+        })
+    }
+
+    /// A probe's outcome: a DTLS session puts the tunnel back on UDP and replaces a TCP
+    /// session (the one on its pod if any); a failure waits for the next probe.
+    pub(super) fn probed(&mut self, result: Result<Established, EstablishError>) {
+        let log = &self.tunnel.log;
+        match result {
+            Ok(established) => {
+                let reason = SwitchReason::AnswersAgain;
+                self.switching.udp_answers();
+                self.tunnel.metrics.switched(reason);
+                eprintln!(
+                    "{}: udp answers again: back on udp",
+                    self.tunnel.settings.domain
+                );
+                info!(log, "udp answers again; back on udp";
+                    "from" => "tcp", "to" => "udp", "reason" => reason.label());
+                let tcp: Vec<u64> = self
+                    .live
+                    .iter()
+                    .filter(|(_, running)| running.carrier == Carrier::Tcp)
+                    .map(|(seq, _)| *seq)
+                    .collect();
+                self.arrived(established, Some(&tcp));
+            }
+            Err(err) => {
+                self.switching.probe_failed(Instant::now());
+                let next_in = self
+                    .switching
+                    .next_probe()
+                    .map(|due| due.saturating_duration_since(Instant::now()));
+                info!(log, "udp probe failed; staying on tcp";
+                    "reason" => one_line(&err.to_string()),
+                    "next_probe_ms" => next_in.map(|d| d.as_millis() as u64));
+            }
+        }
+    }
+}

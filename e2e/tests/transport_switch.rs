@@ -1,0 +1,177 @@
+//! `--transport auto` under a live tunnel whose UDP dies, then comes back: the agent sees
+//! its DTLS session go silent, serves over TLS/TCP within seconds (the TCP session joins
+//! the same pod before the silent one leaves), probes UDP in the background, and moves
+//! back to DTLS once it answers, the TCP session draining what it still carries.
+//!
+//! Real processes: a debug data-plane, the agent, a local HTTP service; the agent's DTLS
+//! goes through a UDP relay that drops everything on command, its TCP to the pod's HTTPS
+//! port directly.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use hopgate_e2e::{
+    ha::agent_metric,
+    visits::{outage, requests_around, served_again},
+    *,
+};
+use hopgate_lossy_relay::RelayConfig;
+
+const DOMAIN: &str = "switch.gw.hopgate.test";
+const BLOCK: Duration = Duration::from_secs(10);
+const BEFORE: Duration = Duration::from_secs(1);
+/// Long enough for the probes (at most 2 s, then 4 s apart here) to find UDP back.
+const AFTER: Duration = Duration::from_secs(12);
+
+async fn metric(addr: SocketAddr, name: &str, labels: &str) -> f64 {
+    agent_metric(addr, &format!("{name}{{domain=\"{DOMAIN}\",{labels}}}"))
+        .await
+        .unwrap_or(-1.0)
+}
+
+/// Waits (without blocking the runtime) for a line of the agent's status output.
+async fn said(agent: &Agent, what: &str, within: Duration) -> Instant {
+    let deadline = Instant::now() + within;
+    while !agent.output.contains(what) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{what}` within {within:?}: {}",
+            agent.said()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Instant::now()
+}
+
+/// The agent on `auto` with its DTLS through `udp` and its TCP to the pod's HTTPS port;
+/// probes at most 2 s, then 4 s apart, each given 1 s.
+fn start_agent(dp: &DataPlane, udp: SocketAddr, service: SocketAddr) -> Agent {
+    let https = dp.https.to_string();
+    let args = [
+        "--transport",
+        "auto",
+        "--tcp-server",
+        &https,
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    let env = [
+        ("HOP_CLIENT_UDP_PROBE_FIRST_MS", "2000"),
+        ("HOP_CLIENT_UDP_PROBE_MAX_MS", "4000"),
+        ("HOP_CLIENT_UDP_TIMEOUT_MS", "1000"),
+    ];
+    Agent::start_via_with_env_and_args(dp, udp, (DOMAIN, service), &env, &args)
+}
+
+/// Its metrics and its JSON log say where the tunnel went and why.
+async fn says_it_is_back_on_udp(agent: &Agent, metrics: SocketAddr) {
+    // The metrics say where the tunnel went and why, and that UDP alone carries it now
+    // (a session told to leave no longer counts, whatever it still drains).
+    let switches = "hopgate_agent_transport_switches_total";
+    let silent = "to=\"tcp\",reason=\"udp_silent\"";
+    let answers = "to=\"udp\",reason=\"udp_answers\"";
+    assert_eq!(metric(metrics, switches, silent).await, 1.0);
+    assert_eq!(metric(metrics, switches, answers).await, 1.0);
+    let transport = "hopgate_agent_transport";
+    assert_eq!(metric(metrics, transport, "transport=\"tcp\"").await, 0.0);
+    assert_eq!(metric(metrics, transport, "transport=\"udp\"").await, 1.0);
+    // The JSON log says it too.
+    assert!(
+        agent
+            .logs
+            .contains("\"msg\":\"udp silent; replacing the session over tcp\"")
+    );
+    assert!(
+        agent
+            .logs
+            .contains("\"msg\":\"udp answers again; back on udp\"")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_dying_mid_session_moves_to_tcp_and_back_without_failed_requests() {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    dp.wait_ready(Duration::from_secs(10)).await;
+    let service = start_local_service("127.0.0.1:0".parse().unwrap());
+    let relay = hopgate_lossy_relay::start(RelayConfig::new(dp.dtls))
+        .await
+        .unwrap();
+    let agent = start_agent(&dp, relay.local_addr(), service);
+    agent.wait_connected(Duration::from_secs(10));
+    assert!(agent.said().contains("over udp"), "{}", agent.said());
+    let metrics = agent.metrics_addr(Duration::from_secs(10));
+    assert_eq!(
+        metric(metrics, "hopgate_agent_transport", "transport=\"udp\"").await,
+        1.0
+    );
+
+    let origin = Instant::now();
+    let (block_tx, block_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let requests = requests_around(
+        &dp,
+        DOMAIN,
+        origin,
+        (BEFORE + BLOCK + AFTER, BEFORE),
+        async || {
+            relay.block(true);
+            let _ = block_tx.send(Instant::now());
+        },
+    );
+    let path = async {
+        let blocked = block_rx.await.unwrap();
+        let on_tcp = said(&agent, "over tcp (udp silent for", Duration::from_secs(5)).await;
+        // A download that starts on TCP and waits, mostly unread, across the move back.
+        let size: u64 = 8 << 20;
+        let visitor = dp.visitor(&[DOMAIN]);
+        let url = format!("https://{DOMAIN}:{}/bytes/{size}", dp.https.port());
+        let mut download = visitor.get(url).send().await.unwrap();
+        let mut received = Vec::new();
+        while received.len() < 1 << 20 {
+            received.extend_from_slice(&download.chunk().await.unwrap().unwrap());
+        }
+        tokio::time::sleep_until((blocked + BLOCK).into()).await;
+        relay.block(false);
+        let on_udp = said(&agent, "udp answers again: back on udp", AFTER).await;
+        (on_tcp - origin, on_udp - blocked, download, received, size)
+    };
+    let ((outcomes, changed_at), (tcp_up, udp_back_after, mut download, mut received, size)) =
+        tokio::join!(requests, path);
+
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(received.len() as u64, size);
+    assert!(
+        received
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern(i as u64)),
+        "the download that crossed the move back is intact"
+    );
+
+    let failed_after_tcp: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.started >= tcp_up && !o.ok())
+        .collect();
+    let failed = outcomes.iter().filter(|o| !o.ok()).count();
+    let served = served_again(&outcomes, changed_at);
+    let slowest = outcomes.iter().map(|o| o.ended - o.started).max().unwrap();
+    eprintln!(
+        "{} requests, {failed} failed; tcp up {:?} after the block, served again after \
+         {served:?}, outage {:?}, slowest {slowest:?}; back on udp {udp_back_after:?} \
+         after the block began",
+        outcomes.len(),
+        tcp_up.saturating_sub(changed_at),
+        outage(&outcomes, changed_at),
+    );
+    assert!(served < Duration::from_secs(3), "{outcomes:?}");
+    assert!(failed_after_tcp.is_empty(), "{failed_after_tcp:?}");
+    assert!(udp_back_after > BLOCK, "back on udp only once it works");
+
+    says_it_is_back_on_udp(&agent, metrics).await;
+    assert_eq!(dp.status_of(DOMAIN, "/echo").await, 200);
+}
