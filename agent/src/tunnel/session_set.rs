@@ -193,7 +193,9 @@ impl<'a> SessionSet<'a> {
                         other.to_string()
                     }
                 };
-                if self.plan.is_down() {
+                if self.plan.is_down() && self.plan.held() > 0 {
+                    self.replacement_failed(&reason);
+                } else if self.plan.is_down() {
                     self.retry_later(&reason);
                 } else {
                     self.plan.attempt_failed(&one_line(&reason));

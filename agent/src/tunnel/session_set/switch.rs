@@ -106,6 +106,22 @@ impl<'a> SessionSet<'a> {
         established
     }
 
+    /// Only retiring sessions serve (silent ones) and the attempt to replace them failed:
+    /// they keep serving while they can, and the next attempt comes soon (when they end,
+    /// the tunnel reconnects as after any loss).
+    pub(super) fn replacement_failed(&mut self, reason: &str) {
+        let delay = self.more.next_delay();
+        eprintln!(
+            "{}: replacing the silent session failed ({}); trying again in {:.1} s",
+            self.tunnel.settings.domain,
+            one_line(reason),
+            delay.as_secs_f64()
+        );
+        warn!(self.tunnel.log, "replacing the silent session failed";
+            "reason" => one_line(reason), "in_ms" => delay.as_millis() as u64);
+        self.next_attempt = tokio::time::Instant::now() + delay;
+    }
+
     /// A UDP probe: a full DTLS session and hello, within the UDP timeout.
     pub(super) fn probe(&self) -> Opening<'a> {
         let tunnel = self.tunnel;
