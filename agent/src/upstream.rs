@@ -53,12 +53,13 @@ pub(crate) fn http1_client() -> Http1Client {
 ///
 /// With [`Limits::max_head_fields`] slots, hyper takes two 128 KiB blocks to parse every
 /// response head and frees them at once. glibc gives the top of its heap back to the
-/// kernel whenever more than twice its mmap threshold (128 KiB at start) lies free there,
-/// so every response shrank and regrew the heap (`brk`, and page faults zeroing the pages
-/// again): about 6 % of the agent's CPU per proxied request. glibc raises both thresholds
-/// to the size of an mmapped block when that block is freed (mallopt(3), "dynamic mmap
-/// threshold"): one such block of this size, allocated and freed untouched (no page is
-/// ever faulted in), lets the heap keep up to twice as much free at its top instead.
+/// kernel whenever more than its trim threshold lies free there (128 KiB at start, then
+/// twice its mmap threshold), so responses shrank and regrew the heap (`brk`, and page
+/// faults zeroing the pages again): about 6 % of the agent's CPU per proxied request.
+/// glibc raises its mmap threshold to the size of an mmapped block when that block is
+/// freed, and the trim threshold with it (mallopt(3), "dynamic mmap threshold"): one block
+/// of this size, allocated and freed untouched (no page is ever faulted in), lets the heap
+/// keep up to 1 MiB free at its top instead.
 const HEAP_THRESHOLD_BLOCK: usize = 512 * 1024;
 
 /// See [`HEAP_THRESHOLD_BLOCK`]. Harmless elsewhere: with another allocator this is one
