@@ -7,6 +7,10 @@
 //! The HTTPS listener takes [`Presented`] from each finished handshake; it then travels
 //! with every request of that connection (`connection::VisitorConnection`). A client that sent no
 //! SNI (an IP-literal URL) got the default certificate: that one is what it accepted.
+//! The certificate's DNS names are read out of it once per connection, on the first request
+//! that names a host other than the SNI one, not on every request.
+
+use std::sync::OnceLock;
 
 use openssl::{
     ssl::{NameType, SslRef},
@@ -19,6 +23,8 @@ pub(crate) struct Presented {
     server_name: Option<String>,
     /// The certificate the gateway presented on this connection.
     certificate: Option<X509>,
+    /// Its DNS names, decoded when first needed.
+    certificate_names: OnceLock<Box<[String]>>,
 }
 
 impl Presented {
@@ -29,6 +35,7 @@ impl Presented {
                 .servername(NameType::HOST_NAME)
                 .and_then(|name| crate::host::normalize(name).ok()),
             certificate: ssl.certificate().map(X509Ref::to_owned),
+            certificate_names: OnceLock::new(),
         }
     }
 
@@ -37,20 +44,32 @@ impl Presented {
     pub(crate) fn allows(&self, host: &str) -> bool {
         self.server_name.as_deref() == Some(host)
             || self
-                .certificate
+                .certificate_names()
+                .iter()
+                .any(|pattern| name_matches(pattern, host))
+    }
+
+    /// The DNS names of the certificate presented (none without one).
+    fn certificate_names(&self) -> &[String] {
+        self.certificate_names.get_or_init(|| {
+            self.certificate
                 .as_deref()
-                .is_some_and(|cert| covers(cert, host))
+                .map(dns_names)
+                .unwrap_or_default()
+        })
     }
 }
 
-/// Whether `cert` is valid for `host`: one of its DNS names matches it.
-fn covers(cert: &X509Ref, host: &str) -> bool {
-    cert.subject_alt_names().is_some_and(|names| {
-        names
-            .iter()
-            .filter_map(|name| name.dnsname())
-            .any(|pattern| name_matches(pattern, host))
-    })
+/// The DNS names `cert` is valid for (its subject alternative names of that kind).
+fn dns_names(cert: &X509Ref) -> Box<[String]> {
+    cert.subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.dnsname().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// RFC 6125 §6.4: an exact name (case-insensitive), or `*.parent` standing for exactly one
@@ -82,6 +101,7 @@ mod tests {
         Presented {
             server_name: sni.map(str::to_owned),
             certificate: Some(certificate(names)),
+            certificate_names: OnceLock::new(),
         }
     }
 
@@ -116,5 +136,24 @@ mod tests {
         // The SNI host itself is always allowed (an unknown name gets its 404 later).
         let unknown = presented(Some("nobody.test"), &["gw.test"]);
         assert!(unknown.allows("nobody.test"));
+    }
+
+    #[test]
+    fn the_names_read_once_answer_every_later_request_alike() {
+        let wildcard = presented(Some("a.gw.test"), &["gw.test", "*.gw.test"]);
+        for _ in 0..3 {
+            assert!(wildcard.allows("b.gw.test"));
+            assert!(!wildcard.allows("a.test"));
+            assert!(wildcard.allows("gw.test"));
+            assert!(!wildcard.allows("a.b.gw.test"));
+        }
+        assert_eq!(wildcard.certificate_names(), ["gw.test", "*.gw.test"]);
+        let bare = Presented {
+            server_name: Some("a.test".to_owned()),
+            certificate: None,
+            certificate_names: OnceLock::new(),
+        };
+        assert!(bare.allows("a.test"));
+        assert!(!bare.allows("b.test"));
     }
 }
