@@ -26,6 +26,11 @@ const BLOCK: Duration = Duration::from_secs(10);
 const BEFORE: Duration = Duration::from_secs(1);
 /// Long enough for the probes (at most 2 s, then 4 s apart here) to find UDP back.
 const AFTER: Duration = Duration::from_secs(12);
+/// From the pod's answer to the TCP session's hello until the test has read the agent's
+/// line saying so, at most.
+const SAID_SLACK: Duration = Duration::from_millis(100);
+/// A request served on a working session is answered within this.
+const PROMPT: Duration = Duration::from_secs(1);
 
 async fn metric(addr: SocketAddr, name: &str, labels: &str) -> f64 {
     agent_metric(addr, &format!("{name}{{domain=\"{DOMAIN}\",{labels}}}"))
@@ -170,8 +175,48 @@ async fn udp_dying_mid_session_moves_to_tcp_and_back_without_failed_requests() {
     );
     assert!(served < Duration::from_secs(3), "{outcomes:?}");
     assert!(failed_after_tcp.is_empty(), "{failed_after_tcp:?}");
+    // The TCP session's hello named the silent one: the pod routes it nothing new, so no
+    // request after the switch waits for the pod to declare it dead (4 s of silence).
+    let waited_after_tcp: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.started >= tcp_up + SAID_SLACK && o.ended - o.started > PROMPT)
+        .collect();
+    assert!(waited_after_tcp.is_empty(), "{waited_after_tcp:?}");
     assert!(udp_back_after > BLOCK, "back on udp only once it works");
 
     says_it_is_back_on_udp(&agent, metrics).await;
     assert_eq!(dp.status_of(DOMAIN, "/echo").await, 200);
+}
+
+/// UDP dies while the tunnel is idle: once the agent serves over TCP, every request is
+/// answered at once. The silent session holds no request, so without the TCP session's
+/// hello naming it, the pod would spread new requests over both and some would wait for
+/// the silent one to be declared dead (4 s of silence).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_switch_no_request_waits_for_the_silent_session() {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    dp.wait_ready(Duration::from_secs(10)).await;
+    let service = start_local_service("127.0.0.1:0".parse().unwrap());
+    let relay = hopgate_lossy_relay::start(RelayConfig::new(dp.dtls))
+        .await
+        .unwrap();
+    let agent = start_agent(&dp, relay.local_addr(), service);
+    agent.wait_connected(Duration::from_secs(10));
+    assert_eq!(dp.status_of(DOMAIN, "/echo").await, 200);
+
+    relay.block(true);
+    said(&agent, "over tcp (udp silent for", Duration::from_secs(5)).await;
+    let visitor = dp.visitor(&[DOMAIN]);
+    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
+    for i in 0..10 {
+        let started = Instant::now();
+        let status = visitor.get(&url).send().await.unwrap().status();
+        let took = started.elapsed();
+        assert_eq!(status, 200, "request {i}");
+        assert!(took < PROMPT, "request {i} took {took:?}: {}", agent.said());
+    }
+    assert!(
+        dp.logs()
+            .contains("the agent's session went silent; it leaves")
+    );
 }

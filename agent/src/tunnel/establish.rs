@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hopgate_protocol::{Hello, HelloAck};
+use hopgate_protocol::{Hello, HelloAck, SessionRef};
 use hopgate_transport::Carrier;
 
 use super::Tunnel;
@@ -62,11 +62,12 @@ impl Established {
 }
 
 /// Dials over `mode` and says hello as `agent_id`, the id every session of this tunnel
-/// shares.
+/// shares, naming the tunnel's `silent` sessions this one replaces.
 pub(super) async fn establish(
     tunnel: &Tunnel,
     agent_id: &str,
     mode: TransportMode,
+    silent: Vec<SessionRef>,
 ) -> Result<Established, EstablishError> {
     let started = Instant::now();
     let dialed = dial(
@@ -83,7 +84,8 @@ pub(super) async fn establish(
         env!("CARGO_PKG_VERSION"),
     )
     .joining_pool(tunnel.settings.pool)
-    .from_agent(agent_id);
+    .from_agent(agent_id)
+    .replacing_silent(silent);
     let (control, ack) = match Control::hello(session, hello).await {
         Ok(answer) => answer,
         Err(err) => {

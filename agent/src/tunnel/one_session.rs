@@ -45,6 +45,8 @@ pub(super) struct Running {
     pub(super) session: Session,
     /// The pod that answered its hello, when the gateway names it.
     pub(super) pod: Option<String>,
+    /// The id that pod gave it, when the gateway says.
+    pub(super) id_on_pod: Option<u64>,
     pub(super) carrier: Carrier,
     /// When it was established.
     pub(super) up: Instant,
@@ -63,6 +65,7 @@ impl Running {
         let session = established.dialed.session.clone();
         let carrier = established.carrier();
         let pod = established.ack.pod.clone();
+        let id_on_pod = established.ack.session;
         let control = established.control;
         let serving = session.clone();
         tasks.spawn(async move {
@@ -72,6 +75,7 @@ impl Running {
         Self {
             session,
             pod,
+            id_on_pod,
             carrier,
             up: Instant::now(),
             leave: Some(leave),

@@ -110,9 +110,10 @@ impl<'a> SessionSet<'a> {
             if opening.is_none() && self.plan.wants_more() && now >= self.next_attempt {
                 let agent_id = self.agent_id.clone();
                 let mode = self.switching.next_dial();
-                opening = Some(Box::pin(
-                    async move { establish(tunnel, &agent_id, mode).await },
-                ));
+                let silent = self.silent_sessions();
+                opening = Some(Box::pin(async move {
+                    establish(tunnel, &agent_id, mode, silent).await
+                }));
             }
             if probing.is_none() && self.switching.probe_due(now.into_std()) {
                 probing = Some(self.probe());

@@ -25,7 +25,7 @@ use crate::{
     tunnel::{
         pool::{Load, SessionHandle},
         routing::{Admitted, RoutingTable},
-        session_actor::{Admission, Replaced, SessionActor},
+        session_actor::{Admission, AgentLeaving, Replaced, SessionActor},
     },
 };
 
@@ -201,7 +201,8 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
         Ok(admitted) => HelloAck {
             message: admission_text(admitted, hello.pool, &domain),
             ..HelloAck::accepted(domain.clone(), PROTOCOL_VERSION)
-        },
+        }
+        .with_session(id),
         Err((code, message)) => HelloAck::rejected(*code, message.clone(), domain.clone()),
     }
     .from_pod(&*shared.pod);
@@ -222,6 +223,7 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
                 return;
             }
             info!(log, "agent admitted"; "serving" => admitted.serving, "own" => admitted.own);
+            retire_silent(&hello, hello.valid_agent_id(), &domain, id, &shared, &log);
             session.lift_pre_hello_limits();
             metrics.handshake(Handshake::Ok);
             let table = shared.table.clone();
@@ -287,5 +289,28 @@ fn admission_text(admitted: &Admitted, pooled: bool, domain: &str) -> String {
             "replaced the pool of {n} agents for {domain} (this agent was not started with \
              --pool)"
         ),
+    }
+}
+
+/// The sessions of the same agent on this pod that its hello names as silent (the agent
+/// replaces them with this one) get no new request and close once theirs are over, as if
+/// they had said `leaving`: the agent can't tell the pod over a path that went silent.
+fn retire_silent(
+    hello: &Hello,
+    agent_id: Option<&str>,
+    domain: &str,
+    id: u64,
+    shared: &Shared,
+    log: &Logger,
+) {
+    let Some(agent_id) = agent_id else { return };
+    for named in hello.silent_on(&shared.pod) {
+        let Some(old) = shared.table.session(domain, named) else {
+            continue;
+        };
+        if old.id != id && old.agent_id.as_deref() == Some(agent_id) {
+            info!(log, "the agent's session went silent; it leaves"; "silent_session" => named);
+            old.actor.do_send(AgentLeaving);
+        }
     }
 }

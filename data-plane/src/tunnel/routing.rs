@@ -301,6 +301,12 @@ impl RoutingTable {
         admitted
     }
 
+    /// The domain's live session `id`, if it is one.
+    pub(crate) fn session(&self, domain: &str, id: u64) -> Option<SessionHandle> {
+        let sessions = self.sessions.get(domain)?;
+        sessions.iter().find(|s| s.id == id).cloned()
+    }
+
     /// Removes the domain's session `id`, wherever it is.
     pub(crate) fn deregister(&self, domain: &str, id: u64) {
         if let Some(mut moved) = self.moved.get_mut(domain) {

@@ -161,7 +161,7 @@ async fn read_control(mut control: FrameReader<RecvStream>, actor: Addr<SessionA
 /// its requests in flight are over, or after the drain limit.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct AgentLeaving;
+pub(crate) struct AgentLeaving;
 
 impl Handler<AgentLeaving> for SessionActor {
     type Result = ();

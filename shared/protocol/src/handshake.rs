@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::VersionError;
+use crate::silent::SessionRef;
 use crate::version::{self, PROTOCOL_VERSION};
 use crate::wire_enum::wire_enum;
 
@@ -36,6 +37,11 @@ pub struct Hello {
     /// every session is its own agent. An older gateway ignores the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// Sessions of the same agent that went silent, which this session replaces: the pod
+    /// holding one routes it no new request (as if it had said `leaving`). Empty (older
+    /// agents, or nothing silent): nothing changes. An older gateway ignores the field.
+    #[serde(default, skip_serializing_if = "<[SessionRef]>::is_empty")]
+    pub silent: Box<[SessionRef]>,
 }
 
 impl Hello {
@@ -52,6 +58,7 @@ impl Hello {
             agent_version: agent_version.into(),
             pool: false,
             agent_id: None,
+            silent: Box::default(),
         }
     }
 
@@ -95,6 +102,7 @@ impl fmt::Debug for Hello {
             .field("agent_version", &self.agent_version)
             .field("pool", &self.pool)
             .field("agent_id", &self.agent_id)
+            .field("silent", &self.silent)
             .finish()
     }
 }
@@ -118,6 +126,10 @@ pub struct HelloAck {
     /// older gateways (the agent then keeps one session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
+    /// The id the pod gave the session, so that a later hello of the agent can name it
+    /// (see [`Hello::silent`]). Absent from older gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
 }
 
 impl HelloAck {
@@ -130,6 +142,7 @@ impl HelloAck {
             protocol_version,
             code: HelloCode::Ok,
             pod: None,
+            session: None,
         }
     }
 
@@ -157,6 +170,7 @@ impl HelloAck {
             protocol_version: PROTOCOL_VERSION,
             code,
             pod: None,
+            session: None,
         }
     }
 }

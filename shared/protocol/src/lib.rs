@@ -102,6 +102,7 @@ mod handshake;
 mod hop_by_hop;
 mod http;
 mod limits;
+mod silent;
 pub mod stream;
 mod version;
 mod wire_enum;
@@ -122,6 +123,7 @@ pub use crate::limits::{
     DEFAULT_MAX_BODY_CHUNK, DEFAULT_MAX_CONTROL_FRAME, DEFAULT_MAX_HEAD_FRAME, Limits,
     MIN_ENCODED_HEADER,
 };
+pub use crate::silent::{MAX_SILENT_SESSIONS, SessionRef};
 pub use crate::stream::{
     BodyEvent, End, Exchange, Opening, RequestSide, ResponseSide, STREAM_CANCELLED, Side,
     SideState, StreamHead, Upgrade,

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{
     DEFAULT_MAX_BODY_CHUNK, Decoder, Encoder, EndOfBody, FRAME_HEADER_LEN, Frame, GoAway,
     GoAwayCode, Header, Hello, HelloAck, HelloCode, HttpVersion, Limits, Ping, Pong, RequestHead,
-    Reset, ResetCode, ResponseHead,
+    Reset, ResetCode, ResponseHead, SessionRef,
 };
 use proptest::prelude::*;
 
@@ -45,10 +45,24 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             any::<String>(),
             any::<String>(),
             any::<bool>(),
-            proptest::option::of("[0-9a-f]{32}")
+            proptest::option::of("[0-9a-f]{32}"),
+            proptest::collection::vec(("[a-z0-9-]{1,12}", any::<u64>()), 0..3)
         )
             .prop_map(
-                |(protocol_version, domain, client_api_key, agent_version, pool, agent_id)| {
+                |(
+                    protocol_version,
+                    domain,
+                    client_api_key,
+                    agent_version,
+                    pool,
+                    agent_id,
+                    silent,
+                )| {
+                    let silent = silent
+                        .into_iter()
+                        .map(|(pod, session)| SessionRef { pod, session })
+                        .collect::<Vec<_>>()
+                        .into();
                     Frame::Hello(Hello {
                         protocol_version,
                         domain,
@@ -56,6 +70,7 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
                         agent_version,
                         pool,
                         agent_id,
+                        silent,
                     })
                 }
             ),
@@ -65,18 +80,22 @@ fn arb_msgpack_frame() -> impl Strategy<Value = Frame> {
             any::<String>(),
             any::<u16>(),
             arb_hello_code(),
-            proptest::option::of(any::<String>())
+            proptest::option::of(any::<String>()),
+            proptest::option::of(any::<u64>())
         )
-            .prop_map(|(ok, message, domain, protocol_version, code, pod)| {
-                Frame::HelloAck(HelloAck {
-                    ok,
-                    message,
-                    domain,
-                    protocol_version,
-                    code,
-                    pod,
-                })
-            }),
+            .prop_map(
+                |(ok, message, domain, protocol_version, code, pod, session)| {
+                    Frame::HelloAck(HelloAck {
+                        ok,
+                        message,
+                        domain,
+                        protocol_version,
+                        code,
+                        pod,
+                        session,
+                    })
+                }
+            ),
         (
             any::<String>(),
             any::<String>(),

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use hopgate_protocol::SessionRef;
 use hopgate_transport::Carrier;
 use slog::{info, warn};
 
@@ -59,6 +60,23 @@ impl<'a> SessionSet<'a> {
                 self.next_attempt = tokio::time::Instant::now();
             }
         }
+    }
+
+    /// The DTLS sessions retiring (they only retire once silent), as their pods named
+    /// them: the next session's hello tells its pod to route them nothing new.
+    pub(super) fn silent_sessions(&self) -> Vec<SessionRef> {
+        self.live
+            .iter()
+            .filter(|(seq, running)| {
+                running.carrier == Carrier::Udp && self.plan.is_retiring(**seq)
+            })
+            .filter_map(|(_, running)| {
+                Some(SessionRef {
+                    pod: running.pod.clone()?,
+                    session: running.id_on_pod?,
+                })
+            })
+            .collect()
     }
 
     /// DTLS session `seq` was unheard for `silent`: the tunnel goes on TCP (said once) and
@@ -129,7 +147,7 @@ impl<'a> SessionSet<'a> {
         let within = tunnel.transport.udp_timeout;
         info!(tunnel.log, "probing udp");
         Box::pin(async move {
-            let attempt = establish(tunnel, &agent_id, TransportMode::Udp);
+            let attempt = establish(tunnel, &agent_id, TransportMode::Udp, Vec::new());
             tokio::time::timeout(within, attempt)
                 .await
                 .unwrap_or(Err(EstablishError::UdpTimedOut(within)))
