@@ -111,6 +111,35 @@ impl Switching {
         self.is_auto() && silent >= self.threshold(keepalive, rtt)
     }
 
+    /// What a DTLS session unheard for `silent` says, next to the tunnel's other DTLS
+    /// sessions (unheard for `others`): if one of them was heard a keepalive and two round
+    /// trips after this one fell silent, UDP works and this session's pod is gone; if all
+    /// are silent too (or there are none), the path is; otherwise the next check decides.
+    pub(super) fn judge(
+        &self,
+        silent: Duration,
+        others: &[Duration],
+        keepalive: Duration,
+        rtt: Duration,
+    ) -> SilenceVerdict {
+        if !self.is_silent(silent, keepalive, rtt) {
+            return SilenceVerdict::Heard;
+        }
+        if others
+            .iter()
+            .any(|&other| other + keepalive + rtt * 2 < silent)
+        {
+            SilenceVerdict::PodGone
+        } else if others
+            .iter()
+            .all(|&other| self.is_silent(other, keepalive, rtt))
+        {
+            SilenceVerdict::PathGone
+        } else {
+            SilenceVerdict::Undecided
+        }
+    }
+
     /// The tunnel goes on TCP because of `reason` (`why` in words), at `now`; `false` if it
     /// already was (nothing to say or count then).
     pub(super) fn move_to_tcp(&mut self, reason: SwitchReason, why: String, now: Instant) -> bool {
@@ -156,6 +185,19 @@ impl Switching {
     }
 }
 
+/// What a DTLS session's silence says ([`Switching::judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SilenceVerdict {
+    /// It was heard recently enough.
+    Heard,
+    /// Another DTLS session of the tunnel was heard since: its pod is gone, not UDP.
+    PodGone,
+    /// Every DTLS session of the tunnel is silent: UDP is gone.
+    PathGone,
+    /// Another session may be falling silent too: the next check decides.
+    Undecided,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +217,28 @@ mod tests {
 
     const KEEPALIVE: Duration = Duration::from_secs(1);
     const LAN: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_lone_silent_session_is_a_lost_path_and_one_beside_a_heard_one_a_lost_pod() {
+        let switching = Switching::new(&choice(TransportMode::Auto));
+        let ms = Duration::from_millis;
+        let judge = |silent, others: &[Duration]| switching.judge(silent, others, KEEPALIVE, LAN);
+        assert_eq!(judge(ms(900), &[]), SilenceVerdict::Heard);
+        assert_eq!(judge(ms(1500), &[]), SilenceVerdict::PathGone);
+        // UDP blocked: the other fell silent within a keepalive of this one.
+        assert_eq!(judge(ms(1500), &[ms(1600)]), SilenceVerdict::PathGone);
+        assert_eq!(judge(ms(1500), &[ms(700)]), SilenceVerdict::Undecided);
+        assert_eq!(judge(ms(2400), &[ms(1600)]), SilenceVerdict::PathGone);
+        // A pod killed: the other session goes on hearing its keepalives.
+        assert_eq!(judge(ms(1500), &[ms(300)]), SilenceVerdict::PodGone);
+        assert_eq!(judge(ms(2100), &[ms(1000)]), SilenceVerdict::PodGone);
+        let udp_only = Switching::new(&choice(TransportMode::Udp));
+        assert_eq!(
+            udp_only.judge(ms(5000), &[], KEEPALIVE, LAN),
+            SilenceVerdict::Heard,
+            "only auto judges"
+        );
+    }
 
     #[test]
     fn only_auto_switches() {

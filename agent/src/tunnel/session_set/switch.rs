@@ -5,7 +5,7 @@
 //! sessions with DTLS ones, one at a time, each old one leaving only once its replacement
 //! serves.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hopgate_protocol::SessionRef;
 use hopgate_transport::Carrier;
@@ -18,7 +18,7 @@ use crate::{
     tunnel::{
         establish::{EstablishError, Established, establish},
         one_line,
-        switching::SwitchReason,
+        switching::{SilenceVerdict, SwitchReason},
     },
 };
 
@@ -28,22 +28,25 @@ impl<'a> SessionSet<'a> {
     /// attempt is running).
     pub(super) fn check_paths(&mut self, idle: bool) {
         let keepalive = self.tunnel.client_config.transport.keepalive_interval;
-        let silent: Vec<(u64, std::time::Duration)> = self
+        let udp: Vec<(u64, Duration, Duration)> = self
             .live
             .iter()
             .filter(|(seq, running)| {
                 running.carrier == Carrier::Udp && !self.plan.is_retiring(**seq)
             })
-            .filter_map(|(seq, running)| {
-                let silent = running.session.silent_for();
-                let rtt = running.session.rtt();
-                self.switching
-                    .is_silent(silent, keepalive, rtt)
-                    .then_some((*seq, silent))
-            })
+            .map(|(seq, running)| (*seq, running.session.silent_for(), running.session.rtt()))
             .collect();
-        for (seq, silent) in silent {
-            self.retire_silent(seq, silent);
+        for &(seq, silent, rtt) in &udp {
+            let others: Vec<Duration> = udp
+                .iter()
+                .filter(|(other, ..)| *other != seq)
+                .map(|(_, other_silent, _)| *other_silent)
+                .collect();
+            match self.switching.judge(silent, &others, keepalive, rtt) {
+                SilenceVerdict::PathGone => self.retire_silent(seq, silent),
+                SilenceVerdict::PodGone => self.retire_pod_gone(seq, silent),
+                SilenceVerdict::Heard | SilenceVerdict::Undecided => {}
+            }
         }
         let back_on_udp = self.switching.is_auto() && self.switching.on_tcp().is_none();
         if back_on_udp && idle && !self.plan.any_retiring() {
@@ -79,9 +82,19 @@ impl<'a> SessionSet<'a> {
             .collect()
     }
 
+    /// DTLS session `seq` was unheard for `silent` while another was heard: UDP works, its
+    /// pod is likely gone; it serves until a session dialled as usual replaces it.
+    fn retire_pod_gone(&mut self, seq: u64, silent: Duration) {
+        let pod = self.live.get(&seq).and_then(|r| r.pod.clone());
+        warn!(self.tunnel.log, "session silent while another is heard; replacing it";
+            "session_seq" => seq, "silent_ms" => silent.as_millis() as u64, "pod" => pod);
+        self.plan.retire_when_replaced(seq);
+        self.next_attempt = tokio::time::Instant::now();
+    }
+
     /// DTLS session `seq` was unheard for `silent`: the tunnel goes on TCP (said once) and
     /// the session serves until its TCP replacement does.
-    fn retire_silent(&mut self, seq: u64, silent: std::time::Duration) {
+    fn retire_silent(&mut self, seq: u64, silent: Duration) {
         let why = format!("udp silent for {}", seconds(silent));
         let reason = SwitchReason::Silence;
         if self
