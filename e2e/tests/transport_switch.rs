@@ -19,7 +19,7 @@ use hopgate_e2e::{
     visits::{outage, requests_around, served_again},
     *,
 };
-use hopgate_lossy_relay::RelayConfig;
+use hopgate_lossy_relay::{Relay, RelayConfig};
 
 const DOMAIN: &str = "switch.gw.hopgate.test";
 const BLOCK: Duration = Duration::from_secs(10);
@@ -72,6 +72,19 @@ fn start_agent(dp: &DataPlane, udp: SocketAddr, service: SocketAddr) -> Agent {
     Agent::start_via_with_env_and_args(dp, udp, (DOMAIN, service), &env, &args)
 }
 
+/// A pod, a local service, and the agent on `auto` with its DTLS through a relay, up.
+async fn tunnel_through_relay() -> (DataPlane, Relay, Agent) {
+    let dp = DataPlane::start(&[DOMAIN], &[]);
+    dp.wait_ready(Duration::from_secs(10)).await;
+    let service = start_local_service("127.0.0.1:0".parse().unwrap());
+    let relay = hopgate_lossy_relay::start(RelayConfig::new(dp.dtls))
+        .await
+        .unwrap();
+    let agent = start_agent(&dp, relay.local_addr(), service);
+    agent.wait_connected(Duration::from_secs(10));
+    (dp, relay, agent)
+}
+
 /// Its metrics and its JSON log say where the tunnel went and why.
 async fn says_it_is_back_on_udp(agent: &Agent, metrics: SocketAddr) {
     // The metrics say where the tunnel went and why, and that UDP alone carries it now
@@ -99,14 +112,7 @@ async fn says_it_is_back_on_udp(agent: &Agent, metrics: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_dying_mid_session_moves_to_tcp_and_back_without_failed_requests() {
-    let dp = DataPlane::start(&[DOMAIN], &[]);
-    dp.wait_ready(Duration::from_secs(10)).await;
-    let service = start_local_service("127.0.0.1:0".parse().unwrap());
-    let relay = hopgate_lossy_relay::start(RelayConfig::new(dp.dtls))
-        .await
-        .unwrap();
-    let agent = start_agent(&dp, relay.local_addr(), service);
-    agent.wait_connected(Duration::from_secs(10));
+    let (dp, relay, agent) = tunnel_through_relay().await;
     assert!(agent.said().contains("over udp"), "{}", agent.said());
     let metrics = agent.metrics_addr(Duration::from_secs(10));
     assert_eq!(
@@ -194,14 +200,7 @@ async fn udp_dying_mid_session_moves_to_tcp_and_back_without_failed_requests() {
 /// the silent one to be declared dead (4 s of silence).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_switch_no_request_waits_for_the_silent_session() {
-    let dp = DataPlane::start(&[DOMAIN], &[]);
-    dp.wait_ready(Duration::from_secs(10)).await;
-    let service = start_local_service("127.0.0.1:0".parse().unwrap());
-    let relay = hopgate_lossy_relay::start(RelayConfig::new(dp.dtls))
-        .await
-        .unwrap();
-    let agent = start_agent(&dp, relay.local_addr(), service);
-    agent.wait_connected(Duration::from_secs(10));
+    let (dp, relay, agent) = tunnel_through_relay().await;
     assert_eq!(dp.status_of(DOMAIN, "/echo").await, 200);
 
     relay.block(true);
