@@ -57,7 +57,8 @@ pub use data_plane::{DataPlane, Runner, Stop};
 pub use fake_agent::{FakeAgent, fake_agent, fake_agent_with, serve};
 pub use hopgate_test_support::{LineLog, TempDir, field, poll_for, poll_until};
 pub use local_service::{
-    pattern, seen_by, serve_local, slow_requests_started, start_local_service,
+    finish_bytes_download, pattern, seen_by, serve_local, slow_requests_started,
+    start_local_service,
 };
 
 /// The API key of every domain a debug pod serves from `HOP_DEV_DOMAINS`.

@@ -96,6 +96,26 @@ pub fn pattern(i: u64) -> u8 {
     (i % 251) as u8
 }
 
+/// Reads the rest of a `/bytes/{size}` answer after `received`, and checks that all of it
+/// came, byte for byte.
+pub async fn finish_bytes_download(
+    mut download: reqwest::Response,
+    mut received: Vec<u8>,
+    size: u64,
+) {
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        received.extend_from_slice(&chunk);
+    }
+    assert_eq!(received.len() as u64, size);
+    assert!(
+        received
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern(i as u64)),
+        "the download is intact"
+    );
+}
+
 async fn bytes(path: web::Path<u64>) -> HttpResponse {
     let total = path.into_inner();
     let stream = futures_util::stream::unfold(0u64, move |sent| async move {

@@ -1,9 +1,9 @@
-//! Every agent on two pods, with real processes: a pod admits a second session of the same
-//! agent beside the first (never replacing it), spreads requests over both, and retires
-//! one its agent says is leaving once its requests are over; the real agent, behind a UDP
-//! load balancer in front of two debug pods, ends with one session on each (leaving the
-//! sessions that reached a pod it already serves from), and with one pod it serves on one
-//! and says so.
+//! Every agent on two pods, with real processes: a pod admits another tunnel connection
+//! of the same agent beside the first (never replacing it), spreads requests over both,
+//! and retires one its agent says is leaving once its requests are over; the real agent,
+//! behind a UDP load balancer in front of two debug pods, ends with one session on each
+//! (leaving the sessions that reached a pod it already serves from), and with one pod it
+//! serves on one and says so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -125,7 +125,7 @@ async fn tunnel_metric(agent: &Agent, name: &str) -> f64 {
 async fn the_agent_ends_with_one_session_on_each_of_two_pods() {
     let a = pod("pod-a", Arc::new(TempDir::new("dp")));
     let b = pod("pod-b", a.share_certificate());
-    // New flows go to A, A, B, …: the agent's second session reaches A again, and leaves.
+    // New flows go to A, A, B, …: the agent's extra tunnel connection reaches A again, and leaves.
     let service = Forwarder::spreading(vec![a.dtls, a.dtls, b.dtls]).await;
     let local = start_local_service("127.0.0.1:0".parse().unwrap());
     let args = ["--ha-connections", "2", "--metrics-listen", "127.0.0.1:0"];

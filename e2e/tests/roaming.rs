@@ -72,16 +72,7 @@ async fn a_nat_rebinding_costs_no_request_and_no_reconnection() {
         },
     )
     .await;
-    while let Some(chunk) = download.chunk().await.unwrap() {
-        received.extend_from_slice(&chunk);
-    }
-    assert_eq!(received.len() as u64, size);
-    assert!(
-        received
-            .iter()
-            .enumerate()
-            .all(|(i, b)| *b == pattern(i as u64))
-    );
+    finish_bytes_download(download, received, size).await;
 
     let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok()).collect();
     let back_after = outage(&outcomes, changed_at);

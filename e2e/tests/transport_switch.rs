@@ -149,20 +149,11 @@ async fn udp_dying_mid_session_moves_to_tcp_and_back_without_failed_requests() {
         let on_udp = said(&agent, "udp answers again: back on udp", AFTER).await;
         (on_tcp - origin, on_udp - blocked, download, received, size)
     };
-    let ((outcomes, changed_at), (tcp_up, udp_back_after, mut download, mut received, size)) =
+    let ((outcomes, changed_at), (tcp_up, udp_back_after, download, received, size)) =
         tokio::join!(requests, path);
 
-    while let Some(chunk) = download.chunk().await.unwrap() {
-        received.extend_from_slice(&chunk);
-    }
-    assert_eq!(received.len() as u64, size);
-    assert!(
-        received
-            .iter()
-            .enumerate()
-            .all(|(i, b)| *b == pattern(i as u64)),
-        "the download that crossed the move back is intact"
-    );
+    // The download that crossed the move back is intact.
+    finish_bytes_download(download, received, size).await;
 
     let failed_after_tcp: Vec<_> = outcomes
         .iter()
