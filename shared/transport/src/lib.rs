@@ -45,6 +45,7 @@ mod dtls_config;
 mod error;
 mod identity;
 mod quic;
+mod recv_batch;
 mod server;
 mod session;
 mod socket;

@@ -3,8 +3,9 @@
 //!
 //! There is no channel hop and no extra task on the data path: quinn's own endpoint driver
 //! calls [`DtlsSocket::poll_recv`] and [`DtlsSocket::try_send`], which lock the DTLS table
-//! briefly and do the system calls inline. A small timer task drives handshake
-//! retransmissions and forgets expired state.
+//! briefly and do the system calls inline: sends batched with GSO, receives with `recvmmsg`
+//! and GRO ([`RecvBatch`]). A small timer task drives handshake retransmissions and forgets
+//! expired state.
 
 use std::{
     collections::VecDeque,
@@ -22,12 +23,13 @@ use quinn::{
     AsyncUdpSocket, UdpPoller,
     udp::{RecvMeta, Transmit},
 };
-use tokio::{io::ReadBuf, net::UdpSocket, sync::mpsc};
+use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
 
-use crate::dtls::{DtlsTable, Output, PeerEvent};
+use crate::{
+    dtls::{DtlsTable, Output, PeerEvent},
+    recv_batch::{MAX_BATCH, RecvBatch},
+};
 
-/// Largest UDP payload there is: the receive buffer can never truncate a datagram.
-const RECV_BUFFER: usize = 65_536;
 /// How often the timer task runs.
 const TICK: Duration = Duration::from_millis(25);
 /// Kernel socket buffers we ask for: room for bursts at hundreds of MB/s.
@@ -50,7 +52,7 @@ struct Inner {
     table: DtlsTable,
     /// Payloads decrypted but not yet handed to quinn (its batch was full).
     pending: VecDeque<(SocketAddr, BytesMut)>,
-    recv_buf: Vec<u8>,
+    recv: RecvBatch,
     /// Where a burst of records is laid end to end for one GSO send.
     send_buf: Vec<u8>,
     out: Output,
@@ -88,7 +90,7 @@ impl DtlsSocket {
             inner: Mutex::new(Inner {
                 table,
                 pending: VecDeque::new(),
-                recv_buf: vec![0; RECV_BUFFER],
+                recv: RecvBatch::new(MAX_BATCH),
                 send_buf: Vec::new(),
                 out: Output::default(),
             }),
@@ -238,7 +240,7 @@ impl AsyncUdpSocket for DtlsSocket {
         let Inner {
             table,
             pending,
-            recv_buf,
+            recv,
             send_buf,
             out,
         } = &mut *inner;
@@ -266,28 +268,8 @@ impl AsyncUdpSocket for DtlsSocket {
             if filled == bufs.len() {
                 break;
             }
-            let mut read_buf = ReadBuf::new(recv_buf);
-            match self.io.poll_recv_from(cx, &mut read_buf) {
-                Poll::Ready(Ok(from)) => {
-                    let datagram = BytesMut::from(read_buf.filled());
-                    table.handle_datagram(
-                        now,
-                        from,
-                        datagram,
-                        &mut |addr, payload| pending.push_back((addr, payload)),
-                        out,
-                    );
-                    self.flush(out, send_buf);
-                }
-                Poll::Ready(Err(err))
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
-                    ) =>
-                {
-                    // An ICMP error about an earlier datagram: nothing to read.
-                    continue;
-                }
+            match self.io.poll_recv_ready(cx) {
+                Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(err)) => {
                     if filled > 0 {
                         break;
@@ -295,6 +277,35 @@ impl AsyncUdpSocket for DtlsSocket {
                     return Poll::Ready(Err(err));
                 }
                 Poll::Pending => break,
+            }
+            let read = self.io.try_io(Interest::READABLE, || {
+                recv.recv(&self.udp_state, (&self.io).into(), |from, datagram| {
+                    table.handle_datagram(
+                        now,
+                        from,
+                        BytesMut::from(datagram),
+                        &mut |addr, payload| pending.push_back((addr, payload)),
+                        out,
+                    );
+                })
+            });
+            self.flush(out, send_buf);
+            match read {
+                Ok(_) => {}
+                // Nothing left: readiness is cleared, and the next poll waits for more.
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                // An ICMP error about an earlier datagram: nothing to read.
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
+                    ) => {}
+                Err(err) => {
+                    if filled > 0 {
+                        break;
+                    }
+                    return Poll::Ready(Err(err));
+                }
             }
         }
         if filled > 0 {

@@ -1,0 +1,188 @@
+//! Reading many datagrams per system call: `recvmmsg` fills several buffers at once, and
+//! where the kernel has coalesced a burst from one sender (UDP GRO, which
+//! `quinn::udp::UdpSocketState` turns on) one buffer holds several datagrams laid end to end
+//! at a fixed stride.
+//!
+//! The buffers grow with the load: a socket starts with one and doubles its set when two
+//! reads in a row fill every buffer (a backlog), up to the batch it was given. A socket
+//! that finds the kernel empty after each datagram, as an idle one does, keeps one buffer.
+
+use std::{io, io::IoSliceMut, net::SocketAddr};
+
+use quinn::udp::{RecvMeta, UdpSockRef, UdpSocketState};
+
+/// Largest UDP payload there is, and the most GRO coalesces into one buffer: a buffer can
+/// never truncate what the kernel hands it.
+const BUFFER: usize = 65_536;
+/// Buffers one read may fill, at most.
+pub(crate) const MAX_BATCH: usize = 16;
+
+pub(crate) struct RecvBatch {
+    bufs: Vec<Box<[u8]>>,
+    meta: Vec<RecvMeta>,
+    max: usize,
+    /// Reads in a row that filled every buffer.
+    full_reads: u8,
+}
+
+impl RecvBatch {
+    /// Up to `max` buffers (at most [`MAX_BATCH`]).
+    pub(crate) fn new(max: usize) -> Self {
+        let mut batch = Self {
+            bufs: Vec::new(),
+            meta: Vec::new(),
+            max: max.clamp(1, MAX_BATCH),
+            full_reads: 0,
+        };
+        batch.grow(1);
+        batch
+    }
+
+    /// Buffers held now.
+    #[cfg(test)]
+    pub(crate) fn buffers(&self) -> usize {
+        self.bufs.len()
+    }
+
+    fn grow(&mut self, to: usize) {
+        while self.bufs.len() < to.min(self.max) {
+            self.bufs.push(vec![0; BUFFER].into_boxed_slice());
+            self.meta.push(RecvMeta::default());
+        }
+    }
+
+    /// Reads what the kernel holds, up to one batch, and hands every datagram to `each`
+    /// with its sender. Returns how many datagrams there were; `WouldBlock` when none.
+    pub(crate) fn recv(
+        &mut self,
+        state: &UdpSocketState,
+        socket: UdpSockRef<'_>,
+        mut each: impl FnMut(SocketAddr, &[u8]),
+    ) -> io::Result<usize> {
+        let filled = {
+            let held = self.bufs.len();
+            let mut bufs = self.bufs.iter_mut();
+            let mut slices: [IoSliceMut<'_>; MAX_BATCH] = std::array::from_fn(|_| {
+                IoSliceMut::new(bufs.next().map_or(Default::default(), |b| &mut b[..]))
+            });
+            state.recv(socket, &mut slices[..held], &mut self.meta)
+        };
+        let filled = match filled {
+            Ok(filled) => filled,
+            Err(err) => {
+                self.full_reads = 0;
+                return Err(err);
+            }
+        };
+        let mut datagrams = 0;
+        for (buf, meta) in self.bufs.iter().zip(&self.meta).take(filled) {
+            let received = &buf[..meta.len.min(buf.len())];
+            for datagram in received.chunks(meta.stride.max(1)) {
+                each(meta.addr, datagram);
+                datagrams += 1;
+            }
+        }
+        if filled < self.bufs.len() {
+            self.full_reads = 0;
+        } else if self.full_reads == 0 {
+            self.full_reads = 1;
+        } else {
+            self.full_reads = 0;
+            self.grow(self.bufs.len() * 2);
+        }
+        Ok(datagrams)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+
+    use super::*;
+
+    fn pair() -> (UdpSocket, UdpSocket, UdpSocketState) {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let state = UdpSocketState::new((&receiver).into()).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.connect(receiver.local_addr().unwrap()).unwrap();
+        (receiver, sender, state)
+    }
+
+    fn read_all(batch: &mut RecvBatch, state: &UdpSocketState, socket: &UdpSocket) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        loop {
+            match batch.recv(state, socket.into(), |_, d| got.push(d.to_vec())) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return got,
+                Err(err) => panic!("{err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_datagram_arrives_whole_and_in_order_and_the_batch_grows() {
+        let (receiver, sender, state) = pair();
+        let sent: Vec<Vec<u8>> = (0..40u8).map(|i| vec![i; 100 + usize::from(i)]).collect();
+        for datagram in &sent {
+            sender.send(datagram).unwrap();
+        }
+        let mut batch = RecvBatch::new(8);
+        assert_eq!(batch.buffers(), 1);
+        assert_eq!(read_all(&mut batch, &state, &receiver), sent);
+        assert_eq!(batch.buffers(), 8, "grown to its limit by a backlog");
+    }
+
+    #[test]
+    fn a_socket_that_drains_after_each_datagram_keeps_one_buffer() {
+        let (receiver, sender, state) = pair();
+        let mut batch = RecvBatch::new(8);
+        for i in 0..10u8 {
+            sender.send(&[i; 50]).unwrap();
+            assert_eq!(read_all(&mut batch, &state, &receiver), vec![vec![i; 50]]);
+        }
+        assert_eq!(batch.buffers(), 1);
+    }
+
+    #[test]
+    fn a_coalesced_burst_is_split_at_its_stride() {
+        let (receiver, sender, _) = pair();
+        let state = UdpSocketState::new((&receiver).into()).unwrap();
+        let send_state = UdpSocketState::new((&sender).into()).unwrap();
+        // One GSO send of ten 1,000-byte datagrams and a short last one: on loopback with GRO
+        // they may arrive as one buffer; either way, as eleven datagrams.
+        let mut contents = Vec::new();
+        for i in 0..10u8 {
+            contents.extend_from_slice(&[i; 1000]);
+        }
+        contents.extend_from_slice(&[99; 10]);
+        let segments = send_state.max_gso_segments().min(11);
+        let transmit = quinn::udp::Transmit {
+            destination: receiver.local_addr().unwrap(),
+            ecn: None,
+            contents: &contents,
+            segment_size: (segments > 1).then_some(1000),
+            src_ip: None,
+        };
+        if segments > 1 {
+            send_state.send((&sender).into(), &transmit).unwrap();
+        } else {
+            for chunk in contents.chunks(1000) {
+                sender.send(chunk).unwrap();
+            }
+        }
+        let got = read_all(&mut RecvBatch::new(4), &state, &receiver);
+        let expected: Vec<Vec<u8>> = contents.chunks(1000).map(<[u8]>::to_vec).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn the_largest_datagram_is_not_truncated() {
+        let (receiver, sender, state) = pair();
+        let big = vec![7u8; 65_507];
+        sender.send(&big).unwrap();
+        assert_eq!(
+            read_all(&mut RecvBatch::new(1), &state, &receiver),
+            vec![big]
+        );
+    }
+}
