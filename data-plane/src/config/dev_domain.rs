@@ -1,5 +1,5 @@
-//! `HOP_DEV_DOMAINS`' entries: the fixed development routing table, one `DOMAIN=KEY` each,
-//! whose key never prints.
+//! The entries of `HOP_DEV_DOMAINS`, the fixed development routing table: one `DOMAIN=KEY`
+//! each, whose key prints as `***`.
 
 use std::{fmt, str::FromStr};
 
