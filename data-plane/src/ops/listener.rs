@@ -16,8 +16,7 @@ use hopgate_transport::Listener;
 use crate::{
     ops::{
         in_flight::InFlight,
-        metrics::{self, Metrics},
-        pool_metrics::PoolSnapshot,
+        metrics::{self, Metrics, PoolSnapshot},
     },
     table::control_plane::TableStatus,
     tunnel::routing::RoutingTable,
@@ -54,8 +53,8 @@ pub(crate) fn app(
 }
 
 /// Ready once a routing table is loaded (pushed, or from the last snapshot on disk), the
-/// other pods' placements are known (or waited for long enough) and the gateway has a
-/// certificate clients can verify.
+/// other pods' placements are known (or `HOP_SERVER_PLACEMENT_WAIT` passed without them)
+/// and the gateway has a certificate clients can verify.
 async fn readyz(gauges: web::Data<Gauges>) -> HttpResponse {
     let status = &gauges.table_status;
     if status.draining.load(Ordering::Relaxed) {

@@ -216,6 +216,7 @@ fn routing_source(
         relay_port,
         relay_tls: config.relay_tls_cert.is_some(),
         ca: table::control_plane::trusted_ca(config).map_err(RunError::ControlPlane)?,
+        placement_wait: config.placement_wait,
     };
     info!(core.log, "routing table from the control-plane";
         "control_plane" => url, "pod_id" => &link.pod_id);

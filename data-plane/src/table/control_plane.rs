@@ -54,16 +54,12 @@ pub(crate) struct TableStatus {
     /// Shutting down: not ready, new agent sessions refused.
     pub(crate) draining: AtomicBool,
     /// The pod knows which other pods hold which domains' sessions: the control-plane's
-    /// first placements arrived, or [`PLACEMENT_WAIT`] passed without them (the
+    /// first placements arrived, or [`Link::placement_wait`] passed without them (the
     /// control-plane is away: the pod serves from its snapshot), or there is no
     /// control-plane. A pod restarted from its snapshot is not ready before that, so a
     /// load balancer sends it no visitor it would answer "agent offline".
     pub(crate) placements_known: AtomicBool,
 }
-
-/// How long a pod waits for the control-plane's first placements before it is ready
-/// without them.
-pub(crate) const PLACEMENT_WAIT: Duration = Duration::from_secs(3);
 
 /// How to reach the control-plane.
 pub(crate) struct Link {
@@ -77,6 +73,9 @@ pub(crate) struct Link {
     pub(crate) relay_tls: bool,
     /// `HOP_CONTROL_PLANE_CA`: the only root an https:// control-plane is verified against.
     pub(crate) ca: Option<reqwest::Certificate>,
+    /// `HOP_SERVER_PLACEMENT_WAIT`: how long the pod waits for the control-plane's first
+    /// placements before it is ready without them.
+    pub(crate) placement_wait: Duration,
 }
 
 /// `HOP_CONTROL_PLANE_CA`, read, if set.
@@ -129,8 +128,9 @@ pub(crate) fn start(
             .store(true, Ordering::Relaxed);
     });
     let waited = status.clone();
+    let placement_wait = link.placement_wait;
     actix::spawn(async move {
-        tokio::time::sleep(PLACEMENT_WAIT).await;
+        tokio::time::sleep(placement_wait).await;
         waited.placements_known.store(true, Ordering::Relaxed);
     });
     let change_log = log.clone();

@@ -19,7 +19,7 @@ struct ResultLabels {
     result: &'static str,
 }
 
-pub(crate) struct MigrationMetrics {
+pub(super) struct MigrationMetrics {
     moved: Counter,
     unauthenticated: Counter,
     stale: Counter,
@@ -27,7 +27,7 @@ pub(crate) struct MigrationMetrics {
 }
 
 impl MigrationMetrics {
-    pub(crate) fn register(registry: &mut Registry) -> Self {
+    pub(super) fn register(registry: &mut Registry) -> Self {
         let family = Family::<ResultLabels, Counter>::default();
         registry.register(
             "hopgate_dtls_migrations",
@@ -44,7 +44,7 @@ impl MigrationMetrics {
         }
     }
 
-    pub(crate) fn copy_from(&self, stats: &ListenerStats) {
+    pub(super) fn copy_from(&self, stats: &ListenerStats) {
         for (counter, value) in [
             (&self.moved, stats.migrations_moved),
             (&self.unauthenticated, stats.migrations_unauthenticated),

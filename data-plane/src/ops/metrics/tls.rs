@@ -14,19 +14,21 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use super::Metrics;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct SessionLabels {
     session: &'static str,
 }
 
-pub(crate) struct TlsMetrics {
+pub(super) struct TlsMetrics {
     /// `[new, resumed]`.
     handshakes: [Counter; 2],
     rotations: Counter,
 }
 
 impl TlsMetrics {
-    pub(crate) fn register(registry: &mut Registry) -> Self {
+    pub(super) fn register(registry: &mut Registry) -> Self {
         let family = Family::<SessionLabels, Counter>::default();
         let handshakes = ["new", "resumed"]
             .map(|session| family.get_or_create(&SessionLabels { session }).clone());
@@ -50,12 +52,24 @@ impl TlsMetrics {
     }
 
     /// One finished handshake.
-    pub(crate) fn handshake(&self, resumed: bool) {
+    fn handshake(&self, resumed: bool) {
         self.handshakes[usize::from(resumed)].inc();
     }
 
     /// The ticket keys were replaced.
-    pub(crate) fn rotated(&self) {
+    fn rotated(&self) {
         self.rotations.inc();
+    }
+}
+
+impl Metrics {
+    /// One visitor's TLS handshake finished: a full one or a resumed session.
+    pub(crate) fn tls_handshake(&self, resumed: bool) {
+        self.tls.handshake(resumed);
+    }
+
+    /// The HTTPS listener's session ticket keys were replaced.
+    pub(crate) fn tls_ticket_keys_rotated(&self) {
+        self.tls.rotated();
     }
 }

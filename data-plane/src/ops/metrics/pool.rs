@@ -15,13 +15,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use super::{Metrics, ReasonLabels};
+
 /// Why a request was retried, in the order of [`PoolMetrics::retries`].
 pub(crate) const RETRY_REASONS: [&str; 2] = ["session_lost", "stream_broke"];
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ReasonLabels {
-    reason: &'static str,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ChoiceLabels {
@@ -36,7 +33,7 @@ pub(crate) struct PoolSnapshot {
     pub(crate) choices: (u64, u64),
 }
 
-pub(crate) struct PoolMetrics {
+pub(super) struct PoolMetrics {
     sessions: Gauge,
     /// `[least_outstanding, tie]`, copied from the routing table at scrape time.
     choices: [Counter; 2],
@@ -45,7 +42,7 @@ pub(crate) struct PoolMetrics {
 }
 
 impl PoolMetrics {
-    pub(crate) fn register(registry: &mut Registry) -> Self {
+    pub(super) fn register(registry: &mut Registry) -> Self {
         let sessions = Gauge::default();
         registry.register(
             "hopgate_pool_sessions",
@@ -82,7 +79,7 @@ impl PoolMetrics {
     }
 
     /// One request retried for `reason` (one of [`RETRY_REASONS`]).
-    pub(crate) fn retried(&self, reason: &'static str) {
+    fn retried(&self, reason: &'static str) {
         debug_assert!(RETRY_REASONS.contains(&reason), "unlisted reason {reason}");
         if let Some(at) = RETRY_REASONS.iter().position(|r| *r == reason) {
             self.retries[at].inc();
@@ -90,7 +87,7 @@ impl PoolMetrics {
     }
 
     /// Sets the gauges and copied counters from `now`.
-    pub(crate) fn set(&self, now: PoolSnapshot) {
+    pub(super) fn set(&self, now: PoolSnapshot) {
         self.sessions
             .set(i64::try_from(now.pooled_sessions).unwrap_or(i64::MAX));
         let store = |counter: &Counter, value: u64| {
@@ -100,5 +97,12 @@ impl PoolMetrics {
         };
         store(&self.choices[0], now.choices.0);
         store(&self.choices[1], now.choices.1);
+    }
+}
+
+impl Metrics {
+    /// A request tried once more on another session, for `reason`.
+    pub(crate) fn request_retried(&self, reason: &'static str) {
+        self.pools.retried(reason);
     }
 }
