@@ -160,94 +160,120 @@ fn ticks_ms(ticks: u64, clk_tck: u64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = args()?;
-    tokio::runtime::Builder::new_multi_thread()
+    let count = args.count;
+    let measured = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?
-        .block_on(run(args))
+        .block_on(measure(args))?;
+    report(&measured, count);
+    Ok(())
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let (pod_pid, clk_tck) = (args.pod_pid, args.clk_tck);
+/// What one run measured. CPU times are in milliseconds.
+struct Measured {
+    baseline: (Instant, Instant),
+    storm: (Instant, Instant),
+    connect_all: Duration,
+    tunnel: Vec<Sample>,
+    direct: Vec<Sample>,
+    pod_baseline_cpu_ms: f64,
+    pod_storm_cpu_ms: f64,
+    own_storm_cpu_ms: f64,
+    pod_peak_kib: u64,
+    pod_drops: u64,
+}
+
+/// The baseline, then the storm, with both visitors running throughout.
+async fn measure(args: Args) -> anyhow::Result<Measured> {
+    let (pod_pid, clk_tck, dtls) = (args.pod_pid, args.clk_tck, args.target.dtls);
+    let pod_cpu_ms = || anyhow::Ok(ticks_ms(cpu_ticks(pod_pid)?, clk_tck));
+    let own_cpu_ms = || anyhow::Ok(ticks_ms(cpu_ticks(std::process::id())?, clk_tck));
     let visitors = Visitors::start(&args)?;
     tokio::time::sleep(WARM_UP).await;
     let baseline_from = Instant::now();
-    let pod_before_baseline = cpu_ticks(pod_pid)?;
+    let pod_before_baseline = pod_cpu_ms()?;
     tokio::time::sleep(BASELINE).await;
-    let baseline_until = Instant::now();
-    let pod_baseline = cpu_ticks(pod_pid)? - pod_before_baseline;
+    let baseline = (baseline_from, Instant::now());
+    let pod_baseline_cpu_ms = pod_cpu_ms()? - pod_before_baseline;
     let recording = match std::env::var_os("STORM_PERF_DATA") {
         Some(path) => Some(Recording::start(pod_pid, path.into()).await?),
         None => None,
     };
-    let pod_before_storm = cpu_ticks(pod_pid)?;
-    let own_before_storm = cpu_ticks(std::process::id())?;
-    let drops_before_storm = socket_drops(args.target.dtls)?;
+    let (pod_before, own_before, drops_before) =
+        (pod_cpu_ms()?, own_cpu_ms()?, socket_drops(dtls)?);
     let storm_from = Instant::now();
-    let dtls = args.target.dtls;
     let storm = Storm::dial(Arc::new(args.target), args.count);
     let connect_all = storm.all_up(CONNECT_DEADLINE).await?;
     tokio::time::sleep(AFTER).await;
     let storm_until = Instant::now();
-    let pod_storm = cpu_ticks(pod_pid)? - pod_before_storm;
-    let own_storm = cpu_ticks(std::process::id())? - own_before_storm;
-    let pod_peak_kib = status_kib(pod_pid, "VmHWM:")?;
-    let pod_drops = socket_drops(dtls)? - drops_before_storm;
+    let pod_storm_cpu_ms = pod_cpu_ms()? - pod_before;
+    let own_storm_cpu_ms = own_cpu_ms()? - own_before;
+    let pod_drops = socket_drops(dtls)? - drops_before;
     if let Some(recording) = recording {
         recording.stop()?;
     }
     let (tunnel, direct) = visitors.stop()?;
+    Ok(Measured {
+        baseline,
+        storm: (storm_from, storm_until),
+        connect_all,
+        tunnel,
+        direct,
+        pod_baseline_cpu_ms,
+        pod_storm_cpu_ms,
+        own_storm_cpu_ms,
+        pod_peak_kib: status_kib(pod_pid, "VmHWM:")?,
+        pod_drops,
+    })
+}
 
-    let baseline = Window::of(&tunnel, baseline_from, baseline_until);
-    let during = Window::of(&tunnel, storm_from, storm_until);
-    let direct_baseline = Window::of(&direct, baseline_from, baseline_until);
-    let direct_during = Window::of(&direct, storm_from, storm_until);
-    let pod_baseline_ms_per_s =
-        ticks_ms(pod_baseline, clk_tck) / (baseline_until - baseline_from).as_secs_f64();
-    let storm_s = (storm_until - storm_from).as_secs_f64();
-    let pod_extra_ms = ticks_ms(pod_storm, clk_tck) - pod_baseline_ms_per_s * storm_s;
-    let per_session = |ms: f64| ms / args.count as f64;
+/// Prints the figures, one a line.
+fn report(m: &Measured, count: usize) {
+    let window =
+        |samples: &[Sample], (from, until): (Instant, Instant)| Window::of(samples, from, until);
+    let (baseline, during) = (window(&m.tunnel, m.baseline), window(&m.tunnel, m.storm));
+    let direct_baseline = window(&m.direct, m.baseline);
+    let direct_during = window(&m.direct, m.storm);
+    let seconds = |(from, until): (Instant, Instant)| (until - from).as_secs_f64();
+    let pod_baseline_rate = m.pod_baseline_cpu_ms / seconds(m.baseline);
+    let pod_extra_ms = m.pod_storm_cpu_ms - pod_baseline_rate * seconds(m.storm);
+    let per_session = |ms: f64| ms / count as f64;
 
-    println!("storm.count {} sessions", args.count);
+    println!("storm.count {count} sessions");
     println!("storm.baseline_p50_ms {:.3} ms", baseline.quantile_ms(0.50));
     println!("storm.baseline_p99_ms {:.3} ms", baseline.quantile_ms(0.99));
     println!("storm.during_p50_ms {:.3} ms", during.quantile_ms(0.50));
     println!("storm.during_p99_ms {:.3} ms", during.quantile_ms(0.99));
     println!("storm.p99_ratio {:.2} x", ratio_of_p99(&during, &baseline));
-    println!("storm.connect_all_s {:.2} s", connect_all.as_secs_f64());
+    println!("storm.connect_all_s {:.2} s", m.connect_all.as_secs_f64());
     println!("storm.failed {} requests", baseline.failed + during.failed);
     println!("storm.baseline_requests {} requests", baseline.requests());
     println!("storm.during_requests {} requests", during.requests());
+    let direct_p99 = |w: &Window| w.quantile_ms(0.99);
     println!(
         "storm.direct_baseline_p99_ms {:.3} ms",
-        direct_baseline.quantile_ms(0.99)
+        direct_p99(&direct_baseline)
     );
     println!(
         "storm.direct_during_p99_ms {:.3} ms",
-        direct_during.quantile_ms(0.99)
+        direct_p99(&direct_during)
     );
-    println!(
-        "storm.direct_p99_ratio {:.2} x",
-        ratio_of_p99(&direct_during, &direct_baseline)
-    );
-    println!(
-        "storm.direct_failed {} requests",
-        direct_baseline.failed + direct_during.failed
-    );
+    let direct_ratio = ratio_of_p99(&direct_during, &direct_baseline);
+    println!("storm.direct_p99_ratio {direct_ratio:.2} x");
+    let direct_failed = direct_baseline.failed + direct_during.failed;
+    println!("storm.direct_failed {direct_failed} requests");
     println!(
         "storm.pod_cpu_ms_per_session {:.2} ms",
         per_session(pod_extra_ms)
     );
-    println!(
-        "storm.dialling_side_cpu_ms_per_session {:.2} ms",
-        per_session(ticks_ms(own_storm, clk_tck))
-    );
-    println!("storm.pod_udp_drops {pod_drops} datagrams");
+    let own = per_session(m.own_storm_cpu_ms);
+    println!("storm.dialling_side_cpu_ms_per_session {own:.2} ms");
+    println!("storm.pod_udp_drops {} datagrams", m.pod_drops);
     println!(
         "storm.pod_peak_rss_MiB {:.1} MiB",
-        pod_peak_kib as f64 / 1024.0
+        m.pod_peak_kib as f64 / 1024.0
     );
-    Ok(())
 }
 
 fn ratio_of_p99(during: &Window, baseline: &Window) -> f64 {
