@@ -1,0 +1,112 @@
+//! Many agent sessions dialling one pod at once, as the session and storm benches need
+//! them: each session says hello for its own development domain (`s<I>.<suffix>`, all
+//! with one key), retries a lost or refused handshake as an agent does, then answers the
+//! pod's pings until the process ends.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::bail;
+use hopgate_protocol::{Frame, Hello, Limits};
+use hopgate_transport::{
+    ClientConfig, Fingerprint, RecvStream, SendStream, ServerVerification, Session,
+};
+use hopgate_tunnel::{FrameReader, FrameWriter, agent_hello};
+
+/// The name every debug pod's certificate carries.
+const SERVER_NAME: &str = "gw.hopgate.test";
+
+/// The pod the sessions dial and what they say to it.
+pub(crate) struct Target {
+    pub(crate) dtls: SocketAddr,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) key: String,
+    pub(crate) suffix: String,
+    /// What the sessions call themselves in their hello.
+    pub(crate) agent_name: &'static str,
+}
+
+/// Sessions dialled together; how many are up.
+pub(crate) struct Storm {
+    count: usize,
+    up: Arc<AtomicUsize>,
+    started: Instant,
+}
+
+impl Storm {
+    /// Starts `count` sessions at once, each on its own task.
+    pub(crate) fn dial(target: Arc<Target>, count: usize) -> Self {
+        let up = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        for index in 0..count {
+            tokio::spawn(hold_session(target.clone(), index, up.clone()));
+        }
+        Self { count, up, started }
+    }
+
+    /// Waits until every session's hello was accepted; the time from the first dial.
+    /// Fails if that takes longer than `deadline`.
+    pub(crate) async fn all_up(&self, deadline: Duration) -> anyhow::Result<Duration> {
+        while self.up.load(Ordering::Relaxed) < self.count {
+            if self.started.elapsed() > deadline {
+                bail!(
+                    "only {} of {} sessions up after {deadline:?}",
+                    self.up.load(Ordering::Relaxed),
+                    self.count
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(self.started.elapsed())
+    }
+}
+
+/// One session up and said hello (retrying as an agent does); then it answers the pod's
+/// pings until the process ends.
+async fn hold_session(target: Arc<Target>, index: usize, up: Arc<AtomicUsize>) {
+    let config = ClientConfig::new(SERVER_NAME, ServerVerification::Pinned(target.fingerprint));
+    let domain = format!("s{index}.{}", target.suffix);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        if let Ok(control) = dial(&target, &config, &domain).await {
+            up.fetch_add(1, Ordering::Relaxed);
+            answer_pings(control).await;
+            return;
+        }
+        tokio::time::sleep(pause + Duration::from_millis(rand::random::<u64>() % 100)).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// A session and its control stream, both ways.
+type Control = (Session, FrameReader<RecvStream>, FrameWriter<SendStream>);
+
+async fn dial(target: &Target, config: &ClientConfig, domain: &str) -> anyhow::Result<Control> {
+    let session = hopgate_transport::connect(target.dtls, config).await?;
+    let (send, recv) = session.open_stream().await?;
+    let mut writer = FrameWriter::new(send, Limits::default());
+    let mut reader = FrameReader::new(recv, Limits::default());
+    let hello = Hello::new(domain, target.key.as_str(), target.agent_name);
+    let ack = agent_hello(&mut reader, &mut writer, hello).await?;
+    if !ack.ok {
+        bail!("{domain} refused: {}", ack.message);
+    }
+    Ok((session, reader, writer))
+}
+
+/// Answers the pod's pings for as long as the session lives (it is held until then).
+async fn answer_pings((_session, mut reader, mut writer): Control) {
+    while let Ok(Some(frame)) = reader.next().await {
+        if let Frame::Ping(ping) = frame
+            && writer.send(&Frame::Pong(ping.pong())).await.is_err()
+        {
+            return;
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The pieces of `hopgate-storm-bench` (see `storm_bench.rs`).
+
+pub(crate) mod probe;
+pub(crate) mod profile;
+pub(crate) mod udp;
