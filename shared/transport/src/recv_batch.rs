@@ -3,6 +3,9 @@
 //! `quinn::udp::UdpSocketState` turns on) one buffer holds several datagrams laid end to end
 //! at a fixed stride.
 //!
+//! What one read brought is handed out a datagram at a time ([`RecvBatch::next`]), so the
+//! caller can stop between any two and go on later without losing any.
+//!
 //! The buffers grow with the load: a socket starts with one and doubles its set when two
 //! reads in a row fill every buffer (a backlog), up to the batch it was given. A socket
 //! that finds the kernel empty after each datagram, as an idle one does, keeps one buffer.
@@ -23,6 +26,10 @@ pub(crate) struct RecvBatch {
     max: usize,
     /// Reads in a row that filled every buffer.
     full_reads: u8,
+    /// Buffers the last read filled.
+    filled: usize,
+    /// The next datagram to hand out: its buffer and where it starts.
+    cursor: (usize, usize),
 }
 
 impl RecvBatch {
@@ -33,6 +40,8 @@ impl RecvBatch {
             meta: Vec::new(),
             max: max.clamp(1, MAX_BATCH),
             full_reads: 0,
+            filled: 0,
+            cursor: (0, 0),
         };
         batch.grow(1);
         batch
@@ -51,46 +60,60 @@ impl RecvBatch {
         }
     }
 
-    /// Reads what the kernel holds, up to one batch, and hands every datagram to `each`
-    /// with its sender. Returns how many datagrams there were; `WouldBlock` when none.
-    pub(crate) fn recv(
+    /// The next datagram the last read brought and that wasn't handed out yet, with its
+    /// sender.
+    pub(crate) fn next(&mut self) -> Option<(SocketAddr, &[u8])> {
+        while self.cursor.0 < self.filled {
+            let (i, start) = self.cursor;
+            let RecvMeta {
+                addr, len, stride, ..
+            } = self.meta[i];
+            let len = len.min(self.bufs[i].len());
+            if start < len {
+                let end = (start + stride.max(1)).min(len);
+                self.cursor.1 = end;
+                return Some((addr, &self.bufs[i][start..end]));
+            }
+            self.cursor = (i + 1, 0);
+        }
+        None
+    }
+
+    /// Reads what the kernel holds, up to one batch, dropping whatever the last read
+    /// brought that [`Self::next`] didn't hand out. Returns how many buffers were filled;
+    /// `WouldBlock` when there was nothing.
+    pub(crate) fn fill(
         &mut self,
         state: &UdpSocketState,
         socket: UdpSockRef<'_>,
-        mut each: impl FnMut(SocketAddr, &[u8]),
     ) -> io::Result<usize> {
-        let filled = {
-            let held = self.bufs.len();
+        self.filled = 0;
+        self.cursor = (0, 0);
+        let held = self.bufs.len();
+        let read = {
             let mut bufs = self.bufs.iter_mut();
             let mut slices: [IoSliceMut<'_>; MAX_BATCH] = std::array::from_fn(|_| {
                 IoSliceMut::new(bufs.next().map_or(Default::default(), |b| &mut b[..]))
             });
             state.recv(socket, &mut slices[..held], &mut self.meta)
         };
-        let filled = match filled {
+        let filled = match read {
             Ok(filled) => filled,
             Err(err) => {
                 self.full_reads = 0;
                 return Err(err);
             }
         };
-        let mut datagrams = 0;
-        for (buf, meta) in self.bufs.iter().zip(&self.meta).take(filled) {
-            let received = &buf[..meta.len.min(buf.len())];
-            for datagram in received.chunks(meta.stride.max(1)) {
-                each(meta.addr, datagram);
-                datagrams += 1;
-            }
-        }
-        if filled < self.bufs.len() {
+        self.filled = filled;
+        if filled < held {
             self.full_reads = 0;
         } else if self.full_reads == 0 {
             self.full_reads = 1;
         } else {
             self.full_reads = 0;
-            self.grow(self.bufs.len() * 2);
+            self.grow(held * 2);
         }
-        Ok(datagrams)
+        Ok(filled)
     }
 }
 
@@ -111,10 +134,13 @@ mod tests {
     fn read_all(batch: &mut RecvBatch, state: &UdpSocketState, socket: &UdpSocket) -> Vec<Vec<u8>> {
         let mut got = Vec::new();
         loop {
-            match batch.recv(state, socket.into(), |_, d| got.push(d.to_vec())) {
+            match batch.fill(state, socket.into()) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return got,
                 Err(err) => panic!("{err}"),
+            }
+            while let Some((_, datagram)) = batch.next() {
+                got.push(datagram.to_vec());
             }
         }
     }
@@ -130,6 +156,27 @@ mod tests {
         assert_eq!(batch.buffers(), 1);
         assert_eq!(read_all(&mut batch, &state, &receiver), sent);
         assert_eq!(batch.buffers(), 8, "grown to its limit by a backlog");
+    }
+
+    #[test]
+    fn what_one_read_brought_is_handed_out_one_at_a_time() {
+        let (receiver, sender, state) = pair();
+        for i in 0..3u8 {
+            sender.send(&[i; 10]).unwrap();
+        }
+        let mut batch = RecvBatch::new(4);
+        batch.grow(4);
+        assert_eq!(batch.fill(&state, (&receiver).into()).unwrap(), 3);
+        let (from, first) = batch.next().unwrap();
+        assert_eq!(
+            (from, first),
+            (sender.local_addr().unwrap(), &[0u8; 10][..])
+        );
+        // The caller may stop here: the rest waits for its next turn.
+        assert_eq!(batch.next().unwrap().1, &[1u8; 10][..]);
+        assert_eq!(batch.next().unwrap().1, &[2u8; 10][..]);
+        assert!(batch.next().is_none());
+        assert!(batch.next().is_none());
     }
 
     #[test]

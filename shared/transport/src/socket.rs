@@ -246,72 +246,47 @@ impl AsyncUdpSocket for DtlsSocket {
         } = &mut *inner;
         let now = Instant::now();
         let mut filled = 0;
-        loop {
-            while filled < bufs.len() {
-                let Some((addr, payload)) = pending.pop_front() else {
-                    break;
-                };
-                let Some(slot) = bufs[filled].get_mut(..payload.len()) else {
-                    tracing::debug!(peer = %addr, len = payload.len(), "payload larger than the stream layer's buffer");
-                    continue;
-                };
-                slot.copy_from_slice(&payload);
-                meta[filled] = RecvMeta {
-                    addr,
-                    len: payload.len(),
-                    stride: payload.len(),
-                    ecn: None,
-                    dst_ip: None,
-                };
-                filled += 1;
-            }
+        let result = loop {
+            filled += hand_over(pending, &mut bufs[filled..], &mut meta[filled..]);
             if filled == bufs.len() {
-                break;
+                break Ok(());
             }
+            if let Some((from, datagram)) = recv.next() {
+                table.handle_datagram(
+                    now,
+                    from,
+                    BytesMut::from(datagram),
+                    &mut |addr, payload| pending.push_back((addr, payload)),
+                    out,
+                );
+                continue;
+            }
+            self.flush(out, send_buf);
             match self.io.poll_recv_ready(cx) {
                 Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(err)) => {
-                    if filled > 0 {
-                        break;
-                    }
-                    return Poll::Ready(Err(err));
-                }
-                Poll::Pending => break,
+                Poll::Ready(Err(err)) => break Err(err),
+                Poll::Pending => break Ok(()),
             }
-            let read = self.io.try_io(Interest::READABLE, || {
-                recv.recv(&self.udp_state, (&self.io).into(), |from, datagram| {
-                    table.handle_datagram(
-                        now,
-                        from,
-                        BytesMut::from(datagram),
-                        &mut |addr, payload| pending.push_back((addr, payload)),
-                        out,
-                    );
-                })
-            });
-            self.flush(out, send_buf);
-            match read {
+            match self.io.try_io(Interest::READABLE, || {
+                recv.fill(&self.udp_state, (&self.io).into())
+            }) {
                 Ok(_) => {}
                 // Nothing left: readiness is cleared, and the next poll waits for more.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 // An ICMP error about an earlier datagram: nothing to read.
                 Err(err)
                     if matches!(
                         err.kind(),
                         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
                     ) => {}
-                Err(err) => {
-                    if filled > 0 {
-                        break;
-                    }
-                    return Poll::Ready(Err(err));
-                }
+                Err(err) => break Err(err),
             }
-        }
-        if filled > 0 {
-            Poll::Ready(Ok(filled))
-        } else {
-            Poll::Pending
+        };
+        self.flush(out, send_buf);
+        match result {
+            Err(err) if filled == 0 => Poll::Ready(Err(err)),
+            _ if filled > 0 => Poll::Ready(Ok(filled)),
+            _ => Poll::Pending,
         }
     }
 
@@ -328,6 +303,35 @@ impl AsyncUdpSocket for DtlsSocket {
         // must never be asked to carry more than that.
         true
     }
+}
+
+/// Moves decrypted payloads to quinn's buffers, one each, while both last; returns how
+/// many buffers it filled.
+fn hand_over(
+    pending: &mut VecDeque<(SocketAddr, BytesMut)>,
+    bufs: &mut [IoSliceMut<'_>],
+    meta: &mut [RecvMeta],
+) -> usize {
+    let mut filled = 0;
+    while filled < bufs.len() {
+        let Some((addr, payload)) = pending.pop_front() else {
+            break;
+        };
+        let Some(slot) = bufs[filled].get_mut(..payload.len()) else {
+            tracing::debug!(peer = %addr, len = payload.len(), "payload larger than the stream layer's buffer");
+            continue;
+        };
+        slot.copy_from_slice(&payload);
+        meta[filled] = RecvMeta {
+            addr,
+            len: payload.len(),
+            stride: payload.len(),
+            ecn: None,
+            dst_ip: None,
+        };
+        filled += 1;
+    }
+    filled
 }
 
 #[derive(Debug)]
