@@ -54,29 +54,12 @@ http {
 CONF
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 
-# The visitor's domain and N storm domains under the gateway's name (its wildcard
-# certificate covers them), in a config file: the list is too long for one environment
-# variable.
+# The pod: the visitor's domain and N storm domains.
 KEY=bench-key-0123456789abcdef0123456789
 SUFFIX=gw.hopgate.test
 DOMAIN=visitor.$SUFFIX
-{
-  echo "dev_domains = ["
-  echo "  \"$DOMAIN=$KEY\","
-  for i in $(seq 0 $((N - 1))); do echo "  \"s$i.$SUFFIX=$KEY\","; done
-  echo "]"
-} > "$WORK/pod.toml"
-
-# Every session dials from 127.0.0.1: the per-IP handshake cap is raised to let the storm in.
-HOP_SERVER_DTLS_HANDSHAKES_PER_IP=4096 \
-HOP_SERVER_DOMAIN=$SUFFIX HOP_SERVER_DEBUG=true \
-HOP_SERVER_HTTP_LISTEN=127.0.0.1:0 HOP_SERVER_HTTPS_LISTEN=127.0.0.1:0 \
-HOP_SERVER_DTLS_LISTEN=127.0.0.1:0 HOP_METRICS_LISTEN=127.0.0.1:0 \
-HOP_SERVER_STATE_DIR="$WORK/dp" \
-  "$RELEASE/hopgate-data-plane" --config "$WORK/pod.toml" > "$WORK/dp.log" 2>&1 & DP_PID=$!; PIDS+=($DP_PID)
-for _ in $(seq 300); do grep -q '"msg":"listening"' "$WORK/dp.log" 2>/dev/null && break; sleep 0.1; done
-grep -q '"msg":"listening"' "$WORK/dp.log" || { echo "data-plane did not start:" >&2; cat "$WORK/dp.log" >&2; exit 1; }
-field() { grep -o "\"$1\":\"[^\"]*\"" "$WORK/dp.log" | head -1 | cut -d'"' -f4; }
+source bench/dev_pod.sh
+start_dev_pod "$N" "$DOMAIN"; PIDS+=("$DP_PID")
 HTTPS=$(field https); DTLS=$(field dtls); FINGERPRINT=$(field fingerprint)
 
 # The established session: the real agent for the visitor's domain.

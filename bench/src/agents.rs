@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use hopgate_protocol::{Frame, Hello, Limits};
 use hopgate_transport::{
     ClientConfig, Fingerprint, RecvStream, SendStream, ServerVerification, Session,
@@ -30,6 +30,28 @@ pub(crate) struct Target {
     pub(crate) suffix: String,
     /// What the sessions call themselves in their hello.
     pub(crate) agent_name: &'static str,
+}
+
+impl Target {
+    /// From the command line's words: the pod's DTLS address and certificate fingerprint,
+    /// the domains' key and their suffix.
+    pub(crate) fn parse(
+        dtls: &str,
+        fingerprint: &str,
+        key: &str,
+        suffix: &str,
+        agent_name: &'static str,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            dtls: dtls.parse().context("DTLS address")?,
+            fingerprint: fingerprint
+                .parse()
+                .map_err(|e| anyhow::anyhow!("fingerprint: {e}"))?,
+            key: key.to_owned(),
+            suffix: suffix.to_owned(),
+            agent_name,
+        })
+    }
 }
 
 /// Sessions dialled together; how many are up.

@@ -45,15 +45,7 @@ fn args() -> anyhow::Result<Args> {
         bail!("usage: hopgate-sessions-bench DTLS FINGERPRINT KEY SUFFIX COUNT POD_PID CLK_TCK");
     };
     Ok(Args {
-        target: Target {
-            dtls: dtls.parse().context("DTLS address")?,
-            fingerprint: fingerprint
-                .parse()
-                .map_err(|e| anyhow::anyhow!("fingerprint: {e}"))?,
-            key: key.clone(),
-            suffix: suffix.clone(),
-            agent_name: "sessions-bench",
-        },
+        target: Target::parse(dtls, fingerprint, key, suffix, "sessions-bench")?,
         count: count.parse().context("COUNT")?,
         pod_pid: pod_pid.parse().context("POD_PID")?,
         clk_tck: clk_tck.parse().context("CLK_TCK")?,

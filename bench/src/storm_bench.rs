@@ -98,15 +98,7 @@ fn args() -> anyhow::Result<Args> {
         domain: domain.clone(),
         cert_pem: std::fs::read(cert).with_context(|| format!("reading {cert}"))?,
         service: service.parse().context("service address")?,
-        target: Target {
-            dtls: dtls.parse().context("DTLS address")?,
-            fingerprint: fingerprint
-                .parse()
-                .map_err(|e| anyhow::anyhow!("fingerprint: {e}"))?,
-            key: key.clone(),
-            suffix: suffix.clone(),
-            agent_name: "storm-bench",
-        },
+        target: Target::parse(dtls, fingerprint, key, suffix, "storm-bench")?,
         count: count.parse().context("COUNT")?,
         pod_pid: pod_pid.parse().context("POD_PID")?,
         clk_tck: clk_tck.parse().context("CLK_TCK")?,
