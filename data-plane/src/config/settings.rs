@@ -122,7 +122,7 @@ pub(super) const SETTINGS: &[Setting] = &[
         "placement_wait",
         "HOP_SERVER_PLACEMENT_WAIT",
         "With a control-plane: how long the pod stays unready (/readyz 503) waiting for its \
-         first session placements (which other pods hold which domains' agents) before it \
+         first placements (which other pods hold which domains' agents) before it \
          is ready without them, e.g. serving from its table snapshot while the \
          control-plane is away; at most 60s [default: 3s]",
     ),
