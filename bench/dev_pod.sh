@@ -4,6 +4,17 @@
 # for one environment variable); starts the release data-plane from RELEASE in debug mode on
 # loopback ports the kernel picks, with its state in WORK; waits until it listens; sets
 # DP_PID. `field NAME` reads a field of its `listening` log line (https, dtls, fingerprint).
+# `open_files_for_sessions N` raises the open-file limit for N dialling sessions.
+
+# One UDP socket per session on the dialling side, and some room.
+open_files_for_sessions() {
+  local need=$(($1 + 512))
+  if [ "$(ulimit -n)" -lt "$need" ]; then
+    [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ] && {
+      echo "N=$1 needs $need open files; the hard limit is $(ulimit -Hn)" >&2; exit 2; }
+    ulimit -n "$need"
+  fi
+}
 start_dev_pod() {
   local count=$1; shift
   {

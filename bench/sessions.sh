@@ -7,13 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
 cargo build --release --locked -q -p hopgate-data-plane -p hopgate-bench
-# One UDP socket per session on the dialling side, and some room.
-NEED=$((N + 512))
-if [ "$(ulimit -n)" -lt "$NEED" ]; then
-  [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$NEED" ] && {
-    echo "N=$N needs $NEED open files; the hard limit is $(ulimit -Hn)" >&2; exit 2; }
-  ulimit -n "$NEED"
-fi
+source bench/dev_pod.sh
+open_files_for_sessions "$N"
 WORK=$(mktemp -d)
 DP_PID=
 cleanup() { [ -n "$DP_PID" ] && kill "$DP_PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
@@ -23,7 +18,6 @@ trap cleanup EXIT
 KEY=bench-key-0123456789abcdef0123456789
 SUFFIX=gw.hopgate.test
 RELEASE=${CARGO_TARGET_DIR:-target}/release
-source bench/dev_pod.sh
 start_dev_pod "$N"
 
 "$RELEASE/hopgate-sessions-bench" "$(field dtls)" "$(field fingerprint)" "$KEY" "$SUFFIX" \

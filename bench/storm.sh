@@ -13,13 +13,8 @@ N=${N:-1000}
 command -v nginx >/dev/null || { echo "$0 needs nginx (apt-get install nginx)" >&2; exit 2; }
 cargo build --release --locked -q -p hopgate-data-plane -p hopgate-agent -p hopgate-bench
 RELEASE=${CARGO_TARGET_DIR:-target}/release
-# One UDP socket per session on the dialling side, and some room.
-NEED=$((N + 512))
-if [ "$(ulimit -n)" -lt "$NEED" ]; then
-  [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$NEED" ] && {
-    echo "N=$N needs $NEED open files; the hard limit is $(ulimit -Hn)" >&2; exit 2; }
-  ulimit -n "$NEED"
-fi
+source bench/dev_pod.sh
+open_files_for_sessions "$N"
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -58,7 +53,6 @@ nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" & PIDS+=($!)
 KEY=bench-key-0123456789abcdef0123456789
 SUFFIX=gw.hopgate.test
 DOMAIN=visitor.$SUFFIX
-source bench/dev_pod.sh
 start_dev_pod "$N" "$DOMAIN"; PIDS+=("$DP_PID")
 HTTPS=$(field https); DTLS=$(field dtls); FINGERPRINT=$(field fingerprint)
 

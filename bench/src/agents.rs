@@ -22,6 +22,9 @@ use hopgate_tunnel::{FrameReader, FrameWriter, agent_hello};
 /// The name every debug pod's certificate carries.
 const SERVER_NAME: &str = "gw.hopgate.test";
 
+/// How long every session may take to come up before a run fails.
+pub(crate) const CONNECT_DEADLINE: Duration = Duration::from_secs(180);
+
 /// The pod the sessions dial and what they say to it.
 pub(crate) struct Target {
     pub(crate) dtls: SocketAddr,

@@ -21,12 +21,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agents::{Storm, Target};
+use agents::{CONNECT_DEADLINE, Storm, Target};
 use anyhow::{Context, bail};
 use procfs::{cpu_ticks, status_kib};
 
-/// How long every session may take to come up before the run fails.
-const CONNECT_DEADLINE: Duration = Duration::from_secs(180);
 /// Time for the pod to settle after the last hello (allocator, deferred work).
 const SETTLE: Duration = Duration::from_secs(3);
 /// How long the idle CPU time is measured.

@@ -41,7 +41,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agents::{Storm, Target};
+use agents::{CONNECT_DEADLINE, Storm, Target};
 use anyhow::{Context, bail};
 use procfs::{cpu_ticks, status_kib};
 use storm::{
@@ -58,8 +58,6 @@ const WARM_UP: Duration = Duration::from_secs(1);
 const BASELINE: Duration = Duration::from_secs(10);
 /// How long the storm window lasts after the last session is up.
 const AFTER: Duration = Duration::from_secs(1);
-/// How long every session may take to come up before the run fails.
-const CONNECT_DEADLINE: Duration = Duration::from_secs(180);
 
 struct Args {
     https: SocketAddr,
