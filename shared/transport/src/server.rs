@@ -120,6 +120,8 @@ pub struct ListenerStats {
     pub dtls_associations: usize,
     /// DTLS handshakes in progress.
     pub dtls_handshaking: usize,
+    /// DTLS handshake steps (their public-key work) waiting for the handshake thread.
+    pub dtls_handshake_steps_queued: usize,
     /// Stream-layer connections over DTLS.
     pub sessions: usize,
     /// Stream-layer connections over TCP.
@@ -149,6 +151,9 @@ pub struct ListenerStats {
     /// Handshakes given up on (timed out, or the peer stopped answering), e.g. an agent
     /// that rejected this server's certificate.
     pub handshakes_expired: u64,
+    /// Handshake datagrams dropped because too many already waited for their
+    /// association's step on the handshake thread (the peer retransmits).
+    pub handshake_datagrams_dropped: u64,
     /// Sessions moved to their agent's new address after a NAT rebinding.
     pub migrations_moved: u64,
     /// Records from a new port of a known IP that no association authenticated.
@@ -205,7 +210,8 @@ impl Listener {
             seed,
             dtls_config::crypto_provider()?,
         );
-        let table = DtlsTable::server(local, role, limits);
+        let mut table = DtlsTable::server(local, role, limits);
+        table.hand_off_handshakes();
         let (socket, events) = DtlsSocket::new(socket, table).map_err(ListenError::Socket)?;
         let endpoint = quic::endpoint(
             socket.clone(),
@@ -310,6 +316,7 @@ impl Listener {
                 .load(Ordering::Relaxed),
             dtls_associations: table.len(),
             dtls_handshaking: table.handshaking(),
+            dtls_handshake_steps_queued: self.socket.handshake_steps_queued(),
             sessions,
             unsolicited_dropped: table.counters.unsolicited_dropped,
             undecryptable_dropped: table.counters.undecryptable_dropped,
@@ -319,6 +326,7 @@ impl Listener {
             bad_cookies: table.counters.bad_cookies,
             handshake_records_refused: table.counters.handshakes_failed,
             handshakes_expired: table.counters.handshakes_expired,
+            handshake_datagrams_dropped: table.counters.handshake_datagrams_dropped,
             migrations_moved: table.counters.migration.moved,
             migrations_unauthenticated: table.counters.migration.unauthenticated,
             migrations_stale: table.counters.migration.stale,

@@ -5,7 +5,12 @@
 //! calls [`DtlsSocket::poll_recv`] and [`DtlsSocket::try_send`], which lock the DTLS table
 //! briefly and do the system calls inline: sends batched with GSO, receives with `recvmmsg`
 //! and GRO ([`RecvBatch`]). A small timer task drives handshake retransmissions and forgets
-//! expired state.
+//! expired state. A server's handshake reads, with their public-key work, run on the
+//! socket's handshake thread instead ([`crate::dtls::HandshakeStep`]), so a storm of new
+//! agents never holds up established sessions' packets behind its arithmetic; that thread
+//! takes at most one core, at a lower priority, and never takes the socket's lock (a
+//! low-priority thread preempted while holding it would stall every session): the
+//! receive path takes its finished steps back.
 
 use std::{
     collections::VecDeque,
@@ -13,12 +18,17 @@ use std::{
     io::IoSliceMut,
     net::SocketAddr,
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard, Weak},
+    sync::{
+        Arc, Mutex, MutexGuard, Weak,
+        atomic::{AtomicUsize, Ordering},
+        mpsc as std_mpsc,
+    },
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use bytes::BytesMut;
+use futures_util::task::AtomicWaker;
 use quinn::{
     AsyncUdpSocket, UdpPoller,
     udp::{RecvMeta, Transmit},
@@ -26,7 +36,7 @@ use quinn::{
 use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
 
 use crate::{
-    dtls::{DtlsTable, Output, PeerEvent},
+    dtls::{DtlsTable, HandshakeStep, Output, PeerEvent, StepDone},
     recv_batch::{MAX_BATCH, RecvBatch},
 };
 
@@ -34,6 +44,10 @@ use crate::{
 const TICK: Duration = Duration::from_millis(25);
 /// Kernel socket buffers we ask for: room for bursts at hundreds of MB/s.
 const KERNEL_BUFFER: usize = 8 * 1024 * 1024;
+/// The handshake thread's nice value: when the cores are busy, established sessions'
+/// packets (at 0) run first and a storm of handshakes takes what is left; on idle cores it
+/// runs at full speed all the same.
+const HANDSHAKE_NICE: i32 = 10;
 
 pub(crate) struct DtlsSocket {
     io: UdpSocket,
@@ -46,6 +60,12 @@ pub(crate) struct DtlsSocket {
     local_addr: SocketAddr,
     inner: Mutex<Inner>,
     events: mpsc::UnboundedSender<PeerEvent>,
+    /// Where handshake steps go when the table hands them off: the handshake thread.
+    steps: Option<std_mpsc::Sender<HandshakeStep>>,
+    /// Handshake steps sent to the handshake thread and not yet taken by it.
+    steps_queued: Arc<AtomicUsize>,
+    /// Woken when the handshake thread finished a step: the stream layer's receive task.
+    step_finished: Arc<AtomicWaker>,
 }
 
 struct Inner {
@@ -56,6 +76,8 @@ struct Inner {
     /// Where a burst of records is laid end to end for one GSO send.
     send_buf: Vec<u8>,
     out: Output,
+    /// Handshake steps the handshake thread finished, for the receive path to take back.
+    finished: Option<std_mpsc::Receiver<StepDone>>,
 }
 
 impl fmt::Debug for DtlsSocket {
@@ -67,7 +89,8 @@ impl fmt::Debug for DtlsSocket {
 }
 
 impl DtlsSocket {
-    /// Wraps a bound socket; returns it with the stream of peer lifecycle events.
+    /// Wraps a bound socket; returns it with the stream of peer lifecycle events. A table
+    /// that hands its handshakes off gets a handshake thread.
     pub(crate) fn new(
         socket: std::net::UdpSocket,
         table: DtlsTable,
@@ -82,6 +105,16 @@ impl DtlsSocket {
         let io = UdpSocket::from_std(socket)?;
         let local_addr = io.local_addr()?;
         let (events, events_rx) = mpsc::unbounded_channel();
+        let hands_off = table.hands_off();
+        let steps_queued = Arc::new(AtomicUsize::new(0));
+        let step_finished = Arc::new(AtomicWaker::new());
+        let (steps, finished) = if hands_off {
+            let (steps, finished) =
+                spawn_handshake_thread(steps_queued.clone(), step_finished.clone())?;
+            (Some(steps), Some(finished))
+        } else {
+            (None, None)
+        };
         let socket = Arc::new(Self {
             io,
             send_io,
@@ -93,8 +126,12 @@ impl DtlsSocket {
                 recv: RecvBatch::new(MAX_BATCH),
                 send_buf: Vec::new(),
                 out: Output::default(),
+                finished,
             }),
             events,
+            steps,
+            steps_queued,
+            step_finished,
         });
         tokio::spawn(run_timers(Arc::downgrade(&socket)));
         Ok((socket, events_rx))
@@ -102,6 +139,11 @@ impl DtlsSocket {
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Handshake steps waiting for the handshake thread.
+    pub(crate) fn handshake_steps_queued(&self) -> usize {
+        self.steps_queued.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -181,13 +223,23 @@ impl DtlsSocket {
         result
     }
 
-    /// Sends queued datagrams and publishes queued events.
+    /// Sends queued datagrams, publishes queued events and hands queued handshake steps to
+    /// the handshake thread.
     fn flush(&self, out: &mut Output, send_buf: &mut Vec<u8>) {
         // Datagrams are best effort: a full kernel buffer is loss, which the layers above
         // recover from.
         let _ = self.send_batch(&mut out.transmits, send_buf);
         for event in out.events.drain(..) {
             let _ = self.events.send(event);
+        }
+        for step in out.steps.drain(..) {
+            // Without the thread (never for a table that hands off) the association stays
+            // without its state machine and expires at the handshake timeout.
+            if let Some(steps) = &self.steps
+                && steps.send(step).is_ok()
+            {
+                self.steps_queued.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -243,8 +295,13 @@ impl AsyncUdpSocket for DtlsSocket {
             recv,
             send_buf,
             out,
+            finished,
         } = &mut *inner;
         let now = Instant::now();
+        if finished.is_some() {
+            // Registered first: a step finished from here on wakes this task again.
+            self.step_finished.register(cx.waker());
+        }
         let mut filled = 0;
         let result = loop {
             filled += hand_over(pending, &mut bufs[filled..], &mut meta[filled..]);
@@ -256,6 +313,15 @@ impl AsyncUdpSocket for DtlsSocket {
                     now,
                     from,
                     BytesMut::from(datagram),
+                    &mut |addr, payload| pending.push_back((addr, payload)),
+                    out,
+                );
+                continue;
+            }
+            if let Some(done) = finished.as_ref().and_then(|f| f.try_recv().ok()) {
+                table.take_back(
+                    now,
+                    done,
                     &mut |addr, payload| pending.push_back((addr, payload)),
                     out,
                 );
@@ -343,6 +409,34 @@ impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.socket.io.poll_send_ready(cx)
     }
+}
+
+/// Starts the thread that runs handshake steps one after another; returns where to send
+/// them and where they come back (waking `finished`). It ends when the sender is dropped.
+fn spawn_handshake_thread(
+    queued: Arc<AtomicUsize>,
+    finished: Arc<AtomicWaker>,
+) -> io::Result<(
+    std_mpsc::Sender<HandshakeStep>,
+    std_mpsc::Receiver<StepDone>,
+)> {
+    let (steps, steps_rx) = std_mpsc::channel::<HandshakeStep>();
+    let (done, done_rx) = std_mpsc::channel();
+    std::thread::Builder::new()
+        .name("dtls-handshakes".into())
+        .spawn(move || {
+            if let Err(err) = rustix::process::nice(HANDSHAKE_NICE) {
+                tracing::debug!(error = %err, "could not lower the handshake thread's priority");
+            }
+            for step in steps_rx {
+                queued.fetch_sub(1, Ordering::Relaxed);
+                if done.send(step.run(Instant::now())).is_err() {
+                    return;
+                }
+                finished.wake();
+            }
+        })?;
+    Ok((steps, done_rx))
 }
 
 /// Handshake retransmissions and expiry, until the socket is dropped.

@@ -3,6 +3,7 @@
 //! hello.
 //!
 //! - `hopgate_dtls_associations`, `hopgate_transport_sessions{transport}` (`udp`, `tcp`);
+//! - `hopgate_dtls_handshake_steps_queued`: handshake work waiting for the handshake thread;
 //! - `hopgate_tcp_tunnel_dropped_packets_total`: packets to slow agents over TCP dropped;
 //! - `hopgate_dtls_handshake_failures_total{reason}`, `hopgate_dtls_dropped_datagrams_total{reason}`,
 //!   and the `dtls_per_ip` and `dtls_bad_cookie` series of `hopgate_rejected_total`.
@@ -22,6 +23,7 @@ use super::{ReasonLabels, set_gauge};
 
 pub(super) struct DtlsMetrics {
     associations: Gauge,
+    steps_queued: Gauge,
     /// `hopgate_transport_sessions{transport}`: `udp` (DTLS) and `tcp` (the fallback).
     transport_sessions: [Gauge; 2],
     /// Packets to slow TCP agents dropped (their queue was full).
@@ -42,10 +44,19 @@ impl DtlsMetrics {
             "DTLS associations held by the listener",
             associations.clone(),
         );
+        let steps_queued = Gauge::default();
+        registry.register(
+            "hopgate_dtls_handshake_steps_queued",
+            "DTLS handshake steps (their signatures and key exchanges) waiting for the \
+             listener's handshake thread; a storm of new agents queues here instead of \
+             delaying established sessions",
+            steps_queued.clone(),
+        );
         let (transport_sessions, tcp_queue_dropped) = register_transport(registry);
         let refused = DtlsRefused::register(registry, rejected);
         Self {
             associations,
+            steps_queued,
             transport_sessions,
             tcp_queue_dropped,
             refused,
@@ -55,6 +66,7 @@ impl DtlsMetrics {
     /// Sets the gauges and copies the counters from the listener's `stats`.
     pub(super) fn copy_from(&self, stats: &ListenerStats) {
         set_gauge(&self.associations, stats.dtls_associations as u64);
+        set_gauge(&self.steps_queued, stats.dtls_handshake_steps_queued as u64);
         set_gauge(&self.transport_sessions[0], stats.sessions as u64);
         set_gauge(&self.transport_sessions[1], stats.tcp_sessions as u64);
         self.tcp_queue_dropped
@@ -100,6 +112,7 @@ struct DtlsRefused {
     unsolicited: Counter,
     undecryptable: Counter,
     bad_handshake_records: Counter,
+    handshake_backlog: Counter,
     /// Series of `hopgate_rejected_total`.
     per_ip: Counter,
     bad_cookie: Counter,
@@ -119,7 +132,8 @@ impl DtlsRefused {
             "hopgate_dtls_dropped_datagrams",
             "Datagrams the DTLS listener dropped: from no session and not a ClientHello \
              (unsolicited), failing authentication on a session (undecryptable), or refused \
-             by a handshake (bad_handshake_record)",
+             by a handshake (bad_handshake_record), or a handshake's datagram arriving \
+             while too many waited for its step on the handshake thread (handshake_backlog)",
             dropped.clone(),
         );
         let with = |family: &Family<ReasonLabels, Counter>, reason| {
@@ -131,6 +145,7 @@ impl DtlsRefused {
             unsolicited: with(&dropped, "unsolicited"),
             undecryptable: with(&dropped, "undecryptable"),
             bad_handshake_records: with(&dropped, "bad_handshake_record"),
+            handshake_backlog: with(&dropped, "handshake_backlog"),
             per_ip: with(rejected, "dtls_per_ip"),
             bad_cookie: with(rejected, "dtls_bad_cookie"),
         }
@@ -145,6 +160,7 @@ impl DtlsRefused {
         store(&self.unsolicited, stats.unsolicited_dropped);
         store(&self.undecryptable, stats.undecryptable_dropped);
         store(&self.bad_handshake_records, stats.handshake_records_refused);
+        store(&self.handshake_backlog, stats.handshake_datagrams_dropped);
         store(&self.per_ip, stats.handshakes_refused_per_ip);
         store(&self.bad_cookie, stats.bad_cookies);
     }

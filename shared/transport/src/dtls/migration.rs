@@ -192,10 +192,13 @@ impl DtlsTable {
         let Some(peer) = self.peers.get_mut(&addr) else {
             return Vec::new();
         };
-        let result = peer.dtls.read(now, peer.dtls_addr, None, datagram.clone());
+        let Some(dtls) = peer.dtls.as_deref_mut() else {
+            return Vec::new();
+        };
+        let result = dtls.read(now, peer.dtls_addr, None, datagram.clone());
         // An application-data record never makes rtc-dtls answer; if it ever did, the answer
         // goes to the association's address, not to the untrusted sender.
-        drain_transmits(&mut peer.dtls, addr, out);
+        drain_transmits(dtls, addr, out);
         let Ok(events) = result else {
             return Vec::new();
         };

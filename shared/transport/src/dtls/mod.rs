@@ -23,6 +23,7 @@ mod budget;
 mod cookie;
 mod migration;
 mod peers;
+mod step;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -37,10 +38,7 @@ use std::{
 };
 
 use bytes::BytesMut;
-use rtc_dtls::{
-    config::HandshakeConfig, crypto_provider::RTCCryptoProvider, endpoint::Endpoint,
-    endpoint::EndpointEvent,
-};
+use rtc_dtls::{config::HandshakeConfig, crypto_provider::RTCCryptoProvider, endpoint::Endpoint};
 use rtc_shared::TransportProtocol;
 
 use crate::error::DtlsError;
@@ -50,10 +48,12 @@ use self::{
     cookie::{COOKIE_LEN, Cookie, CookieJar},
     migration::TrialBuckets,
     peers::Peers,
+    step::{Read, drain_transmits, read_endpoint},
     wire::{ClientHello, RecordPosition},
 };
 pub(crate) use cookie::CookieSeed;
 pub(crate) use migration::{MigrationCounters, MigrationLimits};
+pub(crate) use step::{HandshakeStep, StepDone};
 
 /// Something the owner of the table must react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,9 @@ pub(crate) struct DtlsCounters {
     pub(crate) handshakes_failed: u64,
     /// Handshakes given up on: timed out or retransmissions exhausted.
     pub(crate) handshakes_expired: u64,
+    /// Handshake datagrams dropped because their association already had
+    /// [`MAX_WAITING`] waiting for its handshake step to come back.
+    pub(crate) handshake_datagrams_dropped: u64,
     /// ClientHellos without a cookie, answered with a stateless HelloVerifyRequest.
     pub(crate) cookies_sent: u64,
     /// ClientHellos whose cookie did not verify: forged, expired or from another address.
@@ -88,12 +91,18 @@ pub(crate) struct DtlsCounters {
     pub(crate) migration: MigrationCounters,
 }
 
-/// What one call produced: datagrams to send and events.
-#[derive(Debug, Default)]
+/// What one call produced: datagrams to send, events, and handshake steps to run off the
+/// receive path (when the table hands them off).
+#[derive(Default)]
 pub(crate) struct Output {
     pub(crate) transmits: Vec<(SocketAddr, BytesMut)>,
     pub(crate) events: Vec<PeerEvent>,
+    pub(crate) steps: Vec<HandshakeStep>,
 }
+
+/// Datagrams an association keeps while its handshake step is away; more are dropped (the
+/// peer's retransmissions recover).
+pub(crate) const MAX_WAITING: usize = 8;
 
 enum Phase {
     Handshaking { started: Instant },
@@ -102,7 +111,11 @@ enum Phase {
 
 struct Peer {
     id: u64,
-    dtls: Endpoint,
+    /// The association's state machine; `None` while a handshake step runs elsewhere
+    /// ([`step`]).
+    dtls: Option<Box<Endpoint>>,
+    /// Datagrams that arrived while the state machine was away, oldest first.
+    waiting: Vec<BytesMut>,
     /// The address rtc-dtls knows the association by: where it started. The table's key is
     /// where the peer is now ([`migration`]).
     dtls_addr: SocketAddr,
@@ -118,6 +131,9 @@ impl Peer {
         matches!(self.phase, Phase::Handshaking { .. })
     }
 }
+
+/// How often established associations are checked for staleness.
+const STALE_SCAN_PERIOD: Duration = Duration::from_secs(1);
 
 /// Why a handshake ended when the peer never answered its flights.
 pub(crate) const RETRANSMISSIONS_EXHAUSTED: &str = "DTLS handshake retransmissions exhausted";
@@ -180,16 +196,11 @@ pub(crate) struct DtlsTable {
     trial_buckets: TrialBuckets,
     next_id: u64,
     limits: TableLimits,
+    /// Server handshake reads go out as [`HandshakeStep`]s instead of running inline.
+    hand_off: bool,
+    /// When [`Self::handle_timeouts`] next looks at every association (at its first call).
+    next_stale_scan: Option<Instant>,
     pub(crate) counters: DtlsCounters,
-}
-
-/// What one read of an association produced.
-#[derive(Default)]
-struct Read {
-    established: bool,
-    data: Vec<BytesMut>,
-    closed_by_peer: bool,
-    error: Option<String>,
 }
 
 impl DtlsTable {
@@ -213,6 +224,8 @@ impl DtlsTable {
             trial_buckets: TrialBuckets::default(),
             next_id: 1,
             limits,
+            hand_off: false,
+            next_stale_scan: None,
             counters: DtlsCounters::default(),
         }
     }
@@ -223,6 +236,18 @@ impl DtlsTable {
         if let Some(server) = &mut self.server {
             server.config = config;
         }
+    }
+
+    /// From now on a server handshake's reads (its public-key work) are handed out as
+    /// [`Output::steps`] for the caller to run elsewhere and bring back with
+    /// [`Self::take_back`], so the receive path never waits for them.
+    pub(crate) fn hand_off_handshakes(&mut self) {
+        self.hand_off = self.server.is_some();
+    }
+
+    /// Whether handshake reads go out as steps.
+    pub(crate) fn hands_off(&self) -> bool {
+        self.hand_off
     }
 
     /// The random source server handshake configurations must draw cookies from.
@@ -254,7 +279,7 @@ impl DtlsTable {
     pub(crate) fn peer_certificates(&self, addr: &SocketAddr) -> Vec<Vec<u8>> {
         self.peers
             .get(addr)
-            .and_then(|p| p.dtls.get_connection_state(p.dtls_addr))
+            .and_then(|p| p.dtls.as_ref()?.get_connection_state(p.dtls_addr))
             .map(|s| s.peer_certificates.clone())
             .unwrap_or_default()
     }
@@ -281,16 +306,18 @@ impl DtlsTable {
             return Err(DtlsError::Busy);
         }
         let id = self.allocate_id();
-        let mut peer = Peer {
+        let mut dtls = Box::new(dtls);
+        drain_transmits(&mut dtls, remote, out);
+        let peer = Peer {
             id,
-            dtls,
+            dtls: Some(dtls),
+            waiting: Vec::new(),
             dtls_addr: remote,
             phase: Phase::Handshaking { started: now },
             client_random: None,
             last_rx: now,
             newest_rx: None,
         };
-        drain_transmits(&mut peer.dtls, remote, out);
         self.peers.insert(remote, peer);
         Ok(id)
     }
@@ -420,7 +447,8 @@ impl DtlsTable {
         let id = self.allocate_id();
         Some(Peer {
             id,
-            dtls,
+            dtls: Some(dtls),
+            waiting: Vec::new(),
             dtls_addr: from,
             phase: Phase::Handshaking { started: now },
             client_random: Some(hello.random),
@@ -443,7 +471,8 @@ impl DtlsTable {
         }
     }
 
-    /// Hands a datagram to the association in `slot` at `from` and acts on what it says.
+    /// Hands a datagram to the association in `slot` at `from` and acts on what it says; a
+    /// server handshake's read goes out as a step when the table hands them off.
     fn feed(
         &mut self,
         now: Instant,
@@ -453,13 +482,57 @@ impl DtlsTable {
         deliver: &mut impl FnMut(SocketAddr, BytesMut),
         out: &mut Output,
     ) {
+        let hand_off = self.hand_off;
         let Some(peer) = self.slot_map(slot).get_mut(&from) else {
             return;
         };
         peer.last_rx = now;
         let was_handshaking = peer.handshaking();
+        let Some(dtls) = peer.dtls.take() else {
+            // Its handshake step is away: the datagram waits for it.
+            if peer.waiting.len() < MAX_WAITING {
+                peer.waiting.push(datagram);
+            } else {
+                self.counters.handshake_datagrams_dropped += 1;
+            }
+            return;
+        };
+        if hand_off && was_handshaking {
+            out.steps
+                .push(HandshakeStep::new(from, slot, peer, dtls, vec![datagram]));
+            return;
+        }
+        let dtls = peer.dtls.insert(dtls);
         let position = wire::sole_application_record(&datagram);
-        let read = read_peer(peer, now, from, datagram, out);
+        let read = read_endpoint(dtls, now, peer.dtls_addr, from, datagram, out);
+        self.settle(
+            now,
+            from,
+            slot,
+            was_handshaking,
+            position,
+            read,
+            deliver,
+            out,
+        );
+    }
+
+    /// Acts on what a read of the association in `slot` at `from` produced.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        slot: Slot,
+        was_handshaking: bool,
+        position: Option<RecordPosition>,
+        read: Read,
+        deliver: &mut impl FnMut(SocketAddr, BytesMut),
+        out: &mut Output,
+    ) {
+        let Some(peer) = self.slot_map(slot).get_mut(&from) else {
+            return;
+        };
         if !read.data.is_empty()
             && let Some(position) = position
             && peer.newest_rx.is_none_or(|newest| {
@@ -497,21 +570,16 @@ impl DtlsTable {
     /// succeeds.
     fn establish(&mut self, from: SocketAddr, slot: Slot, out: &mut Output) {
         self.budget.release(from.ip());
-        let peer = match slot {
-            Slot::Current => self.peers.get_mut(&from),
-            Slot::Successor => {
-                let Some(successor) = self.successors.remove(&from) else {
-                    return;
-                };
-                // The old association's peer has started over: its keys are gone, so no
-                // close_notify, just forget it.
-                self.forget(from, "peer restarted (its new handshake completed)", out);
-                self.peers.insert(from, successor);
-                self.peers.get_mut(&from)
-            }
-        };
-        if let Some(peer) = peer {
-            peer.phase = Phase::Established;
+        if slot == Slot::Successor {
+            let Some(successor) = self.successors.remove(&from) else {
+                return;
+            };
+            // The old association's peer has started over: its keys are gone, so no
+            // close_notify, just forget it.
+            self.forget(from, "peer restarted (its new handshake completed)", out);
+            self.peers.insert(from, successor);
+        }
+        if let Some(peer) = self.peers.mark_established(from) {
             out.events.push(PeerEvent::Established {
                 addr: from,
                 id: peer.id,
@@ -560,26 +628,43 @@ impl DtlsTable {
         if peer.handshaking() {
             return Err(());
         }
-        peer.dtls
-            .write(now, peer.dtls_addr, payload)
-            .map_err(|_| ())?;
-        drain_transmits(&mut peer.dtls, to, out);
+        let Some(dtls) = peer.dtls.as_deref_mut() else {
+            return Err(());
+        };
+        dtls.write(now, peer.dtls_addr, payload).map_err(|_| ())?;
+        drain_transmits(dtls, to, out);
         Ok(())
     }
 
     /// Drives handshake retransmissions, rotates cookie keys and drops what has timed out.
+    /// Handshakes are looked at on every call; established associations, which only go
+    /// stale, once per [`STALE_SCAN_PERIOD`], so an idle table's timer costs little however
+    /// many sessions it holds.
     pub(crate) fn handle_timeouts(&mut self, now: Instant, out: &mut Output) {
         if let Some(server) = &mut self.server {
             server.cookies.rotate_if_due(now);
         }
         self.trial_buckets
             .prune(now, self.limits.migration.attempts_per_ip_per_s);
+        let every_peer = self.next_stale_scan.is_none_or(|at| now >= at);
+        if every_peer {
+            self.next_stale_scan = Some(now + STALE_SCAN_PERIOD);
+        }
         for slot in [Slot::Current, Slot::Successor] {
             let limits = self.limits.clone();
+            let peers = self.slot_map(slot);
+            let addrs: Vec<SocketAddr> = if every_peer {
+                peers.keys().copied().collect()
+            } else {
+                peers.handshaking().collect()
+            };
             let mut expired = Vec::new();
-            for (addr, peer) in self.slot_map(slot).iter_mut() {
-                if let Some(reason) = expiry(now, *addr, peer, &limits, out) {
-                    expired.push((*addr, peer.id, reason));
+            for addr in addrs {
+                let Some(peer) = peers.get_mut(&addr) else {
+                    continue;
+                };
+                if let Some(reason) = expiry(now, addr, peer, &limits, out) {
+                    expired.push((addr, peer.id, reason));
                 }
             }
             for (addr, id, Expiry { reason, handshake }) in expired {
@@ -604,8 +689,10 @@ impl DtlsTable {
 
     fn remove(&mut self, now: Instant, addr: SocketAddr, reason: &str, out: &mut Output) {
         if let Some(peer) = self.peers.get_mut(&addr) {
-            let _ = peer.dtls.stop(now, peer.dtls_addr);
-            drain_transmits(&mut peer.dtls, addr, out);
+            if let Some(dtls) = peer.dtls.as_deref_mut() {
+                let _ = dtls.stop(now, peer.dtls_addr);
+                drain_transmits(dtls, addr, out);
+            }
             self.forget(addr, reason, out);
         }
     }
@@ -674,8 +761,12 @@ fn replay_cookie_exchange(
     server: &ServerRole,
     cookie: Cookie,
     first: BytesMut,
-) -> Option<Endpoint> {
-    let mut dtls = Endpoint::new(local, TransportProtocol::UDP, Some(server.config.clone()));
+) -> Option<Box<Endpoint>> {
+    let mut dtls = Box::new(Endpoint::new(
+        local,
+        TransportProtocol::UDP,
+        Some(server.config.clone()),
+    ));
     server.seed.plant(cookie);
     let fed = dtls.read(now, from, None, first);
     let undrawn = server.seed.take_undrawn();
@@ -718,13 +809,14 @@ fn expiry(
             if now.duration_since(started) >= limits.handshake_timeout {
                 return gave_up("DTLS handshake timed out");
             }
-            if peer
-                .dtls
+            // A state machine that is away retransmits once it is back.
+            let dtls = peer.dtls.as_deref_mut()?;
+            if dtls
                 .poll_timeout(&peer.dtls_addr)
                 .is_some_and(|at| at <= now)
             {
-                let result = peer.dtls.handle_timeout(peer.dtls_addr, now);
-                drain_transmits(&mut peer.dtls, addr, out);
+                let result = dtls.handle_timeout(peer.dtls_addr, now);
+                drain_transmits(dtls, addr, out);
                 if let Err(err) = result {
                     tracing::debug!(peer = %addr, error = %err, "handshake retransmission gave up");
                     return gave_up(RETRANSMISSIONS_EXHAUSTED);
@@ -738,45 +830,5 @@ fn expiry(
                 handshake: false,
             })
         }
-    }
-}
-
-/// Reads one datagram into `peer`'s association.
-fn read_peer(
-    peer: &mut Peer,
-    now: Instant,
-    from: SocketAddr,
-    datagram: BytesMut,
-    out: &mut Output,
-) -> Read {
-    let result = peer.dtls.read(now, peer.dtls_addr, None, datagram);
-    drain_transmits(&mut peer.dtls, from, out);
-    let mut read = Read::default();
-    match result {
-        Ok(events) => {
-            for event in events {
-                match event {
-                    EndpointEvent::HandshakeComplete => read.established = true,
-                    EndpointEvent::ApplicationData(data) => {
-                        // rtc-dtls hands out application data only once its handshake is
-                        // complete. If the completion event was lost (it drops a read's
-                        // events when the read also fails), this is the proof.
-                        read.established = true;
-                        read.data.push(data);
-                    }
-                    EndpointEvent::PeerClosed => read.closed_by_peer = true,
-                    _ => {}
-                }
-            }
-        }
-        Err(err) => read.error = Some(err.to_string()),
-    }
-    read
-}
-
-/// Queues what `dtls` has to send, to `to`: where its peer is now.
-fn drain_transmits(dtls: &mut Endpoint, to: SocketAddr, out: &mut Output) {
-    while let Some(message) = dtls.poll_transmit() {
-        out.transmits.push((to, message.message));
     }
 }

@@ -1,20 +1,22 @@
 //! The associations of one slot (current or successor), keyed by the peer's address and
 //! indexed by association id and by source IP: the supervisor ends an association by id
 //! (its address may have changed since), and a record from an unknown port is matched
-//! only against the associations of its IP ([`super::migration`]).
+//! only against the associations of its IP ([`super::migration`]). The handshakes in
+//! progress are indexed too: the table's timer looks at them often, at the rest rarely.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
 };
 
-use super::Peer;
+use super::{Peer, Phase};
 
 #[derive(Default)]
 pub(super) struct Peers {
     by_addr: HashMap<SocketAddr, Peer>,
     by_id: HashMap<u64, SocketAddr>,
     by_ip: HashMap<IpAddr, Vec<SocketAddr>>,
+    handshaking: HashSet<SocketAddr>,
 }
 
 impl Peers {
@@ -38,8 +40,17 @@ impl Peers {
         self.by_addr.keys()
     }
 
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&SocketAddr, &mut Peer)> {
-        self.by_addr.iter_mut()
+    /// The addresses of the associations still handshaking.
+    pub(super) fn handshaking(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.handshaking.iter().copied()
+    }
+
+    /// Marks the association at `addr` established; returns it.
+    pub(super) fn mark_established(&mut self, addr: SocketAddr) -> Option<&mut Peer> {
+        let peer = self.by_addr.get_mut(&addr)?;
+        peer.phase = Phase::Established;
+        self.handshaking.remove(&addr);
+        Some(peer)
     }
 
     /// The address association `id` is at now.
@@ -57,6 +68,9 @@ impl Peers {
         let displaced = self.remove(&addr);
         self.by_id.insert(peer.id, addr);
         self.by_ip.entry(addr.ip()).or_default().push(addr);
+        if peer.handshaking() {
+            self.handshaking.insert(addr);
+        }
         self.by_addr.insert(addr, peer);
         displaced
     }
@@ -64,6 +78,7 @@ impl Peers {
     pub(super) fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
         let peer = self.by_addr.remove(addr)?;
         self.by_id.remove(&peer.id);
+        self.handshaking.remove(addr);
         if let Some(same_ip) = self.by_ip.get_mut(&addr.ip()) {
             same_ip.retain(|a| a != addr);
             if same_ip.is_empty() {

@@ -72,7 +72,8 @@ impl Net {
         (Client { addr, table }, out)
     }
 
-    /// Feeds `datagrams` to the server as if from `from`; returns what it sent and delivered.
+    /// Feeds `datagrams` to the server as if from `from`; returns what it sent and delivered,
+    /// with the handshake steps it handed off run and taken back.
     fn send_to_server(&mut self, from: SocketAddr, datagrams: Output) -> (Output, Vec<BytesMut>) {
         let mut out = Output::default();
         let mut delivered = Vec::new();
@@ -84,6 +85,17 @@ impl Net {
                 &mut |_, data| delivered.push(data),
                 &mut out,
             );
+        }
+        while !out.steps.is_empty() {
+            for step in std::mem::take(&mut out.steps) {
+                let done = step.run(self.now);
+                self.server.take_back(
+                    self.now,
+                    done,
+                    &mut |_, data| delivered.push(data),
+                    &mut out,
+                );
+            }
         }
         (out, delivered)
     }
@@ -146,7 +158,7 @@ fn fake_hello(random: u8, cookie: &[u8], message_seq: u16) -> Output {
     let datagram = BytesMut::from(&wire::hello_bytes([random; 32], cookie, message_seq)[..]);
     Output {
         transmits: vec![(SERVER, datagram)],
-        events: Vec::new(),
+        ..Output::default()
     }
 }
 
@@ -277,4 +289,47 @@ fn one_source_ip_gets_a_limited_number_of_handshakes() {
     assert_eq!(net.server.counters.handshakes_expired, 2);
 }
 
+/// `client`'s second hello, answering the server's cookie challenge.
+fn second_hello(net: &mut Net, client: &mut Client, hello: Output) -> Output {
+    let (verify, _) = net.send_to_server(client.addr, hello);
+    let mut second = Output::default();
+    for (_, datagram) in verify.transmits {
+        client
+            .table
+            .handle_datagram(net.now, SERVER, datagram, &mut |_, _| {}, &mut second);
+    }
+    assert_eq!(second.transmits.len(), 1, "one second hello");
+    second
+}
+
+#[test]
+fn established_associations_are_looked_at_once_a_second_handshakes_at_every_tick() {
+    let mut net = Net::new(8);
+    net.server.limits.stale_after = Duration::from_millis(500);
+    net.server.limits.handshake_timeout = Duration::from_millis(500);
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let id = established(&net.run(&mut client, hello)).unwrap();
+    let (mut starting, hello) = net.client("192.0.2.2:5000");
+    let second = second_hello(&mut net, &mut starting, hello);
+    net.send_to_server(starting.addr, second);
+    assert_eq!(net.server.handshaking(), 1);
+    let mut out = Output::default();
+    net.server.handle_timeouts(net.now, &mut out);
+    assert!(out.events.is_empty());
+
+    // Between two looks at everything, handshakes are still looked at: the one that timed
+    // out goes at once, while the stale session waits for the next look.
+    net.now += Duration::from_millis(600);
+    net.server.handle_timeouts(net.now, &mut out);
+    assert_eq!(closed(&out.events).len(), 1);
+    assert_eq!(net.server.handshaking(), 0);
+    assert_eq!(net.server.peer_id(&client.addr), Some(id));
+    net.now += Duration::from_millis(500);
+    net.server.handle_timeouts(net.now, &mut out);
+    assert_eq!(closed(&out.events).len(), 2);
+    assert_eq!(closed(&out.events)[1], id, "stale at the next look");
+    assert_eq!(net.server.len(), 0);
+}
+
+mod hand_off;
 mod migration;

@@ -1,0 +1,114 @@
+//! A server table that hands its handshakes off: the reads that carry public-key work leave
+//! the table as steps, the table keeps serving meanwhile, and a step's association is
+//! whole again once it is taken back — or gone, if it expired while away.
+
+use super::*;
+
+/// A server that hands its handshakes off.
+fn handing_off() -> Net {
+    let mut net = Net::new(8);
+    net.server.hand_off_handshakes();
+    net
+}
+
+/// Feeds `datagrams` from `from` without running the steps they produce.
+fn feed_only(net: &mut Net, from: SocketAddr, datagrams: &Output) -> Output {
+    let mut out = Output::default();
+    for (_, datagram) in &datagrams.transmits {
+        net.server
+            .handle_datagram(net.now, from, datagram.clone(), &mut |_, _| {}, &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_handshake_read_leaves_the_table_as_a_step_and_completes_once_taken_back() {
+    let mut net = handing_off();
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut client, hello);
+
+    let mut out = feed_only(&mut net, client.addr, &second);
+    assert!(out.transmits.is_empty(), "nothing answered inline");
+    assert_eq!(out.steps.len(), 1);
+    assert_eq!((net.server.len(), net.server.handshaking()), (1, 1));
+
+    let done = out.steps.remove(0).run(net.now);
+    net.server
+        .take_back(net.now, done, &mut |_, _| {}, &mut out);
+    assert!(!out.transmits.is_empty(), "the server's flight goes out");
+    let mut to_server = Output::default();
+    for (_, datagram) in out.transmits {
+        client
+            .table
+            .handle_datagram(net.now, SERVER, datagram, &mut |_, _| {}, &mut to_server);
+    }
+    let events = net.run(&mut client, to_server);
+    let id = established(&events).expect("established after its steps came back");
+    assert_eq!(net.server.peer_id(&client.addr), Some(id));
+    assert_eq!(net.server.handshaking(), 0);
+    assert_eq!(
+        net.payload(&mut client, b"ping"),
+        vec![BytesMut::from(&b"ping"[..])]
+    );
+}
+
+#[test]
+fn datagrams_for_an_away_step_wait_in_order_and_a_flood_of_them_is_dropped() {
+    let mut net = handing_off();
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut client, hello);
+    let mut out = feed_only(&mut net, client.addr, &second);
+    assert_eq!(out.steps.len(), 1);
+
+    // The client retransmits its hello while the step is away: the copies wait.
+    for _ in 0..MAX_WAITING + 3 {
+        let more = feed_only(&mut net, client.addr, &second);
+        assert!(more.steps.is_empty() && more.transmits.is_empty());
+    }
+    assert_eq!(net.server.counters.handshake_datagrams_dropped, 3);
+
+    // Back: the waiting copies are read next, together, as one step.
+    let done = out.steps.remove(0).run(net.now);
+    net.server
+        .take_back(net.now, done, &mut |_, _| {}, &mut out);
+    assert_eq!(
+        out.steps.len(),
+        1,
+        "the waiting copies went out as one step"
+    );
+    let done = out.steps.remove(0).run(net.now);
+    net.server
+        .take_back(net.now, done, &mut |_, _| {}, &mut out);
+    assert!(out.steps.is_empty(), "nothing waited for that one");
+    assert_eq!(net.server.handshaking(), 1);
+}
+
+#[test]
+fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
+    let mut net = handing_off();
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut client, hello);
+    let mut out = feed_only(&mut net, client.addr, &second);
+    let step = out.steps.remove(0);
+
+    net.now += Duration::from_secs(6);
+    let mut expired = Output::default();
+    net.server.handle_timeouts(net.now, &mut expired);
+    assert_eq!(closed(&expired.events).len(), 1);
+    assert_eq!((net.server.len(), net.server.handshaking()), (0, 0));
+    assert_eq!(net.server.counters.handshakes_expired, 1);
+
+    let mut back = Output::default();
+    net.server
+        .take_back(net.now, step.run(net.now), &mut |_, _| {}, &mut back);
+    assert!(back.transmits.is_empty() && back.events.is_empty() && back.steps.is_empty());
+    assert_eq!((net.server.len(), net.server.handshaking()), (0, 0));
+}
+
+#[test]
+fn a_client_table_never_hands_off() {
+    let net = Net::new(8);
+    let (mut client, _) = net.client("192.0.2.1:5000");
+    client.table.hand_off_handshakes();
+    assert!(!client.table.hands_off());
+}
