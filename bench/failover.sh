@@ -59,8 +59,8 @@ echo "failover.pool2_c64_rps $two rps"
 awk -v a="$two" -v b="$one" 'BEGIN {printf "failover.pool2_c64_rps_ratio %.2f ratio\n", a/b}'
 
 # Kill the first agent 2 s into a 10 s run; a request on its session waits for the session
-# to be declared dead (4 s of silence), then is retried on the other: wrk's timeout is
-# above that, and the run lasts long enough for those requests to be counted.
+# to be declared dead (its agent unheard for 4 s), then is retried on the other: wrk's
+# timeout is above that, and the run lasts long enough for those requests to be counted.
 (sleep 2; kill -9 "$AGENT_PID") & KILLER=$!
 killed=$(wrk -t1 -c16 -d10s --timeout 15s -H "Host: $DOMAIN" "$URL")
 wait "$KILLER"

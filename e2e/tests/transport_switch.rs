@@ -170,7 +170,9 @@ async fn udp_dying_mid_session_moves_to_tcp_and_back_without_failed_requests() {
         tcp_up.saturating_sub(changed_at),
         outage(&outcomes, changed_at),
     );
-    assert!(served < Duration::from_secs(3), "{outcomes:?}");
+    // Found silent at most a keepalive (3 s) and two round trips after the block, then a
+    // TLS session: the margin is for a loaded test machine.
+    assert!(served < Duration::from_secs(5), "{outcomes:?}");
     assert!(failed_after_tcp.is_empty(), "{failed_after_tcp:?}");
     // The TCP session's hello named the silent one: the pod routes it nothing new, so no
     // request after the switch waits for the pod to declare it dead (4 s of silence).

@@ -14,8 +14,10 @@ pub const DEFAULT_UDP_TIMEOUT: Duration = Duration::from_secs(3);
 const UDP_TIMEOUT_MS: RangeInclusive<u64> = 100..=60_000;
 
 /// How long `auto` lets a UDP session go unheard before it moves the tunnel to TCP, unless
-/// configured: the session sends a keepalive every second and the gateway acknowledges
-/// it, so a working path is never silent much longer than a second.
+/// configured. The judgement never uses less than one keepalive interval (3 s) plus two
+/// round trips (`tunnel::switching`): the session sends a keepalive that long after the
+/// last packet it heard and the gateway acknowledges it, so a working path is never silent
+/// much longer. With the 3 s keepalive that floor decides unless this is set higher.
 pub const DEFAULT_UDP_SILENCE: Duration = Duration::from_millis(1500);
 /// The range `udp_silence_ms` may take.
 const UDP_SILENCE_MS: RangeInclusive<u64> = 500..=60_000;

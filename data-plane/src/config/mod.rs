@@ -69,6 +69,8 @@ pub struct Config {
     pub(crate) header_timeout: Duration,
     #[serde(with = "values::duration")]
     pub(crate) drain_timeout: Duration,
+    #[serde(with = "values::duration")]
+    pub(crate) agent_unheard_after: Duration,
     /// `0.0.0.0:8444`, `off`, or unset (see [`Config::relay_listen`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) relay_listen: Option<String>,
@@ -135,6 +137,10 @@ impl Default for Config {
             metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9100)),
             header_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            // Above the agents' keepalive interval (3 s), so that an idle agent whose NAT
+            // rebound is heard from its new port in time; a killed agent's requests get
+            // their 502 within 5 s.
+            agent_unheard_after: Duration::from_secs(4),
             relay_listen: None,
             relay_port: None,
             relay_token: None,

@@ -73,6 +73,13 @@ pub(super) const SETTINGS: &[Setting] = &[
         "On SIGTERM, how long requests in flight may take to finish [default: 30s]",
     ),
     Setting::value(
+        "agent_unheard_after",
+        "HOP_SERVER_AGENT_UNHEARD_AFTER",
+        "While requests wait on an agent's session: how long the agent may go unheard \
+         (pinged meanwhile) before its session is closed and the requests fail over or get \
+         a 502; longer than the agents' keepalive interval (3s), at most 60s [default: 4s]",
+    ),
+    Setting::value(
         "relay_listen",
         "HOP_SERVER_RELAY_LISTEN",
         "Listener for requests other pods relay here (cross-pod routing), or 'off' \

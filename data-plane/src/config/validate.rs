@@ -21,6 +21,8 @@ const MAX_POOL_SESSIONS: u32 = 1_024;
 const MAX_TICKET_KEY_ROTATION: Duration = Duration::from_secs(2 * 3600);
 /// The longest an unauthenticated handshake or hello may be waited for.
 const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest requests may wait on an agent that is not heard.
+const MAX_AGENT_UNHEARD_AFTER: Duration = Duration::from_secs(60);
 /// The longest a pod may stay unready waiting for the other pods' placements: past it,
 /// a pod whose control-plane is away could long have served from its snapshot.
 const MAX_PLACEMENT_WAIT: Duration = Duration::from_secs(60);
@@ -128,6 +130,19 @@ impl Config {
             if value.is_zero() {
                 return Err(bad(var, "must be positive"));
             }
+        }
+        // An idle agent may be unheard for its keepalive interval with nothing wrong.
+        let keepalive = hopgate_transport::TransportConfig::default().keepalive_interval;
+        if self.agent_unheard_after <= keepalive
+            || self.agent_unheard_after > MAX_AGENT_UNHEARD_AFTER
+        {
+            return Err(bad(
+                "HOP_SERVER_AGENT_UNHEARD_AFTER",
+                format!(
+                    "must be longer than the agents' keepalive interval ({}s) and at most 60s",
+                    keepalive.as_secs()
+                ),
+            ));
         }
         for (var, value) in [
             (

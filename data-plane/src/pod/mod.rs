@@ -158,6 +158,7 @@ fn accept_agents(config: &Config, core: &Core, pod_id: Arc<str>) {
             hello_timeout: config.hello_timeout,
             pool_cap: config.max_pool_sessions as usize,
             leaving_drain: config.drain_timeout,
+            agent_unheard_after: config.agent_unheard_after,
         },
         pod_id,
         core.table.clone(),

@@ -38,6 +38,8 @@ pub(crate) struct AcceptSettings {
     pub(crate) pool_cap: usize,
     /// How long a session its agent said is leaving may take to finish its requests.
     pub(crate) leaving_drain: Duration,
+    /// How long an agent may go unheard while requests wait on its session.
+    pub(crate) agent_unheard_after: Duration,
 }
 
 /// What every admission shares.
@@ -236,6 +238,7 @@ async fn admit(session: Session, id: u64, shared: Shared, log: Logger) {
                 control,
                 load,
                 leaving_drain: shared.settings.leaving_drain,
+                agent_unheard_after: shared.settings.agent_unheard_after,
                 metrics: metrics.clone(),
                 log,
             };

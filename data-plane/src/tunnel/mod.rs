@@ -11,7 +11,8 @@
 //!   why a request failed;
 //! - `routing`: the domain table (key hashes), the live sessions, and the other pods that
 //!   hold a domain's session, read without a global lock; `pool` the sessions of one
-//!   domain (one, or a pool of agents) and which of them a request goes to.
+//!   domain (one, or a pool of agents) and which of them a request goes to;
+//! - `watchdog`: whether the agent of a session that requests wait on is still heard.
 
 pub(crate) mod accept;
 pub(crate) mod pool;
@@ -24,3 +25,4 @@ mod request_stream;
 pub(crate) mod routing;
 pub(crate) mod session_actor;
 mod upload;
+mod watchdog;

@@ -30,33 +30,55 @@ use std::{
 };
 
 use hopgate_transport::Session;
+use tokio::sync::Notify;
 
 use crate::tunnel::session_actor::SessionActor;
 
-/// How many requests a session carries now.
+/// How many requests a session carries now, and a wake-up for its session actor when that
+/// goes from none to some (the actor watches its agent only while requests wait on it).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Load(Arc<AtomicUsize>);
+pub(crate) struct Load(Arc<Count>);
+
+#[derive(Debug, Default)]
+struct Count {
+    requests: AtomicUsize,
+    busy: Notify,
+}
 
 impl Load {
     /// The requests outstanding on the session.
     pub(crate) fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.0.requests.load(Ordering::Relaxed)
     }
 
     /// One more request on the session until the guard is dropped.
     pub(crate) fn enter(&self) -> LoadGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        if self.0.requests.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.0.busy.notify_one();
+        }
         LoadGuard(self.0.clone())
+    }
+
+    /// Resolves once the session carries a request (at once if it does now).
+    pub(crate) async fn busy(&self) {
+        loop {
+            // A wake-up given while nobody waited is kept for the next wait.
+            let woken = self.0.busy.notified();
+            if self.get() > 0 {
+                return;
+            }
+            woken.await;
+        }
     }
 }
 
 /// A request's weight on its session; dropped when the request is over.
 #[derive(Debug)]
-pub(crate) struct LoadGuard(Arc<AtomicUsize>);
+pub(crate) struct LoadGuard(Arc<Count>);
 
 impl Drop for LoadGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.requests.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -10,6 +10,12 @@
 //! frames leave whole and in order. The control stream's reader hands each ping to the
 //! actor ([`AgentPing`]) and reads on once its pong is written: an agent that doesn't
 //! read its pongs stops being read.
+//!
+//! While the session carries requests the actor watches that its agent is still heard
+//! (`watchdog`): it pings an agent unheard for a while, and closes the session of one
+//! unheard for `agent_unheard_after`, so the requests on it fail over or get their 502
+//! long before QUIC's idle timeout. The watch starts when a request comes to an idle
+//! session and ends when the session carries none: idle sessions cost no timer.
 
 use std::{
     pin::Pin,
@@ -19,18 +25,25 @@ use std::{
 };
 
 use actix::prelude::*;
-use hopgate_protocol::{Frame, GoAway, Pong};
+use hopgate_protocol::{Frame, GoAway, Ping, Pong};
 use hopgate_transport::{RecvStream, SendStream, Session};
 use hopgate_tunnel::{FrameReader, FrameWriter, TunnelError};
-use slog::{Logger, debug, info};
+use slog::{Logger, debug, info, warn};
 
 use crate::{
     ops::metrics::Metrics,
-    tunnel::{pool::Load, routing::RoutingTable},
+    tunnel::{
+        pool::Load,
+        routing::RoutingTable,
+        watchdog::{LOOK_EVERY, Look, Watch},
+    },
 };
 
 /// How long a go-away may take to be written before the actor gives up on it.
 const GO_AWAY_WRITE: Duration = Duration::from_secs(1);
+
+/// How long a ping to an agent unheard for a while may take to be written.
+const PING_WRITE: Duration = Duration::from_secs(1);
 
 /// How long a replaced session has to read its go-away before it is closed.
 const REPLACED_GRACE: Duration = Duration::from_millis(500);
@@ -52,6 +65,12 @@ pub(crate) struct SessionActor {
     load: Load,
     /// How long the session may take to finish its requests once its agent said it leaves.
     leaving_drain: Duration,
+    /// How long its agent may go unheard while requests wait on the session.
+    agent_unheard_after: Duration,
+    /// The watch over the agent while the session carries requests.
+    watch: Option<Watch>,
+    /// The last ping's nonce.
+    pings: u64,
     metrics: Arc<Metrics>,
     log: Logger,
 }
@@ -67,6 +86,7 @@ pub(crate) struct Admission {
     /// The session's load counter (the one its handle in the table carries).
     pub(crate) load: Load,
     pub(crate) leaving_drain: Duration,
+    pub(crate) agent_unheard_after: Duration,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) log: Logger,
 }
@@ -83,6 +103,7 @@ impl SessionActor {
             control: (writer, reader),
             load,
             leaving_drain,
+            agent_unheard_after,
             metrics,
             log,
         } = admission;
@@ -95,6 +116,9 @@ impl SessionActor {
             reader: Some(reader),
             load,
             leaving_drain,
+            agent_unheard_after,
+            watch: None,
+            pings: 0,
             metrics,
             log,
         })
@@ -106,6 +130,53 @@ impl SessionActor {
             debug!(self.log, "control frame not queued"; "error" => %err);
         }
     }
+
+    /// Starts watching the agent once a request comes to the session.
+    fn watch_when_busy(&self, ctx: &mut Context<Self>) {
+        let load = self.load.clone();
+        ctx.spawn(
+            async move { load.busy().await }
+                .into_actor(self)
+                .map(|(), actor, ctx| {
+                    let datagrams = actor.session.datagrams_received();
+                    let now = std::time::Instant::now();
+                    actor.watch = Some(Watch::new(now, datagrams, actor.agent_unheard_after));
+                    ctx.run_later(LOOK_EVERY, Self::look);
+                }),
+        );
+    }
+
+    /// One look at the agent while requests wait: ping it, close its session, or look
+    /// again later; with no request left, wait for the next one.
+    fn look(&mut self, ctx: &mut Context<Self>) {
+        let Some(watch) = self.watch.as_mut() else {
+            return;
+        };
+        if self.load.get() == 0 {
+            self.watch = None;
+            self.watch_when_busy(ctx);
+            return;
+        }
+        let now = std::time::Instant::now();
+        match watch.look(now, self.session.datagrams_received()) {
+            Look::Fine => {}
+            Look::Probe => {
+                self.pings += 1;
+                self.queue_control(&Frame::Ping(Ping { nonce: self.pings }));
+                ctx.spawn(FlushControl.timeout(PING_WRITE).map(|_, _, _| ()));
+            }
+            Look::Unheard(unheard) => {
+                self.metrics.session_unheard();
+                warn!(self.log, "agent unheard while requests wait; closing its session";
+                    "unheard_ms" => unheard.as_millis(), "in_flight" => self.load.get());
+                self.session
+                    .close("the agent was unheard while requests waited");
+                ctx.stop();
+                return;
+            }
+        }
+        ctx.run_later(LOOK_EVERY, Self::look);
+    }
 }
 
 impl Actor for SessionActor {
@@ -116,6 +187,7 @@ impl Actor for SessionActor {
             ctx.spawn(read_control(reader, ctx.address()).into_actor(self));
         }
         info!(self.log, "agent session up"; "remote" => %self.session.remote_addr());
+        self.watch_when_busy(ctx);
 
         // The session's end (agent gone, timed out, closed) ends the actor.
         let session = self.session.clone();

@@ -92,11 +92,13 @@ impl Default for TransportConfig {
     fn default() -> Self {
         Self {
             max_datagram_size: 1350,
-            // A killed agent must turn into a 502 within 5 s: 4 s of silence is death,
-            // with a keepalive every second (one tiny packet) so a live idle session never
-            // comes close.
-            keepalive_interval: Duration::from_secs(1),
-            idle_timeout: Duration::from_secs(4),
+            // Every idle session costs the gateway one keepalive and its acknowledgement per
+            // interval: 3 s keeps 1,000 idle sessions under 10 ms of CPU a second. The
+            // idle timeout spans three keepalives and room for lost ones on a slow path.
+            // A killed agent still turns into a 502 within 5 s: the gateway watches a
+            // session that holds requests on its own (docs/transport.md, "Liveness").
+            keepalive_interval: Duration::from_secs(3),
+            idle_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             dtls_flight_interval: Duration::from_millis(200),
             stream_receive_window: 4 * 1024 * 1024,

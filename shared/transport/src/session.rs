@@ -177,7 +177,7 @@ impl Session {
     /// below: the peer acknowledges every keepalive, and the keepalive timer restarts with
     /// each packet received.
     pub fn silent_for(&self) -> Duration {
-        let datagrams = self.conn.stats().udp_rx.datagrams;
+        let datagrams = self.datagrams_received();
         let now = Instant::now();
         let mut heard = self.heard.lock().unwrap_or_else(PoisonError::into_inner);
         if datagrams != heard.datagrams {
@@ -185,6 +185,13 @@ impl Session {
             heard.at = now;
         }
         now.saturating_duration_since(heard.at)
+    }
+
+    /// How many datagrams the session has taken from its peer so far: a count that moves
+    /// whenever the peer is heard (the gateway's watch over sessions holding requests
+    /// compares it between looks, without the shared state of [`Session::silent_for`]).
+    pub fn datagrams_received(&self) -> u64 {
+        self.conn.stats().udp_rx.datagrams
     }
 
     /// The current estimate of the round trip to the peer.

@@ -114,7 +114,7 @@ async fn restart_on_same_port_replaces_a_live_session_at_once() {
     let mut probe = spawn_probe(listener.local_addr(), &fingerprint, &bind, "hold");
     probe.kill().unwrap();
     probe.wait().unwrap();
-    // The old session is still live on the server (idle timeout 4 s), yet the new process
+    // The old session is still live on the server (idle timeout 10 s), yet the new process
     // on the same port is served at once.
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_hopgate-transport-probe"))

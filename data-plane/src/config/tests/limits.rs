@@ -189,3 +189,46 @@ fn the_placement_wait_has_a_default_and_is_checked() {
         );
     }
 }
+
+#[test]
+fn the_agent_unheard_limit_has_a_default_and_exceeds_the_keepalive() {
+    let base = [
+        ("HOP_SERVER_DOMAIN", "gw.test"),
+        ("HOP_SERVER_DEBUG", "true"),
+    ];
+    assert_eq!(
+        parse(&[], &base).unwrap().agent_unheard_after,
+        Duration::from_secs(4)
+    );
+    let with = |value| {
+        let mut env = base.to_vec();
+        env.push(("HOP_SERVER_AGENT_UNHEARD_AFTER", value));
+        parse(&[], &env)
+    };
+    assert_eq!(
+        with("3500ms").unwrap().agent_unheard_after,
+        Duration::from_millis(3500)
+    );
+    assert_eq!(
+        with("1m").unwrap().agent_unheard_after,
+        Duration::from_secs(60)
+    );
+    let flag = parse(
+        &[
+            "--domain",
+            "gw.test",
+            "--debug",
+            "--agent-unheard-after",
+            "10s",
+        ],
+        &[],
+    );
+    assert_eq!(flag.unwrap().agent_unheard_after, Duration::from_secs(10));
+    for value in ["0", "3s", "61s"] {
+        let err = with(value).unwrap_err();
+        assert!(
+            err.starts_with("HOP_SERVER_AGENT_UNHEARD_AFTER: must be longer than"),
+            "{value}: {err}"
+        );
+    }
+}

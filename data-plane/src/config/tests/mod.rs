@@ -32,6 +32,7 @@ fn the_valid_fixture_sets_every_value() {
     assert_eq!(c.placement_wait, Duration::from_millis(1500));
     assert_eq!(c.header_timeout, Duration::from_secs(5));
     assert_eq!(c.drain_timeout, Duration::from_secs(60));
+    assert_eq!(c.agent_unheard_after, Duration::from_secs(6));
     assert_eq!(c.response_timeout, Duration::from_secs(90));
     assert_eq!(c.stream_wait, Duration::from_secs(2));
     assert_eq!(c.body_timeout, Duration::from_secs(20));

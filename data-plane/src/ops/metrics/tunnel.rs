@@ -4,7 +4,8 @@
 //! - `hopgate_dtls_handshakes_total{result}`: one series per [`Handshake`];
 //! - `hopgate_stream_resets_total{reason}`: the agent's reset code, `visitor_gone`,
 //!   `agent_violation` or `agent_malformed`;
-//! - `hopgate_sessions_closed_total{reason}`: replaced, revoked, or left by their agent;
+//! - `hopgate_sessions_closed_total{reason}`: replaced, revoked, left by their agent, or
+//!   closed because their agent went unheard while requests waited;
 //! - `hopgate_agent_sessions`: set at scrape time.
 
 use prometheus_client::{
@@ -132,18 +133,26 @@ struct SessionEnds {
     left: Counter,
     /// Left by its agent, closed at the drain limit with requests still on it.
     left_at_limit: Counter,
+    /// Its agent went unheard for `agent_unheard_after` while requests waited.
+    unheard: Counter,
 }
 
 fn register_session_ends(registry: &mut Registry) -> SessionEnds {
     let ends = Family::<ReasonLabels, Counter>::default();
-    let [replaced, revoked, left, left_at_limit] =
-        ["replaced", "revoked", "left", "left_drain_limit"]
-            .map(|reason| ends.get_or_create(&ReasonLabels { reason }).clone());
+    let [replaced, revoked, left, left_at_limit, unheard] = [
+        "replaced",
+        "revoked",
+        "left",
+        "left_drain_limit",
+        "agent_unheard",
+    ]
+    .map(|reason| ends.get_or_create(&ReasonLabels { reason }).clone());
     registry.register(
         "hopgate_sessions_closed",
         "Agent sessions closed by the gateway: replaced by a newer one, revoked by the \
-         control-plane, or left by their agent once their requests were over (left) or at \
-         the drain limit (left_drain_limit)",
+         control-plane, left by their agent once their requests were over (left) or at \
+         the drain limit (left_drain_limit), or their agent unheard for \
+         HOP_SERVER_AGENT_UNHEARD_AFTER while requests waited (agent_unheard)",
         ends,
     );
     SessionEnds {
@@ -151,6 +160,7 @@ fn register_session_ends(registry: &mut Registry) -> SessionEnds {
         revoked,
         left,
         left_at_limit,
+        unheard,
     }
 }
 
@@ -182,6 +192,11 @@ impl Metrics {
         } else {
             self.tunnel.session_ends.left_at_limit.inc();
         }
+    }
+
+    /// A session was closed: its agent went unheard while requests waited on it.
+    pub(crate) fn session_unheard(&self) {
+        self.tunnel.session_ends.unheard.inc();
     }
 
     pub(crate) fn session_revoked(&self) {
