@@ -108,6 +108,8 @@ pub struct Config {
     pub(crate) h2_max_pending_resets: u32,
     pub(crate) h2_max_error_resets: u32,
     pub(crate) dtls_handshakes_per_ip: u32,
+    /// New DTLS handshakes started a second, at most.
+    pub(crate) dtls_handshakes_per_s: u32,
     pub(crate) dtls_migration_candidates: u32,
     pub(crate) dtls_migration_trials_per_ip: u32,
     #[serde(with = "values::duration")]
@@ -169,6 +171,7 @@ impl Default for Config {
             h2_max_pending_resets: 20,
             h2_max_error_resets: 256,
             dtls_handshakes_per_ip: 8,
+            dtls_handshakes_per_s: 500,
             // A NAT rebinding needs one trial; several agents behind one NAT may rebind at
             // once. A record that fails costs one AEAD check per candidate.
             dtls_migration_candidates: 8,

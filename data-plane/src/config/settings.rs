@@ -218,6 +218,13 @@ pub(super) const SETTINGS: &[Setting] = &[
          more are refused [default: 8]",
     ),
     Setting::value(
+        "dtls_handshakes_per_s",
+        "HOP_SERVER_DTLS_HANDSHAKES_PER_S",
+        "New DTLS handshakes started a second at most (a second's worth may start at once); \
+         a burst of agents waits its turn (hopgate_dtls_handshake_steps_queued) instead of \
+         taking every core [default: 500]",
+    ),
+    Setting::value(
         "dtls_migration_candidates",
         "HOP_SERVER_DTLS_MIGRATION_CANDIDATES",
         "A DTLS record from a new port of an agent's IP (a NAT rebinding) is tried against \

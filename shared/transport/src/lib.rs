@@ -43,6 +43,7 @@ mod config;
 mod dtls;
 mod dtls_config;
 mod error;
+mod handshake_thread;
 mod identity;
 mod quic;
 mod recv_batch;

@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub max_handshakes: usize,
     /// Handshakes in progress at once from one source IP (after its cookie round trip).
     pub max_handshakes_per_ip: usize,
+    /// New DTLS handshakes started a second, at most (one second's worth may start at
+    /// once): a burst of agents waits its turn instead of taking every core at once.
+    pub handshakes_per_s: u32,
     /// A DTLS handshake that hasn't completed in this time is forgotten; a TCP connection
     /// that carries no established session after this long is closed.
     pub dtls_handshake_timeout: Duration,
@@ -68,6 +71,7 @@ impl ServerConfig {
             max_sessions: 100_000,
             max_handshakes: 4_096,
             max_handshakes_per_ip: 8,
+            handshakes_per_s: 500,
             dtls_handshake_timeout: Duration::from_secs(5),
             pre_hello_receive_window: 64 * 1024,
             peer_streams_after_hello: None,
@@ -79,6 +83,9 @@ impl ServerConfig {
     /// Checks the limits and the transport's tunables.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.transport.validate()?;
+        if self.handshakes_per_s == 0 {
+            return Err(ConfigError::new("handshakes_per_s", "must be at least 1"));
+        }
         if self.max_handshakes == 0 || self.max_handshakes_per_ip == 0 {
             return Err(ConfigError::new(
                 "max_handshakes_per_ip",
@@ -211,7 +218,7 @@ impl Listener {
             dtls_config::crypto_provider()?,
         );
         let mut table = DtlsTable::server(local, role, limits);
-        table.hand_off_handshakes();
+        table.hand_off_handshakes(config.handshakes_per_s);
         let (socket, events) = DtlsSocket::new(socket, table).map_err(ListenError::Socket)?;
         let endpoint = quic::endpoint(
             socket.clone(),

@@ -6,11 +6,9 @@
 //! briefly and do the system calls inline: sends batched with GSO, receives with `recvmmsg`
 //! and GRO ([`RecvBatch`]). A small timer task drives handshake retransmissions and forgets
 //! expired state. A server's handshake reads, with their public-key work, run on the
-//! socket's handshake thread instead ([`crate::dtls::HandshakeStep`]), so a storm of new
-//! agents never holds up established sessions' packets behind its arithmetic; that thread
-//! takes at most one core, at a lower priority, and never takes the socket's lock (a
-//! low-priority thread preempted while holding it would stall every session): the
-//! receive path takes its finished steps back.
+//! socket's handshake thread instead ([`crate::handshake_thread`]), so a storm of new
+//! agents never holds up established sessions' packets behind its arithmetic; the receive
+//! path takes the finished steps back.
 
 use std::{
     collections::VecDeque,
@@ -37,6 +35,7 @@ use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
 
 use crate::{
     dtls::{DtlsTable, HandshakeStep, Output, PeerEvent, StepDone},
+    handshake_thread,
     recv_batch::{MAX_BATCH, RecvBatch},
 };
 
@@ -44,10 +43,6 @@ use crate::{
 const TICK: Duration = Duration::from_millis(25);
 /// Kernel socket buffers we ask for: room for bursts at hundreds of MB/s.
 const KERNEL_BUFFER: usize = 8 * 1024 * 1024;
-/// The handshake thread's nice value: when the cores are busy, established sessions'
-/// packets (at 0) run first and a storm of handshakes takes what is left; on idle cores it
-/// runs at full speed all the same.
-const HANDSHAKE_NICE: i32 = 10;
 
 pub(crate) struct DtlsSocket {
     io: UdpSocket,
@@ -105,15 +100,15 @@ impl DtlsSocket {
         let io = UdpSocket::from_std(socket)?;
         let local_addr = io.local_addr()?;
         let (events, events_rx) = mpsc::unbounded_channel();
-        let hands_off = table.hands_off();
         let steps_queued = Arc::new(AtomicUsize::new(0));
         let step_finished = Arc::new(AtomicWaker::new());
-        let (steps, finished) = if hands_off {
-            let (steps, finished) =
-                spawn_handshake_thread(steps_queued.clone(), step_finished.clone())?;
-            (Some(steps), Some(finished))
-        } else {
-            (None, None)
+        let (steps, finished) = match table.hands_off() {
+            Some(per_s) => {
+                let thread =
+                    handshake_thread::spawn(per_s, steps_queued.clone(), step_finished.clone())?;
+                (Some(thread.steps), Some(thread.finished))
+            }
+            None => (None, None),
         };
         let socket = Arc::new(Self {
             io,
@@ -409,34 +404,6 @@ impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.socket.io.poll_send_ready(cx)
     }
-}
-
-/// Starts the thread that runs handshake steps one after another; returns where to send
-/// them and where they come back (waking `finished`). It ends when the sender is dropped.
-fn spawn_handshake_thread(
-    queued: Arc<AtomicUsize>,
-    finished: Arc<AtomicWaker>,
-) -> io::Result<(
-    std_mpsc::Sender<HandshakeStep>,
-    std_mpsc::Receiver<StepDone>,
-)> {
-    let (steps, steps_rx) = std_mpsc::channel::<HandshakeStep>();
-    let (done, done_rx) = std_mpsc::channel();
-    std::thread::Builder::new()
-        .name("dtls-handshakes".into())
-        .spawn(move || {
-            if let Err(err) = rustix::process::nice(HANDSHAKE_NICE) {
-                tracing::debug!(error = %err, "could not lower the handshake thread's priority");
-            }
-            for step in steps_rx {
-                queued.fetch_sub(1, Ordering::Relaxed);
-                if done.send(step.run(Instant::now())).is_err() {
-                    return;
-                }
-                finished.wake();
-            }
-        })?;
-    Ok((steps, done_rx))
 }
 
 /// Handshake retransmissions and expiry, until the socket is dropped.

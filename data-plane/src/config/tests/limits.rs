@@ -112,6 +112,7 @@ fn agent_limits_have_defaults_and_are_checked() {
     ];
     let defaults = parse(&[], &base).unwrap();
     assert_eq!(defaults.dtls_handshakes_per_ip, 8);
+    assert_eq!(defaults.dtls_handshakes_per_s, 500);
     assert_eq!(defaults.dtls_migration_candidates, 8);
     assert_eq!(defaults.dtls_migration_trials_per_ip, 32);
     assert_eq!(defaults.dtls_handshake_timeout, Duration::from_secs(5));
@@ -126,6 +127,8 @@ fn agent_limits_have_defaults_and_are_checked() {
     };
     let set = with("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "2").unwrap();
     assert_eq!(set.dtls_handshakes_per_ip, 2);
+    let set = with("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "2000").unwrap();
+    assert_eq!(set.dtls_handshakes_per_s, 2000);
     let set = with("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "0").unwrap();
     assert_eq!(set.dtls_migration_candidates, 0);
     let set = with("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "100").unwrap();
@@ -139,6 +142,8 @@ fn agent_limits_have_defaults_and_are_checked() {
         ("HOP_SERVER_MAX_POOL_SESSIONS", "100000"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "0"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_IP", "5000"),
+        ("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "0"),
+        ("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "100001"),
         ("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "65"),
         ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "0"),
         ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "10001"),

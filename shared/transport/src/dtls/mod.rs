@@ -116,6 +116,8 @@ struct Peer {
     dtls: Option<Box<Endpoint>>,
     /// Datagrams that arrived while the state machine was away, oldest first.
     waiting: Vec<BytesMut>,
+    /// A handshake step has been taken (the next ones are not the first).
+    stepped: bool,
     /// The address rtc-dtls knows the association by: where it started. The table's key is
     /// where the peer is now ([`migration`]).
     dtls_addr: SocketAddr,
@@ -196,8 +198,9 @@ pub(crate) struct DtlsTable {
     trial_buckets: TrialBuckets,
     next_id: u64,
     limits: TableLimits,
-    /// Server handshake reads go out as [`HandshakeStep`]s instead of running inline.
-    hand_off: bool,
+    /// Server handshake reads go out as [`HandshakeStep`]s instead of running inline, new
+    /// handshakes paced at this many a second.
+    hand_off: Option<u32>,
     /// When [`Self::handle_timeouts`] next looks at every association (at its first call).
     next_stale_scan: Option<Instant>,
     pub(crate) counters: DtlsCounters,
@@ -224,7 +227,7 @@ impl DtlsTable {
             trial_buckets: TrialBuckets::default(),
             next_id: 1,
             limits,
-            hand_off: false,
+            hand_off: None,
             next_stale_scan: None,
             counters: DtlsCounters::default(),
         }
@@ -241,12 +244,13 @@ impl DtlsTable {
     /// From now on a server handshake's reads (its public-key work) are handed out as
     /// [`Output::steps`] for the caller to run elsewhere and bring back with
     /// [`Self::take_back`], so the receive path never waits for them.
-    pub(crate) fn hand_off_handshakes(&mut self) {
-        self.hand_off = self.server.is_some();
+    /// New handshakes are to be paced at `per_s` a second ([`crate::handshake_thread`]).
+    pub(crate) fn hand_off_handshakes(&mut self, per_s: u32) {
+        self.hand_off = self.server.as_ref().map(|_| per_s);
     }
 
-    /// Whether handshake reads go out as steps.
-    pub(crate) fn hands_off(&self) -> bool {
+    /// Whether handshake reads go out as steps, and at how many new handshakes a second.
+    pub(crate) fn hands_off(&self) -> Option<u32> {
         self.hand_off
     }
 
@@ -312,6 +316,7 @@ impl DtlsTable {
             id,
             dtls: Some(dtls),
             waiting: Vec::new(),
+            stepped: false,
             dtls_addr: remote,
             phase: Phase::Handshaking { started: now },
             client_random: None,
@@ -449,6 +454,7 @@ impl DtlsTable {
             id,
             dtls: Some(dtls),
             waiting: Vec::new(),
+            stepped: false,
             dtls_addr: from,
             phase: Phase::Handshaking { started: now },
             client_random: Some(hello.random),
@@ -482,7 +488,8 @@ impl DtlsTable {
         deliver: &mut impl FnMut(SocketAddr, BytesMut),
         out: &mut Output,
     ) {
-        let hand_off = self.hand_off;
+        let hand_off = self.hand_off.is_some();
+        let timeout = self.limits.handshake_timeout;
         let Some(peer) = self.slot_map(slot).get_mut(&from) else {
             return;
         };
@@ -497,9 +504,14 @@ impl DtlsTable {
             }
             return;
         };
-        if hand_off && was_handshaking {
-            out.steps
-                .push(HandshakeStep::new(from, slot, peer, dtls, vec![datagram]));
+        if hand_off && let Phase::Handshaking { started } = peer.phase {
+            out.steps.push(HandshakeStep::new(
+                (from, slot),
+                peer,
+                dtls,
+                vec![datagram],
+                (started, timeout),
+            ));
             return;
         }
         let dtls = peer.dtls.insert(dtls);

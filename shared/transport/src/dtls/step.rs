@@ -13,12 +13,15 @@
 //! they leave together as the next step, so a peer retransmitting while its step is queued
 //! costs one more trip, not one per copy.
 
-use std::{net::SocketAddr, time::Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use bytes::BytesMut;
 use rtc_dtls::endpoint::{Endpoint, EndpointEvent};
 
-use super::{DtlsTable, Output, Peer, Slot, wire};
+use super::{DtlsTable, Output, Peer, Phase, Slot, wire};
 
 /// What one read of an association produced.
 #[derive(Default)]
@@ -92,6 +95,10 @@ pub(crate) struct HandshakeStep {
     dtls_addr: SocketAddr,
     dtls: Box<Endpoint>,
     datagrams: Vec<BytesMut>,
+    /// The handshake's first step (paced: [`crate::handshake_thread`]).
+    first: bool,
+    /// When the table gives up on the handshake.
+    expires: Instant,
 }
 
 /// A step that ran: the state machine, what the read produced and what it answers.
@@ -106,14 +113,17 @@ pub(crate) struct StepDone {
 }
 
 impl HandshakeStep {
-    /// `peer`'s state machine `dtls`, taken out of it, with `datagrams`.
+    /// `peer`'s state machine `dtls`, taken out of it, with `datagrams`; the handshake
+    /// started at `started` is given up on after `timeout`.
     pub(super) fn new(
-        addr: SocketAddr,
-        slot: Slot,
-        peer: &Peer,
+        (addr, slot): (SocketAddr, Slot),
+        peer: &mut Peer,
         dtls: Box<Endpoint>,
         datagrams: Vec<BytesMut>,
+        (started, timeout): (Instant, Duration),
     ) -> Self {
+        let first = !peer.stepped;
+        peer.stepped = true;
         Self {
             addr,
             slot,
@@ -121,7 +131,19 @@ impl HandshakeStep {
             dtls_addr: peer.dtls_addr,
             dtls,
             datagrams,
+            first,
+            expires: started + timeout,
         }
+    }
+
+    /// Whether this is its handshake's first step.
+    pub(crate) fn is_first(&self) -> bool {
+        self.first
+    }
+
+    /// Whether its handshake is over its timeout at `now` (the table has let it go).
+    pub(crate) fn expired(&self, now: Instant) -> bool {
+        now >= self.expires
     }
 
     /// Reads the datagrams, at `now`.
@@ -191,14 +213,20 @@ impl DtlsTable {
         if waiting.is_empty() {
             return;
         }
+        let timeout = self.limits.handshake_timeout;
         let Some(peer) = self.slot_map(slot).get_mut(&addr) else {
             return;
         };
-        if peer.handshaking()
+        if let Phase::Handshaking { started } = peer.phase
             && let Some(dtls) = peer.dtls.take()
         {
-            out.steps
-                .push(HandshakeStep::new(addr, slot, peer, dtls, waiting));
+            out.steps.push(HandshakeStep::new(
+                (addr, slot),
+                peer,
+                dtls,
+                waiting,
+                (started, timeout),
+            ));
             return;
         }
         for datagram in waiting {

@@ -7,7 +7,7 @@ use super::*;
 /// A server that hands its handshakes off.
 fn handing_off() -> Net {
     let mut net = Net::new(8);
-    net.server.hand_off_handshakes();
+    net.server.hand_off_handshakes(100);
     net
 }
 
@@ -30,6 +30,10 @@ fn a_handshake_read_leaves_the_table_as_a_step_and_completes_once_taken_back() {
     let mut out = feed_only(&mut net, client.addr, &second);
     assert!(out.transmits.is_empty(), "nothing answered inline");
     assert_eq!(out.steps.len(), 1);
+    assert!(
+        out.steps[0].is_first(),
+        "the handshake's first step is paced"
+    );
     assert_eq!((net.server.len(), net.server.handshaking()), (1, 1));
 
     let done = out.steps.remove(0).run(net.now);
@@ -76,6 +80,10 @@ fn datagrams_for_an_away_step_wait_in_order_and_a_flood_of_them_is_dropped() {
         1,
         "the waiting copies went out as one step"
     );
+    assert!(
+        !out.steps[0].is_first(),
+        "a handshake under way is not paced"
+    );
     let done = out.steps.remove(0).run(net.now);
     net.server
         .take_back(net.now, done, &mut |_, _| {}, &mut out);
@@ -92,6 +100,7 @@ fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
     let step = out.steps.remove(0);
 
     net.now += Duration::from_secs(6);
+    assert!(step.expired(net.now), "the handshake thread drops it unrun");
     let mut expired = Output::default();
     net.server.handle_timeouts(net.now, &mut expired);
     assert_eq!(closed(&expired.events).len(), 1);
@@ -109,6 +118,6 @@ fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
 fn a_client_table_never_hands_off() {
     let net = Net::new(8);
     let (mut client, _) = net.client("192.0.2.1:5000");
-    client.table.hand_off_handshakes();
-    assert!(!client.table.hands_off());
+    client.table.hand_off_handshakes(100);
+    assert_eq!(client.table.hands_off(), None);
 }
