@@ -11,9 +11,10 @@
 //! of a bucket that fills at `handshakes_per_s` (one second's worth at most), so a burst of
 //! thousands of agents is spread over time instead of taking every core at once: the agents'
 //! own public-key work, answered no faster, spreads out with it. The steps of handshakes
-//! already under way run at once, so admitted handshakes finish. A first step still waiting
-//! when its handshake's timeout has passed is dropped unrun (the table has forgotten the
-//! association; the agent's retransmission starts a new one).
+//! already under way run at once, so admitted handshakes finish. First steps are taken
+//! newest first, and one still waiting when its handshake's timeout has passed is dropped
+//! unrun (the table has forgotten the association; the agent's retransmission starts a new
+//! one).
 
 use std::{
     collections::VecDeque,
@@ -108,14 +109,17 @@ impl Runner {
                 // token is due.
                 Err(()) if first_steps.is_empty() => return,
                 Err(()) => {
+                    // Newest first: under a burst longer than the timeout, serving the
+                    // oldest would start only handshakes about to expire, and none would
+                    // finish; the newest still have their whole timeout ahead.
                     let now = Instant::now();
-                    let Some(step) = first_steps.pop_front() else {
+                    while first_steps.front().is_some_and(|step| step.expired(now)) {
+                        first_steps.pop_front();
+                        self.queued.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    let Some(step) = first_steps.pop_back() else {
                         continue;
                     };
-                    if step.expired(now) {
-                        self.queued.fetch_sub(1, Ordering::Relaxed);
-                        continue;
-                    }
                     pacer.take(now);
                     if !self.run(step) {
                         return;
