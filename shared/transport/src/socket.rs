@@ -378,21 +378,35 @@ fn hand_over(
         let Some((addr, payload)) = pending.pop_front() else {
             break;
         };
-        let Some(slot) = bufs[filled].get_mut(..payload.len()) else {
+        if put_payload(&mut bufs[filled], &mut meta[filled], addr, &payload) {
+            filled += 1;
+        } else {
             tracing::debug!(peer = %addr, len = payload.len(), "payload larger than the stream layer's buffer");
-            continue;
-        };
-        slot.copy_from_slice(&payload);
-        meta[filled] = RecvMeta {
-            addr,
-            len: payload.len(),
-            stride: payload.len(),
-            ecn: None,
-            dst_ip: None,
-        };
-        filled += 1;
+        }
     }
     filled
+}
+
+/// Copies one received payload from `addr` into quinn's buffer `buf` and describes it in
+/// `meta`; `false` (and nothing written) if it does not fit.
+pub(crate) fn put_payload(
+    buf: &mut IoSliceMut<'_>,
+    meta: &mut RecvMeta,
+    addr: SocketAddr,
+    payload: &[u8],
+) -> bool {
+    let Some(slot) = buf.get_mut(..payload.len()) else {
+        return false;
+    };
+    slot.copy_from_slice(payload);
+    *meta = RecvMeta {
+        addr,
+        len: payload.len(),
+        stride: payload.len(),
+        ecn: None,
+        dst_ip: None,
+    };
+    true
 }
 
 #[derive(Debug)]

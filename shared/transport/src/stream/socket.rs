@@ -26,6 +26,8 @@ use quinn::{
 };
 use tokio::sync::mpsc;
 
+use crate::socket::put_payload;
+
 /// Packets read from all peers and not yet taken by quinn; a full queue makes readers wait.
 const INBOUND_QUEUE: usize = 4096;
 /// Packets quinn may hand over in one call.
@@ -183,18 +185,9 @@ impl AsyncUdpSocket for StreamSocket {
                 break;
             };
             // Readers refuse frames over the endpoint's packet size; this can't miss.
-            let Some(slot) = bufs[filled].get_mut(..packet.len()) else {
-                continue;
-            };
-            slot.copy_from_slice(&packet);
-            meta[filled] = RecvMeta {
-                addr,
-                len: packet.len(),
-                stride: packet.len(),
-                ecn: None,
-                dst_ip: None,
-            };
-            filled += 1;
+            if put_payload(&mut bufs[filled], &mut meta[filled], addr, &packet) {
+                filled += 1;
+            }
         }
         if filled > 0 {
             Poll::Ready(Ok(filled))
