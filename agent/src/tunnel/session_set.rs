@@ -191,6 +191,7 @@ impl<'a> SessionSet<'a> {
                     }
                     other => {
                         self.tunnel.metrics.reconnect(Reconnect::ConnectFailed);
+                        self.switching.tcp_unreachable(std::time::Instant::now());
                         other.to_string()
                     }
                 };

@@ -8,7 +8,8 @@
 //!   on TCP.
 //! - **on TCP**: new sessions dial TCP straight away (no UDP wait), and UDP is *probed*:
 //!   a full DTLS session attempt after at most `udp_probe_first` (jittered), then after
-//!   twice that and so on up to `udp_probe_max`. A probe whose hello the gateway accepts
+//!   twice that and so on up to `udp_probe_max`, or at once when a TCP dial cannot
+//!   connect (neither transport serves then). A probe whose hello the gateway accepts
 //!   puts the tunnel back on UDP; its session replaces a TCP one (make before break), and
 //!   the tunnel's other TCP sessions are replaced one at a time by sessions dialled the
 //!   `auto` way.
@@ -177,6 +178,17 @@ impl Switching {
         }
     }
 
+    /// A TCP dial could not connect while on TCP: neither transport serves, so UDP is
+    /// probed at once rather than after the probe's backoff (a probe already running is
+    /// left alone). The dials' own backoff paces both.
+    pub(super) fn tcp_unreachable(&mut self, now: Instant) {
+        if self.on_tcp.is_some()
+            && let Some(due) = self.next_probe
+        {
+            self.next_probe = Some(due.min(now));
+        }
+    }
+
     /// A probe's DTLS session was accepted: the tunnel is back on UDP.
     pub(super) fn udp_answers(&mut self) {
         self.on_tcp = None;
@@ -303,6 +315,28 @@ mod tests {
         assert_eq!(switching.next_probe(), None, "no probing while on UDP");
         assert!(switching.move_to_tcp(SwitchReason::NoAnswer, "udp did not answer".into(), now));
         assert!(switching.next_probe().unwrap() - now <= Duration::from_secs(5));
+    }
+
+    #[test]
+    fn tcp_unreachable_brings_the_probe_forward_only_on_tcp() {
+        let mut switching = Switching::new(&choice(TransportMode::Auto));
+        let t0 = Instant::now();
+        switching.tcp_unreachable(t0);
+        assert_eq!(switching.next_probe(), None, "on UDP nothing is probed");
+        assert!(switching.move_to_tcp(SwitchReason::Silence, "udp silent".into(), t0));
+        assert!(switching.next_probe().unwrap() > t0);
+        switching.tcp_unreachable(t0);
+        assert_eq!(switching.next_probe(), Some(t0));
+        assert!(switching.probe_due(t0));
+        switching.tcp_unreachable(t0);
+        assert_eq!(
+            switching.next_probe(),
+            None,
+            "a running probe is left alone"
+        );
+        // The failed probe's backoff still grows: the next is due later than the first.
+        switching.probe_failed(t0);
+        assert!(switching.next_probe().unwrap() - t0 >= Duration::from_secs(5));
     }
 
     #[test]
