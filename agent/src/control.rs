@@ -45,8 +45,8 @@ impl Control {
         let (send, recv) = session.open_stream().await?;
         let limits = Limits::default();
         let mut control = Self {
-            reader: FrameReader::new(recv, limits),
-            writer: FrameWriter::new(send, limits),
+            reader: FrameReader::for_small_frames(recv, limits),
+            writer: FrameWriter::for_small_frames(send, limits),
         };
         let ack = agent_hello(&mut control.reader, &mut control.writer, hello).await?;
         Ok((control, ack))

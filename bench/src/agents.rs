@@ -115,8 +115,8 @@ type Control = (Session, FrameReader<RecvStream>, FrameWriter<SendStream>);
 async fn dial(target: &Target, config: &ClientConfig, domain: &str) -> anyhow::Result<Control> {
     let session = hopgate_transport::connect(target.dtls, config).await?;
     let (send, recv) = session.open_stream().await?;
-    let mut writer = FrameWriter::new(send, Limits::default());
-    let mut reader = FrameReader::new(recv, Limits::default());
+    let mut writer = FrameWriter::for_small_frames(send, Limits::default());
+    let mut reader = FrameReader::for_small_frames(recv, Limits::default());
     let hello = Hello::new(domain, target.key.as_str(), target.agent_name);
     let ack = agent_hello(&mut reader, &mut writer, hello).await?;
     if !ack.ok {

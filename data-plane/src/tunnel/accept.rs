@@ -98,8 +98,8 @@ async fn read_control_hello(session: &Session) -> Result<(Control, Hello), NoHel
         .accept_stream()
         .await
         .map_err(|err| NoHello::Ended(err.to_string()))?;
-    let writer = FrameWriter::new(send, Limits::default());
-    let mut reader = FrameReader::new(recv, Limits::default());
+    let writer = FrameWriter::for_small_frames(send, Limits::default());
+    let mut reader = FrameReader::for_small_frames(recv, Limits::default());
     let hello = read_hello(&mut reader)
         .await
         .map_err(|err| NoHello::Bad(err.to_string()))?;

@@ -15,21 +15,67 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::TunnelError;
 
+/// How a [`FrameReader`] sizes its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadBuffer {
+    /// The buffer's size at first.
+    initial: usize,
+    /// Room made before a read when less than this is free...
+    min_free: usize,
+    /// ...this much at a time.
+    grow: usize,
+    /// A buffer drained of frames and larger than this is swapped for a fresh one of
+    /// `initial` bytes, so a burst's growth is not kept for the stream's life.
+    shrink_above: usize,
+}
+
+impl ReadBuffer {
+    /// Streams that carry bodies: reads of up to 64 KiB, the buffer kept as it grew.
+    const BULK: Self = Self {
+        initial: 16 * 1024,
+        min_free: 8 * 1024,
+        grow: 64 * 1024,
+        shrink_above: usize::MAX,
+    };
+    /// A long-lived stream of small frames (a session's control stream): a few hundred
+    /// bytes at rest, grown for a larger frame only while it arrives.
+    const SMALL: Self = Self {
+        initial: 512,
+        min_free: 256,
+        grow: 1024,
+        shrink_above: 4 * 1024,
+    };
+}
+
 /// Reads frames from a stream.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     io: R,
     decoder: Decoder,
     buf: BytesMut,
+    sizing: ReadBuffer,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// Reads with the given limits.
+    /// Reads with the given limits, in reads of up to 64 KiB: for streams that carry
+    /// bodies.
     pub fn new(io: R, limits: Limits) -> Self {
+        Self::sized(io, limits, ReadBuffer::BULK)
+    }
+
+    /// Reads with the given limits from a long-lived stream of small frames (a session's
+    /// control stream), whose buffer stays a few hundred bytes between frames: an idle
+    /// session costs its pod that much, not a body stream's 16 KiB.
+    pub fn for_small_frames(io: R, limits: Limits) -> Self {
+        Self::sized(io, limits, ReadBuffer::SMALL)
+    }
+
+    fn sized(io: R, limits: Limits, sizing: ReadBuffer) -> Self {
         Self {
             io,
             decoder: Decoder::new(limits),
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::with_capacity(sizing.initial),
+            sizing,
         }
     }
 
@@ -45,10 +91,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, TunnelError>> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+                self.shrink_if_drained();
                 return Poll::Ready(Ok(Some(frame)));
             }
-            if self.buf.capacity() - self.buf.len() < 8 * 1024 {
-                self.buf.reserve(64 * 1024);
+            if self.buf.capacity() - self.buf.len() < self.sizing.min_free {
+                self.buf.reserve(self.sizing.grow);
             }
             // A read future made for this poll only: it reads into `buf` or registers the
             // waker and reads nothing, so dropping it while pending loses no byte.
@@ -66,6 +113,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The stream underneath.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.io
+    }
+
+    /// Lets go of a buffer grown past its sizing's bound once no byte waits in it.
+    fn shrink_if_drained(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > self.sizing.shrink_above {
+            self.buf = BytesMut::with_capacity(self.sizing.initial);
+        }
+    }
+
+    /// Bytes the buffer can hold without growing.
+    #[cfg(test)]
+    fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -98,12 +158,22 @@ const FLUSH_AT: usize = 64 * 1024;
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Writes with the given limits.
     pub fn new(io: W, limits: Limits) -> Self {
+        Self::sized(io, limits, 1024)
+    }
+
+    /// Writes with the given limits to a long-lived stream of small frames (a session's
+    /// control stream): its buffer starts at a frame's size, not 1 KiB.
+    pub fn for_small_frames(io: W, limits: Limits) -> Self {
+        Self::sized(io, limits, 64)
+    }
+
+    fn sized(io: W, limits: Limits, capacity: usize) -> Self {
         Self {
             io,
             encoder: Encoder::new(limits),
             max_chunk: limits.max_body_chunk,
             ready: VecDeque::new(),
-            pending: BytesMut::with_capacity(1024),
+            pending: BytesMut::with_capacity(capacity),
         }
     }
 
@@ -245,6 +315,32 @@ mod tests {
         assert_eq!(got, body);
         assert_eq!(chunks, 3);
         assert_eq!(reader.next().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_small_frames_reader_grows_for_a_large_frame_and_shrinks_back() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let limits = Limits::default();
+        let mut writer = FrameWriter::for_small_frames(a, limits);
+        let mut reader = FrameReader::for_small_frames(b, limits);
+        let ping = |nonce| Frame::Ping(Ping { nonce });
+        writer.send(&ping(1)).await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), Some(ping(1)));
+        let resting = reader.buffer_capacity();
+        assert!(resting <= 1024, "{resting}");
+
+        let large = Bytes::from(vec![7u8; 40 * 1024]);
+        writer.queue(&Frame::BodyChunk(large.clone())).unwrap();
+        writer.queue(&ping(2)).unwrap();
+        writer.flush().await.unwrap();
+        assert_eq!(reader.next().await.unwrap(), Some(Frame::BodyChunk(large)));
+        assert_eq!(reader.next().await.unwrap(), Some(ping(2)));
+        let resting = reader.buffer_capacity();
+        assert!(resting <= 1024, "{resting}");
+
+        // A body stream's reader keeps its larger buffer.
+        let (_, b) = tokio::io::duplex(64);
+        assert_eq!(FrameReader::new(b, limits).buffer_capacity(), 16 * 1024);
     }
 
     #[tokio::test]
