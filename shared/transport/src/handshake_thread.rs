@@ -11,13 +11,15 @@
 //! of a bucket that fills at `handshakes_per_s` (one second's worth at most), so a burst of
 //! thousands of agents is spread over time instead of taking every core at once: the agents'
 //! own public-key work, answered no faster, spreads out with it. The steps of handshakes
-//! already under way run at once, so admitted handshakes finish. First steps are taken
-//! newest first, and one still waiting when its handshake's timeout has passed is dropped
-//! unrun (the table has forgotten the association; the agent's retransmission starts a new
-//! one).
+//! already under way run at once, so admitted handshakes finish. First steps are taken one
+//! source IP at a time in turn, newest first within an IP ([`first_steps`]), and one still
+//! waiting when its handshake's timeout has passed is dropped unrun (the table has
+//! forgotten the association; the agent's retransmission starts a new one), as is one that
+//! waited longer than its client waits for an answer ([`Pacing::patience`]).
+
+mod first_steps;
 
 use std::{
-    collections::VecDeque,
     io,
     sync::{
         Arc,
@@ -29,7 +31,8 @@ use std::{
 
 use futures_util::task::AtomicWaker;
 
-use crate::dtls::{HandshakeStep, StepDone};
+use self::first_steps::FirstSteps;
+use crate::dtls::{HandshakeStep, Pacing, StepDone};
 
 /// The thread's nice value.
 const NICE: i32 = 10;
@@ -45,7 +48,7 @@ pub(crate) struct HandshakeThread {
 /// Starts the thread; `queued` counts the steps sent and not yet run, `finished` is woken
 /// when one comes back. It ends when the sender of steps is dropped.
 pub(crate) fn spawn(
-    handshakes_per_s: u32,
+    pacing: Pacing,
     queued: Arc<AtomicUsize>,
     finished: Arc<AtomicWaker>,
 ) -> io::Result<HandshakeThread> {
@@ -62,7 +65,12 @@ pub(crate) fn spawn(
                 finished,
                 done,
             };
-            runner.serve(steps_rx, Pacer::new(handshakes_per_s, Instant::now()));
+            let first_steps = FirstSteps::new(pacing.patience);
+            runner.serve(
+                steps_rx,
+                first_steps,
+                Pacer::new(pacing.per_s, Instant::now()),
+            );
         })?;
     Ok(HandshakeThread {
         steps,
@@ -79,8 +87,12 @@ struct Runner {
 impl Runner {
     /// Runs steps until the socket is gone: continuing handshakes' steps at once, first
     /// steps as the pacer allows.
-    fn serve(&self, steps: mpsc::Receiver<HandshakeStep>, mut pacer: Pacer) {
-        let mut first_steps: VecDeque<HandshakeStep> = VecDeque::new();
+    fn serve(
+        &self,
+        steps: mpsc::Receiver<HandshakeStep>,
+        mut first_steps: FirstSteps<HandshakeStep>,
+        mut pacer: Pacer,
+    ) {
         loop {
             let arrived = if first_steps.is_empty() {
                 steps.recv().map_err(|_| ())
@@ -99,7 +111,7 @@ impl Runner {
                 }
             };
             match arrived {
-                Ok(step) if step.is_first() => first_steps.push_back(step),
+                Ok(step) if step.is_first() => first_steps.push(step, Instant::now()),
                 Ok(step) => {
                     if !self.run(step) {
                         return;
@@ -109,15 +121,11 @@ impl Runner {
                 // token is due.
                 Err(()) if first_steps.is_empty() => return,
                 Err(()) => {
-                    // Newest first: under a burst longer than the timeout, serving the
-                    // oldest would start only handshakes about to expire, and none would
-                    // finish; the newest still have their whole timeout ahead.
                     let now = Instant::now();
-                    while first_steps.front().is_some_and(|step| step.expired(now)) {
-                        first_steps.pop_front();
+                    let expired = |_| {
                         self.queued.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    let Some(step) = first_steps.pop_back() else {
+                    };
+                    let Some(step) = first_steps.pop(now, expired) else {
                         continue;
                     };
                     pacer.take(now);

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     config::{Carrier, TransportConfig},
-    dtls::{CookieSeed, DtlsTable, MigrationLimits, ServerRole, TableLimits},
+    dtls::{CookieSeed, DtlsTable, MigrationLimits, Pacing, ServerRole, TableLimits},
     dtls_config,
     error::{ConfigError, ListenError},
     identity::Identity,
@@ -218,7 +218,12 @@ impl Listener {
             dtls_config::crypto_provider()?,
         );
         let mut table = DtlsTable::server(local, role, limits);
-        table.hand_off_handshakes(config.handshakes_per_s);
+        // The agents' flights are resent as the gateway's own transport settings say.
+        let pacing = Pacing::new(
+            config.handshakes_per_s,
+            config.transport.dtls_flight_interval,
+        );
+        table.hand_off_handshakes(pacing);
         let (socket, events) = DtlsSocket::new(socket, table).map_err(ListenError::Socket)?;
         let endpoint = quic::endpoint(
             socket.clone(),

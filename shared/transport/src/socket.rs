@@ -103,9 +103,9 @@ impl DtlsSocket {
         let steps_queued = Arc::new(AtomicUsize::new(0));
         let step_finished = Arc::new(AtomicWaker::new());
         let (steps, finished) = match table.hands_off() {
-            Some(per_s) => {
+            Some(pacing) => {
                 let thread =
-                    handshake_thread::spawn(per_s, steps_queued.clone(), step_finished.clone())?;
+                    handshake_thread::spawn(pacing, steps_queued.clone(), step_finished.clone())?;
                 (Some(thread.steps), Some(thread.finished))
             }
             None => (None, None),

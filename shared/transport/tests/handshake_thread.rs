@@ -1,14 +1,22 @@
 //! A listener's DTLS handshakes run on its own handshake thread, at a lower priority than
-//! the threads that carry established sessions, and the thread goes with the listener.
+//! the threads that carry established sessions, and the thread goes with the listener; new
+//! handshakes are paced, taking turns between source addresses.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::time::Duration;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use common::*;
-use hopgate_transport::TransportConfig;
+use hopgate_transport::{ClientConfig, Listener, ServerConfig, TransportConfig, connect_from};
 
 const THREAD_NAME: &str = "dtls-handshakes";
 
@@ -63,4 +71,63 @@ async fn handshakes_run_on_a_low_priority_thread_that_ends_with_the_listener() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Starts handshakes with `addr` from `ip` over and over, each abandoned after 200 ms (left
+/// in the listener until its timeout), until `stop`.
+fn flood_from(ip: Ipv4Addr, addr: SocketAddr, config: ClientConfig, stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            let socket = std::net::UdpSocket::bind((ip, 0)).unwrap();
+            let attempt = connect_from(socket, addr, &config);
+            let _ = tokio::time::timeout(Duration::from_millis(200), attempt).await;
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_gets_in_while_other_addresses_flood_the_paced_handshakes() {
+    let identity = identity();
+    let mut config = ServerConfig::new(identity.clone());
+    // Four new handshakes a second, each given up after 3 s; the flood below keeps eight in
+    // progress per address (the per-IP cap) and more knocking.
+    config.handshakes_per_s = 4;
+    config.dtls_handshake_timeout = Duration::from_secs(3);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listener = Arc::new(Listener::bind(socket, config).unwrap());
+    let addr = listener.local_addr();
+    tokio::spawn({
+        let listener = listener.clone();
+        async move { while listener.accept().await.is_some() {} }
+    });
+
+    let client = client_config(&identity, TransportConfig::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    for ip in 2..=4 {
+        for _ in 0..10 {
+            let ip = Ipv4Addr::new(127, 0, 0, ip);
+            flood_from(ip, addr, client.clone(), stop.clone());
+        }
+    }
+    // The most first steps seen waiting for a token while the flood gets going.
+    let mut queued = 0;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        queued = queued.max(listener.stats().dtls_handshake_steps_queued);
+    }
+
+    // The agent's first step waits at most for a turn of each flooding address.
+    let started = Instant::now();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let session = connect_from(socket, addr, &client).await;
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    assert!(
+        queued >= 3,
+        "the flood's handshakes wait for tokens: {queued}"
+    );
+    let session = session.unwrap();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    session.close("done");
+    listener.close("test over");
 }

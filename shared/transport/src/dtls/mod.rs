@@ -100,6 +100,28 @@ pub(crate) struct Output {
     pub(crate) steps: Vec<HandshakeStep>,
 }
 
+/// How a gateway's handshake thread admits new handshakes ([`crate::handshake_thread`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pacing {
+    /// New handshakes a second.
+    pub(crate) per_s: u32,
+    /// How long a handshake's first step may wait for its turn: past that its client has
+    /// given the attempt up (rtc-dtls resends a flight seven times, a flight interval
+    /// apart, then fails), and running it would spend a turn on nobody.
+    pub(crate) patience: Duration,
+}
+
+impl Pacing {
+    /// `per_s` new handshakes a second, for clients that resend their flights every
+    /// `flight_interval`.
+    pub(crate) fn new(per_s: u32, flight_interval: Duration) -> Self {
+        Self {
+            per_s,
+            patience: flight_interval * 7,
+        }
+    }
+}
+
 /// Datagrams an association keeps while its handshake step is away; more are dropped (the
 /// peer's retransmissions recover).
 pub(crate) const MAX_WAITING: usize = 8;
@@ -199,8 +221,8 @@ pub(crate) struct DtlsTable {
     next_id: u64,
     limits: TableLimits,
     /// Server handshake reads go out as [`HandshakeStep`]s instead of running inline, new
-    /// handshakes paced at this many a second.
-    hand_off: Option<u32>,
+    /// handshakes paced so.
+    hand_off: Option<Pacing>,
     /// When [`Self::handle_timeouts`] next looks at every association (at its first call).
     next_stale_scan: Option<Instant>,
     pub(crate) counters: DtlsCounters,
@@ -244,13 +266,13 @@ impl DtlsTable {
     /// From now on a server handshake's reads (its public-key work) are handed out as
     /// [`Output::steps`] for the caller to run elsewhere and bring back with
     /// [`Self::take_back`], so the receive path never waits for them.
-    /// New handshakes are to be paced at `per_s` a second ([`crate::handshake_thread`]).
-    pub(crate) fn hand_off_handshakes(&mut self, per_s: u32) {
-        self.hand_off = self.server.as_ref().map(|_| per_s);
+    /// New handshakes are to be paced so ([`crate::handshake_thread`]).
+    pub(crate) fn hand_off_handshakes(&mut self, pacing: Pacing) {
+        self.hand_off = self.server.as_ref().map(|_| pacing);
     }
 
-    /// Whether handshake reads go out as steps, and at how many new handshakes a second.
-    pub(crate) fn hands_off(&self) -> Option<u32> {
+    /// Whether handshake reads go out as steps, and how new handshakes are paced.
+    pub(crate) fn hands_off(&self) -> Option<Pacing> {
         self.hand_off
     }
 

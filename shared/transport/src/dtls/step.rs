@@ -136,6 +136,11 @@ impl HandshakeStep {
         }
     }
 
+    /// Where the handshake's datagrams come from.
+    pub(crate) fn source(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Whether this is its handshake's first step.
     pub(crate) fn is_first(&self) -> bool {
         self.first

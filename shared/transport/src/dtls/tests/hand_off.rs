@@ -7,7 +7,8 @@ use super::*;
 /// A server that hands its handshakes off.
 fn handing_off() -> Net {
     let mut net = Net::new(8);
-    net.server.hand_off_handshakes(100);
+    net.server
+        .hand_off_handshakes(Pacing::new(100, Duration::from_millis(200)));
     net
 }
 
@@ -118,6 +119,8 @@ fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
 fn a_client_table_never_hands_off() {
     let net = Net::new(8);
     let (mut client, _) = net.client("192.0.2.1:5000");
-    client.table.hand_off_handshakes(100);
+    client
+        .table
+        .hand_off_handshakes(Pacing::new(100, Duration::from_millis(200)));
     assert_eq!(client.table.hands_off(), None);
 }
