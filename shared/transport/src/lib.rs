@@ -25,7 +25,8 @@
 //!   association only once the new handshake completes, expiry.
 //! - `dtls_config`, `quic`: handshake configurations of both layers;
 //!   [`ServerVerification`] is how an agent checks the gateway.
-//! - `socket`: the virtual UDP socket quinn runs on; seals and opens DTLS records inline.
+//! - `socket`: the virtual UDP socket quinn runs on; seals and opens DTLS records inline;
+//!   `timer` drives its table's retransmissions and expiry.
 //! - `server`: [`Listener`], one UDP socket serving any number of sessions;
 //!   `supervisor` keeps each session and its DTLS association tied together.
 //! - `client`: [`connect()`], [`connect_from`].
@@ -52,6 +53,7 @@ mod session;
 mod socket;
 mod stream;
 mod supervisor;
+mod timer;
 
 pub use client::{ClientConfig, connect, connect_from};
 pub use config::{Carrier, Congestion, TransportConfig};

@@ -4,11 +4,11 @@
 //! There is no channel hop and no extra task on the data path: quinn's own endpoint driver
 //! calls [`DtlsSocket::poll_recv`] and [`DtlsSocket::try_send`], which lock the DTLS table
 //! briefly and do the system calls inline: sends batched with GSO, receives with `recvmmsg`
-//! and GRO ([`RecvBatch`]). A small timer task drives handshake retransmissions and forgets
-//! expired state. A server's handshake reads, with their public-key work, run on the
-//! socket's handshake thread instead ([`crate::handshake_thread`]), so a storm of new
-//! agents never holds up established sessions' packets behind its arithmetic; the receive
-//! path takes the finished steps back.
+//! and GRO ([`RecvBatch`]). A small timer task ([`crate::timer`]) drives handshake
+//! retransmissions and forgets expired state. A server's handshake reads, with their
+//! public-key work, run on the socket's handshake thread instead
+//! ([`crate::handshake_thread`]), so a storm of new agents never holds up established
+//! sessions' packets behind its arithmetic; the receive path takes the finished steps back.
 
 use std::{
     collections::VecDeque,
@@ -17,12 +17,12 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::{
-        Arc, Mutex, MutexGuard, Weak,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicUsize, Ordering},
         mpsc as std_mpsc,
     },
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use bytes::BytesMut;
@@ -37,19 +37,16 @@ use crate::{
     dtls::{DtlsTable, HandshakeStep, Output, PeerEvent, StepDone},
     handshake_thread,
     recv_batch::{MAX_BATCH, RecvBatch},
+    timer::{self, TimerWake},
 };
 
-/// How often the timer task runs.
-const TICK: Duration = Duration::from_millis(25);
 /// Kernel socket buffers we ask for: room for bursts at hundreds of MB/s.
 const KERNEL_BUFFER: usize = 8 * 1024 * 1024;
 
 pub(crate) struct DtlsSocket {
+    /// Received from through tokio; sent on through its descriptor directly
+    /// ([`Self::send_to`]).
     io: UdpSocket,
-    /// The same socket, for sends: tokio's `try_send_to` refuses to send until its reactor
-    /// has seen the socket writable once, which would drop the first handshake flight of a
-    /// fresh socket. Sending on the descriptor directly only fails when the kernel says so.
-    send_io: std::net::UdpSocket,
     /// Batched sends (GSO): one system call for a burst of equal-sized datagrams.
     udp_state: quinn::udp::UdpSocketState,
     local_addr: SocketAddr,
@@ -61,6 +58,8 @@ pub(crate) struct DtlsSocket {
     steps_queued: Arc<AtomicUsize>,
     /// Woken when the handshake thread finished a step: the stream layer's receive task.
     step_finished: Arc<AtomicWaker>,
+    /// Wakes the timer task when a handshake starts.
+    timer: TimerWake,
 }
 
 struct Inner {
@@ -95,8 +94,7 @@ impl DtlsSocket {
         // Best effort: the kernel caps these at its own maximum.
         let _ = sock_ref.set_recv_buffer_size(KERNEL_BUFFER);
         let _ = sock_ref.set_send_buffer_size(KERNEL_BUFFER);
-        let send_io = socket.try_clone()?;
-        let udp_state = quinn::udp::UdpSocketState::new((&send_io).into())?;
+        let udp_state = quinn::udp::UdpSocketState::new((&socket).into())?;
         let io = UdpSocket::from_std(socket)?;
         let local_addr = io.local_addr()?;
         let (events, events_rx) = mpsc::unbounded_channel();
@@ -112,7 +110,6 @@ impl DtlsSocket {
         };
         let socket = Arc::new(Self {
             io,
-            send_io,
             udp_state,
             local_addr,
             inner: Mutex::new(Inner {
@@ -127,8 +124,9 @@ impl DtlsSocket {
             steps,
             steps_queued,
             step_finished,
+            timer: TimerWake::default(),
         });
-        tokio::spawn(run_timers(Arc::downgrade(&socket)));
+        tokio::spawn(timer::run(Arc::downgrade(&socket), socket.timer.notify()));
         Ok((socket, events_rx))
     }
 
@@ -159,8 +157,23 @@ impl DtlsSocket {
             ..
         } = &mut *inner;
         let result = f(table, out);
+        self.timer.table_changed(table.handshaking());
         self.flush(out, send_buf);
         result
+    }
+
+    /// The timer task's side of [`TimerWake`].
+    pub(crate) fn timer_wake(&self) -> &TimerWake {
+        &self.timer
+    }
+
+    /// Sends one datagram on the socket's descriptor: tokio's `try_send_to` refuses to send
+    /// until its reactor has seen the socket writable once, which would drop the first
+    /// handshake flight of a fresh socket. This only fails when the kernel says so.
+    fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+        socket2::SockRef::from(&self.io)
+            .send_to(datagram, &to.into())
+            .map(|_| ())
     }
 
     /// Sends sealed records, batching runs of equal size to one destination into one GSO
@@ -187,7 +200,7 @@ impl DtlsSocket {
                 end += 1;
             }
             let sent = if end - i == 1 {
-                self.send_io.send_to(&datagrams[i].1, *addr).map(|_| ())
+                self.send_to(&datagrams[i].1, *addr)
             } else {
                 send_buf.clear();
                 for (_, datagram) in &datagrams[i..end] {
@@ -200,7 +213,7 @@ impl DtlsSocket {
                     segment_size: Some(first),
                     src_ip: None,
                 };
-                self.udp_state.send((&self.send_io).into(), &transmit)
+                self.udp_state.send((&self.io).into(), &transmit)
             };
             if let Err(err) = sent {
                 if err.kind() == io::ErrorKind::WouldBlock {
@@ -343,6 +356,7 @@ impl AsyncUdpSocket for DtlsSocket {
                 Err(err) => break Err(err),
             }
         };
+        self.timer.table_changed(table.handshaking());
         self.flush(out, send_buf);
         match result {
             Err(err) if filled == 0 => Poll::Ready(Err(err)),
@@ -417,18 +431,5 @@ struct Writable {
 impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.socket.io.poll_send_ready(cx)
-    }
-}
-
-/// Handshake retransmissions and expiry, until the socket is dropped.
-async fn run_timers(socket: Weak<DtlsSocket>) {
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let Some(socket) = socket.upgrade() else {
-            return;
-        };
-        socket.with_table(|table, out| table.handle_timeouts(Instant::now(), out));
     }
 }

@@ -157,7 +157,7 @@ impl Peer {
 }
 
 /// How often established associations are checked for staleness.
-const STALE_SCAN_PERIOD: Duration = Duration::from_secs(1);
+pub(crate) const STALE_SCAN_PERIOD: Duration = Duration::from_secs(1);
 
 /// Why a handshake ended when the peer never answered its flights.
 pub(crate) const RETRANSMISSIONS_EXHAUSTED: &str = "DTLS handshake retransmissions exhausted";
