@@ -15,7 +15,8 @@
 //! source IP at a time in turn, newest first within an IP ([`first_steps`]), and one still
 //! waiting when its handshake's timeout has passed is dropped unrun (the table has
 //! forgotten the association; the agent's retransmission starts a new one), as is one that
-//! waited longer than its client waits for an answer ([`Pacing::patience`]).
+//! waited longer than its client waits for an answer ([`Pacing::patience`]): that one goes
+//! back unrun, and the table forgets its association at once.
 
 mod first_steps;
 
@@ -32,7 +33,7 @@ use std::{
 use futures_util::task::AtomicWaker;
 
 use self::first_steps::FirstSteps;
-use crate::dtls::{HandshakeStep, Pacing, StepDone};
+use crate::dtls::{HandshakeStep, Pacing, Returned};
 
 /// The thread's nice value.
 const NICE: i32 = 10;
@@ -41,8 +42,8 @@ const NICE: i32 = 10;
 pub(crate) struct HandshakeThread {
     /// Where steps go.
     pub(crate) steps: mpsc::Sender<HandshakeStep>,
-    /// Where they come back.
-    pub(crate) finished: mpsc::Receiver<StepDone>,
+    /// Where they come back, run or dropped.
+    pub(crate) finished: mpsc::Receiver<Returned>,
 }
 
 /// Starts the thread; `queued` counts the steps sent and not yet run, `finished` is woken
@@ -81,7 +82,7 @@ pub(crate) fn spawn(
 struct Runner {
     queued: Arc<AtomicUsize>,
     finished: Arc<AtomicWaker>,
-    done: mpsc::Sender<StepDone>,
+    done: mpsc::Sender<Returned>,
 }
 
 impl Runner {
@@ -122,10 +123,7 @@ impl Runner {
                 Err(()) if first_steps.is_empty() => return,
                 Err(()) => {
                     let now = Instant::now();
-                    let expired = |_| {
-                        self.queued.fetch_sub(1, Ordering::Relaxed);
-                    };
-                    let Some(step) = first_steps.pop(now, expired) else {
+                    let Some(step) = first_steps.pop(now, |step| self.drop_unrun(step)) else {
                         continue;
                     };
                     pacer.take(now);
@@ -139,8 +137,17 @@ impl Runner {
 
     /// Runs one step and hands it back; `false` once nobody takes steps back.
     fn run(&self, step: HandshakeStep) -> bool {
+        self.hand_back(Returned::Done(step.run(Instant::now())))
+    }
+
+    /// Hands a step back unrun, for the table to forget its association.
+    fn drop_unrun(&self, step: HandshakeStep) {
+        self.hand_back(Returned::Dropped(step.drop_unrun()));
+    }
+
+    fn hand_back(&self, returned: Returned) -> bool {
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        if self.done.send(step.run(Instant::now())).is_err() {
+        if self.done.send(returned).is_err() {
             return false;
         }
         self.finished.wake();

@@ -34,7 +34,7 @@ use quinn::{
 use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
 
 use crate::{
-    dtls::{DtlsTable, HandshakeStep, Output, PeerEvent, StepDone},
+    dtls::{DtlsTable, HandshakeStep, Output, PeerEvent, Returned},
     handshake_thread,
     recv_batch::{MAX_BATCH, RecvBatch},
     timer::{self, TimerWake},
@@ -71,7 +71,7 @@ struct Inner {
     send_buf: Vec<u8>,
     out: Output,
     /// Handshake steps the handshake thread finished, for the receive path to take back.
-    finished: Option<std_mpsc::Receiver<StepDone>>,
+    finished: Option<std_mpsc::Receiver<Returned>>,
 }
 
 impl fmt::Debug for DtlsSocket {
@@ -326,13 +326,16 @@ impl AsyncUdpSocket for DtlsSocket {
                 );
                 continue;
             }
-            if let Some(done) = finished.as_ref().and_then(|f| f.try_recv().ok()) {
-                table.take_back(
-                    now,
-                    done,
-                    &mut |addr, payload| pending.push_back((addr, payload)),
-                    out,
-                );
+            if let Some(returned) = finished.as_ref().and_then(|f| f.try_recv().ok()) {
+                match returned {
+                    Returned::Done(done) => table.take_back(
+                        now,
+                        done,
+                        &mut |addr, payload| pending.push_back((addr, payload)),
+                        out,
+                    ),
+                    Returned::Dropped(dropped) => table.forget_dropped(dropped, out),
+                }
                 continue;
             }
             self.flush(out, send_buf);

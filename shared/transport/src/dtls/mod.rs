@@ -53,7 +53,7 @@ use self::{
 };
 pub(crate) use cookie::CookieSeed;
 pub(crate) use migration::{MigrationCounters, MigrationLimits};
-pub(crate) use step::{HandshakeStep, StepDone};
+pub(crate) use step::{HandshakeStep, Returned};
 
 /// Something the owner of the table must react to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -101,6 +101,23 @@ pub(crate) struct HandshakeStep {
     expires: Instant,
 }
 
+/// What comes back from the handshake thread.
+pub(crate) enum Returned {
+    /// A step that ran ([`DtlsTable::take_back`]).
+    Done(StepDone),
+    /// A step let go of unrun ([`DtlsTable::forget_dropped`]).
+    Dropped(StepDropped),
+}
+
+/// A step the handshake thread let go of unrun, its client having given the attempt up:
+/// its association is forgotten, freeing its place among the handshakes in progress
+/// instead of holding it until the handshake's timeout.
+pub(crate) struct StepDropped {
+    pub(super) addr: SocketAddr,
+    pub(super) slot: Slot,
+    pub(super) id: u64,
+}
+
 /// A step that ran: the state machine, what the read produced and what it answers.
 pub(crate) struct StepDone {
     addr: SocketAddr,
@@ -139,6 +156,15 @@ impl HandshakeStep {
     /// Where the handshake's datagrams come from.
     pub(crate) fn source(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Lets the step go unrun: what the table needs to forget its association.
+    pub(crate) fn drop_unrun(self) -> StepDropped {
+        StepDropped {
+            addr: self.addr,
+            slot: self.slot,
+            id: self.id,
+        }
     }
 
     /// Whether this is its handshake's first step.
@@ -188,6 +214,25 @@ impl DtlsTable {
     /// the datagrams that waited for it: all as one more step if the handshake goes on. A
     /// step whose association is gone meanwhile (expired, replaced) is dropped with
     /// everything it would have sent.
+    /// Forgets the association of a step the handshake thread let go of unrun, unless it
+    /// is gone or was replaced meanwhile; counted as an expired handshake.
+    pub(crate) fn forget_dropped(&mut self, dropped: StepDropped, out: &mut Output) {
+        let StepDropped { addr, slot, id } = dropped;
+        let away = self
+            .slot_map(slot)
+            .get(&addr)
+            .is_some_and(|peer| peer.id == id && peer.dtls.is_none());
+        if !away {
+            return;
+        }
+        self.counters.handshakes_expired += 1;
+        let reason = "DTLS handshake waited too long for its turn";
+        match slot {
+            Slot::Current => self.forget(addr, reason, out),
+            Slot::Successor => self.forget_successor(addr, reason, out),
+        }
+    }
+
     pub(crate) fn take_back(
         &mut self,
         now: Instant,

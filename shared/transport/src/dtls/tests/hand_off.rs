@@ -3,6 +3,7 @@
 //! whole again once it is taken back — or gone, if it expired while away.
 
 use super::*;
+use crate::dtls::step::StepDropped;
 
 /// A server that hands its handshakes off.
 fn handing_off() -> Net {
@@ -113,6 +114,35 @@ fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
         .take_back(net.now, step.run(net.now), &mut |_, _| {}, &mut back);
     assert!(back.transmits.is_empty() && back.events.is_empty() && back.steps.is_empty());
     assert_eq!((net.server.len(), net.server.handshaking()), (0, 0));
+}
+
+#[test]
+fn a_step_dropped_unrun_frees_its_place_at_once_and_a_stale_drop_changes_nothing() {
+    let mut net = handing_off();
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut client, hello);
+    let mut out = feed_only(&mut net, client.addr, &second);
+    let step = out.steps.remove(0);
+    let dropped_twice = step.drop_unrun();
+    let (addr, slot, id) = (dropped_twice.addr, dropped_twice.slot, dropped_twice.id);
+
+    let mut forgotten = Output::default();
+    net.server.forget_dropped(dropped_twice, &mut forgotten);
+    assert_eq!(closed(&forgotten.events).len(), 1);
+    assert_eq!((net.server.len(), net.server.handshaking()), (0, 0));
+    assert_eq!(net.server.counters.handshakes_expired, 1);
+
+    // The client starts over from the same port: a new association, which a late copy
+    // of the old drop must leave alone.
+    let (mut again, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut again, hello);
+    let out = feed_only(&mut net, again.addr, &second);
+    assert_eq!(out.steps.len(), 1);
+    let mut nothing = Output::default();
+    net.server
+        .forget_dropped(StepDropped { addr, slot, id }, &mut nothing);
+    assert!(nothing.events.is_empty());
+    assert_eq!((net.server.len(), net.server.handshaking()), (1, 1));
 }
 
 #[test]
