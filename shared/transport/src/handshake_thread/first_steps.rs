@@ -121,6 +121,10 @@ mod tests {
         }
     }
 
+    fn step(ip: u8, n: u32, expires: Instant) -> Step {
+        Step { ip, n, expires }
+    }
+
     fn order(queue: &mut FirstSteps<Step>, now: Instant) -> Vec<(u8, u32)> {
         std::iter::from_fn(|| queue.pop(now, |_| {}))
             .map(|step| (step.ip, step.n))
@@ -134,31 +138,10 @@ mod tests {
         let mut queue = FirstSteps::new(PATIENCE);
         // A flood from .1, then one agent from .2 and one from .3.
         for n in 0..4 {
-            queue.push(
-                Step {
-                    ip: 1,
-                    n,
-                    expires: later,
-                },
-                now,
-            );
+            queue.push(step(1, n, later), now);
         }
-        queue.push(
-            Step {
-                ip: 2,
-                n: 0,
-                expires: later,
-            },
-            now,
-        );
-        queue.push(
-            Step {
-                ip: 3,
-                n: 0,
-                expires: later,
-            },
-            now,
-        );
+        queue.push(step(2, 0, later), now);
+        queue.push(step(3, 0, later), now);
         assert_eq!(
             order(&mut queue, now),
             [(1, 3), (2, 0), (3, 0), (1, 2), (1, 1), (1, 0)]
@@ -172,33 +155,12 @@ mod tests {
         let later = now + Duration::from_secs(5);
         let mut queue = FirstSteps::new(PATIENCE);
         for n in 0..3 {
-            queue.push(
-                Step {
-                    ip: 1,
-                    n,
-                    expires: later,
-                },
-                now,
-            );
+            queue.push(step(1, n, later), now);
         }
         assert_eq!(queue.pop(now, |_| {}).map(|s| s.n), Some(2));
-        queue.push(
-            Step {
-                ip: 2,
-                n: 0,
-                expires: later,
-            },
-            now,
-        );
+        queue.push(step(2, 0, later), now);
         // The flood keeps arriving; the agent from .2 waits for .1's next turn only.
-        queue.push(
-            Step {
-                ip: 1,
-                n: 3,
-                expires: later,
-            },
-            now,
-        );
+        queue.push(step(1, 3, later), now);
         assert_eq!(order(&mut queue, now), [(1, 3), (2, 0), (1, 1), (1, 0)]);
     }
 
@@ -206,30 +168,9 @@ mod tests {
     fn expired_steps_are_dropped_when_their_address_has_its_turn() {
         let now = Instant::now();
         let mut queue = FirstSteps::new(PATIENCE);
-        queue.push(
-            Step {
-                ip: 1,
-                n: 0,
-                expires: now,
-            },
-            now,
-        );
-        queue.push(
-            Step {
-                ip: 1,
-                n: 1,
-                expires: now + Duration::from_secs(1),
-            },
-            now,
-        );
-        queue.push(
-            Step {
-                ip: 2,
-                n: 0,
-                expires: now,
-            },
-            now,
-        );
+        queue.push(step(1, 0, now), now);
+        queue.push(step(1, 1, now + Duration::from_secs(1)), now);
+        queue.push(step(2, 0, now), now);
         let mut dropped = Vec::new();
         let first = queue.pop(now, |step| dropped.push((step.ip, step.n)));
         assert_eq!(first.map(|s| (s.ip, s.n)), Some((1, 1)));
@@ -245,22 +186,8 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(5);
         let mut queue = FirstSteps::new(PATIENCE);
-        queue.push(
-            Step {
-                ip: 1,
-                n: 0,
-                expires: later,
-            },
-            now,
-        );
-        queue.push(
-            Step {
-                ip: 1,
-                n: 1,
-                expires: later,
-            },
-            now + Duration::from_secs(1),
-        );
+        queue.push(step(1, 0, later), now);
+        queue.push(step(1, 1, later), now + Duration::from_secs(1));
         let mut dropped = Vec::new();
         let at = now + PATIENCE + Duration::from_millis(1);
         let served = queue.pop(at, |step| dropped.push(step.n));
