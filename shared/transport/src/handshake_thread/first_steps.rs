@@ -29,7 +29,7 @@ impl Queued for crate::dtls::HandshakeStep {
     }
 
     fn expired(&self, now: Instant) -> bool {
-        self.expired(now)
+        crate::dtls::HandshakeStep::expired(self, now)
     }
 }
 
