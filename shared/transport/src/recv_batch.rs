@@ -61,7 +61,7 @@ impl RecvBatch {
     }
 
     /// The next datagram the last read brought and that wasn't handed out yet, with its
-    /// sender.
+    /// sender. An empty datagram is handed out too (empty), so it can be counted.
     pub(crate) fn next(&mut self) -> Option<(SocketAddr, &[u8])> {
         while self.cursor.0 < self.filled {
             let (i, start) = self.cursor;
@@ -69,6 +69,10 @@ impl RecvBatch {
                 addr, len, stride, ..
             } = self.meta[i];
             let len = len.min(self.bufs[i].len());
+            if len == 0 {
+                self.cursor = (i + 1, 0);
+                return Some((addr, &[]));
+            }
             if start < len {
                 let end = (start + stride.max(1)).min(len);
                 self.cursor.1 = end;
@@ -143,6 +147,17 @@ mod tests {
                 got.push(datagram.to_vec());
             }
         }
+    }
+
+    #[test]
+    fn an_empty_datagram_is_handed_out_empty_between_the_others() {
+        let (receiver, sender, state) = pair();
+        let sent = [vec![1; 10], Vec::new(), vec![2; 20]];
+        for datagram in &sent {
+            sender.send(datagram).unwrap();
+        }
+        let mut batch = RecvBatch::new(8);
+        assert_eq!(read_all(&mut batch, &state, &receiver), sent);
     }
 
     #[test]

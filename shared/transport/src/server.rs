@@ -141,6 +141,8 @@ pub struct ListenerStats {
     pub tcp_bad_frames: u64,
     /// Packets to TCP peers dropped because the peer's queue was full (a slow reader).
     pub tcp_queue_full_dropped: u64,
+    /// Empty datagrams (no record at all), dropped.
+    pub empty_dropped: u64,
     /// Datagrams dropped because they came from no known session and weren't a ClientHello.
     pub unsolicited_dropped: u64,
     /// Records dropped on established sessions because they didn't authenticate.
@@ -330,6 +332,7 @@ impl Listener {
             dtls_handshaking: table.handshaking(),
             dtls_handshake_steps_queued: self.socket.handshake_steps_queued(),
             sessions,
+            empty_dropped: table.counters.empty_dropped,
             unsolicited_dropped: table.counters.unsolicited_dropped,
             undecryptable_dropped: table.counters.undecryptable_dropped,
             handshakes_refused: table.counters.handshakes_refused,

@@ -128,6 +128,10 @@ async fn garbage_and_abandoned_handshakes_leave_no_state() {
             )
             .unwrap();
     }
+    // Empty datagrams: no record at all.
+    for _ in 0..10 {
+        attacker.send_to(&[], listener.local_addr()).unwrap();
+    }
     // A ClientHello-shaped record that isn't one.
     let mut hello = vec![0u8; 120];
     hello[0] = 22;
@@ -151,7 +155,10 @@ async fn garbage_and_abandoned_handshakes_leave_no_state() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         let stats = listener.stats();
-        if stats.unsolicited_dropped >= 101 && stats.migrations_stale >= 100 {
+        if stats.unsolicited_dropped >= 101
+            && stats.migrations_stale >= 100
+            && stats.empty_dropped == 10
+        {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{stats:?}");

@@ -109,6 +109,7 @@ fn register_transport(registry: &mut Registry) -> ([Gauge; 2], Counter) {
 struct DtlsRefused {
     handshakes_expired: Counter,
     handshakes_over_limit: Counter,
+    empty: Counter,
     unsolicited: Counter,
     undecryptable: Counter,
     bad_handshake_records: Counter,
@@ -130,8 +131,8 @@ impl DtlsRefused {
         let dropped = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "hopgate_dtls_dropped_datagrams",
-            "Datagrams the DTLS listener dropped: from no session and not a ClientHello \
-             (unsolicited), failing authentication on a session (undecryptable), or refused \
+            "Datagrams the DTLS listener dropped: with no bytes at all (empty), from no \
+             session and not a ClientHello (unsolicited), failing authentication on a session (undecryptable), or refused \
              by a handshake (bad_handshake_record), or a handshake's datagram arriving \
              while too many waited for its step on the handshake thread (handshake_backlog)",
             dropped.clone(),
@@ -142,6 +143,7 @@ impl DtlsRefused {
         Self {
             handshakes_expired: with(&failures, "expired"),
             handshakes_over_limit: with(&failures, "over_limit"),
+            empty: with(&dropped, "empty"),
             unsolicited: with(&dropped, "unsolicited"),
             undecryptable: with(&dropped, "undecryptable"),
             bad_handshake_records: with(&dropped, "bad_handshake_record"),
@@ -157,6 +159,7 @@ impl DtlsRefused {
         };
         store(&self.handshakes_expired, stats.handshakes_expired);
         store(&self.handshakes_over_limit, stats.handshakes_refused);
+        store(&self.empty, stats.empty_dropped);
         store(&self.unsolicited, stats.unsolicited_dropped);
         store(&self.undecryptable, stats.undecryptable_dropped);
         store(&self.bad_handshake_records, stats.handshake_records_refused);

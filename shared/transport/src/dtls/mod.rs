@@ -71,6 +71,8 @@ pub(crate) enum PeerEvent {
 /// Counters the table keeps about what it refused.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct DtlsCounters {
+    /// Datagrams with no bytes at all: no record to look at.
+    pub(crate) empty_dropped: u64,
     pub(crate) unsolicited_dropped: u64,
     pub(crate) undecryptable_dropped: u64,
     /// Handshakes refused at the listener-wide limits.
@@ -358,6 +360,10 @@ impl DtlsTable {
         deliver: &mut impl FnMut(SocketAddr, BytesMut),
         out: &mut Output,
     ) {
+        if datagram.is_empty() {
+            self.counters.empty_dropped += 1;
+            return;
+        }
         if self.server.is_some()
             && let Some(hello) = wire::client_hello(&datagram)
         {
