@@ -160,6 +160,9 @@ pub struct ListenerStats {
     /// Handshakes given up on (timed out, or the peer stopped answering), e.g. an agent
     /// that rejected this server's certificate.
     pub handshakes_expired: u64,
+    /// Handshakes dropped unrun: their step waited longer for a turn on the paced handshake
+    /// thread than their client waits (the pacing is below the rate hellos arrive at).
+    pub handshakes_paced_out: u64,
     /// Handshake datagrams dropped because too many already waited for their
     /// association's step on the handshake thread (the peer retransmits).
     pub handshake_datagrams_dropped: u64,
@@ -341,6 +344,7 @@ impl Listener {
             bad_cookies: table.counters.bad_cookies,
             handshake_records_refused: table.counters.handshakes_failed,
             handshakes_expired: table.counters.handshakes_expired,
+            handshakes_paced_out: table.counters.handshakes_paced_out,
             handshake_datagrams_dropped: table.counters.handshake_datagrams_dropped,
             migrations_moved: table.counters.migration.moved,
             migrations_unauthenticated: table.counters.migration.unauthenticated,

@@ -108,6 +108,7 @@ fn register_transport(registry: &mut Registry) -> ([Gauge; 2], Counter) {
 /// as `hopgate_dtls_handshakes_total` (e.g. one that rejects the pod's certificate).
 struct DtlsRefused {
     handshakes_expired: Counter,
+    handshakes_paced_out: Counter,
     handshakes_over_limit: Counter,
     empty: Counter,
     unsolicited: Counter,
@@ -125,7 +126,8 @@ impl DtlsRefused {
         registry.register(
             "hopgate_dtls_handshake_failures",
             "DTLS handshakes that ended before a session: expired (timed out, the peer went \
-             silent) or refused over the handshake limit",
+             silent), paced_out (waited for a turn on the paced handshake thread longer than \
+             its client waits) or refused over the handshake limit (over_limit)",
             failures.clone(),
         );
         let dropped = Family::<ReasonLabels, Counter>::default();
@@ -142,6 +144,7 @@ impl DtlsRefused {
         };
         Self {
             handshakes_expired: with(&failures, "expired"),
+            handshakes_paced_out: with(&failures, "paced_out"),
             handshakes_over_limit: with(&failures, "over_limit"),
             empty: with(&dropped, "empty"),
             unsolicited: with(&dropped, "unsolicited"),
@@ -158,6 +161,7 @@ impl DtlsRefused {
             counter.inner().store(value, Ordering::Relaxed);
         };
         store(&self.handshakes_expired, stats.handshakes_expired);
+        store(&self.handshakes_paced_out, stats.handshakes_paced_out);
         store(&self.handshakes_over_limit, stats.handshakes_refused);
         store(&self.empty, stats.empty_dropped);
         store(&self.unsolicited, stats.unsolicited_dropped);

@@ -82,6 +82,9 @@ pub(crate) struct DtlsCounters {
     pub(crate) handshakes_failed: u64,
     /// Handshakes given up on: timed out or retransmissions exhausted.
     pub(crate) handshakes_expired: u64,
+    /// Handshakes whose next step waited longer for a turn on the paced handshake thread
+    /// than their client waits for an answer: dropped unrun.
+    pub(crate) handshakes_paced_out: u64,
     /// Handshake datagrams dropped because their association already had
     /// [`MAX_WAITING`] waiting for its handshake step to come back.
     pub(crate) handshake_datagrams_dropped: u64,

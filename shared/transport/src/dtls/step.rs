@@ -225,7 +225,7 @@ impl DtlsTable {
         if !away {
             return;
         }
-        self.counters.handshakes_expired += 1;
+        self.counters.handshakes_paced_out += 1;
         let reason = "DTLS handshake waited too long for its turn";
         match slot {
             Slot::Current => self.forget(addr, reason, out),
