@@ -18,7 +18,7 @@ use tokio::net::UdpSocket;
 
 const KEEPALIVE: Duration = Duration::from_millis(200);
 /// QUIC's default acknowledgement delay is 25 ms: an answer held for it is never faster.
-const AT_ONCE: Duration = Duration::from_millis(15);
+const AT_ONCE: Duration = Duration::from_millis(20);
 
 /// When each datagram passed, and whether it went towards the gateway.
 type Passages = Arc<Mutex<Vec<(Instant, bool)>>>;
