@@ -134,9 +134,10 @@ impl DtlsRefused {
         registry.register(
             "hopgate_dtls_dropped_datagrams",
             "Datagrams the DTLS listener dropped: with no bytes at all (empty), from no \
-             session and not a ClientHello (unsolicited), failing authentication on a session (undecryptable), or refused \
-             by a handshake (bad_handshake_record), or a handshake's datagram arriving \
-             while too many waited for its step on the handshake thread (handshake_backlog)",
+             session and not a ClientHello (unsolicited), failing authentication on a \
+             session (undecryptable), or refused by a handshake (bad_handshake_record), or \
+             a handshake's datagram arriving while too many waited for its step on the \
+             handshake thread (handshake_backlog)",
             dropped.clone(),
         );
         let with = |family: &Family<ReasonLabels, Counter>, reason| {
