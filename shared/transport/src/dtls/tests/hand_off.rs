@@ -23,13 +23,19 @@ fn feed_only(net: &mut Net, from: SocketAddr, datagrams: &Output) -> Output {
     out
 }
 
+/// A client at `at` whose second ClientHello reached the server: what the server put out
+/// for it, its first step among them, not run.
+fn with_a_step_away(net: &mut Net, at: &str) -> (Client, Output) {
+    let (mut client, hello) = net.client(at);
+    let second = second_hello(net, &mut client, hello);
+    let out = feed_only(net, client.addr, &second);
+    (client, out)
+}
+
 #[test]
 fn a_handshake_read_leaves_the_table_as_a_step_and_completes_once_taken_back() {
     let mut net = handing_off();
-    let (mut client, hello) = net.client("192.0.2.1:5000");
-    let second = second_hello(&mut net, &mut client, hello);
-
-    let mut out = feed_only(&mut net, client.addr, &second);
+    let (mut client, mut out) = with_a_step_away(&mut net, "192.0.2.1:5000");
     assert!(out.transmits.is_empty(), "nothing answered inline");
     assert_eq!(out.steps.len(), 1);
     assert!(
@@ -96,9 +102,7 @@ fn datagrams_for_an_away_step_wait_in_order_and_a_flood_of_them_is_dropped() {
 #[test]
 fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
     let mut net = handing_off();
-    let (mut client, hello) = net.client("192.0.2.1:5000");
-    let second = second_hello(&mut net, &mut client, hello);
-    let mut out = feed_only(&mut net, client.addr, &second);
+    let (_client, mut out) = with_a_step_away(&mut net, "192.0.2.1:5000");
     let step = out.steps.remove(0);
 
     net.now += Duration::from_secs(6);
@@ -119,9 +123,7 @@ fn a_step_whose_handshake_expired_while_away_is_dropped_on_return() {
 #[test]
 fn a_step_dropped_unrun_frees_its_place_at_once_and_a_stale_drop_changes_nothing() {
     let mut net = handing_off();
-    let (mut client, hello) = net.client("192.0.2.1:5000");
-    let second = second_hello(&mut net, &mut client, hello);
-    let mut out = feed_only(&mut net, client.addr, &second);
+    let (_client, mut out) = with_a_step_away(&mut net, "192.0.2.1:5000");
     let step = out.steps.remove(0);
     let dropped_twice = step.drop_unrun();
     let (addr, slot, id) = (dropped_twice.addr, dropped_twice.slot, dropped_twice.id);
@@ -135,9 +137,7 @@ fn a_step_dropped_unrun_frees_its_place_at_once_and_a_stale_drop_changes_nothing
 
     // The client starts over from the same port: a new association, which a late copy
     // of the old drop must leave alone.
-    let (mut again, hello) = net.client("192.0.2.1:5000");
-    let second = second_hello(&mut net, &mut again, hello);
-    let out = feed_only(&mut net, again.addr, &second);
+    let (_again, out) = with_a_step_away(&mut net, "192.0.2.1:5000");
     assert_eq!(out.steps.len(), 1);
     let mut nothing = Output::default();
     net.server
