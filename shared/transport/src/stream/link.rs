@@ -139,7 +139,29 @@ where
                 Err(LinkError::Frame(err))
             }
         },
-        written = &mut writing => Ok(ended_first(written.err().map_or_else(|| "writer stopped".into(), |e| e.to_string()))),
+        written = &mut writing => {
+            // A write fails once the peer has closed its end, which it does right after its
+            // CONNECTION_CLOSE: that may still be unread. Reading goes on, and the peer's own
+            // reason wins if it comes in time.
+            let why = written.err().map_or_else(|| "writer stopped".into(), |e| e.to_string());
+            let read_on = async {
+                let _ = (&mut reading).await;
+                std::future::pending().await
+            };
+            let peer_reason = async {
+                tokio::select! {
+                    reason = attached.conn.closed() => reason,
+                    reason = read_on => reason,
+                }
+            };
+            match tokio::time::timeout(CLOSE_GRACE, peer_reason).await {
+                Ok(reason) => {
+                    detach();
+                    Ok(crate::error::SessionError::from(reason).to_string())
+                }
+                Err(_) => Ok(ended_first(why)),
+            }
+        }
         reason = attached.conn.closed() => {
             // Let quinn queue its CONNECTION_CLOSE, then write what is queued and shut down.
             tokio::time::sleep(CLOSE_GRACE).await;
