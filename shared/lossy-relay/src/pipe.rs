@@ -77,6 +77,10 @@ impl<T: Target> Pipe<T> {
         if self.blocked() {
             return;
         }
+        if imp.mtu.is_some_and(|mtu| data.len() > mtu) {
+            bump(&counters.too_big);
+            return;
+        }
         if imp.drop > 0.0 && self.rng.random_bool(imp.drop) {
             bump(&counters.dropped);
             return;
@@ -119,9 +123,15 @@ impl<T: Target> Pipe<T> {
         if self.blocked() {
             return;
         }
+        let counters = self.counters();
         match target.transmit(data).await {
-            Ok(_) => bump(&self.counters().forwarded),
-            Err(_) => bump(&self.counters().errors),
+            Ok(_) => {
+                bump(&counters.forwarded);
+                counters
+                    .largest_forwarded
+                    .fetch_max(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(_) => bump(&counters.errors),
         }
     }
 }

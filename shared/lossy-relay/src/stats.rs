@@ -19,8 +19,12 @@ pub struct DirectionStats {
     pub errors: u64,
     /// Datagrams discarded because the relay was blocked ([`crate::Relay::block`]).
     pub blocked: u64,
+    /// Datagrams discarded for being larger than the `mtu` impairment.
+    pub too_big: u64,
     /// Size of the largest datagram received, in bytes.
     pub largest: u64,
+    /// Size of the largest datagram forwarded, in bytes.
+    pub largest_forwarded: u64,
 }
 
 /// Snapshot of the relay counters, per direction.
@@ -46,7 +50,9 @@ pub(crate) struct DirectionCounters {
     pub(crate) reordered: AtomicU64,
     pub(crate) errors: AtomicU64,
     pub(crate) blocked: AtomicU64,
+    pub(crate) too_big: AtomicU64,
     pub(crate) largest: AtomicU64,
+    pub(crate) largest_forwarded: AtomicU64,
 }
 
 /// Adds one to a counter; only monotonic totals, so relaxed ordering is enough.
@@ -65,7 +71,9 @@ impl DirectionCounters {
             reordered: get(&self.reordered),
             errors: get(&self.errors),
             blocked: get(&self.blocked),
+            too_big: get(&self.too_big),
             largest: get(&self.largest),
+            largest_forwarded: get(&self.largest_forwarded),
         }
     }
 }

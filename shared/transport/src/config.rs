@@ -14,6 +14,13 @@ pub(crate) const MIN_QUIC_PACKET: usize = 1200;
 /// The smallest UDP payload the transport can run on: a minimal QUIC packet in one record.
 pub(crate) const MIN_DATAGRAM_SIZE: usize = MIN_QUIC_PACKET + DTLS_RECORD_OVERHEAD;
 
+/// The most plaintext one DTLS record carries (RFC 6347 §4.1: 2^14 bytes), so the largest
+/// QUIC packet a datagram can hold.
+pub(crate) const MAX_RECORD_PLAINTEXT: usize = 16_384;
+
+/// The largest UDP payload the transport sends: one full DTLS record.
+pub(crate) const MAX_DATAGRAM_SIZE: usize = MAX_RECORD_PLAINTEXT + DTLS_RECORD_OVERHEAD;
+
 /// QUIC packet size on the TCP fallback by default (docs/transport.md has the measurements).
 pub(crate) const DEFAULT_STREAM_PACKET: u16 = MAX_STREAM_PACKET;
 
@@ -23,8 +30,16 @@ pub(crate) const MAX_STREAM_PACKET: u16 = 65_527;
 /// How a session behaves; shared by both ends.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
-    /// Largest UDP payload ever sent, DTLS header included. The default (1,350) fits a
-    /// 1,500-byte Ethernet path with room for IPv6 and a tunnel or two on the way.
+    /// UDP payload a session starts with, DTLS header included, and never goes below: the
+    /// handshakes' flights are cut to it too. The default (1,350) fits a 1,500-byte
+    /// Ethernet path with room for IPv6 and a tunnel or two on the way.
+    pub datagram_size: usize,
+    /// Largest UDP payload path-MTU discovery may try, DTLS header included. Once a
+    /// session is up, each end probes its path for larger datagrams (RFC 8899, as QUIC
+    /// does) up to this and falls back when larger ones stop arriving. The default is one
+    /// full DTLS record (16,421 bytes): on a path with jumbo frames or on loopback, a
+    /// datagram carries twelve times the data for the same per-packet work. Equal to
+    /// `datagram_size`, discovery is off.
     pub max_datagram_size: usize,
     /// How often an otherwise idle session proves it is alive.
     pub keepalive_interval: Duration,
@@ -70,10 +85,19 @@ impl Carrier {
         }
     }
 
-    /// The largest QUIC packet on this carrier.
+    /// The QUIC packet a session on this carrier starts with.
     pub(crate) fn packet_size(self, config: &TransportConfig) -> u16 {
         match self {
             Self::Udp => config.quic_packet_size(),
+            Self::Tcp => config.stream_packet_size,
+        }
+    }
+
+    /// The largest QUIC packet on this carrier: what path-MTU discovery may reach over
+    /// UDP; over TCP, where no path MTU applies, the packet a session starts with.
+    pub(crate) fn max_packet_size(self, config: &TransportConfig) -> u16 {
+        match self {
+            Self::Udp => config.max_quic_packet_size(),
             Self::Tcp => config.stream_packet_size,
         }
     }
@@ -91,7 +115,8 @@ pub enum Congestion {
 impl Default for TransportConfig {
     fn default() -> Self {
         Self {
-            max_datagram_size: 1350,
+            datagram_size: 1350,
+            max_datagram_size: MAX_DATAGRAM_SIZE,
             // Every idle session costs the gateway one keepalive and its acknowledgement per
             // interval: 3 s keeps 1,000 idle sessions under 10 ms of CPU a second. The
             // idle timeout spans three keepalives and room for lost ones on a slow path.
@@ -115,12 +140,21 @@ impl Default for TransportConfig {
 impl TransportConfig {
     /// Checks the values against each other and the protocol's floors.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_datagram_size < MIN_DATAGRAM_SIZE || self.max_datagram_size > 65_507 {
+        if !(MIN_DATAGRAM_SIZE..=MAX_DATAGRAM_SIZE).contains(&self.datagram_size) {
+            return Err(ConfigError::new(
+                "datagram_size",
+                format!(
+                    "{} is outside {MIN_DATAGRAM_SIZE}..={MAX_DATAGRAM_SIZE} (a QUIC packet needs 1,200 bytes plus {DTLS_RECORD_OVERHEAD} of DTLS, and one DTLS record carries at most {MAX_RECORD_PLAINTEXT})",
+                    self.datagram_size
+                ),
+            ));
+        }
+        if !(self.datagram_size..=MAX_DATAGRAM_SIZE).contains(&self.max_datagram_size) {
             return Err(ConfigError::new(
                 "max_datagram_size",
                 format!(
-                    "{} is outside {MIN_DATAGRAM_SIZE}..=65507 (a QUIC packet needs 1,200 bytes plus {DTLS_RECORD_OVERHEAD} of DTLS)",
-                    self.max_datagram_size
+                    "{} is outside {}..={MAX_DATAGRAM_SIZE} (no smaller than datagram_size, no larger than one DTLS record)",
+                    self.max_datagram_size, self.datagram_size
                 ),
             ));
         }
@@ -168,10 +202,21 @@ impl TransportConfig {
         Ok(())
     }
 
-    /// Largest QUIC packet that fits one DTLS record within `max_datagram_size`.
+    /// The QUIC packet a session starts with: one DTLS record within `datagram_size`.
     pub(crate) fn quic_packet_size(&self) -> u16 {
-        u16::try_from(self.max_datagram_size - DTLS_RECORD_OVERHEAD).unwrap_or(u16::MAX)
+        quic_packet_within(self.datagram_size)
     }
+
+    /// The largest QUIC packet path-MTU discovery may try: one DTLS record within
+    /// `max_datagram_size`.
+    pub(crate) fn max_quic_packet_size(&self) -> u16 {
+        quic_packet_within(self.max_datagram_size)
+    }
+}
+
+/// The QUIC packet that one DTLS record in a `datagram`-byte UDP payload carries.
+fn quic_packet_within(datagram: usize) -> u16 {
+    u16::try_from(datagram.saturating_sub(DTLS_RECORD_OVERHEAD)).unwrap_or(u16::MAX)
 }
 
 #[cfg(test)]
@@ -182,18 +227,38 @@ mod tests {
     fn default_is_valid_and_fits_ethernet() {
         let config = TransportConfig::default();
         config.validate().unwrap();
-        assert!(config.max_datagram_size + 48 <= 1500);
+        assert!(config.datagram_size + 48 <= 1500);
         assert!(usize::from(config.quic_packet_size()) >= MIN_QUIC_PACKET);
+        assert_eq!(
+            usize::from(config.max_quic_packet_size()),
+            MAX_RECORD_PLAINTEXT
+        );
     }
 
     #[test]
     fn rejects_datagrams_too_small_for_quic() {
         let config = TransportConfig {
-            max_datagram_size: 1200,
+            datagram_size: 1200,
             ..Default::default()
         };
         let err = config.validate().unwrap_err();
-        assert_eq!(err.field, "max_datagram_size");
+        assert_eq!(err.field, "datagram_size");
+    }
+
+    #[test]
+    fn rejects_a_ceiling_below_the_start_or_beyond_one_record() {
+        for max_datagram_size in [1349, MAX_DATAGRAM_SIZE + 1] {
+            let config = TransportConfig {
+                max_datagram_size,
+                ..Default::default()
+            };
+            assert_eq!(config.validate().unwrap_err().field, "max_datagram_size");
+        }
+        let discovery_off = TransportConfig {
+            max_datagram_size: 1350,
+            ..Default::default()
+        };
+        discovery_off.validate().unwrap();
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn base(config: &TransportConfig, provider: Arc<dyn RTCCryptoProvider>) -> Confi
         ])
         .with_extended_master_secret(ExtendedMasterSecretType::Require)
         .with_flight_interval(config.dtls_flight_interval)
-        .with_mtu(config.max_datagram_size)
+        .with_mtu(config.datagram_size)
         .with_replay_protection_window(config.replay_window)
 }
 

@@ -8,9 +8,10 @@
 //! FIN (so a body's end is explicit), per-stream and per-session flow control (a slow reader
 //! slows the writer), RFC 9002 loss recovery (packet numbers never reused, ACK ranges,
 //! time- and packet-threshold loss detection, probe timeouts) and BBR congestion control.
-//! Each QUIC packet travels in exactly one DTLS record, and every UDP datagram is one record
-//! no larger than [`TransportConfig::max_datagram_size`]. QUIC keeps its own packet
-//! protection (its loss recovery relies on rejecting stale packets); its TLS handshake
+//! Each QUIC packet travels in exactly one DTLS record, and every UDP datagram is one
+//! record: [`TransportConfig::datagram_size`] at first, then as large as path-MTU discovery
+//! finds the path carries, up to [`TransportConfig::max_datagram_size`]. QUIC keeps its own
+//! packet protection (its loss recovery relies on rejecting stale packets); its TLS handshake
 //! inside DTLS presents the same certificate, which the client accepts only if it is the one
 //! DTLS verified. docs/transport.md has the measurements behind this choice.
 //!

@@ -57,7 +57,7 @@ pub(crate) fn transport_config(
     transport
         .initial_mtu(packet)
         .min_mtu(packet.min(1200))
-        .mtu_discovery_config(None)
+        .mtu_discovery_config(path_mtu_discovery(packet, carrier.max_packet_size(config)))
         .keep_alive_interval(Some(config.keepalive_interval))
         .max_idle_timeout(Some(
             IdleTimeout::try_from(config.idle_timeout)
@@ -83,6 +83,21 @@ pub(crate) fn transport_config(
         }
     }
     Ok(transport)
+}
+
+/// Path-MTU discovery from `start` up to `ceiling` (QUIC packet sizes), or none when they
+/// are the same. Found sizes are looked for again every ten minutes (quinn's default), and
+/// a path that stops carrying them falls back (black-hole detection).
+fn path_mtu_discovery(start: u16, ceiling: u16) -> Option<quinn::MtuDiscoveryConfig> {
+    (ceiling > start).then(|| {
+        let mut discovery = quinn::MtuDiscoveryConfig::default();
+        discovery
+            .upper_bound(ceiling)
+            // A binary search from 1,313 to 16,384 bytes stops within 1 % of the largest
+            // size that passes: seven probes instead of eleven.
+            .minimum_change(ceiling / 100);
+        discovery
+    })
 }
 
 /// The gateway's side. Until the agent's hello is accepted
@@ -161,7 +176,7 @@ pub(crate) fn endpoint(
     let mut endpoint_config = quinn::EndpointConfig::default();
     // Within quinn's bounds once the configuration is validated.
     endpoint_config
-        .max_udp_payload_size(carrier.packet_size(config))
+        .max_udp_payload_size(carrier.max_packet_size(config))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     quinn::Endpoint::new_with_abstract_socket(
         endpoint_config,

@@ -43,6 +43,10 @@ use crate::{
 /// Kernel socket buffers we ask for: room for bursts at hundreds of MB/s.
 const KERNEL_BUFFER: usize = 8 * 1024 * 1024;
 
+/// The most bytes one GSO send may carry: the kernel refuses (and quinn-udp then turns GSO
+/// off for good) a batch whose total exceeds one IP packet's 64 KiB, IPv6 header included.
+const MAX_GSO_BYTES: usize = 65_535 - 40 - 8;
+
 pub(crate) struct DtlsSocket {
     /// Received from through tokio; sent on through its descriptor directly
     /// ([`Self::send_to`]).
@@ -189,16 +193,7 @@ impl DtlsSocket {
         let mut i = 0;
         while i < datagrams.len() {
             let (addr, first) = (&datagrams[i].0, datagrams[i].1.len());
-            // A run: same destination, same size, the last one may be shorter.
-            let mut end = i + 1;
-            while end < datagrams.len()
-                && end - i < max_segments
-                && datagrams[end].0 == *addr
-                && datagrams[end - 1].1.len() == first
-                && datagrams[end].1.len() <= first
-            {
-                end += 1;
-            }
+            let end = gso_run_end(datagrams, i, max_segments);
             let sent = if end - i == 1 {
                 self.send_to(&datagrams[i].1, *addr)
             } else {
@@ -377,10 +372,32 @@ impl AsyncUdpSocket for DtlsSocket {
     }
 
     fn may_fragment(&self) -> bool {
-        // Keeps quinn's path-MTU discovery off: the datagram size is configured, and DTLS
-        // must never be asked to carry more than that.
-        true
+        // Where quinn-udp could set the descriptor's don't-fragment mode (IP_PMTUDISC_PROBE
+        // on Linux), a datagram larger than the path never leaves in pieces, it is lost,
+        // which is what quinn's path-MTU discovery needs to see: discovery runs. The sizes
+        // it may try are capped by the configuration at one DTLS record.
+        self.udp_state.may_fragment()
     }
+}
+
+/// Where the run of datagrams that starts at `start` ends (exclusive): the ones that can
+/// leave in one GSO send. Same destination, same size (the last may be shorter), at most
+/// `max_segments` of them and [`MAX_GSO_BYTES`] in all.
+fn gso_run_end(datagrams: &[(SocketAddr, BytesMut)], start: usize, max_segments: usize) -> usize {
+    let (addr, first) = (datagrams[start].0, datagrams[start].1.len());
+    let mut end = start + 1;
+    let mut bytes = first;
+    while let Some((to, datagram)) = datagrams.get(end)
+        && end - start < max_segments
+        && *to == addr
+        && datagrams[end - 1].1.len() == first
+        && datagram.len() <= first
+        && bytes + datagram.len() <= MAX_GSO_BYTES
+    {
+        bytes += datagram.len();
+        end += 1;
+    }
+    end
 }
 
 /// Moves decrypted payloads to quinn's buffers, one each, while both last; returns how
@@ -434,5 +451,56 @@ struct Writable {
 impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.socket.io.poll_send_ready(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datagrams(to: &[(u16, usize)]) -> Vec<(SocketAddr, BytesMut)> {
+        to.iter()
+            .map(|&(port, len)| {
+                (
+                    SocketAddr::from(([127, 0, 0, 1], port)),
+                    BytesMut::zeroed(len),
+                )
+            })
+            .collect()
+    }
+
+    /// Cuts the whole list into runs, returning each run's length.
+    fn runs(datagrams: &[(SocketAddr, BytesMut)], max_segments: usize) -> Vec<usize> {
+        let mut lengths = Vec::new();
+        let mut start = 0;
+        while start < datagrams.len() {
+            let end = gso_run_end(datagrams, start, max_segments);
+            lengths.push(end - start);
+            start = end;
+        }
+        lengths
+    }
+
+    #[test]
+    fn a_run_is_one_peer_one_size_with_a_shorter_last() {
+        let list = datagrams(&[
+            (1, 1350),
+            (1, 1350),
+            (1, 900),
+            (1, 1350),
+            (2, 1350),
+            (2, 1350),
+        ]);
+        assert_eq!(runs(&list, 64), [3, 1, 2]);
+        assert_eq!(runs(&list, 2), [2, 1, 1, 2]);
+    }
+
+    #[test]
+    fn a_run_of_full_records_stays_within_one_ip_packet() {
+        // Ten records of 16,421 bytes: 64 KiB holds three of them.
+        let list = datagrams(&[(1, 16_421); 10]);
+        assert_eq!(runs(&list, 64), [3, 3, 3, 1]);
+        let small = datagrams(&[(1, 1350); 60]);
+        assert_eq!(runs(&small, 64), [48, 12]);
     }
 }

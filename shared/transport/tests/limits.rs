@@ -1,4 +1,4 @@
-//! Explicit limits hold: datagram size, and back-pressure from a slow reader.
+//! Explicit limits hold: back-pressure from a slow reader.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,45 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hopgate_lossy_relay::RelayConfig;
 use hopgate_transport::TransportConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_datagram_exceeds_the_configured_size_either_way() {
-    let id = identity();
-    let transport = TransportConfig {
-        max_datagram_size: 1250,
-        ..TransportConfig::default()
-    };
-    let listener = bind_listener(&id, transport.clone());
-    serve_hashing(listener.clone());
-    // A relay without impairment, only to see every datagram's size.
-    let relay = hopgate_lossy_relay::start(RelayConfig::new(listener.local_addr()))
-        .await
-        .unwrap();
-    let session = connect(relay.local_addr(), &client_config(&id, transport)).await;
-    exchange(&session, 4 * 1024 * 1024, 4 * 1024 * 1024, 1)
-        .await
-        .unwrap();
-    let stats = relay.stats();
-    for (direction, stats) in [
-        ("to gateway", stats.to_server),
-        ("to agent", stats.to_client),
-    ] {
-        assert!(
-            stats.largest <= 1250,
-            "{direction}: a {}-byte datagram",
-            stats.largest
-        );
-        // Bulk data fills datagrams up to the limit: the limit is what is used.
-        assert!(
-            stats.largest >= 1240,
-            "{direction}: largest only {}",
-            stats.largest
-        );
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_stalls_the_writer_within_the_window() {

@@ -233,6 +233,9 @@ pub struct Connection {
     /// Whether the last `poll_transmit` call yielded no data because there was
     /// no outgoing application data.
     app_limited: bool,
+    /// HopGate: datagrams sent filled to the current MTU, the sign that a larger one would
+    /// carry more (see [`MTUD_AFTER_FULL_DATAGRAMS`]).
+    full_datagrams_sent: u64,
 
     streams: StreamsState,
     /// Surplus remote CIDs for future use on new paths
@@ -346,6 +349,7 @@ impl Connection {
             pto_count: 0,
 
             app_limited: false,
+            full_datagrams_sent: 0,
             receiving_ecn: false,
             total_authed_packets: 0,
 
@@ -946,8 +950,18 @@ impl Connection {
 
         self.app_limited = buf.is_empty() && !congestion_blocked;
 
+        // HopGate: every datagram of a batch is as large as its first, so a batch whose
+        // segment is the MTU is all full datagrams but maybe its last.
+        let mtu = usize::from(self.path.current_mtu());
+        if segment_size == mtu {
+            self.full_datagrams_sent += (buf.len() / mtu) as u64;
+        }
+
         // Send MTU probe if necessary
-        if buf.is_empty() && self.state.is_established() {
+        if buf.is_empty()
+            && self.state.is_established()
+            && self.full_datagrams_sent >= MTUD_AFTER_FULL_DATAGRAMS
+        {
             let space_id = SpaceId::Data;
             let probe_size = self
                 .path
@@ -4065,6 +4079,12 @@ const MAX_BACKOFF_EXPONENT: u32 = 16;
 /// necessarily have smaller headers, and initial packets are only ever the first packet in a
 /// datagram (because we coalesce in ascending packet space order and the only reason to split a
 /// packet is when packet space changes).
+/// HopGate: path-MTU discovery starts only once a connection has sent this many datagrams
+/// filled to its MTU. An idle connection, or one carrying small messages, never probes:
+/// its probes would cost both ends a dozen large packets, and the larger buffers they
+/// leave behind would cost memory, for nothing a larger datagram could carry.
+const MTUD_AFTER_FULL_DATAGRAMS: u64 = 64;
+
 const MIN_PACKET_SPACE: usize = MAX_HANDSHAKE_OR_0RTT_HEADER_SIZE + 32;
 
 /// Largest amount of space that could be occupied by a Handshake or 0-RTT packet's header
