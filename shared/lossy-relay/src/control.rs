@@ -6,9 +6,11 @@
 //! - [`Relay::block`]: every datagram, both ways, is discarded until unblocked, as on a
 //!   network that starts dropping UDP; datagrams held back by an impairment are discarded
 //!   when they come due.
+//! - [`Relay::set_mtu`]: datagrams larger than a size are discarded both ways, as on a route
+//!   that changed to a narrower link without sending ICMP.
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,6 +20,24 @@ use crate::relay::Relay;
 pub(crate) enum Command {
     /// Replace every mapping's upstream socket; answer how many were replaced.
     Rebind(oneshot::Sender<io::Result<usize>>),
+}
+
+/// The path's state that [`Relay`]'s commands change under a live flow, shared by every
+/// direction's pipe.
+#[derive(Debug, Default)]
+pub(crate) struct PathControl {
+    /// While set, every datagram is discarded, on arrival and on release from the queue.
+    pub(crate) blocked: AtomicBool,
+    /// Datagrams larger than this are discarded; 0 is no limit.
+    pub(crate) mtu: AtomicUsize,
+}
+
+impl PathControl {
+    /// Whether the path takes a datagram of `len` bytes.
+    pub(crate) fn carries(&self, len: usize) -> bool {
+        let mtu = self.mtu.load(Ordering::Relaxed);
+        mtu == 0 || len <= mtu
+    }
 }
 
 /// Commands queued for the client-facing task at most.
@@ -47,6 +67,13 @@ impl Relay {
     /// Drops every datagram in both directions while `blocked` is true (counted as
     /// [`DirectionStats::blocked`](crate::DirectionStats::blocked)); takes effect at once.
     pub fn block(&self, blocked: bool) {
-        self.blocked.store(blocked, Ordering::Relaxed);
+        self.path.blocked.store(blocked, Ordering::Relaxed);
+    }
+
+    /// From now on, discards datagrams larger than `mtu` bytes in both directions (counted
+    /// as [`DirectionStats::too_big`](crate::DirectionStats::too_big)), on top of each
+    /// direction's own [`Impairment::mtu`](crate::Impairment::mtu); `None` lifts it.
+    pub fn set_mtu(&self, mtu: Option<usize>) {
+        self.path.mtu.store(mtu.unwrap_or(0), Ordering::Relaxed);
     }
 }

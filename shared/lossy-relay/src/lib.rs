@@ -24,7 +24,8 @@
 //! Layout:
 //! - `config.rs`: [`Impairment`], [`RelayConfig`], [`RelayOptions`] and their validation;
 //! - `control.rs`: commands to a running relay: [`Relay::rebind`] (new source ports, as a
-//!   NAT rebinding) and [`Relay::block`] (drop everything both ways);
+//!   NAT rebinding), [`Relay::block`] (drop everything both ways) and [`Relay::set_mtu`]
+//!   (drop what is larger, both ways);
 //! - `relay.rs`: [`start`], [`Relay`] and the tasks: one for the client → server
 //!   direction, which owns the client mappings and forgets idle ones, and one per mapping
 //!   for the server → client direction;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
 use crate::config::Impairment;
+use crate::control::PathControl;
 use crate::queue::DelayQueue;
 use crate::stats::{Counters, Direction, DirectionCounters, bump};
 
@@ -30,8 +31,8 @@ pub(crate) struct Pipe<T> {
     queue: DelayQueue<T>,
     counters: Arc<Counters>,
     direction: Direction,
-    /// While set, every datagram is discarded, on arrival and on release from the queue.
-    blocked: Arc<AtomicBool>,
+    /// What the relay's commands change: blocked, a narrower MTU.
+    path: Arc<PathControl>,
 }
 
 impl<T: Target> Pipe<T> {
@@ -40,7 +41,7 @@ impl<T: Target> Pipe<T> {
         seed: u64,
         counters: Arc<Counters>,
         direction: Direction,
-        blocked: Arc<AtomicBool>,
+        path: Arc<PathControl>,
     ) -> Self {
         Self {
             impairment,
@@ -48,13 +49,13 @@ impl<T: Target> Pipe<T> {
             queue: DelayQueue::new(),
             counters,
             direction,
-            blocked,
+            path,
         }
     }
 
     /// Counts and reports a datagram the relay is blocked for.
     fn blocked(&self) -> bool {
-        let blocked = self.blocked.load(Ordering::Relaxed);
+        let blocked = self.path.blocked.load(Ordering::Relaxed);
         if blocked {
             bump(&self.counters().blocked);
         }
@@ -73,11 +74,11 @@ impl<T: Target> Pipe<T> {
         bump(&counters.received);
         counters
             .largest
-            .fetch_max(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_max(data.len() as u64, Ordering::Relaxed);
         if self.blocked() {
             return;
         }
-        if imp.mtu.is_some_and(|mtu| data.len() > mtu) {
+        if imp.mtu.is_some_and(|mtu| data.len() > mtu) || !self.path.carries(data.len()) {
             bump(&counters.too_big);
             return;
         }
@@ -129,7 +130,7 @@ impl<T: Target> Pipe<T> {
                 bump(&counters.forwarded);
                 counters
                     .largest_forwarded
-                    .fetch_max(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_max(data.len() as u64, Ordering::Relaxed);
             }
             Err(_) => bump(&counters.errors),
         }

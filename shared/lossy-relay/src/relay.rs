@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, Sleep};
 
 use crate::config::{Impairment, RelayConfig, RelayOptions};
-use crate::control::{self, Command};
+use crate::control::{self, Command, PathControl};
 use crate::pipe::{Pipe, Target};
 use crate::stats::{Counters, Direction, Stats, bump};
 
@@ -43,7 +43,7 @@ pub async fn start_with(config: RelayConfig, options: RelayOptions) -> io::Resul
     let listener = Arc::new(UdpSocket::bind(options.listen).await?);
     let local_addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
-    let blocked = Arc::new(AtomicBool::new(false));
+    let path = Arc::new(PathControl::default());
     let (commands, commands_rx) = control::channel();
     let gateway = Gateway {
         pipe: Pipe::new(
@@ -51,9 +51,9 @@ pub async fn start_with(config: RelayConfig, options: RelayOptions) -> io::Resul
             config.seed,
             counters.clone(),
             Direction::ToServer,
-            blocked.clone(),
+            path.clone(),
         ),
-        blocked: blocked.clone(),
+        path: path.clone(),
         listener,
         upstream: config.upstream,
         upstream_bind: upstream_bind_addr(config.upstream),
@@ -72,7 +72,7 @@ pub async fn start_with(config: RelayConfig, options: RelayOptions) -> io::Resul
         counters,
         task,
         commands,
-        blocked,
+        path,
     })
 }
 
@@ -85,7 +85,7 @@ pub struct Relay {
     counters: Arc<Counters>,
     task: JoinHandle<()>,
     pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) blocked: Arc<AtomicBool>,
+    pub(crate) path: Arc<PathControl>,
 }
 
 impl Relay {
@@ -225,7 +225,7 @@ struct Gateway {
     counters: Arc<Counters>,
     epoch: Instant,
     idle_timeout: Duration,
-    blocked: Arc<AtomicBool>,
+    path: Arc<PathControl>,
 }
 
 impl Gateway {
@@ -298,7 +298,7 @@ impl Gateway {
             mapping_seed(self.seed, self.mappings_opened),
             self.counters.clone(),
             Direction::ToClient,
-            self.blocked.clone(),
+            self.path.clone(),
         );
         self.mappings_opened += 1;
         let downstream = Downstream {

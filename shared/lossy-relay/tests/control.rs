@@ -1,6 +1,7 @@
 //! Commands to a running relay over real UDP sockets on 127.0.0.1: a rebinding gives the
 //! flow a new source port at the server and keeps both directions working; a block drops
-//! everything both ways, held-back datagrams included, until it is lifted.
+//! everything both ways, held-back datagrams included, until it is lifted; a narrower MTU
+//! drops what is larger, both ways, until it is lifted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -115,4 +116,31 @@ async fn a_block_drops_everything_both_ways_until_lifted() {
     relay.block(false);
     assert_eq!(through(&client, &relay, &server, b"again").await, peer);
     assert!(answered(&client, &server, peer, b"answer again").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrower_mtu_drops_larger_datagrams_both_ways_until_lifted() {
+    let server = bind().await;
+    let relay = start(RelayConfig::new(server.local_addr().unwrap()))
+        .await
+        .unwrap();
+    let client = bind().await;
+    let (small, large) = ([1u8; 100], [2u8; 101]);
+    let peer = through(&client, &relay, &server, &large).await;
+
+    relay.set_mtu(Some(100));
+    client.send_to(&large, relay.local_addr()).await.unwrap();
+    assert!(
+        recv_within(&server, QUIET).await.is_none(),
+        "too big towards the server"
+    );
+    assert!(!answered(&client, &server, peer, &large).await);
+    assert_eq!(through(&client, &relay, &server, &small).await, peer);
+    assert!(answered(&client, &server, peer, &small).await);
+    let stats = relay.stats();
+    assert_eq!((stats.to_server.too_big, stats.to_client.too_big), (1, 1));
+
+    relay.set_mtu(None);
+    assert_eq!(through(&client, &relay, &server, &large).await, peer);
+    assert!(answered(&client, &server, peer, &large).await);
 }

@@ -1,7 +1,8 @@
 //! Datagram sizes: a session starts at `datagram_size`; once it carries bulk data it grows
 //! into the larger datagrams its path carries (path-MTU discovery) but never beyond
 //! `max_datagram_size`; it keeps working on a path that silently drops anything larger than
-//! it carries; and a session that never fills a datagram never probes.
+//! it carries, from the start or from a route change in the middle; and a session that
+//! never fills a datagram never probes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -98,6 +99,41 @@ async fn a_path_that_drops_large_datagrams_silently_keeps_its_session() {
             "{}",
             stats.largest_forwarded
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_that_narrows_under_a_session_is_followed_down() {
+    let id = identity();
+    let transport = TransportConfig::default();
+    let listener = bind_listener(&id, transport.clone());
+    serve_hashing(listener.clone());
+    let relay = hopgate_lossy_relay::start(RelayConfig::new(listener.local_addr()))
+        .await
+        .unwrap();
+    let session = connect(relay.local_addr(), &client_config(&id, transport)).await;
+    exchange(&session, BULK, BULK, 1).await.unwrap();
+    let grown = relay.stats();
+    for stats in [grown.to_server, grown.to_client] {
+        assert!(
+            stats.largest_forwarded > 8000,
+            "{}",
+            stats.largest_forwarded
+        );
+    }
+    // The route changes to a narrower link that sends no ICMP: every large datagram
+    // vanishes from now on, and only their loss tells.
+    relay.set_mtu(Some(1400));
+    tokio::time::timeout(Duration::from_secs(20), exchange(&session, BULK, BULK, 2))
+        .await
+        .expect("the session stalled on the narrower path")
+        .unwrap();
+    let narrowed = relay.stats();
+    for (before, after) in [
+        (grown.to_server, narrowed.to_server),
+        (grown.to_client, narrowed.to_client),
+    ] {
+        assert!(after.too_big > before.too_big, "nothing was too big");
     }
 }
 
