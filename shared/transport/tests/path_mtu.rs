@@ -11,8 +11,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use hopgate_lossy_relay::{DirectionStats, Impairment, RelayConfig};
-use hopgate_transport::TransportConfig;
+use hopgate_lossy_relay::{DirectionStats, Impairment, Relay, RelayConfig};
+use hopgate_transport::{Session, TransportConfig};
 
 /// Bytes each way: enough for discovery to finish and the found size to carry most of it.
 const BULK: u64 = 8 * 1024 * 1024;
@@ -27,6 +27,19 @@ async fn bulk_through(transport: TransportConfig, link: Impairment) -> [Directio
     exchanges_through(transport, link, 1, BULK).await
 }
 
+/// A gateway serving hashed exchanges, a relay in front of it impairing both directions
+/// with `link`, and a session through the relay.
+async fn session_through(transport: TransportConfig, link: Impairment) -> (Session, Relay) {
+    let id = identity();
+    let listener = bind_listener(&id, transport.clone());
+    serve_hashing(listener.clone());
+    let relay = hopgate_lossy_relay::start(RelayConfig::symmetric(listener.local_addr(), link, 7))
+        .await
+        .unwrap();
+    let session = connect(relay.local_addr(), &client_config(&id, transport)).await;
+    (session, relay)
+}
+
 /// Runs `count` exchanges of `bytes` each way, one stream each, through a relay impairing
 /// both directions with `link`; returns what the relay saw, towards the gateway and towards
 /// the agent.
@@ -36,13 +49,7 @@ async fn exchanges_through(
     count: u8,
     bytes: u64,
 ) -> [DirectionStats; 2] {
-    let id = identity();
-    let listener = bind_listener(&id, transport.clone());
-    serve_hashing(listener.clone());
-    let relay = hopgate_lossy_relay::start(RelayConfig::symmetric(listener.local_addr(), link, 7))
-        .await
-        .unwrap();
-    let session = connect(relay.local_addr(), &client_config(&id, transport)).await;
+    let (session, relay) = session_through(transport, link).await;
     for seed in 0..count {
         exchange(&session, bytes, bytes, seed).await.unwrap();
     }
@@ -104,14 +111,7 @@ async fn a_path_that_drops_large_datagrams_silently_keeps_its_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_that_narrows_under_a_session_is_followed_down() {
-    let id = identity();
-    let transport = TransportConfig::default();
-    let listener = bind_listener(&id, transport.clone());
-    serve_hashing(listener.clone());
-    let relay = hopgate_lossy_relay::start(RelayConfig::new(listener.local_addr()))
-        .await
-        .unwrap();
-    let session = connect(relay.local_addr(), &client_config(&id, transport)).await;
+    let (session, relay) = session_through(TransportConfig::default(), Impairment::NONE).await;
     exchange(&session, BULK, BULK, 1).await.unwrap();
     let grown = relay.stats();
     for stats in [grown.to_server, grown.to_client] {
