@@ -17,9 +17,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// datagram is sent twice with probability [`duplicate`](Self::duplicate); each copy is
 /// then held back with probability [`reorder`](Self::reorder) for an extra delay drawn
 /// uniformly from [`reorder_delay`](Self::reorder_delay), on top of the fixed
-/// [`delay`](Self::delay) every copy gets. A datagram larger than [`mtu`](Self::mtu) is
-/// discarded before any of that, as a path with a smaller MTU that sends no ICMP message
-/// does (a black hole).
+/// [`delay`](Self::delay) every copy gets.
 ///
 /// [`Default`] is no impairment at all.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,8 +32,6 @@ pub struct Impairment {
     pub reorder_delay: (Duration, Duration),
     /// Fixed one-way delay added to every datagram.
     pub delay: Duration,
-    /// Largest datagram (UDP payload) the link carries, if it carries less than any.
-    pub mtu: Option<usize>,
 }
 
 impl Default for Impairment {
@@ -52,7 +48,6 @@ impl Impairment {
         reorder: 0.0,
         reorder_delay: DEFAULT_REORDER_DELAY,
         delay: Duration::ZERO,
-        mtu: None,
     };
 
     /// Returns this impairment with the drop probability set to `p`.
@@ -90,20 +85,9 @@ impl Impairment {
         self
     }
 
-    /// Returns this impairment with datagrams larger than `bytes` discarded.
-    #[must_use]
-    pub fn with_mtu(mut self, bytes: usize) -> Self {
-        self.mtu = Some(bytes);
-        self
-    }
-
     /// Whether this impairment leaves datagrams untouched.
     pub fn is_none(&self) -> bool {
-        self.drop == 0.0
-            && self.duplicate == 0.0
-            && self.reorder == 0.0
-            && self.delay.is_zero()
-            && self.mtu.is_none()
+        self.drop == 0.0 && self.duplicate == 0.0 && self.reorder == 0.0 && self.delay.is_zero()
     }
 
     /// Checks that the probabilities lie in `[0, 1]` and the reorder range is not inverted.

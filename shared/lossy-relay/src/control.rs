@@ -70,9 +70,9 @@ impl Relay {
         self.path.blocked.store(blocked, Ordering::Relaxed);
     }
 
-    /// From now on, discards datagrams larger than `mtu` bytes in both directions (counted
-    /// as [`DirectionStats::too_big`](crate::DirectionStats::too_big)), on top of each
-    /// direction's own [`Impairment::mtu`](crate::Impairment::mtu); `None` lifts it.
+    /// From now on, discards datagrams larger than `mtu` bytes in both directions, before
+    /// any impairment (counted as [`DirectionStats::too_big`](crate::DirectionStats::too_big)),
+    /// as a path with a smaller MTU that sends no ICMP message does; `None` lifts it.
     pub fn set_mtu(&self, mtu: Option<usize>) {
         self.path.mtu.store(mtu.unwrap_or(0), Ordering::Relaxed);
     }

@@ -19,7 +19,7 @@ pub struct DirectionStats {
     pub errors: u64,
     /// Datagrams discarded because the relay was blocked ([`crate::Relay::block`]).
     pub blocked: u64,
-    /// Datagrams discarded for being larger than the `mtu` impairment.
+    /// Datagrams discarded for being larger than the path's MTU ([`crate::Relay::set_mtu`]).
     pub too_big: u64,
     /// Size of the largest datagram received, in bytes.
     pub largest: u64,

@@ -129,7 +129,10 @@ async fn a_narrower_mtu_drops_larger_datagrams_both_ways_until_lifted() {
     let peer = through(&client, &relay, &server, &large).await;
 
     relay.set_mtu(Some(100));
-    client.send_to(&large, relay.local_addr()).await.unwrap();
+    client
+        .send_to(&[3u8; 150], relay.local_addr())
+        .await
+        .unwrap();
     assert!(
         recv_within(&server, QUIET).await.is_none(),
         "too big towards the server"
@@ -139,6 +142,11 @@ async fn a_narrower_mtu_drops_larger_datagrams_both_ways_until_lifted() {
     assert!(answered(&client, &server, peer, &small).await);
     let stats = relay.stats();
     assert_eq!((stats.to_server.too_big, stats.to_client.too_big), (1, 1));
+    assert_eq!(
+        (stats.to_server.largest, stats.to_server.largest_forwarded),
+        (150, 101),
+        "150 bytes arrived, 101 (before the limit) left"
+    );
 
     relay.set_mtu(None);
     assert_eq!(through(&client, &relay, &server, &large).await, peer);

@@ -205,38 +205,6 @@ async fn drop_all_delivers_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn datagrams_larger_than_the_mtu_vanish_and_smaller_ones_pass() {
-    let server = Server::spawn(false).await;
-    let relay = start(RelayConfig::symmetric(
-        server.addr,
-        Impairment::default().with_mtu(SIZE),
-        7,
-    ))
-    .await
-    .unwrap();
-    let client = bind().await;
-    for s in 0..10 {
-        let mut data = datagram(s);
-        // Every other one a byte too many.
-        data.resize(SIZE + (s as usize % 2), 0);
-        client.send_to(&data, relay.local_addr()).await.unwrap();
-    }
-    eventually("the relay to read everything", || {
-        relay.stats().to_server.received == 10
-    })
-    .await;
-    eventually("the server to get what passed", || server.count() == 5).await;
-    sleep(Duration::from_millis(50)).await;
-    assert_eq!(server.seqs(), vec![0, 2, 4, 6, 8]);
-    let stats = relay.stats().to_server;
-    assert_eq!((stats.too_big, stats.forwarded), (5, 5));
-    assert_eq!(
-        (stats.largest, stats.largest_forwarded),
-        (SIZE as u64 + 1, SIZE as u64)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directions_are_impaired_independently() {
     let server = Server::spawn(true).await;
     let config = RelayConfig {

@@ -957,9 +957,12 @@ impl Connection {
             self.full_datagrams_sent += (buf.len() / mtu) as u64;
         }
 
-        // Send MTU probe if necessary
+        // Send MTU probe if necessary. HopGate: only on a validated path, since a probe is
+        // not held to the anti-amplification limit and a path still being validated may be
+        // a spoofed address; and only for a connection that fills its datagrams.
         if buf.is_empty()
             && self.state.is_established()
+            && self.path.validated
             && self.full_datagrams_sent >= MTUD_AFTER_FULL_DATAGRAMS
         {
             let space_id = SpaceId::Data;
