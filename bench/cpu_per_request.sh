@@ -2,7 +2,8 @@
 # Where the CPU goes: the same set-up as bench/http.sh (nginx, data-plane, agent,
 # all on loopback), one wrk run at 64 connections through the tunnel, and per request: the
 # CPU time of the data-plane and the agent (and, as a yardstick, of nginx and wrk), their
-# context switches, and UDP datagrams.
+# context switches, and UDP datagrams. Then per 100 MB moved through the tunnel, three
+# downloads and three uploads: the data-plane's and the agent's CPU time (milliseconds).
 # One figure a line. Needs nginx, wrk, curl. Usage: bench/cpu_per_request.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,3 +36,24 @@ echo "hopgate.dp_context_switches_per_request $(per $((ds1 - ds0))) switches"
 echo "hopgate.agent_context_switches_per_request $(per $((as1 - as0))) switches"
 # Loopback: every datagram, either way, is received once.
 echo "hopgate.udp_datagrams_per_request $(per $((u1 - u0))) datagrams"
+
+# Per 100 MB: CPU time does not depend on how busy the machine is the way MB/s does.
+CURL_TUNNEL=(curl -sS --fail --resolve "$DOMAIN:$HTTPS_PORT:127.0.0.1" --cacert "$WORK/dp/debug-cert.pem")
+per_100mb() { # name command...
+  local name=$1; shift
+  local d0 a0 d1 a1
+  d0=$(cpu_ticks "$DP_PID"); a0=$(cpu_ticks "$AGENT_PID")
+  for i in 1 2 3; do "$@" "$i"; done
+  d1=$(cpu_ticks "$DP_PID"); a1=$(cpu_ticks "$AGENT_PID")
+  local ms=$((1000 / HZ))
+  echo "hopgate.dp_cpu_ms_per_100MB_$name $(((d1 - d0) * ms / 3)) ms"
+  echo "hopgate.agent_cpu_ms_per_100MB_$name $(((a1 - a0) * ms / 3)) ms"
+}
+download() { "${CURL_TUNNEL[@]}" -o /dev/null "https://$DOMAIN:$HTTPS_PORT/100mb"; }
+upload() {
+  "${CURL_TUNNEL[@]}" -H 'Expect:' -T "$WORK/www/100mb" -o /dev/null "https://$DOMAIN:$HTTPS_PORT/upload/cpu-$1"
+  cmp -s "$WORK/www/100mb" "$SINK/upload/cpu-$1" || { echo "upload $1 did not arrive whole" >&2; exit 1; }
+  rm -f "$SINK/upload/cpu-$1"
+}
+per_100mb download download
+per_100mb upload upload

@@ -61,8 +61,9 @@ impl RecvBatch {
     }
 
     /// The next datagram the last read brought and that wasn't handed out yet, with its
-    /// sender. An empty datagram is handed out too (empty), so it can be counted.
-    pub(crate) fn next(&mut self) -> Option<(SocketAddr, &[u8])> {
+    /// sender, writable so it can be opened where it lies. An empty datagram is handed out
+    /// too (empty), so it can be counted.
+    pub(crate) fn next(&mut self) -> Option<(SocketAddr, &mut [u8])> {
         while self.cursor.0 < self.filled {
             let (i, start) = self.cursor;
             let RecvMeta {
@@ -71,12 +72,12 @@ impl RecvBatch {
             let len = len.min(self.bufs[i].len());
             if len == 0 {
                 self.cursor = (i + 1, 0);
-                return Some((addr, &[]));
+                return Some((addr, &mut []));
             }
             if start < len {
                 let end = (start + stride.max(1)).min(len);
                 self.cursor.1 = end;
-                return Some((addr, &self.bufs[i][start..end]));
+                return Some((addr, &mut self.bufs[i][start..end]));
             }
             self.cursor = (i + 1, 0);
         }
@@ -185,7 +186,7 @@ mod tests {
         let (from, first) = batch.next().unwrap();
         assert_eq!(
             (from, first),
-            (sender.local_addr().unwrap(), &[0u8; 10][..])
+            (sender.local_addr().unwrap(), &mut [0u8; 10][..])
         );
         // The caller may stop here: the rest waits for its next turn.
         assert_eq!(batch.next().unwrap().1, &[1u8; 10][..]);

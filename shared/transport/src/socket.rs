@@ -34,7 +34,7 @@ use quinn::{
 use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
 
 use crate::{
-    dtls::{DtlsTable, HandshakeStep, Output, PeerEvent, Returned},
+    dtls::{DtlsTable, HandshakeStep, InPlace, Output, PeerEvent, Returned, Sealed},
     handshake_thread,
     recv_batch::{MAX_BATCH, RecvBatch},
     timer::{self, TimerWake},
@@ -73,6 +73,8 @@ struct Inner {
     recv: RecvBatch,
     /// Where a burst of records is laid end to end for one GSO send.
     send_buf: Vec<u8>,
+    /// Where an outgoing transmit's packets are sealed, record after record, and sent from.
+    sealed: Vec<u8>,
     out: Output,
     /// Handshake steps the handshake thread finished, for the receive path to take back.
     finished: Option<std_mpsc::Receiver<Returned>>,
@@ -121,6 +123,7 @@ impl DtlsSocket {
                 pending: VecDeque::new(),
                 recv: RecvBatch::new(MAX_BATCH),
                 send_buf: Vec::new(),
+                sealed: Vec::new(),
                 out: Output::default(),
                 finished,
             }),
@@ -192,38 +195,68 @@ impl DtlsSocket {
         let mut result = Ok(());
         let mut i = 0;
         while i < datagrams.len() {
-            let (addr, first) = (&datagrams[i].0, datagrams[i].1.len());
+            let (addr, first) = (datagrams[i].0, datagrams[i].1.len());
             let end = gso_run_end(datagrams, i, max_segments);
             let sent = if end - i == 1 {
-                self.send_to(&datagrams[i].1, *addr)
+                self.send_run(addr, &datagrams[i].1, first)
             } else {
                 send_buf.clear();
                 for (_, datagram) in &datagrams[i..end] {
                     send_buf.extend_from_slice(datagram);
                 }
-                let transmit = Transmit {
-                    destination: *addr,
-                    ecn: None,
-                    contents: send_buf,
-                    segment_size: Some(first),
-                    src_ip: None,
-                };
-                self.udp_state.send((&self.io).into(), &transmit)
+                self.send_run(addr, send_buf, first)
             };
             if let Err(err) = sent {
-                if err.kind() == io::ErrorKind::WouldBlock {
-                    let _ = self.io.try_io(tokio::io::Interest::WRITABLE, || {
-                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
-                    });
-                    result = Err(err);
-                    break;
-                }
-                tracing::debug!(peer = %addr, error = %err, "UDP send failed");
+                result = Err(err);
+                break;
             }
             i = end;
         }
         datagrams.clear();
         result
+    }
+
+    /// Sends `records`, laid end to end and `record_len` bytes each (the last may be
+    /// shorter), to `to`: as many per GSO system call as the kernel takes.
+    fn send_records(&self, to: SocketAddr, records: &[u8], record_len: usize) -> io::Result<()> {
+        let per_send =
+            (MAX_GSO_BYTES / record_len.max(1)).clamp(1, self.udp_state.max_gso_segments());
+        for run in records.chunks(per_send * record_len.max(1)) {
+            self.send_run(to, run, record_len)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `contents`, datagrams of `segment` bytes laid end to end (the last may be
+    /// shorter), in one system call. Only `WouldBlock` (the kernel buffer is full) is
+    /// returned, with tokio's readiness cleared so the caller's wait for writability really
+    /// waits; any other failure is the datagrams' loss, logged.
+    fn send_run(&self, to: SocketAddr, contents: &[u8], segment: usize) -> io::Result<()> {
+        let sent = if contents.len() <= segment {
+            self.send_to(contents, to)
+        } else {
+            let transmit = Transmit {
+                destination: to,
+                ecn: None,
+                contents,
+                segment_size: Some(segment),
+                src_ip: None,
+            };
+            self.udp_state.send((&self.io).into(), &transmit)
+        };
+        match sent {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                let _ = self.io.try_io(tokio::io::Interest::WRITABLE, || {
+                    Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                });
+                Err(err)
+            }
+            Err(err) => {
+                tracing::debug!(peer = %to, error = %err, "UDP send failed");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Sends queued datagrams, publishes queued events and hands queued handshake steps to
@@ -258,27 +291,43 @@ impl AsyncUdpSocket for DtlsSocket {
             table,
             out,
             send_buf,
+            sealed,
             ..
         } = &mut *inner;
         let now = Instant::now();
+        let to = transmit.destination;
         let segment = transmit
             .segment_size
             .unwrap_or(transmit.contents.len())
             .max(1);
+        sealed.clear();
+        let mut record_len = None;
         for packet in transmit.contents.chunks(segment) {
+            let before = sealed.len();
+            let done = match table.seal(to, packet, sealed) {
+                Ok(Sealed::Appended) => {
+                    record_len.get_or_insert(sealed.len() - before);
+                    Ok(())
+                }
+                Ok(Sealed::Elsewhere) => table.encrypt(now, to, packet, out),
+                Err(()) => Err(()),
+            };
             // No association (closed or replaced): the packet is dropped, as on a dead path.
-            if table
-                .encrypt(now, transmit.destination, packet, out)
-                .is_err()
-            {
+            if done.is_err() {
                 tracing::debug!(
-                    peer = %transmit.destination,
+                    peer = %to,
                     len = packet.len(),
                     "dropped an outgoing packet: no established DTLS association with the peer"
                 );
             }
         }
-        let result = self.send_batch(&mut out.transmits, send_buf);
+        let mut result = match record_len {
+            Some(record_len) => self.send_records(to, sealed, record_len),
+            None => Ok(()),
+        };
+        if !out.transmits.is_empty() {
+            result = result.and(self.send_batch(&mut out.transmits, send_buf));
+        }
         for event in out.events.drain(..) {
             let _ = self.events.send(event);
         }
@@ -299,6 +348,7 @@ impl AsyncUdpSocket for DtlsSocket {
             send_buf,
             out,
             finished,
+            ..
         } = &mut *inner;
         let now = Instant::now();
         if finished.is_some() {
@@ -312,13 +362,23 @@ impl AsyncUdpSocket for DtlsSocket {
                 break Ok(());
             }
             if let Some((from, datagram)) = recv.next() {
-                table.handle_datagram(
-                    now,
-                    from,
-                    BytesMut::from(datagram),
-                    &mut |addr, payload| pending.push_back((addr, payload)),
-                    out,
-                );
+                match table.open_in_place(now, from, datagram) {
+                    // `pending` is empty here: the buffers were not all filled.
+                    InPlace::Payload(payload) => {
+                        let payload = &datagram[payload];
+                        if place(&mut bufs[filled], &mut meta[filled], from, payload) {
+                            filled += 1;
+                        }
+                    }
+                    InPlace::Dropped => {}
+                    InPlace::Elsewhere => table.handle_datagram(
+                        now,
+                        from,
+                        BytesMut::from(&datagram[..]),
+                        &mut |addr, payload| pending.push_back((addr, payload)),
+                        out,
+                    ),
+                }
                 continue;
             }
             if let Some(returned) = finished.as_ref().and_then(|f| f.try_recv().ok()) {
@@ -412,13 +472,20 @@ fn hand_over(
         let Some((addr, payload)) = pending.pop_front() else {
             break;
         };
-        if put_payload(&mut bufs[filled], &mut meta[filled], addr, &payload) {
+        if place(&mut bufs[filled], &mut meta[filled], addr, &payload) {
             filled += 1;
-        } else {
-            tracing::debug!(peer = %addr, len = payload.len(), "payload larger than the stream layer's buffer");
         }
     }
     filled
+}
+
+/// [`put_payload`], with a payload too large for the buffer dropped and logged.
+fn place(buf: &mut IoSliceMut<'_>, meta: &mut RecvMeta, addr: SocketAddr, payload: &[u8]) -> bool {
+    let placed = put_payload(buf, meta, addr, payload);
+    if !placed {
+        tracing::debug!(peer = %addr, len = payload.len(), "payload larger than the stream layer's buffer");
+    }
+    placed
 }
 
 /// Copies one received payload from `addr` into quinn's buffer `buf` and describes it in

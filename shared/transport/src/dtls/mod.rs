@@ -21,6 +21,7 @@
 
 mod budget;
 mod cookie;
+mod in_place;
 mod migration;
 mod peers;
 mod step;
@@ -52,6 +53,7 @@ use self::{
     wire::{ClientHello, RecordPosition},
 };
 pub(crate) use cookie::CookieSeed;
+pub(crate) use in_place::{InPlace, Sealed};
 pub(crate) use migration::{MigrationCounters, MigrationLimits};
 pub(crate) use step::{HandshakeStep, Returned};
 
@@ -158,6 +160,15 @@ struct Peer {
 impl Peer {
     fn handshaking(&self) -> bool {
         matches!(self.phase, Phase::Handshaking { .. })
+    }
+
+    /// Notes an application-data record the association accepted.
+    fn accepted(&mut self, position: RecordPosition) {
+        if self.newest_rx.is_none_or(|newest| {
+            (position.epoch, position.sequence) > (newest.epoch, newest.sequence)
+        }) {
+            self.newest_rx = Some(position);
+        }
     }
 }
 
@@ -578,11 +589,8 @@ impl DtlsTable {
         };
         if !read.data.is_empty()
             && let Some(position) = position
-            && peer.newest_rx.is_none_or(|newest| {
-                (position.epoch, position.sequence) > (newest.epoch, newest.sequence)
-            })
         {
-            peer.newest_rx = Some(position);
+            peer.accepted(position);
         }
         if read.established && was_handshaking {
             self.establish(from, slot, out);
