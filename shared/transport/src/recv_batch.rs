@@ -6,9 +6,12 @@
 //! What one read brought is handed out a datagram at a time ([`RecvBatch::next`]), so the
 //! caller can stop between any two and go on later without losing any.
 //!
-//! The buffers grow with the load: a socket starts with one and doubles its set when two
+//! The buffers grow with the load: a socket starts with two and doubles its set when two
 //! reads in a row fill every buffer (a backlog), up to the batch it was given. A socket
-//! that finds the kernel empty after each datagram, as an idle one does, keeps one buffer.
+//! that finds the kernel empty after each datagram, as an idle one does, keeps two: a read
+//! that fills fewer buffers than it offered has emptied the kernel's queue
+//! ([`RecvBatch::emptied_queue`]), which spares the caller a second system call that would
+//! only say so.
 
 use std::{io, io::IoSliceMut, net::SocketAddr};
 
@@ -28,6 +31,8 @@ pub(crate) struct RecvBatch {
     full_reads: u8,
     /// Buffers the last read filled.
     filled: usize,
+    /// The last read filled fewer buffers than it offered.
+    emptied: bool,
     /// The next datagram to hand out: its buffer and where it starts.
     cursor: (usize, usize),
 }
@@ -41,9 +46,10 @@ impl RecvBatch {
             max: max.clamp(1, MAX_BATCH),
             full_reads: 0,
             filled: 0,
+            emptied: false,
             cursor: (0, 0),
         };
-        batch.grow(1);
+        batch.grow(2);
         batch
     }
 
@@ -93,6 +99,7 @@ impl RecvBatch {
         socket: UdpSockRef<'_>,
     ) -> io::Result<usize> {
         self.filled = 0;
+        self.emptied = false;
         self.cursor = (0, 0);
         let held = self.bufs.len();
         let read = {
@@ -110,6 +117,7 @@ impl RecvBatch {
             }
         };
         self.filled = filled;
+        self.emptied = filled < held;
         if filled < held {
             self.full_reads = 0;
         } else if self.full_reads == 0 {
@@ -119,6 +127,13 @@ impl RecvBatch {
             self.grow(held * 2);
         }
         Ok(filled)
+    }
+
+    /// Whether the last read took everything the kernel held: it filled fewer buffers than
+    /// it offered, and `recvmmsg` stops early only when the queue runs dry (on a socket
+    /// that is not connected and does not ask for ICMP errors, no error can stop it first).
+    pub(crate) fn emptied_queue(&self) -> bool {
+        self.emptied
     }
 }
 
@@ -169,7 +184,7 @@ mod tests {
             sender.send(datagram).unwrap();
         }
         let mut batch = RecvBatch::new(8);
-        assert_eq!(batch.buffers(), 1);
+        assert_eq!(batch.buffers(), 2);
         assert_eq!(read_all(&mut batch, &state, &receiver), sent);
         assert_eq!(batch.buffers(), 8, "grown to its limit by a backlog");
     }
@@ -196,14 +211,37 @@ mod tests {
     }
 
     #[test]
-    fn a_socket_that_drains_after_each_datagram_keeps_one_buffer() {
+    fn a_socket_that_drains_after_each_datagram_keeps_two_buffers() {
         let (receiver, sender, state) = pair();
         let mut batch = RecvBatch::new(8);
         for i in 0..10u8 {
             sender.send(&[i; 50]).unwrap();
-            assert_eq!(read_all(&mut batch, &state, &receiver), vec![vec![i; 50]]);
+            assert_eq!(batch.fill(&state, (&receiver).into()).unwrap(), 1);
+            assert!(batch.emptied_queue(), "one datagram in two buffers");
+            assert_eq!(batch.next().unwrap().1, &[i; 50][..]);
+            assert!(batch.next().is_none());
         }
-        assert_eq!(batch.buffers(), 1);
+        assert_eq!(batch.buffers(), 2);
+    }
+
+    #[test]
+    fn a_read_that_fills_every_buffer_has_not_emptied_the_queue() {
+        let (receiver, sender, state) = pair();
+        for i in 0..3u8 {
+            sender.send(&[i; 10]).unwrap();
+        }
+        let mut batch = RecvBatch::new(8);
+        assert_eq!(batch.fill(&state, (&receiver).into()).unwrap(), 2);
+        assert!(!batch.emptied_queue(), "a third datagram waits");
+        assert_eq!(batch.fill(&state, (&receiver).into()).unwrap(), 1);
+        assert!(batch.emptied_queue());
+        assert_eq!(batch.next().unwrap().1, &[2u8; 10][..]);
+        let empty = batch.fill(&state, (&receiver).into());
+        assert_eq!(empty.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert!(
+            !batch.emptied_queue(),
+            "nothing read: the caller saw WouldBlock"
+        );
     }
 
     #[test]

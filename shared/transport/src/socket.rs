@@ -400,7 +400,14 @@ impl AsyncUdpSocket for DtlsSocket {
                 Poll::Pending => break Ok(()),
             }
             match self.io.try_io(Interest::READABLE, || {
-                recv.fill(&self.udp_state, (&self.io).into())
+                recv.fill(&self.udp_state, (&self.io).into())?;
+                if recv.emptied_queue() {
+                    // Nothing more to read: saying so clears tokio's readiness without a
+                    // second system call that would only find the queue empty. A datagram
+                    // that arrives from now on sets it again. What was read stays in `recv`.
+                    return Err(io::Error::from(io::ErrorKind::WouldBlock));
+                }
+                Ok(())
             }) {
                 Ok(_) => {}
                 // Nothing left: readiness is cleared, and the next poll waits for more.
