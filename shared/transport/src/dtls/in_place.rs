@@ -48,16 +48,10 @@ impl DtlsTable {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Sealed, ()> {
-        let Some(peer) = self.peers.get_mut(&to) else {
-            return Err(());
-        };
-        if peer.handshaking() {
-            return Err(());
-        }
-        let Some(dtls) = peer.dtls.as_deref_mut() else {
-            return Err(());
-        };
-        match dtls.seal_application_data(peer.dtls_addr, payload, out) {
+        let peer = self.peers.get_mut(&to).ok_or(())?;
+        let dtls_addr = peer.dtls_addr;
+        let dtls = peer.established_dtls().ok_or(())?;
+        match dtls.seal_application_data(dtls_addr, payload, out) {
             Ok(true) => Ok(Sealed::Appended),
             Ok(false) => Ok(Sealed::Elsewhere),
             Err(_) => Err(()),
@@ -72,19 +66,17 @@ impl DtlsTable {
         from: SocketAddr,
         datagram: &mut [u8],
     ) -> InPlace {
-        let Some(peer) = self.peers.get_mut(&from) else {
-            return InPlace::Elsewhere;
-        };
-        if peer.handshaking() {
-            return InPlace::Elsewhere;
-        }
-        let Some(dtls) = peer.dtls.as_deref_mut() else {
-            return InPlace::Elsewhere;
-        };
         let Some(position) = wire::sole_application_record(datagram) else {
             return InPlace::Elsewhere;
         };
-        match dtls.open_application_data(peer.dtls_addr, datagram) {
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return InPlace::Elsewhere;
+        };
+        let dtls_addr = peer.dtls_addr;
+        let Some(dtls) = peer.established_dtls() else {
+            return InPlace::Elsewhere;
+        };
+        match dtls.open_application_data(dtls_addr, datagram) {
             Opened::Data(payload) => {
                 peer.last_rx = now;
                 peer.accepted(position);

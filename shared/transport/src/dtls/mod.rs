@@ -162,6 +162,14 @@ impl Peer {
         matches!(self.phase, Phase::Handshaking { .. })
     }
 
+    /// The state machine of an established association, unless a step has it away.
+    fn established_dtls(&mut self) -> Option<&mut Endpoint> {
+        if self.handshaking() {
+            return None;
+        }
+        self.dtls.as_deref_mut()
+    }
+
     /// Notes an application-data record the association accepted.
     fn accepted(&mut self, position: RecordPosition) {
         if self.newest_rx.is_none_or(|newest| {
@@ -673,16 +681,10 @@ impl DtlsTable {
         payload: &[u8],
         out: &mut Output,
     ) -> Result<(), ()> {
-        let Some(peer) = self.peers.get_mut(&to) else {
-            return Err(());
-        };
-        if peer.handshaking() {
-            return Err(());
-        }
-        let Some(dtls) = peer.dtls.as_deref_mut() else {
-            return Err(());
-        };
-        dtls.write(now, peer.dtls_addr, payload).map_err(|_| ())?;
+        let peer = self.peers.get_mut(&to).ok_or(())?;
+        let dtls_addr = peer.dtls_addr;
+        let dtls = peer.established_dtls().ok_or(())?;
+        dtls.write(now, dtls_addr, payload).map_err(|_| ())?;
         drain_transmits(dtls, to, out);
         Ok(())
     }

@@ -21,17 +21,6 @@ fn sealed(client: &mut Client, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// One record the client sealed through rtc-dtls's general path.
-fn written(net: &Net, client: &mut Client, payload: &[u8]) -> Vec<u8> {
-    let mut out = Output::default();
-    client
-        .table
-        .encrypt(net.now, SERVER, payload, &mut out)
-        .unwrap();
-    assert_eq!(out.transmits.len(), 1);
-    out.transmits.remove(0).1.to_vec()
-}
-
 /// The server's in-place path on `datagram` from `client`; the payload if it opened.
 fn open(net: &mut Net, client: &Client, datagram: &mut [u8]) -> InPlace {
     net.server.open_in_place(net.now, client.addr, datagram)
@@ -60,7 +49,7 @@ fn records_sealed_in_place_and_written_by_the_general_path_read_either_way() {
 
     let fast = sealed(&mut client, b"sealed in place");
     assert_eq!(read(&mut net, &client, &fast), [&b"sealed in place"[..]]);
-    let general = written(&net, &mut client, b"written");
+    let general = net.written(&mut client, b"written").to_vec();
     assert_eq!(opened(&mut net, &client, general), b"written");
 
     // The other way: the server's general path, opened in place by the client.
@@ -84,7 +73,7 @@ fn both_paths_draw_on_one_sequence_so_none_is_taken_for_a_replay() {
         datagrams.push(if i % 2 == 0 {
             sealed(&mut client, &[i; 100])
         } else {
-            written(&net, &mut client, &[i; 100])
+            net.written(&mut client, &[i; 100]).to_vec()
         });
     }
     let sequences: Vec<u64> = datagrams
@@ -115,7 +104,7 @@ fn a_replayed_record_is_dropped_by_both_paths() {
     assert!(read(&mut net, &client, &copy).is_empty());
 
     // And a record first read by the general path is a replay to the in-place one.
-    let datagram = written(&net, &mut client, b"twice?");
+    let datagram = net.written(&mut client, b"twice?").to_vec();
     assert_eq!(read(&mut net, &client, &datagram).len(), 1);
     let mut replay = datagram;
     assert_eq!(open(&mut net, &client, &mut replay), InPlace::Dropped);

@@ -15,17 +15,6 @@ fn established_client(net: &mut Net) -> (Client, u64) {
     (client, id)
 }
 
-/// One record `client` sealed, not yet sent.
-fn sealed(net: &Net, client: &mut Client, payload: &[u8]) -> BytesMut {
-    let mut out = Output::default();
-    client
-        .table
-        .encrypt(net.now, SERVER, payload, &mut out)
-        .unwrap();
-    assert_eq!(out.transmits.len(), 1);
-    out.transmits.remove(0).1
-}
-
 /// Feeds one datagram from `from`; returns what the server delivered, with the address it
 /// delivered it from.
 fn deliver_from(net: &mut Net, from: &str, datagram: BytesMut) -> Vec<(SocketAddr, BytesMut)> {
@@ -55,7 +44,7 @@ fn a_rebound_peer_keeps_its_association_at_its_new_port() {
     let mut net = Net::new(8);
     let (mut client, id) = established_client(&mut net);
 
-    let record = sealed(&net, &mut client, b"after the rebinding");
+    let record = net.written(&mut client, b"after the rebinding");
     let delivered = deliver_from(&mut net, NEW, record.clone());
     assert_eq!(
         delivered,
@@ -110,7 +99,7 @@ fn a_forged_record_from_a_new_port_moves_nothing_and_changes_nothing() {
     // The failed trials left the association's replay window where it was: the peer's next
     // records (far below the forged sequence) still go through, and can still move it.
     assert_eq!(net.payload(&mut client, b"still here").len(), 1);
-    let record = sealed(&net, &mut client, b"moved");
+    let record = net.written(&mut client, b"moved");
     assert_eq!(deliver_from(&mut net, NEW, record).len(), 1);
     assert_eq!(net.server.peer_addr(id), Some(addr(NEW)));
 }
@@ -120,7 +109,7 @@ fn a_replayed_or_late_record_from_another_port_moves_nothing() {
     let mut net = Net::new(8);
     let (mut client, id) = established_client(&mut net);
     // Captured on the way and replayed from another port: older than what was accepted.
-    let seen = sealed(&net, &mut client, b"seen");
+    let seen = net.written(&mut client, b"seen");
     assert_eq!(deliver_from(&mut net, OLD, seen.clone()).len(), 1);
     assert!(deliver_from(&mut net, NEW, seen).is_empty());
     assert_eq!(net.server.counters.migration.stale, 1);
@@ -128,8 +117,8 @@ fn a_replayed_or_late_record_from_another_port_moves_nothing() {
 
     // A record still on the old path when the NAT rebinds arrives after the move: it does
     // not move the association back.
-    let late = sealed(&net, &mut client, b"late");
-    let newer = sealed(&net, &mut client, b"newer");
+    let late = net.written(&mut client, b"late");
+    let newer = net.written(&mut client, b"newer");
     assert_eq!(deliver_from(&mut net, NEW, newer).len(), 1);
     assert!(deliver_from(&mut net, OLD, late).is_empty());
     assert_eq!(net.server.peer_addr(id), Some(addr(NEW)));
@@ -155,7 +144,7 @@ fn a_flood_from_other_ports_costs_at_most_the_ips_trials() {
     // The peer is unaffected, and once the bucket refills it can move again.
     assert_eq!(net.payload(&mut client, b"unaffected").len(), 1);
     net.now += Duration::from_secs(1);
-    let record = sealed(&net, &mut client, b"moved");
+    let record = net.written(&mut client, b"moved");
     assert_eq!(deliver_from(&mut net, NEW, record).len(), 1);
     assert_eq!(net.server.peer_addr(id), Some(addr(NEW)));
 }
@@ -169,7 +158,7 @@ fn the_right_association_of_a_shared_ip_moves() {
     assert_eq!(net.payload(&mut second, b"second").len(), 1);
     // Both are candidates (the record is newer than either has seen); only one's keys open it.
 
-    let record = sealed(&net, &mut second, b"second moved");
+    let record = net.written(&mut second, b"second moved");
     assert_eq!(deliver_from(&mut net, NEW, record).len(), 1);
     assert_eq!(net.server.peer_addr(second_id), Some(addr(NEW)));
     assert_eq!(net.server.peer_addr(first_id), Some(addr(OLD)));
@@ -180,7 +169,7 @@ fn the_right_association_of_a_shared_ip_moves() {
 fn a_hello_from_the_old_port_after_a_move_is_a_new_peer() {
     let mut net = Net::new(8);
     let (mut moved, id) = established_client(&mut net);
-    let record = sealed(&net, &mut moved, b"moved");
+    let record = net.written(&mut moved, b"moved");
     assert_eq!(deliver_from(&mut net, NEW, record).len(), 1);
 
     // The NAT gives the old port to another agent: its handshake neither touches nor is
