@@ -1,6 +1,7 @@
 //! One authenticated session (over DTLS, or TLS over TCP) and the streams it carries.
 
 use std::{
+    future::Future,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -9,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{config::Carrier, error::SessionError, socket::DtlsSocket};
@@ -218,6 +220,22 @@ impl SendStream {
         let _ = self.0.reset(quinn::VarInt::from_u32(code));
     }
 
+    /// Writes from the front of `chunks` without copying them: the chunks taken whole are
+    /// left empty, one taken in part is advanced past what was written. Returns the bytes
+    /// written; `Pending`, with nothing written, while the peer's window is full.
+    pub fn poll_write_chunks(
+        &mut self,
+        cx: &mut Context<'_>,
+        chunks: &mut [Bytes],
+    ) -> Poll<io::Result<usize>> {
+        let write = std::pin::pin!(self.0.write_chunks(chunks));
+        write.poll(cx).map(|written| {
+            written
+                .map(|w| w.bytes)
+                .map_err(|e| write_error(&self.1, e))
+        })
+    }
+
     /// Waits until the peer has received everything (or the stream failed).
     pub async fn stopped(&mut self) -> Result<(), SessionError> {
         match self.0.stopped().await {
@@ -259,10 +277,16 @@ fn lost(transport_reason: &OnceLock<String>, err: quinn::ConnectionError) -> Ses
 
 fn map_write_error(reason: &OnceLock<String>, err: io::Error) -> io::Error {
     match err.downcast::<quinn::WriteError>() {
-        Ok(quinn::WriteError::ConnectionLost(err)) => lost(reason, err).into(),
-        Ok(quinn::WriteError::Stopped(code)) => SessionError::StreamReset(code.into_inner()).into(),
-        Ok(other) => io::Error::new(io::ErrorKind::BrokenPipe, other),
+        Ok(err) => write_error(reason, err),
         Err(err) => err,
+    }
+}
+
+fn write_error(reason: &OnceLock<String>, err: quinn::WriteError) -> io::Error {
+    match err {
+        quinn::WriteError::ConnectionLost(err) => lost(reason, err).into(),
+        quinn::WriteError::Stopped(code) => SessionError::StreamReset(code.into_inner()).into(),
+        other => io::Error::new(io::ErrorKind::BrokenPipe, other),
     }
 }
 

@@ -89,3 +89,59 @@ async fn sixty_four_streams_through_loss_duplication_and_reordering() {
         "the relay dropped nothing"
     );
 }
+
+/// Chunks handed to a stream without a copy arrive whole and in order, also when the
+/// peer's small window takes them in parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_written_without_a_copy_arrive_in_order_through_a_small_window() {
+    use bytes::Bytes;
+    use sha2::{Digest, Sha256};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let id = identity();
+    let small = TransportConfig {
+        stream_receive_window: 16 * 1024,
+        ..TransportConfig::default()
+    };
+    let listener = bind_listener(&id, small);
+    serve_hashing(listener.clone());
+    let session = connect(
+        listener.local_addr(),
+        &client_config(&id, TransportConfig::default()),
+    )
+    .await;
+    let (mut send, mut recv) = session.open_stream().await.unwrap();
+    send.write_u64(0).await.unwrap();
+
+    let mut chunks: Vec<Bytes> = (0..40u8)
+        .map(|i| Bytes::from(vec![i; 1000 + 997 * usize::from(i)]))
+        .collect();
+    let expected: [u8; 32] = chunks
+        .iter()
+        .fold(Sha256::new(), |hasher, chunk| hasher.chain_update(chunk))
+        .finalize()
+        .into();
+    let (mut first, mut taken_in_part) = (0, 0);
+    while first < chunks.len() {
+        let before = chunks[first].len();
+        let written = std::future::poll_fn(|cx| send.poll_write_chunks(cx, &mut chunks[first..]))
+            .await
+            .unwrap();
+        assert!(written > 0);
+        while first < chunks.len() && chunks[first].is_empty() {
+            first += 1;
+        }
+        if first < chunks.len() && written < before && chunks[first].len() < before {
+            taken_in_part += 1;
+        }
+    }
+    send.finish().unwrap();
+    assert!(taken_in_part > 0, "the window never cut a chunk");
+
+    let mut digest = [0u8; 32];
+    tokio::time::timeout(Duration::from_secs(30), recv.read_exact(&mut digest))
+        .await
+        .expect("the server's digest")
+        .unwrap();
+    assert_eq!(digest, expected, "what arrived differs from the chunks");
+}

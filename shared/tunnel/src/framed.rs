@@ -5,15 +5,14 @@
 use std::{
     collections::VecDeque,
     future::Future,
-    pin::Pin,
     task::{Context, Poll, ready},
 };
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use hopgate_protocol::{Decoder, Encoder, Frame, Limits};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::TunnelError;
+use crate::{TunnelError, WriteChunks};
 
 /// How a [`FrameReader`] sizes its buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +154,7 @@ pub struct FrameWriter<W> {
 /// Queued bytes past which [`FrameWriter::queue_body`] writes them out.
 const FLUSH_AT: usize = 64 * 1024;
 
-impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+impl<W: WriteChunks> FrameWriter<W> {
     /// Writes with the given limits.
     pub fn new(io: W, limits: Limits) -> Self {
         Self::sized(io, limits, 1024)
@@ -239,15 +238,14 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// owners that drive the writer from their own poll loop.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TunnelError>> {
         self.hand_over_pending();
-        while let Some(front) = self.ready.front_mut() {
-            let written = ready!(Pin::new(&mut self.io).poll_write(cx, front))?;
+        while !self.ready.is_empty() {
+            let written = ready!(self.io.poll_write_chunks(cx, self.ready.make_contiguous()))?;
             if written == 0 {
                 return Poll::Ready(Err(
                     std::io::Error::from(std::io::ErrorKind::WriteZero).into()
                 ));
             }
-            front.advance(written);
-            if front.is_empty() {
+            while self.ready.front().is_some_and(Bytes::is_empty) {
                 self.ready.pop_front();
             }
         }
@@ -383,7 +381,9 @@ mod tests {
         allowance: usize,
     }
 
-    impl AsyncWrite for Trickle {
+    impl WriteChunks for Trickle {}
+
+    impl tokio::io::AsyncWrite for Trickle {
         fn poll_write(
             mut self: std::pin::Pin<&mut Self>,
             _cx: &mut std::task::Context<'_>,

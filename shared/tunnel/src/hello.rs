@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use hopgate_protocol::{Frame, Hello, HelloAck};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 
-use crate::{FrameReader, FrameWriter, TunnelError};
+use crate::{FrameReader, FrameWriter, TunnelError, WriteChunks};
 
 /// How long either side waits for the other's part of the handshake.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,7 +18,7 @@ pub async fn agent_hello<R, W>(
 ) -> Result<HelloAck, TunnelError>
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: WriteChunks,
 {
     writer.send(&Frame::Hello(hello)).await?;
     match next_within_timeout(reader, "hello_ack").await? {
@@ -61,7 +61,7 @@ fn unexpected(expected: &'static str, got: &Frame) -> TunnelError {
 }
 
 /// Gateway side: sends the answer.
-pub async fn answer_hello<W: AsyncWrite + Unpin>(
+pub async fn answer_hello<W: WriteChunks>(
     writer: &mut FrameWriter<W>,
     ack: HelloAck,
 ) -> Result<(), TunnelError> {

@@ -5,15 +5,18 @@
 //!
 //! # Layout
 //!
-//! - `framed`: [`FrameReader`] and [`FrameWriter`] over any `AsyncRead`/`AsyncWrite`.
+//! - `framed`: [`FrameReader`] over any `AsyncRead`, [`FrameWriter`] over a
+//!   [`WriteChunks`] stream (a transport stream takes body chunks without a copy).
 //! - `hello`: [`agent_hello`] (agent side) and [`read_hello`] / [`answer_hello`] (gateway
 //!   side), each with its timeout.
 //! - `error`: [`TunnelError`].
 
+mod chunks;
 mod error;
 mod framed;
 mod hello;
 
+pub use chunks::WriteChunks;
 pub use error::TunnelError;
 pub use framed::{FrameReader, FrameWriter};
 pub use hello::{HELLO_TIMEOUT, agent_hello, answer_hello, read_hello};
