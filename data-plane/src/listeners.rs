@@ -11,8 +11,9 @@ use crate::config::Config;
 /// The sockets [`run`](crate::run) serves on.
 #[derive(Debug)]
 pub struct Listeners {
-    /// Agents' DTLS sessions (`HOP_SERVER_DTLS_LISTEN`).
-    pub dtls: UdpSocket,
+    /// Agents' DTLS sessions (`HOP_SERVER_DTLS_LISTEN`): one port, served by a group of
+    /// `HOP_SERVER_DTLS_SOCKETS` sockets ([`hopgate_transport::reuseport`]).
+    pub dtls: Vec<UdpSocket>,
     /// Requests other pods relay here (`HOP_SERVER_RELAY_LISTEN`), when it is on.
     pub relay: Option<TcpListener>,
     /// Visitors' HTTPS (`HOP_SERVER_HTTPS_LISTEN`).
@@ -57,7 +58,10 @@ pub enum BindError {
 impl Listeners {
     /// Binds every socket `config` names.
     pub fn bind(config: &Config) -> Result<Self, BindError> {
-        let dtls = UdpSocket::bind(config.dtls_listen)?;
+        let dtls = hopgate_transport::reuseport::bind_udp_group(
+            config.dtls_listen,
+            config.dtls_socket_count(),
+        )?;
         let relay_listen = config
             .relay_listen()
             .map_err(|problem| BindError::Setting {
@@ -77,7 +81,7 @@ impl Listeners {
     /// The addresses the sockets are bound to.
     pub fn addresses(&self) -> io::Result<Addresses> {
         Ok(Addresses {
-            dtls: self.dtls.local_addr()?,
+            dtls: self.dtls[0].local_addr()?,
             relay: self
                 .relay
                 .as_ref()

@@ -108,6 +108,8 @@ pub struct Config {
     pub(crate) h2_max_pending_resets: u32,
     pub(crate) h2_max_error_resets: u32,
     pub(crate) dtls_handshakes_per_ip: u32,
+    /// Sockets (each with a thread) serving the DTLS port; 0: one per core.
+    pub(crate) dtls_sockets: u32,
     /// New DTLS handshakes started a second, at most.
     pub(crate) dtls_handshakes_per_s: u32,
     pub(crate) dtls_migration_candidates: u32,
@@ -171,6 +173,7 @@ impl Default for Config {
             h2_max_pending_resets: 20,
             h2_max_error_resets: 256,
             dtls_handshakes_per_ip: 8,
+            dtls_sockets: 0,
             dtls_handshakes_per_s: 500,
             // A NAT rebinding needs one trial; several agents behind one NAT may rebind at
             // once. A record that fails costs one AEAD check per candidate.
@@ -203,6 +206,14 @@ impl Config {
     /// The level logs are written from (`HOP_LOG_LEVEL`).
     pub fn log_level(&self) -> LogLevel {
         self.log_level
+    }
+
+    /// How many sockets serve the DTLS port: the setting, or one per core.
+    pub(crate) fn dtls_socket_count(&self) -> usize {
+        match self.dtls_sockets {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            sockets => sockets as usize,
+        }
     }
 
     /// Where the relay listener binds, if anywhere.

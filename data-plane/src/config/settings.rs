@@ -218,6 +218,12 @@ pub(super) const SETTINGS: &[Setting] = &[
          more are refused [default: 8]",
     ),
     Setting::value(
+        "dtls_sockets",
+        "HOP_SERVER_DTLS_SOCKETS",
+        "UDP sockets serving the DTLS port, each on a thread of its own; agents are spread \
+         over them by source IP. 0: one per core [default: 0]",
+    ),
+    Setting::value(
         "dtls_handshakes_per_s",
         "HOP_SERVER_DTLS_HANDSHAKES_PER_S",
         "New DTLS handshakes started a second at most (a second's worth may start at once); \

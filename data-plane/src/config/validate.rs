@@ -21,6 +21,8 @@ const MAX_POOL_SESSIONS: u32 = 1_024;
 const MAX_TICKET_KEY_ROTATION: Duration = Duration::from_secs(2 * 3600);
 /// The longest an unauthenticated handshake or hello may be waited for.
 const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most sockets (and threads) the DTLS port may be served by.
+const MAX_DTLS_SOCKETS: u32 = 256;
 /// The most new DTLS handshakes a second a pod may be told to start.
 const MAX_HANDSHAKES_PER_S: u32 = 100_000;
 /// The longest requests may wait on an agent that is not heard.
@@ -222,6 +224,12 @@ impl Config {
             return Err(bad(
                 "HOP_SERVER_DTLS_HANDSHAKES_PER_IP",
                 format!("must be 1..={MAX_HANDSHAKES} (the listener's limit in all)"),
+            ));
+        }
+        if self.dtls_sockets > MAX_DTLS_SOCKETS {
+            return Err(bad(
+                "HOP_SERVER_DTLS_SOCKETS",
+                format!("must be 0..={MAX_DTLS_SOCKETS} (0: one per core)"),
             ));
         }
         if !(1..=MAX_HANDSHAKES_PER_S).contains(&self.dtls_handshakes_per_s) {

@@ -75,6 +75,7 @@ async fn metrics(gauges: web::Data<Gauges>) -> HttpResponse {
         agent_sessions: gauges.table.live_sessions(),
         in_flight: gauges.in_flight.count(),
         listener: gauges.listener.stats(),
+        dtls_socket_sessions: gauges.listener.sessions_per_socket(),
         table_version: gauges.table_status.version.load(Ordering::Relaxed),
         table_connected: gauges.table_status.connected.load(Ordering::Relaxed),
         relayed_requests: gauges.relayed.load(Ordering::Relaxed),

@@ -122,7 +122,7 @@ pub async fn run(
     let domain = crate::host::normalize(&config.domain).map_err(RunError::Domain)?;
     prepare_state_dir(&config, &log)?;
     let (certificate, identity) = Certificate::start(&config, &domain, &log)?;
-    let dtls = Listener::bind(dtls, dtls_settings(&config, identity))?;
+    let dtls = Listener::bind_group(dtls, dtls_settings(&config, identity))?;
     let core = Core::new(&config, domain, dtls, log);
     let relay_addr = sockets.relay_addr()?;
     // The control-plane pairs this port with the address the pod reports from.

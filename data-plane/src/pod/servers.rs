@@ -47,7 +47,7 @@ pub(super) struct Servers {
 
 impl Sockets {
     /// The DTLS socket, and the ones the HTTP servers take.
-    pub(super) fn split(listeners: Listeners) -> (std::net::UdpSocket, Self) {
+    pub(super) fn split(listeners: Listeners) -> (Vec<std::net::UdpSocket>, Self) {
         let Listeners {
             dtls,
             relay,

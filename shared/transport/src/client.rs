@@ -8,7 +8,7 @@ use std::{
 
 use crate::{
     config::{Carrier, TransportConfig},
-    dtls::{DtlsTable, MigrationLimits, PeerEvent, TableLimits},
+    dtls::{DtlsTable, MigrationLimits, PeerEvent, SharedCounts, TableLimits},
     dtls_config::{self, ServerVerification},
     error::{ConnectError, DtlsError, StreamSetupError},
     quic,
@@ -69,13 +69,13 @@ pub async fn connect_from(
         max_handshakes_per_ip: 1,
         max_peers: 1,
         stale_after: config.transport.idle_timeout * 2,
-        other_sessions: Arc::default(),
+        shared: SharedCounts::default(),
         // The agent's one peer is the gateway's address: a record from anywhere else is
         // dropped, never taken for the gateway moving.
         migration: MigrationLimits::OFF,
     };
-    let (socket, mut events) =
-        DtlsSocket::new(socket, DtlsTable::client(local, limits)).map_err(ConnectError::Socket)?;
+    let (socket, mut events) = DtlsSocket::new(socket, DtlsTable::client(local, limits), None)
+        .map_err(ConnectError::Socket)?;
     let endpoint = quic::endpoint(socket.clone(), None, &config.transport, Carrier::Udp)
         .map_err(ConnectError::Socket)?;
 

@@ -1,5 +1,7 @@
-//! The thread that runs a gateway socket's DTLS handshake steps ([`crate::dtls::HandshakeStep`]),
-//! and paces new handshakes.
+//! The thread that runs a gateway's DTLS handshake steps ([`crate::dtls::HandshakeStep`]),
+//! and paces new handshakes: one for the listener, whatever number of sockets it serves on
+//! ([`crate::reuseport`]), so `handshakes_per_s` holds for the gateway as a whole. Each
+//! socket sends its steps along a [`Route`] that brings them back to it.
 //!
 //! It runs at nice 10: when the cores are busy, established sessions' packets run first and
 //! handshakes take what is left; on idle cores it runs at full speed all the same. It never
@@ -32,126 +34,157 @@ use std::{
 
 use futures_util::task::AtomicWaker;
 
-use self::first_steps::FirstSteps;
+use self::first_steps::{FirstSteps, Queued};
 use crate::dtls::{HandshakeStep, Pacing, Returned};
 
 /// The thread's nice value.
 const NICE: i32 = 10;
 
-/// What the socket keeps of its handshake thread.
+/// The listener's handle on its handshake thread: it gives each socket a [`Route`]. The
+/// thread ends once every handle and every route are dropped.
+#[derive(Clone)]
 pub(crate) struct HandshakeThread {
-    /// Where steps go.
-    pub(crate) steps: mpsc::Sender<HandshakeStep>,
-    /// Where they come back, run or dropped.
-    pub(crate) finished: mpsc::Receiver<Returned>,
+    steps: mpsc::Sender<Routed>,
 }
 
-/// Starts the thread; `queued` counts the steps sent and not yet run, `finished` is woken
-/// when one comes back. It ends when the sender of steps is dropped.
-pub(crate) fn spawn(
-    pacing: Pacing,
+/// One socket's way to the handshake thread.
+pub(crate) struct Route {
+    steps: mpsc::Sender<Routed>,
+    back: Arc<Back>,
+}
+
+/// Where a step goes back to: its socket's queue, the task to wake, its count of steps away.
+struct Back {
+    done: mpsc::Sender<Returned>,
+    woken: Arc<AtomicWaker>,
     queued: Arc<AtomicUsize>,
-    finished: Arc<AtomicWaker>,
-) -> io::Result<HandshakeThread> {
-    let (steps, steps_rx) = mpsc::channel::<HandshakeStep>();
-    let (done, done_rx) = mpsc::channel();
+}
+
+/// A step and where it goes back to.
+struct Routed {
+    step: HandshakeStep,
+    back: Arc<Back>,
+}
+
+impl Queued for Routed {
+    fn source_ip(&self) -> std::net::IpAddr {
+        self.step.source_ip()
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        Queued::expired(&self.step, now)
+    }
+}
+
+/// Starts the thread.
+pub(crate) fn spawn(pacing: Pacing) -> io::Result<HandshakeThread> {
+    let (steps, steps_rx) = mpsc::channel::<Routed>();
     std::thread::Builder::new()
         .name("dtls-handshakes".into())
         .spawn(move || {
             if let Err(err) = rustix::process::nice(NICE) {
                 tracing::debug!(error = %err, "could not lower the handshake thread's priority");
             }
-            let runner = Runner {
-                queued,
-                finished,
-                done,
-            };
             let first_steps = FirstSteps::new(pacing.patience);
-            runner.serve(
+            serve(
                 steps_rx,
                 first_steps,
                 Pacer::new(pacing.per_s, Instant::now()),
             );
         })?;
-    Ok(HandshakeThread {
-        steps,
-        finished: done_rx,
-    })
+    Ok(HandshakeThread { steps })
 }
 
-struct Runner {
-    queued: Arc<AtomicUsize>,
-    finished: Arc<AtomicWaker>,
-    done: mpsc::Sender<Returned>,
-}
-
-impl Runner {
-    /// Runs steps until the socket is gone: continuing handshakes' steps at once, first
-    /// steps as the pacer allows.
-    fn serve(
+impl HandshakeThread {
+    /// A route for one socket, and where its steps come back (run or dropped): `queued`
+    /// counts its steps sent and not yet back, `woken` is woken when one comes back.
+    pub(crate) fn route(
         &self,
-        steps: mpsc::Receiver<HandshakeStep>,
-        mut first_steps: FirstSteps<HandshakeStep>,
-        mut pacer: Pacer,
-    ) {
-        loop {
-            let arrived = if first_steps.is_empty() {
-                steps.recv().map_err(|_| ())
-            } else {
-                match pacer.wait(Instant::now()) {
-                    wait if wait.is_zero() => match steps.try_recv() {
-                        Ok(step) => Ok(step),
-                        Err(TryRecvError::Empty) => Err(()),
-                        Err(TryRecvError::Disconnected) => return,
-                    },
-                    wait => match steps.recv_timeout(wait) {
-                        Ok(step) => Ok(step),
-                        Err(RecvTimeoutError::Timeout) => Err(()),
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    },
-                }
-            };
-            match arrived {
-                Ok(step) if step.is_first() => first_steps.push(step, Instant::now()),
-                Ok(step) => {
-                    if !self.run(step) {
-                        return;
-                    }
-                }
-                // Nothing arrived: with no step waiting the socket is gone; otherwise a
-                // token is due.
-                Err(()) if first_steps.is_empty() => return,
-                Err(()) => {
-                    let now = Instant::now();
-                    let Some(step) = first_steps.pop(now, |step| self.drop_unrun(step)) else {
-                        continue;
-                    };
-                    pacer.take(now);
-                    if !self.run(step) {
-                        return;
-                    }
-                }
+        queued: Arc<AtomicUsize>,
+        woken: Arc<AtomicWaker>,
+    ) -> (Route, mpsc::Receiver<Returned>) {
+        let (done, finished) = mpsc::channel();
+        let back = Arc::new(Back {
+            done,
+            woken,
+            queued,
+        });
+        let route = Route {
+            steps: self.steps.clone(),
+            back,
+        };
+        (route, finished)
+    }
+}
+
+impl Route {
+    /// Hands `step` to the thread; `false` if the thread is gone.
+    pub(crate) fn send(&self, step: HandshakeStep) -> bool {
+        let back = self.back.clone();
+        back.queued.fetch_add(1, Ordering::Relaxed);
+        if self.steps.send(Routed { step, back }).is_err() {
+            self.back.queued.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
+/// Runs steps until every socket is gone: continuing handshakes' steps at once, first
+/// steps as the pacer allows.
+fn serve(steps: mpsc::Receiver<Routed>, mut first_steps: FirstSteps<Routed>, mut pacer: Pacer) {
+    loop {
+        let arrived = if first_steps.is_empty() {
+            steps.recv().map_err(|_| ())
+        } else {
+            match pacer.wait(Instant::now()) {
+                wait if wait.is_zero() => match steps.try_recv() {
+                    Ok(step) => Ok(step),
+                    Err(TryRecvError::Empty) => Err(()),
+                    Err(TryRecvError::Disconnected) => return,
+                },
+                wait => match steps.recv_timeout(wait) {
+                    Ok(step) => Ok(step),
+                    Err(RecvTimeoutError::Timeout) => Err(()),
+                    Err(RecvTimeoutError::Disconnected) => return,
+                },
+            }
+        };
+        match arrived {
+            Ok(routed) if routed.step.is_first() => first_steps.push(routed, Instant::now()),
+            Ok(routed) => run(routed),
+            // Nothing arrived: with no step waiting every socket is gone; otherwise a
+            // token is due.
+            Err(()) if first_steps.is_empty() => return,
+            Err(()) => {
+                let now = Instant::now();
+                let Some(routed) = first_steps.pop(now, drop_unrun) else {
+                    continue;
+                };
+                pacer.take(now);
+                run(routed);
             }
         }
     }
+}
 
-    /// Runs one step and hands it back; `false` once nobody takes steps back.
-    fn run(&self, step: HandshakeStep) -> bool {
-        self.hand_back(Returned::Done(step.run(Instant::now())))
-    }
+/// Runs one step and hands it back.
+fn run(Routed { step, back }: Routed) {
+    back.hand_back(Returned::Done(step.run(Instant::now())));
+}
 
-    /// Hands a step back unrun, for the table to forget its association.
-    fn drop_unrun(&self, step: HandshakeStep) {
-        self.hand_back(Returned::Dropped(step.drop_unrun()));
-    }
+/// Hands a step back unrun, for the table to forget its association.
+fn drop_unrun(Routed { step, back }: Routed) {
+    back.hand_back(Returned::Dropped(step.drop_unrun()));
+}
 
-    fn hand_back(&self, returned: Returned) -> bool {
+impl Back {
+    /// A socket that is gone no longer takes its steps back; the others still do.
+    fn hand_back(&self, returned: Returned) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
-        if self.done.send(returned).is_err() {
-            return false;
+        if self.done.send(returned).is_ok() {
+            self.woken.wake();
         }
-        self.finished.wake();
-        true
     }
 }
 

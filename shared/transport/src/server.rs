@@ -1,28 +1,31 @@
-//! The gateway side: one UDP socket, any number of sessions, and the same sessions over
-//! TLS connections handed over by the gateway's HTTPS listener (`stream`).
+//! The gateway side: one UDP port (one socket, or a group of them spread over threads),
+//! any number of sessions, and the same sessions over TLS connections handed over by the
+//! gateway's HTTPS listener (`stream`).
+
+mod stats;
 
 use std::{
     net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use tokio::sync::mpsc;
 
+pub use self::stats::ListenerStats;
 use crate::{
     config::{Carrier, TransportConfig},
-    dtls::{CookieSeed, DtlsTable, MigrationLimits, Pacing, ServerRole, TableLimits},
+    dtls::{CookieSeed, DtlsTable, MigrationLimits, Pacing, ServerRole, SharedCounts, TableLimits},
     dtls_config,
     error::{ConfigError, ListenError},
+    handshake_thread,
     identity::Identity,
     quic,
     session::{FullLimits, OnEnd, Session},
+    shard::{self, Shard},
     socket::DtlsSocket,
     stream::{self, StreamAcceptor},
-    supervisor::{self, Notice},
+    supervisor::Notice,
 };
 
 /// How the gateway side of the transport runs.
@@ -120,68 +123,11 @@ impl ServerConfig {
     }
 }
 
-/// What the listener holds right now; all zero once every session is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListenerStats {
-    /// DTLS associations, established or handshaking.
-    pub dtls_associations: usize,
-    /// DTLS handshakes in progress.
-    pub dtls_handshaking: usize,
-    /// DTLS handshake steps (their public-key work) waiting for the handshake thread.
-    pub dtls_handshake_steps_queued: usize,
-    /// Stream-layer connections over DTLS.
-    pub sessions: usize,
-    /// Stream-layer connections over TCP.
-    pub tcp_sessions: usize,
-    /// TCP connections carrying (or setting up) a session.
-    pub tcp_connections: usize,
-    /// TCP connections refused at `max_sessions`.
-    pub tcp_refused: u64,
-    /// TCP connections closed for a bad frame (garbage, an oversized length).
-    pub tcp_bad_frames: u64,
-    /// Packets to TCP peers dropped because the peer's queue was full (a slow reader).
-    pub tcp_queue_full_dropped: u64,
-    /// Empty datagrams (no record at all), dropped.
-    pub empty_dropped: u64,
-    /// Datagrams dropped because they came from no known session and weren't a ClientHello.
-    pub unsolicited_dropped: u64,
-    /// Records dropped on established sessions because they didn't authenticate.
-    pub undecryptable_dropped: u64,
-    /// Handshakes refused at the listener-wide limits.
-    pub handshakes_refused: u64,
-    /// Handshakes refused because their source IP had too many in progress.
-    pub handshakes_refused_per_ip: u64,
-    /// ClientHellos answered with a stateless cookie challenge (HelloVerifyRequest).
-    pub cookies_sent: u64,
-    /// ClientHellos whose cookie did not verify (forged, expired, or another address's).
-    pub bad_cookies: u64,
-    /// Records refused during handshakes (malformed, or failing the handshake's checks).
-    pub handshake_records_refused: u64,
-    /// Handshakes given up on (timed out, or the peer stopped answering), e.g. an agent
-    /// that rejected this server's certificate.
-    pub handshakes_expired: u64,
-    /// Handshakes dropped unrun: their step waited longer for a turn on the paced handshake
-    /// thread than their client waits (the pacing is below the rate hellos arrive at).
-    pub handshakes_paced_out: u64,
-    /// Handshake datagrams dropped because too many already waited for their
-    /// association's step on the handshake thread (the peer retransmits).
-    pub handshake_datagrams_dropped: u64,
-    /// Sessions moved to their agent's new address after a NAT rebinding.
-    pub migrations_moved: u64,
-    /// Records from a new port of a known IP that no association authenticated.
-    pub migrations_unauthenticated: u64,
-    /// Records from a new port of a known IP that were not newer than everything its
-    /// associations had accepted (replayed, or late from the old path): refused unread.
-    pub migrations_stale: u64,
-    /// Records from a new port of a known IP refused because the IP had used its trials.
-    pub migrations_rate_limited: u64,
-}
-
-/// Accepts sessions on one UDP socket.
+/// Accepts sessions on one UDP port, served by one socket or a group of them, each on its
+/// own thread ([`crate::shard`]), and on TCP connections handed over (`stream`).
 #[derive(Debug)]
 pub struct Listener {
-    endpoint: quinn::Endpoint,
-    socket: Arc<DtlsSocket>,
+    shards: Vec<Shard>,
     transport: TransportConfig,
     pre_hello_receive_window: u32,
     accepted: tokio::sync::Mutex<mpsc::Receiver<Session>>,
@@ -193,7 +139,18 @@ pub struct Listener {
 impl Listener {
     /// Starts serving on an already-bound socket (bind port 0 in tests).
     pub fn bind(socket: std::net::UdpSocket, config: ServerConfig) -> Result<Self, ListenError> {
+        Self::bind_group(vec![socket], config)
+    }
+
+    /// Starts serving on a group of sockets bound to one address
+    /// ([`crate::reuseport::bind_udp_group`]): the first on the current runtime, each
+    /// other one on a thread of its own. The limits hold for the listener as a whole.
+    pub fn bind_group(
+        sockets: Vec<std::net::UdpSocket>,
+        config: ServerConfig,
+    ) -> Result<Self, ListenError> {
         config.validate()?;
+        let local = one_address(&sockets)?;
         let seed = CookieSeed::default();
         let handshake = dtls_config::server(&config.identity, &config.transport, &seed)?;
         let quic_server = quic::server_config(
@@ -202,70 +159,70 @@ impl Listener {
             config.pre_hello_receive_window,
             Carrier::Udp,
         )?;
-        let local = socket.local_addr().map_err(ListenError::Socket)?;
-        let tcp_connections = Arc::new(AtomicUsize::new(0));
+        let shared = SharedCounts::default();
         let limits = TableLimits {
             handshake_timeout: config.dtls_handshake_timeout,
             max_handshaking: config.max_handshakes,
             max_handshakes_per_ip: config.max_handshakes_per_ip,
             max_peers: config.max_sessions,
             stale_after: config.transport.idle_timeout * 2,
-            other_sessions: tcp_connections.clone(),
+            shared: shared.clone(),
             migration: MigrationLimits {
                 candidates: config.migration_candidates,
                 attempts_per_ip_per_s: config.migration_attempts_per_ip_per_s,
             },
         };
-        let role = ServerRole::new(
-            Instant::now(),
-            handshake,
-            seed,
-            dtls_config::crypto_provider()?,
-        );
-        let mut table = DtlsTable::server(local, role, limits);
         // The agents' flights are resent as the gateway's own transport settings say.
         let pacing = Pacing::new(
             config.handshakes_per_s,
             config.transport.dtls_flight_interval,
         );
-        table.hand_off_handshakes(pacing);
-        let (socket, events) = DtlsSocket::new(socket, table).map_err(ListenError::Socket)?;
-        let endpoint = quic::endpoint(
-            socket.clone(),
-            Some(quic_server),
-            &config.transport,
-            Carrier::Udp,
-        )
-        .map_err(ListenError::Socket)?;
+        let handshakes = handshake_thread::spawn(pacing).map_err(ListenError::Socket)?;
         let (accepted_tx, accepted_rx) = mpsc::channel(1024);
-        let (notices_tx, notices_rx) = mpsc::unbounded_channel();
         let full_limits = FullLimits {
             receive_window: config.transport.session_receive_window,
             max_streams: config
                 .peer_streams_after_hello
                 .unwrap_or(config.transport.max_concurrent_streams),
         };
+        let settings = AcceptSettings {
+            handshake_timeout: config.transport.handshake_timeout,
+            full_limits,
+        };
+        let mut shards = Vec::with_capacity(sockets.len());
+        for (index, socket) in sockets.into_iter().enumerate() {
+            let role = ServerRole::new(
+                Instant::now(),
+                handshake.clone(),
+                seed.clone(),
+                dtls_config::crypto_provider()?,
+            );
+            let mut table = DtlsTable::server(local, role, limits.clone());
+            table.hand_off_handshakes(pacing);
+            let parts = shard::Parts {
+                socket,
+                table,
+                handshakes: handshakes.clone(),
+                quic_server: quic_server.clone(),
+                transport: config.transport.clone(),
+                accepted: accepted_tx.clone(),
+                settings,
+            };
+            shards.push(if index == 0 {
+                Shard::start_here(parts)?
+            } else {
+                Shard::start_on_thread(parts, format!("dtls-socket-{index}"))?
+            });
+        }
         let (stream_endpoint, stream) = stream::server::start(
             &config,
-            socket.clone(),
-            tcp_connections,
-            accepted_tx.clone(),
+            shared.associations,
+            shared.other_sessions,
+            accepted_tx,
             full_limits,
         )?;
-        tokio::spawn(accept_loop(
-            endpoint.clone(),
-            socket.clone(),
-            accepted_tx,
-            notices_tx,
-            AcceptSettings {
-                handshake_timeout: config.transport.handshake_timeout,
-                full_limits,
-            },
-        ));
-        tokio::spawn(supervisor::run(socket.clone(), events, notices_rx));
         Ok(Self {
-            endpoint,
-            socket,
+            shards,
             transport: config.transport,
             pre_hello_receive_window: config.pre_hello_receive_window,
             accepted: tokio::sync::Mutex::new(accepted_rx),
@@ -283,7 +240,7 @@ impl Listener {
     /// Presents `identity` from now on (a renewed certificate): new sessions handshake with
     /// it, both in DTLS and in the stream layer; established sessions are not disturbed.
     pub fn set_identity(&self, identity: &Identity) -> Result<(), ConfigError> {
-        let seed = self
+        let seed = self.shards[0]
             .socket
             .with_table(|table, _| table.cookie_seed())
             .unwrap_or_default();
@@ -300,16 +257,19 @@ impl Listener {
             self.pre_hello_receive_window,
             Carrier::Tcp,
         )?;
-        self.socket
-            .with_table(|table, _| table.set_server_config(handshake));
-        self.endpoint.set_server_config(Some(quic_server));
+        for shard in &self.shards {
+            shard
+                .socket
+                .with_table(|table, _| table.set_server_config(handshake.clone()));
+            shard.endpoint.set_server_config(Some(quic_server.clone()));
+        }
         self.stream_endpoint.set_server_config(Some(quic_tcp));
         Ok(())
     }
 
     /// The bound address (the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.socket.local_addr()
+        self.shards[0].socket.local_addr()
     }
 
     /// The next established session; `None` once the listener is closed.
@@ -317,59 +277,32 @@ impl Listener {
         self.accepted.lock().await.recv().await
     }
 
-    /// What the listener holds right now.
+    /// What the listener holds right now, over all its sockets.
     pub fn stats(&self) -> ListenerStats {
-        let sessions = self.endpoint.open_connections();
-        let tcp = self.stream.shared();
-        self.socket.with_table(|table, _| ListenerStats {
-            tcp_sessions: self.stream_endpoint.open_connections(),
-            tcp_connections: tcp.connections.load(Ordering::Relaxed),
-            tcp_refused: tcp.refused.load(Ordering::Relaxed),
-            tcp_bad_frames: tcp.bad_frames.load(Ordering::Relaxed),
-            tcp_queue_full_dropped: tcp
+        let mut stats =
+            ListenerStats::of_stream(&self.stream, self.stream_endpoint.open_connections());
+        for shard in &self.shards {
+            let queued = shard.socket.handshake_steps_queued();
+            let sessions = shard.sessions();
+            shard
                 .socket
-                .counters
-                .queue_full_dropped
-                .load(Ordering::Relaxed),
-            dtls_associations: table.len(),
-            dtls_handshaking: table.handshaking(),
-            dtls_handshake_steps_queued: self.socket.handshake_steps_queued(),
-            sessions,
-            empty_dropped: table.counters.empty_dropped,
-            unsolicited_dropped: table.counters.unsolicited_dropped,
-            undecryptable_dropped: table.counters.undecryptable_dropped,
-            handshakes_refused: table.counters.handshakes_refused,
-            handshakes_refused_per_ip: table.counters.handshakes_refused_per_ip,
-            cookies_sent: table.counters.cookies_sent,
-            bad_cookies: table.counters.bad_cookies,
-            handshake_records_refused: table.counters.handshakes_failed,
-            handshakes_expired: table.counters.handshakes_expired,
-            handshakes_paced_out: table.counters.handshakes_paced_out,
-            handshake_datagrams_dropped: table.counters.handshake_datagrams_dropped,
-            migrations_moved: table.counters.migration.moved,
-            migrations_unauthenticated: table.counters.migration.unauthenticated,
-            migrations_stale: table.counters.migration.stale,
-            migrations_rate_limited: table.counters.migration.rate_limited,
-        })
+                .with_table(|table, _| stats.add_socket(table, queued, sessions));
+        }
+        stats
+    }
+
+    /// Sessions over DTLS on each socket of the group, in the group's order.
+    pub fn sessions_per_socket(&self) -> Vec<usize> {
+        self.shards.iter().map(Shard::sessions).collect()
     }
 
     /// Closes every session with `reason` and stops accepting.
     pub fn close(&self, reason: &str) {
-        self.endpoint
-            .close(quinn::VarInt::from_u32(0), reason.as_bytes());
         self.stream_endpoint
             .close(quinn::VarInt::from_u32(0), reason.as_bytes());
-        // DTLS close_notify after quinn's CONNECTION_CLOSE, so peers see the reason. Without
-        // a runtime (the process is ending) there is no later: close the associations now.
-        let socket = self.socket.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    tokio::time::sleep(crate::session::CLOSE_GRACE).await;
-                    socket.with_table(|table, out| table.close_all(Instant::now(), out));
-                });
-            }
-            Err(_) => socket.with_table(|table, out| table.close_all(Instant::now(), out)),
+        // DTLS close_notify follows quinn's CONNECTION_CLOSE, so peers see the reason.
+        for shard in &self.shards {
+            shard.close(reason);
         }
     }
 }
@@ -380,16 +313,33 @@ impl Drop for Listener {
     }
 }
 
+/// The one address every socket of a group is bound to.
+fn one_address(sockets: &[std::net::UdpSocket]) -> Result<SocketAddr, ListenError> {
+    let mut addresses = sockets.iter().map(std::net::UdpSocket::local_addr);
+    let first = addresses
+        .next()
+        .ok_or_else(|| ConfigError::new("sockets", "a listener needs at least one socket"))?
+        .map_err(ListenError::Socket)?;
+    for addr in addresses {
+        if addr.map_err(ListenError::Socket)? != first {
+            return Err(
+                ConfigError::new("sockets", "every socket must be bound to one address").into(),
+            );
+        }
+    }
+    Ok(first)
+}
+
 /// How the accept loop treats new sessions.
 #[derive(Clone, Copy)]
-struct AcceptSettings {
+pub(crate) struct AcceptSettings {
     handshake_timeout: Duration,
     /// What a session gets once the peer's hello is accepted.
     full_limits: FullLimits,
 }
 
 /// Completes stream-layer handshakes concurrently and hands out sessions.
-async fn accept_loop(
+pub(crate) async fn accept_loop(
     endpoint: quinn::Endpoint,
     socket: Arc<DtlsSocket>,
     accepted: mpsc::Sender<Session>,

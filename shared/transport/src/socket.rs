@@ -34,8 +34,8 @@ use quinn::{
 use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
 
 use crate::{
-    dtls::{DtlsTable, HandshakeStep, InPlace, Output, PeerEvent, Returned, Sealed},
-    handshake_thread,
+    dtls::{DtlsTable, InPlace, Output, PeerEvent, Returned, Sealed},
+    handshake_thread::{self, HandshakeThread},
     recv_batch::{MAX_BATCH, RecvBatch},
     timer::{self, TimerWake},
 };
@@ -57,7 +57,7 @@ pub(crate) struct DtlsSocket {
     inner: Mutex<Inner>,
     events: mpsc::UnboundedSender<PeerEvent>,
     /// Where handshake steps go when the table hands them off: the handshake thread.
-    steps: Option<std_mpsc::Sender<HandshakeStep>>,
+    steps: Option<handshake_thread::Route>,
     /// Handshake steps sent to the handshake thread and not yet taken by it.
     steps_queued: Arc<AtomicUsize>,
     /// Woken when the handshake thread finished a step: the stream layer's receive task.
@@ -90,10 +90,11 @@ impl fmt::Debug for DtlsSocket {
 
 impl DtlsSocket {
     /// Wraps a bound socket; returns it with the stream of peer lifecycle events. A table
-    /// that hands its handshakes off gets a handshake thread.
+    /// that hands its handshakes off sends them to `handshakes`.
     pub(crate) fn new(
         socket: std::net::UdpSocket,
         table: DtlsTable,
+        handshakes: Option<&HandshakeThread>,
     ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<PeerEvent>)> {
         socket.set_nonblocking(true)?;
         let sock_ref = socket2::SockRef::from(&socket);
@@ -106,11 +107,10 @@ impl DtlsSocket {
         let (events, events_rx) = mpsc::unbounded_channel();
         let steps_queued = Arc::new(AtomicUsize::new(0));
         let step_finished = Arc::new(AtomicWaker::new());
-        let (steps, finished) = match table.hands_off() {
-            Some(pacing) => {
-                let thread =
-                    handshake_thread::spawn(pacing, steps_queued.clone(), step_finished.clone())?;
-                (Some(thread.steps), Some(thread.finished))
+        let (steps, finished) = match handshakes.filter(|_| table.hands_off().is_some()) {
+            Some(thread) => {
+                let (route, finished) = thread.route(steps_queued.clone(), step_finished.clone());
+                (Some(route), Some(finished))
             }
             None => (None, None),
         };
@@ -271,10 +271,8 @@ impl DtlsSocket {
         for step in out.steps.drain(..) {
             // Without the thread (never for a table that hands off) the association stays
             // without its state machine and expires at the handshake timeout.
-            if let Some(steps) = &self.steps
-                && steps.send(step).is_ok()
-            {
-                self.steps_queued.fetch_add(1, Ordering::Relaxed);
+            if let Some(steps) = &self.steps {
+                steps.send(step);
             }
         }
     }

@@ -3,6 +3,8 @@
 //! hello.
 //!
 //! - `hopgate_dtls_associations`, `hopgate_transport_sessions{transport}` (`udp`, `tcp`);
+//! - `hopgate_dtls_socket_sessions{socket}`: DTLS sessions on each socket of the port's
+//!   group (how the agents spread over the pod's threads);
 //! - `hopgate_dtls_handshake_steps_queued`: handshake work waiting for the handshake thread;
 //! - `hopgate_tcp_tunnel_dropped_packets_total`: packets to slow agents over TCP dropped;
 //! - `hopgate_dtls_handshake_failures_total{reason}`, `hopgate_dtls_dropped_datagrams_total{reason}`,
@@ -26,6 +28,8 @@ pub(super) struct DtlsMetrics {
     steps_queued: Gauge,
     /// `hopgate_transport_sessions{transport}`: `udp` (DTLS) and `tcp` (the fallback).
     transport_sessions: [Gauge; 2],
+    /// `hopgate_dtls_socket_sessions{socket}`.
+    socket_sessions: Family<SocketLabels, Gauge>,
     /// Packets to slow TCP agents dropped (their queue was full).
     tcp_queue_dropped: Counter,
     refused: DtlsRefused,
@@ -53,18 +57,36 @@ impl DtlsMetrics {
             steps_queued.clone(),
         );
         let (transport_sessions, tcp_queue_dropped) = register_transport(registry);
+        let socket_sessions = Family::<SocketLabels, Gauge>::default();
+        registry.register(
+            "hopgate_dtls_socket_sessions",
+            "DTLS sessions on each socket (and thread) serving the DTLS port; agents are \
+             spread over them by source IP (HOP_SERVER_DTLS_SOCKETS)",
+            socket_sessions.clone(),
+        );
         let refused = DtlsRefused::register(registry, rejected);
         Self {
             associations,
             steps_queued,
             transport_sessions,
+            socket_sessions,
             tcp_queue_dropped,
             refused,
         }
     }
 
-    /// Sets the gauges and copies the counters from the listener's `stats`.
-    pub(super) fn copy_from(&self, stats: &ListenerStats) {
+    /// Sets the gauges and copies the counters from the listener's `stats`, and the
+    /// sessions on each of its sockets.
+    pub(super) fn copy_from(&self, stats: &ListenerStats, socket_sessions: &[usize]) {
+        for (index, sessions) in socket_sessions.iter().enumerate() {
+            let labels = SocketLabels {
+                socket: index.to_string(),
+            };
+            set_gauge(
+                &self.socket_sessions.get_or_create(&labels),
+                *sessions as u64,
+            );
+        }
         set_gauge(&self.associations, stats.dtls_associations as u64);
         set_gauge(&self.steps_queued, stats.dtls_handshake_steps_queued as u64);
         set_gauge(&self.transport_sessions[0], stats.sessions as u64);
@@ -74,6 +96,12 @@ impl DtlsMetrics {
             .store(stats.tcp_queue_full_dropped, Ordering::Relaxed);
         self.refused.copy_from(stats);
     }
+}
+
+/// `{socket}`: a socket's place in the DTLS port's group, from 0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SocketLabels {
+    socket: String,
 }
 
 /// `{transport}` of a session: what carries it.

@@ -57,6 +57,8 @@ pub(crate) struct Snapshot {
     pub(crate) in_flight: usize,
     /// The DTLS listener's state and what it refused before any hello.
     pub(crate) listener: ListenerStats,
+    /// Sessions over DTLS on each socket of the DTLS port's group.
+    pub(crate) dtls_socket_sessions: Vec<usize>,
     pub(crate) table_version: u64,
     pub(crate) table_connected: bool,
     pub(crate) relayed_requests: u64,
@@ -106,7 +108,8 @@ impl Metrics {
     pub(crate) fn encode(&self, now: &Snapshot) -> String {
         set_gauge(&self.tunnel.agent_sessions, now.agent_sessions as u64);
         set_gauge(&self.visitor.in_flight, now.in_flight as u64);
-        self.dtls.copy_from(&now.listener);
+        self.dtls
+            .copy_from(&now.listener, &now.dtls_socket_sessions);
         self.migrations.copy_from(&now.listener);
         self.table.set(now);
         self.pools.set(now.pools);
@@ -163,6 +166,7 @@ mod tests {
                 migrations_stale: 12,
                 migrations_rate_limited: 13,
             },
+            dtls_socket_sessions: vec![1, 0],
             table_version: 7,
             table_connected: true,
             relayed_requests: 3,
@@ -212,6 +216,8 @@ mod tests {
             "hopgate_dtls_migrations_total{result=\"rate_limited\"} 13",
             "hopgate_transport_sessions{transport=\"udp\"} 1",
             "hopgate_transport_sessions{transport=\"tcp\"} 2",
+            "hopgate_dtls_socket_sessions{socket=\"0\"} 1",
+            "hopgate_dtls_socket_sessions{socket=\"1\"} 0",
             "hopgate_tcp_tunnel_dropped_packets_total 9",
             "hopgate_rejected_total{reason=\"tunnel_tcp_bad_frame\"} 0",
             "hopgate_rejected_total{reason=\"dtls_per_ip\"} 6",

@@ -196,10 +196,22 @@ pub(crate) struct TableLimits {
     /// An established peer that hasn't sent anything for this long is dropped (the stream
     /// layer's idle timeout normally acts first).
     pub(crate) stale_after: Duration,
-    /// Sessions the listener holds on other carriers (TCP): they count against `max_peers`.
-    pub(crate) other_sessions: Arc<AtomicUsize>,
+    /// What the listener's tables count together.
+    pub(crate) shared: SharedCounts,
     /// What records from new ports of known IPs may cost.
     pub(crate) migration: MigrationLimits,
+}
+
+/// What every table of one listener counts together (one table per socket of its group,
+/// [`crate::reuseport`]), so that the listener's limits hold for it as a whole.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedCounts {
+    /// DTLS associations, established or handshaking, successors included.
+    pub(crate) associations: Arc<AtomicUsize>,
+    /// DTLS handshakes in progress.
+    pub(crate) handshakes: Arc<AtomicUsize>,
+    /// Sessions the listener holds on other carriers (TCP): they count against `max_peers`.
+    pub(crate) other_sessions: Arc<AtomicUsize>,
 }
 
 /// What a server needs to answer ClientHellos.
@@ -267,9 +279,13 @@ impl DtlsTable {
         Self {
             local_addr,
             server,
-            peers: Peers::default(),
-            successors: Peers::default(),
-            budget: HandshakeBudget::new(limits.max_handshaking, limits.max_handshakes_per_ip),
+            peers: Peers::counted_in(limits.shared.associations.clone()),
+            successors: Peers::counted_in(limits.shared.associations.clone()),
+            budget: HandshakeBudget::new(
+                limits.max_handshaking,
+                limits.max_handshakes_per_ip,
+                limits.shared.handshakes.clone(),
+            ),
             trial_buckets: TrialBuckets::default(),
             next_id: 1,
             limits,
@@ -475,8 +491,10 @@ impl DtlsTable {
         datagram: &[u8],
     ) -> Option<Peer> {
         let server = self.server.as_ref()?;
-        let others = self.limits.other_sessions.load(Ordering::Relaxed);
-        if self.len() + others >= self.limits.max_peers {
+        let shared = &self.limits.shared;
+        let held = shared.associations.load(Ordering::Relaxed)
+            + shared.other_sessions.load(Ordering::Relaxed);
+        if held >= self.limits.max_peers {
             self.counters.handshakes_refused += 1;
             return None;
         }

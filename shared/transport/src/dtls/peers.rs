@@ -3,23 +3,41 @@
 //! (its address may have changed since), and a record from an unknown port is matched
 //! only against the associations of its IP ([`super::migration`]). The handshakes in
 //! progress are indexed too: the table's timer looks at them often, at the rest rarely.
+//! Every association is also counted in a number the listener's tables share, which its
+//! limit on sessions is checked against.
 
 use std::{
     collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use super::{Peer, Phase};
 
-#[derive(Default)]
 pub(super) struct Peers {
     by_addr: HashMap<SocketAddr, Peer>,
     by_id: HashMap<u64, SocketAddr>,
     by_ip: HashMap<IpAddr, Vec<SocketAddr>>,
     handshaking: HashSet<SocketAddr>,
+    /// Associations in every table of the listener.
+    counted: Arc<AtomicUsize>,
 }
 
 impl Peers {
+    /// No associations yet; each one to come is counted in `counted` too.
+    pub(super) fn counted_in(counted: Arc<AtomicUsize>) -> Self {
+        Self {
+            by_addr: HashMap::new(),
+            by_id: HashMap::new(),
+            by_ip: HashMap::new(),
+            handshaking: HashSet::new(),
+            counted,
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.by_addr.len()
     }
@@ -72,11 +90,13 @@ impl Peers {
             self.handshaking.insert(addr);
         }
         self.by_addr.insert(addr, peer);
+        self.counted.fetch_add(1, Ordering::Relaxed);
         displaced
     }
 
     pub(super) fn remove(&mut self, addr: &SocketAddr) -> Option<Peer> {
         let peer = self.by_addr.remove(addr)?;
+        self.counted.fetch_sub(1, Ordering::Relaxed);
         self.by_id.remove(&peer.id);
         self.handshaking.remove(addr);
         if let Some(same_ip) = self.by_ip.get_mut(&addr.ip()) {

@@ -22,7 +22,7 @@ fn limits(per_ip: usize) -> TableLimits {
         max_handshakes_per_ip: per_ip,
         max_peers: 1000,
         stale_after: Duration::from_secs(3600),
-        other_sessions: std::sync::Arc::default(),
+        shared: super::SharedCounts::default(),
         migration: MigrationLimits {
             candidates: 8,
             attempts_per_ip_per_s: 16,

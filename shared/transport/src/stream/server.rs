@@ -25,7 +25,6 @@ use super::{
 use crate::{
     config::Carrier,
     session::{FullLimits, OnEnd, Session},
-    socket::DtlsSocket,
 };
 
 /// Why a TCP connection carried no session, or stopped carrying one.
@@ -51,7 +50,8 @@ pub struct StreamAcceptor {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) socket: Arc<StreamSocket>,
-    dtls: Arc<DtlsSocket>,
+    /// The listener's DTLS associations, in all its tables.
+    dtls_associations: Arc<AtomicUsize>,
     /// Sessions being handshaken, by the peer's address: where to hand the connection.
     waiting: Mutex<HashMap<SocketAddr, oneshot::Sender<Attached>>>,
     /// TCP connections held now; the DTLS table counts them against the same cap.
@@ -68,14 +68,14 @@ pub(crate) struct Shared {
 impl StreamAcceptor {
     pub(crate) fn new(
         socket: Arc<StreamSocket>,
-        dtls: Arc<DtlsSocket>,
+        dtls_associations: Arc<AtomicUsize>,
         connections: Arc<AtomicUsize>,
         (max_sessions, max_packet, handshake_timeout): (usize, usize, Duration),
     ) -> Self {
         Self {
             inner: Arc::new(Shared {
                 socket,
-                dtls,
+                dtls_associations,
                 waiting: Mutex::new(HashMap::new()),
                 connections,
                 max_sessions,
@@ -120,7 +120,7 @@ impl StreamAcceptor {
         S: AsyncRead + AsyncWrite,
     {
         let shared = &self.inner;
-        let dtls = shared.dtls.with_table(|table, _| table.len());
+        let dtls = shared.dtls_associations.load(Ordering::Relaxed);
         let held = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
         let _held = Held(&shared.connections);
         if held + dtls > shared.max_sessions {
@@ -219,7 +219,7 @@ pub(crate) async fn accept_loop(
 /// sessions into `accepted`.
 pub(crate) fn start(
     config: &crate::ServerConfig,
-    dtls: Arc<DtlsSocket>,
+    dtls_associations: Arc<AtomicUsize>,
     connections: Arc<AtomicUsize>,
     accepted: mpsc::Sender<Session>,
     full_limits: FullLimits,
@@ -237,7 +237,7 @@ pub(crate) fn start(
             .map_err(crate::ListenError::Socket)?;
     let acceptor = StreamAcceptor::new(
         socket,
-        dtls,
+        dtls_associations,
         connections,
         (
             config.max_sessions,

@@ -1,0 +1,159 @@
+//! One socket of a listener's group ([`crate::reuseport`]) and everything that serves it: its
+//! DTLS table, its stream-layer endpoint, the loop that completes its sessions and its
+//! supervisor. A shard owns its state; nothing on its packet path is shared with another
+//! shard (the listener-wide limits are atomic counters, touched when associations come
+//! and go). The first shard runs on the caller's runtime; each other one on a thread of its
+//! own, with a runtime of its own, so a gateway with more cores serves more packets.
+
+use std::{
+    net::UdpSocket,
+    sync::{Arc, Mutex, PoisonError, mpsc as std_mpsc},
+    time::Instant,
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    config::{Carrier, TransportConfig},
+    dtls::DtlsTable,
+    error::ListenError,
+    handshake_thread::HandshakeThread,
+    quic,
+    server::{AcceptSettings, accept_loop},
+    session::{CLOSE_GRACE, Session},
+    socket::DtlsSocket,
+    supervisor,
+};
+
+/// A running shard, as the listener sees it.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    pub(crate) socket: Arc<DtlsSocket>,
+    pub(crate) endpoint: quinn::Endpoint,
+    /// Ends a shard's thread: it closes its associations after the grace, then stops.
+    /// `None` for a shard on the caller's runtime.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// What a shard is started from.
+pub(crate) struct Parts {
+    pub(crate) socket: UdpSocket,
+    pub(crate) table: DtlsTable,
+    pub(crate) handshakes: HandshakeThread,
+    pub(crate) quic_server: quinn::ServerConfig,
+    pub(crate) transport: TransportConfig,
+    pub(crate) accepted: mpsc::Sender<Session>,
+    pub(crate) settings: AcceptSettings,
+}
+
+impl Shard {
+    /// Starts a shard on the current runtime.
+    pub(crate) fn start_here(parts: Parts) -> Result<Self, ListenError> {
+        let (socket, endpoint) = serve(parts)?;
+        Ok(Self {
+            socket,
+            endpoint,
+            stop: Mutex::new(None),
+        })
+    }
+
+    /// Starts a shard on a thread of its own, named `name`.
+    pub(crate) fn start_on_thread(parts: Parts, name: String) -> Result<Self, ListenError> {
+        let (started_tx, started) = std_mpsc::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = started_tx.send(Err(ListenError::Socket(err)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let served = serve(parts);
+                    let socket = served.as_ref().ok().map(|(socket, _)| socket.clone());
+                    let _ = started_tx.send(served);
+                    let Some(socket) = socket else { return };
+                    // Fired or dropped: the listener is closing.
+                    let _ = stopped.await;
+                    tokio::time::sleep(CLOSE_GRACE).await;
+                    socket.with_table(|table, out| table.close_all(Instant::now(), out));
+                });
+            })
+            .map_err(ListenError::Socket)?;
+        let (socket, endpoint) = started.recv().map_err(|_| {
+            ListenError::Socket(std::io::Error::other(
+                "the shard's thread ended at its start",
+            ))
+        })??;
+        Ok(Self {
+            socket,
+            endpoint,
+            stop: Mutex::new(Some(stop)),
+        })
+    }
+
+    /// Sessions open on this shard.
+    pub(crate) fn sessions(&self) -> usize {
+        self.endpoint.open_connections()
+    }
+
+    /// Closes every session with `reason`; DTLS close_notify follows after the grace.
+    pub(crate) fn close(&self, reason: &str) {
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), reason.as_bytes());
+        let stop = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+            return;
+        }
+        // On the caller's runtime. Without one (the process is ending) there is no later:
+        // close the associations now.
+        let socket = self.socket.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(CLOSE_GRACE).await;
+                    socket.with_table(|table, out| table.close_all(Instant::now(), out));
+                });
+            }
+            Err(_) => socket.with_table(|table, out| table.close_all(Instant::now(), out)),
+        }
+    }
+}
+
+/// Sets the shard up on the current runtime: its socket, endpoint and tasks.
+fn serve(parts: Parts) -> Result<(Arc<DtlsSocket>, quinn::Endpoint), ListenError> {
+    let Parts {
+        socket,
+        table,
+        handshakes,
+        quic_server,
+        transport,
+        accepted,
+        settings,
+    } = parts;
+    let (socket, events) =
+        DtlsSocket::new(socket, table, Some(&handshakes)).map_err(ListenError::Socket)?;
+    let endpoint = quic::endpoint(socket.clone(), Some(quic_server), &transport, Carrier::Udp)
+        .map_err(ListenError::Socket)?;
+    let (notices_tx, notices_rx) = mpsc::unbounded_channel();
+    tokio::spawn(accept_loop(
+        endpoint.clone(),
+        socket.clone(),
+        accepted,
+        notices_tx,
+        settings,
+    ));
+    tokio::spawn(supervisor::run(socket.clone(), events, notices_rx));
+    Ok((socket, endpoint))
+}
