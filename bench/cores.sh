@@ -2,9 +2,12 @@
 # How many cores the data-plane uses when many agents carry its load: the set-up of
 # bench/http.sh (nginx as the local service, a debug data-plane, all on loopback, release
 # builds) with AGENTS agents (default 16) in one pool for the domain, each on its own
-# session, and wrk at 64 connections through the pod. One figure a line:
+# session from its own loopback address (127.0.0.2, .3, …: agents on distinct hosts, which
+# the pod spreads over the sockets of its DTLS port by source IP), and wrk at 64
+# connections through the pod. One figure a line:
 #   cores.machine                 the machine's cores (nproc)
 #   cores.agents                  agents in the pool
+#   cores.dp_socket_sessions      sessions on each socket of the pod's DTLS port
 #   cores.c64_rps                 requests per second
 #   cores.dp_cores                the data-plane's CPU time over the run's wall time
 #   cores.dp_busiest_thread_cores the same for its busiest thread alone
@@ -18,17 +21,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 AGENTS=${AGENTS:-16}
-AGENT_ARGS=(--pool)
+AGENT_ARGS=(--pool --local-ip 127.0.0.2)
 source bench/tunnel_setup.sh
 
 AGENT_PIDS=("$AGENT_PID")
 for i in $(seq 2 "$AGENTS"); do
-  start_agent "$DOMAIN" "$WORK/agent$i.log" --inspect off --pool
+  start_agent "$DOMAIN" "$WORK/agent$i.log" --inspect off --pool --local-ip "127.0.0.$((i + 1))"
   AGENT_PIDS+=("$STARTED_PID")
 done
 METRICS=$(grep -o '"metrics":"[^"]*"' "$WORK/dp.log" | head -1 | cut -d'"' -f4)
 pooled=$(curl -s "http://$METRICS/metrics" | awk '/^hopgate_pool_sessions / {print $2}')
 [ "$pooled" = "$AGENTS" ] || { echo "only $pooled of $AGENTS agents in the pool" >&2; exit 1; }
+socket_sessions=$(curl -s "http://$METRICS/metrics" |
+  awk '/^hopgate_dtls_socket_sessions[{]/ {printf "%s%s", sep, $2; sep = ","}')
 
 # CPU time (utime + stime, clock ticks) of a process, or of one of its threads.
 ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "$1"; }
@@ -55,6 +60,7 @@ busiest_tid=${busiest#* }
 wrk_ticks=$(awk -v hz="$HZ" '{printf "%d", ($1 + $2) * hz}' "$WORK/wrk.time")
 echo "cores.machine $(nproc) cores"
 echo "cores.agents $AGENTS agents"
+echo "cores.dp_socket_sessions $socket_sessions sessions"
 echo "cores.c64_rps $(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out") rps"
 echo "cores.dp_cores $(cores $((d1 - d0))) cores"
 echo "cores.dp_busiest_thread_cores $(cores "${busiest%% *}") cores"

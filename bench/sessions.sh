@@ -2,7 +2,8 @@
 # What idle agent sessions cost a pod: N sessions (default 1,000) dial one debug data-plane
 # at once (hopgate-sessions-bench), then the pod's memory per session and its CPU time
 # while they idle are read from /proc. One figure a line: `name value unit`.
-# Usage: N=10000 bench/sessions.sh
+# Usage: N=10000 bench/sessions.sh. SOURCE_IPS=n: the sessions dial from n loopback
+# addresses (127.0.0.2, …) in turn, as agents on n hosts; by default all from 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}

@@ -7,6 +7,8 @@
 # the machine was. One figure a line: `name value unit`.
 # Needs nginx (Debian package). Usage: N=1000 bench/storm.sh
 # STORM_PERF_DATA=FILE also records the pod with `perf record` (call graphs) during the storm.
+# SOURCE_IPS=n: the storm's sessions dial from n loopback addresses (127.0.0.2, …) in turn,
+# as agents on n hosts, spread over the pod's DTLS sockets; by default all from 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}

@@ -1,10 +1,12 @@
 //! Many agent sessions dialling one pod at once, as the session and storm benches need
 //! them: each session says hello for its own development domain (`s<I>.<suffix>`, all
 //! with one key), retries a lost or refused handshake as an agent does, then answers the
-//! pod's pings until the process ends.
+//! pod's pings until the process ends. With `SOURCE_IPS=n` in the environment the
+//! sessions dial from n loopback addresses in turn (127.0.0.2, .3, …), as agents on n
+//! hosts would, instead of all from the address the routes pick.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -33,6 +35,8 @@ pub(crate) struct Target {
     pub(crate) suffix: String,
     /// What the sessions call themselves in their hello.
     pub(crate) agent_name: &'static str,
+    /// Loopback addresses the sessions dial from in turn; 0: the routes pick one.
+    pub(crate) source_ips: u8,
 }
 
 impl Target {
@@ -53,6 +57,14 @@ impl Target {
             key: key.to_owned(),
             suffix: suffix.to_owned(),
             agent_name,
+            source_ips: match std::env::var("SOURCE_IPS") {
+                Ok(n) => n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=250).contains(n))
+                    .context("SOURCE_IPS: a number of addresses, 1 to 250")?,
+                Err(_) => 0,
+            },
         })
     }
 }
@@ -95,7 +107,11 @@ impl Storm {
 /// One session up and said hello (retrying as an agent does); then it answers the pod's
 /// pings until the process ends.
 async fn hold_session(target: Arc<Target>, index: usize, up: Arc<AtomicUsize>) {
-    let config = ClientConfig::new(SERVER_NAME, ServerVerification::Pinned(target.fingerprint));
+    let mut config = ClientConfig::new(SERVER_NAME, ServerVerification::Pinned(target.fingerprint));
+    if target.source_ips > 0 {
+        let last = 2 + (index % usize::from(target.source_ips)) as u8;
+        config.local_ip = Some(IpAddr::from([127, 0, 0, last]));
+    }
     let domain = format!("s{index}.{}", target.suffix);
     let mut pause = Duration::from_millis(100);
     loop {

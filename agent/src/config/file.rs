@@ -6,6 +6,7 @@
 //! # server_name = "gw.example.com"      # default: the host of server_addr
 //! # transport = "auto"                  # udp, tcp (TLS to the HTTPS port), or auto
 //! # tcp_server_addr = "gw.example.com:443"  # default: server_addr
+//! # local_ip = "192.0.2.10"             # leave from this local address (default: the routes')
 //! # udp_timeout_ms = 3000                # auto: wait this long for UDP, then try tcp
 //! # udp_silence_ms = 1500                # auto: UDP unheard this long: move to tcp
 //! # udp_probe_first_ms = 5000            # auto, on tcp: try UDP again after at most this,
@@ -66,6 +67,9 @@ pub struct Config {
     /// The gateway's HTTPS address for the `tcp` transport (default: `server_addr`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp_server_addr: Option<String>,
+    /// The local IP the sessions leave from (default: the one the routes pick).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_ip: Option<String>,
     /// `auto`: how long to wait for a UDP session before trying TCP.
     #[serde(with = "values::whole_number")]
     pub udp_timeout_ms: u64,
@@ -132,6 +136,7 @@ impl Default for Config {
             server_name: None,
             transport: None,
             tcp_server_addr: None,
+            local_ip: None,
             udp_timeout_ms: DEFAULT_UDP_TIMEOUT.as_millis() as u64,
             udp_silence_ms: DEFAULT_UDP_SILENCE.as_millis() as u64,
             udp_probe_first_ms: DEFAULT_UDP_PROBE_FIRST.as_millis() as u64,

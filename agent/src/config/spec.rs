@@ -29,6 +29,14 @@ const SETTINGS: &[Setting] = &[
     .flag("tcp-server")
     .value_name("HOST:PORT"),
     Setting::value(
+        "local_ip",
+        "HOP_CLIENT_LOCAL_IP",
+        "The local IP address the sessions to the gateway leave from, e.g. one interface of \
+         a multi-homed host [default: the one the system's routes pick]",
+    )
+    .flag("local-ip")
+    .value_name("IP"),
+    Setting::value(
         "udp_timeout_ms",
         "HOP_CLIENT_UDP_TIMEOUT_MS",
         "With --transport auto: milliseconds to wait for a UDP session before trying tcp \

@@ -4,7 +4,7 @@
 //! unheard for `udp_silence_ms`) and how often it then tries UDP again (`udp_probe_*_ms`),
 //! and how many sessions each tunnel keeps on distinct pods (`ha_connections`).
 
-use std::{ops::RangeInclusive, time::Duration};
+use std::{net::IpAddr, ops::RangeInclusive, time::Duration};
 
 use super::ServerAddr;
 
@@ -62,6 +62,21 @@ pub struct TransportChoice {
     pub udp_probe_max: Duration,
     /// Sessions each tunnel keeps, on distinct pods (1: one session, as a single pod).
     pub ha_connections: usize,
+    /// The local IP sessions leave from; `None`: the routes pick.
+    pub local_ip: Option<IpAddr>,
+}
+
+/// An IP address of this host to leave from: not a wildcard or multicast address.
+pub(super) fn local_ip(value: Option<&str>) -> Result<Option<IpAddr>, String> {
+    let Some(value) = value else { return Ok(None) };
+    let ip: IpAddr = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not an IP address (e.g. 192.0.2.10 or 2001:db8::10)"))?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!("{ip} is not an address of this host to send from"));
+    }
+    Ok(Some(ip))
 }
 
 /// `auto` (the default), `udp` or `tcp`.

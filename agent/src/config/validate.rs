@@ -95,7 +95,9 @@ impl Settings {
                 })?
             }
         };
-        Ok(ClientConfig::new(self.server_name.clone(), verification))
+        let mut client = ClientConfig::new(self.server_name.clone(), verification);
+        client.local_ip = self.transport.local_ip;
+        Ok(client)
     }
 }
 
@@ -124,6 +126,8 @@ pub fn validate(loaded: &Loaded<Config>) -> Result<Settings, SettingsError> {
             .map_err(|why| loaded.invalid("udp_probe_max_ms", why))?,
         ha_connections: transport::ha_connections(config.ha_connections)
             .map_err(|why| loaded.invalid("ha_connections", why))?,
+        local_ip: transport::local_ip(config.local_ip.as_deref())
+            .map_err(|why| loaded.invalid("local_ip", why))?,
     };
     let verification = verification::check(loaded)?;
     let response_timeout = response_timeout(config.response_timeout_secs)

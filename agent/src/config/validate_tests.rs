@@ -32,6 +32,18 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> Result<Settings, String> {
 }
 
 #[test]
+fn the_local_ip_from_each_source_reaches_the_client_config() {
+    assert_eq!(check(&[], &good_env()).unwrap().transport.local_ip, None);
+    let mut env = good_env();
+    env.push(("HOP_CLIENT_LOCAL_IP", "127.0.0.2"));
+    let from_env = check(&[], &env).unwrap();
+    assert_eq!(from_env.transport.local_ip, Some([127, 0, 0, 2].into()));
+    let from_flag = check(&["--local-ip", "::1"], &env).unwrap();
+    let client = from_flag.client_config().unwrap();
+    assert_eq!(client.local_ip, Some(std::net::Ipv6Addr::LOCALHOST.into()));
+}
+
+#[test]
 fn a_good_config() {
     let settings = check(&[], &good_env()).unwrap();
     assert_eq!(settings.server_name, "127.0.0.1");
@@ -131,6 +143,18 @@ fn each_bad_field_is_named_with_its_source() {
             good_env(),
             "--local-protocol",
             "not http1, h2c or auto",
+        ),
+        (
+            &["--local-ip", "eth0"],
+            good_env(),
+            "--local-ip",
+            "not an IP address",
+        ),
+        (
+            &["--local-ip", "0.0.0.0"],
+            good_env(),
+            "--local-ip",
+            "not an address of this host",
         ),
     ];
     for (args, env, named, why) in cases {

@@ -224,6 +224,7 @@ mod tests {
             udp_probe_first: Duration::from_secs(5),
             udp_probe_max: Duration::from_secs(60),
             ha_connections: 1,
+            local_ip: None,
         }
     }
 

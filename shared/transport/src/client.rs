@@ -1,7 +1,8 @@
 //! The agent side: dial a gateway, verify it, and get a session.
 
 use std::{
-    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -25,6 +26,9 @@ pub struct ClientConfig {
     pub verification: ServerVerification,
     /// Session tunables.
     pub transport: TransportConfig,
+    /// The local IP sessions leave from (a multi-homed host's interface); `None`: the one
+    /// the system's routes pick.
+    pub local_ip: Option<IpAddr>,
 }
 
 impl ClientConfig {
@@ -34,17 +38,30 @@ impl ClientConfig {
             server_name: server_name.into(),
             verification,
             transport: TransportConfig::default(),
+            local_ip: None,
+        }
+    }
+
+    /// Where a socket towards `remote` is bound: `local_ip` (of `remote`'s family) or any
+    /// address, on a port the system picks.
+    pub(crate) fn bind_addr(&self, remote: SocketAddr) -> io::Result<SocketAddr> {
+        match self.local_ip {
+            Some(ip) if ip.is_ipv4() != remote.is_ipv4() => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the local IP {ip} cannot reach the gateway at {remote} (another address family)"
+                ),
+            )),
+            Some(ip) => Ok(SocketAddr::new(ip, 0)),
+            None if remote.is_ipv4() => Ok((Ipv4Addr::UNSPECIFIED, 0).into()),
+            None => Ok((Ipv6Addr::UNSPECIFIED, 0).into()),
         }
     }
 }
 
-/// Dials `remote` from a fresh socket on an ephemeral port.
+/// Dials `remote` from a fresh socket on an ephemeral port (of `config.local_ip`, if set).
 pub async fn connect(remote: SocketAddr, config: &ClientConfig) -> Result<Session, ConnectError> {
-    let bind: SocketAddr = if remote.is_ipv4() {
-        (Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let bind = config.bind_addr(remote).map_err(ConnectError::Socket)?;
     let socket = std::net::UdpSocket::bind(bind).map_err(ConnectError::Socket)?;
     connect_from(socket, remote, config).await
 }

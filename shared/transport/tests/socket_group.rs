@@ -100,8 +100,9 @@ async fn connect_from_ip(
     listener: &Listener,
     config: &hopgate_transport::ClientConfig,
 ) -> Result<hopgate_transport::Session, hopgate_transport::ConnectError> {
-    let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
-    hopgate_transport::connect_from(socket, listener.local_addr(), config).await
+    let mut config = config.clone();
+    config.local_ip = Some(ip);
+    hopgate_transport::connect(listener.local_addr(), &config).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,4 +186,17 @@ async fn closing_the_listener_ends_the_sessions_on_every_socket() {
             .expect("a session outlived its listener");
         assert!(ended.to_string().contains("maintenance"), "{ended}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_ip_of_the_other_family_is_a_clear_error() {
+    let id = identity();
+    let listener = bind_listener(&id, TransportConfig::default());
+    let mut config = client_config(&id, TransportConfig::default());
+    config.local_ip = Some("::1".parse().unwrap());
+    let err = hopgate_transport::connect(listener.local_addr(), &config)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("another address family"), "{err}");
 }

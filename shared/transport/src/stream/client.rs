@@ -4,7 +4,10 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
-use tokio::{net::TcpStream, sync::oneshot};
+use tokio::{
+    net::{TcpSocket, TcpStream},
+    sync::oneshot,
+};
 use tokio_rustls::TlsConnector;
 
 use super::{
@@ -37,7 +40,7 @@ pub async fn connect_tcp(
         peer: remote,
         reason,
     };
-    let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(remote)).await {
+    let tcp = match tokio::time::timeout_at(deadline, tcp_connect(remote, config)).await {
         Err(_) => return Err(timeout()),
         Ok(Err(source)) => {
             return Err(ConnectError::Tcp {
@@ -118,4 +121,38 @@ pub async fn connect_tcp(
         reason,
         Carrier::Tcp,
     ))
+}
+
+/// A TCP connection to `remote`, from `config.local_ip` if set.
+async fn tcp_connect(remote: SocketAddr, config: &ClientConfig) -> std::io::Result<TcpStream> {
+    if config.local_ip.is_none() {
+        return TcpStream::connect(remote).await;
+    }
+    let socket = if remote.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(config.bind_addr(remote)?)?;
+    socket.connect(remote).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerVerification;
+
+    #[tokio::test]
+    async fn a_tcp_connection_leaves_from_the_local_ip() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let remote = listener.local_addr().unwrap();
+        let mut config = ClientConfig::new(
+            "gw.hopgate.test",
+            ServerVerification::Pinned(crate::Fingerprint::of(b"any certificate")),
+        );
+        config.local_ip = Some([127, 0, 0, 3].into());
+        let (_client, accepted) = tokio::join!(tcp_connect(remote, &config), listener.accept());
+        let (_, peer) = accepted.unwrap();
+        assert_eq!(peer.ip(), std::net::IpAddr::from([127, 0, 0, 3]));
+    }
 }
