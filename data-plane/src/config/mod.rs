@@ -112,6 +112,8 @@ pub struct Config {
     pub(crate) dtls_sockets: u32,
     /// New DTLS handshakes started a second, at most.
     pub(crate) dtls_handshakes_per_s: u32,
+    /// New DTLS handshakes that may start at once, on top of the rate.
+    pub(crate) dtls_handshake_burst: u32,
     pub(crate) dtls_migration_candidates: u32,
     pub(crate) dtls_migration_trials_per_ip: u32,
     #[serde(with = "values::duration")]
@@ -175,6 +177,9 @@ impl Default for Config {
             dtls_handshakes_per_ip: 8,
             dtls_sockets: 0,
             dtls_handshakes_per_s: 500,
+            // A tenth of a second at the rate: a storm of agents costs the sessions already
+            // up a quarter of what a second's worth at once did (docs/benchmarks.md).
+            dtls_handshake_burst: 50,
             // A NAT rebinding needs one trial; several agents behind one NAT may rebind at
             // once. A record that fails costs one AEAD check per candidate.
             dtls_migration_candidates: 8,

@@ -226,9 +226,15 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting::value(
         "dtls_handshakes_per_s",
         "HOP_SERVER_DTLS_HANDSHAKES_PER_S",
-        "New DTLS handshakes started a second at most (a second's worth may start at once); \
-         a burst of agents waits its turn (hopgate_dtls_handshake_steps_queued) instead of \
-         taking every core [default: 500]",
+        "New DTLS handshakes started a second at most (HOP_SERVER_DTLS_HANDSHAKE_BURST may \
+         start at once); a burst of agents waits its turn (hopgate_dtls_handshake_steps_queued) \
+         instead of taking every core [default: 500]",
+    ),
+    Setting::value(
+        "dtls_handshake_burst",
+        "HOP_SERVER_DTLS_HANDSHAKE_BURST",
+        "New DTLS handshakes that may start at once, on top of HOP_SERVER_DTLS_HANDSHAKES_PER_S; \
+         a storm of agents beyond it arrives at that rate [default: 50]",
     ),
     Setting::value(
         "dtls_migration_candidates",

@@ -238,6 +238,12 @@ impl Config {
                 format!("must be 1..={MAX_HANDSHAKES_PER_S}"),
             ));
         }
+        if !(1..=MAX_HANDSHAKES_PER_S).contains(&self.dtls_handshake_burst) {
+            return Err(bad(
+                "HOP_SERVER_DTLS_HANDSHAKE_BURST",
+                format!("must be 1..={MAX_HANDSHAKES_PER_S}"),
+            ));
+        }
         if self.dtls_migration_candidates > MAX_MIGRATION_CANDIDATES {
             return Err(bad(
                 "HOP_SERVER_DTLS_MIGRATION_CANDIDATES",

@@ -185,6 +185,7 @@ fn dtls_settings(config: &Config, identity: hopgate_transport::Identity) -> Serv
     listener.max_handshakes = crate::config::MAX_HANDSHAKES as usize;
     listener.max_handshakes_per_ip = config.dtls_handshakes_per_ip as usize;
     listener.handshakes_per_s = config.dtls_handshakes_per_s;
+    listener.handshake_burst = Some(config.dtls_handshake_burst);
     listener.dtls_handshake_timeout = config.dtls_handshake_timeout;
     listener.migration_candidates = config.dtls_migration_candidates as usize;
     listener.migration_attempts_per_ip_per_s = config.dtls_migration_trials_per_ip;

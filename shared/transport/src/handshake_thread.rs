@@ -10,7 +10,7 @@
 //! takes them back.
 //!
 //! A handshake's first step (the signed answer to its second ClientHello) waits for a token
-//! of a bucket that fills at `handshakes_per_s` (one second's worth at most), so a burst of
+//! of a bucket that fills at `handshakes_per_s` (`handshake_burst` at most), so a burst of
 //! thousands of agents is spread over time instead of taking every core at once: the agents'
 //! own public-key work, answered no faster, spreads out with it. The steps of handshakes
 //! already under way run at once, so admitted handshakes finish. First steps are taken one
@@ -89,7 +89,7 @@ pub(crate) fn spawn(pacing: Pacing) -> io::Result<HandshakeThread> {
             serve(
                 steps_rx,
                 first_steps,
-                Pacer::new(pacing.per_s, Instant::now()),
+                Pacer::new(pacing.per_s, pacing.burst, Instant::now()),
             );
         })?;
     Ok(HandshakeThread { steps })
@@ -188,26 +188,28 @@ impl Back {
     }
 }
 
-/// A token bucket: `per_s` tokens a second, holding one second's worth at most.
+/// A token bucket: `per_s` tokens a second, holding `burst` at most (and at first).
 struct Pacer {
     per_s: f64,
+    burst: f64,
     tokens: f64,
     at: Instant,
 }
 
 impl Pacer {
-    fn new(per_s: u32, now: Instant) -> Self {
-        let per_s = f64::from(per_s.max(1));
+    fn new(per_s: u32, burst: u32, now: Instant) -> Self {
+        let burst = f64::from(burst.max(1));
         Self {
-            per_s,
-            tokens: per_s,
+            per_s: f64::from(per_s.max(1)),
+            burst,
+            tokens: burst,
             at: now,
         }
     }
 
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_s).min(self.per_s);
+        self.tokens = (self.tokens + elapsed * self.per_s).min(self.burst);
         self.at = now;
     }
 
@@ -235,7 +237,7 @@ mod tests {
     #[test]
     fn a_bucket_lets_one_second_through_at_once_then_paces() {
         let start = Instant::now();
-        let mut pacer = Pacer::new(100, start);
+        let mut pacer = Pacer::new(100, 100, start);
         for _ in 0..100 {
             assert_eq!(pacer.wait(start), Duration::ZERO);
             pacer.take(start);
@@ -248,12 +250,30 @@ mod tests {
         let later = start + Duration::from_millis(10);
         assert_eq!(pacer.wait(later), Duration::ZERO);
         pacer.take(later);
-        // A long pause fills the bucket to one second's worth, no more.
+        // A long pause fills the bucket to its depth, no more.
         let much_later = later + Duration::from_secs(60);
         for _ in 0..100 {
             assert_eq!(pacer.wait(much_later), Duration::ZERO);
             pacer.take(much_later);
         }
         assert!(pacer.wait(much_later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn a_shallow_bucket_lets_only_its_depth_through_at_once() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(100, 10, start);
+        for _ in 0..10 {
+            assert_eq!(pacer.wait(start), Duration::ZERO);
+            pacer.take(start);
+        }
+        assert!(pacer.wait(start) > Duration::ZERO, "the eleventh waits");
+        // A minute's pause refills ten tokens, not six thousand.
+        let later = start + Duration::from_secs(60);
+        for _ in 0..10 {
+            assert_eq!(pacer.wait(later), Duration::ZERO);
+            pacer.take(later);
+        }
+        assert!(pacer.wait(later) > Duration::ZERO);
     }
 }

@@ -42,9 +42,13 @@ pub struct ServerConfig {
     pub max_handshakes: usize,
     /// Handshakes in progress at once from one source IP (after its cookie round trip).
     pub max_handshakes_per_ip: usize,
-    /// New DTLS handshakes started a second, at most (one second's worth may start at
+    /// New DTLS handshakes started a second, at most (`handshake_burst` may start at
     /// once): a burst of agents waits its turn instead of taking every core at once.
     pub handshakes_per_s: u32,
+    /// New DTLS handshakes that may start at once, on top of `handshakes_per_s`; `None`:
+    /// a tenth of a second's worth. A storm of agents then arrives at the rate from the
+    /// start instead of all at once, and costs the sessions already up less.
+    pub handshake_burst: Option<u32>,
     /// A DTLS handshake that hasn't completed in this time is forgotten; a TCP connection
     /// that carries no established session after this long is closed.
     pub dtls_handshake_timeout: Duration,
@@ -75,6 +79,7 @@ impl ServerConfig {
             max_handshakes: 4_096,
             max_handshakes_per_ip: 8,
             handshakes_per_s: 500,
+            handshake_burst: None,
             dtls_handshake_timeout: Duration::from_secs(5),
             pre_hello_receive_window: 64 * 1024,
             peer_streams_after_hello: None,
@@ -88,6 +93,9 @@ impl ServerConfig {
         self.transport.validate()?;
         if self.handshakes_per_s == 0 {
             return Err(ConfigError::new("handshakes_per_s", "must be at least 1"));
+        }
+        if self.handshake_burst == Some(0) {
+            return Err(ConfigError::new("handshake_burst", "must be at least 1"));
         }
         if self.max_handshakes == 0 || self.max_handshakes_per_ip == 0 {
             return Err(ConfigError::new(
@@ -175,6 +183,9 @@ impl Listener {
         // The agents' flights are resent as the gateway's own transport settings say.
         let pacing = Pacing::new(
             config.handshakes_per_s,
+            config
+                .handshake_burst
+                .unwrap_or(config.handshakes_per_s.div_ceil(10)),
             config.transport.dtls_flight_interval,
         );
         let handshakes = handshake_thread::spawn(pacing).map_err(ListenError::Socket)?;

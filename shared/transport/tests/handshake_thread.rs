@@ -131,3 +131,12 @@ async fn an_agent_gets_in_while_other_addresses_flood_the_paced_handshakes() {
     session.close("done");
     listener.close("test over");
 }
+
+#[tokio::test]
+async fn a_burst_of_zero_handshakes_is_refused_with_its_name() {
+    let mut config = ServerConfig::new(identity());
+    config.handshake_burst = Some(0);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let err = Listener::bind(socket, config).unwrap_err().to_string();
+    assert!(err.contains("handshake_burst"), "{err}");
+}

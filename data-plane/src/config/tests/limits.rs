@@ -131,6 +131,9 @@ fn agent_limits_have_defaults_and_are_checked() {
     assert_eq!(set.dtls_handshakes_per_s, 2000);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     assert_eq!(defaults.dtls_socket_count(), cores, "one socket per core");
+    assert_eq!(defaults.dtls_handshake_burst, 50);
+    let set = with("HOP_SERVER_DTLS_HANDSHAKE_BURST", "50").unwrap();
+    assert_eq!(set.dtls_handshake_burst, 50);
     let set = with("HOP_SERVER_DTLS_SOCKETS", "3").unwrap();
     assert_eq!(set.dtls_socket_count(), 3);
     let set = with("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "0").unwrap();
@@ -149,6 +152,7 @@ fn agent_limits_have_defaults_and_are_checked() {
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "0"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "100001"),
         ("HOP_SERVER_DTLS_SOCKETS", "257"),
+        ("HOP_SERVER_DTLS_HANDSHAKE_BURST", "0"),
         ("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "65"),
         ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "0"),
         ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "10001"),

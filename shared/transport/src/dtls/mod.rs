@@ -112,6 +112,8 @@ pub(crate) struct Output {
 pub(crate) struct Pacing {
     /// New handshakes a second.
     pub(crate) per_s: u32,
+    /// New handshakes that may start at once, on top of the rate: the bucket's depth.
+    pub(crate) burst: u32,
     /// How long a handshake's first step may wait for its turn: past that its client has
     /// given the attempt up (rtc-dtls resends a flight seven times, a flight interval
     /// apart, then fails), and running it would spend a turn on nobody.
@@ -119,11 +121,12 @@ pub(crate) struct Pacing {
 }
 
 impl Pacing {
-    /// `per_s` new handshakes a second, for clients that resend their flights every
-    /// `flight_interval`.
-    pub(crate) fn new(per_s: u32, flight_interval: Duration) -> Self {
+    /// `per_s` new handshakes a second, `burst` of them at once, for clients that resend
+    /// their flights every `flight_interval`.
+    pub(crate) fn new(per_s: u32, burst: u32, flight_interval: Duration) -> Self {
         Self {
             per_s,
+            burst,
             patience: flight_interval * 7,
         }
     }

@@ -9,7 +9,7 @@ use crate::dtls::step::StepDropped;
 fn handing_off() -> Net {
     let mut net = Net::new(8);
     net.server
-        .hand_off_handshakes(Pacing::new(100, Duration::from_millis(200)));
+        .hand_off_handshakes(Pacing::new(100, 100, Duration::from_millis(200)));
     net
 }
 
@@ -152,6 +152,6 @@ fn a_client_table_never_hands_off() {
     let (mut client, _) = net.client("192.0.2.1:5000");
     client
         .table
-        .hand_off_handshakes(Pacing::new(100, Duration::from_millis(200)));
+        .hand_off_handshakes(Pacing::new(100, 100, Duration::from_millis(200)));
     assert_eq!(client.table.hands_off(), None);
 }
