@@ -159,8 +159,6 @@ impl Listener {
     ) -> Result<Self, ListenError> {
         config.validate()?;
         let local = one_address(&sockets)?;
-        let seed = CookieSeed::default();
-        let handshake = dtls_config::server(&config.identity, &config.transport, &seed)?;
         let quic_server = quic::server_config(
             &config.identity,
             &config.transport,
@@ -202,10 +200,14 @@ impl Listener {
         };
         let mut shards = Vec::with_capacity(sockets.len());
         for (index, socket) in sockets.into_iter().enumerate() {
+            // A seed of its own: a table plants a cookie and draws it back under its own
+            // lock only (`dtls::cookie`), and the tables run on different threads.
+            let seed = CookieSeed::default();
+            let handshake = dtls_config::server(&config.identity, &config.transport, &seed)?;
             let role = ServerRole::new(
                 Instant::now(),
-                handshake.clone(),
-                seed.clone(),
+                handshake,
+                seed,
                 dtls_config::crypto_provider()?,
             );
             let mut table = DtlsTable::server(local, role, limits.clone());
@@ -251,11 +253,6 @@ impl Listener {
     /// Presents `identity` from now on (a renewed certificate): new sessions handshake with
     /// it, both in DTLS and in the stream layer; established sessions are not disturbed.
     pub fn set_identity(&self, identity: &Identity) -> Result<(), ConfigError> {
-        let seed = self.shards[0]
-            .socket
-            .with_table(|table, _| table.cookie_seed())
-            .unwrap_or_default();
-        let handshake = dtls_config::server(identity, &self.transport, &seed)?;
         let quic_server = quic::server_config(
             identity,
             &self.transport,
@@ -269,9 +266,14 @@ impl Listener {
             Carrier::Tcp,
         )?;
         for shard in &self.shards {
+            let seed = shard
+                .socket
+                .with_table(|table, _| table.cookie_seed())
+                .unwrap_or_default();
+            let handshake = dtls_config::server(identity, &self.transport, &seed)?;
             shard
                 .socket
-                .with_table(|table, _| table.set_server_config(handshake.clone()));
+                .with_table(|table, _| table.set_server_config(handshake));
             shard.endpoint.set_server_config(Some(quic_server.clone()));
         }
         self.stream_endpoint.set_server_config(Some(quic_tcp));

@@ -81,8 +81,7 @@ impl Shard {
                     let Some(socket) = socket else { return };
                     // Fired or dropped: the listener is closing.
                     let _ = stopped.await;
-                    tokio::time::sleep(CLOSE_GRACE).await;
-                    socket.with_table(|table, out| table.close_all(Instant::now(), out));
+                    close_after_grace(socket).await;
                 });
             })
             .map_err(ListenError::Socket)?;
@@ -121,14 +120,22 @@ impl Shard {
         let socket = self.socket.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move {
-                    tokio::time::sleep(CLOSE_GRACE).await;
-                    socket.with_table(|table, out| table.close_all(Instant::now(), out));
-                });
+                runtime.spawn(close_after_grace(socket));
             }
-            Err(_) => socket.with_table(|table, out| table.close_all(Instant::now(), out)),
+            Err(_) => close_associations(&socket),
         }
     }
+}
+
+/// Ends every association with close_notify once quinn's CONNECTION_CLOSE had its time on
+/// the wire, so peers learn the real reason.
+async fn close_after_grace(socket: Arc<DtlsSocket>) {
+    tokio::time::sleep(CLOSE_GRACE).await;
+    close_associations(&socket);
+}
+
+fn close_associations(socket: &DtlsSocket) {
+    socket.with_table(|table, out| table.close_all(Instant::now(), out));
 }
 
 /// Sets the shard up on the current runtime: its socket, endpoint and tasks.

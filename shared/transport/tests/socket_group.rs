@@ -200,3 +200,34 @@ async fn a_local_ip_of_the_other_family_is_a_clear_error() {
         .to_string();
     assert!(err.contains("another address family"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_on_both_sockets_at_once_all_complete() {
+    let id = identity();
+    let group = bind_udp_group("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    let mut config = ServerConfig::new(id.clone());
+    config.handshakes_per_s = 100_000;
+    config.handshake_burst = Some(100_000);
+    let listener = std::sync::Arc::new(Listener::bind_group(group, config).unwrap());
+    serve_hashing(listener.clone());
+    let client = client_config(&id, TransportConfig::default());
+    // Eight addresses of each socket, eight agents each, all dialling at once: admissions
+    // on the two sockets' threads interleave.
+    let ips = [loopback_ips_for(0, 8), loopback_ips_for(1, 8)].concat();
+    let dials = ips
+        .iter()
+        .flat_map(|ip| std::iter::repeat_n(*ip, 8))
+        .map(|ip| {
+            let client = client.clone();
+            let listener = listener.clone();
+            tokio::spawn(async move { connect_from_ip(ip, &listener, &client).await })
+        });
+    let dials: Vec<_> = dials.collect();
+    let mut sessions = Vec::new();
+    for dial in dials {
+        sessions.push(dial.await.unwrap().expect("every handshake completes"));
+    }
+    let stats = listener.stats();
+    assert_eq!(stats.handshake_records_refused, 0, "{stats:?}");
+    assert_eq!(stats.sessions, 128);
+}
