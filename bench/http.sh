@@ -8,7 +8,8 @@
 # (`nginx_1hop_https`, `nginx_2hop_https`: bench/nginx_reference.sh). Besides keep-alive
 # loads and 100 MB downloads: `close_c16_rps` (wrk -c16 with `Connection: close`, a TCP
 # connection and a TLS handshake per request) and `upload100_MBps` (curl -T of a 100 MB
-# file that the service reads whole before it answers). One figure a line: `name value unit`.
+# file that the service reads whole before it answers), both over HTTP/2 and, as `_h1`
+# figures, over HTTP/1.1. One figure a line: `name value unit`.
 # Needs: nginx, wrk, curl (Debian packages). Usage: bench/http.sh [seconds per load run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,25 +43,28 @@ load_close() { # system url extra-args...
   local failed; failed=$(awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")
   echo "$system.close_c16_failed $failed requests"
 }
-bulk() { # system curl-args... ; median MB/s of 3 downloads of 100 MB
-  local system=$1; shift
+# Over HTTPS both the pod and the reference offer HTTP/2 and HTTP/1.1 (ALPN): each transfer
+# is measured with curl's choice (HTTP/2, as a browser's) and again over HTTP/1.1, so that
+# both sides of a ratio speak the same protocol. `_h1` in a figure's name: HTTP/1.1.
+bulk() { # figure curl-args... ; median MB/s of 3 downloads of 100 MB
+  local figure=$1; shift
   local speeds=()
   for _ in 1 2 3; do speeds+=("$("$@" -o /dev/null -w '%{speed_download}')"); done
-  printf '%s\n' "${speeds[@]}" | sort -n | sed -n 2p | awk -v s="$system" '{printf "%s.bulk100_MBps %.1f MB/s\n", s, $1/1e6}'
+  printf '%s\n' "${speeds[@]}" | sort -n | sed -n 2p | awk -v f="$figure" '{printf "%s %.1f MB/s\n", f, $1/1e6}'
 }
 # Median MB/s of 3 uploads (PUT) of the 100 MB file to the service's /upload/, which writes
 # the body to memory and answers only once it has all of it; each upload is checked there.
 # `Expect:` is left out: curl would otherwise wait for a `100 Continue` first.
-upload() { # system url curl-args...
-  local system=$1 url=$2; shift 2
+upload() { # figure url curl-args...
+  local figure=$1 url=$2; shift 2
   local speeds=()
   for i in 1 2 3; do
-    rm -f "$SINK/upload/$system-$i"
-    speeds+=("$("$@" -H 'Expect:' -T "$WORK/www/100mb" -o /dev/null -w '%{speed_upload}' "$url/upload/$system-$i")")
-    cmp -s "$WORK/www/100mb" "$SINK/upload/$system-$i" || { echo "$system: upload $i did not arrive whole" >&2; exit 1; }
-    rm -f "$SINK/upload/$system-$i"
+    rm -f "$SINK/upload/$figure-$i"
+    speeds+=("$("$@" -H 'Expect:' -T "$WORK/www/100mb" -o /dev/null -w '%{speed_upload}' "$url/upload/$figure-$i")")
+    cmp -s "$WORK/www/100mb" "$SINK/upload/$figure-$i" || { echo "$figure: upload $i did not arrive whole" >&2; exit 1; }
+    rm -f "$SINK/upload/$figure-$i"
   done
-  printf '%s\n' "${speeds[@]}" | sort -n | sed -n 2p | awk -v s="$system" '{printf "%s.upload100_MBps %.1f MB/s\n", s, $1/1e6}'
+  printf '%s\n' "${speeds[@]}" | sort -n | sed -n 2p | awk -v f="$figure" '{printf "%s %.1f MB/s\n", f, $1/1e6}'
 }
 
 for c in 1 16 64; do load direct "http://127.0.0.1:$NGINX_PORT/100b" "$c"; done
@@ -73,14 +77,20 @@ done
 # The bar: nginx itself as the gateway's hops (bench/nginx_reference.sh).
 load nginx_1hop_https "https://127.0.0.1:$NGINX_1HOP_PORT/100b" 64
 for c in 1 16 64; do load nginx_2hop_https "https://127.0.0.1:$NGINX_2HOP_PORT/100b" "$c"; done
-bulk direct curl -sS --fail "http://127.0.0.1:$NGINX_PORT/100mb"
-bulk hopgate_https "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
-bulk nginx_2hop_https curl -sSk --fail "https://127.0.0.1:$NGINX_2HOP_PORT/100mb"
+bulk direct.bulk100_MBps curl -sS --fail "http://127.0.0.1:$NGINX_PORT/100mb"
+for http in 2 1.1; do
+  suffix=$([ "$http" = 2 ] || echo _h1)
+  bulk "hopgate_https.bulk100${suffix}_MBps" "${CURL_TUNNEL[@]}" --http"$http" "https://$DOMAIN:$HTTPS_PORT/100mb"
+  bulk "nginx_2hop_https.bulk100${suffix}_MBps" curl -sSk --fail --http"$http" "https://127.0.0.1:$NGINX_2HOP_PORT/100mb"
+done
 load_close hopgate_https "https://127.0.0.1:$HTTPS_PORT/100b" -H "Host: $DOMAIN"
 load_close nginx_1hop_https "https://127.0.0.1:$NGINX_1HOP_PORT/100b"
-upload direct "http://127.0.0.1:$NGINX_PORT" curl -sS --fail
-upload hopgate_https "https://$DOMAIN:$HTTPS_PORT" "${CURL_TUNNEL[@]}"
-upload nginx_2hop_https "https://127.0.0.1:$NGINX_2HOP_PORT" curl -sSk --fail
+upload direct.upload100_MBps "http://127.0.0.1:$NGINX_PORT" curl -sS --fail
+for http in 2 1.1; do
+  suffix=$([ "$http" = 2 ] || echo _h1)
+  upload "hopgate_https.upload100${suffix}_MBps" "https://$DOMAIN:$HTTPS_PORT" "${CURL_TUNNEL[@]}" --http"$http"
+  upload "nginx_2hop_https.upload100${suffix}_MBps" "https://127.0.0.1:$NGINX_2HOP_PORT" curl -sSk --fail --http"$http"
+done
 echo "hopgate.dp_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$DP_PID/status) MiB"
 echo "hopgate.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"
 # The inspector's cost: off and on alternated at c64, five runs each, so that the rest of
@@ -103,5 +113,5 @@ kill "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null || true
 start_agent "$DOMAIN" "$WORK/agent.log" --inspect off --transport tcp --tcp-server "$HTTPS"
 AGENT_PID=$STARTED_PID
 for c in 1 16 64; do load hopgate_https_tcp "https://127.0.0.1:$HTTPS_PORT/100b" "$c" -H "Host: $DOMAIN"; done
-bulk hopgate_https_tcp "${CURL_TUNNEL[@]}" "https://$DOMAIN:$HTTPS_PORT/100mb"
+bulk hopgate_https_tcp.bulk100_MBps "${CURL_TUNNEL[@]}" --http2 "https://$DOMAIN:$HTTPS_PORT/100mb"
 echo "hopgate_tcp.agent_rss_MiB $(awk '/VmHWM/ {printf "%.1f", $2/1024}' /proc/$AGENT_PID/status) MiB"

@@ -6,7 +6,8 @@
 # nginx does it by default, with the pod's key type: an ECDSA P-256 certificate, TLS 1.2 and
 # 1.3 (nginx's default since 1.23.4; Debian 12's nginx 1.22 would stop at 1.2), X25519
 # first, session tickets with OpenSSL's keys made at start (`ssl_session_tickets on`) and
-# no session cache (`ssl_session_cache none`). Bodies of any size, streamed to the next
+# no session cache (`ssl_session_cache none`). HTTP/2 and HTTP/1.1 offered by ALPN, as the pod
+# offers them, so that a client picks the same protocol from both. Bodies of any size, streamed to the next
 # hop as they arrive (`proxy_request_buffering off`), as the tunnel streams them. Sets
 # NGINX_1HOP_PORT and NGINX_2HOP_PORT; the processes join PIDS (cleaned up on exit).
 command -v openssl >/dev/null || { echo "$0 needs openssl (apt-get install openssl)" >&2; exit 2; }
@@ -40,7 +41,7 @@ CONF
 }
 tls_proxy() { # listen-port upstream-port
   echo "upstream next { server 127.0.0.1:$2; keepalive 256; }
-  server { listen 127.0.0.1:$1 ssl; ssl_certificate $WORK/reference-cert.pem;
+  server { listen 127.0.0.1:$1 ssl http2; ssl_certificate $WORK/reference-cert.pem;
     ssl_certificate_key $WORK/reference-key.pem; ssl_protocols TLSv1.2 TLSv1.3;
     location / { proxy_pass http://next; } }"
 }
