@@ -3,12 +3,14 @@
 //! with one key), retries a lost or refused handshake as an agent does, then answers the
 //! pod's pings until the process ends. With `SOURCE_IPS=n` in the environment the
 //! sessions dial from n loopback addresses in turn (127.0.0.2, .3, …), as agents on n
-//! hosts would, instead of all from the address the routes pick.
+//! hosts would, instead of all from the address the routes pick. Failed dials are counted
+//! by reason ([`Storm::retried`]).
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -69,22 +71,61 @@ impl Target {
     }
 }
 
-/// Sessions dialled together; how many are up.
+/// Sessions dialled together; how many are up, and why dials failed.
 pub(crate) struct Storm {
     count: usize,
     up: Arc<AtomicUsize>,
+    failed: Arc<FailedDials>,
     started: Instant,
+}
+
+/// Dials that failed (and were retried), by reason: the error's text with its numbers
+/// (addresses, durations) left out, so that one kind of failure counts as one reason.
+#[derive(Default)]
+pub(crate) struct FailedDials(Mutex<BTreeMap<String, usize>>);
+
+impl FailedDials {
+    fn count(&self, err: &anyhow::Error) {
+        let reason: String = format!("{err:#}")
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        let mut reasons = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *reasons.entry(reason).or_default() += 1;
+    }
 }
 
 impl Storm {
     /// Starts `count` sessions at once, each on its own task.
     pub(crate) fn dial(target: Arc<Target>, count: usize) -> Self {
         let up = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(FailedDials::default());
         let started = Instant::now();
         for index in 0..count {
-            tokio::spawn(hold_session(target.clone(), index, up.clone()));
+            tokio::spawn(hold_session(
+                target.clone(),
+                index,
+                up.clone(),
+                failed.clone(),
+            ));
         }
-        Self { count, up, started }
+        Self {
+            count,
+            up,
+            failed,
+            started,
+        }
+    }
+
+    /// How many dials failed and were retried, and how many of them failed for each reason.
+    pub(crate) fn retried(&self) -> (usize, BTreeMap<String, usize>) {
+        let reasons = self
+            .failed
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        (reasons.values().sum(), reasons)
     }
 
     /// Waits until every session's hello was accepted; the time from the first dial.
@@ -104,9 +145,23 @@ impl Storm {
     }
 }
 
+/// Prints `<prefix>.dial_retries` (failed dials, each retried) as a figure, and on stderr
+/// how many failed for each reason.
+pub(crate) fn report_retries(prefix: &str, (retried, reasons): &(usize, BTreeMap<String, usize>)) {
+    println!("{prefix}.dial_retries {retried} dials");
+    for (reason, count) in reasons {
+        eprintln!("{prefix}: {count} dials failed: {reason}");
+    }
+}
+
 /// One session up and said hello (retrying as an agent does); then it answers the pod's
 /// pings until the process ends.
-async fn hold_session(target: Arc<Target>, index: usize, up: Arc<AtomicUsize>) {
+async fn hold_session(
+    target: Arc<Target>,
+    index: usize,
+    up: Arc<AtomicUsize>,
+    failed: Arc<FailedDials>,
+) {
     let mut config = ClientConfig::new(SERVER_NAME, ServerVerification::Pinned(target.fingerprint));
     if target.source_ips > 0 {
         let last = 2 + (index % usize::from(target.source_ips)) as u8;
@@ -115,10 +170,13 @@ async fn hold_session(target: Arc<Target>, index: usize, up: Arc<AtomicUsize>) {
     let domain = format!("s{index}.{}", target.suffix);
     let mut pause = Duration::from_millis(100);
     loop {
-        if let Ok(control) = dial(&target, &config, &domain).await {
-            up.fetch_add(1, Ordering::Relaxed);
-            answer_pings(control).await;
-            return;
+        match dial(&target, &config, &domain).await {
+            Ok(control) => {
+                up.fetch_add(1, Ordering::Relaxed);
+                answer_pings(control).await;
+                return;
+            }
+            Err(err) => failed.count(&err),
         }
         tokio::time::sleep(pause + Duration::from_millis(rand::random::<u64>() % 100)).await;
         pause = (pause * 2).min(Duration::from_secs(2));

@@ -5,6 +5,7 @@
 //!
 //! Prints (`name value unit`):
 //! - `sessions.connect_all_s`: from the first dial until every session's hello was accepted;
+//! - `sessions.dial_retries`: dials that failed and were retried (stderr says why);
 //! - `sessions.rss_per_session_KiB`: the pod's resident memory once all are up, less its
 //!   memory before the first, per session;
 //! - `sessions.idle_cpu_ms_per_s_per_1000`: the pod's CPU time while every session idles,
@@ -21,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agents::{CONNECT_DEADLINE, Storm, Target};
+use agents::{CONNECT_DEADLINE, Storm, Target, report_retries};
 use anyhow::{Context, bail};
 use procfs::{cpu_ticks, status_kib};
 
@@ -73,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let per_session = rss_after.saturating_sub(rss_before) as f64 / count as f64;
     println!("sessions.count {count} sessions");
     println!("sessions.connect_all_s {:.2} s", connect_all.as_secs_f64());
+    report_retries("sessions", &storm.retried());
     println!("sessions.rss_per_session_KiB {per_session:.1} KiB");
     println!(
         "sessions.idle_cpu_ms_per_s_per_1000 {:.1} ms/s",

@@ -12,7 +12,8 @@
 //!
 //! Prints (`name value unit`): `storm.baseline_p50_ms`, `storm.baseline_p99_ms`,
 //! `storm.during_p50_ms`, `storm.during_p99_ms`, `storm.p99_ratio` (during / baseline),
-//! `storm.connect_all_s`, `storm.failed` (the visitor's requests that failed in either
+//! `storm.connect_all_s`, `storm.dial_retries` (the storm's dials that failed and were
+//! retried; stderr says why), `storm.failed` (the visitor's requests that failed in either
 //! window), the requests in each window, the direct visitor's p99s and ratio, the pod's
 //! CPU time per dialled session beyond its baseline rate, and this process's CPU time
 //! during the storm per session (the dialling side's handshakes, on the same cores), the
@@ -41,7 +42,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use agents::{CONNECT_DEADLINE, Storm, Target};
+use agents::{CONNECT_DEADLINE, Storm, Target, report_retries};
 use anyhow::{Context, bail};
 use procfs::{cpu_ticks, status_kib};
 use storm::{
@@ -165,6 +166,8 @@ struct Measured {
     baseline: (Instant, Instant),
     storm: (Instant, Instant),
     connect_all: Duration,
+    /// Failed dials, retried: how many, and by reason.
+    retried: (usize, std::collections::BTreeMap<String, usize>),
     tunnel: Vec<Sample>,
     direct: Vec<Sample>,
     pod_baseline_cpu_ms: f64,
@@ -195,6 +198,7 @@ async fn measure(args: Args) -> anyhow::Result<Measured> {
     let storm_from = Instant::now();
     let storm = Storm::dial(Arc::new(args.target), args.count);
     let connect_all = storm.all_up(CONNECT_DEADLINE).await?;
+    let retried = storm.retried();
     tokio::time::sleep(AFTER).await;
     let storm_until = Instant::now();
     let pod_storm_cpu_ms = pod_cpu_ms()? - pod_before;
@@ -208,6 +212,7 @@ async fn measure(args: Args) -> anyhow::Result<Measured> {
         baseline,
         storm: (storm_from, storm_until),
         connect_all,
+        retried,
         tunnel,
         direct,
         pod_baseline_cpu_ms,
@@ -237,6 +242,7 @@ fn report(m: &Measured, count: usize) {
     println!("storm.during_p99_ms {:.3} ms", during.quantile_ms(0.99));
     println!("storm.p99_ratio {:.2} x", ratio_of_p99(&during, &baseline));
     println!("storm.connect_all_s {:.2} s", m.connect_all.as_secs_f64());
+    report_retries("storm", &m.retried);
     println!("storm.failed {} requests", baseline.failed + during.failed);
     println!("storm.baseline_requests {} requests", baseline.requests());
     println!("storm.during_requests {} requests", during.requests());
