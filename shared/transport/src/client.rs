@@ -11,7 +11,7 @@ use crate::{
     config::{Carrier, TransportConfig},
     dtls::{DtlsTable, MigrationLimits, PeerEvent, SharedCounts, TableLimits},
     dtls_config::{self, ServerVerification},
-    error::{ConnectError, DtlsError, StreamSetupError},
+    error::{ConnectError, DtlsError, SetupStage, StreamSetupError},
     quic,
     session::{OnEnd, Session},
     socket::DtlsSocket,
@@ -75,9 +75,10 @@ pub async fn connect_from(
     config.transport.validate()?;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + config.transport.handshake_timeout;
-    let timeout = || ConnectError::Timeout {
+    let timeout = |stage| ConnectError::Timeout {
         peer: remote,
         timeout_ms: config.transport.handshake_timeout.as_millis(),
+        stage,
     };
     let local = socket.local_addr().map_err(ConnectError::Socket)?;
     let limits = TableLimits {
@@ -107,7 +108,7 @@ pub async fn connect_from(
             Attempt::Unconfirmed => {
                 tracing::debug!(peer = %remote, "session not confirmed in time; retrying");
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(timeout());
+                    return Err(timeout(SetupStage::Confirmation));
                 }
             }
         }
@@ -157,9 +158,10 @@ async fn attempt(
     config: &ClientConfig,
     deadline: tokio::time::Instant,
 ) -> Result<Attempt, ConnectError> {
-    let timeout = || ConnectError::Timeout {
+    let timeout = |stage| ConnectError::Timeout {
         peer: remote,
         timeout_ms: config.transport.handshake_timeout.as_millis(),
+        stage,
     };
     let dtls_error = |cause: DtlsError| ConnectError::Dtls {
         peer: remote,
@@ -180,7 +182,7 @@ async fn attempt(
         .map_err(dtls_error)?;
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_) => return Err(timeout()),
+            Err(_) => return Err(timeout(SetupStage::Dtls)),
             Ok(None) => return Err(dtls_error(DtlsError::SocketClosed)),
             Ok(Some(PeerEvent::Established { id: got, .. })) if got == id => break,
             Ok(Some(PeerEvent::Closed {
@@ -201,7 +203,7 @@ async fn attempt(
         .connect_with(quic_config, remote, "hopgate")
         .map_err(|e| stream_error(StreamSetupError::Start(e)))?;
     let conn = match tokio::time::timeout_at(deadline, connecting).await {
-        Err(_) => return Err(timeout()),
+        Err(_) => return Err(timeout(SetupStage::Streams)),
         Ok(Err(err)) => return Err(stream_error(StreamSetupError::Connection(err))),
         Ok(Ok(conn)) => conn,
     };

@@ -86,6 +86,34 @@ pub enum IdentityError {
     BadFingerprint(String),
 }
 
+/// The step of a session's set-up that did not finish in time: what tells a blocked port
+/// from a path that loses the larger handshake packets, or a gateway too busy to confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupStage {
+    /// The TCP connection (the fallback) did not open.
+    TcpConnect,
+    /// The DTLS handshake did not finish.
+    Dtls,
+    /// The TLS handshake (the TCP fallback) did not finish.
+    Tls,
+    /// DTLS (or TLS) is up; the stream layer's handshake inside it did not finish.
+    Streams,
+    /// Both handshakes finished; the gateway did not confirm the session as ready.
+    Confirmation,
+}
+
+impl std::fmt::Display for SetupStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TcpConnect => "the TCP connection did not open",
+            Self::Dtls => "the DTLS handshake did not finish (is UDP to it blocked?)",
+            Self::Tls => "the TLS handshake did not finish",
+            Self::Streams => "the stream layer's handshake did not finish",
+            Self::Confirmation => "the gateway did not confirm the session",
+        })
+    }
+}
+
 /// Opening a session to a gateway failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -105,12 +133,14 @@ pub enum ConnectError {
         cause: DtlsError,
     },
     /// No answer in time.
-    #[error("no handshake with {peer} within {timeout_ms} ms (is UDP to it blocked?)")]
+    #[error("no handshake with {peer} within {timeout_ms} ms: {stage}")]
     Timeout {
         /// The gateway.
         peer: SocketAddr,
         /// The limit that ran out.
         timeout_ms: u128,
+        /// How far the session's set-up had come.
+        stage: SetupStage,
     },
     /// The TCP connection to the gateway (the fallback) couldn't be opened.
     #[error("TCP connection to {peer} failed: {source}")]

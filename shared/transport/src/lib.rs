@@ -62,7 +62,7 @@ pub use client::{ClientConfig, connect, connect_from};
 pub use config::{Carrier, Congestion, TransportConfig};
 pub use dtls_config::ServerVerification;
 pub use error::{
-    ConfigError, ConnectError, DtlsError, IdentityError, ListenError, SessionError,
+    ConfigError, ConnectError, DtlsError, IdentityError, ListenError, SessionError, SetupStage,
     StreamSetupError,
 };
 pub use identity::{Fingerprint, Identity};

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     client::{ClientConfig, confirmed},
     config::Carrier,
-    error::{ConnectError, StreamSetupError},
+    error::{ConnectError, SetupStage, StreamSetupError},
     quic,
     session::{OnEnd, Session},
 };
@@ -32,16 +32,17 @@ pub async fn connect_tcp(
     let started = Instant::now();
     let handshake_timeout = config.transport.handshake_timeout;
     let deadline = tokio::time::Instant::now() + handshake_timeout;
-    let timeout = || ConnectError::Timeout {
+    let timeout = |stage| ConnectError::Timeout {
         peer: remote,
         timeout_ms: handshake_timeout.as_millis(),
+        stage,
     };
     let tls_error = |reason: String| ConnectError::Tls {
         peer: remote,
         reason,
     };
     let tcp = match tokio::time::timeout_at(deadline, tcp_connect(remote, config)).await {
-        Err(_) => return Err(timeout()),
+        Err(_) => return Err(timeout(SetupStage::TcpConnect)),
         Ok(Err(source)) => {
             return Err(ConnectError::Tcp {
                 peer: remote,
@@ -56,7 +57,7 @@ pub async fn connect_tcp(
     let name = rustls::pki_types::ServerName::try_from(config.server_name.clone())
         .map_err(|e| tls_error(format!("bad server name {:?}: {e}", config.server_name)))?;
     let tls = match tokio::time::timeout_at(deadline, connector.connect(name, tcp)).await {
-        Err(_) => return Err(timeout()),
+        Err(_) => return Err(timeout(SetupStage::Tls)),
         Ok(Err(err)) => return Err(tls_error(err.to_string())),
         Ok(Ok(tls)) => tls,
     };
@@ -99,7 +100,7 @@ pub async fn connect_tcp(
         .connect_with(quic_config, addr, "hopgate")
         .map_err(|e| stream_error(StreamSetupError::Start(e)))?;
     let conn = match tokio::time::timeout_at(deadline, connecting).await {
-        Err(_) => return Err(timeout()),
+        Err(_) => return Err(timeout(SetupStage::Streams)),
         Ok(Err(err)) => return Err(stream_error(StreamSetupError::Connection(err))),
         Ok(Ok(conn)) => conn,
     };
@@ -109,7 +110,7 @@ pub async fn connect_tcp(
         reason: reason.clone(),
     });
     match tokio::time::timeout_at(deadline, confirmed(&conn)).await {
-        Err(_) => return Err(timeout()),
+        Err(_) => return Err(timeout(SetupStage::Confirmation)),
         Ok(Err(cause)) => return Err(stream_error(cause)),
         Ok(Ok(())) => {}
     }
