@@ -117,15 +117,13 @@ impl Storm {
         }
     }
 
-    /// How many dials failed and were retried, and how many of them failed for each reason.
-    pub(crate) fn retried(&self) -> (usize, BTreeMap<String, usize>) {
-        let reasons = self
-            .failed
+    /// How many dials failed (each was retried), by reason.
+    pub(crate) fn retried(&self) -> BTreeMap<String, usize> {
+        self.failed
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        (reasons.values().sum(), reasons)
+            .clone()
     }
 
     /// Waits until every session's hello was accepted; the time from the first dial.
@@ -147,8 +145,11 @@ impl Storm {
 
 /// Prints `<prefix>.dial_retries` (failed dials, each retried) as a figure, and on stderr
 /// how many failed for each reason.
-pub(crate) fn report_retries(prefix: &str, (retried, reasons): &(usize, BTreeMap<String, usize>)) {
-    println!("{prefix}.dial_retries {retried} dials");
+pub(crate) fn report_retries(prefix: &str, reasons: &BTreeMap<String, usize>) {
+    println!(
+        "{prefix}.dial_retries {} dials",
+        reasons.values().sum::<usize>()
+    );
     for (reason, count) in reasons {
         eprintln!("{prefix}: {count} dials failed: {reason}");
     }

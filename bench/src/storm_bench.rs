@@ -166,8 +166,8 @@ struct Measured {
     baseline: (Instant, Instant),
     storm: (Instant, Instant),
     connect_all: Duration,
-    /// Failed dials, retried: how many, and by reason.
-    retried: (usize, std::collections::BTreeMap<String, usize>),
+    /// Failed dials (each retried), by reason.
+    retried: std::collections::BTreeMap<String, usize>,
     tunnel: Vec<Sample>,
     direct: Vec<Sample>,
     pod_baseline_cpu_ms: f64,

@@ -75,11 +75,8 @@ pub async fn connect_from(
     config.transport.validate()?;
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + config.transport.handshake_timeout;
-    let timeout = |stage| ConnectError::Timeout {
-        peer: remote,
-        timeout_ms: config.transport.handshake_timeout.as_millis(),
-        stage,
-    };
+    let timeout =
+        |stage| ConnectError::timed_out(remote, config.transport.handshake_timeout, stage);
     let local = socket.local_addr().map_err(ConnectError::Socket)?;
     let limits = TableLimits {
         handshake_timeout: config.transport.handshake_timeout,
@@ -158,11 +155,8 @@ async fn attempt(
     config: &ClientConfig,
     deadline: tokio::time::Instant,
 ) -> Result<Attempt, ConnectError> {
-    let timeout = |stage| ConnectError::Timeout {
-        peer: remote,
-        timeout_ms: config.transport.handshake_timeout.as_millis(),
-        stage,
-    };
+    let timeout =
+        |stage| ConnectError::timed_out(remote, config.transport.handshake_timeout, stage);
     let dtls_error = |cause: DtlsError| ConnectError::Dtls {
         peer: remote,
         cause,

@@ -102,6 +102,21 @@ pub enum SetupStage {
     Confirmation,
 }
 
+impl ConnectError {
+    /// The set-up with `peer` ran out of `limit` at `stage`.
+    pub(crate) fn timed_out(
+        peer: SocketAddr,
+        limit: std::time::Duration,
+        stage: SetupStage,
+    ) -> Self {
+        Self::Timeout {
+            peer,
+            timeout_ms: limit.as_millis(),
+            stage,
+        }
+    }
+}
+
 impl std::fmt::Display for SetupStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

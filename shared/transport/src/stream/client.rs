@@ -32,11 +32,7 @@ pub async fn connect_tcp(
     let started = Instant::now();
     let handshake_timeout = config.transport.handshake_timeout;
     let deadline = tokio::time::Instant::now() + handshake_timeout;
-    let timeout = |stage| ConnectError::Timeout {
-        peer: remote,
-        timeout_ms: handshake_timeout.as_millis(),
-        stage,
-    };
+    let timeout = |stage| ConnectError::timed_out(remote, handshake_timeout, stage);
     let tls_error = |reason: String| ConnectError::Tls {
         peer: remote,
         reason,
