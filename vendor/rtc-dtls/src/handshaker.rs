@@ -192,7 +192,10 @@ impl DTLSConn {
                 srv_cli_str(self.state.is_client),
                 self.current_flight
             );
-            self.current_retransmit_timer = None;
+            // HopGate: the retransmit timer stays armed until the peer's next flight is
+            // complete. What arrived may be part of that flight, or a repeat of the peer's
+            // previous one (ours was lost or is still on its way); disarming the timer here
+            // would leave both sides waiting for each other with nothing left to resend.
             let result = self.current_flight.parse(
                 /*&mut self.handle_queue_tx,*/ &mut self.state,
                 &self.cache,
@@ -216,6 +219,7 @@ impl DTLSConn {
                     }
                 }
                 Ok(next_flight) => {
+                    self.current_retransmit_timer = None;
                     debug!(
                         "[handshake:{}] {} -> {}",
                         srv_cli_str(self.state.is_client),

@@ -344,4 +344,5 @@ fn established_associations_are_looked_at_once_a_second_handshakes_at_every_tick
 
 mod hand_off;
 mod in_place;
+mod lost_flights;
 mod migration;

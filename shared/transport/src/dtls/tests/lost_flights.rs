@@ -1,0 +1,108 @@
+//! A lost flight is resent after the other side repeats its own: receiving a repeat of the
+//! peer's previous flight (or part of its next one) must not cancel the retransmission of
+//! ours, or both sides wait for each other until the set-up times out.
+
+use super::*;
+
+/// Hands every datagram in `datagrams` to `client`; returns what it sent back.
+fn to_client(net: &Net, client: &mut Client, datagrams: Output) -> Output {
+    let mut out = Output::default();
+    for (dest, datagram) in datagrams.transmits {
+        assert_eq!(dest, client.addr);
+        client
+            .table
+            .handle_datagram(net.now, SERVER, datagram, &mut |_, _| {}, &mut out);
+    }
+    out
+}
+
+/// The client's timers, run at `net.now`.
+fn client_timers(net: &Net, client: &mut Client) -> Output {
+    let mut out = Output::default();
+    client.table.handle_timeouts(net.now, &mut out);
+    out
+}
+
+/// The server's timers, run at `net.now`.
+fn server_timers(net: &mut Net) -> Output {
+    let mut out = Output::default();
+    net.server.handle_timeouts(net.now, &mut out);
+    out
+}
+
+fn flight_interval() -> Duration {
+    TransportConfig::default().dtls_flight_interval
+}
+
+/// Runs the handshake up to the client's key exchange (flight 5), which it returns unsent.
+fn up_to_the_clients_key_exchange(net: &mut Net, client: &mut Client, hello: Output) -> Output {
+    let second = second_hello(net, client, hello);
+    let (server_hello, _) = net.send_to_server(client.addr, second);
+    assert!(!server_hello.transmits.is_empty(), "the server answered");
+    let key_exchange = to_client(net, client, server_hello);
+    assert!(!key_exchange.transmits.is_empty(), "the client answered");
+    key_exchange
+}
+
+#[test]
+fn a_client_whose_key_exchange_is_lost_resends_it_after_the_server_repeats_its_hello() {
+    let mut net = Net::new(8);
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let _lost = up_to_the_clients_key_exchange(&mut net, &mut client, hello);
+
+    // The server hears nothing, so it repeats its flight; the repeat reaches the client.
+    net.now += flight_interval();
+    let repeat = server_timers(&mut net);
+    assert!(
+        !repeat.transmits.is_empty(),
+        "the server repeated its flight"
+    );
+    let answer = to_client(&net, &mut client, repeat);
+
+    // The client resends its key exchange, at once or when its own timer fires.
+    let mut resent = answer;
+    if resent.transmits.is_empty() {
+        net.now += flight_interval();
+        resent = client_timers(&net, &mut client);
+    }
+    assert!(
+        !resent.transmits.is_empty(),
+        "the client never resent the key exchange the server did not get"
+    );
+    let events = net.run(&mut client, resent);
+    assert!(established(&events).is_some(), "the handshake completed");
+    assert_eq!(net.payload(&mut client, b"ping").len(), 1);
+}
+
+#[test]
+fn a_server_whose_hello_is_lost_resends_it_after_the_client_repeats_its_own() {
+    let mut net = Net::new(8);
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut client, hello);
+    let (lost, _) = net.send_to_server(client.addr, second);
+    assert!(!lost.transmits.is_empty(), "the server answered");
+
+    // The client hears nothing, so it repeats its hello; the repeat reaches the server.
+    net.now += flight_interval();
+    let repeat = client_timers(&net, &mut client);
+    assert!(
+        !repeat.transmits.is_empty(),
+        "the client repeated its hello"
+    );
+    let (answer, _) = net.send_to_server(client.addr, repeat);
+
+    // The server resends its flight, at once or when its own timer fires.
+    let mut resent = answer;
+    if resent.transmits.is_empty() {
+        net.now += flight_interval();
+        resent = server_timers(&mut net);
+    }
+    assert!(
+        !resent.transmits.is_empty(),
+        "the server never resent the flight the client did not get"
+    );
+    let key_exchange = to_client(&net, &mut client, resent);
+    let events = net.run(&mut client, key_exchange);
+    assert!(established(&events).is_some(), "the handshake completed");
+    assert_eq!(net.payload(&mut client, b"ping").len(), 1);
+}
