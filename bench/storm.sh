@@ -7,6 +7,9 @@
 # the machine was. One figure a line: `name value unit`.
 # Needs nginx (Debian package). Usage: N=1000 bench/storm.sh
 # STORM_PERF_DATA=FILE also records the pod with `perf record` (call graphs) during the storm.
+# STORM_DIALLER_NICE=n: the dialling sessions' threads run at nice n (default 19: they stand
+# for agents on other hosts and take only the cores the measured path leaves idle; 0 = the
+# same priority as the pod and the visitors).
 # SOURCE_IPS=n: the storm's sessions dial from n loopback addresses (127.0.0.2, …) in turn,
 # as agents on n hosts, spread over the pod's DTLS sockets; by default all from 127.0.0.1.
 set -euo pipefail

@@ -21,6 +21,13 @@
 //! full receive buffer: lost flights are retransmitted, which stretches the storm) and the
 //! pod's peak resident memory.
 //!
+//! The dialling sessions stand for agents on other hosts, but share this machine's cores
+//! with the pod and both visitors: their threads run at nice `STORM_DIALLER_NICE` (19 by
+//! default, 0 for the same priority as everything else), so their own public-key work
+//! takes the cores the pod, the agent, the service and the visitors leave idle instead of
+//! competing with them. The pod's handshake work is not lowered by it; the pod runs at
+//! its own priorities (its handshake thread at nice 10). Printed as `storm.dialler_nice`.
+//!
 //! With `STORM_PERF_DATA=FILE`, `perf record` (call graphs) samples the pod into FILE
 //! during the storm (perf's own cost then weighs on the figures).
 //!
@@ -149,15 +156,38 @@ fn ticks_ms(ticks: u64, clk_tck: u64) -> f64 {
     ticks as f64 * 1000.0 / clk_tck as f64
 }
 
+/// The dialling side's nice value: `STORM_DIALLER_NICE`, 19 unless set.
+fn dialler_nice() -> anyhow::Result<i32> {
+    match std::env::var("STORM_DIALLER_NICE") {
+        Ok(nice) => nice
+            .parse()
+            .ok()
+            .filter(|n| (0..=19).contains(n))
+            .context("STORM_DIALLER_NICE: a nice value, 0 to 19"),
+        Err(_) => Ok(19),
+    }
+}
+
+/// Lowers the calling thread's priority by `nice` (Linux: per thread).
+fn lower_priority(nice: i32) {
+    if let Err(err) = rustix::process::nice(nice) {
+        eprintln!("storm: could not lower a dialling thread's priority: {err}");
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = args()?;
     let count = args.count;
+    let nice = dialler_nice()?;
+    // The dialling sessions' tasks run on the workers; `measure` itself, and the visitors'
+    // thread it starts, stay on this thread's priority.
     let measured = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .on_thread_start(move || lower_priority(nice))
         .enable_all()
         .build()?
         .block_on(measure(args))?;
-    report(&measured, count);
+    report(&measured, count, nice);
     Ok(())
 }
 
@@ -224,7 +254,7 @@ async fn measure(args: Args) -> anyhow::Result<Measured> {
 }
 
 /// Prints the figures, one a line.
-fn report(m: &Measured, count: usize) {
+fn report(m: &Measured, count: usize, dialler_nice: i32) {
     let window =
         |samples: &[Sample], (from, until): (Instant, Instant)| Window::of(samples, from, until);
     let (baseline, during) = (window(&m.tunnel, m.baseline), window(&m.tunnel, m.storm));
@@ -236,6 +266,7 @@ fn report(m: &Measured, count: usize) {
     let per_session = |ms: f64| ms / count as f64;
 
     println!("storm.count {count} sessions");
+    println!("storm.dialler_nice {dialler_nice} nice");
     println!("storm.baseline_p50_ms {:.3} ms", baseline.quantile_ms(0.50));
     println!("storm.baseline_p99_ms {:.3} ms", baseline.quantile_ms(0.99));
     println!("storm.during_p50_ms {:.3} ms", during.quantile_ms(0.50));
