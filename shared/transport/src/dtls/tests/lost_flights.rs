@@ -1,6 +1,7 @@
 //! A lost flight is resent after the other side repeats its own: receiving a repeat of the
 //! peer's previous flight (or part of its next one) must not cancel the retransmission of
-//! ours, or both sides wait for each other until the set-up times out.
+//! ours, or both sides wait for each other until the set-up times out. Nor may a forged
+//! plaintext handshake record.
 
 use super::*;
 
@@ -105,4 +106,49 @@ fn a_server_whose_hello_is_lost_resends_it_after_the_client_repeats_its_own() {
     let events = net.run(&mut client, key_exchange);
     assert!(established(&events).is_some(), "the handshake completed");
     assert_eq!(net.payload(&mut client, b"ping").len(), 1);
+}
+
+/// A plaintext (epoch 0) handshake record with sequence `seq`: a well-formed fragment of a
+/// Finished message over junk. It needs no keys, so anyone who can send from the agent's
+/// address can make one.
+fn forged_handshake_record(seq: u64) -> BytesMut {
+    const FINISHED: u8 = 20;
+    let body = [0x5a; 12];
+    let len = (body.len() as u32).to_be_bytes();
+    let mut handshake = vec![FINISHED];
+    handshake.extend_from_slice(&len[1..]);
+    handshake.extend_from_slice(&5u16.to_be_bytes());
+    handshake.extend_from_slice(&[0, 0, 0]);
+    handshake.extend_from_slice(&len[1..]);
+    handshake.extend_from_slice(&body);
+    let mut record = vec![22, 0xfe, 0xfd, 0, 0];
+    record.extend_from_slice(&seq.to_be_bytes()[2..]);
+    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
+    record.extend_from_slice(&handshake);
+    BytesMut::from(&record[..])
+}
+
+#[test]
+fn a_forged_handshake_record_does_not_silence_the_gateways_retransmissions() {
+    let mut net = Net::new(8);
+    let (mut client, hello) = net.client("192.0.2.1:5000");
+    let second = second_hello(&mut net, &mut client, hello);
+    let (lost, _) = net.send_to_server(client.addr, second);
+    assert!(!lost.transmits.is_empty(), "the server answered");
+
+    let forged = Output {
+        transmits: vec![(SERVER, forged_handshake_record(1_000))],
+        ..Output::default()
+    };
+    net.send_to_server(client.addr, forged);
+
+    net.now += flight_interval();
+    let resent = server_timers(&mut net);
+    assert!(
+        !resent.transmits.is_empty(),
+        "a forged record stopped the server resending the flight the client did not get"
+    );
+    let key_exchange = to_client(&net, &mut client, resent);
+    let events = net.run(&mut client, key_exchange);
+    assert!(established(&events).is_some(), "the handshake completed");
 }
