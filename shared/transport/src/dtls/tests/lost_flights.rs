@@ -17,18 +17,29 @@ fn to_client(net: &Net, client: &mut Client, datagrams: Output) -> Output {
     out
 }
 
-/// The client's timers, run at `net.now`.
-fn client_timers(net: &Net, client: &mut Client) -> Output {
+/// The client's timers, run one flight interval later.
+fn client_timers_later(net: &mut Net, client: &mut Client) -> Output {
+    net.now += flight_interval();
     let mut out = Output::default();
     client.table.handle_timeouts(net.now, &mut out);
     out
 }
 
-/// The server's timers, run at `net.now`.
-fn server_timers(net: &mut Net) -> Output {
+/// The server's timers, run one flight interval later.
+fn server_timers_later(net: &mut Net) -> Output {
+    net.now += flight_interval();
     let mut out = Output::default();
     net.server.handle_timeouts(net.now, &mut out);
     out
+}
+
+/// `answer` if it holds a flight, else what `later` sends.
+fn or_later(answer: Output, later: impl FnOnce() -> Output) -> Output {
+    if answer.transmits.is_empty() {
+        later()
+    } else {
+        answer
+    }
 }
 
 fn flight_interval() -> Duration {
@@ -37,12 +48,25 @@ fn flight_interval() -> Duration {
 
 /// Runs the handshake up to the client's key exchange (flight 5), which it returns unsent.
 fn up_to_the_clients_key_exchange(net: &mut Net, client: &mut Client, hello: Output) -> Output {
-    let second = second_hello(net, client, hello);
-    let (server_hello, _) = net.send_to_server(client.addr, second);
-    assert!(!server_hello.transmits.is_empty(), "the server answered");
+    let server_hello = up_to_the_servers_hello(net, client, hello);
     let key_exchange = to_client(net, client, server_hello);
     assert!(!key_exchange.transmits.is_empty(), "the client answered");
     key_exchange
+}
+
+/// Runs the handshake up to the server's hello (flight 4), which it returns unsent.
+fn up_to_the_servers_hello(net: &mut Net, client: &mut Client, hello: Output) -> Output {
+    let second = second_hello(net, client, hello);
+    let (server_hello, _) = net.send_to_server(client.addr, second);
+    assert!(!server_hello.transmits.is_empty(), "the server answered");
+    server_hello
+}
+
+/// Finishes the handshake from what the client sends next, and sends a payload over it.
+fn completes_from(net: &mut Net, client: &mut Client, to_server: Output) {
+    let events = net.run(client, to_server);
+    assert!(established(&events).is_some(), "the handshake completed");
+    assert_eq!(net.payload(client, b"ping").len(), 1);
 }
 
 #[test]
@@ -52,8 +76,7 @@ fn a_client_whose_key_exchange_is_lost_resends_it_after_the_server_repeats_its_h
     let _lost = up_to_the_clients_key_exchange(&mut net, &mut client, hello);
 
     // The server hears nothing, so it repeats its flight; the repeat reaches the client.
-    net.now += flight_interval();
-    let repeat = server_timers(&mut net);
+    let repeat = server_timers_later(&mut net);
     assert!(
         !repeat.transmits.is_empty(),
         "the server repeated its flight"
@@ -61,31 +84,22 @@ fn a_client_whose_key_exchange_is_lost_resends_it_after_the_server_repeats_its_h
     let answer = to_client(&net, &mut client, repeat);
 
     // The client resends its key exchange, at once or when its own timer fires.
-    let mut resent = answer;
-    if resent.transmits.is_empty() {
-        net.now += flight_interval();
-        resent = client_timers(&net, &mut client);
-    }
+    let resent = or_later(answer, || client_timers_later(&mut net, &mut client));
     assert!(
         !resent.transmits.is_empty(),
         "the client never resent the key exchange the server did not get"
     );
-    let events = net.run(&mut client, resent);
-    assert!(established(&events).is_some(), "the handshake completed");
-    assert_eq!(net.payload(&mut client, b"ping").len(), 1);
+    completes_from(&mut net, &mut client, resent);
 }
 
 #[test]
 fn a_server_whose_hello_is_lost_resends_it_after_the_client_repeats_its_own() {
     let mut net = Net::new(8);
     let (mut client, hello) = net.client("192.0.2.1:5000");
-    let second = second_hello(&mut net, &mut client, hello);
-    let (lost, _) = net.send_to_server(client.addr, second);
-    assert!(!lost.transmits.is_empty(), "the server answered");
+    let _lost = up_to_the_servers_hello(&mut net, &mut client, hello);
 
     // The client hears nothing, so it repeats its hello; the repeat reaches the server.
-    net.now += flight_interval();
-    let repeat = client_timers(&net, &mut client);
+    let repeat = client_timers_later(&mut net, &mut client);
     assert!(
         !repeat.transmits.is_empty(),
         "the client repeated its hello"
@@ -93,19 +107,13 @@ fn a_server_whose_hello_is_lost_resends_it_after_the_client_repeats_its_own() {
     let (answer, _) = net.send_to_server(client.addr, repeat);
 
     // The server resends its flight, at once or when its own timer fires.
-    let mut resent = answer;
-    if resent.transmits.is_empty() {
-        net.now += flight_interval();
-        resent = server_timers(&mut net);
-    }
+    let resent = or_later(answer, || server_timers_later(&mut net));
     assert!(
         !resent.transmits.is_empty(),
         "the server never resent the flight the client did not get"
     );
     let key_exchange = to_client(&net, &mut client, resent);
-    let events = net.run(&mut client, key_exchange);
-    assert!(established(&events).is_some(), "the handshake completed");
-    assert_eq!(net.payload(&mut client, b"ping").len(), 1);
+    completes_from(&mut net, &mut client, key_exchange);
 }
 
 /// A plaintext (epoch 0) handshake record with sequence `seq`: a well-formed fragment of a
@@ -132,9 +140,7 @@ fn forged_handshake_record(seq: u64) -> BytesMut {
 fn a_forged_handshake_record_does_not_silence_the_gateways_retransmissions() {
     let mut net = Net::new(8);
     let (mut client, hello) = net.client("192.0.2.1:5000");
-    let second = second_hello(&mut net, &mut client, hello);
-    let (lost, _) = net.send_to_server(client.addr, second);
-    assert!(!lost.transmits.is_empty(), "the server answered");
+    let _lost = up_to_the_servers_hello(&mut net, &mut client, hello);
 
     let forged = Output {
         transmits: vec![(SERVER, forged_handshake_record(1_000))],
@@ -142,13 +148,11 @@ fn a_forged_handshake_record_does_not_silence_the_gateways_retransmissions() {
     };
     net.send_to_server(client.addr, forged);
 
-    net.now += flight_interval();
-    let resent = server_timers(&mut net);
+    let resent = server_timers_later(&mut net);
     assert!(
         !resent.transmits.is_empty(),
         "a forged record stopped the server resending the flight the client did not get"
     );
     let key_exchange = to_client(&net, &mut client, resent);
-    let events = net.run(&mut client, key_exchange);
-    assert!(established(&events).is_some(), "the handshake completed");
+    completes_from(&mut net, &mut client, key_exchange);
 }
