@@ -186,11 +186,16 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// Whether the gateway never answered: a handshake that timed out, or DTLS flights
-    /// resent until given up (UDP to it may be blocked), as opposed to a refusal.
+    /// Whether the gateway never answered: a connection or its first handshake (DTLS, or
+    /// TCP and TLS) that timed out, or DTLS flights resent until given up (UDP to it may be
+    /// blocked), as opposed to a refusal, or to a set-up that got past its first handshake
+    /// and then stalled.
     pub fn is_unanswered(&self) -> bool {
         match self {
-            Self::Timeout { .. } => true,
+            Self::Timeout { stage, .. } => matches!(
+                stage,
+                SetupStage::Dtls | SetupStage::TcpConnect | SetupStage::Tls
+            ),
             Self::Dtls {
                 cause: DtlsError::Ended(reason),
                 ..

@@ -59,6 +59,7 @@ async fn a_tcp_peer_that_never_speaks_tls_is_a_tls_handshake_that_did_not_finish
         panic!("the peer never answers");
     };
     assert_eq!(stage_of(&err), SetupStage::Tls);
+    assert!(err.is_unanswered());
     assert!(
         err.to_string().contains("TLS handshake did not finish"),
         "{err}"
@@ -87,6 +88,7 @@ async fn a_path_too_narrow_for_the_stream_layer_stops_after_dtls() {
         panic!("the stream layer cannot get through");
     };
     assert_eq!(stage_of(&err), SetupStage::Streams, "{err}");
+    assert!(!err.is_unanswered(), "the gateway answered DTLS: {err}");
     assert!(
         err.to_string()
             .contains("stream layer's handshake did not finish"),
