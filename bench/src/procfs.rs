@@ -14,7 +14,11 @@ pub(crate) fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
 
 /// User + system CPU time of the whole process, in clock ticks.
 pub(crate) fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    ticks_of(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+/// User + system CPU time from a `/proc/.../stat` line, in clock ticks.
+pub(crate) fn ticks_of(stat: &str) -> anyhow::Result<u64> {
     // Fields after the command name (which may hold spaces) start at state (field 3).
     let after_name = stat.rsplit_once(')').context("odd /proc stat")?.1;
     let fields: Vec<&str> = after_name.split_whitespace().collect();

@@ -15,7 +15,8 @@
 //! `storm.connect_all_s`, `storm.dial_retries` (the storm's dials that failed and were
 //! retried; stderr says why), `storm.failed` (the visitor's requests that failed in either
 //! window), the requests in each window, the direct visitor's p99s and ratio, the pod's
-//! CPU time per dialled session beyond its baseline rate, and this process's CPU time
+//! CPU time per dialled session beyond its baseline rate (in all, and by kind of thread:
+//! `storm.pod_cpu_ms_per_session.<thread>`, threads named without their number), and this process's CPU time
 //! during the storm per session (the dialling side's handshakes, on the same cores), the
 //! datagrams the kernel dropped on their way to the pod's DTLS socket during the storm (a
 //! full receive buffer: lost flights are retransmitted, which stretches the storm) and the
@@ -40,6 +41,7 @@ mod procfs;
 mod storm;
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     sync::{
         Arc,
@@ -55,6 +57,7 @@ use procfs::{cpu_ticks, status_kib};
 use storm::{
     probe::{self, Sample, Window},
     profile::Recording,
+    threads::thread_cpu_ticks,
     udp::socket_drops,
 };
 
@@ -156,6 +159,25 @@ fn ticks_ms(ticks: u64, clk_tck: u64) -> f64 {
     ticks as f64 * 1000.0 / clk_tck as f64
 }
 
+/// Each kind of thread's CPU time between two readings, in milliseconds (a kind whose
+/// threads all ended counts from zero).
+fn ticks_since(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+    clk_tck: u64,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(kind, &ticks)| {
+            let earlier = before.get(kind).copied().unwrap_or(0);
+            (
+                kind.clone(),
+                ticks_ms(ticks.saturating_sub(earlier), clk_tck),
+            )
+        })
+        .collect()
+}
+
 /// The dialling side's nice value: `STORM_DIALLER_NICE`, 19 unless set.
 fn dialler_nice() -> anyhow::Result<i32> {
     match std::env::var("STORM_DIALLER_NICE") {
@@ -202,6 +224,9 @@ struct Measured {
     direct: Vec<Sample>,
     pod_baseline_cpu_ms: f64,
     pod_storm_cpu_ms: f64,
+    /// The pod's CPU time by kind of thread, in the baseline and in the storm.
+    pod_threads_baseline_ms: BTreeMap<String, f64>,
+    pod_threads_storm_ms: BTreeMap<String, f64>,
     own_storm_cpu_ms: f64,
     pod_peak_kib: u64,
     pod_drops: u64,
@@ -212,19 +237,22 @@ async fn measure(args: Args) -> anyhow::Result<Measured> {
     let (pod_pid, clk_tck, dtls) = (args.pod_pid, args.clk_tck, args.target.dtls);
     let pod_cpu_ms = || anyhow::Ok(ticks_ms(cpu_ticks(pod_pid)?, clk_tck));
     let own_cpu_ms = || anyhow::Ok(ticks_ms(cpu_ticks(std::process::id())?, clk_tck));
+    let pod_threads = || thread_cpu_ticks(pod_pid);
     let visitors = Visitors::start(&args)?;
     tokio::time::sleep(WARM_UP).await;
     let baseline_from = Instant::now();
-    let pod_before_baseline = pod_cpu_ms()?;
+    let (pod_before_baseline, threads_before_baseline) = (pod_cpu_ms()?, pod_threads()?);
     tokio::time::sleep(BASELINE).await;
     let baseline = (baseline_from, Instant::now());
     let pod_baseline_cpu_ms = pod_cpu_ms()? - pod_before_baseline;
+    let pod_threads_baseline_ms = ticks_since(&threads_before_baseline, &pod_threads()?, clk_tck);
     let recording = match std::env::var_os("STORM_PERF_DATA") {
         Some(path) => Some(Recording::start(pod_pid, path.into()).await?),
         None => None,
     };
     let (pod_before, own_before, drops_before) =
         (pod_cpu_ms()?, own_cpu_ms()?, socket_drops(dtls)?);
+    let threads_before = pod_threads()?;
     let storm_from = Instant::now();
     let storm = Storm::dial(Arc::new(args.target), args.count);
     let connect_all = storm.all_up(CONNECT_DEADLINE).await?;
@@ -232,6 +260,7 @@ async fn measure(args: Args) -> anyhow::Result<Measured> {
     tokio::time::sleep(AFTER).await;
     let storm_until = Instant::now();
     let pod_storm_cpu_ms = pod_cpu_ms()? - pod_before;
+    let pod_threads_storm_ms = ticks_since(&threads_before, &pod_threads()?, clk_tck);
     let own_storm_cpu_ms = own_cpu_ms()? - own_before;
     let pod_drops = socket_drops(dtls)? - drops_before;
     if let Some(recording) = recording {
@@ -247,6 +276,8 @@ async fn measure(args: Args) -> anyhow::Result<Measured> {
         direct,
         pod_baseline_cpu_ms,
         pod_storm_cpu_ms,
+        pod_threads_baseline_ms,
+        pod_threads_storm_ms,
         own_storm_cpu_ms,
         pod_peak_kib: status_kib(pod_pid, "VmHWM:")?,
         pod_drops,
@@ -294,6 +325,15 @@ fn report(m: &Measured, count: usize, dialler_nice: i32) {
         "storm.pod_cpu_ms_per_session {:.2} ms",
         per_session(pod_extra_ms)
     );
+    for (kind, storm_ms) in &m.pod_threads_storm_ms {
+        let baseline_rate =
+            m.pod_threads_baseline_ms.get(kind).copied().unwrap_or(0.0) / seconds(m.baseline);
+        let extra_ms = storm_ms - baseline_rate * seconds(m.storm);
+        println!(
+            "storm.pod_cpu_ms_per_session.{kind} {:.3} ms",
+            per_session(extra_ms)
+        );
+    }
     let own = per_session(m.own_storm_cpu_ms);
     println!("storm.dialling_side_cpu_ms_per_session {own:.2} ms");
     println!("storm.pod_udp_drops {} datagrams", m.pod_drops);

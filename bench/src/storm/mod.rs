@@ -2,4 +2,5 @@
 
 pub(crate) mod probe;
 pub(crate) mod profile;
+pub(crate) mod threads;
 pub(crate) mod udp;
