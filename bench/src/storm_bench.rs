@@ -16,11 +16,11 @@
 //! retried; stderr says why), `storm.failed` (the visitor's requests that failed in either
 //! window), the requests in each window, the direct visitor's p99s and ratio, the pod's
 //! CPU time per dialled session beyond its baseline rate (in all, and by kind of thread:
-//! `storm.pod_cpu_ms_per_session.<thread>`, threads named without their number), and this process's CPU time
-//! during the storm per session (the dialling side's handshakes, on the same cores), the
-//! datagrams the kernel dropped on their way to the pod's DTLS socket during the storm (a
-//! full receive buffer: lost flights are retransmitted, which stretches the storm) and the
-//! pod's peak resident memory.
+//! `storm.pod_cpu_ms_per_session.<thread>`, threads named without their number), and this
+//! process's CPU time during the storm per session (the dialling side's handshakes, on the
+//! same cores), the datagrams the kernel dropped on their way to the pod's DTLS socket
+//! during the storm (a full receive buffer: lost flights are retransmitted, which stretches
+//! the storm) and the pod's peak resident memory.
 //!
 //! The dialling sessions stand for agents on other hosts, but share this machine's cores
 //! with the pod and both visitors: their threads run at nice `STORM_DIALLER_NICE` (19 by
