@@ -292,8 +292,11 @@ fn report(m: &Measured, count: usize, dialler_nice: i32) {
     let direct_baseline = window(&m.direct, m.baseline);
     let direct_during = window(&m.direct, m.storm);
     let seconds = |(from, until): (Instant, Instant)| (until - from).as_secs_f64();
-    let pod_baseline_rate = m.pod_baseline_cpu_ms / seconds(m.baseline);
-    let pod_extra_ms = m.pod_storm_cpu_ms - pod_baseline_rate * seconds(m.storm);
+    // CPU time in the storm beyond what the baseline's rate would have spent in it.
+    let beyond_baseline = |baseline_ms: f64, storm_ms: f64| {
+        storm_ms - baseline_ms * seconds(m.storm) / seconds(m.baseline)
+    };
+    let pod_extra_ms = beyond_baseline(m.pod_baseline_cpu_ms, m.pod_storm_cpu_ms);
     let per_session = |ms: f64| ms / count as f64;
 
     println!("storm.count {count} sessions");
@@ -326,9 +329,8 @@ fn report(m: &Measured, count: usize, dialler_nice: i32) {
         per_session(pod_extra_ms)
     );
     for (kind, storm_ms) in &m.pod_threads_storm_ms {
-        let baseline_rate =
-            m.pod_threads_baseline_ms.get(kind).copied().unwrap_or(0.0) / seconds(m.baseline);
-        let extra_ms = storm_ms - baseline_rate * seconds(m.storm);
+        let baseline_ms = m.pod_threads_baseline_ms.get(kind).copied().unwrap_or(0.0);
+        let extra_ms = beyond_baseline(baseline_ms, *storm_ms);
         println!(
             "storm.pod_cpu_ms_per_session.{kind} {:.3} ms",
             per_session(extra_ms)
