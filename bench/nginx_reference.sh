@@ -10,6 +10,8 @@
 # offers them, so that a client picks the same protocol from both. Bodies of any size, streamed to the next
 # hop as they arrive (`proxy_request_buffering off`), as the tunnel streams them. Sets
 # NGINX_1HOP_PORT and NGINX_2HOP_PORT; the processes join PIDS (cleaned up on exit).
+# NGINX_RUNNER (optional, split into words) goes before each reference nginx's command;
+# NGINX_MAIN_CONF (optional) is added to each one's main context.
 command -v openssl >/dev/null || { echo "$0 needs openssl (apt-get install openssl)" >&2; exit 2; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=reference.test \
   -keyout "$WORK/reference-key.pem" -out "$WORK/reference-cert.pem" 2>/dev/null
@@ -19,6 +21,7 @@ reference_nginx() { # name server-block
   cat > "$WORK/$1/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
+${NGINX_MAIN_CONF:-}
 pid $WORK/$1/nginx.pid;
 error_log $WORK/$1/error.log;
 events { worker_connections 1024; }
@@ -37,7 +40,7 @@ http {
   $2
 }
 CONF
-  nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1" & PIDS+=($!)
+  ${NGINX_RUNNER:-} nginx -c "$WORK/$1/nginx.conf" -p "$WORK/$1" & PIDS+=($!)
 }
 tls_proxy() { # listen-port upstream-port
   echo "upstream next { server 127.0.0.1:$2; keepalive 256; }
@@ -50,5 +53,5 @@ reference_nginx ref-2hop "$(tls_proxy "$NGINX_2HOP_PORT" "$NGINX_PLAIN_HOP_PORT"
 reference_nginx ref-plain-hop "upstream next { server 127.0.0.1:$NGINX_PORT; keepalive 256; }
   server { listen 127.0.0.1:$NGINX_PLAIN_HOP_PORT; location / { proxy_pass http://next; } }"
 for port in "$NGINX_1HOP_PORT" "$NGINX_2HOP_PORT"; do
-  for _ in $(seq 50); do curl -sk -o /dev/null "https://127.0.0.1:$port/100b" && break; sleep 0.1; done
+  for _ in $(seq "${START_TRIES:-50}"); do curl -sk -o /dev/null "https://127.0.0.1:$port/100b" && break; sleep 0.1; done
 done

@@ -5,6 +5,9 @@
 # DP_PID, AGENT_PID; cleans up on exit. The agent's inspector is off; AGENT_ARGS (an array,
 # optional) goes to its command. `start_agent DOMAIN LOG ARGS...` starts another agent
 # (for INSPECT_DOMAIN, the pod's second domain, or the first again with other flags).
+# DP_RUNNER and AGENT_RUNNER (optional, split into words) go before the data-plane's and
+# the agents' commands, e.g. a profiler; START_WAIT_S (default 10) is how long each may
+# take to come up.
 for tool in nginx wrk curl; do
   command -v "$tool" >/dev/null || { echo "$0 needs $tool (apt-get install nginx wrk curl)" >&2; exit 2; }
 done
@@ -68,18 +71,19 @@ HOP_SERVER_DOMAIN=gw.hopgate.test HOP_SERVER_DEBUG=true \
 HOP_SERVER_HTTP_LISTEN=127.0.0.1:0 HOP_SERVER_HTTPS_LISTEN=127.0.0.1:0 \
 HOP_SERVER_DTLS_LISTEN=127.0.0.1:0 HOP_METRICS_LISTEN=127.0.0.1:0 \
 HOP_SERVER_STATE_DIR="$WORK/dp" HOP_DEV_DOMAINS="$DOMAIN=$KEY,$INSPECT_DOMAIN=$KEY" \
-  "$RELEASE/hopgate-data-plane" > "$WORK/dp.log" 2>&1 & DP_PID=$!; PIDS+=($DP_PID)
-for _ in $(seq 100); do grep -q '"msg":"listening"' "$WORK/dp.log" 2>/dev/null && break; sleep 0.1; done
+  ${DP_RUNNER:-} "$RELEASE/hopgate-data-plane" > "$WORK/dp.log" 2>&1 & DP_PID=$!; PIDS+=($DP_PID)
+START_TRIES=$((${START_WAIT_S:-10} * 10))
+for _ in $(seq "$START_TRIES"); do grep -q '"msg":"listening"' "$WORK/dp.log" 2>/dev/null && break; sleep 0.1; done
 field() { grep -o "\"$1\":\"[^\"]*\"" "$WORK/dp.log" | head -1 | cut -d'"' -f4; }
 HTTPS=$(field https); DTLS=$(field dtls); FINGERPRINT=$(field fingerprint)
 HTTPS_PORT=${HTTPS##*:}
 
 start_agent() { # domain log extra-args... ; sets STARTED_PID once the agent is connected
   local domain=$1 log=$2; shift 2
-  "$RELEASE/hopgate-agent" http "127.0.0.1:$NGINX_PORT" --domain "$domain" --key "$KEY" \
+  ${AGENT_RUNNER:-} "$RELEASE/hopgate-agent" http "127.0.0.1:$NGINX_PORT" --domain "$domain" --key "$KEY" \
     --server "$DTLS" --server-name gw.hopgate.test --fingerprint "$FINGERPRINT" --debug "$@" \
     > "$log" 2>&1 & STARTED_PID=$!; PIDS+=($STARTED_PID)
-  for _ in $(seq 100); do grep -q '^connected' "$log" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq "$START_TRIES"); do grep -q '^connected' "$log" 2>/dev/null && break; sleep 0.1; done
   grep -q '^connected' "$log" || { echo "agent did not connect:" >&2; cat "$log" >&2; exit 1; }
 }
 start_agent "$DOMAIN" "$WORK/agent.log" --inspect off ${AGENT_ARGS[@]+"${AGENT_ARGS[@]}"}

@@ -1,0 +1,133 @@
+//! `hopgate-load-bench`: a fixed number of HTTPS requests in two phases, with a command
+//! run between them, so that a profiler can count exactly the second phase's requests:
+//! `CONNECTIONS` tasks each send GETs to `URL` (HTTP/1.1, the `Host` header `HOST`, the
+//! certificate not checked), one at a time, `WARM_UP` requests in all, then `BEFORE` runs
+//! (`sh -c`), then `REQUESTS` more, then `AFTER` runs, before any connection closes. With
+//! `--close` every request asks for `Connection: close` (a new TCP connection and TLS
+//! handshake each, resuming the TLS session where the server allows it, as wrk does).
+//!
+//! Prints `load.requests N` and `load.failed N` (answers other than 200 with the whole body,
+//! and errors) of the second phase; exits non-zero if any failed.
+//!
+//! Usage: `hopgate-load-bench [--close] URL HOST CONNECTIONS WARM_UP REQUESTS BEFORE AFTER`
+
+use std::{
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+
+/// A request without a whole answer after this long fails (profilers slow servers down).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Args {
+    close: bool,
+    url: String,
+    host: String,
+    connections: usize,
+    warm_up: usize,
+    requests: usize,
+    before: String,
+    after: String,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let close = args.first().is_some_and(|a| a == "--close");
+    if close {
+        args.remove(0);
+    }
+    let [url, host, connections, warm_up, requests, before, after] = <[String; 7]>::try_from(args)
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "usage: hopgate-load-bench [--close] URL HOST CONNECTIONS WARM_UP REQUESTS BEFORE AFTER"
+            )
+        })?;
+    Ok(Args {
+        close,
+        url,
+        host,
+        connections: connections.parse().context("CONNECTIONS")?,
+        warm_up: warm_up.parse().context("WARM_UP")?,
+        requests: requests.parse().context("REQUESTS")?,
+        before,
+        after,
+    })
+}
+
+/// Sends `total` requests from `args.connections` tasks sharing `client`'s pool; the
+/// number that failed.
+async fn phase(client: &reqwest::Client, args: &Arc<Args>, total: usize) -> usize {
+    let left = Arc::new(AtomicUsize::new(total));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|_| {
+            let (client, args) = (client.clone(), args.clone());
+            let (left, failed) = (left.clone(), failed.clone());
+            tokio::spawn(async move {
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    if !request(&client, &args).await {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    failed.load(Ordering::Relaxed)
+}
+
+async fn request(client: &reqwest::Client, args: &Args) -> bool {
+    let mut request = client
+        .get(&args.url)
+        .header(reqwest::header::HOST, &args.host)
+        .timeout(REQUEST_TIMEOUT);
+    if args.close {
+        request = request.header(reqwest::header::CONNECTION, "close");
+    }
+    match request.send().await {
+        Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
+        Ok(_) | Err(_) => false,
+    }
+}
+
+fn run(command: &str) -> anyhow::Result<()> {
+    let status = Command::new("sh").arg("-c").arg(command).status()?;
+    if !status.success() {
+        bail!("`{command}` failed: {status}");
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Arc::new(parse_args()?);
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .http1_only()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    let warm_up_failed = phase(&client, &args, args.warm_up).await;
+    if warm_up_failed > 0 {
+        bail!("{warm_up_failed} of the warm-up's requests failed");
+    }
+    run(&args.before)?;
+    let failed = phase(&client, &args, args.requests).await;
+    run(&args.after)?;
+    println!("load.requests {} requests", args.requests);
+    println!("load.failed {failed} requests");
+    if failed > 0 {
+        bail!("{failed} of {} requests failed", args.requests);
+    }
+    Ok(())
+}
