@@ -19,12 +19,15 @@ pub(crate) fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Whether `name` (lower-case) must not be forwarded, given the message's `Connection`
-/// header: it describes one connection, or carries credentials for the gateway itself.
+/// Whether `name` must not be forwarded, given the (lower-case) names the message's
+/// `Connection` header lists: it describes one connection, or carries credentials for the
+/// gateway itself. Names compare ASCII case-insensitively.
 pub(crate) fn is_hop_by_hop(name: &str, connection_names: &[String]) -> bool {
     hopgate_protocol::is_hop_by_hop(name)
         || hopgate_protocol::is_proxy_auth(name)
-        || connection_names.iter().any(|n| n == name)
+        || connection_names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// `te: trailers` if the request's `TE` takes trailer fields: the one `TE` that crosses the
@@ -121,7 +124,7 @@ pub(crate) fn response_headers(headers: &[Header]) -> impl Iterator<Item = &Head
         .collect();
     headers
         .iter()
-        .filter(move |h| !is_hop_by_hop(&h.name.to_ascii_lowercase(), &connection_names))
+        .filter(move |h| !is_hop_by_hop(&h.name, &connection_names))
 }
 
 #[cfg(test)]
@@ -216,10 +219,12 @@ mod tests {
     }
 
     #[test]
-    fn response_drops_connection_named_headers() {
+    fn response_drops_hop_by_hop_and_connection_named_headers() {
         let headers = vec![
             Header::new("Connection", Bytes::from_static(b"close, X-Internal")),
             Header::new("X-Internal", Bytes::from_static(b"1")),
+            Header::new("Keep-Alive", Bytes::from_static(b"timeout=5")),
+            Header::new("Proxy-Authenticate", Bytes::from_static(b"Basic")),
             Header::new("Set-Cookie", Bytes::from_static(b"a=1")),
             Header::new("Set-Cookie", Bytes::from_static(b"b=2")),
         ];

@@ -9,7 +9,7 @@ use actix_web::{
     HttpRequest, HttpResponse, HttpResponseBuilder,
     http::{
         Method, StatusCode,
-        header::{CONTENT_TYPE, HeaderValue},
+        header::{CONTENT_TYPE, HeaderName, HeaderValue},
     },
 };
 use bytes::Bytes;
@@ -84,7 +84,15 @@ fn copy_headers(response: &mut HttpResponseBuilder, from: &[Header]) -> Option<u
                 .and_then(|v| v.trim().parse::<u64>().ok());
             continue;
         }
-        response.append_header((header.name.as_str(), header.value.as_ref()));
+        match (
+            HeaderName::from_bytes(header.name.as_bytes()),
+            HeaderValue::from_maybe_shared(header.value.clone()),
+        ) {
+            // The value's bytes are shared with the decoded head, not copied.
+            (Ok(name), Ok(value)) => response.append_header((name, value)),
+            // The builder keeps the error and answers with it, as for any bad header.
+            _ => response.append_header((header.name.as_str(), header.value.as_ref())),
+        };
     }
     length
 }

@@ -2,14 +2,13 @@
 //! wholly in the buffer; "not enough bytes yet" (`Ok(None)`) is never an error, and a
 //! malformed frame (`Err`) is never mistaken for an incomplete one.
 
-use std::io::Cursor;
-
 use bytes::{Buf, BytesMut};
 use serde::de::DeserializeOwned;
 
 use crate::error::DecodeError;
 use crate::frame::{FRAME_HEADER_LEN, Frame, FrameClass, FrameType};
 use crate::limits::Limits;
+use crate::value_len::value_len;
 
 /// A validated frame header: the type is known and the length within [`Limits`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,18 +126,20 @@ impl Decoder {
     }
 }
 
-/// Deserializes exactly one MessagePack value filling all of `payload`.
+/// Deserializes exactly one MessagePack value filling all of `payload`. Read from the
+/// slice itself: strings and byte strings are copied once, into the value, where a reader
+/// would first copy each into a buffer of its own.
 fn from_msgpack<T: DeserializeOwned>(
     frame_type: FrameType,
     payload: &[u8],
 ) -> Result<T, DecodeError> {
-    let mut de = rmp_serde::Deserializer::new(Cursor::new(payload));
-    let value = T::deserialize(&mut de).map_err(|e| DecodeError::Malformed {
+    let value = rmp_serde::from_slice(payload).map_err(|e| DecodeError::Malformed {
         frame_type,
         reason: e.to_string(),
     })?;
-    let used = usize::try_from(de.position()).unwrap_or(usize::MAX);
-    let extra = payload.len().saturating_sub(used);
+    // The value decoded, so it is whole and the walk finds its end.
+    let used = value_len(payload).unwrap_or(payload.len());
+    let extra = payload.len() - used;
     if extra != 0 {
         return Err(DecodeError::TrailingBytes { frame_type, extra });
     }

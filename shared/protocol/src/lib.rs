@@ -104,6 +104,7 @@ mod http;
 mod limits;
 mod silent;
 pub mod stream;
+mod value_len;
 mod version;
 mod wire_enum;
 

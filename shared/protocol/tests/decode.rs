@@ -306,6 +306,34 @@ fn bytes_after_the_value_are_rejected() {
 }
 
 #[test]
+fn bytes_after_a_head_of_strings_are_counted_exactly() {
+    let head = ResponseHead {
+        status: 200,
+        headers: vec![
+            Header::new("content-type", "text/plain"),
+            Header::new("x-long", vec![b'v'; 300]),
+        ],
+    };
+    let mut payload = msgpack(&head);
+    let whole = raw_frame(FrameType::ResponseHead.as_u8(), &payload);
+    payload.extend_from_slice(&[0xa1, b'x', 0x90]);
+    let mut buf = raw_frame(FrameType::ResponseHead.as_u8(), &payload);
+    let before = buf.clone();
+    assert_eq!(
+        decoder().decode(&mut buf),
+        Err(DecodeError::TrailingBytes {
+            frame_type: FrameType::ResponseHead,
+            extra: 3
+        })
+    );
+    assert_eq!(buf, before, "an error must consume nothing");
+    assert_eq!(
+        decoder().decode(&mut whole.clone()),
+        Ok(Some(Frame::ResponseHead(head)))
+    );
+}
+
+#[test]
 fn unknown_fields_are_ignored_for_forward_compatibility() {
     #[derive(Serialize)]
     struct FuturePing {
