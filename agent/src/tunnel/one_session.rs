@@ -144,6 +144,8 @@ async fn serve(
 /// Serves every stream the gateway opens, each in its own task.
 async fn accept_streams(session: Session, forwarder: Arc<Forwarder>) {
     while let Ok((send, recv)) = session.accept_stream().await {
-        tokio::spawn(forwarder.clone().serve(send, recv));
+        // Boxed: a stream's future is about 5 KiB, which an unboxed spawn copies into the
+        // task and again at each change of the task's stage.
+        tokio::spawn(Box::pin(forwarder.clone().serve(send, recv)));
     }
 }
