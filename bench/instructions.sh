@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by valgrind's callgrind: the same binary under the same
-# load gives the same count to within about a percent whatever else the machine is doing,
-# where CPU time swings by a third between identical runs on a shared VM. The data-plane
+# load gives the same count to within about 1.5 % whatever else the machine is doing, where
+# CPU time swings by a third between identical runs on a shared VM. The data-plane
 # and the agent run under callgrind, and so do nginx in the gateway's two places as the
 # yardstick (bench/nginx_reference.sh: the TLS proxy is the pod's counterpart, the plain
 # proxy the agent's); the local service runs natively. Each load's requests go through the

@@ -12,14 +12,12 @@ use std::{
     task::{Context, Poll},
 };
 
+use crate::edge::{admission::ConnectionPermit, sni::Presented, tls_stream::TlsStream};
 use actix_http::Extensions;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
-use tokio_openssl::SslStream;
-
-use crate::edge::{admission::ConnectionPermit, sni::Presented};
 
 /// What requests learn of their connection.
 pub(crate) struct VisitorConnection {
@@ -39,7 +37,7 @@ impl Negotiated for TcpStream {
     }
 }
 
-impl Negotiated for SslStream<TcpStream> {
+impl Negotiated for TlsStream {
     fn presented(&self) -> Option<Presented> {
         Some(Presented::of(self.ssl()))
     }

@@ -16,7 +16,7 @@
 //! back when the connection closes. What requests learn of their connection is attached in
 //! [`connection::attach`].
 
-use std::{fmt, io, net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
+use std::{fmt, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_http::{
     H2Limits, HttpService, Protocol, Request, Response, body::MessageBody, error::DispatchError,
@@ -29,13 +29,13 @@ use actix_web::{Error, dev::AppConfig};
 use hopgate_transport::TUNNEL_ALPN;
 use openssl::ssl::Ssl;
 use tokio::net::TcpStream;
-use tokio_openssl::SslStream;
 
 use crate::{
     certs::sessions::SessionContexts,
     edge::{
         admission::ConnectionCaps,
         connection::{self, Admitted, Negotiated},
+        tls_stream::TlsStream,
         tunnel_tcp::TunnelIntake,
     },
     ops::metrics::Metrics,
@@ -172,7 +172,7 @@ async fn handshake(
     edge: Arc<Edge>,
     tls: Arc<SessionContexts>,
     conn: Admitted<TcpStream>,
-) -> Result<(Admitted<SslStream<TcpStream>>, Protocol, Option<SocketAddr>), Ended> {
+) -> Result<(Admitted<TlsStream>, Protocol, Option<SocketAddr>), Ended> {
     let _in_progress = edge
         .caps
         .start_handshake(conn.permit())
@@ -182,9 +182,9 @@ async fn handshake(
         })?;
     let ssl = Ssl::new(&tls.current()).map_err(|_| Ended::Tls)?;
     let mut conn = conn
-        .try_map(|tcp| SslStream::new(ssl, tcp))
+        .try_map(|tcp| TlsStream::new(ssl, tcp))
         .map_err(|_| Ended::Tls)?;
-    let accept = Pin::new(conn.stream_mut()).accept();
+    let accept = conn.stream_mut().accept();
     match tokio::time::timeout(edge.limits.tls_handshake_timeout, accept).await {
         Ok(Ok(())) => edge
             .metrics

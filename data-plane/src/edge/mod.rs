@@ -3,8 +3,9 @@
 //!
 //! - `listener`: the listeners, assembled from actix's parts: `admission` (per-IP caps on
 //!   connections and TLS handshakes), the handshake's deadline, HTTP/2's limits;
-//!   `connection`: an admitted connection and what its requests learn of it; `sni`: a
-//!   request's Host must be one its TLS connection was made for (else 421).
+//!   `connection`: an admitted connection and what its requests learn of it; `tls_stream`:
+//!   its TLS, with empty reads kept from OpenSSL; `sni`: a request's Host must be one its
+//!   TLS connection was made for (else 421).
 //! - `access`: the domain's access policy (address ranges, Basic credentials), checked
 //!   before the request goes anywhere (401, 403).
 //! - `handler`: every HTTPS request: checked, counted under the caps, sent to its
@@ -22,4 +23,5 @@ pub(crate) mod handler;
 pub(crate) mod listener;
 pub(crate) mod plain_http;
 pub(crate) mod sni;
+pub(crate) mod tls_stream;
 pub(crate) mod tunnel_tcp;

@@ -8,10 +8,11 @@ use std::net::SocketAddr;
 
 use hopgate_transport::{LinkError, StreamAcceptor, StreamServeError};
 use slog::{Logger, info, warn};
-use tokio::net::TcpStream;
-use tokio_openssl::SslStream;
 
-use crate::{edge::connection::Admitted, ops::metrics::Metrics};
+use crate::{
+    edge::{connection::Admitted, tls_stream::TlsStream},
+    ops::metrics::Metrics,
+};
 
 /// Where the HTTPS listener hands agents' connections.
 pub(crate) struct TunnelIntake {
@@ -21,7 +22,7 @@ pub(crate) struct TunnelIntake {
 
 impl TunnelIntake {
     /// Carries an agent's session on `conn` until it ends, and says how it ended.
-    pub(crate) async fn carry(&self, conn: Admitted<SslStream<TcpStream>>, metrics: &Metrics) {
+    pub(crate) async fn carry(&self, conn: Admitted<TlsStream>, metrics: &Metrics) {
         let peer: SocketAddr = conn.peer();
         let log = self
             .log
