@@ -131,3 +131,75 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// An HTTP/1.1 service answering every request with `status`; the requests it saw.
+    async fn service(status: u16) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/100b", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while tcp.read(&mut byte).await.unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                        if head.ends_with(b"\r\n\r\n") {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            let answer =
+                                format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok");
+                            tcp.write_all(answer.as_bytes()).await.unwrap();
+                            head.clear();
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    fn args(url: String, connections: usize) -> Arc<Args> {
+        Arc::new(Args {
+            close: false,
+            url,
+            host: "app.test".into(),
+            connections,
+            warm_up: 0,
+            requests: 0,
+            before: String::new(),
+            after: String::new(),
+        })
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_phase_sends_exactly_its_requests_over_all_connections() {
+        let (url, seen) = service(200).await;
+        let client = reqwest::Client::new();
+        for (connections, total) in [(3, 10), (4, 1), (2, 0)] {
+            let before = seen.load(Ordering::Relaxed);
+            let failed = phase(&client, &args(url.clone(), connections), total).await;
+            assert_eq!(failed, 0);
+            assert_eq!(seen.load(Ordering::Relaxed) - before, total);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn answers_other_than_200_count_as_failed() {
+        let (url, seen) = service(503).await;
+        let client = reqwest::Client::new();
+        assert_eq!(phase(&client, &args(url, 2), 5).await, 5);
+        assert_eq!(seen.load(Ordering::Relaxed), 5);
+    }
+}
