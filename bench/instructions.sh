@@ -69,11 +69,11 @@ dumped_total() { # load role pid
   mv "$file" "$PROFILE_DIR/$1.$2.callgrind"
   awk '/^totals:/ {print $2}' "$PROFILE_DIR/$1.$2.callgrind"
 }
-measure() { # load port role pid role pid ... : "requests total total ..."
-  local load=$1 port=$2; shift 2
+measure() { # load name port ca role pid role pid ... : "requests total total ..."
+  local load=$1 name=$2 port=$3 ca=$4; shift 4
   local procs=("$@") pids=() i out totals=()
   for ((i = 1; i < ${#procs[@]}; i += 2)); do pids+=("${procs[i]}"); done
-  local args=("https://127.0.0.1:$port/100b" "$DOMAIN")
+  local args=("https://$name:$port/100b" 127.0.0.1 "$ca" "$DOMAIN")
   if [ "$load" = close ]; then
     args=(--close "${args[@]}" 4 40 "$CLOSE_REQUESTS")
   else
@@ -90,9 +90,10 @@ per() { awk -v i="$1" -v r="$2" 'BEGIN {printf "%.0f", i / r}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 for load in keepalive close; do
-  read -r t_req dp agent <<<"$(measure "$load" "$HTTPS_PORT" dp "$DP_PID" agent "$AGENT_PID")"
-  read -r n_req tls plain <<<"$(measure "$load" "$NGINX_2HOP_PORT" \
-    nginx_tls_proxy "$TLS_PROXY" nginx_plain_proxy "$PLAIN_PROXY")"
+  read -r t_req dp agent <<<"$(measure "$load" "$DOMAIN" "$HTTPS_PORT" \
+    "$WORK/dp/debug-cert.pem" dp "$DP_PID" agent "$AGENT_PID")"
+  read -r n_req tls plain <<<"$(measure "$load" "$NGINX_REFERENCE_NAME" "$NGINX_2HOP_PORT" \
+    "$WORK/reference-cert.pem" nginx_tls_proxy "$TLS_PROXY" nginx_plain_proxy "$PLAIN_PROXY")"
   dp=$(per "$dp" "$t_req"); agent=$(per "$agent" "$t_req")
   tls=$(per "$tls" "$n_req"); plain=$(per "$plain" "$n_req")
   echo "instructions.$load.requests_tunnel $t_req requests"

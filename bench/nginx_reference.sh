@@ -9,11 +9,17 @@
 # no session cache (`ssl_session_cache none`). HTTP/2 and HTTP/1.1 offered by ALPN, as the pod
 # offers them, so that a client picks the same protocol from both. Bodies of any size, streamed to the next
 # hop as they arrive (`proxy_request_buffering off`), as the tunnel streams them. Sets
-# NGINX_1HOP_PORT and NGINX_2HOP_PORT; the processes join PIDS (cleaned up on exit).
+# NGINX_1HOP_PORT, NGINX_2HOP_PORT and NGINX_REFERENCE_NAME; the processes join PIDS (cleaned
+# up on exit).
 # NGINX_RUNNER (optional, split into words) goes before each reference nginx's command;
 # NGINX_MAIN_CONF (optional) is added to each one's main context.
 command -v openssl >/dev/null || { echo "$0 needs openssl (apt-get install openssl)" >&2; exit 2; }
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=reference.test \
+# A leaf certificate a client can check ($WORK/reference-cert.pem as its root, for the name
+# NGINX_REFERENCE_NAME).
+NGINX_REFERENCE_NAME=reference.test
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj "/CN=$NGINX_REFERENCE_NAME" -addext "subjectAltName=DNS:$NGINX_REFERENCE_NAME" \
+  -addext basicConstraints=critical,CA:FALSE \
   -keyout "$WORK/reference-key.pem" -out "$WORK/reference-cert.pem" 2>/dev/null
 NGINX_1HOP_PORT=$(free_port); NGINX_2HOP_PORT=$(free_port); NGINX_PLAIN_HOP_PORT=$(free_port)
 reference_nginx() { # name server-block

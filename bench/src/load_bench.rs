@@ -1,17 +1,21 @@
 //! `hopgate-load-bench`: a fixed number of HTTPS requests in two phases, with a command
 //! run between them, so that a profiler can count exactly the second phase's requests:
-//! `CONNECTIONS` tasks each send GETs to `URL` (HTTP/1.1, the `Host` header `HOST`, the
-//! certificate not checked), one at a time, `WARM_UP` requests in all, then `BEFORE` runs
-//! (`sh -c`), then `REQUESTS` more, then `AFTER` runs, before any connection closes. With
-//! `--close` every request asks for `Connection: close` (a new TCP connection and TLS
-//! handshake each, resuming the TLS session where the server allows it, as wrk does).
+//! `CONNECTIONS` tasks each send GETs to `URL` (HTTP/1.1, the `Host` header `HOST`), one at
+//! a time, `WARM_UP` requests in all, then `BEFORE` runs (`sh -c`), then `REQUESTS` more,
+//! then `AFTER` runs, before any connection closes. The URL's host name is resolved to
+//! `IP` and the server's certificate is checked against `CA_PEM` (the benchmark's own
+//! self-signed certificates). With `--close` every request asks for `Connection: close` (a
+//! new TCP connection and TLS handshake each, resuming the TLS session where the server
+//! allows it, as wrk does).
 //!
 //! Prints `load.requests N` and `load.failed N` (answers other than 200 with the whole body,
 //! and errors) of the second phase; exits non-zero if any failed.
 //!
-//! Usage: `hopgate-load-bench [--close] URL HOST CONNECTIONS WARM_UP REQUESTS BEFORE AFTER`
+//! Usage: `hopgate-load-bench [--close] URL IP CA_PEM HOST CONNECTIONS WARM_UP REQUESTS BEFORE
+//! AFTER`
 
 use std::{
+    net::{IpAddr, SocketAddr},
     process::Command,
     sync::{
         Arc,
@@ -28,6 +32,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 struct Args {
     close: bool,
     url: String,
+    ip: IpAddr,
+    ca_pem: String,
     host: String,
     connections: usize,
     warm_up: usize,
@@ -42,15 +48,27 @@ fn parse_args() -> anyhow::Result<Args> {
     if close {
         args.remove(0);
     }
-    let [url, host, connections, warm_up, requests, before, after] = <[String; 7]>::try_from(args)
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "usage: hopgate-load-bench [--close] URL HOST CONNECTIONS WARM_UP REQUESTS BEFORE AFTER"
-            )
-        })?;
+    let [
+        url,
+        ip,
+        ca_pem,
+        host,
+        connections,
+        warm_up,
+        requests,
+        before,
+        after,
+    ] = <[String; 9]>::try_from(args).map_err(|_| {
+        anyhow::anyhow!(
+            "usage: hopgate-load-bench [--close] URL IP CA_PEM HOST CONNECTIONS WARM_UP \
+                 REQUESTS BEFORE AFTER"
+        )
+    })?;
     Ok(Args {
         close,
         url,
+        ip: ip.parse().context("IP")?,
+        ca_pem,
         host,
         connections: connections.parse().context("CONNECTIONS")?,
         warm_up: warm_up.parse().context("WARM_UP")?,
@@ -101,6 +119,21 @@ async fn request(client: &reqwest::Client, args: &Args) -> bool {
     }
 }
 
+/// HTTP/1.1, the URL's name resolved to `args.ip`, `args.ca_pem` the one trusted root.
+fn client(args: &Args) -> anyhow::Result<reqwest::Client> {
+    let ca = std::fs::read(&args.ca_pem).with_context(|| format!("reading {}", args.ca_pem))?;
+    let url = reqwest::Url::parse(&args.url).context("URL")?;
+    let name = url.host_str().context("URL without a host")?;
+    Ok(reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca)?)
+        // The port is the URL's; only the address is taken from here.
+        .resolve(name, SocketAddr::new(args.ip, 0))
+        .http1_only()
+        .pool_max_idle_per_host(args.connections)
+        .build()?)
+}
+
 fn run(command: &str) -> anyhow::Result<()> {
     let status = Command::new("sh").arg("-c").arg(command).status()?;
     if !status.success() {
@@ -112,11 +145,7 @@ fn run(command: &str) -> anyhow::Result<()> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(parse_args()?);
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .http1_only()
-        .pool_max_idle_per_host(args.connections)
-        .build()?;
+    let client = client(&args)?;
     let warm_up_failed = phase(&client, &args, args.warm_up).await;
     if warm_up_failed > 0 {
         bail!("{warm_up_failed} of the warm-up's requests failed");
@@ -174,6 +203,8 @@ mod tests {
         Arc::new(Args {
             close: false,
             url,
+            ip: IpAddr::from([127, 0, 0, 1]),
+            ca_pem: String::new(),
             host: "app.test".into(),
             connections,
             warm_up: 0,
