@@ -112,13 +112,25 @@ pub(crate) fn to_header_map(headers: &[Header]) -> Result<HeaderMap, HeaderError
         if is_hop_by_hop(&header.name, &listed) {
             continue;
         }
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| HeaderError::Name(header.name.clone()))?;
+        let name = header_name(&header.name)?;
         let value = HeaderValue::from_maybe_shared(header.value.clone())
-            .map_err(|_| HeaderError::Value(header.name.clone()))?;
+            .map_err(|_| HeaderError::Value(header.name.to_string()))?;
         map.append(name, value);
     }
     Ok(map)
+}
+
+/// `name` for hyper: a known name ([`hopgate_protocol::known_name`]) without parsing it
+/// or copying it, any other checked and copied.
+fn header_name(name: &str) -> Result<HeaderName, HeaderError> {
+    match hopgate_protocol::known_name(name) {
+        // Known names are lowercase tokens (their module's tests check), valid for
+        // `from_static`.
+        Some(known) => Ok(HeaderName::from_static(known)),
+        None => {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| HeaderError::Name(name.to_owned()))
+        }
+    }
 }
 
 /// The response's headers for the wire, hop-by-hop ones dropped. Values of one name keep
@@ -127,7 +139,12 @@ pub(crate) fn from_header_map(map: &HeaderMap) -> Vec<Header> {
     let listed = connection_listed(map.get_all(CONNECTION).iter().map(HeaderValue::as_bytes));
     map.iter()
         .filter(|(name, _)| !is_hop_by_hop(name.as_str(), &listed))
-        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .map(|(name, value)| {
+            Header::new(
+                hopgate_protocol::header_name(name.as_str()),
+                Bytes::copy_from_slice(value.as_bytes()),
+            )
+        })
         .collect()
 }
 
@@ -171,7 +188,7 @@ mod tests {
     use super::*;
 
     fn names(headers: &[Header]) -> Vec<String> {
-        headers.iter().map(|h| h.name.clone()).collect()
+        headers.iter().map(|h| h.name.to_string()).collect()
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn headers(headers: &[Header], secrets: bool) -> Vec<(&str, String)> {
                 true => MASK.to_owned(),
                 false => String::from_utf8_lossy(&h.value).into_owned(),
             };
-            (h.name.as_str(), value)
+            (&*h.name, value)
         })
         .collect()
 }

@@ -163,7 +163,7 @@ pub fn head(method: &str, uri: &str, headers: &[(&str, &str)]) -> RequestHead {
     all.extend(
         headers
             .iter()
-            .map(|(n, v)| Header::new(*n, Bytes::copy_from_slice(v.as_bytes()))),
+            .map(|(n, v)| Header::new(n.to_string(), Bytes::copy_from_slice(v.as_bytes()))),
     );
     RequestHead {
         request_id: format!("req-{:08x}", rand::random::<u32>()),

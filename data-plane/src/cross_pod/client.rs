@@ -18,7 +18,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 use actix_web::{HttpRequest, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use hopgate_protocol::{Header, RequestHead, ResponseHead};
+use hopgate_protocol::{Header, RequestHead, ResponseHead, header_name};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use http_body_util::{BodyExt, Empty, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
@@ -379,7 +379,12 @@ fn answer(response: http::Response<Incoming>, guard: InFlightGuard) -> Answer {
 /// Header fields as the tunnel carries them.
 fn fields(map: &HeaderMap) -> Vec<Header> {
     map.iter()
-        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .map(|(name, value)| {
+            Header::new(
+                header_name(name.as_str()),
+                Bytes::copy_from_slice(value.as_bytes()),
+            )
+        })
         .collect()
 }
 

@@ -14,7 +14,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use bytes::Bytes;
-use hopgate_protocol::{Header, HttpVersion};
+use hopgate_protocol::{Header, HttpVersion, header_name};
 use subtle::ConstantTimeEq;
 
 use crate::{
@@ -103,7 +103,12 @@ fn relayed_headers(req: &HttpRequest) -> Vec<Header> {
             !headers::is_hop_by_hop(name, &connection_names)
                 && !matches!(name, TOKEN_HEADER | VERSION_HEADER | REQUEST_ID_HEADER)
         })
-        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .map(|(name, value)| {
+            Header::new(
+                header_name(name.as_str()),
+                Bytes::copy_from_slice(value.as_bytes()),
+            )
+        })
         .collect();
     if let Some(protocol) = request::websocket_upgrade(req) {
         out.push(Header::new(

@@ -2,12 +2,25 @@
 //! trailers goes on as `te: trailers`), forwarding headers are added, and the credentials
 //! a domain's access policy asked for stay here too.
 
+use std::{fmt::Write, net::IpAddr};
+
 use actix_web::{
     HttpRequest,
-    http::header::{HeaderMap, HeaderValue},
+    http::header::{HeaderMap, HeaderName, HeaderValue, InvalidHeaderName},
 };
-use bytes::Bytes;
-use hopgate_protocol::Header;
+use bytes::{BufMut, Bytes, BytesMut};
+use hopgate_protocol::{Header, header_name};
+
+/// An agent's header name for actix: a known name ([`hopgate_protocol::known_name`])
+/// without parsing or copying it, any other checked and copied.
+pub(crate) fn actix_name(name: &str) -> Result<HeaderName, InvalidHeaderName> {
+    match hopgate_protocol::known_name(name) {
+        // Known names are lowercase tokens (their module's tests check), valid for
+        // `from_static`.
+        Some(known) => Ok(HeaderName::from_static(known)),
+        None => HeaderName::from_bytes(name.as_bytes()),
+    }
+}
 
 pub(crate) fn named_in_connection(headers: &HeaderMap) -> Vec<String> {
     headers
@@ -53,7 +66,7 @@ pub(crate) fn request_headers(
     drops_authorization: bool,
 ) -> Vec<Header> {
     let connection_names = named_in_connection(req.headers());
-    let mut out = Vec::with_capacity(req.headers().len() + 5);
+    let mut out = Vec::with_capacity(req.headers().len() + 8);
     let mut forwarded_for = None;
     for (name, value) in req.headers() {
         let name = name.as_str();
@@ -64,7 +77,7 @@ pub(crate) fn request_headers(
             continue;
         }
         if name == "x-forwarded-for" {
-            forwarded_for = value.to_str().ok().map(str::to_owned);
+            forwarded_for = value.to_str().ok();
             continue;
         }
         if name.starts_with("x-forwarded-") || name.starts_with("x-hopgate-") {
@@ -73,21 +86,11 @@ pub(crate) fn request_headers(
             // pod the visitor reached.
             continue;
         }
-        out.push(Header::new(name, Bytes::copy_from_slice(value.as_bytes())));
+        out.push(Header::new(
+            header_name(name),
+            Bytes::copy_from_slice(value.as_bytes()),
+        ));
     }
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let chain = match forwarded_for {
-        Some(earlier) => format!("{earlier}, {peer}"),
-        None => peer.clone(),
-    };
-    let for_node = if peer.contains(':') {
-        format!("\"[{peer}]\"")
-    } else {
-        peer.clone()
-    };
     if let Some(protocol) = upgrade {
         out.push(Header::new(
             "upgrade",
@@ -95,22 +98,55 @@ pub(crate) fn request_headers(
         ));
     }
     out.extend(te_trailers(req.headers()));
-    out.push(Header::new("host", Bytes::copy_from_slice(host.as_bytes())));
-    out.push(Header::new("x-forwarded-for", Bytes::from(chain)));
-    out.push(Header::new("x-real-ip", Bytes::from(peer)));
-    out.push(Header::new(
-        "x-forwarded-proto",
-        Bytes::from_static(b"https"),
-    ));
-    out.push(Header::new(
-        "x-forwarded-host",
-        Bytes::copy_from_slice(host.as_bytes()),
-    ));
-    out.push(Header::new(
-        "forwarded",
-        Bytes::from(format!("for={for_node};host={host};proto=https")),
-    ));
+    let peer = req.peer_addr().map(|a| a.ip());
+    out.extend(forwarding(host, peer, forwarded_for));
     out
+}
+
+/// `Host` and the headers that describe the visitor (`peer`, the TCP peer; `earlier`, the
+/// `X-Forwarded-For` it sent), their values written into one buffer: two allocations
+/// for the six, where each value of its own took one or two.
+fn forwarding(host: &str, peer: Option<IpAddr>, earlier: Option<&str>) -> [Header; 6] {
+    // Room for all six: two hosts, the earlier chain, three IPv6 addresses and the rest.
+    let earlier_len = earlier.map_or(0, |e| e.len() + 2);
+    let mut values = BytesMut::with_capacity(2 * host.len() + earlier_len + 3 * 45 + 48);
+    let mut next = |write: &dyn Fn(&mut BytesMut)| {
+        write(&mut values);
+        values.split().freeze()
+    };
+    let host_value = next(&|v| v.put_slice(host.as_bytes()));
+    // Formatting into a `BytesMut` cannot fail: it grows.
+    let write_peer = |v: &mut BytesMut| match peer {
+        Some(ip) => _ = write!(v, "{ip}"),
+        None => v.put_slice(b"unknown"),
+    };
+    let chain = next(&|v| {
+        if let Some(earlier) = earlier {
+            v.put_slice(earlier.as_bytes());
+            v.put_slice(b", ");
+        }
+        write_peer(v);
+    });
+    let real_ip = next(&write_peer);
+    let forwarded = next(&|v| {
+        // RFC 7239 §6: an IPv6 node is quoted and bracketed.
+        match peer {
+            Some(IpAddr::V6(ip)) => _ = write!(v, "for=\"[{ip}]\""),
+            _ => {
+                v.put_slice(b"for=");
+                write_peer(v);
+            }
+        }
+        _ = write!(v, ";host={host};proto=https");
+    });
+    [
+        Header::new("host", host_value.clone()),
+        Header::new("x-forwarded-for", chain),
+        Header::new("x-real-ip", real_ip),
+        Header::new("x-forwarded-proto", Bytes::from_static(b"https")),
+        Header::new("x-forwarded-host", host_value),
+        Header::new("forwarded", forwarded),
+    ]
 }
 
 /// The agent's response headers minus hop-by-hop ones.
@@ -168,6 +204,47 @@ mod tests {
     }
 
     #[test]
+    fn agent_header_names_of_any_spelling_become_actix_names() {
+        // A name built from a static string is not a known one for that.
+        for (name, expected) in [
+            ("content-type", "content-type"),
+            ("Content-Type", "content-type"),
+            ("X-Custom", "x-custom"),
+        ] {
+            assert_eq!(actix_name(name).unwrap().as_str(), expected);
+        }
+        assert!(actix_name("bad name").is_err());
+        assert!(actix_name("").is_err());
+    }
+
+    #[test]
+    fn an_ipv6_visitor_is_bracketed_in_forwarded_only() {
+        let req = TestRequest::default()
+            .peer_addr("[2001:db8::7]:5555".parse().unwrap())
+            .to_http_request();
+        let headers = request_headers(&req, "app.test", None, false);
+        let get = |name: &str| {
+            let header = headers.iter().find(|h| h.name == name).unwrap();
+            String::from_utf8(header.value.to_vec()).unwrap()
+        };
+        assert_eq!(get("x-forwarded-for"), "2001:db8::7");
+        assert_eq!(get("x-real-ip"), "2001:db8::7");
+        assert_eq!(
+            get("forwarded"),
+            "for=\"[2001:db8::7]\";host=app.test;proto=https"
+        );
+        assert_eq!(get("x-forwarded-host"), "app.test");
+        let unknown = request_headers(
+            &TestRequest::default().to_http_request(),
+            "a.test",
+            None,
+            false,
+        );
+        let forwarded = unknown.iter().find(|h| h.name == "forwarded").unwrap();
+        assert_eq!(forwarded.value, "for=unknown;host=a.test;proto=https");
+    }
+
+    #[test]
     fn te_goes_on_only_as_trailers() {
         let te = |value: &'static str| {
             let req = TestRequest::default()
@@ -209,7 +286,7 @@ mod tests {
             .to_http_request();
         let protocol = HeaderValue::from_static("WebSocket");
         let headers = request_headers(&req, "app.test", Some(&protocol), false);
-        let names: Vec<&str> = headers.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = headers.iter().map(|h| &*h.name).collect();
         assert_eq!(names.iter().filter(|n| **n == "upgrade").count(), 1);
         assert!(!names.contains(&"connection"));
         assert!(names.contains(&"sec-websocket-key"));
@@ -228,9 +305,7 @@ mod tests {
             Header::new("Set-Cookie", Bytes::from_static(b"a=1")),
             Header::new("Set-Cookie", Bytes::from_static(b"b=2")),
         ];
-        let kept: Vec<&str> = response_headers(&headers)
-            .map(|h| h.name.as_str())
-            .collect();
+        let kept: Vec<&str> = response_headers(&headers).map(|h| &*h.name).collect();
         assert_eq!(kept, ["Set-Cookie", "Set-Cookie"]);
     }
 }

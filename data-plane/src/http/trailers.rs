@@ -6,7 +6,7 @@
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
-use hopgate_protocol::Header;
+use hopgate_protocol::{Header, header_name};
 
 use crate::http::headers;
 
@@ -46,7 +46,12 @@ pub(crate) fn for_visitor(fields: &[Header]) -> HeaderMap {
 pub(crate) fn for_agent(map: &HeaderMap) -> Vec<Header> {
     map.iter()
         .filter(|(name, _)| may_trail(name.as_str()))
-        .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
+        .map(|(name, value)| {
+            Header::new(
+                header_name(name.as_str()),
+                Bytes::copy_from_slice(value.as_bytes()),
+            )
+        })
         .collect()
 }
 

@@ -9,7 +9,7 @@ use actix_web::{
     HttpRequest, HttpResponse, HttpResponseBuilder,
     http::{
         Method, StatusCode,
-        header::{CONTENT_TYPE, HeaderName, HeaderValue},
+        header::{CONTENT_TYPE, HeaderValue},
     },
 };
 use bytes::Bytes;
@@ -85,13 +85,13 @@ fn copy_headers(response: &mut HttpResponseBuilder, from: &[Header]) -> Option<u
             continue;
         }
         match (
-            HeaderName::from_bytes(header.name.as_bytes()),
+            headers::actix_name(&header.name),
             HeaderValue::from_maybe_shared(header.value.clone()),
         ) {
             // The value's bytes are shared with the decoded head, not copied.
             (Ok(name), Ok(value)) => response.append_header((name, value)),
             // The builder keeps the error and answers with it, as for any bad header.
-            _ => response.append_header((header.name.as_str(), header.value.as_ref())),
+            _ => response.append_header((&*header.name, header.value.as_ref())),
         };
     }
     length
@@ -109,7 +109,7 @@ fn switched(head: &ResponseHead, body: Body) -> HttpResponse {
         .unwrap_or(HeaderValue::from_static("websocket"));
     response.upgrade(protocol);
     for header in headers::response_headers(&head.headers) {
-        response.append_header((header.name.as_str(), header.value.as_ref()));
+        response.append_header((&*header.name, header.value.as_ref()));
     }
     response.body(AnswerBody::new(body, None))
 }
@@ -152,7 +152,7 @@ mod tests {
                 headers: headers
                     .iter()
                     .map(|(name, value)| {
-                        Header::new(*name, Bytes::copy_from_slice(value.as_bytes()))
+                        Header::new(name.to_string(), Bytes::copy_from_slice(value.as_bytes()))
                     })
                     .collect(),
             },

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use crate::error::DecodeError;
 use crate::frame::{FRAME_HEADER_LEN, Frame, FrameClass, FrameType};
 use crate::limits::Limits;
+use crate::shared_values::decode_sharing;
 use crate::value_len::value_len;
 
 /// A validated frame header: the type is known and the length within [`Limits`].
@@ -110,11 +111,12 @@ impl Decoder {
             FrameType::Hello => Frame::Hello(from_msgpack(FrameType::Hello, payload)?),
             FrameType::HelloAck => Frame::HelloAck(from_msgpack(FrameType::HelloAck, payload)?),
             FrameType::RequestHead => {
-                Frame::RequestHead(from_msgpack(FrameType::RequestHead, payload)?)
+                Frame::RequestHead(with_fields(FrameType::RequestHead, payload)?)
             }
             FrameType::ResponseHead => {
-                Frame::ResponseHead(from_msgpack(FrameType::ResponseHead, payload)?)
+                Frame::ResponseHead(with_fields(FrameType::ResponseHead, payload)?)
             }
+            // Trailers are rare: an empty list is not worth a copy of the payload.
             FrameType::EndOfBody => Frame::EndOfBody(from_msgpack(FrameType::EndOfBody, payload)?),
             FrameType::Reset => Frame::Reset(from_msgpack(FrameType::Reset, payload)?),
             FrameType::Ping => Frame::Ping(from_msgpack(FrameType::Ping, payload)?),
@@ -124,6 +126,15 @@ impl Decoder {
         src.advance(frame_len);
         Ok(Some(frame))
     }
+}
+
+/// [`from_msgpack`] for a head's payload, header fields and all: their values
+/// are slices of one copy of the payload ([`decode_sharing`]).
+fn with_fields<T: DeserializeOwned>(
+    frame_type: FrameType,
+    payload: &[u8],
+) -> Result<T, DecodeError> {
+    decode_sharing(payload, |payload| from_msgpack(frame_type, payload))
 }
 
 /// Deserializes exactly one MessagePack value filling all of `payload`. Read from the

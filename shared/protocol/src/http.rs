@@ -5,10 +5,11 @@
 //! A request stream carries, in each direction, one head, any number of body chunks and
 //! one `EndOfBody` (or a [`Reset`](crate::Reset) at any point).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::wire_enum::wire_enum;
 
@@ -24,18 +25,21 @@ pub const REDACTED_HEADERS: &[&str] = &[
 /// One HTTP header field. Repeated fields are separate `Header`s, kept in order.
 ///
 /// `Debug` prints the value of a credential header (see [`REDACTED_HEADERS`]) as `***`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// On the wire, a map of `name` and `value`, and only that (its `Deserialize` is in
+/// `header_field`).
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Header {
     /// The field name, as received (HTTP/2 names are lowercase; HTTP/1 ones may not be).
-    pub name: String,
+    /// Common names are static ([`header_name`](crate::header_name)).
+    pub name: Cow<'static, str>,
     /// The field value as raw bytes: HTTP allows values that are not UTF-8.
-    #[serde(with = "bytes_as_bin")]
+    #[serde(serialize_with = "value_as_bin")]
     pub value: Bytes,
 }
 
 impl Header {
     /// A header from a name and any byte value.
-    pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+    pub fn new(name: impl Into<Cow<'static, str>>, value: impl Into<Bytes>) -> Self {
         Self {
             name: name.into(),
             value: value.into(),
@@ -139,24 +143,9 @@ pub struct EndOfBody {
     pub trailers: Vec<Header>,
 }
 
-/// `#[serde(with)]` adapter: `Bytes` as a MessagePack `bin` via `serde_bytes`.
-mod bytes_as_bin {
-    use bytes::Bytes;
-    use serde::{Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Bytes,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serde_bytes::serialize(&value[..], serializer)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Bytes, D::Error> {
-        let buf: serde_bytes::ByteBuf = serde_bytes::deserialize(deserializer)?;
-        Ok(Bytes::from(buf.into_vec()))
-    }
+/// A header's value as a MessagePack `bin` (via `serde_bytes`).
+fn value_as_bin<S: Serializer>(value: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+    serde_bytes::serialize(&value[..], serializer)
 }
 
 #[cfg(test)]

@@ -68,7 +68,10 @@
 //! ([`DecodeError::HeadTooLarge`], [`EncodeError::HeadTooLarge`]) so the data-plane can
 //! answer 431/413. Headers are limited by their size only: a head holds at most
 //! [`Limits::max_head_fields`] fields because each takes at least [`MIN_ENCODED_HEADER`]
-//! bytes. Decoding never panics, whatever the input.
+//! bytes (a field is read only as the map the encoder writes, never as a shorter array).
+//! Decoding never panics, whatever the input. A head's values are slices of one copy of
+//! its payload, and common header names are static ([`header_name`]): decoding a head
+//! allocates once for its values, not once or twice per field.
 //!
 //! # Example
 //!
@@ -99,9 +102,12 @@ mod encode;
 mod error;
 mod frame;
 mod handshake;
+mod header_field;
 mod hop_by_hop;
 mod http;
+mod known_names;
 mod limits;
+mod shared_values;
 mod silent;
 pub mod stream;
 mod value_len;
@@ -120,6 +126,7 @@ pub use crate::hop_by_hop::{
 pub use crate::http::{
     EndOfBody, Header, HttpVersion, REDACTED_HEADERS, RequestHead, ResponseHead,
 };
+pub use crate::known_names::{header_name, known_name};
 pub use crate::limits::{
     DEFAULT_MAX_BODY_CHUNK, DEFAULT_MAX_CONTROL_FRAME, DEFAULT_MAX_HEAD_FRAME, Limits,
     MIN_ENCODED_HEADER,
