@@ -112,7 +112,7 @@ pub(crate) fn to_header_map(headers: &[Header]) -> Result<HeaderMap, HeaderError
         if is_hop_by_hop(&header.name, &listed) {
             continue;
         }
-        let name = header_name(&header.name)?;
+        let name = hyper_name(&header.name)?;
         let value = HeaderValue::from_maybe_shared(header.value.clone())
             .map_err(|_| HeaderError::Value(header.name.to_string()))?;
         map.append(name, value);
@@ -122,7 +122,7 @@ pub(crate) fn to_header_map(headers: &[Header]) -> Result<HeaderMap, HeaderError
 
 /// `name` for hyper: a known name ([`hopgate_protocol::known_name`]) without parsing it
 /// or copying it, any other checked and copied.
-fn header_name(name: &str) -> Result<HeaderName, HeaderError> {
+fn hyper_name(name: &str) -> Result<HeaderName, HeaderError> {
     match hopgate_protocol::known_name(name) {
         // Known names are lowercase tokens (their module's tests check), valid for
         // `from_static`.

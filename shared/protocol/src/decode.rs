@@ -138,8 +138,8 @@ fn with_fields<T: DeserializeOwned>(
 }
 
 /// Deserializes exactly one MessagePack value filling all of `payload`. Read from the
-/// slice itself: strings and byte strings are copied once, into the value, where a reader
-/// would first copy each into a buffer of its own.
+/// slice itself: a string is copied once, into the value, where a reader would first copy
+/// each into a buffer of its own (and a head's byte strings not even that: [`with_fields`]).
 fn from_msgpack<T: DeserializeOwned>(
     frame_type: FrameType,
     payload: &[u8],
