@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::DecodeError;
 use crate::frame::{FRAME_HEADER_LEN, Frame, FrameClass, FrameType};
+use crate::head_wire::{self, Malformed, Taken};
 use crate::limits::Limits;
-use crate::shared_values::decode_sharing;
 use crate::value_len::value_len;
 
 /// A validated frame header: the type is known and the length within [`Limits`].
@@ -110,14 +110,21 @@ impl Decoder {
             }
             FrameType::Hello => Frame::Hello(from_msgpack(FrameType::Hello, payload)?),
             FrameType::HelloAck => Frame::HelloAck(from_msgpack(FrameType::HelloAck, payload)?),
-            FrameType::RequestHead => {
-                Frame::RequestHead(with_fields(FrameType::RequestHead, payload)?)
-            }
-            FrameType::ResponseHead => {
-                Frame::ResponseHead(with_fields(FrameType::ResponseHead, payload)?)
-            }
-            // Trailers are rare: an empty list is not worth a copy of the payload.
-            FrameType::EndOfBody => Frame::EndOfBody(from_msgpack(FrameType::EndOfBody, payload)?),
+            FrameType::RequestHead => Frame::RequestHead(head(
+                FrameType::RequestHead,
+                payload,
+                head_wire::read_request_head,
+            )?),
+            FrameType::ResponseHead => Frame::ResponseHead(head(
+                FrameType::ResponseHead,
+                payload,
+                head_wire::read_response_head,
+            )?),
+            FrameType::EndOfBody => Frame::EndOfBody(head(
+                FrameType::EndOfBody,
+                payload,
+                head_wire::read_end_of_body,
+            )?),
             FrameType::Reset => Frame::Reset(from_msgpack(FrameType::Reset, payload)?),
             FrameType::Ping => Frame::Ping(from_msgpack(FrameType::Ping, payload)?),
             FrameType::Pong => Frame::Pong(from_msgpack(FrameType::Pong, payload)?),
@@ -128,18 +135,24 @@ impl Decoder {
     }
 }
 
-/// [`from_msgpack`] for a head's payload, header fields and all: their values
-/// are slices of one copy of the payload ([`decode_sharing`]).
-fn with_fields<T: DeserializeOwned>(
+/// One head filling all of `payload`, read by hand ([`head_wire`]).
+fn head<T>(
     frame_type: FrameType,
     payload: &[u8],
+    read: fn(&[u8]) -> Taken<T>,
 ) -> Result<T, DecodeError> {
-    decode_sharing(payload, |payload| from_msgpack(frame_type, payload))
+    let (value, used) =
+        read(payload).map_err(|Malformed(reason)| DecodeError::Malformed { frame_type, reason })?;
+    let extra = payload.len() - used;
+    if extra != 0 {
+        return Err(DecodeError::TrailingBytes { frame_type, extra });
+    }
+    Ok(value)
 }
 
 /// Deserializes exactly one MessagePack value filling all of `payload`. Read from the
 /// slice itself: a string is copied once, into the value, where a reader would first copy
-/// each into a buffer of its own (and a head's byte strings not even that: [`with_fields`]).
+/// each into a buffer of its own.
 fn from_msgpack<T: DeserializeOwned>(
     frame_type: FrameType,
     payload: &[u8],

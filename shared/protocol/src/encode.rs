@@ -1,12 +1,11 @@
 //! [`Encoder`]: frames to bytes, refusing anything over the [`Limits`].
 
-use std::io;
-
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use crate::error::EncodeError;
 use crate::frame::{FRAME_HEADER_LEN, Frame, FrameClass, FrameType};
+use crate::head_wire::{self, Count, TooLong};
 use crate::http::RequestHead;
 use crate::limits::Limits;
 
@@ -43,9 +42,15 @@ impl Encoder {
             }
             Frame::Hello(v) => self.encode_msgpack(FrameType::Hello, v, dst),
             Frame::HelloAck(v) => self.encode_msgpack(FrameType::HelloAck, v, dst),
-            Frame::RequestHead(v) => self.encode_msgpack(FrameType::RequestHead, v, dst),
-            Frame::ResponseHead(v) => self.encode_msgpack(FrameType::ResponseHead, v, dst),
-            Frame::EndOfBody(v) => self.encode_msgpack(FrameType::EndOfBody, v, dst),
+            Frame::RequestHead(v) => self.encode_head(FrameType::RequestHead, dst, |out| {
+                head_wire::write_request_head(v, out)
+            }),
+            Frame::ResponseHead(v) => self.encode_head(FrameType::ResponseHead, dst, |out| {
+                head_wire::write_response_head(v, out)
+            }),
+            Frame::EndOfBody(v) => self.encode_head(FrameType::EndOfBody, dst, |out| {
+                head_wire::write_end_of_body(v, out)
+            }),
             Frame::Reset(v) => self.encode_msgpack(FrameType::Reset, v, dst),
             Frame::Ping(v) => self.encode_msgpack(FrameType::Ping, v, dst),
             Frame::Pong(v) => self.encode_msgpack(FrameType::Pong, v, dst),
@@ -58,11 +63,9 @@ impl Encoder {
     /// [`EncodeError::HeadTooLarge`] exactly when [`encode`](Self::encode) would.
     pub fn check_request_head(&self, head: &RequestHead) -> Result<(), EncodeError> {
         let frame_type = FrameType::RequestHead;
-        let mut counted = ByteCount(0);
-        rmp_serde::encode::write_named(&mut counted, head).map_err(|e| EncodeError::Serialize {
-            frame_type,
-            reason: e.to_string(),
-        })?;
+        let mut counted = Count::default();
+        head_wire::write_request_head(head, &mut counted)
+            .map_err(|TooLong| too_long(frame_type))?;
         self.check_len(frame_type, counted.0).map(drop)
     }
 
@@ -90,15 +93,40 @@ impl Encoder {
         value: &T,
         dst: &mut BytesMut,
     ) -> Result<(), EncodeError> {
+        self.write_payload(frame_type, dst, |dst| {
+            rmp_serde::encode::write_named(&mut dst.writer(), value).map_err(|e| {
+                EncodeError::Serialize {
+                    frame_type,
+                    reason: e.to_string(),
+                }
+            })
+        })
+    }
+
+    /// A head, written by hand ([`head_wire`]).
+    fn encode_head(
+        &self,
+        frame_type: FrameType,
+        dst: &mut BytesMut,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), TooLong>,
+    ) -> Result<(), EncodeError> {
+        self.write_payload(frame_type, dst, |dst| {
+            write(dst).map_err(|TooLong| too_long(frame_type))
+        })
+    }
+
+    /// Appends a frame of `frame_type` whose payload `write` appends, its length patched
+    /// into the header afterwards; on any error, nothing.
+    fn write_payload(
+        &self,
+        frame_type: FrameType,
+        dst: &mut BytesMut,
+        write: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
         let start = dst.len();
         dst.put_u8(frame_type.as_u8());
         dst.put_u32(0); // patched below once the payload length is known
-        let written = rmp_serde::encode::write_named(&mut (&mut *dst).writer(), value);
-        let result = written
-            .map_err(|e| EncodeError::Serialize {
-                frame_type,
-                reason: e.to_string(),
-            })
+        let result = write(dst)
             .and_then(|()| self.check_len(frame_type, dst.len() - start - FRAME_HEADER_LEN));
         match result {
             Ok(wire_len) => {
@@ -132,17 +160,10 @@ impl Encoder {
     }
 }
 
-/// A writer that only counts what it is given.
-struct ByteCount(usize);
-
-impl io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+fn too_long(frame_type: FrameType) -> EncodeError {
+    EncodeError::Serialize {
+        frame_type,
+        reason: "a string or list longer than MessagePack can hold".into(),
     }
 }
 

@@ -1,16 +1,18 @@
-//! How a [`Header`] is read off the wire: only as the map of `name` and `value` that the
-//! encoder writes. Serde's derived form would also take a two-element array, whose
+//! How serde reads a [`Header`] (the frame decoder reads heads by hand,
+//! [`head_wire`](crate::head_wire), in the same way): only as the map of `name` and
+//! `value` that the encoder writes. Serde's derived form would also take a two-element array, whose
 //! smallest field is 4 bytes instead of [`MIN_ENCODED_HEADER`](crate::MIN_ENCODED_HEADER):
 //! a head could then hold four times [`Limits::max_head_fields`](crate::Limits) fields,
 //! the count that HTTP parsers downstream are given as the most a head can hold.
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use bytes::Bytes;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de::DeserializeSeed};
 
 use crate::http::Header;
-use crate::{known_names, shared_values};
+use crate::known_names;
 
 impl<'de> Deserialize<'de> for Header {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -90,10 +92,46 @@ impl<'de> DeserializeSeed<'de> for NameSeed {
 struct ValueSeed;
 
 impl<'de> DeserializeSeed<'de> for ValueSeed {
-    type Value = bytes::Bytes;
+    type Value = Bytes;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        shared_values::deserialize(deserializer)
+        deserializer.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+/// A byte string (or a string, or a sequence of bytes, as `serde_bytes` takes).
+struct BytesVisitor;
+
+impl<'de> Visitor<'de> for BytesVisitor {
+    type Value = Bytes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte string")
+    }
+
+    fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<Bytes, E> {
+        Ok(Bytes::copy_from_slice(value))
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, value: Vec<u8>) -> Result<Bytes, E> {
+        Ok(Bytes::from(value))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Bytes, E> {
+        Ok(Bytes::copy_from_slice(value.as_bytes()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Bytes, E> {
+        Ok(Bytes::from(value))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+        // Capped: a claimed length is not trusted for an allocation.
+        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(byte) = seq.next_element::<u8>()? {
+            bytes.push(byte);
+        }
+        Ok(Bytes::from(bytes))
     }
 }
 

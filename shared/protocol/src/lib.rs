@@ -24,6 +24,7 @@
 //! | `version` | [`PROTOCOL_VERSION`], [`MIN_PROTOCOL_VERSION`], [`check_version`] |
 //! | `encode` | [`Encoder`]: frame to bytes, refusing frames over the limits |
 //! | `decode` | [`Decoder`]: bytes to frame, distinguishing incomplete from invalid |
+//! | `head_wire` | the head frames' MessagePack written and read by hand, in serde's exact form |
 //! | `stream` | [`Exchange`], [`RequestSide`], [`ResponseSide`]: the order of frames on a request stream, sans-IO |
 //! | `error` | [`DecodeError`], [`EncodeError`], [`VersionError`], [`StreamError`] |
 //! | `wire_enum` | helper macro for enums sent as strings (codes, HTTP version) |
@@ -47,8 +48,9 @@
 //!   then the data `Bytes` without copying, and the decoder splits the data off the read
 //!   buffer without copying.
 //! - Every other frame's payload is one MessagePack map with named fields (written by
-//!   `rmp_serde::encode::write_named`). Unknown fields are ignored, so fields can be added
-//!   later without a version bump (declare new fields `#[serde(default)]`). Codes
+//!   `rmp_serde::encode::write_named`; the head frames by hand in the same form,
+//!   `head_wire`). Unknown fields are ignored, so fields can be added later without a
+//!   version bump (declare new fields `#[serde(default)]`, and read them in `head_wire`). Codes
 //!   ([`HelloCode`], [`ResetCode`]) travel as snake_case strings; a code this build does not
 //!   know decodes as `Unknown`.
 //!
@@ -102,12 +104,12 @@ mod encode;
 mod error;
 mod frame;
 mod handshake;
+mod head_wire;
 mod header_field;
 mod hop_by_hop;
 mod http;
 mod known_names;
 mod limits;
-mod shared_values;
 mod silent;
 pub mod stream;
 mod value_len;
