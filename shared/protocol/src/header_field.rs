@@ -1,7 +1,7 @@
-//! How serde reads a [`Header`] (the frame decoder reads heads by hand,
-//! [`head_wire`](crate::head_wire), in the same way): only as the map of `name` and
-//! `value` that the encoder writes. Serde's derived form would also take a two-element array, whose
-//! smallest field is 4 bytes instead of [`MIN_ENCODED_HEADER`](crate::MIN_ENCODED_HEADER):
+//! How serde reads a [`Header`] (the frame decoder reads heads by hand, in `head_wire`,
+//! the same way): only as the map of `name` and `value` that the encoder writes. Serde's
+//! derived form would also take a two-element array, whose smallest field is 4 bytes
+//! instead of [`MIN_ENCODED_HEADER`](crate::MIN_ENCODED_HEADER):
 //! a head could then hold four times [`Limits::max_head_fields`](crate::Limits) fields,
 //! the count that HTTP parsers downstream are given as the most a head can hold.
 

@@ -1,7 +1,7 @@
 //! The three head frames ([`RequestHead`], [`ResponseHead`], [`EndOfBody`]) to and from
-//! MessagePack, by hand. Every request sends and reads two of them; through serde
-//! (`rmp-serde`'s generic visitors) they took a sixth of the agent's instructions per
-//! request and an eighth of the pod's (docs/benchmarks.md).
+//! MessagePack, by hand. Every request carries a request head, a response head and an end
+//! of body each way; through serde (`rmp-serde`'s generic visitors) they took a sixth of
+//! the agent's instructions per request and an eighth of the pod's (docs/benchmarks.md).
 //!
 //! The wire form is serde's, byte for byte: a map of the struct's fields by name, in
 //! declaration order, strings as `str`, header values as `bin`, each header a map of
