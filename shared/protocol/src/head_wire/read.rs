@@ -155,10 +155,7 @@ impl<'a> Reader<'a> {
 
     /// A big-endian length of `width` bytes.
     fn length(&mut self, width: usize) -> Read<usize> {
-        let range = self.take(width)?;
-        let value = self.bytes[range]
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        let value = self.unsigned(width)?;
         usize::try_from(value).or_else(|_| malformed("a length beyond this machine's memory"))
     }
 
@@ -230,6 +227,7 @@ impl<'a> Reader<'a> {
         u16::try_from(value).or_else(|_| malformed(format!("`status`: {value} is out of range")))
     }
 
+    /// A big-endian unsigned integer of `width` bytes (at most 8).
     fn unsigned(&mut self, width: usize) -> Read<i128> {
         let range = self.take(width)?;
         Ok(self.bytes[range]
