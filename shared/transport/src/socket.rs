@@ -15,10 +15,11 @@ use std::{
     fmt, io,
     io::IoSliceMut,
     net::SocketAddr,
+    os::fd::{AsFd, OwnedFd},
     pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         mpsc as std_mpsc,
     },
     task::{Context, Poll},
@@ -31,7 +32,10 @@ use quinn::{
     AsyncUdpSocket, UdpPoller,
     udp::{RecvMeta, Transmit},
 };
-use tokio::{io::Interest, net::UdpSocket, sync::mpsc};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    sync::mpsc,
+};
 
 use crate::{
     dtls::{DtlsTable, InPlace, Output, PeerEvent, Returned, Sealed},
@@ -48,9 +52,13 @@ const KERNEL_BUFFER: usize = 8 * 1024 * 1024;
 const MAX_GSO_BYTES: usize = 65_535 - 40 - 8;
 
 pub(crate) struct DtlsSocket {
-    /// Received from through tokio; sent on through its descriptor directly
-    /// ([`Self::send_to`]).
-    io: UdpSocket,
+    /// Registered with tokio for reading only: every datagram sent would otherwise come
+    /// back as a writability edge, one more wake-up of the reactor per packet. Writability
+    /// is waited for only after the kernel refused a send ([`Writable`]).
+    io: AsyncFd<std::net::UdpSocket>,
+    /// Set when the kernel refused a send for a full buffer; cleared once the socket is
+    /// writable again.
+    send_blocked: AtomicBool,
     /// Batched sends (GSO): one system call for a burst of equal-sized datagrams.
     udp_state: quinn::udp::UdpSocketState,
     local_addr: SocketAddr,
@@ -102,8 +110,8 @@ impl DtlsSocket {
         let _ = sock_ref.set_recv_buffer_size(KERNEL_BUFFER);
         let _ = sock_ref.set_send_buffer_size(KERNEL_BUFFER);
         let udp_state = quinn::udp::UdpSocketState::new((&socket).into())?;
-        let io = UdpSocket::from_std(socket)?;
-        let local_addr = io.local_addr()?;
+        let local_addr = socket.local_addr()?;
+        let io = register(socket, Interest::READABLE)?;
         let (events, events_rx) = mpsc::unbounded_channel();
         let steps_queued = Arc::new(AtomicUsize::new(0));
         let step_finished = Arc::new(AtomicWaker::new());
@@ -116,6 +124,7 @@ impl DtlsSocket {
         };
         let socket = Arc::new(Self {
             io,
+            send_blocked: AtomicBool::new(false),
             udp_state,
             local_addr,
             inner: Mutex::new(Inner {
@@ -174,18 +183,22 @@ impl DtlsSocket {
         &self.timer
     }
 
-    /// Sends one datagram on the socket's descriptor: tokio's `try_send_to` refuses to send
-    /// until its reactor has seen the socket writable once, which would drop the first
-    /// handshake flight of a fresh socket. This only fails when the kernel says so.
+    /// Sends one datagram on the socket's descriptor. This only fails when the kernel says
+    /// so.
     fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
-        socket2::SockRef::from(&self.io)
+        socket2::SockRef::from(self.io.get_ref())
             .send_to(datagram, &to.into())
             .map(|_| ())
     }
 
+    /// A copy of the descriptor, registered with tokio for writability alone.
+    fn register_writable(&self) -> io::Result<AsyncFd<OwnedFd>> {
+        let copy = self.io.get_ref().as_fd().try_clone_to_owned()?;
+        register(copy, Interest::WRITABLE)
+    }
+
     /// Sends sealed records, batching runs of equal size to one destination into one GSO
-    /// system call. `WouldBlock` means the kernel buffer is full: tokio's readiness is
-    /// cleared so the caller's wait for writability really waits.
+    /// system call. `WouldBlock` means the kernel buffer is full (see [`Self::send_run`]).
     fn send_batch(
         &self,
         datagrams: &mut Vec<(SocketAddr, BytesMut)>,
@@ -229,8 +242,8 @@ impl DtlsSocket {
 
     /// Sends `contents`, datagrams of `segment` bytes laid end to end (the last may be
     /// shorter), in one system call. Only `WouldBlock` (the kernel buffer is full) is
-    /// returned, with tokio's readiness cleared so the caller's wait for writability really
-    /// waits; any other failure is the datagrams' loss, logged.
+    /// returned, with the socket marked blocked so the caller's wait for writability
+    /// ([`Writable`]) really waits; any other failure is the datagrams' loss, logged.
     fn send_run(&self, to: SocketAddr, contents: &[u8], segment: usize) -> io::Result<()> {
         let sent = if contents.len() <= segment {
             self.send_to(contents, to)
@@ -242,13 +255,11 @@ impl DtlsSocket {
                 segment_size: Some(segment),
                 src_ip: None,
             };
-            self.udp_state.send((&self.io).into(), &transmit)
+            self.udp_state.send(self.io.get_ref().into(), &transmit)
         };
         match sent {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                let _ = self.io.try_io(tokio::io::Interest::WRITABLE, || {
-                    Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
-                });
+                self.send_blocked.store(true, Ordering::Relaxed);
                 Err(err)
             }
             Err(err) => {
@@ -280,7 +291,10 @@ impl DtlsSocket {
 
 impl AsyncUdpSocket for DtlsSocket {
     fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
-        Box::pin(Writable { socket: self })
+        Box::pin(Writable {
+            socket: self,
+            registered: None,
+        })
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
@@ -392,13 +406,13 @@ impl AsyncUdpSocket for DtlsSocket {
                 continue;
             }
             self.flush(out, send_buf);
-            match self.io.poll_recv_ready(cx) {
-                Poll::Ready(Ok(())) => {}
+            let mut ready = match self.io.poll_read_ready(cx) {
+                Poll::Ready(Ok(ready)) => ready,
                 Poll::Ready(Err(err)) => break Err(err),
                 Poll::Pending => break Ok(()),
-            }
-            match self.io.try_io(Interest::READABLE, || {
-                recv.fill(&self.udp_state, (&self.io).into())?;
+            };
+            let read = ready.try_io(|io| {
+                recv.fill(&self.udp_state, io.get_ref().into())?;
                 if recv.emptied_queue() {
                     // Nothing more to read: saying so clears tokio's readiness without a
                     // second system call that would only find the queue empty. A datagram
@@ -406,17 +420,18 @@ impl AsyncUdpSocket for DtlsSocket {
                     return Err(io::Error::from(io::ErrorKind::WouldBlock));
                 }
                 Ok(())
-            }) {
-                Ok(_) => {}
+            });
+            match read {
+                Ok(Ok(())) => {}
                 // Nothing left: readiness is cleared, and the next poll waits for more.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_would_block) => {}
                 // An ICMP error about an earlier datagram: nothing to read.
-                Err(err)
+                Ok(Err(err))
                     if matches!(
                         err.kind(),
                         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused
                     ) => {}
-                Err(err) => break Err(err),
+                Ok(Err(err)) => break Err(err),
             }
         };
         self.timer.table_changed(table.handshaking());
@@ -443,6 +458,20 @@ impl AsyncUdpSocket for DtlsSocket {
         // it may try are capped by the configuration at one DTLS record.
         self.udp_state.may_fragment()
     }
+}
+
+/// Registers a descriptor with tokio's reactor for `interest` alone.
+///
+/// tokio deprecates its safe constructor because an `AsRawFd` type could hand it a
+/// descriptor it does not own (tokio#8587); both types here own theirs for the
+/// registration's whole life and always return the same one, which is what the unsafe
+/// replacement would have us promise (and this crate forbids `unsafe`).
+#[allow(deprecated)]
+fn register<T: std::os::fd::AsRawFd + Into<OwnedFd>>(
+    owner: T,
+    interest: Interest,
+) -> io::Result<AsyncFd<T>> {
+    AsyncFd::with_interest(owner, interest)
 }
 
 /// Where the run of datagrams that starts at `start` ends (exclusive): the ones that can
@@ -515,20 +544,104 @@ pub(crate) fn put_payload(
     true
 }
 
+/// One connection's wait for the socket to take datagrams again. quinn asks before every
+/// send: the answer is yes at once unless the kernel refused a send, and only then is a
+/// copy of the descriptor registered for writability, until the socket is writable.
 #[derive(Debug)]
 struct Writable {
     socket: Arc<DtlsSocket>,
+    /// The registration that wakes this connection when the socket drains: made when a wait
+    /// starts, dropped (deregistered) when it ends, so no send's writability edge reaches
+    /// the reactor otherwise. Registering reports the socket's state at that moment: a
+    /// buffer that drained before it counts.
+    registered: Option<AsyncFd<OwnedFd>>,
 }
 
 impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.socket.io.poll_send_ready(cx)
+        let this = self.get_mut();
+        if !this.socket.send_blocked.load(Ordering::Relaxed) {
+            this.registered = None;
+            return Poll::Ready(Ok(()));
+        }
+        let registered = match this.registered.take() {
+            Some(registered) => registered,
+            None => this.socket.register_writable()?,
+        };
+        let polled = registered.poll_write_ready(cx).map_ok(drop);
+        if polled.is_pending() {
+            this.registered = Some(registered);
+        } else {
+            this.socket.send_blocked.store(false, Ordering::Relaxed);
+        }
+        polled
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::dtls::{MigrationLimits, SharedCounts, TableLimits};
+
+    fn client_socket() -> Arc<DtlsSocket> {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = socket.local_addr().unwrap();
+        let limits = TableLimits {
+            handshake_timeout: Duration::from_secs(5),
+            max_handshaking: 1,
+            max_handshakes_per_ip: 1,
+            max_peers: 1,
+            stale_after: Duration::from_secs(60),
+            shared: SharedCounts::default(),
+            migration: MigrationLimits::OFF,
+        };
+        DtlsSocket::new(socket, DtlsTable::client(local, limits), None)
+            .unwrap()
+            .0
+    }
+
+    fn poll_once(writable: &mut Writable) -> Poll<io::Result<()>> {
+        let waker = futures_util::task::noop_waker();
+        Pin::new(writable).poll_writable(&mut Context::from_waker(&waker))
+    }
+
+    #[tokio::test]
+    async fn a_socket_that_refused_nothing_is_writable_without_a_registration() {
+        let mut writable = Writable {
+            socket: client_socket(),
+            registered: None,
+        };
+        assert!(matches!(poll_once(&mut writable), Poll::Ready(Ok(()))));
+        assert!(writable.registered.is_none());
+    }
+
+    #[tokio::test]
+    async fn after_a_refused_send_the_wait_lasts_until_the_kernel_reports_writable() {
+        let socket = client_socket();
+        let mut writable = Writable {
+            socket: socket.clone(),
+            registered: None,
+        };
+        // What `send_run` records when the kernel says its buffer is full.
+        socket.send_blocked.store(true, Ordering::Relaxed);
+        assert!(
+            poll_once(&mut writable).is_pending(),
+            "no readiness seen yet"
+        );
+        assert!(writable.registered.is_some());
+        // The registration's first report: the socket's buffer is empty, so writable.
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            std::future::poll_fn(|cx| Pin::new(&mut writable).poll_writable(cx)),
+        )
+        .await
+        .expect("the reactor reports the socket writable")
+        .unwrap();
+        assert!(writable.registered.is_none(), "deregistered once writable");
+        assert!(!socket.send_blocked.load(Ordering::Relaxed));
+    }
 
     fn datagrams(to: &[(u16, usize)]) -> Vec<(SocketAddr, BytesMut)> {
         to.iter()
