@@ -229,7 +229,8 @@ impl Handler<StreamOpened> for RequestActor {
             }
         };
         let mut stream = RequestStream::new(send, recv);
-        // Without a body, the head, its end and the FIN leave together.
+        // Without a body, the head and its end are queued together and the FIN follows
+        // once they are written (`head_written`).
         let queued = stream.queue_head(head, !self.has_body);
         self.phase = Phase::Asked { stream };
         match queued {
