@@ -110,35 +110,28 @@ fn forwarding(host: &str, peer: Option<IpAddr>, earlier: Option<&str>) -> [Heade
     // Room for all six: two hosts, the earlier chain, three IPv6 addresses and the rest.
     let earlier_len = earlier.map_or(0, |e| e.len() + 2);
     let mut values = BytesMut::with_capacity(2 * host.len() + earlier_len + 3 * 45 + 48);
-    let mut next = |write: &dyn Fn(&mut BytesMut)| {
-        write(&mut values);
-        values.split().freeze()
-    };
-    let host_value = next(&|v| v.put_slice(host.as_bytes()));
-    // Formatting into a `BytesMut` cannot fail: it grows.
-    let write_peer = |v: &mut BytesMut| match peer {
-        Some(ip) => _ = write!(v, "{ip}"),
-        None => v.put_slice(b"unknown"),
-    };
-    let chain = next(&|v| {
-        if let Some(earlier) = earlier {
-            v.put_slice(earlier.as_bytes());
-            v.put_slice(b", ");
-        }
-        write_peer(v);
-    });
-    let real_ip = next(&write_peer);
-    let forwarded = next(&|v| {
-        // RFC 7239 §6: an IPv6 node is quoted and bracketed.
-        match peer {
-            Some(IpAddr::V6(ip)) => _ = write!(v, "for=\"[{ip}]\""),
-            _ => {
-                v.put_slice(b"for=");
-                write_peer(v);
-            }
-        }
-        _ = write!(v, ";host={host};proto=https");
-    });
+    values.put_slice(host.as_bytes());
+    let host_value = values.split().freeze();
+    // The visitor's address is formatted once and copied into the two other values.
+    match peer {
+        // Formatting into a `BytesMut` cannot fail: it grows.
+        Some(ip) => _ = write!(values, "{ip}"),
+        None => values.put_slice(b"unknown"),
+    }
+    let real_ip = values.split().freeze();
+    if let Some(earlier) = earlier {
+        values.put_slice(earlier.as_bytes());
+        values.put_slice(b", ");
+    }
+    values.put_slice(&real_ip);
+    let chain = values.split().freeze();
+    write_forwarded(
+        &mut values,
+        &real_ip,
+        matches!(peer, Some(IpAddr::V6(_))),
+        host,
+    );
+    let forwarded = values.split().freeze();
     [
         Header::new("host", host_value.clone()),
         Header::new("x-forwarded-for", chain),
@@ -147,6 +140,22 @@ fn forwarding(host: &str, peer: Option<IpAddr>, earlier: Option<&str>) -> [Heade
         Header::new("x-forwarded-host", host_value),
         Header::new("forwarded", forwarded),
     ]
+}
+
+/// RFC 7239's `Forwarded` value for the visitor at `node` (an IPv6 one quoted and
+/// bracketed, §6) who asked for `host` over HTTPS.
+fn write_forwarded(values: &mut BytesMut, node: &[u8], ipv6: bool, host: &str) {
+    if ipv6 {
+        values.put_slice(b"for=\"[");
+        values.put_slice(node);
+        values.put_slice(b"]\"");
+    } else {
+        values.put_slice(b"for=");
+        values.put_slice(node);
+    }
+    values.put_slice(b";host=");
+    values.put_slice(host.as_bytes());
+    values.put_slice(b";proto=https");
 }
 
 /// The agent's response headers minus hop-by-hop ones.
