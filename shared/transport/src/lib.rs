@@ -48,6 +48,7 @@ mod error;
 mod handshake_thread;
 mod identity;
 mod quic;
+mod readiness;
 mod recv_batch;
 pub mod reuseport;
 mod server;

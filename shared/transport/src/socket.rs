@@ -15,7 +15,6 @@ use std::{
     fmt, io,
     io::IoSliceMut,
     net::SocketAddr,
-    os::fd::{AsFd, OwnedFd},
     pin::Pin,
     sync::{
         Arc, Mutex, MutexGuard,
@@ -40,6 +39,7 @@ use tokio::{
 use crate::{
     dtls::{DtlsTable, InPlace, Output, PeerEvent, Returned, Sealed},
     handshake_thread::{self, HandshakeThread},
+    readiness::{Writable, register},
     recv_batch::{MAX_BATCH, RecvBatch},
     timer::{self, TimerWake},
 };
@@ -191,10 +191,24 @@ impl DtlsSocket {
             .map(|_| ())
     }
 
-    /// A copy of the descriptor, registered with tokio for writability alone.
-    fn register_writable(&self) -> io::Result<AsyncFd<OwnedFd>> {
-        let copy = self.io.get_ref().as_fd().try_clone_to_owned()?;
-        register(copy, Interest::WRITABLE)
+    /// The socket's descriptor, for a registration of its own ([`crate::readiness`]).
+    pub(crate) fn descriptor(&self) -> &std::net::UdpSocket {
+        self.io.get_ref()
+    }
+
+    /// Whether the kernel refused a send since the socket was last writable.
+    pub(crate) fn send_blocked(&self) -> bool {
+        self.send_blocked.load(Ordering::Relaxed)
+    }
+
+    /// The kernel refused a send: its buffer is full.
+    pub(crate) fn block_sends(&self) {
+        self.send_blocked.store(true, Ordering::Relaxed);
+    }
+
+    /// The socket is writable again.
+    pub(crate) fn unblock_sends(&self) {
+        self.send_blocked.store(false, Ordering::Relaxed);
     }
 
     /// Sends sealed records, batching runs of equal size to one destination into one GSO
@@ -259,7 +273,7 @@ impl DtlsSocket {
         };
         match sent {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.send_blocked.store(true, Ordering::Relaxed);
+                self.block_sends();
                 Err(err)
             }
             Err(err) => {
@@ -291,10 +305,7 @@ impl DtlsSocket {
 
 impl AsyncUdpSocket for DtlsSocket {
     fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
-        Box::pin(Writable {
-            socket: self,
-            registered: None,
-        })
+        Box::pin(Writable::new(self))
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
@@ -460,20 +471,6 @@ impl AsyncUdpSocket for DtlsSocket {
     }
 }
 
-/// Registers a descriptor with tokio's reactor for `interest` alone.
-///
-/// tokio deprecates its safe constructor because an `AsRawFd` type could hand it a
-/// descriptor it does not own (tokio#8587); both types here own theirs for the
-/// registration's whole life and always return the same one, which is what the unsafe
-/// replacement would have us promise (and this crate forbids `unsafe`).
-#[allow(deprecated)]
-fn register<T: std::os::fd::AsRawFd + Into<OwnedFd>>(
-    owner: T,
-    interest: Interest,
-) -> io::Result<AsyncFd<T>> {
-    AsyncFd::with_interest(owner, interest)
-}
-
 /// Where the run of datagrams that starts at `start` ends (exclusive): the ones that can
 /// leave in one GSO send. Same destination, same size (the last may be shorter), at most
 /// `max_segments` of them and [`MAX_GSO_BYTES`] in all.
@@ -544,104 +541,9 @@ pub(crate) fn put_payload(
     true
 }
 
-/// One connection's wait for the socket to take datagrams again. quinn asks before every
-/// send: the answer is yes at once unless the kernel refused a send, and only then is a
-/// copy of the descriptor registered for writability, until the socket is writable.
-#[derive(Debug)]
-struct Writable {
-    socket: Arc<DtlsSocket>,
-    /// The registration that wakes this connection when the socket drains: made when a wait
-    /// starts, dropped (deregistered) when it ends, so no send's writability edge reaches
-    /// the reactor otherwise. Registering reports the socket's state at that moment: a
-    /// buffer that drained before it counts.
-    registered: Option<AsyncFd<OwnedFd>>,
-}
-
-impl UdpPoller for Writable {
-    fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.socket.send_blocked.load(Ordering::Relaxed) {
-            this.registered = None;
-            return Poll::Ready(Ok(()));
-        }
-        let registered = match this.registered.take() {
-            Some(registered) => registered,
-            None => this.socket.register_writable()?,
-        };
-        let polled = registered.poll_write_ready(cx).map_ok(drop);
-        if polled.is_pending() {
-            this.registered = Some(registered);
-        } else {
-            this.socket.send_blocked.store(false, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::dtls::{MigrationLimits, SharedCounts, TableLimits};
-
-    fn client_socket() -> Arc<DtlsSocket> {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let local = socket.local_addr().unwrap();
-        let limits = TableLimits {
-            handshake_timeout: Duration::from_secs(5),
-            max_handshaking: 1,
-            max_handshakes_per_ip: 1,
-            max_peers: 1,
-            stale_after: Duration::from_secs(60),
-            shared: SharedCounts::default(),
-            migration: MigrationLimits::OFF,
-        };
-        DtlsSocket::new(socket, DtlsTable::client(local, limits), None)
-            .unwrap()
-            .0
-    }
-
-    fn poll_once(writable: &mut Writable) -> Poll<io::Result<()>> {
-        let waker = futures_util::task::noop_waker();
-        Pin::new(writable).poll_writable(&mut Context::from_waker(&waker))
-    }
-
-    #[tokio::test]
-    async fn a_socket_that_refused_nothing_is_writable_without_a_registration() {
-        let mut writable = Writable {
-            socket: client_socket(),
-            registered: None,
-        };
-        assert!(matches!(poll_once(&mut writable), Poll::Ready(Ok(()))));
-        assert!(writable.registered.is_none());
-    }
-
-    #[tokio::test]
-    async fn after_a_refused_send_the_wait_lasts_until_the_kernel_reports_writable() {
-        let socket = client_socket();
-        let mut writable = Writable {
-            socket: socket.clone(),
-            registered: None,
-        };
-        // What `send_run` records when the kernel says its buffer is full.
-        socket.send_blocked.store(true, Ordering::Relaxed);
-        assert!(
-            poll_once(&mut writable).is_pending(),
-            "no readiness seen yet"
-        );
-        assert!(writable.registered.is_some());
-        // The registration's first report: the socket's buffer is empty, so writable.
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            std::future::poll_fn(|cx| Pin::new(&mut writable).poll_writable(cx)),
-        )
-        .await
-        .expect("the reactor reports the socket writable")
-        .unwrap();
-        assert!(writable.registered.is_none(), "deregistered once writable");
-        assert!(!socket.send_blocked.load(Ordering::Relaxed));
-    }
 
     fn datagrams(to: &[(u16, usize)]) -> Vec<(SocketAddr, BytesMut)> {
         to.iter()
