@@ -23,6 +23,15 @@ macro_rules! known_names {
             }
         }
 
+        /// [`known_name`] for a name still in bytes: known names are ASCII, so finding
+        /// one needs no UTF-8 check first.
+        pub(crate) fn known_name_bytes(name: &[u8]) -> Option<&'static str> {
+            $(if name == $name.as_bytes() {
+                return Some($name);
+            })*
+            None
+        }
+
         #[cfg(test)]
         const KNOWN: &[&str] = &[$($name),*];
     };
@@ -172,6 +181,7 @@ mod tests {
                 "{name:?}"
             );
             assert_eq!(known_name(name), Some(name));
+            assert_eq!(known_name_bytes(name.as_bytes()), Some(name));
             assert!(matches!(header_name(name), Cow::Borrowed(n) if n == name));
         }
     }
@@ -180,6 +190,7 @@ mod tests {
     fn other_names_and_spellings_are_copied_as_they_came() {
         for name in ["Content-Type", "x-custom", "HOST", "", "content-type "] {
             assert_eq!(known_name(name), None);
+            assert_eq!(known_name_bytes(name.as_bytes()), None);
             assert!(matches!(header_name(name), Cow::Owned(n) if n == name));
         }
     }

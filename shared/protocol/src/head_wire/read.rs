@@ -2,13 +2,14 @@
 //! Each read consumes at least one byte or fails, so a claimed length or count never makes
 //! a read go on past the payload, and no allocation is sized by a claim alone.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
 
 use crate::http::{EndOfBody, Header, HttpVersion, RequestHead, ResponseHead};
-use crate::known_names::header_name;
+use crate::known_names::known_name_bytes;
 use crate::limits::MIN_ENCODED_HEADER;
 use crate::value_len::value_len;
 
@@ -119,6 +120,10 @@ impl fmt::Display for Want {
     }
 }
 
+fn utf8(bytes: &[u8], expecting: Want) -> Read<&str> {
+    std::str::from_utf8(bytes).or_else(|_| malformed(format!("{expecting}: not UTF-8")))
+}
+
 /// A cursor over one payload.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -195,7 +200,18 @@ impl<'a> Reader<'a> {
     fn text(&mut self, bin_too: bool, expecting: Want) -> Read<&'a str> {
         let range = self.raw(bin_too, expecting)?;
         let bytes: &'a [u8] = self.bytes;
-        std::str::from_utf8(&bytes[range]).or_else(|_| malformed(format!("{expecting}: not UTF-8")))
+        utf8(&bytes[range], expecting)
+    }
+
+    /// A header name: a known one's static copy (found before any UTF-8 check: known
+    /// names are ASCII), any other checked and copied.
+    fn header_name(&mut self) -> Read<Cow<'static, str>> {
+        let range = self.raw(false, Want::HeaderName)?;
+        let name = &self.bytes[range];
+        match known_name_bytes(name) {
+            Some(known) => Ok(Cow::Borrowed(known)),
+            None => utf8(name, Want::HeaderName).map(|name| Cow::Owned(name.to_owned())),
+        }
     }
 
     /// A map key: a field name, as `str` or `bin`.
@@ -261,11 +277,7 @@ impl<'a> Reader<'a> {
         let (mut name, mut value) = (None, None);
         for _ in 0..entries {
             match self.key()? {
-                b"name" => once(
-                    &mut name,
-                    "name",
-                    header_name(self.text(false, Want::HeaderName)?),
-                )?,
+                b"name" => once(&mut name, "name", self.header_name()?)?,
                 b"value" => once(&mut value, "value", self.value()?)?,
                 _ => self.skip()?,
             }
