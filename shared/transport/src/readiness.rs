@@ -5,21 +5,28 @@
 //! writability edge on loopback (the kernel frees the datagram at once): one more return
 //! from `epoll_wait` per packet, which nobody waits for. quinn asks whether the socket is
 //! writable before every send ([`Writable`]): the answer is yes at once unless the kernel
-//! refused a send, and only then is a copy of the descriptor registered for writability,
-//! until the socket is writable again.
+//! refused a send. Only then does one task per socket ([`SendRoom`]) register a copy of the
+//! descriptor for writability, and wake every connection waiting when the socket drains:
+//! one descriptor however many connections wait.
 
 use std::{
     future::Future,
     io,
     os::fd::{AsFd, AsRawFd, OwnedFd},
     pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll, ready},
     time::Duration,
 };
 
 use quinn::UdpPoller;
-use tokio::io::{Interest, unix::AsyncFd};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    sync::{Notify, futures::OwnedNotified},
+};
 
 use crate::socket::DtlsSocket;
 
@@ -37,56 +44,69 @@ pub(crate) fn register<T: AsRawFd + Into<OwnedFd>>(
     AsyncFd::with_interest(owner, interest)
 }
 
-/// A copy of the socket's descriptor, registered for writability alone.
-fn register_writable(socket: &DtlsSocket) -> io::Result<AsyncFd<OwnedFd>> {
-    let copy = socket.descriptor().as_fd().try_clone_to_owned()?;
-    register(copy, Interest::WRITABLE)
-}
-
-/// How long a connection waits before trying a refused send again when it could not
-/// register for writability (the process has no descriptor to spare).
+/// How long the socket's watcher waits before letting refused sends be tried again when it
+/// could not register for writability (the process has no descriptor to spare).
 const RETRY_UNREGISTERED: Duration = Duration::from_millis(1);
 
-/// One connection's wait for the socket to take datagrams again (see the module's docs).
+/// A socket's wait for room to send, shared by the connections on it.
+#[derive(Debug, Default)]
+pub(crate) struct SendRoom {
+    /// Woken, all at once, when the socket is writable again.
+    drained: Arc<Notify>,
+    /// A watcher task is waiting for the socket to be writable.
+    watching: AtomicBool,
+}
+
+/// Starts the socket's watcher unless one is running: it waits until the socket is
+/// writable, then clears the socket's blocked mark and wakes every waiting connection.
+fn watch(socket: &Arc<DtlsSocket>) {
+    if socket.send_room().watching.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let socket = socket.clone();
+    tokio::spawn(async move {
+        wait_for_room(&socket).await;
+        socket.unblock_sends();
+        let room = socket.send_room();
+        room.watching.store(false, Ordering::Release);
+        room.drained.notify_waiters();
+    });
+}
+
+/// Until the socket is writable: a copy of its descriptor registered for writability,
+/// dropped (deregistered) once it reports; registering reports the socket's state at that
+/// moment, so a buffer that drained before it counts. Without a descriptor to spare, a
+/// short sleep instead of failing every waiting connection.
+async fn wait_for_room(socket: &DtlsSocket) {
+    let registered = socket
+        .descriptor()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|copy| register(copy, Interest::WRITABLE));
+    match registered {
+        // An error here is the reactor's own (it is shutting down): waking the waiters
+        // lets their sends report what is wrong.
+        Ok(registered) => drop(registered.writable().await),
+        Err(err) => {
+            tracing::debug!(error = %err, "no writability registration: retrying sends shortly");
+            tokio::time::sleep(RETRY_UNREGISTERED).await;
+        }
+    }
+}
+
+/// One connection's wait for the socket to take datagrams again.
 #[derive(Debug)]
 pub(crate) struct Writable {
     socket: Arc<DtlsSocket>,
-    /// The wait in progress, if any.
-    wait: Option<Wait>,
+    /// The wake-up this connection waits for, made before the watcher can send it.
+    drained: Option<Pin<Box<OwnedNotified>>>,
 }
 
 impl Writable {
     pub(crate) fn new(socket: Arc<DtlsSocket>) -> Self {
-        Self { socket, wait: None }
-    }
-}
-
-#[derive(Debug)]
-enum Wait {
-    /// Registered for writability: made when a wait starts, dropped (deregistered) when it
-    /// ends, so no send's writability edge reaches the reactor otherwise. Registering
-    /// reports the socket's state at that moment: a buffer that drained before it counts.
-    Registered(AsyncFd<OwnedFd>),
-    /// No descriptor to register (the process has none to spare): the send is tried again
-    /// after [`RETRY_UNREGISTERED`], instead of failing the connection.
-    Retry(Pin<Box<tokio::time::Sleep>>),
-}
-
-impl Wait {
-    fn start(socket: &DtlsSocket) -> Self {
-        match register_writable(socket) {
-            Ok(registered) => Self::Registered(registered),
-            Err(err) => {
-                tracing::debug!(error = %err, "no writability registration: retrying the send shortly");
-                Self::Retry(Box::pin(tokio::time::sleep(RETRY_UNREGISTERED)))
-            }
-        }
-    }
-
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self {
-            Self::Registered(registered) => registered.poll_write_ready(cx).map_ok(drop),
-            Self::Retry(sleep) => sleep.as_mut().poll(cx).map(Ok),
+        Self {
+            socket,
+            drained: None,
         }
     }
 }
@@ -95,16 +115,17 @@ impl UdpPoller for Writable {
     fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if !this.socket.send_blocked() {
-            this.wait = None;
+            this.drained = None;
             return Poll::Ready(Ok(()));
         }
-        let wait = this.wait.get_or_insert_with(|| Wait::start(&this.socket));
-        let polled = wait.poll(cx);
-        if polled.is_ready() {
-            this.wait = None;
-            this.socket.unblock_sends();
-        }
-        polled
+        let drained = this.drained.get_or_insert_with(|| {
+            let drained = Box::pin(this.socket.send_room().drained.clone().notified_owned());
+            watch(&this.socket);
+            drained
+        });
+        ready!(drained.as_mut().poll(cx));
+        this.drained = None;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -146,51 +167,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_socket_that_refused_nothing_is_writable_without_a_registration() {
-        let mut writable = Writable {
-            socket: client_socket(),
-            wait: None,
-        };
+    async fn a_socket_that_refused_nothing_is_writable_without_a_wait() {
+        let socket = client_socket();
+        let mut writable = Writable::new(socket.clone());
         assert!(matches!(poll_once(&mut writable), Poll::Ready(Ok(()))));
-        assert!(writable.wait.is_none());
+        assert!(writable.drained.is_none());
+        assert!(!socket.send_room().watching.load(Ordering::Acquire));
     }
 
     #[tokio::test]
     async fn after_a_refused_send_the_wait_lasts_until_the_kernel_reports_writable() {
         let socket = client_socket();
-        let mut writable = Writable {
-            socket: socket.clone(),
-            wait: None,
-        };
+        let mut writable = Writable::new(socket.clone());
         // What `send_run` records when the kernel says its buffer is full.
         socket.block_sends();
         assert!(
             poll_once(&mut writable).is_pending(),
             "no readiness seen yet"
         );
-        assert!(matches!(writable.wait, Some(Wait::Registered(_))));
+        assert!(socket.send_room().watching.load(Ordering::Acquire));
         // The registration's first report: the socket's buffer is empty, so writable.
         writable_again(&mut writable).await;
-        assert!(writable.wait.is_none(), "deregistered once writable");
         assert!(!socket.send_blocked());
+        assert!(!socket.send_room().watching.load(Ordering::Acquire));
     }
 
     #[tokio::test]
-    async fn a_wait_that_could_not_register_tries_the_send_again_shortly() {
+    async fn every_waiting_connection_is_woken_when_the_socket_drains() {
         let socket = client_socket();
+        let mut first = Writable::new(socket.clone());
+        let mut second = Writable::new(socket.clone());
         socket.block_sends();
-        let mut writable = Writable {
-            socket: socket.clone(),
-            // What `Wait::start` falls back to when the descriptor can't be copied.
-            wait: Some(Wait::Retry(Box::pin(tokio::time::sleep(
-                RETRY_UNREGISTERED,
-            )))),
-        };
-        let started = tokio::time::Instant::now();
-        assert!(poll_once(&mut writable).is_pending());
-        writable_again(&mut writable).await;
-        assert!(started.elapsed() >= RETRY_UNREGISTERED);
-        assert!(writable.wait.is_none());
+        assert!(poll_once(&mut first).is_pending());
+        assert!(poll_once(&mut second).is_pending());
+        // Both wait on the one watcher the first started.
+        assert!(socket.send_room().watching.load(Ordering::Acquire));
+        writable_again(&mut first).await;
+        writable_again(&mut second).await;
         assert!(!socket.send_blocked());
     }
 }

@@ -39,7 +39,7 @@ use tokio::{
 use crate::{
     dtls::{DtlsTable, InPlace, Output, PeerEvent, Returned, Sealed},
     handshake_thread::{self, HandshakeThread},
-    readiness::{Writable, register},
+    readiness::{SendRoom, Writable, register},
     recv_batch::{MAX_BATCH, RecvBatch},
     timer::{self, TimerWake},
 };
@@ -59,6 +59,8 @@ pub(crate) struct DtlsSocket {
     /// Set when the kernel refused a send for a full buffer; cleared once the socket is
     /// writable again.
     send_blocked: AtomicBool,
+    /// The connections' shared wait for the socket to be writable again.
+    send_room: SendRoom,
     /// Batched sends (GSO): one system call for a burst of equal-sized datagrams.
     udp_state: quinn::udp::UdpSocketState,
     local_addr: SocketAddr,
@@ -125,6 +127,7 @@ impl DtlsSocket {
         let socket = Arc::new(Self {
             io,
             send_blocked: AtomicBool::new(false),
+            send_room: SendRoom::default(),
             udp_state,
             local_addr,
             inner: Mutex::new(Inner {
@@ -194,6 +197,11 @@ impl DtlsSocket {
     /// The socket's descriptor, for a registration of its own ([`crate::readiness`]).
     pub(crate) fn descriptor(&self) -> &std::net::UdpSocket {
         self.io.get_ref()
+    }
+
+    /// The connections' shared wait for room to send.
+    pub(crate) fn send_room(&self) -> &SendRoom {
+        &self.send_room
     }
 
     /// Whether the kernel refused a send since the socket was last writable.
