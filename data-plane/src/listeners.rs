@@ -16,7 +16,8 @@ pub struct Listeners {
     pub dtls: Vec<UdpSocket>,
     /// Requests other pods relay here (`HOP_SERVER_RELAY_LISTEN`), when it is on.
     pub relay: Option<TcpListener>,
-    /// Visitors' HTTPS (`HOP_SERVER_HTTPS_LISTEN`).
+    /// Visitors' HTTPS (`HOP_SERVER_HTTPS_LISTEN`), bound with `SO_REUSEPORT`: each of the
+    /// HTTPS workers joins the port with a socket of its own (this is the first).
     pub https: TcpListener,
     /// Port 80: ACME answers and redirects to HTTPS (`HOP_SERVER_HTTP_LISTEN`).
     pub http: TcpListener,
@@ -72,7 +73,7 @@ impl Listeners {
         Ok(Self {
             dtls,
             relay,
-            https: TcpListener::bind(config.https_listen)?,
+            https: crate::edge::workers::bind_reusable(config.https_listen)?,
             http: TcpListener::bind(config.http_listen)?,
             ops: TcpListener::bind(config.metrics_listen)?,
         })

@@ -110,6 +110,8 @@ pub struct Config {
     pub(crate) dtls_handshakes_per_ip: u32,
     /// Sockets (each with a thread) serving the DTLS port; 0: one per core.
     pub(crate) dtls_sockets: u32,
+    /// Threads accepting and serving visitors' HTTPS connections; 0: one per core.
+    pub(crate) https_workers: u32,
     /// New DTLS handshakes started a second, at most.
     pub(crate) dtls_handshakes_per_s: u32,
     /// New DTLS handshakes that may start at once, on top of the rate.
@@ -176,6 +178,7 @@ impl Default for Config {
             h2_max_error_resets: 256,
             dtls_handshakes_per_ip: 8,
             dtls_sockets: 0,
+            https_workers: 0,
             dtls_handshakes_per_s: 500,
             // A tenth of a second at the rate: a storm of agents costs the sessions already
             // up a quarter of what a second's worth at once did (docs/benchmarks.md).
@@ -218,6 +221,14 @@ impl Config {
         match self.dtls_sockets {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             sockets => sockets as usize,
+        }
+    }
+
+    /// How many threads accept and serve visitors' HTTPS: the setting, or one per core.
+    pub(crate) fn https_worker_count(&self) -> usize {
+        match self.https_workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            workers => workers as usize,
         }
     }
 

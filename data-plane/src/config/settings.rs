@@ -224,6 +224,12 @@ pub(super) const SETTINGS: &[Setting] = &[
          over them by source IP. 0: one per core [default: 0]",
     ),
     Setting::value(
+        "https_workers",
+        "HOP_SERVER_HTTPS_WORKERS",
+        "Threads serving visitors' HTTPS, each accepting its own connections on a socket of \
+         the port's SO_REUSEPORT group. 0: one per core [default: 0]",
+    ),
+    Setting::value(
         "dtls_handshakes_per_s",
         "HOP_SERVER_DTLS_HANDSHAKES_PER_S",
         "New DTLS handshakes started a second at most (HOP_SERVER_DTLS_HANDSHAKE_BURST may \

@@ -23,6 +23,8 @@ const MAX_TICKET_KEY_ROTATION: Duration = Duration::from_secs(2 * 3600);
 const MAX_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most sockets (and threads) the DTLS port may be served by.
 const MAX_DTLS_SOCKETS: u32 = 256;
+/// HTTPS worker threads at most.
+const MAX_HTTPS_WORKERS: u32 = 256;
 /// The most new DTLS handshakes a second a pod may be told to start.
 const MAX_HANDSHAKES_PER_S: u32 = 100_000;
 /// The longest requests may wait on an agent that is not heard.
@@ -168,6 +170,12 @@ impl Config {
     /// The listeners' limits: each at least 1, and no handshake cap above the connection
     /// cap it lives under.
     fn validate_connection_limits(&self) -> Result<(), Problem> {
+        if self.https_workers > MAX_HTTPS_WORKERS {
+            return Err(bad(
+                "HOP_SERVER_HTTPS_WORKERS",
+                format!("must be 0..={MAX_HTTPS_WORKERS} (0: one per core)"),
+            ));
+        }
         if self.tls_handshake_timeout.is_zero() {
             return Err(bad("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "must be positive"));
         }

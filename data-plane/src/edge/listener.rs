@@ -1,7 +1,8 @@
 //! The visitors' listeners, HTTPS and plain HTTP, assembled from actix's parts so every
 //! connection passes the pod's limits before it costs anything:
 //!
-//! 1. accept (actix-server) → [`admission`](crate::edge::admission): a client IP over
+//! 1. accept (HTTPS: on the worker that serves the connection, [`workers`](crate::edge::workers);
+//!    port 80: actix-server) → [`admission`](crate::edge::admission): a client IP over
 //!    `HOP_SERVER_MAX_CONNECTIONS_PER_IP` open connections is closed at once;
 //! 2. HTTPS only: the TLS handshake (OpenSSL, the certificate chosen by SNI, a session
 //!    resumed from its ticket: [`sessions`](crate::certs::sessions)) under a
@@ -37,6 +38,7 @@ use crate::{
         connection::{self, Admitted, Negotiated},
         tls_stream::TlsStream,
         tunnel_tcp::TunnelIntake,
+        workers::{WorkerSpec, Workers},
     },
     ops::metrics::Metrics,
 };
@@ -73,17 +75,20 @@ pub(crate) enum Ended {
     Tunnel,
 }
 
-/// The HTTPS listener on `listener`, with the TLS context `tls` holds at each accept,
-/// serving the App `app` builds (once per worker).
+/// The HTTPS listener on `listener` (bound by
+/// [`bind_reusable`](crate::edge::workers::bind_reusable)) with `workers`
+/// threads, with the TLS context `tls` holds at each accept, serving the App `app` builds
+/// (once per worker).
 pub(crate) fn https<F, I, S, B>(
     edge: Arc<Edge>,
     listener: std::net::TcpListener,
+    workers: usize,
     tls: Arc<SessionContexts>,
     app: F,
-) -> io::Result<Server>
+) -> io::Result<Workers>
 where
     F: Fn() -> I + Send + Clone + 'static,
-    I: IntoServiceFactory<S, Request>,
+    I: IntoServiceFactory<S, Request> + 'static,
     S: ServiceFactory<Request, Config = AppConfig> + 'static,
     S::Error: Into<Error> + 'static,
     S::InitError: fmt::Debug,
@@ -92,19 +97,26 @@ where
     B: MessageBody + 'static,
 {
     let addr = listener.local_addr()?;
-    let builder = Server::build().disable_signals();
-    let shutdown = builder.graceful_shutdown_signal();
-    let server = builder.listen("https", listener, move || {
+    let refused = edge.metrics.clone();
+    let service = move || {
         let (tls_edge, metrics) = (edge.clone(), edge.metrics.clone());
         let tls = tls.clone();
         admit(edge.clone())
             .and_then(fn_service(move |conn| {
                 handshake(tls_edge.clone(), tls.clone(), conn)
             }))
-            .and_then(http(edge.limits, addr, true, app(), shutdown.clone()).map_err(Ended::Http))
+            .and_then(http(edge.limits, addr, true, app(), None).map_err(Ended::Http))
             .map_err(move |ended| count(&metrics, ended))
-    })?;
-    Ok(server.run())
+    };
+    Workers::start(
+        listener,
+        workers,
+        WorkerSpec {
+            name: "hopgate-https",
+            service,
+            on_refused: move |_: &io::Error| refused.rejected("accept_out_of_resources"),
+        },
+    )
 }
 
 /// The plain HTTP listener on `listener` (HTTP/1.1 only), serving the App `app` builds.
@@ -134,7 +146,9 @@ where
                 let peer = conn.peer();
                 (conn, Protocol::Http1, Some(peer))
             })
-            .and_then(http(edge.limits, addr, false, app(), shutdown.clone()).map_err(Ended::Http))
+            .and_then(
+                http(edge.limits, addr, false, app(), Some(shutdown.clone())).map_err(Ended::Http),
+            )
             .map_err(move |ended| count(&metrics, ended))
     })?;
     Ok(server.run())
@@ -215,7 +229,7 @@ fn http<T, I, S, B>(
     addr: SocketAddr,
     secure: bool,
     app: I,
-    shutdown: GracefulShutdownSignal,
+    shutdown: Option<GracefulShutdownSignal>,
 ) -> impl ServiceFactory<
     (Admitted<T>, Protocol, Option<SocketAddr>),
     Config = (),
@@ -244,11 +258,13 @@ where
         .client_disconnect_timeout(Duration::from_secs(1))
         .local_addr(addr)
         .h2_limits(limits.h2)
-        .graceful_shutdown_signal(move || {
+        .on_connect_ext(connection::attach::<T>);
+    if let Some(shutdown) = shutdown {
+        builder = builder.graceful_shutdown_signal(move || {
             let signal = shutdown.clone();
             async move { signal.notified().await }
-        })
-        .on_connect_ext(connection::attach::<T>);
+        });
+    }
     if secure {
         builder = builder.secure();
     }

@@ -1,6 +1,7 @@
 //! The visitors' side: the HTTPS and port-80 listeners, what a connection passes before it
 //! costs anything, and the handler that routes each visitor request to its upstream.
 //!
+//! - `workers`: the HTTPS listener's threads, each accepting what it serves.
 //! - `listener`: the listeners, assembled from actix's parts: `admission` (per-IP caps on
 //!   connections and TLS handshakes), the handshake's deadline, HTTP/2's limits;
 //!   `connection`: an admitted connection and what its requests learn of it; `tls_stream`:
@@ -25,3 +26,4 @@ pub(crate) mod plain_http;
 pub(crate) mod sni;
 pub(crate) mod tls_stream;
 pub(crate) mod tunnel_tcp;
+pub(crate) mod workers;

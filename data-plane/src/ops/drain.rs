@@ -27,6 +27,7 @@ use slog::{Logger, info, warn};
 use tokio::time::Instant;
 
 use crate::{
+    edge::workers::WorkersHandle,
     ops::in_flight::InFlight,
     table::control_plane::TableStatus,
     tunnel::{routing::RoutingTable, session_actor::GoAwayNow},
@@ -42,7 +43,7 @@ pub(crate) struct Drain {
     pub(crate) status: Arc<TableStatus>,
     pub(crate) routing: Arc<RoutingTable>,
     pub(crate) listener: Arc<Listener>,
-    pub(crate) visitors: ServerHandle,
+    pub(crate) visitors: WorkersHandle,
     pub(crate) redirect: ServerHandle,
     pub(crate) internal: ServerHandle,
     /// The relay listener, if any: stopped last, after the visitors'.
@@ -68,7 +69,7 @@ pub(crate) async fn on_signal(drain: Drain, signal: impl Future<Output = &'stati
         handle.actor.do_send(GoAwayNow(drain.deadline));
     }
     // No new visitor connections; requests on open ones are still served.
-    drain.visitors.pause().await;
+    drain.visitors.pause();
     drain.redirect.pause().await;
     let started = Instant::now();
     let deadline = started + drain.deadline;
@@ -79,7 +80,9 @@ pub(crate) async fn on_signal(drain: Drain, signal: impl Future<Output = &'stati
     }
     // Idle keep-alive connections (an HTTP/2 client may hold one for ever) are closed
     // now rather than waited for.
-    drain.visitors.stop(false).await;
+    if let Err(err) = drain.visitors.stop().await {
+        warn!(drain.log, "HTTPS workers"; "error" => err.to_string());
+    }
     drain.redirect.stop(false).await;
     if let Some(relay) = &drain.relay {
         relay.stop(false).await;

@@ -19,6 +19,7 @@ use crate::{
         listener::{Edge, EdgeLimits},
         plain_http,
         tunnel_tcp::TunnelIntake,
+        workers::Workers,
     },
     http::limits::RequestCaps,
     listeners::Listeners,
@@ -36,7 +37,7 @@ pub(super) struct Sockets {
 
 /// The running HTTP servers and their addresses.
 pub(super) struct Servers {
-    visitors: Server,
+    visitors: Workers,
     redirect: Server,
     ops: Server,
     relay: Option<Server>,
@@ -101,7 +102,14 @@ impl Sockets {
             log: core.log.clone(),
         };
         let tls = session_contexts(config, core, certificate)?;
-        let visitors = visitors_server(edge.clone(), self.https, tls, state, relays)?;
+        let visitors = visitors_server(
+            edge.clone(),
+            self.https,
+            config.https_worker_count(),
+            tls,
+            state,
+            relays,
+        )?;
         let http_addr = self.http.local_addr()?;
         let redirect = redirect_server(edge, self.http, core, subscriber)?;
         let ops_addr = self.ops.local_addr()?;
@@ -151,7 +159,7 @@ impl Servers {
                 None => Ok(()),
             }
         };
-        tokio::try_join!(visitors, redirect, ops, relay)?;
+        tokio::try_join!(visitors.join(), redirect, ops, relay)?;
         Ok(())
     }
 }
@@ -246,11 +254,12 @@ fn session_contexts(
 fn visitors_server(
     edge: Arc<Edge>,
     https: std::net::TcpListener,
+    workers: usize,
     tls: Arc<SessionContexts>,
     state: web::Data<AppState>,
     relays: Relays,
-) -> Result<Server, RunError> {
-    let server = edge::listener::https(edge, https, tls, move || {
+) -> Result<Workers, RunError> {
+    let server = edge::listener::https(edge, https, workers, tls, move || {
         let app = App::new().app_data(state.clone());
         let app = match relays.client() {
             Some(relay) => app.app_data(web::Data::new(relay)),

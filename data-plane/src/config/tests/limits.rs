@@ -136,6 +136,8 @@ fn agent_limits_have_defaults_and_are_checked() {
     assert_eq!(set.dtls_handshake_burst, 50);
     let set = with("HOP_SERVER_DTLS_SOCKETS", "3").unwrap();
     assert_eq!(set.dtls_socket_count(), 3);
+    let set = with("HOP_SERVER_HTTPS_WORKERS", "3").unwrap();
+    assert_eq!(set.https_worker_count(), 3);
     let set = with("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "0").unwrap();
     assert_eq!(set.dtls_migration_candidates, 0);
     let set = with("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "100").unwrap();
@@ -152,6 +154,7 @@ fn agent_limits_have_defaults_and_are_checked() {
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "0"),
         ("HOP_SERVER_DTLS_HANDSHAKES_PER_S", "100001"),
         ("HOP_SERVER_DTLS_SOCKETS", "257"),
+        ("HOP_SERVER_HTTPS_WORKERS", "257"),
         ("HOP_SERVER_DTLS_HANDSHAKE_BURST", "0"),
         ("HOP_SERVER_DTLS_MIGRATION_CANDIDATES", "65"),
         ("HOP_SERVER_DTLS_MIGRATION_TRIALS_PER_IP", "0"),

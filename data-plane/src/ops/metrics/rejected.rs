@@ -36,6 +36,9 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     // A connection from a client IP with HOP_SERVER_MAX_HANDSHAKES_PER_IP TLS handshakes in
     // progress: closed at once.
     "handshakes_per_ip",
+    // An HTTPS connection the pod could not accept for want of descriptors or memory: it
+    // waits in the kernel's queue while the worker pauses for 100 ms.
+    "accept_out_of_resources",
     // A TLS handshake not done within HOP_SERVER_TLS_HANDSHAKE_TIMEOUT: closed.
     "tls_handshake_timeout",
     // A TLS handshake that resumed a session made for another SNI name (or for none):

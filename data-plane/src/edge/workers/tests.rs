@@ -1,0 +1,197 @@
+use std::{
+    collections::HashSet,
+    io,
+    net::{SocketAddr, TcpListener},
+    time::Duration,
+};
+
+use actix_service::{ServiceFactory, fn_service};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+
+use super::{WorkerSpec, Workers, bind_reusable, out_of_resources};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Answers each connection with the name of the thread serving it, then echoes until EOF.
+fn thread_namer()
+-> impl ServiceFactory<TcpStream, Config = (), Response = (), Error = io::Error, InitError = ()> {
+    fn_service(|mut tcp: TcpStream| async move {
+        let name = std::thread::current().name().unwrap_or("?").to_owned();
+        tcp.write_all(format!("{name}\n").as_bytes()).await?;
+        let mut buf = [0u8; 64];
+        loop {
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            tcp.write_all(&buf[..n]).await?;
+        }
+    })
+}
+
+fn start(count: usize) -> (Workers, SocketAddr) {
+    let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spec = WorkerSpec {
+        name: "test-worker",
+        service: thread_namer,
+        on_refused: |_: &io::Error| {},
+    };
+    (Workers::start(listener, count, spec).unwrap(), addr)
+}
+
+/// Connects and reads the serving thread's name.
+async fn served_by(addr: SocketAddr) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut name = Vec::new();
+    let mut byte = [0u8; 1];
+    while timeout(WAIT, tcp.read_exact(&mut byte))
+        .await
+        .unwrap()
+        .is_ok()
+        && byte[0] != b'\n'
+    {
+        name.push(byte[0]);
+    }
+    (tcp, String::from_utf8(name).unwrap())
+}
+
+#[tokio::test]
+async fn every_worker_accepts_and_serves_its_own_connections() {
+    let (workers, addr) = start(2);
+    let mut names = HashSet::new();
+    let mut open = Vec::new();
+    for _ in 0..32 {
+        let (tcp, name) = served_by(addr).await;
+        names.insert(name);
+        open.push(tcp);
+    }
+    // The kernel spreads connections over the group by their ports: 32 all on one of two
+    // sockets would be a one-in-two-billion draw.
+    let expected: HashSet<String> = ["test-worker-0", "test-worker-1"].map(String::from).into();
+    assert_eq!(names, expected);
+    drop(open);
+    workers.handle().stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn paused_workers_serve_open_connections_and_accept_no_new_ones() {
+    let (workers, addr) = start(2);
+    let (mut open, _) = served_by(addr).await;
+    workers.handle().pause();
+    // The kernel still completes the handshake (the socket is listening) but nobody
+    // accepts it, so the service never greets it.
+    let mut late = TcpStream::connect(addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let greeted = timeout(Duration::from_millis(300), late.read(&mut byte)).await;
+    assert!(greeted.is_err(), "a paused worker accepted a connection");
+    open.write_all(b"still here").await.unwrap();
+    let mut echoed = [0u8; 10];
+    timeout(WAIT, open.read_exact(&mut echoed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echoed, b"still here");
+    workers.handle().stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn stopping_ends_every_open_connection_and_the_join() {
+    let (workers, addr) = start(2);
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(served_by(addr).await.0);
+    }
+    let handle = workers.handle();
+    let joined = tokio::spawn(workers.join());
+    timeout(WAIT, handle.stop()).await.unwrap().unwrap();
+    timeout(WAIT, joined).await.unwrap().unwrap().unwrap();
+    for mut tcp in open {
+        let mut byte = [0u8; 1];
+        let read = timeout(WAIT, tcp.read(&mut byte)).await.unwrap();
+        assert!(
+            matches!(read, Ok(0) | Err(_)),
+            "a connection outlived the stop"
+        );
+    }
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the port still listens"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_workers_stops_them() {
+    let (workers, addr) = start(1);
+    let (mut open, _) = served_by(addr).await;
+    let handle = workers.handle();
+    drop(workers);
+    timeout(WAIT, handle.stop()).await.unwrap().unwrap();
+    let mut byte = [0u8; 1];
+    let read = timeout(WAIT, open.read(&mut byte)).await.unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)));
+}
+
+#[tokio::test]
+async fn a_worker_whose_service_cannot_start_fails_the_join() {
+    let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
+    let spec = WorkerSpec {
+        name: "test-broken",
+        service: || {
+            actix_service::fn_factory(|| async {
+                Err::<actix_service::boxed::BoxService<TcpStream, (), io::Error>, ()>(())
+            })
+        },
+        on_refused: |_: &io::Error| {},
+    };
+    let workers = Workers::start(listener, 2, spec).unwrap();
+    let err = timeout(WAIT, workers.join()).await.unwrap().unwrap_err();
+    assert!(
+        err.to_string().contains("could not build its service"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_listener_not_bound_for_a_group_is_a_clear_error() {
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = plain.local_addr().unwrap();
+    let spec = WorkerSpec {
+        name: "test-plain",
+        service: thread_namer,
+        on_refused: |_: &io::Error| {},
+    };
+    let Err(err) = Workers::start(plain, 2, spec) else {
+        panic!("a second socket joined a port bound without SO_REUSEPORT");
+    };
+    assert!(
+        err.to_string()
+            .contains(&format!("another HTTPS worker socket on {addr}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_port_another_socket_listens_on_is_refused_not_shared() {
+    let first = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = first.local_addr().unwrap();
+    let err = bind_reusable(addr).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = bind_reusable(plain.local_addr().unwrap()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+}
+
+#[test]
+fn only_a_shortage_of_descriptors_or_memory_delays_the_next_accept() {
+    for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+        assert!(out_of_resources(&io::Error::from_raw_os_error(code)));
+    }
+    for code in [libc::ECONNABORTED, libc::EPROTO, libc::EPERM] {
+        assert!(!out_of_resources(&io::Error::from_raw_os_error(code)));
+    }
+}
