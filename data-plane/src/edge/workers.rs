@@ -1,11 +1,16 @@
-//! The HTTPS listener's worker threads, each accepting the connections it serves: every
-//! worker has its own listening socket in the port's `SO_REUSEPORT` group, and the kernel
-//! spreads new connections over them. A visitor's arrival wakes one thread, where
-//! actix-server's acceptor thread woke itself and then the worker it handed the connection
-//! to (measured: docs/benchmarks.md, "Accepting on the serving worker").
+//! The HTTPS listener's workers, each accepting the connections it serves: every worker
+//! has its own listening socket in the port's `SO_REUSEPORT` group, and the kernel spreads
+//! new connections over them. A visitor's arrival wakes one thread, where actix-server's
+//! acceptor thread woke itself and then the worker it handed the connection to.
+//!
+//! The first worker runs on the caller's runtime (the pod's main thread, where the first
+//! socket of the DTLS port's group is served too), each other one on a thread of its own.
+//! A pod with one worker and one DTLS socket carries a request from the visitor to the
+//! agent and back on one thread, with no wake-up of another (measured: docs/benchmarks.md,
+//! "Accepting on the serving worker").
 //!
 //! [`WorkersHandle::pause`] stops the accepting (open connections are still served; new ones
-//! wait in the kernel's queue), [`WorkersHandle::stop`] ends every worker and with it every
+//! wait in the kernel's queue), [`WorkersHandle::stop`] ends every worker and every
 //! connection, as actix-server's non-graceful stop did. An accept that fails for want of
 //! descriptors or memory waits [`ACCEPT_RETRY`] before the next, so a full descriptor
 //! table can't spin a thread; the caller's `on_refused` counts it.
@@ -23,7 +28,7 @@ use std::{
 use actix_service::{Service, ServiceFactory};
 use actix_web::rt::Runtime;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::{net::TcpStream, sync::watch};
+use tokio::{net::TcpStream, sync::watch, task::JoinSet};
 
 /// How long a worker waits after an accept failed for want of descriptors or memory.
 pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -93,7 +98,8 @@ pub(crate) struct WorkerSpec<F, R> {
 
 impl Workers {
     /// Starts `count` workers (at least one) on `listener` and `count - 1` more sockets
-    /// joining its port's group; `listener` must come from [`bind_reusable`].
+    /// joining its port's group; `listener` must come from [`bind_reusable`]. Called on an
+    /// actix runtime, which serves the first worker.
     pub(crate) fn start<F, SF, R>(
         listener: TcpListener,
         count: usize,
@@ -123,12 +129,20 @@ impl Workers {
         let running_tx = Arc::new(running_tx);
         for (index, socket) in sockets.into_iter().enumerate() {
             socket.set_nonblocking(true)?;
-            let leaving = Leaving(running_tx.clone());
-            let phase = phase.subscribe();
-            let (service, on_refused) = (spec.service.clone(), spec.on_refused.clone());
+            let worker = Worker {
+                socket,
+                service: spec.service.clone(),
+                on_refused: spec.on_refused.clone(),
+                phase: phase.subscribe(),
+                leaving: Leaving(running_tx.clone()),
+            };
+            if index == 0 {
+                actix_web::rt::spawn(worker.run());
+                continue;
+            }
             thread::Builder::new()
                 .name(format!("{}-{index}", spec.name))
-                .spawn(move || run_worker(socket, service, on_refused, phase, leaving))?;
+                .spawn(move || worker.run_on_thread())?;
         }
         Ok(Self {
             handle: WorkersHandle { phase, running },
@@ -201,32 +215,54 @@ impl Drop for Leaving {
     }
 }
 
-/// One worker's thread: its own runtime, which holds every connection it accepted; they
-/// end with it.
-fn run_worker<F, SF, R>(
+/// One worker: its socket, how it serves a connection, and its place in the count.
+struct Worker<F, R> {
     socket: TcpListener,
     service: F,
     on_refused: R,
     phase: watch::Receiver<Phase>,
     leaving: Leaving,
-) where
+}
+
+impl<F, SF, R> Worker<F, R>
+where
     F: Fn() -> SF,
     SF: ServiceFactory<TcpStream, Config = (), Response = ()> + 'static,
     R: Fn(&io::Error),
 {
-    let Ok(runtime) = Runtime::new() else {
-        leaving.failed();
-        return;
-    };
-    let served = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(socket).ok()?;
-        let service = Rc::new(service().new_service(()).await.ok()?);
-        accept_until_stopped(&listener, &service, &on_refused, phase).await;
-        Some(())
-    });
-    drop(runtime);
-    if served.is_none() {
-        leaving.failed();
+    /// Runs the worker on a runtime of its own, on this thread.
+    fn run_on_thread(self) {
+        match Runtime::new() {
+            Ok(runtime) => runtime.block_on(self.run()),
+            Err(_) => self.leaving.failed(),
+        }
+    }
+
+    /// Accepts and serves until stopped; every connection it accepted ends with it.
+    async fn run(self) {
+        let Self {
+            socket,
+            service,
+            on_refused,
+            phase,
+            leaving,
+        } = self;
+        let Ok(listener) = tokio::net::TcpListener::from_std(socket) else {
+            return leaving.failed();
+        };
+        let Ok(service) = service().new_service(()).await else {
+            return leaving.failed();
+        };
+        let mut connections = JoinSet::new();
+        accept_until_stopped(
+            &listener,
+            &Rc::new(service),
+            &on_refused,
+            phase,
+            &mut connections,
+        )
+        .await;
+        connections.shutdown().await;
     }
 }
 
@@ -236,6 +272,7 @@ async fn accept_until_stopped<S, R>(
     service: &Rc<S>,
     on_refused: &R,
     mut phase: watch::Receiver<Phase>,
+    connections: &mut JoinSet<()>,
 ) where
     S: Service<TcpStream, Response = ()> + 'static,
     R: Fn(&io::Error),
@@ -244,10 +281,11 @@ async fn accept_until_stopped<S, R>(
         let accepted = tokio::select! {
             biased;
             _ = phase.wait_for(|phase| *phase != Phase::Accepting) => break,
+            Some(_) = connections.join_next() => continue,
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((tcp, _)) => serve(service.clone(), tcp),
+            Ok((tcp, _)) => serve(connections, service.clone(), tcp),
             Err(err) if out_of_resources(&err) => {
                 on_refused(&err);
                 tokio::time::sleep(ACCEPT_RETRY).await;
@@ -256,15 +294,21 @@ async fn accept_until_stopped<S, R>(
             Err(_) => {}
         }
     }
-    let _ = phase.wait_for(|phase| *phase == Phase::Stopped).await;
+    loop {
+        tokio::select! {
+            biased;
+            _ = phase.wait_for(|phase| *phase == Phase::Stopped) => return,
+            Some(_) = connections.join_next() => {}
+        }
+    }
 }
 
 /// Serves `tcp` on this worker, once the service is ready for it.
-fn serve<S>(service: Rc<S>, tcp: TcpStream)
+fn serve<S>(connections: &mut JoinSet<()>, service: Rc<S>, tcp: TcpStream)
 where
     S: Service<TcpStream, Response = ()> + 'static,
 {
-    actix_web::rt::spawn(async move {
+    connections.spawn_local(async move {
         if poll_fn(|cx| service.poll_ready(cx)).await.is_ok() {
             let _ = service.call(tcp).await;
         }

@@ -1,0 +1,74 @@
+//! The HTTPS listener's workers (`HOP_SERVER_HTTPS_WORKERS`) in a real pod: with two, the
+//! second has a thread of its own and visitors' connections are served whichever worker
+//! accepts them; with one worker and one DTLS socket, the pod serves visitors and agents
+//! on its main thread, with no thread of either kind, and still serves everything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use hopgate_e2e::*;
+
+const DOMAIN: &str = "app.hopgate.test";
+
+/// The names of the pod's threads.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect()
+}
+
+/// A pod with `env`, an agent for [`DOMAIN`] in front of a local service.
+fn pod_with_agent(env: &[(&str, &str)]) -> (DataPlane, Agent) {
+    let dp = DataPlane::start(&[DOMAIN], env);
+    let local = start_local_service("127.0.0.1:0".parse().unwrap());
+    let agent = Agent::start(&dp, DOMAIN, local);
+    agent.wait_connected(Duration::from_secs(10));
+    (dp, agent)
+}
+
+/// `count` requests, each on a connection of its own (a new client each), all answered.
+async fn fresh_connections_are_served(dp: &DataPlane, count: usize) {
+    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
+    for _ in 0..count {
+        let response = dp.visitor(&[DOMAIN]).get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_each_accept_visitors_and_every_connection_is_served() {
+    let (dp, _agent) = pod_with_agent(&[("HOP_SERVER_HTTPS_WORKERS", "2")]);
+    let names = thread_names(dp.pid());
+    let workers: Vec<_> = names
+        .iter()
+        .filter(|name| name.starts_with("hopgate-https"))
+        .collect();
+    // The first worker runs on the main thread, the second on a thread of its own.
+    assert_eq!(workers, ["hopgate-https-1"], "{names:?}");
+    fresh_connections_are_served(&dp, 24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_worker_and_one_socket_serve_everything_on_the_main_thread() {
+    let (dp, _agent) = pod_with_agent(&[
+        ("HOP_SERVER_HTTPS_WORKERS", "1"),
+        ("HOP_SERVER_DTLS_SOCKETS", "1"),
+    ]);
+    let names = thread_names(dp.pid());
+    assert!(
+        !names
+            .iter()
+            .any(|name| name.starts_with("hopgate-https") || name.starts_with("dtls-socket")),
+        "a thread of its own for a worker or a socket: {names:?}"
+    );
+    fresh_connections_are_served(&dp, 8).await;
+    // And a keep-alive connection's requests, one after another.
+    let visitor = dp.visitor(&[DOMAIN]);
+    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
+    for _ in 0..8 {
+        assert_eq!(visitor.get(&url).send().await.unwrap().status(), 200);
+    }
+}
