@@ -72,3 +72,30 @@ async fn one_worker_and_one_socket_serve_everything_on_the_main_thread() {
         assert_eq!(visitor.get(&url).send().await.unwrap().status(), 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_holding_its_most_connections_accepts_again_once_one_ends() {
+    let (dp, _agent) = pod_with_agent(&[
+        ("HOP_SERVER_HTTPS_WORKERS", "1"),
+        ("HOP_SERVER_MAX_CONNECTIONS", "2"),
+        ("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "30s"),
+    ]);
+    // Two silent connections take both places (their handshakes may take 30 s).
+    let first = std::net::TcpStream::connect(dp.https).unwrap();
+    let _second = std::net::TcpStream::connect(dp.https).unwrap();
+    let url = format!("https://{DOMAIN}:{}/echo", dp.https.port());
+    let waiting = dp
+        .visitor_giving_up_after(&[DOMAIN], Duration::from_millis(700))
+        .get(&url)
+        .send()
+        .await;
+    assert!(
+        waiting.is_err(),
+        "a third connection was served: {waiting:?}"
+    );
+    let full = "hopgate_rejected_total{reason=\"max_connections\"}";
+    assert!(dp.metric(full).await >= 1, "{full} not counted");
+    drop(first);
+    let response = dp.visitor(&[DOMAIN]).get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+}

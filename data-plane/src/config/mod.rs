@@ -101,6 +101,8 @@ pub struct Config {
     pub(crate) tls_handshake_timeout: Duration,
     #[serde(with = "values::duration")]
     pub(crate) tls_ticket_key_rotation: Duration,
+    /// HTTPS connections the pod holds open at most, over all its workers.
+    pub(crate) max_connections: u32,
     pub(crate) max_connections_per_ip: u32,
     pub(crate) max_handshakes_per_ip: u32,
     pub(crate) h2_max_concurrent_streams: u32,
@@ -165,6 +167,8 @@ impl Default for Config {
             max_requests_per_client: 384,
             tls_handshake_timeout: Duration::from_secs(3),
             tls_ticket_key_rotation: Duration::from_secs(3600),
+            // About what actix-server's per-worker cap allowed a 2-core pod.
+            max_connections: 50_000,
             max_connections_per_ip: 256,
             // Above the bursts of one busy client (browsers open at most 6 connections
             // per host at once; an office behind one NAT several times that).

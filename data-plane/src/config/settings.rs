@@ -176,6 +176,13 @@ pub(super) const SETTINGS: &[Setting] = &[
          resumption off [default: 1h]",
     ),
     Setting::value(
+        "max_connections",
+        "HOP_SERVER_MAX_CONNECTIONS",
+        "HTTPS connections the pod holds open at most, each worker its share; a worker \
+         holding its share accepts no more until one ends (new visitors wait in the \
+         kernel's queue) [default: 50000]",
+    ),
+    Setting::value(
         "max_connections_per_ip",
         "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
         "Open connections one client IP (an IPv6 /64) may hold on the HTTPS and HTTP \

@@ -186,6 +186,7 @@ impl Config {
             ));
         }
         for (var, value) in [
+            ("HOP_SERVER_MAX_CONNECTIONS", self.max_connections),
             (
                 "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
                 self.max_connections_per_ip,

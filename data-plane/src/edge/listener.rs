@@ -38,7 +38,7 @@ use crate::{
         connection::{self, Admitted, Negotiated},
         tls_stream::TlsStream,
         tunnel_tcp::TunnelIntake,
-        workers::{WorkerSpec, Workers},
+        workers::{WorkerEvent, WorkerSpec, Workers},
     },
     ops::metrics::Metrics,
 };
@@ -50,6 +50,8 @@ pub(crate) struct EdgeLimits {
     pub(crate) header_timeout: Duration,
     /// How long a TLS handshake may take from the accept.
     pub(crate) tls_handshake_timeout: Duration,
+    /// HTTPS connections the pod holds open at most (`HOP_SERVER_MAX_CONNECTIONS`).
+    pub(crate) max_connections: usize,
     pub(crate) h2: H2Limits,
 }
 
@@ -97,7 +99,8 @@ where
     B: MessageBody + 'static,
 {
     let addr = listener.local_addr()?;
-    let refused = edge.metrics.clone();
+    let counted = edge.metrics.clone();
+    let max_connections = edge.limits.max_connections;
     let service = move || {
         let (tls_edge, metrics) = (edge.clone(), edge.metrics.clone());
         let tls = tls.clone();
@@ -114,7 +117,13 @@ where
         WorkerSpec {
             name: "hopgate-https",
             service,
-            on_refused: move |_: &io::Error| refused.rejected("accept_out_of_resources"),
+            max_connections,
+            on_event: move |event| {
+                counted.rejected(match event {
+                    WorkerEvent::Full => "max_connections",
+                    WorkerEvent::OutOfResources => "accept_out_of_resources",
+                });
+            },
         },
     )
 }

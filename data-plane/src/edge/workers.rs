@@ -11,9 +11,11 @@
 //!
 //! [`WorkersHandle::pause`] stops the accepting (open connections are still served; new ones
 //! wait in the kernel's queue), [`WorkersHandle::stop`] ends every worker and every
-//! connection, as actix-server's non-graceful stop did. An accept that fails for want of
-//! descriptors or memory waits [`ACCEPT_RETRY`] before the next, so a full descriptor
-//! table can't spin a thread; the caller's `on_refused` counts it.
+//! connection, as actix-server's non-graceful stop did. A worker holding its share of the
+//! pod's connections stops accepting until one of them ends (new visitors wait in the
+//! kernel's queue, as with actix-server's per-worker cap); an accept that fails for want
+//! of descriptors or memory waits [`ACCEPT_RETRY`] before the next, so a full descriptor
+//! table can't spin a thread. The caller's `on_event` counts both.
 
 use std::{
     future::poll_fn,
@@ -86,14 +88,25 @@ pub(crate) struct WorkersHandle {
     running: watch::Receiver<Running>,
 }
 
-/// How a worker builds its service, with what it calls for an accept that failed.
+/// What a worker tells its caller about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerEvent {
+    /// It holds its share of the connections and stops accepting until one ends.
+    Full,
+    /// An accept failed for want of descriptors or memory.
+    OutOfResources,
+}
+
+/// How a worker builds its service, how many connections it may hold, and whom it tells.
 pub(crate) struct WorkerSpec<F, R> {
     /// The thread names' prefix (`{name}-{index}`).
     pub(crate) name: &'static str,
     /// Builds, once per worker, the factory of the service each connection is given to.
     pub(crate) service: F,
-    /// Told of each accept that failed for want of descriptors or memory.
-    pub(crate) on_refused: R,
+    /// Connections the workers may hold open together (each holds its share, rounded up).
+    pub(crate) max_connections: usize,
+    /// Told of every [`WorkerEvent`].
+    pub(crate) on_event: R,
 }
 
 impl Workers {
@@ -108,7 +121,7 @@ impl Workers {
     where
         F: Fn() -> SF + Send + Clone + 'static,
         SF: ServiceFactory<TcpStream, Config = (), Response = ()> + 'static,
-        R: Fn(&io::Error) + Send + Clone + 'static,
+        R: Fn(WorkerEvent) + Send + Clone + 'static,
     {
         let addr = listener.local_addr()?;
         let mut sockets = vec![listener];
@@ -127,12 +140,14 @@ impl Workers {
         });
         let phase = Arc::new(phase);
         let running_tx = Arc::new(running_tx);
+        let share = spec.max_connections.div_ceil(sockets.len()).max(1);
         for (index, socket) in sockets.into_iter().enumerate() {
             socket.set_nonblocking(true)?;
             let worker = Worker {
                 socket,
                 service: spec.service.clone(),
-                on_refused: spec.on_refused.clone(),
+                max_connections: share,
+                on_event: spec.on_event.clone(),
                 phase: phase.subscribe(),
                 leaving: Leaving(running_tx.clone()),
             };
@@ -219,7 +234,8 @@ impl Drop for Leaving {
 struct Worker<F, R> {
     socket: TcpListener,
     service: F,
-    on_refused: R,
+    max_connections: usize,
+    on_event: R,
     phase: watch::Receiver<Phase>,
     leaving: Leaving,
 }
@@ -228,7 +244,7 @@ impl<F, SF, R> Worker<F, R>
 where
     F: Fn() -> SF,
     SF: ServiceFactory<TcpStream, Config = (), Response = ()> + 'static,
-    R: Fn(&io::Error),
+    R: Fn(WorkerEvent),
 {
     /// Runs the worker on a runtime of its own, on this thread.
     fn run_on_thread(self) {
@@ -243,7 +259,8 @@ where
         let Self {
             socket,
             service,
-            on_refused,
+            max_connections,
+            on_event,
             phase,
             leaving,
         } = self;
@@ -253,53 +270,72 @@ where
         let Ok(service) = service().new_service(()).await else {
             return leaving.failed();
         };
-        let mut connections = JoinSet::new();
-        accept_until_stopped(
-            &listener,
-            &Rc::new(service),
-            &on_refused,
-            phase,
-            &mut connections,
-        )
-        .await;
-        connections.shutdown().await;
+        let mut accepting = Accepting {
+            listener: &listener,
+            service: &Rc::new(service),
+            max_connections,
+            on_event: &on_event,
+            connections: JoinSet::new(),
+        };
+        accepting.until_stopped(phase).await;
+        accepting.connections.shutdown().await;
     }
 }
 
-/// Accepts and hands each connection to `service` until paused, then waits for the stop.
-async fn accept_until_stopped<S, R>(
-    listener: &tokio::net::TcpListener,
-    service: &Rc<S>,
-    on_refused: &R,
-    mut phase: watch::Receiver<Phase>,
-    connections: &mut JoinSet<()>,
-) where
+/// A worker's accepting: its listener, its service, its connections.
+struct Accepting<'a, S, R> {
+    listener: &'a tokio::net::TcpListener,
+    service: &'a Rc<S>,
+    max_connections: usize,
+    on_event: &'a R,
+    connections: JoinSet<()>,
+}
+
+impl<S, R> Accepting<'_, S, R>
+where
     S: Service<TcpStream, Response = ()> + 'static,
-    R: Fn(&io::Error),
+    R: Fn(WorkerEvent),
 {
-    loop {
+    /// Accepts and serves each connection until paused, then waits for the stop.
+    async fn until_stopped(&mut self, mut phase: watch::Receiver<Phase>) {
+        while self.accept_one(&mut phase).await {}
+        loop {
+            tokio::select! {
+                biased;
+                _ = phase.wait_for(|phase| *phase == Phase::Stopped) => return,
+                Some(_) = self.connections.join_next() => {}
+            }
+        }
+    }
+
+    /// Waits for room and accepts one connection; `false` once paused or stopped.
+    async fn accept_one(&mut self, phase: &mut watch::Receiver<Phase>) -> bool {
+        if self.connections.len() >= self.max_connections {
+            (self.on_event)(WorkerEvent::Full);
+            while self.connections.len() >= self.max_connections {
+                tokio::select! {
+                    biased;
+                    _ = phase.wait_for(|phase| *phase != Phase::Accepting) => return false,
+                    _ = self.connections.join_next() => {}
+                }
+            }
+        }
         let accepted = tokio::select! {
             biased;
-            _ = phase.wait_for(|phase| *phase != Phase::Accepting) => break,
-            Some(_) = connections.join_next() => continue,
-            accepted = listener.accept() => accepted,
+            _ = phase.wait_for(|phase| *phase != Phase::Accepting) => return false,
+            Some(_) = self.connections.join_next() => return true,
+            accepted = self.listener.accept() => accepted,
         };
         match accepted {
-            Ok((tcp, _)) => serve(connections, service.clone(), tcp),
+            Ok((tcp, _)) => serve(&mut self.connections, self.service.clone(), tcp),
             Err(err) if out_of_resources(&err) => {
-                on_refused(&err);
+                (self.on_event)(WorkerEvent::OutOfResources);
                 tokio::time::sleep(ACCEPT_RETRY).await;
             }
             // The peer gave up before the accept (ECONNABORTED) or another passing error.
             Err(_) => {}
         }
-    }
-    loop {
-        tokio::select! {
-            biased;
-            _ = phase.wait_for(|phase| *phase == Phase::Stopped) => return,
-            Some(_) = connections.join_next() => {}
-        }
+        true
     }
 }
 

@@ -191,6 +191,7 @@ fn edge_of(config: &Config, core: &Core) -> Edge {
         limits: EdgeLimits {
             header_timeout: config.header_timeout,
             tls_handshake_timeout: config.tls_handshake_timeout,
+            max_connections: config.max_connections as usize,
             h2: config.h2_limits(),
         },
         tunnel: TunnelIntake {

@@ -48,6 +48,7 @@ fn connection_limits_have_defaults_and_are_checked() {
     let defaults = parse(&[], &base).unwrap();
     assert_eq!(defaults.tls_handshake_timeout, Duration::from_secs(3));
     assert_eq!(defaults.tls_ticket_key_rotation, Duration::from_secs(3600));
+    assert_eq!(defaults.max_connections, 50_000);
     assert_eq!(defaults.max_connections_per_ip, 256);
     assert_eq!(defaults.max_handshakes_per_ip, 32);
     let h2 = defaults.h2_limits();
@@ -62,12 +63,14 @@ fn connection_limits_have_defaults_and_are_checked() {
     };
     let set = with(&[
         ("HOP_SERVER_TLS_HANDSHAKE_TIMEOUT", "500ms"),
+        ("HOP_SERVER_MAX_CONNECTIONS", "1000"),
         ("HOP_SERVER_MAX_CONNECTIONS_PER_IP", "8"),
         ("HOP_SERVER_MAX_HANDSHAKES_PER_IP", "8"),
         ("HOP_SERVER_H2_MAX_CONCURRENT_STREAMS", "16"),
     ])
     .unwrap();
     assert_eq!(set.tls_handshake_timeout, Duration::from_millis(500));
+    assert_eq!(set.max_connections, 1000);
     assert_eq!(
         (set.max_connections_per_ip, set.max_handshakes_per_ip),
         (8, 8)
@@ -75,6 +78,7 @@ fn connection_limits_have_defaults_and_are_checked() {
     assert_eq!(set.h2_limits().max_concurrent_streams, Some(16));
     for name in [
         "HOP_SERVER_TLS_HANDSHAKE_TIMEOUT",
+        "HOP_SERVER_MAX_CONNECTIONS",
         "HOP_SERVER_MAX_CONNECTIONS_PER_IP",
         "HOP_SERVER_MAX_HANDSHAKES_PER_IP",
         "HOP_SERVER_H2_MAX_CONCURRENT_STREAMS",

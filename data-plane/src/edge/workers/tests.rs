@@ -12,7 +12,7 @@ use tokio::{
     time::timeout,
 };
 
-use super::{WorkerSpec, Workers, bind_reusable, out_of_resources};
+use super::{WorkerEvent, WorkerSpec, Workers, bind_reusable, out_of_resources};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -39,7 +39,8 @@ fn start(count: usize) -> (Workers, SocketAddr) {
     let spec = WorkerSpec {
         name: "test-worker",
         service: thread_namer,
-        on_refused: |_: &io::Error| {},
+        max_connections: 10_000,
+        on_event: |_: WorkerEvent| {},
     };
     (Workers::start(listener, count, spec).unwrap(), addr)
 }
@@ -147,7 +148,8 @@ async fn a_worker_whose_service_cannot_start_fails_the_join() {
                 Err::<actix_service::boxed::BoxService<TcpStream, (), io::Error>, ()>(())
             })
         },
-        on_refused: |_: &io::Error| {},
+        max_connections: 10_000,
+        on_event: |_: WorkerEvent| {},
     };
     let workers = Workers::start(listener, 2, spec).unwrap();
     let err = timeout(WAIT, workers.join()).await.unwrap().unwrap_err();
@@ -157,6 +159,35 @@ async fn a_worker_whose_service_cannot_start_fails_the_join() {
     );
 }
 
+#[actix_web::test]
+async fn a_worker_holding_its_share_accepts_again_once_a_connection_ends() {
+    let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let spec = WorkerSpec {
+        name: "test-capped",
+        service: thread_namer,
+        max_connections: 2,
+        on_event: move |event| events_tx.send(event).unwrap(),
+    };
+    let workers = Workers::start(listener, 1, spec).unwrap();
+    let (first, _) = served_by(addr).await;
+    let (_second, _) = served_by(addr).await;
+    // The third waits in the kernel's queue: connected, never greeted.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let greeted = timeout(Duration::from_millis(300), third.read(&mut byte)).await;
+    assert!(greeted.is_err(), "a worker accepted beyond its share");
+    assert_eq!(events.try_iter().collect::<Vec<_>>(), [WorkerEvent::Full]);
+    drop(first);
+    // Once the first ends, the third is accepted and served.
+    timeout(WAIT, third.read_exact(&mut byte))
+        .await
+        .unwrap()
+        .unwrap();
+    workers.handle().stop().await.unwrap();
+}
+
 #[test]
 fn a_listener_not_bound_for_a_group_is_a_clear_error() {
     let plain = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -164,7 +195,8 @@ fn a_listener_not_bound_for_a_group_is_a_clear_error() {
     let spec = WorkerSpec {
         name: "test-plain",
         service: thread_namer,
-        on_refused: |_: &io::Error| {},
+        max_connections: 10_000,
+        on_event: |_: WorkerEvent| {},
     };
     let Err(err) = Workers::start(plain, 2, spec) else {
         panic!("a second socket joined a port bound without SO_REUSEPORT");

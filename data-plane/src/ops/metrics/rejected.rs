@@ -36,6 +36,9 @@ pub(crate) const REJECT_REASONS: &[&str] = &[
     // A connection from a client IP with HOP_SERVER_MAX_HANDSHAKES_PER_IP TLS handshakes in
     // progress: closed at once.
     "handshakes_per_ip",
+    // An HTTPS worker held its share of HOP_SERVER_MAX_CONNECTIONS: it stopped accepting
+    // until one of its connections ended (new visitors wait in the kernel's queue).
+    "max_connections",
     // An HTTPS connection the pod could not accept for want of descriptors or memory: it
     // waits in the kernel's queue while the worker pauses for 100 ms.
     "accept_out_of_resources",
