@@ -1,7 +1,8 @@
-//! The HTTPS listener's workers (`HOP_SERVER_HTTPS_WORKERS`) in a real pod: with two, the
-//! second has a thread of its own and visitors' connections are served whichever worker
-//! accepts them; with one worker and one DTLS socket, the pod serves visitors and agents
-//! on its main thread, with no thread of either kind, and still serves everything.
+//! The HTTPS listener's workers (`HOP_SERVER_HTTPS_WORKERS`) in a real pod: with two
+//! workers and one DTLS socket the second worker has a thread of its own; with two of each
+//! it runs on the second socket's thread; with one of each the pod serves visitors and
+//! agents on its main thread. Visitors' connections are served whichever worker accepts
+//! them, and a pod holding its most connections accepts again once one ends.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -40,7 +41,10 @@ async fn fresh_connections_are_served(dp: &DataPlane, count: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_each_accept_visitors_and_every_connection_is_served() {
-    let (dp, _agent) = pod_with_agent(&[("HOP_SERVER_HTTPS_WORKERS", "2")]);
+    let (dp, _agent) = pod_with_agent(&[
+        ("HOP_SERVER_HTTPS_WORKERS", "2"),
+        ("HOP_SERVER_DTLS_SOCKETS", "1"),
+    ]);
     let names = thread_names(dp.pid());
     let workers: Vec<_> = names
         .iter()
@@ -48,6 +52,21 @@ async fn two_workers_each_accept_visitors_and_every_connection_is_served() {
         .collect();
     // The first worker runs on the main thread, the second on a thread of its own.
     assert_eq!(workers, ["hopgate-https-1"], "{names:?}");
+    fresh_connections_are_served(&dp, 24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_worker_runs_on_the_second_dtls_sockets_thread() {
+    let (dp, _agent) = pod_with_agent(&[
+        ("HOP_SERVER_HTTPS_WORKERS", "2"),
+        ("HOP_SERVER_DTLS_SOCKETS", "2"),
+    ]);
+    let names = thread_names(dp.pid());
+    assert!(
+        names.iter().any(|name| name == "dtls-socket-1")
+            && !names.iter().any(|name| name.starts_with("hopgate-https")),
+        "{names:?}"
+    );
     fresh_connections_are_served(&dp, 24).await;
 }
 

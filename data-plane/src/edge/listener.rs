@@ -38,7 +38,7 @@ use crate::{
         connection::{self, Admitted, Negotiated},
         tls_stream::TlsStream,
         tunnel_tcp::TunnelIntake,
-        workers::{WorkerEvent, WorkerSpec, Workers},
+        workers::{Job, WorkerEvent, WorkerSpec, Workers},
     },
     ops::metrics::Metrics,
 };
@@ -78,13 +78,13 @@ pub(crate) enum Ended {
 }
 
 /// The HTTPS listener on `listener` (bound by
-/// [`bind_reusable`](crate::edge::workers::bind_reusable)) with `workers`
-/// threads, with the TLS context `tls` holds at each accept, serving the App `app` builds
-/// (once per worker).
+/// [`bind_reusable`](crate::edge::workers::bind_reusable)) with `workers` workers, each
+/// but the first on the thread `host` offers or one of its own, with the TLS context `tls`
+/// holds at each accept, serving the App `app` builds (once per worker).
 pub(crate) fn https<F, I, S, B>(
     edge: Arc<Edge>,
     listener: std::net::TcpListener,
-    workers: usize,
+    (workers, host): (usize, impl Fn(usize, Job) -> Result<(), Job>),
     tls: Arc<SessionContexts>,
     app: F,
 ) -> io::Result<Workers>
@@ -124,6 +124,7 @@ where
                     WorkerEvent::OutOfResources => "accept_out_of_resources",
                 });
             },
+            host,
         },
     )
 }

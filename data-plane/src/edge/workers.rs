@@ -4,10 +4,11 @@
 //! acceptor thread woke itself and then the worker it handed the connection to.
 //!
 //! The first worker runs on the caller's runtime (the pod's main thread, where the first
-//! socket of the DTLS port's group is served too), each other one on a thread of its own.
-//! A pod with one worker and one DTLS socket carries a request from the visitor to the
-//! agent and back on one thread, with no wake-up of another (measured: docs/benchmarks.md,
-//! "Accepting on the serving worker").
+//! socket of the DTLS port's group is served too); each other one on a thread its `host`
+//! offers (the pod's: the thread of the DTLS socket with the same index), or else on a
+//! thread of its own. A request whose visitor and agent are served on the same thread
+//! goes from one to the other and back with no wake-up of another thread (measured:
+//! docs/benchmarks.md, "Accepting on the serving worker").
 //!
 //! [`WorkersHandle::pause`] stops the accepting (open connections are still served; new ones
 //! wait in the kernel's queue), [`WorkersHandle::stop`] ends every worker and every
@@ -97,8 +98,12 @@ pub(crate) enum WorkerEvent {
     OutOfResources,
 }
 
-/// How a worker builds its service, how many connections it may hold, and whom it tells.
-pub(crate) struct WorkerSpec<F, R> {
+/// A worker's start, run on the thread that hosts it, inside a `LocalSet`.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// How a worker builds its service, how many connections it may hold, whom it tells, and
+/// where it runs.
+pub(crate) struct WorkerSpec<F, R, H> {
     /// The thread names' prefix (`{name}-{index}`).
     pub(crate) name: &'static str,
     /// Builds, once per worker, the factory of the service each connection is given to.
@@ -107,21 +112,25 @@ pub(crate) struct WorkerSpec<F, R> {
     pub(crate) max_connections: usize,
     /// Told of every [`WorkerEvent`].
     pub(crate) on_event: R,
+    /// Runs worker `index`'s start (1 and up) on a thread it offers, or gives it back for
+    /// a thread of the worker's own.
+    pub(crate) host: H,
 }
 
 impl Workers {
     /// Starts `count` workers (at least one) on `listener` and `count - 1` more sockets
     /// joining its port's group; `listener` must come from [`bind_reusable`]. Called on an
     /// actix runtime, which serves the first worker.
-    pub(crate) fn start<F, SF, R>(
+    pub(crate) fn start<F, SF, R, H>(
         listener: TcpListener,
         count: usize,
-        spec: WorkerSpec<F, R>,
+        spec: WorkerSpec<F, R, H>,
     ) -> io::Result<Self>
     where
         F: Fn() -> SF + Send + Clone + 'static,
         SF: ServiceFactory<TcpStream, Config = (), Response = ()> + 'static,
         R: Fn(WorkerEvent) + Send + Clone + 'static,
+        H: Fn(usize, Job) -> Result<(), Job>,
     {
         let addr = listener.local_addr()?;
         let mut sockets = vec![listener];
@@ -149,15 +158,24 @@ impl Workers {
                 max_connections: share,
                 on_event: spec.on_event.clone(),
                 phase: phase.subscribe(),
-                leaving: Leaving(running_tx.clone()),
+                leaving: Leaving {
+                    running: running_tx.clone(),
+                    finished: false,
+                },
             };
             if index == 0 {
                 actix_web::rt::spawn(worker.run());
                 continue;
             }
-            thread::Builder::new()
-                .name(format!("{}-{index}", spec.name))
-                .spawn(move || worker.run_on_thread())?;
+            let start: Job = Box::new(move || {
+                actix_web::rt::spawn(worker.run());
+            });
+            if let Err(start) = (spec.host)(index, start) {
+                let running = running.clone();
+                thread::Builder::new()
+                    .name(format!("{}-{index}", spec.name))
+                    .spawn(move || run_on_own_thread(start, running))?;
+            }
         }
         Ok(Self {
             handle: WorkersHandle { phase, running },
@@ -208,26 +226,39 @@ impl WorkersHandle {
             .map_err(|_| io::Error::other("the HTTPS workers' count was lost"))?;
         if last.failed {
             return Err(io::Error::other(
-                "an HTTPS worker could not build its service",
+                "an HTTPS worker ended before it was stopped (its runtime, listener or \
+                 service could not start, or its thread ended)",
             ));
         }
         Ok(())
     }
 }
 
-/// Counts a worker out when its thread ends, whatever ended it.
-struct Leaving(Arc<watch::Sender<Running>>);
-
-impl Leaving {
-    fn failed(&self) {
-        self.0.send_modify(|running| running.failed = true);
-    }
+/// Counts a worker out when it ends, whatever ended it: as failed unless it ran until it
+/// was stopped.
+struct Leaving {
+    running: Arc<watch::Sender<Running>>,
+    finished: bool,
 }
 
 impl Drop for Leaving {
     fn drop(&mut self) {
-        self.0.send_modify(|running| running.workers -= 1);
+        let failed = !self.finished;
+        self.running.send_modify(|running| {
+            running.workers -= 1;
+            running.failed |= failed;
+        });
     }
+}
+
+/// A thread of a worker's own: its runtime runs the worker's `start` and lasts until
+/// every worker has ended.
+fn run_on_own_thread(start: Job, mut running: watch::Receiver<Running>) {
+    let Ok(runtime) = Runtime::new() else { return };
+    runtime.block_on(async move {
+        start();
+        let _ = running.wait_for(|running| running.workers == 0).await;
+    });
 }
 
 /// One worker: its socket, how it serves a connection, and its place in the count.
@@ -246,14 +277,6 @@ where
     SF: ServiceFactory<TcpStream, Config = (), Response = ()> + 'static,
     R: Fn(WorkerEvent),
 {
-    /// Runs the worker on a runtime of its own, on this thread.
-    fn run_on_thread(self) {
-        match Runtime::new() {
-            Ok(runtime) => runtime.block_on(self.run()),
-            Err(_) => self.leaving.failed(),
-        }
-    }
-
     /// Accepts and serves until stopped; every connection it accepted ends with it.
     async fn run(self) {
         let Self {
@@ -262,13 +285,13 @@ where
             max_connections,
             on_event,
             phase,
-            leaving,
+            mut leaving,
         } = self;
         let Ok(listener) = tokio::net::TcpListener::from_std(socket) else {
-            return leaving.failed();
+            return;
         };
         let Ok(service) = service().new_service(()).await else {
-            return leaving.failed();
+            return;
         };
         let mut accepting = Accepting {
             listener: &listener,
@@ -279,6 +302,7 @@ where
         };
         accepting.until_stopped(phase).await;
         accepting.connections.shutdown().await;
+        leaving.finished = true;
     }
 }
 

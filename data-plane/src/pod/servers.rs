@@ -6,6 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, web};
 use hopgate_table_client::Subscriber;
+use hopgate_transport::Listener;
 use slog::{Logger, error};
 
 use super::{Core, RunError, certificate::Certificate};
@@ -102,14 +103,8 @@ impl Sockets {
             log: core.log.clone(),
         };
         let tls = session_contexts(config, core, certificate)?;
-        let visitors = visitors_server(
-            edge.clone(),
-            self.https,
-            config.https_worker_count(),
-            tls,
-            state,
-            relays,
-        )?;
+        let workers = (config.https_worker_count(), core.dtls.clone());
+        let visitors = visitors_server(edge.clone(), self.https, workers, tls, state, relays)?;
         let http_addr = self.http.local_addr()?;
         let redirect = redirect_server(edge, self.http, core, subscriber)?;
         let ops_addr = self.ops.local_addr()?;
@@ -251,16 +246,18 @@ fn session_contexts(
 }
 
 /// The visitors' HTTPS server: TLS with the SNI store, every request to the edge's
-/// handler.
+/// handler. Worker `i` runs on the thread of the DTLS port's socket `i` where there is
+/// one, so visitors and the sessions on that socket share a thread.
 fn visitors_server(
     edge: Arc<Edge>,
     https: std::net::TcpListener,
-    workers: usize,
+    (workers, dtls): (usize, Arc<Listener>),
     tls: Arc<SessionContexts>,
     state: web::Data<AppState>,
     relays: Relays,
 ) -> Result<Workers, RunError> {
-    let server = edge::listener::https(edge, https, workers, tls, move || {
+    let host = move |index, start| dtls.run_on_socket_thread(index, start);
+    let server = edge::listener::https(edge, https, (workers, host), tls, move || {
         let app = App::new().app_data(state.clone());
         let app = match relays.client() {
             Some(relay) => app.app_data(web::Data::new(relay)),

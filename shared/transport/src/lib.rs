@@ -69,6 +69,7 @@ pub use error::{
 pub use identity::{Fingerprint, Identity};
 pub use server::{Listener, ListenerStats, ServerConfig};
 pub use session::{RecvStream, SendStream, Session};
+pub use shard::ThreadJob;
 pub use stream::{
     FrameError, LinkError, StreamAcceptor, StreamServeError, TUNNEL_ALPN, connect_tcp,
     tls_server_config,

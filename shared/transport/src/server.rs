@@ -22,7 +22,7 @@ use crate::{
     identity::Identity,
     quic,
     session::{FullLimits, OnEnd, Session},
-    shard::{self, Shard},
+    shard::{self, Shard, ThreadJob},
     socket::DtlsSocket,
     stream::{self, StreamAcceptor},
     supervisor::Notice,
@@ -302,6 +302,16 @@ impl Listener {
                 .with_table(|table, _| stats.add_socket(table, queued, sessions));
         }
         stats
+    }
+
+    /// Runs `job` on the thread of the group's socket `index`, beside that socket's
+    /// sessions; gives it back if that socket has no thread of its own (the first runs on
+    /// the caller's runtime) or there is no such socket.
+    pub fn run_on_socket_thread(&self, index: usize, job: ThreadJob) -> Result<(), ThreadJob> {
+        match self.shards.get(index) {
+            Some(shard) => shard.run_on_thread(job),
+            None => Err(job),
+        }
     }
 
     /// Sessions over DTLS on each socket of the group, in the group's order.

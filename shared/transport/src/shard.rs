@@ -3,7 +3,10 @@
 //! supervisor. A shard owns its state; nothing on its packet path is shared with another
 //! shard (the listener-wide limits are atomic counters, touched when associations come
 //! and go). The first shard runs on the caller's runtime; each other one on a thread of its
-//! own, with a runtime of its own, so a gateway with more cores serves more packets.
+//! own, with a runtime of its own, so a gateway with more cores serves more packets. A
+//! shard's thread also runs what its caller hands it ([`ThreadJob`]), so work that belongs
+//! with the shard's sessions (the gateway's visitors) can share the thread instead of
+//! waking another one for each packet.
 
 use std::{
     net::UdpSocket,
@@ -25,6 +28,10 @@ use crate::{
     supervisor,
 };
 
+/// Work run on a shard's thread, inside its runtime and a `LocalSet` (so it may spawn
+/// tasks that are not `Send`); it ends with the thread.
+pub type ThreadJob = Box<dyn FnOnce() + Send>;
+
 /// A running shard, as the listener sees it.
 #[derive(Debug)]
 pub(crate) struct Shard {
@@ -33,6 +40,8 @@ pub(crate) struct Shard {
     /// Ends a shard's thread: it closes its associations after the grace, then stops.
     /// `None` for a shard on the caller's runtime.
     stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Hands work to the shard's thread; `None` for a shard on the caller's runtime.
+    jobs: Option<mpsc::UnboundedSender<ThreadJob>>,
 }
 
 /// What a shard is started from.
@@ -54,6 +63,7 @@ impl Shard {
             socket,
             endpoint,
             stop: Mutex::new(None),
+            jobs: None,
         })
     }
 
@@ -61,6 +71,7 @@ impl Shard {
     pub(crate) fn start_on_thread(parts: Parts, name: String) -> Result<Self, ListenError> {
         let (started_tx, started) = std_mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (jobs, mut job_rx) = mpsc::unbounded_channel::<ThreadJob>();
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
@@ -74,13 +85,20 @@ impl Shard {
                         return;
                     }
                 };
-                runtime.block_on(async move {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
                     let served = serve(parts);
                     let socket = served.as_ref().ok().map(|(socket, _)| socket.clone());
                     let _ = started_tx.send(served);
                     let Some(socket) = socket else { return };
-                    // Fired or dropped: the listener is closing.
-                    let _ = stopped.await;
+                    let mut stopped = stopped;
+                    loop {
+                        tokio::select! {
+                            // Fired or dropped: the listener is closing.
+                            _ = &mut stopped => break,
+                            Some(job) = job_rx.recv() => job(),
+                        }
+                    }
                     close_after_grace(socket).await;
                 });
             })
@@ -94,7 +112,17 @@ impl Shard {
             socket,
             endpoint,
             stop: Mutex::new(Some(stop)),
+            jobs: Some(jobs),
         })
+    }
+
+    /// Runs `job` on the shard's thread; gives it back if the shard has no thread of its
+    /// own (it runs on the caller's runtime) or the thread has ended.
+    pub(crate) fn run_on_thread(&self, job: ThreadJob) -> Result<(), ThreadJob> {
+        match &self.jobs {
+            Some(jobs) => jobs.send(job).map_err(|returned| returned.0),
+            None => Err(job),
+        }
     }
 
     /// Sessions open on this shard.

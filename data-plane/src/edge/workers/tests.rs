@@ -12,9 +12,14 @@ use tokio::{
     time::timeout,
 };
 
-use super::{WorkerEvent, WorkerSpec, Workers, bind_reusable, out_of_resources};
+use super::{Job, WorkerEvent, WorkerSpec, Workers, bind_reusable, out_of_resources};
 
 const WAIT: Duration = Duration::from_secs(5);
+
+/// No thread to offer: every worker but the first gets one of its own.
+fn own_threads(_: usize, start: Job) -> Result<(), Job> {
+    Err(start)
+}
 
 /// Answers each connection with the name of the thread serving it, then echoes until EOF.
 fn thread_namer()
@@ -41,6 +46,7 @@ fn start(count: usize) -> (Workers, SocketAddr) {
         service: thread_namer,
         max_connections: 10_000,
         on_event: |_: WorkerEvent| {},
+        host: own_threads,
     };
     (Workers::start(listener, count, spec).unwrap(), addr)
 }
@@ -78,6 +84,51 @@ async fn every_worker_accepts_and_serves_its_own_connections() {
     assert_eq!(names, expected);
     drop(open);
     workers.handle().stop().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_worker_runs_on_the_thread_its_host_offers() {
+    let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (hosts_done, hosts_ended) = std::sync::mpsc::channel::<()>();
+    let host = move |index: usize, start: Job| {
+        let done = hosts_done.clone();
+        std::thread::Builder::new()
+            .name(format!("test-host-{index}"))
+            .spawn(move || {
+                let runtime = actix_web::rt::Runtime::new().unwrap();
+                runtime.block_on(async move {
+                    start();
+                    tokio::time::sleep(WAIT).await;
+                });
+                drop(done);
+            })
+            .unwrap();
+        Ok(())
+    };
+    let spec = WorkerSpec {
+        name: "test-hosted",
+        service: thread_namer,
+        max_connections: 10_000,
+        on_event: |_: WorkerEvent| {},
+        host,
+    };
+    let workers = Workers::start(listener, 2, spec).unwrap();
+    let mut names = HashSet::new();
+    let mut open = Vec::new();
+    for _ in 0..32 {
+        let (tcp, name) = served_by(addr).await;
+        names.insert(name);
+        open.push(tcp);
+    }
+    assert!(names.contains("test-host-1"), "{names:?}");
+    assert!(
+        !names.iter().any(|name| name.starts_with("test-hosted")),
+        "{names:?}"
+    );
+    drop(open);
+    workers.handle().stop().await.unwrap();
+    drop(hosts_ended);
 }
 
 #[actix_web::test]
@@ -150,11 +201,12 @@ async fn a_worker_whose_service_cannot_start_fails_the_join() {
         },
         max_connections: 10_000,
         on_event: |_: WorkerEvent| {},
+        host: own_threads,
     };
     let workers = Workers::start(listener, 2, spec).unwrap();
     let err = timeout(WAIT, workers.join()).await.unwrap().unwrap_err();
     assert!(
-        err.to_string().contains("could not build its service"),
+        err.to_string().contains("ended before it was stopped"),
         "{err}"
     );
 }
@@ -169,6 +221,7 @@ async fn a_worker_holding_its_share_accepts_again_once_a_connection_ends() {
         service: thread_namer,
         max_connections: 2,
         on_event: move |event| events_tx.send(event).unwrap(),
+        host: own_threads,
     };
     let workers = Workers::start(listener, 1, spec).unwrap();
     let (first, _) = served_by(addr).await;
@@ -197,6 +250,7 @@ fn a_listener_not_bound_for_a_group_is_a_clear_error() {
         service: thread_namer,
         max_connections: 10_000,
         on_event: |_: WorkerEvent| {},
+        host: own_threads,
     };
     let Err(err) = Workers::start(plain, 2, spec) else {
         panic!("a second socket joined a port bound without SO_REUSEPORT");
