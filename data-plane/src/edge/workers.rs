@@ -52,6 +52,21 @@ pub(crate) fn bind_reusable(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// `listener` and `count - 1` more sockets joining its group (at least `listener`).
+fn group(listener: TcpListener, count: usize) -> io::Result<Vec<TcpListener>> {
+    let addr = listener.local_addr()?;
+    let mut sockets = vec![listener];
+    for _ in 1..count.max(1) {
+        sockets.push(join_group(addr).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("another HTTPS worker socket on {addr}: {err}"),
+            )
+        })?);
+    }
+    Ok(sockets)
+}
+
 /// Another socket in the group of the listener bound to `addr`.
 fn join_group(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -70,7 +85,7 @@ enum Phase {
     Stopped,
 }
 
-/// How many workers are still running, and whether one could not start its service.
+/// How many workers are still running, and whether one ended before it was stopped.
 #[derive(Debug, Clone, Copy, Default)]
 struct Running {
     workers: usize,
@@ -132,16 +147,7 @@ impl Workers {
         R: Fn(WorkerEvent) + Send + Clone + 'static,
         H: Fn(usize, Job) -> Result<(), Job>,
     {
-        let addr = listener.local_addr()?;
-        let mut sockets = vec![listener];
-        for _ in 1..count.max(1) {
-            sockets.push(join_group(addr).map_err(|err| {
-                io::Error::new(
-                    err.kind(),
-                    format!("another HTTPS worker socket on {addr}: {err}"),
-                )
-            })?);
-        }
+        let sockets = group(listener, count)?;
         let (phase, _) = watch::channel(Phase::Accepting);
         let (running_tx, running) = watch::channel(Running {
             workers: sockets.len(),
@@ -187,7 +193,7 @@ impl Workers {
         self.handle.clone()
     }
 
-    /// Resolves when every worker has ended: an error if one could not start its service.
+    /// Resolves when every worker has ended: an error if one ended before it was stopped.
     pub(crate) async fn join(self) -> io::Result<()> {
         self.handle.ended().await
     }
