@@ -185,6 +185,15 @@ impl DataPlane {
         }
     }
 
+    /// The names of the pod's threads.
+    pub fn thread_names(&self) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    }
+
     /// The pod's peak resident memory so far, in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
         peak_rss_kib(self.pid()) as f64 / 1024.0

@@ -12,15 +12,6 @@ use hopgate_e2e::*;
 
 const DOMAIN: &str = "app.hopgate.test";
 
-/// The names of the pod's threads.
-fn thread_names(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect()
-}
-
 /// A pod with `env`, an agent for [`DOMAIN`] in front of a local service.
 fn pod_with_agent(env: &[(&str, &str)]) -> (DataPlane, Agent) {
     let dp = DataPlane::start(&[DOMAIN], env);
@@ -45,7 +36,7 @@ async fn two_workers_each_accept_visitors_and_every_connection_is_served() {
         ("HOP_SERVER_HTTPS_WORKERS", "2"),
         ("HOP_SERVER_DTLS_SOCKETS", "1"),
     ]);
-    let names = thread_names(dp.pid());
+    let names = dp.thread_names();
     let workers: Vec<_> = names
         .iter()
         .filter(|name| name.starts_with("hopgate-https"))
@@ -61,7 +52,7 @@ async fn the_second_worker_runs_on_the_second_dtls_sockets_thread() {
         ("HOP_SERVER_HTTPS_WORKERS", "2"),
         ("HOP_SERVER_DTLS_SOCKETS", "2"),
     ]);
-    let names = thread_names(dp.pid());
+    let names = dp.thread_names();
     assert!(
         names.iter().any(|name| name == "dtls-socket-1")
             && !names.iter().any(|name| name.starts_with("hopgate-https")),
@@ -76,7 +67,7 @@ async fn one_worker_and_one_socket_serve_everything_on_the_main_thread() {
         ("HOP_SERVER_HTTPS_WORKERS", "1"),
         ("HOP_SERVER_DTLS_SOCKETS", "1"),
     ]);
-    let names = thread_names(dp.pid());
+    let names = dp.thread_names();
     assert!(
         !names
             .iter()

@@ -38,24 +38,13 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .map(|value| value.trim().parse().unwrap())
 }
 
-/// The names of the pod's threads.
-fn thread_names(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_from_two_addresses_are_served_on_two_sockets_of_one_port() {
     let dp = DataPlane::start(&[DOMAIN], &[("HOP_SERVER_DTLS_SOCKETS", "2")]);
     assert!(
-        thread_names(dp.pid())
-            .iter()
-            .any(|name| name == "dtls-socket-1"),
+        dp.thread_names().iter().any(|name| name == "dtls-socket-1"),
         "the second socket has a thread of its own: {:?}",
-        thread_names(dp.pid())
+        dp.thread_names()
     );
     let (_first, first_local) = pooled_from(&dp, loopback_ip_for(0));
     let (_second, second_local) = pooled_from(&dp, loopback_ip_for(1));

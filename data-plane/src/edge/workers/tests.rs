@@ -38,17 +38,23 @@ fn thread_namer()
     })
 }
 
-fn start(count: usize) -> (Workers, SocketAddr) {
-    let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
+/// `count` workers named `name` on `listener` serving [`thread_namer`], without a cap that
+/// matters, each but the first on a thread of its own.
+fn start_namers(listener: TcpListener, count: usize, name: &'static str) -> io::Result<Workers> {
     let spec = WorkerSpec {
-        name: "test-worker",
+        name,
         service: thread_namer,
         max_connections: 10_000,
         on_event: |_: WorkerEvent| {},
         host: own_threads,
     };
-    (Workers::start(listener, count, spec).unwrap(), addr)
+    Workers::start(listener, count, spec)
+}
+
+fn start(count: usize) -> (Workers, SocketAddr) {
+    let listener = bind_reusable("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    (start_namers(listener, count, "test-worker").unwrap(), addr)
 }
 
 /// Connects and reads the serving thread's name.
@@ -67,9 +73,8 @@ async fn served_by(addr: SocketAddr) -> (TcpStream, String) {
     (tcp, String::from_utf8(name).unwrap())
 }
 
-#[actix_web::test]
-async fn every_worker_accepts_and_serves_its_own_connections() {
-    let (workers, addr) = start(2);
+/// 32 open connections to `addr`, and the names of the threads that served them.
+async fn thirty_two_connections(addr: SocketAddr) -> (Vec<TcpStream>, HashSet<String>) {
     let mut names = HashSet::new();
     let mut open = Vec::new();
     for _ in 0..32 {
@@ -77,6 +82,13 @@ async fn every_worker_accepts_and_serves_its_own_connections() {
         names.insert(name);
         open.push(tcp);
     }
+    (open, names)
+}
+
+#[actix_web::test]
+async fn every_worker_accepts_and_serves_its_own_connections() {
+    let (workers, addr) = start(2);
+    let (open, names) = thirty_two_connections(addr).await;
     // The kernel spreads connections over the group by their ports: 32 all on one of two
     // sockets would be a one-in-two-billion draw. The first worker is served here.
     let here = std::thread::current().name().unwrap_or("?").to_owned();
@@ -114,13 +126,7 @@ async fn a_worker_runs_on_the_thread_its_host_offers() {
         host,
     };
     let workers = Workers::start(listener, 2, spec).unwrap();
-    let mut names = HashSet::new();
-    let mut open = Vec::new();
-    for _ in 0..32 {
-        let (tcp, name) = served_by(addr).await;
-        names.insert(name);
-        open.push(tcp);
-    }
+    let (open, names) = thirty_two_connections(addr).await;
     assert!(names.contains("test-host-1"), "{names:?}");
     assert!(
         !names.iter().any(|name| name.starts_with("test-hosted")),
@@ -245,14 +251,7 @@ async fn a_worker_holding_its_share_accepts_again_once_a_connection_ends() {
 fn a_listener_not_bound_for_a_group_is_a_clear_error() {
     let plain = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = plain.local_addr().unwrap();
-    let spec = WorkerSpec {
-        name: "test-plain",
-        service: thread_namer,
-        max_connections: 10_000,
-        on_event: |_: WorkerEvent| {},
-        host: own_threads,
-    };
-    let Err(err) = Workers::start(plain, 2, spec) else {
+    let Err(err) = start_namers(plain, 2, "test-plain") else {
         panic!("a second socket joined a port bound without SO_REUSEPORT");
     };
     assert!(
