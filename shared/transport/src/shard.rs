@@ -99,6 +99,8 @@ impl Shard {
                             Some(job) = job_rx.recv() => job(),
                         }
                     }
+                    // Work handed over from now on comes back to its sender.
+                    drop(job_rx);
                     close_after_grace(socket).await;
                 });
             })

@@ -1,6 +1,6 @@
 //! A gateway port served by a group of sockets, each on its own thread: datagrams reach the
-//! socket their source IP picks, sessions on every socket carry data, and the listener's
-//! limits hold for the group as a whole.
+//! socket their source IP picks, sessions on every socket carry data, the listener's
+//! limits hold for the group as a whole, and work handed to a socket's thread runs there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -230,4 +230,43 @@ async fn handshakes_on_both_sockets_at_once_all_complete() {
     let stats = listener.stats();
     assert_eq!(stats.handshake_records_refused, 0, "{stats:?}");
     assert_eq!(stats.sessions, 128);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_handed_to_a_sockets_thread_runs_there_and_may_spawn_local_tasks() {
+    let group = bind_udp_group("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+    let listener = Listener::bind_group(group, ServerConfig::new(identity())).unwrap();
+    let (ran_tx, ran) = tokio::sync::oneshot::channel();
+    let job = Box::new(move || {
+        // Not `Send`: only a LocalSet can run it.
+        let here = std::rc::Rc::new(std::thread::current().name().map(str::to_owned));
+        tokio::task::spawn_local(async move {
+            let _ = ran_tx.send((*here).clone());
+        });
+    });
+    assert!(listener.run_on_socket_thread(1, job).is_ok());
+    let name = tokio::time::timeout(Duration::from_secs(5), ran)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(name.as_deref(), Some("dtls-socket-1"));
+    // The first socket runs on the caller's runtime, and there is no third: both jobs
+    // come back unrun.
+    for index in [0, 2] {
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let job = Box::new(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+        let Err(returned) = listener.run_on_socket_thread(index, job) else {
+            panic!("socket {index} took the job");
+        };
+        returned();
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+    }
+    // Once the listener has closed, its threads take no more work.
+    listener.close("test over");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while listener.run_on_socket_thread(1, Box::new(|| {})).is_ok() {
+        assert!(tokio::time::Instant::now() < deadline, "still taking work");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
