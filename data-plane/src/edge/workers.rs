@@ -23,7 +23,6 @@ use std::{
     io,
     net::{SocketAddr, TcpListener},
     rc::Rc,
-    sync::Arc,
     thread,
     time::Duration,
 };
@@ -100,7 +99,7 @@ pub(crate) struct Workers {
 /// Pauses or stops the workers.
 #[derive(Clone)]
 pub(crate) struct WorkersHandle {
-    phase: Arc<watch::Sender<Phase>>,
+    phase: watch::Sender<Phase>,
     running: watch::Receiver<Running>,
 }
 
@@ -153,8 +152,6 @@ impl Workers {
             workers: sockets.len(),
             failed: false,
         });
-        let phase = Arc::new(phase);
-        let running_tx = Arc::new(running_tx);
         let share = spec.max_connections.div_ceil(sockets.len()).max(1);
         for (index, socket) in sockets.into_iter().enumerate() {
             socket.set_nonblocking(true)?;
@@ -243,7 +240,7 @@ impl WorkersHandle {
 /// Counts a worker out when it ends, whatever ended it: as failed unless it ran until it
 /// was stopped.
 struct Leaving {
-    running: Arc<watch::Sender<Running>>,
+    running: watch::Sender<Running>,
     finished: bool,
 }
 
